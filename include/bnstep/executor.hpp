@@ -1,0 +1,61 @@
+#pragma once
+// Running a graph: forward values in topological order, then the backward
+// pass from the seed gradient, keeping every contribution so it can be shown.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bnstep/graph.hpp"
+
+namespace bnstep {
+
+// What one node sends back to one of its inputs in the backward pass.
+struct EdgeGrad {
+    enum class Status { Flows, ConstInput, NotDifferentiable };
+    std::size_t input = 0;  // the input node
+    std::size_t slot = 0;   // which of the node's inputs
+    Status status = Status::Flows;
+    std::string formula;            // the local gradient, with this node's names
+    std::optional<Tensor> local;    // its value, when the op is elementwise after broadcasting
+    Tensor unreduced;               // the VJP before undoing broadcasting
+    std::vector<std::size_t> reduced_axes;  // axes of `unreduced` summed away
+    Tensor contribution;            // in the input's shape
+    std::string name;               // "dxmu1", or "dxmu" when it is the only one
+};
+
+struct NodeState {
+    Tensor value;
+    std::optional<Tensor> grad;  // none for constants and nodes off the path to the output
+    std::vector<EdgeGrad> edges; // one per input slot (op nodes)
+    // The contributions this node received, in arrival order: (consumer, slot).
+    std::vector<std::pair<std::size_t, std::size_t>> received;
+};
+
+struct Trace {
+    const Graph* graph = nullptr;
+    std::vector<NodeState> nodes;
+    std::vector<std::size_t> backward_order;  // nodes that get a gradient, reverse topological
+
+    const EdgeGrad& edge(std::pair<std::size_t, std::size_t> consumer_slot) const {
+        return nodes[consumer_slot.first].edges[consumer_slot.second];
+    }
+    OpCall call(std::size_t node) const;
+    Names names(std::size_t node, std::size_t slot) const;
+};
+
+// Forward values of every node. Throws NumericError on a NaN or infinity.
+std::vector<Tensor> forward(const Graph& g);
+
+// Recomputes the nodes after `first` that `downstream` marks (used by gradcheck).
+void forward_downstream(const Graph& g, std::vector<Tensor>& values, std::size_t first,
+                        const std::vector<bool>& downstream);
+
+// The loss: sum(output * seed).
+double loss(const Graph& g, const std::vector<Tensor>& values);
+
+// Forward, then backward. Gradients start from zero on every call.
+Trace run(const Graph& g);
+
+OpCall call_of(const Graph& g, const std::vector<Tensor>& values, std::size_t node);
+
+}  // namespace bnstep

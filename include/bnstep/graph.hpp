@@ -1,0 +1,59 @@
+#pragma once
+// A validated lesson: nodes in topological order with shapes inferred and
+// ops resolved, the leaves' values, and the seed gradient of the output.
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bnstep/op.hpp"
+#include "bnstep/tensor.hpp"
+
+namespace bnstep {
+
+enum class NodeKind { Input, Param, Const, Op };
+std::string_view kind_name(NodeKind kind);  // "input", "param", "const", "op"
+
+struct Node {
+    std::string name;
+    std::optional<int> step;
+    NodeKind kind = NodeKind::Op;
+    const OpDef* op = nullptr;        // Op nodes only
+    std::vector<std::size_t> inputs;  // indices into Graph::nodes
+    Attrs attrs;
+    Shape shape;
+    Tensor value;          // leaves only
+    std::string note;      // the lesson's comment on this node, may be empty
+    std::string location;  // where the lesson declares it ("/nodes/3")
+
+    bool is_leaf() const { return kind != NodeKind::Op; }
+    std::string grad_name() const { return "d" + name; }
+    std::string label() const;  // "step 7 (xhat)" or "node 'xhat'"
+};
+
+struct Graph {
+    std::string name;    // the lesson's name ("batchnorm")
+    std::string title;
+    std::string description;
+    std::string source;  // the file it came from, or "built-in lesson 'batchnorm'"
+    std::vector<Node> nodes;  // topological order, declaration order on ties
+    std::size_t output = 0;
+    Tensor seed;              // the upstream gradient of the output: L = sum(output * seed)
+    bool scalar_loss = false; // the output is a scalar loss and the seed is 1
+
+    std::optional<std::size_t> find(std::string_view name) const;
+    std::optional<std::size_t> find_step(int step) const;
+    // Which nodes read node i, in topological order (a node reading it twice appears twice).
+    std::vector<std::vector<std::size_t>> consumers() const;
+    // Nodes with a path to the output (the output included).
+    std::vector<bool> reaches_output() const;
+    // Nodes reachable from node i (i included).
+    std::vector<bool> downstream_of(std::size_t i) const;
+    // Nodes that get a gradient: not constants, and with a path to the output.
+    std::vector<bool> gets_gradient() const;
+    // What the loss is, for display: "sum(out * dout)" or "loss".
+    std::string loss_formula() const;
+};
+
+}  // namespace bnstep

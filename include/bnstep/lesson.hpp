@@ -1,0 +1,31 @@
+#pragma once
+// Loading a lesson: JSON text -> validated Graph. Every error is found here,
+// before anything runs, and reported as a LessonError of one line:
+// "<file>: <JSON location or node>: <what was expected>".
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bnstep/graph.hpp"
+#include "bnstep/op.hpp"
+
+namespace bnstep {
+
+struct BuiltinLesson {
+    std::string_view name;
+    std::string_view json;
+};
+
+// The lessons embedded in the binary at build time, sorted by name.
+const std::vector<BuiltinLesson>& builtin_lessons();
+
+// `source` names the text in error messages (a path, or "lessons/x.json").
+Graph parse_lesson(std::string_view text, const std::string& source, const OpTable& ops = builtin_ops());
+
+// A built-in lesson's name, or a path to a .json file.
+Graph load_lesson(const std::string& name_or_path, const OpTable& ops = builtin_ops());
+
+// The closest candidate within a small edit distance, or "".
+std::string did_you_mean(std::string_view wanted, const std::vector<std::string>& candidates);
+
+}  // namespace bnstep

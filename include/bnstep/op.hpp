@@ -1,0 +1,145 @@
+#pragma once
+// The op table: for each op its inputs and attributes, shape rule, forward
+// rule, and per input the vector-Jacobian product next to the human formula
+// of the local gradient. Graph and executor know ops only through this table.
+//
+// Formulas are templates: `{name}` stands for an input (by its name in the
+// op's input list), `{out}` for the node itself, an attribute name for its
+// value, or a variable the op's `vars` adds (such as `N`). A part in `[...]`
+// is dropped when a placeholder inside it has no value (an absent optional
+// input).
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bnstep/numfmt.hpp"
+#include "bnstep/tensor.hpp"
+
+namespace bnstep {
+
+enum class AttrType { Int, Number, Bool };
+std::string_view attr_type_name(AttrType type);
+
+struct AttrSpec {
+    std::string name;
+    AttrType type;
+    std::optional<double> fallback;  // no fallback: the attribute is required
+    std::string help;
+};
+
+class Attrs {
+public:
+    void set(const std::string& name, double value) { values_[name] = value; }
+    bool has(const std::string& name) const { return values_.count(name) != 0; }
+    double number(const std::string& name) const;
+    long long integer(const std::string& name) const { return static_cast<long long>(number(name)); }
+    bool flag(const std::string& name) const { return number(name) != 0.0; }
+    const std::map<std::string, double>& all() const { return values_; }
+
+private:
+    std::map<std::string, double> values_;
+};
+
+// What an op sees of one node: its input values, attributes and, for
+// backward and explanations, its forward output.
+struct OpCall {
+    std::vector<const Tensor*> in;
+    const Attrs* attrs = nullptr;
+    const Tensor* out = nullptr;
+    const Tensor& input(std::size_t i) const { return *in[i]; }
+    bool has_input(std::size_t i) const { return i < in.size(); }
+};
+
+// Names of what one node touches, for formulas and worked examples.
+struct Names {
+    std::vector<std::string> in;  // the input nodes
+    std::string out;              // the node
+    std::string upstream;         // the node's gradient ("dxhat")
+    std::string downstream;       // the gradient being explained ("dxmu1")
+};
+
+// One element's arithmetic: `lhs = symbolic = numeric = result`.
+struct Worked {
+    std::string lhs;
+    std::string symbolic;
+    std::string numeric;
+    double result = 0.0;
+    std::vector<std::string> notes;  // extra lines (the local gradient evaluated ...)
+};
+
+// Raised by shape rules; the graph builder adds the node's name.
+struct ShapeError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+using ShapeFn = std::function<Shape(const std::vector<Shape>& in, const Attrs& attrs)>;
+using ForwardFn = std::function<Tensor(const OpCall& call)>;
+using LocalFn = std::function<Tensor(const OpCall& call)>;
+using VjpFn = std::function<Tensor(const OpCall& call, const Tensor& upstream)>;
+using VarsFn = std::function<std::map<std::string, std::string>(const std::vector<Shape>& in, const Attrs& attrs)>;
+using ExplainForwardFn =
+    std::function<Worked(const OpCall& call, const Names& names, const Index& out_at, const NumFmt& num)>;
+using ExplainGradFn = std::function<Worked(const OpCall& call, const Tensor& upstream, const Names& names,
+                                           const Index& in_at, const NumFmt& num)>;
+
+struct InputRule {
+    std::string name;  // the input's name in formulas
+    bool optional = false;
+    bool differentiable = true;
+    std::string formula;  // the local gradient, e.g. "d(1/{v})/d{v} = -1/{v}^2"
+    // The local gradient per element, when the op is elementwise after
+    // broadcasting, in the shape where it multiplies the upstream gradient
+    // (the output's for elementwise ops, the input's for sum and mean);
+    // empty otherwise.
+    LocalFn local;
+    // The downstream gradient, in the input's shape or in the output's shape
+    // (the executor then undoes the broadcasting).
+    VjpFn vjp;
+    ExplainGradFn explain;
+};
+
+struct OpDef {
+    std::string name;
+    std::string family;
+    std::string summary;
+    std::string forward_formula;  // e.g. "{a} * {b}"
+    std::vector<InputRule> inputs;
+    std::vector<AttrSpec> attrs;
+    ShapeFn shape;
+    ForwardFn forward;
+    ExplainForwardFn explain;
+    VarsFn vars;  // optional extra placeholders for formulas
+
+    std::size_t min_arity() const;
+    std::size_t max_arity() const { return inputs.size(); }
+};
+
+class OpTable {
+public:
+    void add(OpDef op);
+    const OpDef* find(std::string_view name) const;
+    OpDef* find_mutable(std::string_view name);
+    const std::vector<OpDef>& all() const { return ops_; }
+    std::vector<std::string> names() const;
+
+private:
+    std::vector<OpDef> ops_;
+};
+
+// The ops bnstep ships, in the order of the op reference.
+const OpTable& builtin_ops();
+
+// Fills a formula template; `lookup` returns nothing for an unknown name.
+std::string render(std::string_view tmpl, const std::function<std::optional<std::string>(std::string_view)>& lookup);
+
+// The substitutions for one node: input names, `out`, attributes, op vars.
+std::map<std::string, std::string> formula_names(const OpDef& op, const std::vector<std::string>& input_names,
+                                                 const std::string& out_name, const std::vector<Shape>& in_shapes,
+                                                 const Attrs& attrs);
+std::string render(std::string_view tmpl, const std::map<std::string, std::string>& names);
+
+}  // namespace bnstep

@@ -1,0 +1,67 @@
+#pragma once
+// Printers: turn a Trace or a gradcheck report into text or JSON. They never
+// compute gradients; they only show what the executor kept.
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "bnstep/executor.hpp"
+#include "bnstep/gradcheck.hpp"
+#include "bnstep/numfmt.hpp"
+
+namespace bnstep {
+
+// ANSI colour for the parts of a line, or plain text.
+struct Style {
+    bool color = false;
+    std::string heading(std::string_view s) const;  // bold
+    std::string node(std::string_view s) const;     // cyan
+    std::string grad(std::string_view s) const;     // yellow
+    std::string ok(std::string_view s) const;       // green
+    std::string bad(std::string_view s) const;      // red
+    std::string dim(std::string_view s) const;      // faint
+};
+
+struct PrintOptions {
+    NumFmt num;
+    Style style;
+    int width = 80;  // the terminal's columns, for wrapping prose
+};
+
+// A tensor as aligned lines: "[[ 1  2]", " [ 3  4]]"; a scalar as one line.
+std::vector<std::string> matrix_lines(const Tensor& t, const NumFmt& num);
+
+// Words wrapped to `width` columns, the first line prefixed by `indent`, the
+// others by `hanging` (by `indent` when empty).
+std::string wrap(std::string_view text, std::size_t width, std::string_view indent, std::string_view hanging = "");
+
+// The forward formula of an op node with its names ("xmu * ivar").
+std::string forward_formula(const Graph& g, std::size_t node);
+
+// "step 7" or "" for a node without a step.
+std::string step_label(const Node& node);
+
+// The element of interest: `wanted` if it fits, else the default (1 on each
+// axis longer than 1, 0 elsewhere), projected onto `shape` NumPy-style.
+Index project_index(const Index& wanted, const Shape& from, const Shape& shape);
+Index default_index(const Shape& shape);
+
+void print_run_text(std::ostream& os, const Trace& trace, const PrintOptions& opt);
+void print_trace_text(std::ostream& os, const Trace& trace, std::size_t node, const Index& index,
+                      const PrintOptions& opt);
+void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& reports, const PrintOptions& opt);
+
+nlohmann::json tensor_json(const Tensor& t);
+nlohmann::json run_json(const Trace& trace);
+nlohmann::json trace_json(const Trace& trace, std::size_t node, const Index& index, const NumFmt& num);
+nlohmann::json check_json(const std::vector<GradcheckReport>& reports);
+
+// The op reference (docs/ops.md) and a short text listing, from the op table.
+std::string op_reference_markdown(const OpTable& ops);
+std::string op_list_text(const OpTable& ops, const Style& style);
+
+}  // namespace bnstep

@@ -1,0 +1,168 @@
+#include "bnstep/executor.hpp"
+
+#include <cmath>
+#include <fmt/format.h>
+
+#include "bnstep/error.hpp"
+
+namespace bnstep {
+namespace {
+
+// The first non-finite element of `t`, if any.
+std::optional<std::size_t> first_non_finite(const Tensor& t) {
+    for (std::size_t i = 0; i < t.size(); ++i)
+        if (!std::isfinite(t[i])) return i;
+    return std::nullopt;
+}
+
+Names names_of(const Graph& g, std::size_t node) {
+    Names names;
+    for (std::size_t in : g.nodes[node].inputs) names.in.push_back(g.nodes[in].name);
+    names.out = g.nodes[node].name;
+    names.upstream = g.nodes[node].grad_name();
+    return names;
+}
+
+void check_forward(const Graph& g, const std::vector<Tensor>& values, std::size_t i) {
+    const auto bad = first_non_finite(values[i]);
+    if (!bad) return;
+    const Node& node = g.nodes[i];
+    const Index at = values[i].unravel(*bad);
+    const OpCall call = call_of(g, values, i);
+    const Worked w = node.op->explain(call, names_of(g, i), at, NumFmt{6});
+    throw NumericError(fmt::format("{}: {}: the forward value is {} at {}: {} = {} = {}", g.source, node.label(),
+                                   values[i][*bad], index_str(at).empty() ? "the scalar" : index_str(at), w.lhs,
+                                   w.symbolic, w.numeric));
+}
+
+}  // namespace
+
+OpCall call_of(const Graph& g, const std::vector<Tensor>& values, std::size_t node) {
+    OpCall call;
+    for (std::size_t in : g.nodes[node].inputs) call.in.push_back(&values[in]);
+    call.attrs = &g.nodes[node].attrs;
+    call.out = &values[node];
+    return call;
+}
+
+OpCall Trace::call(std::size_t node) const {
+    OpCall c;
+    for (std::size_t in : graph->nodes[node].inputs) c.in.push_back(&nodes[in].value);
+    c.attrs = &graph->nodes[node].attrs;
+    c.out = &nodes[node].value;
+    return c;
+}
+
+Names Trace::names(std::size_t node, std::size_t slot) const {
+    Names n = names_of(*graph, node);
+    if (slot < nodes[node].edges.size()) n.downstream = nodes[node].edges[slot].name;
+    return n;
+}
+
+std::vector<Tensor> forward(const Graph& g) {
+    std::vector<Tensor> values(g.nodes.size());
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+        const Node& node = g.nodes[i];
+        if (node.is_leaf()) {
+            values[i] = node.value;
+            continue;
+        }
+        values[i] = node.op->forward(call_of(g, values, i));
+        if (values[i].shape() != node.shape)
+            throw InternalError(fmt::format("{}: forward gave shape {}, expected {}", node.label(),
+                                            shape_str(values[i].shape()), shape_str(node.shape)));
+        check_forward(g, values, i);
+    }
+    return values;
+}
+
+void forward_downstream(const Graph& g, std::vector<Tensor>& values, std::size_t first,
+                        const std::vector<bool>& downstream) {
+    for (std::size_t i = first + 1; i < g.nodes.size(); ++i)
+        if (downstream[i] && !g.nodes[i].is_leaf()) values[i] = g.nodes[i].op->forward(call_of(g, values, i));
+}
+
+double loss(const Graph& g, const std::vector<Tensor>& values) {
+    const Tensor& out = values[g.output];
+    double l = 0.0;
+    for (std::size_t i = 0; i < out.size(); ++i) l += out[i] * g.seed[i];
+    return l;
+}
+
+Trace run(const Graph& g) {
+    Trace t;
+    t.graph = &g;
+    const std::vector<Tensor> values = forward(g);
+    t.nodes.resize(g.nodes.size());
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) t.nodes[i].value = values[i];
+
+    const std::vector<bool> gets = g.gets_gradient();
+    for (std::size_t i = 0; i < g.nodes.size(); ++i)
+        if (gets[i]) t.nodes[i].grad = Tensor(g.nodes[i].shape);
+    if (!gets[g.output])
+        throw LessonError(fmt::format("{}: the output '{}' is a constant: nothing gets a gradient", g.source,
+                                      g.nodes[g.output].name));
+    *t.nodes[g.output].grad = g.seed;
+
+    // How many contributions each node will receive, to number them.
+    std::vector<std::size_t> expected(g.nodes.size(), 0);
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+        if (!gets[i] || g.nodes[i].is_leaf()) continue;
+        for (std::size_t s = 0; s < g.nodes[i].inputs.size(); ++s)
+            if (gets[g.nodes[i].inputs[s]] && g.nodes[i].op->inputs[s].differentiable) ++expected[g.nodes[i].inputs[s]];
+    }
+
+    for (std::size_t i = g.nodes.size(); i-- > 0;) {
+        if (!gets[i]) continue;
+        t.backward_order.push_back(i);
+        const Node& node = g.nodes[i];
+        NodeState& state = t.nodes[i];
+        if (state.grad->shape() != node.shape)
+            throw InternalError(fmt::format("{}: gradient has shape {}, value has {}", node.label(),
+                                            shape_str(state.grad->shape()), shape_str(node.shape)));
+        if (const auto bad = first_non_finite(*state.grad))
+            throw NumericError(fmt::format("{}: {}: the gradient {} is {} at {}", g.source, node.label(), node.grad_name(),
+                                           (*state.grad)[*bad], index_str(state.grad->unravel(*bad))));
+        if (node.is_leaf()) continue;
+        const OpCall call = t.call(i);
+        std::vector<Shape> in_shapes;
+        std::vector<std::string> in_names;
+        for (std::size_t in : node.inputs) {
+            in_shapes.push_back(g.nodes[in].shape);
+            in_names.push_back(g.nodes[in].name);
+        }
+        const auto formula_names_ = formula_names(*node.op, in_names, node.name, in_shapes, node.attrs);
+        for (std::size_t s = 0; s < node.inputs.size(); ++s) {
+            const InputRule& rule = node.op->inputs[s];
+            const std::size_t in = node.inputs[s];
+            EdgeGrad e;
+            e.input = in;
+            e.slot = s;
+            e.formula = render(rule.formula, formula_names_);
+            if (!rule.differentiable) {
+                e.status = EdgeGrad::Status::NotDifferentiable;
+            } else if (!gets[in]) {
+                e.status = EdgeGrad::Status::ConstInput;
+            } else {
+                NodeState& target = t.nodes[in];
+                target.received.emplace_back(i, s);
+                e.name = g.nodes[in].grad_name() + (expected[in] > 1 ? std::to_string(target.received.size()) : "");
+                if (rule.local) e.local = rule.local(call);
+                e.unreduced = rule.vjp(call, *state.grad);
+                Unbroadcast u = unbroadcast(e.unreduced, g.nodes[in].shape);
+                e.contribution = std::move(u.value);
+                e.reduced_axes = std::move(u.axes);
+                if (e.contribution.shape() != g.nodes[in].shape)
+                    throw InternalError(fmt::format("{}: gradient for input '{}' has shape {}, expected {}", node.label(),
+                                                    g.nodes[in].name, shape_str(e.contribution.shape()),
+                                                    shape_str(g.nodes[in].shape)));
+                Tensor& acc = *target.grad;
+                for (std::size_t k = 0; k < acc.size(); ++k) acc[k] += e.contribution[k];
+            }
+            state.edges.push_back(std::move(e));
+        }
+    }
+    return t;
+}
+
+}  // namespace bnstep

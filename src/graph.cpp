@@ -1,0 +1,72 @@
+#include "bnstep/graph.hpp"
+
+#include <fmt/format.h>
+
+namespace bnstep {
+
+std::string_view kind_name(NodeKind kind) {
+    switch (kind) {
+        case NodeKind::Input: return "input";
+        case NodeKind::Param: return "param";
+        case NodeKind::Const: return "const";
+        case NodeKind::Op: return "op";
+    }
+    return "?";
+}
+
+std::string Node::label() const {
+    if (step) return fmt::format("step {} ({})", *step, name);
+    return fmt::format("node '{}'", name);
+}
+
+std::optional<std::size_t> Graph::find(std::string_view wanted) const {
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+        if (nodes[i].name == wanted) return i;
+    return std::nullopt;
+}
+
+std::optional<std::size_t> Graph::find_step(int step) const {
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+        if (nodes[i].step == step) return i;
+    return std::nullopt;
+}
+
+std::vector<std::vector<std::size_t>> Graph::consumers() const {
+    std::vector<std::vector<std::size_t>> c(nodes.size());
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+        for (std::size_t in : nodes[i].inputs) c[in].push_back(i);
+    return c;
+}
+
+std::vector<bool> Graph::reaches_output() const {
+    std::vector<bool> r(nodes.size(), false);
+    r[output] = true;
+    for (std::size_t i = nodes.size(); i-- > 0;)
+        if (r[i])
+            for (std::size_t in : nodes[i].inputs) r[in] = true;
+    return r;
+}
+
+std::vector<bool> Graph::downstream_of(std::size_t start) const {
+    std::vector<bool> d(nodes.size(), false);
+    d[start] = true;
+    for (std::size_t i = start + 1; i < nodes.size(); ++i)
+        for (std::size_t in : nodes[i].inputs)
+            if (d[in]) d[i] = true;
+    return d;
+}
+
+std::vector<bool> Graph::gets_gradient() const {
+    std::vector<bool> g = reaches_output();
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+        if (nodes[i].kind == NodeKind::Const) g[i] = false;
+    return g;
+}
+
+std::string Graph::loss_formula() const {
+    const Node& out = nodes[output];
+    if (scalar_loss) return fmt::format("L = {} (a scalar loss, seed dL/d{} = 1)", out.name, out.name);
+    return fmt::format("L = sum({} * {})", out.name, out.grad_name());
+}
+
+}  // namespace bnstep

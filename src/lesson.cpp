@@ -1,0 +1,546 @@
+// Lesson JSON -> validated Graph. Every check happens here, before anything
+// runs; each failure names the file, the JSON location or node, and what
+// was expected.
+#include "bnstep/lesson.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <queue>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "bnstep/error.hpp"
+#include "bnstep/rng.hpp"
+
+namespace bnstep {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::size_t kMaxElements = 100'000'000;
+
+std::string type_of(const json& j) {
+    switch (j.type()) {
+        case json::value_t::null: return "null";
+        case json::value_t::object: return "an object";
+        case json::value_t::array: return "a list";
+        case json::value_t::string: return "a string";
+        case json::value_t::boolean: return "a boolean";
+        case json::value_t::discarded: return "nothing";
+        default: return "a number";
+    }
+}
+
+class Reader {
+public:
+    explicit Reader(std::string source) : source_(std::move(source)) {}
+
+    [[noreturn]] void fail(const std::string& where, const std::string& what) const {
+        throw LessonError(fmt::format("{}: {}: {}", source_, where.empty() ? "/" : where, what));
+    }
+
+    const std::string& source() const { return source_; }
+
+    void only_keys(const json& obj, const std::string& where, const std::vector<std::string>& allowed) const {
+        for (const auto& [key, value] : obj.items()) {
+            if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+            const std::string hint = did_you_mean(key, allowed);
+            fail(where, fmt::format("unknown key '{}'{}; expected one of: {}", key,
+                                    hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                    fmt::join(allowed, ", ")));
+        }
+    }
+
+    const json* optional(const json& obj, const std::string& key) const {
+        const auto it = obj.find(key);
+        return it == obj.end() ? nullptr : &*it;
+    }
+
+    const json& required(const json& obj, const std::string& where, const std::string& key,
+                         const std::string& expected) const {
+        const json* j = optional(obj, key);
+        if (!j) fail(where, fmt::format("missing key '{}' ({})", key, expected));
+        return *j;
+    }
+
+    const json& object(const json& j, const std::string& where) const {
+        if (!j.is_object()) fail(where, fmt::format("expected an object, got {}", type_of(j)));
+        return j;
+    }
+
+    const json& list(const json& j, const std::string& where) const {
+        if (!j.is_array()) fail(where, fmt::format("expected a list, got {}", type_of(j)));
+        return j;
+    }
+
+    std::string string(const json& j, const std::string& where) const {
+        if (!j.is_string()) fail(where, fmt::format("expected a string, got {}", type_of(j)));
+        return j.get<std::string>();
+    }
+
+    double number(const json& j, const std::string& where) const {
+        if (!j.is_number()) fail(where, fmt::format("expected a number, got {}", type_of(j)));
+        const double v = j.get<double>();
+        if (!std::isfinite(v)) fail(where, "expected a finite number, got an infinite one");
+        return v;
+    }
+
+    long long integer(const json& j, const std::string& where) const {
+        if (!j.is_number_integer()) fail(where, fmt::format("expected an integer, got {}", type_of(j)));
+        if (j.is_number_unsigned() && j.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+            fail(where, "integer too large");
+        return j.get<long long>();
+    }
+
+    bool boolean(const json& j, const std::string& where) const {
+        if (!j.is_boolean()) fail(where, fmt::format("expected true or false, got {}", type_of(j)));
+        return j.get<bool>();
+    }
+
+private:
+    std::string source_;
+};
+
+std::string at(const std::string& where, const std::string& key) { return where + "/" + key; }
+std::string at(const std::string& where, std::size_t i) { return where + "/" + std::to_string(i); }
+
+bool is_identifier(const std::string& s) {
+    if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+Shape read_shape(const Reader& r, const json& j, const std::string& where) {
+    r.list(j, where);
+    if (j.size() > kMaxRank) r.fail(where, fmt::format("rank {} is too high: bnstep tensors have rank 0 to {}", j.size(), kMaxRank));
+    Shape shape;
+    std::size_t count = 1;
+    for (std::size_t i = 0; i < j.size(); ++i) {
+        const long long d = r.integer(j[i], at(where, i));
+        if (d < 1) r.fail(at(where, i), fmt::format("expected a dimension of at least 1, got {}", d));
+        if (static_cast<unsigned long long>(d) > kMaxElements || count * static_cast<std::size_t>(d) > kMaxElements)
+            r.fail(where, fmt::format("shape has more than {} elements", kMaxElements));
+        count *= static_cast<std::size_t>(d);
+        shape.push_back(static_cast<std::size_t>(d));
+    }
+    return shape;
+}
+
+void read_nested(const Reader& r, const json& j, const Shape& shape, std::size_t dim, const std::string& where,
+                 std::vector<double>& out) {
+    if (dim == shape.size()) {
+        out.push_back(r.number(j, where));
+        return;
+    }
+    if (!j.is_array() || j.size() != shape[dim]) {
+        const std::string wanted = dim + 1 == shape.size() ? fmt::format("a list of {} numbers", shape[dim])
+                                                           : fmt::format("a list of {} lists", shape[dim]);
+        r.fail(where, fmt::format("expected {} to fit shape {}, got {}", wanted, shape_str(shape),
+                                  j.is_array() ? fmt::format("a list of {}", j.size()) : type_of(j)));
+    }
+    for (std::size_t i = 0; i < j.size(); ++i) read_nested(r, j[i], shape, dim + 1, at(where, i), out);
+}
+
+Tensor read_random(const Reader& r, const json& spec, const Shape& shape, const std::string& where) {
+    r.object(spec, where);
+    r.only_keys(spec, where, {"seed", "dist", "low", "high", "mean", "std", "decimals"});
+    const long long seed = r.integer(r.required(spec, where, "seed", "an integer"), at(where, "seed"));
+    std::string dist = "uniform";
+    if (const json* d = r.optional(spec, "dist")) dist = r.string(*d, at(where, "dist"));
+    if (dist != "uniform" && dist != "normal")
+        r.fail(at(where, "dist"), fmt::format("unknown distribution '{}'; expected \"uniform\" or \"normal\"", dist));
+    auto num = [&](const char* key, double fallback) {
+        const json* j = r.optional(spec, key);
+        return j ? r.number(*j, at(where, key)) : fallback;
+    };
+    const double a = dist == "uniform" ? num("low", -1.0) : num("mean", 0.0);
+    const double b = dist == "uniform" ? num("high", 1.0) : num("std", 1.0);
+    if (dist == "uniform" && !(a < b)) r.fail(where, "expected low < high");
+    if (dist == "normal" && b < 0) r.fail(at(where, "std"), "expected a standard deviation >= 0");
+    long long decimals = -1;
+    if (const json* d = r.optional(spec, "decimals")) {
+        decimals = r.integer(*d, at(where, "decimals"));
+        if (decimals < 0 || decimals > 15) r.fail(at(where, "decimals"), "expected 0 to 15 decimal places");
+    }
+    Rng rng(static_cast<std::uint64_t>(seed));
+    Tensor t(shape);
+    double scale = 1.0;
+    for (long long i = 0; i < decimals; ++i) scale *= 10.0;
+    for (double& v : t.data()) {
+        v = dist == "uniform" ? rng.uniform(a, b) : rng.normal(a, b);
+        if (decimals >= 0) v = std::round(v * scale) / scale;
+    }
+    return t;
+}
+
+// A tensor given by exactly one of "values", "random" or "fill" in `obj`.
+Tensor read_tensor(const Reader& r, const json& obj, const Shape& shape, const std::string& where) {
+    const json* values = r.optional(obj, "values");
+    const json* random = r.optional(obj, "random");
+    const json* fill = r.optional(obj, "fill");
+    if ((values != nullptr) + (random != nullptr) + (fill != nullptr) != 1)
+        r.fail(where, "expected exactly one of \"values\", \"random\" or \"fill\"");
+    if (random) return read_random(r, *random, shape, at(where, "random"));
+    if (fill) return Tensor(shape, r.number(*fill, at(where, "fill")));
+    std::vector<double> data;
+    data.reserve(element_count(shape));
+    read_nested(r, *values, shape, 0, at(where, "values"), data);
+    return Tensor(shape, std::move(data));
+}
+
+struct Decl {
+    std::string where;
+    std::string op_name;
+    std::vector<std::string> input_names;
+    std::vector<std::string> input_where;
+    const json* attrs = nullptr;
+};
+
+Attrs read_attrs(const Reader& r, const OpDef& op, const json* attrs, const std::string& where) {
+    Attrs out;
+    std::vector<std::string> names;
+    for (const auto& spec : op.attrs) names.push_back(spec.name);
+    if (attrs) {
+        r.object(*attrs, where);
+        for (const auto& [key, value] : attrs->items()) {
+            if (std::find(names.begin(), names.end(), key) == names.end()) {
+                const std::string hint = did_you_mean(key, names);
+                r.fail(at(where, key),
+                       fmt::format("op '{}' has no attribute '{}'{}; {}", op.name, key,
+                                   hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                   names.empty() ? "it takes none" : fmt::format("it takes: {}", fmt::join(names, ", "))));
+            }
+        }
+    }
+    for (const auto& spec : op.attrs) {
+        const json* j = attrs ? r.optional(*attrs, spec.name) : nullptr;
+        const std::string w = at(where, spec.name);
+        if (!j) {
+            if (!spec.fallback)
+                r.fail(where, fmt::format("op '{}' needs attribute '{}' ({}: {})", op.name, spec.name,
+                                          attr_type_name(spec.type), spec.help));
+            out.set(spec.name, *spec.fallback);
+        } else if (spec.type == AttrType::Bool) {
+            out.set(spec.name, r.boolean(*j, w) ? 1.0 : 0.0);
+        } else if (spec.type == AttrType::Int) {
+            out.set(spec.name, static_cast<double>(r.integer(*j, w)));
+        } else {
+            out.set(spec.name, r.number(*j, w));
+        }
+    }
+    return out;
+}
+
+json parse_json(const Reader& r, std::string_view text) {
+    std::vector<std::set<std::string>> keys;
+    std::string duplicate;
+    auto callback = [&](int, json::parse_event_t event, json& parsed) {
+        if (event == json::parse_event_t::object_start) keys.emplace_back();
+        if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+        if (event == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
+            duplicate.empty())
+            duplicate = parsed.get<std::string>();
+        return true;
+    };
+    try {
+        json j = json::parse(text.begin(), text.end(), callback);
+        if (!duplicate.empty())
+            throw LessonError(fmt::format("{}: duplicate key '{}' in an object (only one may be given)", r.source(), duplicate));
+        return j;
+    } catch (const json::parse_error& e) {
+        std::size_t line = 1, col = 1;
+        for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+            if (text[i] == '\n') {
+                ++line;
+                col = 1;
+            } else {
+                ++col;
+            }
+        }
+        std::string what = e.what();
+        if (const auto p = what.find(": ", what.find("parse error")); p != std::string::npos) what = what.substr(p + 2);
+        throw LessonError(fmt::format("{}:{}:{}: malformed JSON: {}", r.source(), line, col, what));
+    }
+}
+
+// Topological order, the declaration order on ties; a cycle is an error.
+std::vector<std::size_t> topological_order(const Reader& r, const std::vector<std::vector<std::size_t>>& inputs,
+                                           const std::vector<std::string>& names, const std::vector<Decl>& decls) {
+    const std::size_t n = inputs.size();
+    std::vector<std::size_t> missing(n, 0);
+    std::vector<std::vector<std::size_t>> readers(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        missing[i] = inputs[i].size();
+        for (std::size_t in : inputs[i]) readers[in].push_back(i);
+    }
+    std::priority_queue<std::size_t, std::vector<std::size_t>, std::greater<>> ready;
+    for (std::size_t i = 0; i < n; ++i)
+        if (missing[i] == 0) ready.push(i);
+    std::vector<std::size_t> order;
+    while (!ready.empty()) {
+        const std::size_t i = ready.top();
+        ready.pop();
+        order.push_back(i);
+        for (std::size_t reader : readers[i])
+            if (--missing[reader] == 0) ready.push(reader);
+    }
+    if (order.size() == n) return order;
+    // Walk back along unfinished inputs until a node repeats: that is a cycle.
+    std::size_t start = 0;
+    while (missing[start] == 0) ++start;
+    std::vector<std::size_t> path{start};
+    std::vector<int> seen(n, -1);
+    seen[start] = 0;
+    for (;;) {
+        const std::size_t cur = path.back();
+        std::size_t next = cur;
+        for (std::size_t in : inputs[cur])
+            if (missing[in] != 0) {
+                next = in;
+                break;
+            }
+        if (seen[next] >= 0) {
+            std::vector<std::string> cycle;
+            for (std::size_t k = path.size(); k-- > static_cast<std::size_t>(seen[next]);) cycle.push_back(names[path[k]]);
+            cycle.push_back(names[path.back()]);
+            r.fail(decls[path.back()].where, fmt::format("the graph has a cycle: {} (each node must depend only on earlier values)",
+                                                         fmt::join(cycle, " -> ")));
+        }
+        seen[next] = static_cast<int>(path.size());
+        path.push_back(next);
+    }
+}
+
+}  // namespace
+
+std::string did_you_mean(std::string_view wanted, const std::vector<std::string>& candidates) {
+    std::string best;
+    std::size_t best_distance = std::max<std::size_t>(1, std::min<std::size_t>(3, wanted.size() / 3));
+    bool found = false;
+    for (const auto& c : candidates) {
+        std::vector<std::size_t> prev(c.size() + 1), cur(c.size() + 1);
+        for (std::size_t j = 0; j <= c.size(); ++j) prev[j] = j;
+        for (std::size_t i = 1; i <= wanted.size(); ++i) {
+            cur[0] = i;
+            for (std::size_t j = 1; j <= c.size(); ++j)
+                cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
+                                   prev[j - 1] + (std::tolower(static_cast<unsigned char>(wanted[i - 1])) ==
+                                                          std::tolower(static_cast<unsigned char>(c[j - 1]))
+                                                      ? 0
+                                                      : 1)});
+            std::swap(prev, cur);
+        }
+        if (prev[c.size()] <= best_distance && (!found || prev[c.size()] < best_distance)) {
+            best = c;
+            best_distance = prev[c.size()];
+            found = true;
+        }
+    }
+    return best;
+}
+
+Graph parse_lesson(std::string_view text, const std::string& source, const OpTable& ops) {
+    const Reader r(source);
+    const json root = parse_json(r, text);
+    r.object(root, "");
+    r.only_keys(root, "", {"$schema", "name", "title", "description", "leaves", "nodes", "output"});
+
+    Graph g;
+    g.source = source;
+    g.title = r.string(r.required(root, "", "title", "a string"), "/title");
+    if (const json* d = r.optional(root, "description")) g.description = r.string(*d, "/description");
+    if (const json* n = r.optional(root, "name")) g.name = r.string(*n, "/name");
+    if (g.name.empty()) g.name = std::filesystem::path(source).stem().string();
+
+    // Every declaration, leaves first, in the lesson's order.
+    std::vector<Node> nodes;
+    std::vector<Decl> decls;
+    std::map<std::string, std::size_t> by_name;
+    std::map<int, std::string> by_step;
+    auto declare = [&](const json& item, const std::string& where) {
+        r.object(item, where);
+        Node node;
+        node.location = where;
+        node.name = r.string(r.required(item, where, "name", "a string"), at(where, "name"));
+        if (!is_identifier(node.name))
+            r.fail(at(where, "name"), fmt::format("'{}' is not a valid name (letters, digits and _, not starting with a digit)", node.name));
+        if (const auto prev = by_name.find(node.name); prev != by_name.end())
+            r.fail(at(where, "name"), fmt::format("duplicate name '{}' (first declared at {})", node.name, decls[prev->second].where));
+        if (const json* s = r.optional(item, "step")) {
+            const long long step = r.integer(*s, at(where, "step"));
+            if (step < 0 || step > 9999) r.fail(at(where, "step"), "expected a step number from 0 to 9999");
+            node.step = static_cast<int>(step);
+            if (const auto prev = by_step.find(*node.step); prev != by_step.end())
+                r.fail(at(where, "step"), fmt::format("step {} is already node '{}'", step, prev->second));
+            by_step[*node.step] = node.name;
+        }
+        if (const json* n = r.optional(item, "note")) node.note = r.string(*n, at(where, "note"));
+        by_name[node.name] = nodes.size();
+        nodes.push_back(std::move(node));
+        decls.push_back({where, "", {}, {}, nullptr});
+    };
+
+    const json& leaves = r.list(r.required(root, "", "leaves", "a list of leaves: inputs, params and consts"), "/leaves");
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+        const std::string where = at("/leaves", i);
+        const json& item = leaves[i];
+        declare(item, where);
+        r.only_keys(item, where, {"name", "kind", "step", "shape", "values", "random", "fill", "note"});
+        Node& node = nodes.back();
+        const std::string kind = r.string(r.required(item, where, "kind", "\"input\", \"param\" or \"const\""), at(where, "kind"));
+        if (kind == "input")
+            node.kind = NodeKind::Input;
+        else if (kind == "param")
+            node.kind = NodeKind::Param;
+        else if (kind == "const")
+            node.kind = NodeKind::Const;
+        else
+            r.fail(at(where, "kind"), fmt::format("unknown kind '{}'; expected \"input\", \"param\" or \"const\"", kind));
+        node.shape = read_shape(r, r.required(item, where, "shape", "a list of dimensions, [] for a scalar"), at(where, "shape"));
+        node.value = read_tensor(r, item, node.shape, where);
+    }
+
+    const json& items = r.list(r.required(root, "", "nodes", "a list of op nodes"), "/nodes");
+    if (items.empty()) r.fail("/nodes", "expected at least one op node");
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const std::string where = at("/nodes", i);
+        const json& item = items[i];
+        declare(item, where);
+        r.only_keys(item, where, {"name", "step", "op", "inputs", "attrs", "note"});
+        Decl& decl = decls.back();
+        decl.op_name = r.string(r.required(item, where, "op", "the op's name"), at(where, "op"));
+        const json& inputs = r.list(r.required(item, where, "inputs", "a list of input names"), at(where, "inputs"));
+        for (std::size_t k = 0; k < inputs.size(); ++k) {
+            decl.input_names.push_back(r.string(inputs[k], at(at(where, "inputs"), k)));
+            decl.input_where.push_back(at(at(where, "inputs"), k));
+        }
+        decl.attrs = r.optional(item, "attrs");
+    }
+
+    // Ops, attributes and inputs.
+    std::vector<std::string> all_names;
+    for (const Node& n : nodes) all_names.push_back(n.name);
+    std::vector<std::vector<std::size_t>> inputs(nodes.size());
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const Decl& decl = decls[i];
+        if (nodes[i].kind != NodeKind::Op) continue;
+        const OpDef* op = ops.find(decl.op_name);
+        if (!op) {
+            const std::string hint = did_you_mean(decl.op_name, ops.names());
+            r.fail(at(decl.where, "op"), fmt::format("unknown op '{}'{}; known ops: {}", decl.op_name,
+                                                     hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                                     fmt::join(ops.names(), ", ")));
+        }
+        nodes[i].op = op;
+        const std::size_t n = decl.input_names.size();
+        if (n < op->min_arity() || n > op->max_arity()) {
+            std::vector<std::string> wanted;
+            for (const auto& in : op->inputs) wanted.push_back(in.optional ? "[" + in.name + "]" : in.name);
+            r.fail(at(decl.where, "inputs"),
+                   fmt::format("op '{}' takes {} input{} ({}), got {}", op->name,
+                               op->min_arity() == op->max_arity() ? std::to_string(op->max_arity())
+                                                                  : fmt::format("{} to {}", op->min_arity(), op->max_arity()),
+                               op->max_arity() == 1 ? "" : "s", fmt::join(wanted, ", "), n));
+        }
+        nodes[i].attrs = read_attrs(r, *op, decl.attrs, at(decl.where, "attrs"));
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::string& name = decl.input_names[k];
+            const auto found = by_name.find(name);
+            if (found == by_name.end()) {
+                const std::string hint = did_you_mean(name, all_names);
+                r.fail(decl.input_where[k], fmt::format("unknown input '{}'{}", name,
+                                                        hint.empty() ? " (no leaf or node has that name)"
+                                                                     : fmt::format(" (did you mean '{}'?)", hint)));
+            }
+            if (found->second == i)
+                r.fail(decl.input_where[k], fmt::format("node '{}' uses itself as an input (a self-loop)", name));
+            inputs[i].push_back(found->second);
+        }
+    }
+
+    // Order, then shapes in that order.
+    const std::vector<std::size_t> order = topological_order(r, inputs, all_names, decls);
+    std::vector<std::size_t> position(nodes.size());
+    for (std::size_t k = 0; k < order.size(); ++k) position[order[k]] = k;
+    for (std::size_t k = 0; k < order.size(); ++k) {
+        Node node = std::move(nodes[order[k]]);
+        for (std::size_t in : inputs[order[k]]) node.inputs.push_back(position[in]);
+        if (node.kind == NodeKind::Op) {
+            std::vector<Shape> in_shapes;
+            for (std::size_t in : node.inputs) in_shapes.push_back(g.nodes[in].shape);
+            try {
+                node.shape = node.op->shape(in_shapes, node.attrs);
+            } catch (const ShapeError& e) {
+                std::vector<std::string> described;
+                for (std::size_t in : node.inputs)
+                    described.push_back(fmt::format("{} {}", g.nodes[in].name, shape_str(g.nodes[in].shape)));
+                r.fail(node.location, fmt::format("shape mismatch in {} = {}({}): {}", node.name, node.op->name,
+                                                  fmt::join(described, ", "), e.what()));
+            }
+            if (element_count(node.shape) > kMaxElements)
+                r.fail(node.location, fmt::format("{} would have shape {}, more than {} elements", node.name,
+                                                  shape_str(node.shape), kMaxElements));
+        }
+        g.nodes.push_back(std::move(node));
+    }
+
+    // The output and its upstream gradient.
+    const json& output = r.object(r.required(root, "", "output", "an object naming the output node"), "/output");
+    r.only_keys(output, "/output", {"node", "upstream"});
+    const std::string out_name = r.string(r.required(output, "/output", "node", "the output node's name"), "/output/node");
+    const auto out = g.find(out_name);
+    if (!out) {
+        const std::string hint = did_you_mean(out_name, all_names);
+        r.fail("/output/node", fmt::format("unknown node '{}'{}", out_name, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+    }
+    g.output = *out;
+    const Shape& out_shape = g.nodes[g.output].shape;
+    if (const json* up = r.optional(output, "upstream")) {
+        r.object(*up, "/output/upstream");
+        r.only_keys(*up, "/output/upstream", {"values", "random", "fill"});
+        g.seed = read_tensor(r, *up, out_shape, "/output/upstream");
+    } else if (out_shape.empty()) {
+        g.seed = Tensor::scalar(1.0);
+        g.scalar_loss = true;
+    } else {
+        r.fail("/output", fmt::format("the output '{}' has shape {}: give its upstream gradient as \"upstream\" "
+                                      "(values, random or fill), or make the output a scalar loss",
+                                      out_name, shape_str(out_shape)));
+    }
+    return g;
+}
+
+Graph load_lesson(const std::string& name_or_path, const OpTable& ops) {
+    namespace fs = std::filesystem;
+    const bool is_path = name_or_path.find('/') != std::string::npos ||
+                         (name_or_path.size() > 5 && name_or_path.ends_with(".json"));
+    if (!is_path) {
+        std::vector<std::string> names;
+        for (const auto& lesson : builtin_lessons()) {
+            if (lesson.name == name_or_path) return parse_lesson(lesson.json, "lessons/" + name_or_path + ".json", ops);
+            names.emplace_back(lesson.name);
+        }
+        const std::string hint = did_you_mean(name_or_path, names);
+        throw LessonError(fmt::format("unknown lesson '{}'{}; built-in lessons: {} (or give a path to a .json file)",
+                                      name_or_path, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                      fmt::join(names, ", ")));
+    }
+    std::error_code ec;
+    if (fs::is_directory(name_or_path, ec))
+        throw LessonError(fmt::format("{}: is a directory; expected a lesson .json file", name_or_path));
+    std::ifstream file(name_or_path, std::ios::binary);
+    if (!file) throw LessonError(fmt::format("{}: cannot read the file: {}", name_or_path, std::strerror(errno)));
+    std::ostringstream text;
+    text << file.rdbuf();
+    if (file.bad()) throw LessonError(fmt::format("{}: cannot read the file", name_or_path));
+    return parse_lesson(text.str(), name_or_path, ops);
+}
+
+}  // namespace bnstep

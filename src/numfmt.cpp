@@ -1,0 +1,17 @@
+#include "bnstep/numfmt.hpp"
+
+#include <fmt/format.h>
+
+namespace bnstep {
+
+std::string NumFmt::operator()(double v) const {
+    if (v == 0.0) v = 0.0;  // no "-0"
+    return fmt::format("{:.{}g}", v, precision);
+}
+
+std::string NumFmt::operand(double v) const {
+    const std::string s = (*this)(v);
+    return s.front() == '-' ? "(" + s + ")" : s;
+}
+
+}  // namespace bnstep

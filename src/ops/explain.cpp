@@ -1,0 +1,51 @@
+#include "ops/explain.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace bnstep::ops {
+
+SymIndex concrete(const Index& index) {
+    SymIndex s;
+    for (std::size_t i : index) s.push_back(std::to_string(i));
+    return s;
+}
+
+std::string element(const std::string& name, const Shape& operand, const SymIndex& pos) {
+    if (operand.empty()) return name;
+    const std::size_t lead = pos.size() - operand.size();
+    std::vector<std::string> parts;
+    for (std::size_t i = 0; i < operand.size(); ++i) parts.push_back(operand[i] == 1 ? "0" : pos[lead + i]);
+    return fmt::format("{}[{}]", name, fmt::join(parts, ","));
+}
+
+std::string sum_letter(std::size_t nth) {
+    static const char* letters[] = {"k", "l", "m", "n"};
+    return nth < 4 ? letters[nth] : fmt::format("k{}", nth);
+}
+
+std::string sum_prefix(const std::vector<std::string>& letters) {
+    if (letters.empty()) return "";
+    if (letters.size() == 1) return "sum_" + letters[0] + " ";
+    return fmt::format("sum_{{{}}} ", fmt::join(letters, ","));
+}
+
+std::string join_terms(const std::vector<std::string>& terms) {
+    constexpr std::size_t shown = 4;
+    if (terms.size() <= shown + 2) return fmt::format("{}", fmt::join(terms, " + "));
+    std::vector<std::string> head(terms.begin(), terms.begin() + shown);
+    return fmt::format("{} + ... + {}  ({} terms)", fmt::join(head, " + "), terms.back(), terms.size());
+}
+
+std::vector<Index> broadcast_sources(const Shape& out_shape, const Shape& in_shape, const Index& in_at) {
+    const Tensor probe(out_shape);
+    const std::size_t target = Tensor(in_shape).offset(in_at);
+    std::vector<Index> found;
+    for (std::size_t i = 0; i < probe.size(); ++i) {
+        Index at = probe.unravel(i);
+        if (broadcast_source(in_shape, at) == target) found.push_back(std::move(at));
+    }
+    return found;
+}
+
+}  // namespace bnstep::ops

@@ -1,0 +1,12 @@
+#pragma once
+// Each file under src/ops/ adds one family of ops to the table.
+#include "bnstep/op.hpp"
+
+namespace bnstep::ops {
+
+void add_elementwise_ops(OpTable& table);  // elementwise.cpp
+void add_reduce_ops(OpTable& table);       // reduce.cpp
+void add_linalg_ops(OpTable& table);       // linalg.cpp
+void add_norm_ops(OpTable& table);         // batchnorm.cpp
+
+}  // namespace bnstep::ops

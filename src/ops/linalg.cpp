@@ -1,0 +1,93 @@
+// Matrix product of two matrices: out = A @ B.
+#include <fmt/format.h>
+
+#include "ops/explain.hpp"
+#include "ops/families.hpp"
+
+namespace bnstep::ops {
+namespace {
+
+// C = op(A) @ op(B) where op transposes when asked; all rank 2.
+Tensor matmul(const Tensor& a, bool ta, const Tensor& b, bool tb) {
+    const std::size_t n = ta ? a.shape()[1] : a.shape()[0];
+    const std::size_t k = ta ? a.shape()[0] : a.shape()[1];
+    const std::size_t m = tb ? b.shape()[0] : b.shape()[1];
+    Tensor c(Shape{n, m});
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t p = 0; p < k; ++p) {
+            const double av = ta ? a.at({p, i}) : a.at({i, p});
+            for (std::size_t j = 0; j < m; ++j) c[i * m + j] += av * (tb ? b.at({j, p}) : b.at({p, j}));
+        }
+    return c;
+}
+
+// A sum over `count` values of `term(s)`, written out by the caller's parts.
+Worked sum_of_products(std::string lhs, std::string symbolic, std::size_t count,
+                       const std::function<std::pair<double, double>(std::size_t)>& factors, const NumFmt& num) {
+    Worked w{std::move(lhs), std::move(symbolic), "", 0.0, {}};
+    std::vector<std::string> terms;
+    for (std::size_t s = 0; s < count; ++s) {
+        const auto [x, y] = factors(s);
+        terms.push_back(fmt::format("({})({})", num(x), num(y)));
+        w.result += x * y;
+    }
+    w.numeric = join_terms(terms);
+    return w;
+}
+
+}  // namespace
+
+void add_linalg_ops(OpTable& t) {
+    OpDef op;
+    op.name = "matmul";
+    op.family = "linalg";
+    op.summary = "matrix product A @ B of an (n, k) and a (k, m) matrix";
+    op.forward_formula = "{A} @ {B}";
+    op.shape = [](const std::vector<Shape>& in, const Attrs&) {
+        if (in[0].size() != 2 || in[1].size() != 2)
+            throw ShapeError(fmt::format("matmul needs two matrices (rank 2), got {} and {}", shape_str(in[0]),
+                                         shape_str(in[1])));
+        if (in[0][1] != in[1][0])
+            throw ShapeError(fmt::format("inner dimensions differ: {} @ {} (expected A (n, k) and B (k, m))",
+                                         shape_str(in[0]), shape_str(in[1])));
+        return Shape{in[0][0], in[1][1]};
+    };
+    op.forward = [](const OpCall& call) { return matmul(call.input(0), false, call.input(1), false); };
+    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+        const Tensor& a = call.input(0);
+        const Tensor& b = call.input(1);
+        const std::size_t i = at[0], j = at[1];
+        return sum_of_products(fmt::format("{}[{},{}]", names.out, i, j),
+                               fmt::format("sum_k {}[{},k] * {}[k,{}]", names.in[0], i, names.in[1], j), a.shape()[1],
+                               [&](std::size_t k) { return std::pair{a.at({i, k}), b.at({k, j})}; }, num);
+    };
+
+    InputRule ra;
+    ra.name = "A";
+    ra.formula = "d({A} @ {B})/d{A}: d{A} = d{out} @ {B}^T, i.e. d{A}[i,k] = sum_j d{out}[i,j] * {B}[k,j]";
+    ra.vjp = [](const OpCall& call, const Tensor& up) { return matmul(up, false, call.input(1), true); };
+    ra.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+        const Tensor& b = call.input(1);
+        const std::size_t i = at[0], k = at[1];
+        return sum_of_products(fmt::format("{}[{},{}]", names.downstream, i, k),
+                               fmt::format("sum_j {}[{},j] * {}[{},j]", names.upstream, i, names.in[1], k),
+                               b.shape()[1], [&](std::size_t j) { return std::pair{up.at({i, j}), b.at({k, j})}; },
+                               num);
+    };
+    InputRule rb;
+    rb.name = "B";
+    rb.formula = "d({A} @ {B})/d{B}: d{B} = {A}^T @ d{out}, i.e. d{B}[k,j] = sum_i {A}[i,k] * d{out}[i,j]";
+    rb.vjp = [](const OpCall& call, const Tensor& up) { return matmul(call.input(0), true, up, false); };
+    rb.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+        const Tensor& a = call.input(0);
+        const std::size_t k = at[0], j = at[1];
+        return sum_of_products(fmt::format("{}[{},{}]", names.downstream, k, j),
+                               fmt::format("sum_i {}[i,{}] * {}[i,{}]", names.in[0], k, names.upstream, j),
+                               a.shape()[0], [&](std::size_t i) { return std::pair{a.at({i, k}), up.at({i, j})}; },
+                               num);
+    };
+    op.inputs = {std::move(ra), std::move(rb)};
+    t.add(std::move(op));
+}
+
+}  // namespace bnstep::ops

@@ -1,0 +1,122 @@
+#include <fmt/format.h>
+
+#include "bnstep/error.hpp"
+#include "bnstep/op.hpp"
+#include "ops/families.hpp"
+
+namespace bnstep {
+
+std::string_view attr_type_name(AttrType type) {
+    switch (type) {
+        case AttrType::Int: return "integer";
+        case AttrType::Number: return "number";
+        case AttrType::Bool: return "boolean";
+    }
+    return "?";
+}
+
+double Attrs::number(const std::string& name) const {
+    const auto it = values_.find(name);
+    if (it == values_.end()) throw InternalError(fmt::format("attribute '{}' was not set", name));
+    return it->second;
+}
+
+std::size_t OpDef::min_arity() const {
+    std::size_t n = 0;
+    for (const auto& in : inputs) n += in.optional ? 0 : 1;
+    return n;
+}
+
+void OpTable::add(OpDef op) {
+    if (find(op.name)) throw InternalError(fmt::format("op '{}' defined twice", op.name));
+    ops_.push_back(std::move(op));
+}
+
+const OpDef* OpTable::find(std::string_view name) const {
+    for (const auto& op : ops_)
+        if (op.name == name) return &op;
+    return nullptr;
+}
+
+OpDef* OpTable::find_mutable(std::string_view name) {
+    for (auto& op : ops_)
+        if (op.name == name) return &op;
+    return nullptr;
+}
+
+std::vector<std::string> OpTable::names() const {
+    std::vector<std::string> names;
+    for (const auto& op : ops_) names.push_back(op.name);
+    return names;
+}
+
+const OpTable& builtin_ops() {
+    static const OpTable table = [] {
+        OpTable t;
+        ops::add_elementwise_ops(t);
+        ops::add_reduce_ops(t);
+        ops::add_linalg_ops(t);
+        ops::add_norm_ops(t);
+        return t;
+    }();
+    return table;
+}
+
+std::string render(std::string_view tmpl, const std::function<std::optional<std::string>(std::string_view)>& lookup) {
+    std::string out;
+    std::string optional_part;
+    bool in_optional = false;
+    bool optional_ok = true;
+    for (std::size_t i = 0; i < tmpl.size(); ++i) {
+        std::string& dest = in_optional ? optional_part : out;
+        const char c = tmpl[i];
+        if (c == '[' && !in_optional) {
+            in_optional = true;
+            optional_ok = true;
+            optional_part.clear();
+        } else if (c == ']' && in_optional) {
+            in_optional = false;
+            if (optional_ok) out += optional_part;
+        } else if (c == '{') {
+            const std::size_t close = tmpl.find('}', i);
+            if (close == std::string_view::npos) {
+                dest += tmpl.substr(i);
+                break;
+            }
+            const std::string_view key = tmpl.substr(i + 1, close - i - 1);
+            if (auto value = lookup(key))
+                dest += *value;
+            else if (in_optional)
+                optional_ok = false;
+            else
+                dest += key;
+            i = close;
+        } else {
+            dest += c;
+        }
+    }
+    return out;
+}
+
+std::string render(std::string_view tmpl, const std::map<std::string, std::string>& names) {
+    return render(tmpl, [&](std::string_view key) -> std::optional<std::string> {
+        const auto it = names.find(std::string(key));
+        if (it == names.end()) return std::nullopt;
+        return it->second;
+    });
+}
+
+std::map<std::string, std::string> formula_names(const OpDef& op, const std::vector<std::string>& input_names,
+                                                 const std::string& out_name, const std::vector<Shape>& in_shapes,
+                                                 const Attrs& attrs) {
+    std::map<std::string, std::string> names;
+    for (std::size_t i = 0; i < op.inputs.size() && i < input_names.size(); ++i)
+        names[op.inputs[i].name] = input_names[i];
+    names["out"] = out_name;
+    for (const auto& [key, value] : attrs.all()) names[key] = fmt::format("{}", value);
+    if (op.vars)
+        for (auto& [key, value] : op.vars(in_shapes, attrs)) names[key] = value;
+    return names;
+}
+
+}  // namespace bnstep

@@ -1,0 +1,129 @@
+// Reductions over one axis: sum and mean. Their backward copies the upstream
+// gradient back along the reduced axis (times 1/N for the mean).
+#include <fmt/format.h>
+
+#include "ops/explain.hpp"
+#include "ops/families.hpp"
+
+namespace bnstep::ops {
+namespace {
+
+std::size_t axis_of(const Shape& in, const Attrs& attrs) {
+    const long long rank = static_cast<long long>(in.size());
+    long long axis = attrs.integer("axis");
+    if (rank == 0) throw ShapeError("cannot reduce a scalar (rank 0): the input needs at least one axis");
+    if (axis < -rank || axis >= rank)
+        throw ShapeError(fmt::format("axis {} is out of range for an input of shape {}", axis, shape_str(in)));
+    return static_cast<std::size_t>(axis < 0 ? axis + rank : axis);
+}
+
+Shape reduced_shape(const Shape& in, std::size_t axis, bool keepdims) {
+    Shape out = in;
+    if (keepdims)
+        out[axis] = 1;
+    else
+        out.erase(out.begin() + static_cast<std::ptrdiff_t>(axis));
+    return out;
+}
+
+// The upstream element that input element `in_at` received its gradient from.
+Index upstream_index(const Index& in_at, std::size_t axis, bool keepdims) {
+    Index up = in_at;
+    if (keepdims)
+        up[axis] = 0;
+    else
+        up.erase(up.begin() + static_cast<std::ptrdiff_t>(axis));
+    return up;
+}
+
+OpDef reduction(const std::string& name, bool mean) {
+    OpDef op;
+    op.name = name;
+    op.family = "reduce";
+    op.summary = mean ? "mean over one axis (keepdims optional)" : "sum over one axis (keepdims optional)";
+    op.forward_formula = name + "({a}, axis={axis})";
+    op.attrs = {{"axis", AttrType::Int, 0.0, "the axis reduced (negative counts from the end)"},
+                {"keepdims", AttrType::Bool, 0.0, "keep the reduced axis with size 1"}};
+    op.vars = [](const std::vector<Shape>& in, const Attrs& attrs) {
+        return std::map<std::string, std::string>{{"N", std::to_string(in[0].at(axis_of(in[0], attrs)))}};
+    };
+    op.shape = [](const std::vector<Shape>& in, const Attrs& attrs) {
+        return reduced_shape(in[0], axis_of(in[0], attrs), attrs.flag("keepdims"));
+    };
+    auto scale = [mean](const Tensor& x, const Attrs& attrs) {
+        return mean ? 1.0 / static_cast<double>(x.shape()[axis_of(x.shape(), attrs)]) : 1.0;
+    };
+    op.forward = [scale](const OpCall& call) {
+        const Tensor& x = call.input(0);
+        Tensor out = sum_axis(x, axis_of(x.shape(), *call.attrs), call.attrs->flag("keepdims"));
+        const double s = scale(x, *call.attrs);
+        if (s != 1.0)
+            for (double& v : out.data()) v *= s;
+        return out;
+    };
+    op.explain = [mean](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+        const Tensor& x = call.input(0);
+        const std::size_t axis = axis_of(x.shape(), *call.attrs);
+        const bool keepdims = call.attrs->flag("keepdims");
+        SymIndex pos = concrete(at);
+        if (keepdims)
+            pos[axis] = "k";
+        else
+            pos.insert(pos.begin() + static_cast<std::ptrdiff_t>(axis), "k");
+        std::vector<std::string> terms;
+        for (std::size_t k = 0; k < x.shape()[axis]; ++k) {
+            Index xi = at;
+            if (keepdims)
+                xi[axis] = k;
+            else
+                xi.insert(xi.begin() + static_cast<std::ptrdiff_t>(axis), k);
+            terms.push_back(num(x.at(xi)));
+        }
+        const std::string n = std::to_string(x.shape()[axis]);
+        Worked w;
+        w.lhs = element(names.out, call.out->shape(), concrete(at));
+        w.symbolic = (mean ? "(1/" + n + ") * " : std::string()) + "sum_k " + element(names.in[0], x.shape(), pos);
+        w.numeric = mean ? "(1/" + n + ") * (" + join_terms(terms) + ")" : join_terms(terms);
+        w.result = call.out->at(at);
+        return w;
+    };
+    InputRule rule;
+    rule.name = "a";
+    rule.formula = mean ? "d(mean({a}, axis={axis}))/d{a} = 1/N = 1/{N} for every element (a mean spreads its gradient evenly)"
+                        : "d(sum({a}, axis={axis}))/d{a} = 1 for every element (a sum copies its gradient back)";
+    rule.local = [scale](const OpCall& call) { return Tensor(call.input(0).shape(), scale(call.input(0), *call.attrs)); };
+    rule.vjp = [scale](const OpCall& call, const Tensor& upstream) {
+        const Tensor& x = call.input(0);
+        Shape kept = x.shape();
+        kept[axis_of(x.shape(), *call.attrs)] = 1;
+        Tensor g = broadcast_to(Tensor(kept, upstream.data()), x.shape());
+        const double s = scale(x, *call.attrs);
+        for (double& v : g.data()) v *= s;
+        return g;
+    };
+    rule.explain = [scale, mean](const OpCall& call, const Tensor& upstream, const Names& names, const Index& in_at,
+                                 const NumFmt& num) {
+        const Tensor& x = call.input(0);
+        const Index up = upstream_index(in_at, axis_of(x.shape(), *call.attrs), call.attrs->flag("keepdims"));
+        const double s = scale(x, *call.attrs);
+        const std::string factor =
+            mean ? "(1/" + std::to_string(x.shape()[axis_of(x.shape(), *call.attrs)]) + ")" : std::string("1");
+        Worked w;
+        w.lhs = element(names.downstream, x.shape(), concrete(in_at));
+        w.symbolic = element(names.upstream, upstream.shape(), concrete(up)) + " * " + factor;
+        w.numeric = fmt::format("({})({})", num(upstream.at(up)), num(s));
+        w.result = upstream.at(up) * s;
+        return w;
+    };
+    op.inputs.push_back(std::move(rule));
+    return op;
+}
+
+}  // namespace
+
+void add_reduce_ops(OpTable& t) {
+    t.add(reduction("sum", false));
+    t.add(reduction("mean", true));
+}
+
+}  // namespace bnstep::ops

@@ -1,0 +1,61 @@
+// The op reference, generated from the op table (docs/ops.md is its output).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "bnstep/print.hpp"
+
+namespace bnstep {
+namespace {
+
+// A template with every placeholder written as its own name, optional parts kept.
+std::string generic(std::string_view tmpl) {
+    return render(tmpl, [](std::string_view key) -> std::optional<std::string> { return std::string(key); });
+}
+
+}  // namespace
+
+std::string op_reference_markdown(const OpTable& ops) {
+    std::string s =
+        "# Op reference\n\n"
+        "Generated from the op table by `bnstep ops --format markdown`; a test checks that this file is current.\n\n"
+        "Each op lists its forward rule and, for each input, the local gradient `d(out)/d(input)`. In the backward pass "
+        "the downstream gradient is the upstream gradient times the local gradient (for elementwise ops, element by "
+        "element); where an input was broadcast in the forward pass, that product is then summed over the broadcast "
+        "axes. Names in square brackets are optional inputs. Leaves are not ops: `input` and `param` leaves receive "
+        "gradients, `const` leaves do not.\n";
+    std::string family;
+    for (const OpDef& op : ops.all()) {
+        if (op.family != family) {
+            family = op.family;
+            s += fmt::format("\n## {}\n", family);
+        }
+        std::vector<std::string> inputs;
+        for (const auto& in : op.inputs) inputs.push_back(in.optional ? "[" + in.name + "]" : in.name);
+        s += fmt::format("\n### `{}`\n\n{}\n\n- inputs: {}\n- forward: `out = {}`\n", op.name, op.summary,
+                         fmt::join(inputs, ", "), generic(op.forward_formula));
+        for (const auto& in : op.inputs)
+            s += fmt::format("- gradient for `{}`: {}\n", in.name,
+                             in.differentiable ? fmt::format("`{}`{}", generic(in.formula),
+                                                             in.local ? "" : " (not elementwise: no local value is shown)")
+                                               : std::string("none (not differentiable)"));
+        for (const auto& a : op.attrs)
+            s += fmt::format("- attribute `{}` ({}{}): {}\n", a.name, attr_type_name(a.type),
+                             a.fallback ? fmt::format(", default {}", *a.fallback) : std::string(", required"), a.help);
+    }
+    return s;
+}
+
+std::string op_list_text(const OpTable& ops, const Style& style) {
+    std::string s;
+    for (const OpDef& op : ops.all()) {
+        std::vector<std::string> inputs;
+        for (const auto& in : op.inputs) inputs.push_back(in.optional ? "[" + in.name + "]" : in.name);
+        s += fmt::format("{}  {}({})  out = {}\n", style.node(fmt::format("{:<11}", op.name)), op.name,
+                         fmt::join(inputs, ", "), generic(op.forward_formula));
+        for (const auto& in : op.inputs)
+            if (in.differentiable) s += fmt::format("             {}\n", generic(in.formula));
+    }
+    return s;
+}
+
+}  // namespace bnstep

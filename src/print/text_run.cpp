@@ -1,0 +1,147 @@
+// `bnstep run` as text: the forward pass in step order, the backward pass in
+// reverse, then the gradients of the inputs and parameters.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <ostream>
+
+#include "print/text_shared.hpp"
+
+namespace bnstep {
+namespace text {
+
+void tensor(std::ostream& os, const Tensor& t, const PrintOptions& opt, const std::string& indent) {
+    for (const auto& line : matrix_lines(t, opt.num)) os << indent << line << '\n';
+}
+
+std::string node_heading(const Graph& g, std::size_t i, const PrintOptions& opt) {
+    const Node& n = g.nodes[i];
+    const std::string step = step_label(n);
+    const std::string lead = fmt::format("{:<8}", step);
+    if (n.is_leaf())
+        return fmt::format("{}{}  {} {}", lead, opt.style.node(n.name), kind_name(n.kind), shape_str(n.shape));
+    return fmt::format("{}{} = {}   {}", lead, opt.style.node(n.name), forward_formula(g, i), shape_str(n.shape));
+}
+
+std::string sender(const Graph& g, std::size_t consumer) {
+    const Node& n = g.nodes[consumer];
+    return n.step ? fmt::format("step {} ({})", *n.step, n.name) : n.name;
+}
+
+void edge(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e, const PrintOptions& opt,
+          const std::string& indent) {
+    const Graph& g = *t.graph;
+    const Node& input = g.nodes[e.input];
+    const std::size_t width = static_cast<std::size_t>(opt.width);
+    const std::string in2 = indent + "    ";
+    const std::string upstream = g.nodes[node].grad_name();
+    auto say = [&](const std::string& line) { os << wrap(line, width, in2, in2 + "  "); };
+    os << wrap(fmt::format("to {}:  {}", opt.style.node(input.name), e.formula), width, indent, in2);
+    if (e.status == EdgeGrad::Status::ConstInput) return say(input.name + " is a constant: it gets no gradient");
+    if (e.status == EdgeGrad::Status::NotDifferentiable)
+        return say(fmt::format("not differentiable with respect to {}: no gradient", input.name));
+    const std::string shape = shape_str(e.contribution.shape());
+    if (!e.local) {
+        say(fmt::format("{} = the formula above, with upstream {}   {}", e.name, upstream, shape));
+    } else {
+        if (e.local->is_uniform()) {
+            say(fmt::format("local = {} for every element", opt.num((*e.local)[0])));
+        } else {
+            say(fmt::format("local {}:", shape_str(e.local->shape())));
+            tensor(os, *e.local, opt, in2);
+        }
+        if (e.local->shape() != g.nodes[node].shape)
+            say(fmt::format("{} {} is copied back along the reduced axis to {}", upstream,
+                            shape_str(g.nodes[node].shape), shape_str(e.local->shape())));
+        if (e.reduced_axes.empty()) {
+            say(fmt::format("{} = {} * local   {}", e.name, upstream, shape));
+        } else {
+            say(fmt::format("{} * local   {}:", upstream, shape_str(e.unreduced.shape())));
+            tensor(os, e.unreduced, opt, in2);
+        }
+    }
+    if (!e.reduced_axes.empty()) {
+        say(fmt::format("{} was broadcast from {} to {} in the forward pass, so its gradient is summed over axis {}:",
+                        input.name, shape_str(input.shape), shape_str(e.unreduced.shape()), fmt::join(e.reduced_axes, ", ")));
+        say(fmt::format("{} = sum over axis {} of ({} * local)   {}", e.name, fmt::join(e.reduced_axes, ", "), upstream,
+                        shape));
+    }
+    tensor(os, e.contribution, opt, in2);
+}
+
+std::string accumulation(const Trace& t, std::size_t node) {
+    const Graph& g = *t.graph;
+    std::vector<std::string> parts, from;
+    for (const auto& r : t.nodes[node].received) {
+        const EdgeGrad& e = t.edge(r);
+        parts.push_back(e.name);
+        from.push_back(fmt::format("{} from {}", e.name, sender(g, r.first)));
+    }
+    return fmt::format("{} feeds {} nodes, so their gradients add: {} = {}   ({})", g.nodes[node].name, parts.size(),
+                       g.nodes[node].grad_name(), fmt::join(parts, " + "), fmt::join(from, ", "));
+}
+
+void worked(std::ostream& os, const Worked& w, const PrintOptions& opt, const std::string& indent) {
+    const std::string pad(w.lhs.size(), ' ');
+    os << indent << w.lhs << " = " << w.symbolic << '\n';
+    if (!w.numeric.empty() && w.numeric != w.symbolic) os << indent << pad << " = " << w.numeric << '\n';
+    os << indent << pad << " = " << opt.num(w.result) << '\n';
+    for (const auto& note : w.notes) os << indent << "  where " << note << '\n';
+}
+
+}  // namespace text
+
+void print_run_text(std::ostream& os, const Trace& t, const PrintOptions& opt) {
+    const Graph& g = *t.graph;
+    const Style& s = opt.style;
+    const std::size_t width = static_cast<std::size_t>(opt.width);
+    os << s.heading(g.title) << '\n';
+    os << s.dim(fmt::format("lesson {} ({}), {} nodes", g.name, g.source, g.nodes.size())) << '\n';
+    if (!g.description.empty()) os << '\n' << wrap(g.description, width, "");
+
+    os << '\n' << s.heading("FORWARD PASS") << '\n';
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+        const Node& n = g.nodes[i];
+        os << '\n' << text::node_heading(g, i, opt) << '\n';
+        if (!n.note.empty()) os << wrap(n.note, width, "        ");
+        text::tensor(os, t.nodes[i].value, opt, "        ");
+    }
+
+    const Node& out = g.nodes[g.output];
+    os << '\n' << s.heading(fmt::format("BACKWARD PASS   {}", g.loss_formula())) << '\n';
+    if (g.scalar_loss) {
+        os << "\nThe gradient of the loss with respect to itself: " << s.grad(out.grad_name()) << " = 1\n";
+    } else {
+        os << "\nThe upstream gradient of " << s.node(out.name) << ", given by the lesson: " << s.grad(out.grad_name())
+           << ' ' << shape_str(out.shape) << '\n';
+        text::tensor(os, g.seed, opt, "        ");
+    }
+    for (std::size_t i : t.backward_order) {
+        const Node& n = g.nodes[i];
+        const NodeState& st = t.nodes[i];
+        const bool sums = st.received.size() > 1;
+        if (n.is_leaf() && !sums) continue;
+        os << '\n' << fmt::format("{:<8}{}", step_label(n), s.node(n.name));
+        if (!n.is_leaf()) os << " = " << forward_formula(g, i);
+        os << '\n';
+        if (sums) {
+            os << wrap(text::accumulation(t, i), width, "        ");
+            text::tensor(os, *st.grad, opt, "        ");
+        } else if (i != g.output) {
+            os << "        upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", from "
+               << text::sender(g, st.received.front().first) << '\n';
+        } else {
+            os << "        upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", given\n";
+        }
+        for (const EdgeGrad& e : st.edges) text::edge(os, t, i, e, opt, "        ");
+    }
+
+    os << '\n' << s.heading("GRADIENTS OF THE INPUTS AND PARAMETERS") << '\n';
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+        const Node& n = g.nodes[i];
+        if (!n.is_leaf() || !t.nodes[i].grad) continue;
+        os << '\n' << s.grad(n.grad_name()) << ' ' << shape_str(n.shape) << '\n';
+        text::tensor(os, *t.nodes[i].grad, opt, "        ");
+    }
+}
+
+}  // namespace bnstep

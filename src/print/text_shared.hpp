@@ -1,0 +1,31 @@
+#pragma once
+// Pieces the text printers share.
+#include <ostream>
+#include <string>
+
+#include "bnstep/print.hpp"
+
+namespace bnstep::text {
+
+// The tensor's lines, each indented.
+void tensor(std::ostream& os, const Tensor& t, const PrintOptions& opt, const std::string& indent);
+
+// "step 7  xhat = xmu * ivar" (or "x  input (4, 3)" for a leaf).
+std::string node_heading(const Graph& g, std::size_t i, const PrintOptions& opt);
+
+// Who sent a contribution: "step 7 (xhat)".
+std::string sender(const Graph& g, std::size_t consumer);
+
+// One input's part of a node's backward step: formula, local value,
+// contribution and any broadcast undone.
+void edge(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e, const PrintOptions& opt,
+          const std::string& indent);
+
+// "dxmu = dxmu1 + dxmu2" with where each part came from, for a node that
+// received several contributions.
+std::string accumulation(const Trace& t, std::size_t node);
+
+// A worked element: "lhs = symbolic\n     = numeric\n     = result".
+void worked(std::ostream& os, const Worked& w, const PrintOptions& opt, const std::string& indent);
+
+}  // namespace bnstep::text

@@ -1,0 +1,91 @@
+// `bnstep trace`: one node in depth, with one element worked by hand.
+#include <fmt/format.h>
+#include <ostream>
+
+#include "print/text_shared.hpp"
+
+namespace bnstep {
+namespace {
+
+// dx[i] = dx1[i] + dx2[i] for a node that received several contributions.
+Worked accumulation_element(const Trace& t, std::size_t node, const Index& at, const NumFmt& num) {
+    const Graph& g = *t.graph;
+    Worked w;
+    w.lhs = g.nodes[node].grad_name() + index_str(at);
+    std::string sym, numeric;
+    for (const auto& r : t.nodes[node].received) {
+        const EdgeGrad& e = t.edge(r);
+        sym += (sym.empty() ? "" : " + ") + e.name + index_str(at);
+        numeric += (numeric.empty() ? "" : " + ") + num.operand(e.contribution.at(at));
+    }
+    w.symbolic = sym;
+    w.numeric = numeric;
+    w.result = t.nodes[node].grad->at(at);
+    return w;
+}
+
+}  // namespace
+
+void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& index, const PrintOptions& opt) {
+    const Graph& g = *t.graph;
+    const Node& n = g.nodes[i];
+    const NodeState& st = t.nodes[i];
+    const Style& s = opt.style;
+    const std::size_t width = static_cast<std::size_t>(opt.width);
+    const std::string in1 = "    ", in2 = "        ";
+
+    os << s.heading(fmt::format("Trace of {} in lesson {}", n.label(), g.name)) << '\n';
+    os << text::node_heading(g, i, opt) << '\n';
+    if (!n.is_leaf()) os << wrap(fmt::format("op {}: {}", n.op->name, n.op->summary), width, in2);
+    if (!n.note.empty()) os << wrap(n.note, width, in2);
+
+    os << '\n' << s.heading("FORWARD") << '\n';
+    for (std::size_t in : n.inputs) {
+        os << in1 << "input " << s.node(g.nodes[in].name) << ' ' << shape_str(g.nodes[in].shape) << '\n';
+        text::tensor(os, t.nodes[in].value, opt, in2);
+    }
+    os << in1 << (n.is_leaf() ? "value " : "output ") << s.node(n.name) << ' ' << shape_str(n.shape) << '\n';
+    text::tensor(os, st.value, opt, in2);
+    if (!n.is_leaf()) {
+        os << in1 << "worked element " << (index.empty() ? "(the scalar)" : index_str(index)) << ":\n";
+        text::worked(os, n.op->explain(t.call(i), t.names(i, 0), index, opt.num), opt, in2);
+    }
+
+    os << '\n' << s.heading(fmt::format("BACKWARD   {}", g.loss_formula())) << '\n';
+    if (!st.grad) {
+        os << in1 << n.name << (n.kind == NodeKind::Const ? " is a constant" : " does not reach the output")
+           << ": it gets no gradient\n";
+        return;
+    }
+    if (i == g.output) {
+        os << in1 << "upstream gradient " << s.grad(n.grad_name()) << ' ' << shape_str(n.shape)
+           << (g.scalar_loss ? ", the seed 1\n" : ", given by the lesson\n");
+    } else if (st.received.size() > 1) {
+        os << wrap(text::accumulation(t, i), width, in1);
+    } else {
+        os << in1 << "upstream gradient " << s.grad(n.grad_name()) << ' ' << shape_str(n.shape) << ", from "
+           << text::sender(g, st.received.front().first) << '\n';
+    }
+    text::tensor(os, *st.grad, opt, in2);
+    if (st.received.size() > 1) {
+        os << in1 << "worked element " << index_str(index) << ":\n";
+        text::worked(os, accumulation_element(t, i, index, opt.num), opt, in2);
+    }
+    for (const EdgeGrad& e : st.edges) {
+        os << '\n';
+        text::edge(os, t, i, e, opt, in1);
+        if (e.status != EdgeGrad::Status::Flows) continue;
+        const Shape& in_shape = g.nodes[e.input].shape;
+        const Index at = project_index(index, n.shape, in_shape);
+        const InputRule& rule = n.op->inputs[e.slot];
+        os << in2 << "worked element " << (at.empty() ? "(the scalar)" : index_str(at)) << ":\n";
+        text::worked(os, rule.explain(t.call(i), *st.grad, t.names(i, e.slot), at, opt.num), opt, in2 + "    ");
+    }
+    if (n.is_leaf()) {
+        os << '\n' << in1 << s.grad(n.grad_name()) << " is " << n.name << "'s gradient: "
+           << (n.kind == NodeKind::Param ? "the step an optimizer would take against" : "what flows further down, to whatever produced the input")
+           << '\n';
+    }
+}
+
+}  // namespace bnstep
