@@ -29,10 +29,11 @@ void check_forward(const Graph& g, const std::vector<Tensor>& values, std::size_
     const Node& node = g.nodes[i];
     const Index at = values[i].unravel(*bad);
     const OpCall call = call_of(g, values, i);
-    const Worked w = node.op->explain(call, names_of(g, i), at, NumFmt{6});
-    throw NumericError(fmt::format("{}: {}: the forward value is {} at {}: {} = {} = {}", g.source, node.label(),
-                                   values[i][*bad], index_str(at).empty() ? "the scalar" : index_str(at), w.lhs,
-                                   w.symbolic, w.numeric));
+    const NumFmt num{6};
+    const Worked w = node.op->explain(call, names_of(g, i), at, num);
+    throw NumericError(fmt::format("{}: {}: the forward value is {} at {}: {} = {} = {} = {}", g.source, node.label(),
+                                   num(values[i][*bad]), index_str(at).empty() ? "the scalar" : index_str(at), w.lhs,
+                                   w.symbolic, w.numeric, num(values[i][*bad])));
 }
 
 }  // namespace
@@ -122,7 +123,7 @@ Trace run(const Graph& g) {
                                             shape_str(state.grad->shape()), shape_str(node.shape)));
         if (const auto bad = first_non_finite(*state.grad))
             throw NumericError(fmt::format("{}: {}: the gradient {} is {} at {}", g.source, node.label(), node.grad_name(),
-                                           (*state.grad)[*bad], index_str(state.grad->unravel(*bad))));
+                                           NumFmt{}((*state.grad)[*bad]), index_str(state.grad->unravel(*bad))));
         if (node.is_leaf()) continue;
         const OpCall call = t.call(i);
         std::vector<Shape> in_shapes;

@@ -1,10 +1,13 @@
 #include "bnstep/numfmt.hpp"
 
+#include <cmath>
 #include <fmt/format.h>
 
 namespace bnstep {
 
 std::string NumFmt::operator()(double v) const {
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
     if (v == 0.0) v = 0.0;  // no "-0"
     return fmt::format("{:.{}g}", v, precision);
 }

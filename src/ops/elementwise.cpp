@@ -74,6 +74,18 @@ bool is_atom(const std::string& s) {
 
 std::string wrap(const std::string& s) { return is_atom(s) ? s : "(" + s + ")"; }
 
+// "log((-2))" -> "log(-2)": a negative operand needs no second pair of parentheses.
+std::string drop_double_parens(std::string s) {
+    for (std::size_t i = s.find("(("); i != std::string::npos; i = s.find("((", i + 1)) {
+        const std::size_t close = s.find(')', i + 2);
+        if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ')') continue;
+        if (s.find('(', i + 2) < close) continue;
+        s.erase(close, 1);
+        s.erase(i, 1);
+    }
+    return s;
+}
+
 // Renders `tmpl` for one output position: operands by name and index, or by value.
 std::string at_position(const std::string& tmpl, const std::vector<std::string>& keys, const OpCall& call, const Names& names,
                         const SymIndex& pos, const Index* values_at, const NumFmt& num) {
@@ -111,7 +123,7 @@ OpDef build(const ScalarOp& s) {
         Worked w;
         w.lhs = element(names.out, call.out->shape(), concrete(at));
         w.symbolic = at_position(s.forward, keys, call, names, concrete(at), nullptr, num);
-        w.numeric = at_position(s.forward, keys, call, names, {}, &at, num);
+        w.numeric = drop_double_parens(at_position(s.forward, keys, call, names, {}, &at, num));
         w.result = call.out->at(at);
         return w;
     };
@@ -163,7 +175,8 @@ OpDef build(const ScalarOp& s) {
             if (!is_atom(local_sym)) {
                 const Index& p = sources.front();
                 const std::string local_at = at_position(s.inputs[j].local, keys, call, names, concrete(p), nullptr, num);
-                const std::string local_num = at_position(s.inputs[j].local, keys, call, names, {}, &p, num);
+                const std::string local_num =
+                    drop_double_parens(at_position(s.inputs[j].local, keys, call, names, {}, &p, num));
                 if (local_at != local_num)
                     w.notes.push_back(fmt::format("local gradient at {}: {} = {} = {}", index_str(p), local_at,
                                                   local_num, num(local.at(p))));

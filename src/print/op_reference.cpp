@@ -12,6 +12,12 @@ std::string generic(std::string_view tmpl) {
     return render(tmpl, [](std::string_view key) -> std::optional<std::string> { return std::string(key); });
 }
 
+std::string default_text(const AttrSpec& a) {
+    if (!a.fallback) return ", required";
+    if (a.type == AttrType::Bool) return *a.fallback != 0.0 ? ", default true" : ", default false";
+    return fmt::format(", default {}", *a.fallback);
+}
+
 }  // namespace
 
 std::string op_reference_markdown(const OpTable& ops) {
@@ -39,8 +45,7 @@ std::string op_reference_markdown(const OpTable& ops) {
                                                              in.local ? "" : " (not elementwise: no local value is shown)")
                                                : std::string("none (not differentiable)"));
         for (const auto& a : op.attrs)
-            s += fmt::format("- attribute `{}` ({}{}): {}\n", a.name, attr_type_name(a.type),
-                             a.fallback ? fmt::format(", default {}", *a.fallback) : std::string(", required"), a.help);
+            s += fmt::format("- attribute `{}` ({}{}): {}\n", a.name, attr_type_name(a.type), default_text(a), a.help);
     }
     return s;
 }

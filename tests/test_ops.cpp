@@ -1,0 +1,206 @@
+// Every op's backward against finite differences, broadcasting included,
+// and the op table checked for completeness.
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include "bnstep/op.hpp"
+#include "op_harness.hpp"
+
+using namespace bnstep;
+using namespace bnstep::testing;
+
+namespace {
+
+Attrs attrs(std::initializer_list<std::pair<const char*, double>> list) {
+    Attrs a;
+    for (const auto& [k, v] : list) a.set(k, v);
+    return a;
+}
+
+// Each op of the table with the cases its numeric test runs; shapes that
+// broadcast in every way the op allows.
+std::vector<OpCase> cases() {
+    std::vector<OpCase> c;
+    for (const char* op : {"add", "sub", "mul"}) {
+        c.push_back({op, {{4, 3}, {4, 3}}});
+        c.push_back({op, {{4, 3}, {3}}});
+        c.push_back({op, {{4, 1}, {1, 3}}});
+        c.push_back({op, {{2, 3}, {}}});
+        c.push_back({op, {{3}, {2, 2, 3}}});
+    }
+    c.push_back({"div", {{4, 3}, {3}}, {}, 0.5, 2.0});
+    c.push_back({"div", {{2, 1}, {2, 3}}, {}, 0.5, 2.0});
+    c.push_back({"div", {{}, {2, 3}}, {}, 0.5, 2.0});
+    c.push_back({"neg", {{3, 4}}});
+    c.push_back({"square", {{3, 4}}});
+    c.push_back({"pow", {{3, 4}}, attrs({{"p", 3.0}})});
+    c.push_back({"pow", {{5}}, attrs({{"p", -0.5}}), 0.5, 3.0});
+    c.push_back({"sqrt", {{3, 4}}, {}, 0.5, 3.0});
+    c.push_back({"sqrt", {{3, 4}, {}}, {}, 0.5, 3.0});
+    c.push_back({"sqrt", {{3, 4}, {4}}, {}, 0.5, 3.0});
+    c.push_back({"reciprocal", {{3, 4}}, {}, -2.0, 2.0, true});
+    c.push_back({"exp", {{3, 4}}});
+    c.push_back({"log", {{3, 4}}, {}, 0.3, 3.0});
+    c.push_back({"relu", {{4, 5}}, {}, -2.0, 2.0, true});
+    c.push_back({"sum", {{4, 3}}, attrs({{"axis", 0}, {"keepdims", 0}})});
+    c.push_back({"sum", {{4, 3}}, attrs({{"axis", 1}, {"keepdims", 1}})});
+    c.push_back({"sum", {{2, 3, 4}}, attrs({{"axis", -2}, {"keepdims", 0}})});
+    c.push_back({"sum", {{5}}, attrs({{"axis", 0}, {"keepdims", 0}})});
+    c.push_back({"mean", {{4, 3}}, attrs({{"axis", 0}, {"keepdims", 0}})});
+    c.push_back({"mean", {{4, 3}}, attrs({{"axis", 1}, {"keepdims", 1}})});
+    c.push_back({"mean", {{2, 3, 4, 2}}, attrs({{"axis", 2}, {"keepdims", 0}})});
+    c.push_back({"matmul", {{4, 3}, {3, 2}}});
+    c.push_back({"matmul", {{1, 5}, {5, 1}}});
+    c.push_back({"batchnorm", {{5, 3}, {3}, {3}}, attrs({{"eps", 1e-5}})});
+    c.push_back({"batchnorm", {{2, 4}, {4}, {4}}, attrs({{"eps", 1e-3}})});
+    return c;
+}
+
+std::string describe(const OpCase& oc) {
+    std::string s = oc.op + "(";
+    for (const auto& shape : oc.shapes) s += shape_str(shape) + " ";
+    return s + ")";
+}
+
+}  // namespace
+
+TEST_CASE("ops: every backward rule matches finite differences, broadcasting included") {
+    for (const OpCase& oc : cases()) {
+        CAPTURE(describe(oc));
+        const OpDef* op = builtin_ops().find(oc.op);
+        REQUIRE(op != nullptr);
+        for (std::uint64_t seed : {1, 2, 3}) {
+            const OpRun r = run_op(*op, oc, seed);
+            for (std::size_t k = 0; k < r.inputs.size(); ++k) {
+                CAPTURE(k);
+                REQUIRE(r.analytic[k].shape() == r.inputs[k].shape());
+                CHECK(max_relative_error(r.analytic[k], r.numeric[k]) < 1e-6);
+            }
+        }
+    }
+}
+
+TEST_CASE("ops: the table is complete and every op is tested") {
+    std::set<std::string> tested;
+    for (const OpCase& oc : cases()) tested.insert(oc.op);
+    const std::set<std::string> required = {"add", "sub",  "mul",  "div", "neg",  "pow",    "square",   "sqrt",
+                                            "reciprocal", "exp", "log", "relu", "sum", "mean", "matmul", "batchnorm"};
+    for (const OpDef& op : builtin_ops().all()) {
+        CAPTURE(op.name);
+        CHECK(tested.count(op.name) == 1);
+        CHECK_FALSE(op.summary.empty());
+        CHECK_FALSE(op.forward_formula.empty());
+        CHECK(op.shape);
+        CHECK(op.forward);
+        CHECK(op.explain);
+        CHECK_FALSE(op.inputs.empty());
+        for (const InputRule& in : op.inputs) {
+            CAPTURE(in.name);
+            CHECK_FALSE(in.name.empty());
+            if (!in.differentiable) continue;
+            CHECK(in.formula.find("d") != std::string::npos);
+            CHECK(in.vjp);
+            CHECK(in.explain);
+        }
+        for (const AttrSpec& a : op.attrs) CHECK_FALSE(a.help.empty());
+    }
+    for (const auto& name : required) CHECK_MESSAGE(builtin_ops().find(name) != nullptr, name);
+}
+
+TEST_CASE("ops: elementwise local gradients equal the numeric derivative of the forward rule") {
+    for (const OpCase& oc : cases()) {
+        const OpDef* op = builtin_ops().find(oc.op);
+        if (op->family != "elementwise") continue;
+        bool same_shapes = true;
+        for (const auto& s : oc.shapes) same_shapes = same_shapes && s == oc.shapes.front();
+        if (!same_shapes) continue;
+        CAPTURE(describe(oc));
+        std::vector<Tensor> inputs = random_inputs(oc, 5);
+        const Tensor out = op->forward(call_for(inputs, oc.attrs, nullptr));
+        for (std::size_t k = 0; k < inputs.size(); ++k) {
+            REQUIRE(op->inputs[k].local);
+            const Tensor local = op->inputs[k].local(call_for(inputs, oc.attrs, &out));
+            for (std::size_t e = 0; e < out.size(); ++e) {
+                const double h = 1e-6, x = inputs[k][e];
+                inputs[k][e] = x + h;
+                const double plus = op->forward(call_for(inputs, oc.attrs, nullptr))[e];
+                inputs[k][e] = x - h;
+                const double minus = op->forward(call_for(inputs, oc.attrs, nullptr))[e];
+                inputs[k][e] = x;
+                CHECK(local[e] == doctest::Approx((plus - minus) / (2 * h)).epsilon(1e-6));
+            }
+        }
+    }
+}
+
+TEST_CASE("ops: worked examples add up to the computed values") {
+    const NumFmt num{6};
+    for (const OpCase& oc : cases()) {
+        CAPTURE(describe(oc));
+        const OpDef* op = builtin_ops().find(oc.op);
+        const OpRun r = run_op(*op, oc, 4);
+        const OpCall call = call_for(r.inputs, oc.attrs, &r.out);
+        Names names;
+        for (std::size_t k = 0; k < r.inputs.size(); ++k) names.in.push_back("in" + std::to_string(k));
+        names.out = "y";
+        names.upstream = "dy";
+        for (std::size_t e = 0; e < r.out.size(); ++e) {
+            const Worked w = op->explain(call, names, r.out.unravel(e), num);
+            CHECK(w.result == doctest::Approx(r.out[e]).epsilon(1e-12));
+            CHECK(w.lhs.find("y") == 0);
+        }
+        for (std::size_t k = 0; k < r.inputs.size(); ++k) {
+            names.downstream = "din" + std::to_string(k);
+            for (std::size_t e = 0; e < r.inputs[k].size(); ++e) {
+                const Worked w = op->inputs[k].explain(call, r.upstream, names, r.inputs[k].unravel(e), num);
+                CHECK(w.result == doctest::Approx(r.analytic[k][e]).epsilon(1e-12));
+                CHECK(w.lhs.find(names.downstream) == 0);
+                CHECK_FALSE(w.symbolic.empty());
+            }
+        }
+    }
+}
+
+TEST_CASE("ops: formulas name the gradient rules of BACKGROUND.md") {
+    auto formula = [](const char* op, std::size_t input) {
+        return render(builtin_ops().find(op)->inputs[input].formula,
+                      [](std::string_view key) -> std::optional<std::string> { return std::string(key); });
+    };
+    CHECK(formula("reciprocal", 0) == "d(1/v)/dv = -1/v^2");
+    CHECK(formula("mul", 0) == "d(a * b)/da = b");
+    CHECK(formula("add", 1) == "d(a + b)/db = 1");
+    CHECK(formula("sqrt", 0) == "d(sqrt(v + eps))/dv = 0.5/sqrt(v + eps)");
+    CHECK(formula("relu", 0).find("at a = 0 the gradient is 0") != std::string::npos);
+    CHECK(formula("mean", 0).find("1/N") != std::string::npos);
+}
+
+TEST_CASE("ops: relu at exactly 0 passes no gradient") {
+    const OpDef* relu = builtin_ops().find("relu");
+    const Tensor x(Shape{3}, std::vector<double>{-1.0, 0.0, 2.0});
+    const Attrs none;
+    const Tensor y = relu->forward(call_for({x}, none, nullptr));
+    const Tensor local = relu->inputs[0].local(call_for({x}, none, &y));
+    CHECK(local.data() == std::vector<double>{0.0, 0.0, 1.0});
+}
+
+TEST_CASE("ops: shape rules reject what does not fit, with a clear message") {
+    auto shape_error = [](const char* op, std::vector<Shape> in, Attrs a = {}) {
+        const OpDef* def = builtin_ops().find(op);
+        for (const auto& spec : def->attrs)
+            if (!a.has(spec.name) && spec.fallback) a.set(spec.name, *spec.fallback);
+        try {
+            def->shape(in, a);
+        } catch (const ShapeError& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    CHECK(shape_error("add", {{4, 3}, {4}}) == "shapes (4, 3) and (4,) do not broadcast");
+    CHECK(shape_error("matmul", {{4, 3}, {2, 5}}).find("inner dimensions differ: (4, 3) @ (2, 5)") == 0);
+    CHECK(shape_error("matmul", {{3}, {3, 2}}).find("rank 2") != std::string::npos);
+    CHECK(shape_error("mean", {{4, 3}}, attrs({{"axis", 2}})) == "axis 2 is out of range for an input of shape (4, 3)");
+    CHECK(shape_error("sum", {{}}).find("scalar") != std::string::npos);
+    CHECK(shape_error("batchnorm", {{4, 3}, {2}, {3}}).find("gamma must have shape (3,)") == 0);
+    CHECK(shape_error("mul", {{4, 3}, {3}}).empty());
+}
