@@ -43,11 +43,12 @@ std::vector<std::string> column(std::size_t n, const std::function<std::string(s
     return v;
 }
 
-std::string stats_note(const Stats& s, const std::string& name, std::size_t j, const NumFmt& num) {
-    return fmt::format("mu[{j}] = mean_k {x}[k,{j}] = {mu},  var[{j}] = mean_k ({x}[k,{j}] - mu[{j}])^2 = {var},  "
-                       "ivar[{j}] = 1/sqrt(var[{j}] + eps) = {ivar}",
-                       fmt::arg("j", j), fmt::arg("x", name), fmt::arg("mu", num(s.mu[j])), fmt::arg("var", num(s.var[j])),
-                       fmt::arg("ivar", num(s.ivar[j])));
+// The batch statistics of column j, one line each, for the worked examples.
+std::vector<std::string> stats_notes(const Stats& s, const std::string& x, std::size_t j, const NumFmt& num) {
+    return {fmt::format("mu[{}] = mean_k {}[k,{}] = {}", j, x, j, num(s.mu[j])),
+            fmt::format("var[{j}] = mean_k ({x}[k,{j}] - mu[{j}])^2 = {v}", fmt::arg("j", j), fmt::arg("x", x),
+                        fmt::arg("v", num(s.var[j]))),
+            fmt::format("ivar[{j}] = 1/sqrt(var[{j}] + eps) = {v}", fmt::arg("j", j), fmt::arg("v", num(s.ivar[j])))};
 }
 
 // gamma and beta: elementwise after broadcasting over the batch; the
@@ -73,7 +74,7 @@ InputRule affine_rule(const std::string& name, bool is_gamma) {
             return fmt::format("({})({})", num(up[k * s.d + j]), num(is_gamma ? s.xhat[k * s.d + j] : 1.0));
         }));
         for (std::size_t k = 0; k < s.n; ++k) w.result += up[k * s.d + j] * (is_gamma ? s.xhat[k * s.d + j] : 1.0);
-        if (is_gamma) w.notes.push_back(stats_note(s, names.in[0], j, num));
+        if (is_gamma) w.notes = stats_notes(s, names.in[0], j, num);
         return w;
     };
     return r;
@@ -116,11 +117,11 @@ void add_norm_ops(OpTable& t) {
         w.lhs = fmt::format("{}[{},{}]", names.out, i, j);
         w.symbolic = fmt::format("{}[{j}] * ({}[{i},{j}] - mu[{j}]) * ivar[{j}] + {}[{j}]", n[1], n[0], n[2],
                                  fmt::arg("i", i), fmt::arg("j", j));
-        w.numeric = fmt::format("{} * ({} - {}) * {} + {}", num.operand(call.input(1)[j]),
-                                num.operand(call.input(0).at(at)), num.operand(s.mu[j]), num.operand(s.ivar[j]),
-                                num.operand(call.input(2)[j]));
+        w.numeric = drop_double_parens(fmt::format("{} * ({} - {}) * {} + {}", num.operand(call.input(1)[j]),
+                                                   num.operand(call.input(0).at(at)), num.operand(s.mu[j]),
+                                                   num.operand(s.ivar[j]), num.operand(call.input(2)[j])));
         w.result = call.out->at(at);
-        w.notes.push_back(stats_note(s, n[0], j, num));
+        w.notes = stats_notes(s, n[0], j, num);
         return w;
     };
 
@@ -165,7 +166,7 @@ void add_norm_ops(OpTable& t) {
         w.numeric = fmt::format("(1/{}) * {} * {} * ({} * {} - {} - {} * {})", s.n, num.operand(g), num.operand(s.ivar[j]),
                                 s.n, num.operand(u), num.operand(sum_up), num.operand(xh), num.operand(sum_up_xhat));
         w.result = (1.0 / n) * g * s.ivar[j] * (n * u - sum_up - xh * sum_up_xhat);
-        w.notes.push_back(stats_note(s, names.in[0], j, num));
+        w.notes = stats_notes(s, names.in[0], j, num);
         w.notes.push_back(fmt::format("xhat[{i},{j}] = ({x}[{i},{j}] - mu[{j}]) * ivar[{j}] = {v}", fmt::arg("i", i),
                                       fmt::arg("j", j), fmt::arg("x", names.in[0]), fmt::arg("v", num(xh))));
         return w;

@@ -74,18 +74,6 @@ bool is_atom(const std::string& s) {
 
 std::string wrap(const std::string& s) { return is_atom(s) ? s : "(" + s + ")"; }
 
-// "log((-2))" -> "log(-2)": a negative operand needs no second pair of parentheses.
-std::string drop_double_parens(std::string s) {
-    for (std::size_t i = s.find("(("); i != std::string::npos; i = s.find("((", i + 1)) {
-        const std::size_t close = s.find(')', i + 2);
-        if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ')') continue;
-        if (s.find('(', i + 2) < close) continue;
-        s.erase(close, 1);
-        s.erase(i, 1);
-    }
-    return s;
-}
-
 // Renders `tmpl` for one output position: operands by name and index, or by value.
 std::string at_position(const std::string& tmpl, const std::vector<std::string>& keys, const OpCall& call, const Names& names,
                         const SymIndex& pos, const Index* values_at, const NumFmt& num) {

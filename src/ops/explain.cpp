@@ -48,4 +48,15 @@ std::vector<Index> broadcast_sources(const Shape& out_shape, const Shape& in_sha
     return found;
 }
 
+std::string drop_double_parens(std::string s) {
+    for (std::size_t i = s.find("(("); i != std::string::npos; i = s.find("((", i + 1)) {
+        const std::size_t close = s.find(')', i + 2);
+        if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ')') continue;
+        if (s.find('(', i + 2) < close) continue;
+        s.erase(close, 1);
+        s.erase(i, 1);
+    }
+    return s;
+}
+
 }  // namespace bnstep::ops

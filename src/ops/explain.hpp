@@ -31,4 +31,7 @@ std::string join_terms(const std::vector<std::string>& terms);
 // that position `out_at` of a broadcast reads.
 std::vector<Index> broadcast_sources(const Shape& out_shape, const Shape& in_shape, const Index& in_at);
 
+// "log((-2))" -> "log(-2)": a negative operand needs no second pair of parentheses.
+std::string drop_double_parens(std::string s);
+
 }  // namespace bnstep::ops

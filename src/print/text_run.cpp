@@ -81,11 +81,13 @@ std::string accumulation(const Trace& t, std::size_t node) {
 }
 
 void worked(std::ostream& os, const Worked& w, const PrintOptions& opt, const std::string& indent) {
-    const std::string pad(w.lhs.size(), ' ');
-    os << indent << w.lhs << " = " << w.symbolic << '\n';
-    if (!w.numeric.empty() && w.numeric != w.symbolic) os << indent << pad << " = " << w.numeric << '\n';
-    os << indent << pad << " = " << opt.num(w.result) << '\n';
-    for (const auto& note : w.notes) os << indent << "  where " << note << '\n';
+    const std::size_t width = static_cast<std::size_t>(opt.width);
+    const std::string pad = indent + std::string(w.lhs.size(), ' ');
+    const std::string hanging = pad + "     ";
+    os << wrap(w.lhs + " = " + w.symbolic, width, indent, hanging);
+    if (!w.numeric.empty() && w.numeric != w.symbolic) os << wrap("= " + w.numeric, width, pad + " ", hanging);
+    os << pad << " = " << opt.num(w.result) << '\n';
+    for (const auto& note : w.notes) os << wrap("where " + note, width, indent + "  ", indent + "        ");
 }
 
 }  // namespace text
