@@ -37,12 +37,6 @@ Stats stats_of(const Tensor& x, double eps) {
 
 Stats stats_of(const OpCall& call) { return stats_of(call.input(0), call.attrs->number("eps")); }
 
-std::vector<std::string> column(std::size_t n, const std::function<std::string(std::size_t)>& f) {
-    std::vector<std::string> v;
-    for (std::size_t i = 0; i < n; ++i) v.push_back(f(i));
-    return v;
-}
-
 // The batch statistics of column j, one line each, for the worked examples.
 std::vector<std::string> stats_notes(const Stats& s, const std::string& x, std::size_t j, const NumFmt& num) {
     return {fmt::format("mu[{}] = mean_k {}[k,{}] = {}", j, x, j, num(s.mu[j])),
@@ -67,13 +61,10 @@ InputRule affine_rule(const std::string& name, bool is_gamma) {
     r.explain = [is_gamma](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
         const Stats s = stats_of(call);
         const std::size_t j = at[0];
-        Worked w;
-        w.lhs = fmt::format("{}[{}]", names.downstream, j);
-        w.symbolic = fmt::format("sum_k {}[k,{}] * {}", names.upstream, j, is_gamma ? fmt::format("xhat[k,{}]", j) : "1");
-        w.numeric = join_terms(column(s.n, [&](std::size_t k) {
-            return fmt::format("({})({})", num(up[k * s.d + j]), num(is_gamma ? s.xhat[k * s.d + j] : 1.0));
-        }));
-        for (std::size_t k = 0; k < s.n; ++k) w.result += up[k * s.d + j] * (is_gamma ? s.xhat[k * s.d + j] : 1.0);
+        Worked w = sum_of_products(
+            fmt::format("{}[{}]", names.downstream, j),
+            fmt::format("sum_k {}[k,{}] * {}", names.upstream, j, is_gamma ? fmt::format("xhat[k,{}]", j) : "1"), s.n,
+            [&](std::size_t k) { return std::pair{up[k * s.d + j], is_gamma ? s.xhat[k * s.d + j] : 1.0}; }, num);
         if (is_gamma) w.notes = stats_notes(s, names.in[0], j, num);
         return w;
     };

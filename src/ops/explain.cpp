@@ -48,6 +48,19 @@ std::vector<Index> broadcast_sources(const Shape& out_shape, const Shape& in_sha
     return found;
 }
 
+Worked sum_of_products(std::string lhs, std::string symbolic, std::size_t count,
+                       const std::function<std::pair<double, double>(std::size_t)>& factors, const NumFmt& num) {
+    Worked w{std::move(lhs), std::move(symbolic), "", 0.0, {}};
+    std::vector<std::string> terms;
+    for (std::size_t s = 0; s < count; ++s) {
+        const auto [x, y] = factors(s);
+        terms.push_back(fmt::format("({})({})", num(x), num(y)));
+        w.result += x * y;
+    }
+    w.numeric = join_terms(terms);
+    return w;
+}
+
 std::string drop_double_parens(std::string s) {
     for (std::size_t i = s.find("(("); i != std::string::npos; i = s.find("((", i + 1)) {
         const std::size_t close = s.find(')', i + 2);

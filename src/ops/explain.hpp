@@ -1,6 +1,7 @@
 #pragma once
 // Helpers for the worked examples of `trace`: writing one element of a
 // tensor by name and index, and a sum of terms.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ std::string join_terms(const std::vector<std::string>& terms);
 // The elementwise rule for `sum`-like results: every element of `in_shape`
 // that position `out_at` of a broadcast reads.
 std::vector<Index> broadcast_sources(const Shape& out_shape, const Shape& in_shape, const Index& in_at);
+
+// lhs = symbolic = sum over s < count of x_s * y_s, the pairs from `factors`.
+Worked sum_of_products(std::string lhs, std::string symbolic, std::size_t count,
+                       const std::function<std::pair<double, double>(std::size_t)>& factors, const NumFmt& num);
 
 // "log((-2))" -> "log(-2)": a negative operand needs no second pair of parentheses.
 std::string drop_double_parens(std::string s);

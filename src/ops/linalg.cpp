@@ -21,20 +21,6 @@ Tensor matmul(const Tensor& a, bool ta, const Tensor& b, bool tb) {
     return c;
 }
 
-// A sum over `count` values of `term(s)`, written out by the caller's parts.
-Worked sum_of_products(std::string lhs, std::string symbolic, std::size_t count,
-                       const std::function<std::pair<double, double>(std::size_t)>& factors, const NumFmt& num) {
-    Worked w{std::move(lhs), std::move(symbolic), "", 0.0, {}};
-    std::vector<std::string> terms;
-    for (std::size_t s = 0; s < count; ++s) {
-        const auto [x, y] = factors(s);
-        terms.push_back(fmt::format("({})({})", num(x), num(y)));
-        w.result += x * y;
-    }
-    w.numeric = join_terms(terms);
-    return w;
-}
-
 }  // namespace
 
 void add_linalg_ops(OpTable& t) {

@@ -17,23 +17,14 @@ std::size_t axis_of(const Shape& in, const Attrs& attrs) {
     return static_cast<std::size_t>(axis < 0 ? axis + rank : axis);
 }
 
-Shape reduced_shape(const Shape& in, std::size_t axis, bool keepdims) {
-    Shape out = in;
+// A shape or index with `axis` removed, or with `kept` there when keepdims:
+// the result's shape (kept 1), or the upstream element an input element reads (kept 0).
+std::vector<std::size_t> drop_axis(std::vector<std::size_t> v, std::size_t axis, bool keepdims, std::size_t kept) {
     if (keepdims)
-        out[axis] = 1;
+        v[axis] = kept;
     else
-        out.erase(out.begin() + static_cast<std::ptrdiff_t>(axis));
-    return out;
-}
-
-// The upstream element that input element `in_at` received its gradient from.
-Index upstream_index(const Index& in_at, std::size_t axis, bool keepdims) {
-    Index up = in_at;
-    if (keepdims)
-        up[axis] = 0;
-    else
-        up.erase(up.begin() + static_cast<std::ptrdiff_t>(axis));
-    return up;
+        v.erase(v.begin() + static_cast<std::ptrdiff_t>(axis));
+    return v;
 }
 
 OpDef reduction(const std::string& name, bool mean) {
@@ -48,7 +39,7 @@ OpDef reduction(const std::string& name, bool mean) {
         return std::map<std::string, std::string>{{"N", std::to_string(in[0].at(axis_of(in[0], attrs)))}};
     };
     op.shape = [](const std::vector<Shape>& in, const Attrs& attrs) {
-        return reduced_shape(in[0], axis_of(in[0], attrs), attrs.flag("keepdims"));
+        return drop_axis(in[0], axis_of(in[0], attrs), attrs.flag("keepdims"), 1);
     };
     auto scale = [mean](const Tensor& x, const Attrs& attrs) {
         return mean ? 1.0 / static_cast<double>(x.shape()[axis_of(x.shape(), attrs)]) : 1.0;
@@ -104,7 +95,7 @@ OpDef reduction(const std::string& name, bool mean) {
     rule.explain = [scale, mean](const OpCall& call, const Tensor& upstream, const Names& names, const Index& in_at,
                                  const NumFmt& num) {
         const Tensor& x = call.input(0);
-        const Index up = upstream_index(in_at, axis_of(x.shape(), *call.attrs), call.attrs->flag("keepdims"));
+        const Index up = drop_axis(in_at, axis_of(x.shape(), *call.attrs), call.attrs->flag("keepdims"), 0);
         const double s = scale(x, *call.attrs);
         const std::string factor =
             mean ? "(1/" + std::to_string(x.shape()[axis_of(x.shape(), *call.attrs)]) + ")" : std::string("1");
