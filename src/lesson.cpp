@@ -156,6 +156,10 @@ Tensor read_random(const Reader& r, const json& spec, const Shape& shape, const 
     if (const json* d = r.optional(spec, "dist")) dist = r.string(*d, at(where, "dist"));
     if (dist != "uniform" && dist != "normal")
         r.fail(at(where, "dist"), fmt::format("unknown distribution '{}'; expected \"uniform\" or \"normal\"", dist));
+    for (const char* key : dist == "uniform" ? std::vector<const char*>{"mean", "std"} : std::vector<const char*>{"low", "high"})
+        if (r.optional(spec, key))
+            r.fail(at(where, key), fmt::format("'{}' does not apply to dist \"{}\"; it takes {}", key, dist,
+                                               dist == "uniform" ? "low and high" : "mean and std"));
     auto num = [&](const char* key, double fallback) {
         const json* j = r.optional(spec, key);
         return j ? r.number(*j, at(where, key)) : fallback;
@@ -254,6 +258,10 @@ json parse_json(const Reader& r, std::string_view text) {
         if (!duplicate.empty())
             throw LessonError(fmt::format("{}: duplicate key '{}' in an object (only one may be given)", r.source(), duplicate));
         return j;
+    } catch (const json::out_of_range& e) {
+        std::string what = e.what();
+        if (const auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+        throw LessonError(fmt::format("{}: malformed JSON: {} (numbers must fit a double)", r.source(), what));
     } catch (const json::parse_error& e) {
         std::size_t line = 1, col = 1;
         for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {

@@ -36,7 +36,7 @@ struct Graph {
     std::string name;    // the lesson's name ("batchnorm")
     std::string title;
     std::string description;
-    std::string source;  // the file it came from, or "built-in lesson 'batchnorm'"
+    std::string source;  // the file it came from ("lessons/batchnorm.json" for a built-in lesson)
     std::vector<Node> nodes;  // topological order, declaration order on ties
     std::size_t output = 0;
     Tensor seed;              // the upstream gradient of the output: L = sum(output * seed)

@@ -5,9 +5,9 @@
 //
 // Formulas are templates: `{name}` stands for an input (by its name in the
 // op's input list), `{out}` for the node itself, an attribute name for its
-// value, or a variable the op's `vars` adds (such as `N`). A part in `[...]`
+// value, or a variable the op's `vars` adds (such as `N`). A part in `{[...]}`
 // is dropped when a placeholder inside it has no value (an absent optional
-// input).
+// input, or a variable of a node's shapes in the op reference).
 #include <functional>
 #include <map>
 #include <optional>

@@ -101,7 +101,7 @@ std::vector<Command> commands() {
                      else
                          std::cout << fmt::format("{:<24} {:>3} nodes  {}\n", g.name, g.nodes.size(), g.title);
                  }
-                 if (*format == "json") print_json(list);
+                 if (*format == "json") print_json({{"bnstep", kVersion}, {"command", "lessons"}, {"lessons", list}});
                  return kOk;
              };
          }},

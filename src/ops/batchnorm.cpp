@@ -120,7 +120,7 @@ void add_norm_ops(OpTable& t) {
     rx.name = "x";
     rx.formula =
         "closed form: d{x} = (1/N) * {gamma} * ivar * (N * d{out} - sum_N d{out} - xhat * sum_N(d{out} * xhat)), "
-        "ivar = (var + {eps})^-0.5, N = {N}";
+        "ivar = (var + {eps})^-0.5{[, N = {N}]}";
     rx.vjp = [](const OpCall& call, const Tensor& up) {
         const Stats s = stats_of(call);
         const Tensor& gamma = call.input(1);

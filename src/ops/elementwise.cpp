@@ -67,7 +67,7 @@ Shape shape_of_call(const OpCall& call) {
 bool is_atom(const std::string& s) {
     for (std::size_t i = 0; i < s.size(); ++i) {
         const char c = s[i];
-        if (c == ' ' || c == '+' || c == '*' || c == '/' || c == '^' || (c == '-' && i > 0)) return false;
+        if (c == ' ' || c == '+' || c == '*' || c == '/' || c == '^' || c == '-') return false;
     }
     return true;
 }
@@ -209,9 +209,9 @@ void add_elementwise_ops(OpTable& t) {
          {{"p", AttrType::Number, std::nullopt, "the constant exponent"}}},
         {"square", "a^2", "{a}^2", {in("a", "2*{a}", [](const Args& x, double, auto&) { return 2 * x[0]; })},
          [](const Args& x, auto&) { return x[0] * x[0]; }},
-        {"sqrt", "sqrt(v + eps), eps an optional second input (e.g. a const)", "sqrt({v}[ + {eps}])",
-         {in("v", "0.5/sqrt({v}[ + {eps}])", [](auto&, double y, auto&) { return 0.5 / y; }),
-          in("eps", "0.5/sqrt({v}[ + {eps}])", [](auto&, double y, auto&) { return 0.5 / y; }, true)},
+        {"sqrt", "sqrt(v + eps), eps an optional second input (e.g. a const)", "sqrt({v}{[ + {eps}]})",
+         {in("v", "0.5/sqrt({v}{[ + {eps}]})", [](auto&, double y, auto&) { return 0.5 / y; }),
+          in("eps", "0.5/sqrt({v}{[ + {eps}]})", [](auto&, double y, auto&) { return 0.5 / y; }, true)},
          [](const Args& x, auto&) { return std::sqrt(x[0] + x[1]); }},
         {"reciprocal", "1/v", "1/{v}", {in("v", "-1/{v}^2", [](const Args& x, double, auto&) { return -1 / (x[0] * x[0]); })},
          [](const Args& x, auto&) { return 1 / x[0]; }},

@@ -70,13 +70,16 @@ std::string render(std::string_view tmpl, const std::function<std::optional<std:
     for (std::size_t i = 0; i < tmpl.size(); ++i) {
         std::string& dest = in_optional ? optional_part : out;
         const char c = tmpl[i];
-        if (c == '[' && !in_optional) {
+        const char next = i + 1 < tmpl.size() ? tmpl[i + 1] : '\0';
+        if (c == '{' && next == '[' && !in_optional) {
             in_optional = true;
             optional_ok = true;
             optional_part.clear();
-        } else if (c == ']' && in_optional) {
+            ++i;
+        } else if (c == ']' && next == '}' && in_optional) {
             in_optional = false;
             if (optional_ok) out += optional_part;
+            ++i;
         } else if (c == '{') {
             const std::size_t close = tmpl.find('}', i);
             if (close == std::string_view::npos) {

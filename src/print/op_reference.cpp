@@ -1,4 +1,5 @@
 // The op reference, generated from the op table (docs/ops.md is its output).
+#include <algorithm>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -7,9 +8,16 @@
 namespace bnstep {
 namespace {
 
-// A template with every placeholder written as its own name, optional parts kept.
-std::string generic(std::string_view tmpl) {
-    return render(tmpl, [](std::string_view key) -> std::optional<std::string> { return std::string(key); });
+// A template with the op's inputs, attributes and `out` written as their own
+// names, optional inputs kept; variables of a node's shapes (N) are dropped.
+std::string generic(const OpDef& op, std::string_view tmpl) {
+    return render(tmpl, [&](std::string_view key) -> std::optional<std::string> {
+        const bool known = key == "out" ||
+                           std::any_of(op.inputs.begin(), op.inputs.end(), [&](const auto& in) { return in.name == key; }) ||
+                           std::any_of(op.attrs.begin(), op.attrs.end(), [&](const auto& a) { return a.name == key; });
+        if (known) return std::string(key);
+        return std::nullopt;
+    });
 }
 
 std::string default_text(const AttrSpec& a) {
@@ -38,10 +46,10 @@ std::string op_reference_markdown(const OpTable& ops) {
         std::vector<std::string> inputs;
         for (const auto& in : op.inputs) inputs.push_back(in.optional ? "[" + in.name + "]" : in.name);
         s += fmt::format("\n### `{}`\n\n{}\n\n- inputs: {}\n- forward: `out = {}`\n", op.name, op.summary,
-                         fmt::join(inputs, ", "), generic(op.forward_formula));
+                         fmt::join(inputs, ", "), generic(op, op.forward_formula));
         for (const auto& in : op.inputs)
             s += fmt::format("- gradient for `{}`: {}\n", in.name,
-                             in.differentiable ? fmt::format("`{}`{}", generic(in.formula),
+                             in.differentiable ? fmt::format("`{}`{}", generic(op, in.formula),
                                                              in.local ? "" : " (not elementwise: no local value is shown)")
                                                : std::string("none (not differentiable)"));
         for (const auto& a : op.attrs)
@@ -56,9 +64,9 @@ std::string op_list_text(const OpTable& ops, const Style& style) {
         std::vector<std::string> inputs;
         for (const auto& in : op.inputs) inputs.push_back(in.optional ? "[" + in.name + "]" : in.name);
         s += fmt::format("{}  {}({})  out = {}\n", style.node(fmt::format("{:<11}", op.name)), op.name,
-                         fmt::join(inputs, ", "), generic(op.forward_formula));
+                         fmt::join(inputs, ", "), generic(op, op.forward_formula));
         for (const auto& in : op.inputs)
-            if (in.differentiable) s += fmt::format("             {}\n", generic(in.formula));
+            if (in.differentiable) s += fmt::format("             {}\n", generic(op, in.formula));
     }
     return s;
 }

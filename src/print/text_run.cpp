@@ -1,5 +1,6 @@
 // `bnstep run` as text: the forward pass in step order, the backward pass in
 // reverse, then the gradients of the inputs and parameters.
+#include <algorithm>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <ostream>
@@ -76,7 +77,13 @@ std::string accumulation(const Trace& t, std::size_t node) {
         parts.push_back(e.name);
         from.push_back(fmt::format("{} from {}", e.name, sender(g, r.first)));
     }
-    return fmt::format("{} feeds {} nodes, so their gradients add: {} = {}   ({})", g.nodes[node].name, parts.size(),
+    std::vector<std::size_t> consumers;
+    for (const auto& r : t.nodes[node].received)
+        if (std::find(consumers.begin(), consumers.end(), r.first) == consumers.end()) consumers.push_back(r.first);
+    const std::string feeds = consumers.size() == parts.size()
+                                  ? fmt::format("feeds {} nodes", parts.size())
+                                  : fmt::format("is used {} times", parts.size());
+    return fmt::format("{} {}, so their gradients add: {} = {}   ({})", g.nodes[node].name, feeds,
                        g.nodes[node].grad_name(), fmt::join(parts, " + "), fmt::join(from, ", "));
 }
 
