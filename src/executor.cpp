@@ -157,6 +157,16 @@ Trace run(const Graph& g) {
                     throw InternalError(fmt::format("{}: gradient for input '{}' has shape {}, expected {}", node.label(),
                                                     g.nodes[in].name, shape_str(e.contribution.shape()),
                                                     shape_str(g.nodes[in].shape)));
+                if (const auto bad = first_non_finite(e.contribution)) {
+                    const Index at = e.contribution.unravel(*bad);
+                    Names names = names_of(g, i);
+                    names.downstream = e.name;
+                    const Worked w = rule.explain(call, *state.grad, names, at, NumFmt{6});
+                    throw NumericError(fmt::format("{}: {}: the gradient {} it sends to {} is {} at {}: {} = {} = {}",
+                                                   g.source, node.label(), e.name, g.nodes[in].name,
+                                                   NumFmt{}(e.contribution[*bad]), index_str(at), w.lhs, w.symbolic,
+                                                   w.numeric));
+                }
                 Tensor& acc = *target.grad;
                 for (std::size_t k = 0; k < acc.size(); ++k) acc[k] += e.contribution[k];
             }

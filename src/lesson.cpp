@@ -242,39 +242,81 @@ Attrs read_attrs(const Reader& r, const OpDef& op, const json* attrs, const std:
     return out;
 }
 
+// "file:line:col" of byte offset `byte` (1-based, as the JSON parser counts).
+std::string text_position(const std::string& source, std::string_view text, std::size_t byte) {
+    std::size_t line = 1, col = 1;
+    for (std::size_t i = 0; i + 1 < byte && i < text.size(); ++i) {
+        if (text[i] == '\n') {
+            ++line;
+            col = 1;
+        } else {
+            ++col;
+        }
+    }
+    return fmt::format("{}:{}:{}", source, line, col);
+}
+
+// Where the parser is, as a JSON pointer, so a duplicate key can be named.
+class PointerTracker {
+public:
+    void event(json::parse_event_t event, const json& parsed) {
+        using E = json::parse_event_t;
+        if (event == E::object_start || event == E::array_start) frames_.push_back({event == E::array_start, 0, {}, {}});
+        if (event == E::key) {
+            Frame& f = frames_.back();
+            f.key = parsed.get<std::string>();
+            if (!f.keys.insert(f.key).second && duplicate_.empty()) duplicate_ = pointer();
+        }
+        if (event == E::object_end || event == E::array_end) frames_.pop_back();
+        if ((event == E::value || event == E::object_end || event == E::array_end) && !frames_.empty() &&
+            frames_.back().array)
+            ++frames_.back().index;
+    }
+    const std::string& duplicate() const { return duplicate_; }
+
+private:
+    struct Frame {
+        bool array;
+        std::size_t index;
+        std::string key;
+        std::set<std::string> keys;
+    };
+    std::string pointer() const {
+        std::string p;
+        for (const Frame& f : frames_) p += "/" + (f.array ? std::to_string(f.index) : f.key);
+        return p;
+    }
+    std::vector<Frame> frames_;
+    std::string duplicate_;
+};
+
 json parse_json(const Reader& r, std::string_view text) {
-    std::vector<std::set<std::string>> keys;
-    std::string duplicate;
+    PointerTracker tracker;
     auto callback = [&](int, json::parse_event_t event, json& parsed) {
-        if (event == json::parse_event_t::object_start) keys.emplace_back();
-        if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
-        if (event == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
-            duplicate.empty())
-            duplicate = parsed.get<std::string>();
+        tracker.event(event, parsed);
         return true;
     };
     try {
         json j = json::parse(text.begin(), text.end(), callback);
-        if (!duplicate.empty())
-            throw LessonError(fmt::format("{}: duplicate key '{}' in an object (only one may be given)", r.source(), duplicate));
+        if (!tracker.duplicate().empty()) {
+            const std::string& where = tracker.duplicate();
+            r.fail(where, fmt::format("duplicate key '{}' in an object (only one may be given)", where.substr(where.rfind('/') + 1)));
+        }
         return j;
     } catch (const json::out_of_range& e) {
         std::string what = e.what();
         if (const auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-        throw LessonError(fmt::format("{}: malformed JSON: {} (numbers must fit a double)", r.source(), what));
-    } catch (const json::parse_error& e) {
-        std::size_t line = 1, col = 1;
-        for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-            if (text[i] == '\n') {
-                ++line;
-                col = 1;
-            } else {
-                ++col;
-            }
+        // The message quotes the literal; point at its first appearance.
+        std::string where = r.source();
+        if (const auto q = what.find('\''); q != std::string::npos) {
+            const std::string literal = what.substr(q + 1, what.find('\'', q + 1) - q - 1);
+            if (const auto at = text.find(literal); at != std::string_view::npos) where = text_position(r.source(), text, at + 1);
         }
+        throw LessonError(fmt::format("{}: malformed JSON: {} (numbers must fit a double)", where, what));
+    } catch (const json::parse_error& e) {
         std::string what = e.what();
         if (const auto p = what.find(": ", what.find("parse error")); p != std::string::npos) what = what.substr(p + 2);
-        throw LessonError(fmt::format("{}:{}:{}: malformed JSON: {}", r.source(), line, col, what));
+        throw LessonError(fmt::format("{}: malformed JSON: {}", text_position(r.source(), text, e.byte), what));
     }
 }
 
@@ -333,21 +375,22 @@ std::string did_you_mean(std::string_view wanted, const std::vector<std::string>
     std::size_t best_distance = std::max<std::size_t>(1, std::min<std::size_t>(3, wanted.size() / 3));
     bool found = false;
     for (const auto& c : candidates) {
-        std::vector<std::size_t> prev(c.size() + 1), cur(c.size() + 1);
-        for (std::size_t j = 0; j <= c.size(); ++j) prev[j] = j;
-        for (std::size_t i = 1; i <= wanted.size(); ++i) {
-            cur[0] = i;
-            for (std::size_t j = 1; j <= c.size(); ++j)
-                cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
-                                   prev[j - 1] + (std::tolower(static_cast<unsigned char>(wanted[i - 1])) ==
-                                                          std::tolower(static_cast<unsigned char>(c[j - 1]))
-                                                      ? 0
-                                                      : 1)});
-            std::swap(prev, cur);
-        }
-        if (prev[c.size()] <= best_distance && (!found || prev[c.size()] < best_distance)) {
+        // Edit distance with transpositions (optimal string alignment), ignoring case.
+        auto same = [&](std::size_t i, std::size_t j) {
+            return std::tolower(static_cast<unsigned char>(wanted[i])) == std::tolower(static_cast<unsigned char>(c[j]));
+        };
+        std::vector<std::vector<std::size_t>> d(wanted.size() + 1, std::vector<std::size_t>(c.size() + 1));
+        for (std::size_t i = 0; i <= wanted.size(); ++i) d[i][0] = i;
+        for (std::size_t j = 0; j <= c.size(); ++j) d[0][j] = j;
+        for (std::size_t i = 1; i <= wanted.size(); ++i)
+            for (std::size_t j = 1; j <= c.size(); ++j) {
+                d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (same(i - 1, j - 1) ? 0 : 1)});
+                if (i > 1 && j > 1 && same(i - 1, j - 2) && same(i - 2, j - 1)) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+            }
+        const std::size_t distance = d[wanted.size()][c.size()];
+        if (distance <= best_distance && (!found || distance < best_distance)) {
             best = c;
-            best_distance = prev[c.size()];
+            best_distance = distance;
             found = true;
         }
     }
@@ -527,7 +570,7 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
 
 Graph load_lesson(const std::string& name_or_path, const OpTable& ops) {
     namespace fs = std::filesystem;
-    const bool is_path = name_or_path.find('/') != std::string::npos ||
+    const bool is_path = name_or_path.find('/') != std::string::npos || name_or_path == "." || name_or_path == ".." ||
                          (name_or_path.size() > 5 && name_or_path.ends_with(".json"));
     if (!is_path) {
         std::vector<std::string> names;

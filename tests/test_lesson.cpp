@@ -56,13 +56,22 @@ TEST_CASE("lesson: each distribution takes only its own parameters") {
 }
 
 TEST_CASE("lesson: a number too large for a double is a lesson error, not a crash") {
-    const std::string msg = error_of(lesson_with_leaf(R"({"name": "x", "kind": "input", "shape": [], "fill": 1e999})"));
-    CHECK(msg.find("t.json: malformed JSON: number overflow") == 0);
+    const std::string text = lesson_with_leaf(R"({"name": "x", "kind": "input", "shape": [], "fill": 1e999})");
+    const std::string where = "t.json:1:" + std::to_string(text.find("1e999") + 1);
+    CHECK(error_of(text) == where + ": malformed JSON: number overflow parsing '1e999' (numbers must fit a double)");
+}
+
+TEST_CASE("lesson: a duplicate key is named by its JSON pointer") {
+    const std::string text = R"({"title": "t", "leaves": [{"name": "x", "kind": "input", "shape": [1], "fill": 1},
+        {"name": "w", "kind": "param", "shape": [1], "fill": 2, "fill": 3}],
+        "nodes": [{"name": "y", "op": "mul", "inputs": ["x", "w"]}], "output": {"node": "y", "upstream": {"fill": 1}}})";
+    CHECK(error_of(text) == "t.json: /leaves/1/fill: duplicate key 'fill' in an object (only one may be given)");
 }
 
 TEST_CASE("lesson: did you mean finds close names only") {
     CHECK(did_you_mean("mull", {"mul", "matmul", "mean"}) == "mul");
     CHECK(did_you_mean("xm", {"x", "xmu", "mu"}) == "x");
     CHECK(did_you_mean("sqaure", {"square", "sqrt"}) == "square");
+    CHECK(did_you_mean("nodse", {"title", "nodes", "leaves"}) == "nodes");  // a swap counts as one edit
     CHECK(did_you_mean("banana", {"mul", "add"}).empty());
 }

@@ -62,6 +62,6 @@ nlohmann::json check_json(const std::vector<GradcheckReport>& reports);
 
 // The op reference (docs/ops.md) and a short text listing, from the op table.
 std::string op_reference_markdown(const OpTable& ops);
-std::string op_list_text(const OpTable& ops, const Style& style);
+std::string op_list_text(const OpTable& ops, const Style& style, std::size_t width = 80);
 
 }  // namespace bnstep

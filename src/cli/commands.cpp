@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -80,6 +81,18 @@ Index parse_index(const std::string& text, const Node& node) {
     return index;
 }
 
+const CLI::Validator positive(
+    [](std::string& text) {
+        try {
+            std::size_t used = 0;
+            const double v = std::stod(text, &used);
+            if (used == text.size() && v > 0 && std::isfinite(v)) return std::string();
+        } catch (const std::exception&) {
+        }
+        return "expected a positive number, got '" + text + "'";
+    },
+    "POSITIVE");
+
 struct Command {
     const char* name;
     const char* help;
@@ -152,14 +165,14 @@ std::vector<Command> commands() {
              auto common = std::make_shared<Common>();
              cmd.add_option("lessons", *lessons, "built-in lesson names or .json paths (default: all built-in lessons)");
              cmd.add_option("--step", options->step, "h, the step of the centred differences")
-                 ->check(CLI::PositiveNumber)
+                 ->check(positive)
                  ->capture_default_str();
              cmd.add_option("--tolerance", options->tolerance, "the largest relative error that passes")
-                 ->check(CLI::PositiveNumber)
+                 ->check(positive)
                  ->capture_default_str();
              cmd.add_option("--floor", options->floor,
                             "the smallest denominator of the relative error, so gradients near 0 compare absolutely")
-                 ->check(CLI::PositiveNumber)
+                 ->check(positive)
                  ->capture_default_str();
              add_common(cmd, *common, {"text", "json"});
              return [lessons, options, common] {
@@ -184,7 +197,12 @@ std::vector<Command> commands() {
         {"ops", "the op table: each op's forward rule and local-gradient formulas",
          [](CLI::App& cmd) {
              auto common = std::make_shared<Common>();
-             add_common(cmd, *common, {"text", "markdown"});
+             cmd.add_option("--format", common->format, "output format")
+                 ->check(CLI::IsMember({"text", "markdown"}))
+                 ->capture_default_str();
+             cmd.add_option("--color", common->color, "colour: auto (only on a terminal), always or never")
+                 ->check(CLI::IsMember({"auto", "always", "never"}))
+                 ->capture_default_str();
              return [common] {
                  if (common->format == "markdown")
                      std::cout << op_reference_markdown(builtin_ops());
@@ -224,7 +242,9 @@ int run(int argc, char** argv) {
     } catch (const CLI::Success& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::cerr << "bnstep: error: " << e.what() << " (see bnstep " << (argc >= 2 ? argv[1] : "") << " --help)\n";
+        const bool command = argc >= 2 && std::find(names.begin(), names.end(), argv[1]) != names.end();
+        std::cerr << "bnstep: error: " << e.what() << " (see bnstep " << (command ? std::string(argv[1]) + " " : "")
+                  << "--help)\n";
         return kUsage;
     }
     if (!action) {

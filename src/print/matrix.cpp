@@ -37,6 +37,23 @@ std::vector<std::string> matrix_lines(const Tensor& t, const NumFmt& num) {
     return lines;
 }
 
+namespace {
+
+// Columns a string takes on screen: ANSI colour sequences take none.
+std::size_t visible_width(std::string_view s) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\x1b') {
+            while (i < s.size() && s[i] != 'm') ++i;
+            continue;
+        }
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace
+
 std::string wrap(std::string_view text, std::size_t width, std::string_view indent, std::string_view hanging) {
     if (hanging.empty()) hanging = indent;
     std::string out, line;
@@ -46,7 +63,7 @@ std::string wrap(std::string_view text, std::size_t width, std::string_view inde
         if (end == std::string_view::npos) end = text.size();
         const std::string_view word = text.substr(start, end - start);
         const std::string_view prefix = out.empty() ? indent : hanging;
-        if (!line.empty() && prefix.size() + line.size() + 1 + word.size() > width) {
+        if (!line.empty() && prefix.size() + visible_width(line) + 1 + visible_width(word) > width) {
             out += std::string(prefix) + line + "\n";
             line.clear();
         }

@@ -58,15 +58,20 @@ std::string op_reference_markdown(const OpTable& ops) {
     return s;
 }
 
-std::string op_list_text(const OpTable& ops, const Style& style) {
+std::string op_list_text(const OpTable& ops, const Style& style, std::size_t width) {
     std::string s;
+    const std::string indent(13, ' ');
     for (const OpDef& op : ops.all()) {
-        std::vector<std::string> inputs;
+        std::vector<std::string> inputs, attrs;
         for (const auto& in : op.inputs) inputs.push_back(in.optional ? "[" + in.name + "]" : in.name);
-        s += fmt::format("{}  {}({})  out = {}\n", style.node(fmt::format("{:<11}", op.name)), op.name,
-                         fmt::join(inputs, ", "), generic(op, op.forward_formula));
+        for (const auto& a : op.attrs) attrs.push_back(a.fallback ? "[" + a.name + "]" : a.name);
+        const std::string call = attrs.empty() ? fmt::format("{}({})", op.name, fmt::join(inputs, ", "))
+                                               : fmt::format("{}({}; {})", op.name, fmt::join(inputs, ", "),
+                                                             fmt::join(attrs, ", "));
+        s += style.node(fmt::format("{:<11}", op.name)) + "  " + call + "\n";
+        s += wrap("out = " + generic(op, op.forward_formula), width, indent, indent + "    ");
         for (const auto& in : op.inputs)
-            if (in.differentiable) s += fmt::format("             {}\n", generic(op, in.formula));
+            if (in.differentiable) s += wrap(generic(op, in.formula), width, indent, indent + "    ");
     }
     return s;
 }

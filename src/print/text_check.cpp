@@ -1,4 +1,5 @@
 // `bnstep check-gradients` as text: one line per node, a verdict, a summary.
+#include <algorithm>
 #include <fmt/format.h>
 #include <ostream>
 
@@ -10,7 +11,7 @@ void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& repo
     const Style& s = opt.style;
     if (reports.empty()) return;
     const GradcheckOptions& o = reports.front().options;
-    os << s.heading("Gradient check: centred differences (L(v+h) - L(v-h)) / 2h against the backward pass") << '\n';
+    os << s.heading("Gradient check: backward pass against (L(v+h) - L(v-h)) / 2h") << '\n';
     os << fmt::format("h = {:g}, tolerance = {:g}, error = |a - n| / max(|a|, |n|, {:g})", o.step, o.tolerance, o.floor)
        << '\n';
     std::size_t nodes = 0, failed = 0;
@@ -24,8 +25,9 @@ void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& repo
             const Node& n = g.nodes[c.node];
             std::string verdict = c.passed ? s.ok("ok") : s.bad("FAIL");
             if (!c.passed)
-                verdict += fmt::format("  at {}: analytic {}, numeric {}", index_str(c.worst), opt.num(c.analytic),
-                                       opt.num(c.numeric));
+                verdict += fmt::format("  at {}: analytic {}, numeric {}", index_str(c.worst),
+                                       NumFmt{std::max(opt.num.precision, 10)}(c.analytic),
+                                       NumFmt{std::max(opt.num.precision, 10)}(c.numeric));
             os << fmt::format("  {:>5}  {:<10} {:<10} {:>8}  {:>13.2e}  {}",
                               n.step ? std::to_string(*n.step) : std::string("-"), n.name, shape_str(n.shape), c.elements,
                               c.max_error, verdict)

@@ -1,0 +1,1002 @@
+// End-to-end tests of the bnstep binary. Every number is checked against a
+// value computed here, independently, with plain loops from the batch-norm
+// formulas of BACKGROUND.md section 1 and the literals of
+// lessons/batchnorm.json read at run time: never against bnstep output pasted
+// back in.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bnstep/op.hpp"
+#include "cli_support.hpp"
+
+using namespace bnstep_test;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Vec = std::vector<double>;
+using Mat = std::vector<Vec>;
+
+constexpr double kTol = 1e-12;
+
+json read_json_file(const fs::path& path) { return json::parse(read_text_file(path)); }
+
+fs::path lesson_path(const std::string& name) { return fs::path(source_dir()) / "lessons" / (name + ".json"); }
+
+const json& leaf(const json& lesson, const std::string& name) {
+    for (const json& l : lesson.at("leaves"))
+        if (l.at("name") == name) return l;
+    FAIL("lesson has no leaf " << name);
+    throw;  // unreachable
+}
+
+// Batch normalization, forward and backward, staged exactly as BACKGROUND.md
+// section 1 lists the steps, plus the closed-form dx.
+struct BatchNorm {
+    std::size_t N = 0, D = 0;
+    Mat x, dout;
+    Vec gamma, beta;
+    double eps = 0;
+    // forward
+    Vec mu, var, sqrtvar, ivar;
+    Mat xmu, sq, xhat, gammax, out;
+    // backward, staged
+    Vec dbeta, dgamma, divar, dsqrtvar, dvar, dmu;
+    Mat dgammax, dxhat, dxmu1, dsq, dxmu2, dxmu, dx1, dx2, dx;
+    // backward, closed form
+    Mat dx_closed;
+
+    static BatchNorm from_lesson(const json& lesson) {
+        BatchNorm b;
+        b.x = leaf(lesson, "x").at("values").get<Mat>();
+        b.gamma = leaf(lesson, "gamma").at("values").get<Vec>();
+        b.beta = leaf(lesson, "beta").at("values").get<Vec>();
+        b.eps = leaf(lesson, "eps").at("values").get<double>();
+        b.dout = lesson.at("output").at("upstream").at("values").get<Mat>();
+        b.compute();
+        return b;
+    }
+
+    Mat zeros() const { return Mat(N, Vec(D, 0.0)); }
+
+    void compute() {
+        N = x.size();
+        D = x.at(0).size();
+        const double n = static_cast<double>(N);
+        // step 1
+        mu.assign(D, 0.0);
+        for (std::size_t i = 0; i < N; ++i)
+            for (std::size_t j = 0; j < D; ++j) mu[j] += x[i][j] / n;
+        // steps 2, 3
+        xmu = zeros();
+        sq = zeros();
+        for (std::size_t i = 0; i < N; ++i)
+            for (std::size_t j = 0; j < D; ++j) {
+                xmu[i][j] = x[i][j] - mu[j];
+                sq[i][j] = xmu[i][j] * xmu[i][j];
+            }
+        // steps 4, 5, 6
+        var.assign(D, 0.0);
+        for (std::size_t i = 0; i < N; ++i)
+            for (std::size_t j = 0; j < D; ++j) var[j] += sq[i][j] / n;
+        sqrtvar.assign(D, 0.0);
+        ivar.assign(D, 0.0);
+        for (std::size_t j = 0; j < D; ++j) {
+            sqrtvar[j] = std::sqrt(var[j] + eps);
+            ivar[j] = 1.0 / sqrtvar[j];
+        }
+        // steps 7, 8, 9
+        xhat = zeros();
+        gammax = zeros();
+        out = zeros();
+        for (std::size_t i = 0; i < N; ++i)
+            for (std::size_t j = 0; j < D; ++j) {
+                xhat[i][j] = xmu[i][j] * ivar[j];
+                gammax[i][j] = gamma[j] * xhat[i][j];
+                out[i][j] = gammax[i][j] + beta[j];
+            }
+
+        // backward step 9
+        dbeta.assign(D, 0.0);
+        dgammax = dout;
+        for (std::size_t i = 0; i < N; ++i)
+            for (std::size_t j = 0; j < D; ++j) dbeta[j] += dout[i][j];
+        // step 8
+        dgamma.assign(D, 0.0);
+        dxhat = zeros();
+        for (std::size_t i = 0; i < N; ++i)
+            for (std::size_t j = 0; j < D; ++j) {
+                dgamma[j] += dgammax[i][j] * xhat[i][j];
+                dxhat[i][j] = dgammax[i][j] * gamma[j];
+            }
+        // step 7
+        divar.assign(D, 0.0);
+        dxmu1 = zeros();
+        for (std::size_t i = 0; i < N; ++i)
+            for (std::size_t j = 0; j < D; ++j) {
+                divar[j] += dxhat[i][j] * xmu[i][j];
+                dxmu1[i][j] = dxhat[i][j] * ivar[j];
+            }
+        // steps 6, 5
+        dsqrtvar.assign(D, 0.0);
+        dvar.assign(D, 0.0);
+        for (std::size_t j = 0; j < D; ++j) {
+            dsqrtvar[j] = -1.0 / (sqrtvar[j] * sqrtvar[j]) * divar[j];
+            dvar[j] = 0.5 / std::sqrt(var[j] + eps) * dsqrtvar[j];
+        }
+        // steps 4, 3
+        dsq = zeros();
+        dxmu2 = zeros();
+        for (std::size_t i = 0; i < N; ++i)
+            for (std::size_t j = 0; j < D; ++j) {
+                dsq[i][j] = 1.0 / n * dvar[j];
+                dxmu2[i][j] = 2.0 * xmu[i][j] * dsq[i][j];
+            }
+        // step 2
+        dxmu = zeros();
+        dmu.assign(D, 0.0);
+        for (std::size_t i = 0; i < N; ++i)
+            for (std::size_t j = 0; j < D; ++j) {
+                dxmu[i][j] = dxmu1[i][j] + dxmu2[i][j];
+                dmu[j] -= dxmu[i][j];
+            }
+        dx1 = dxmu;
+        // step 1, step 0
+        dx2 = zeros();
+        dx = zeros();
+        for (std::size_t i = 0; i < N; ++i)
+            for (std::size_t j = 0; j < D; ++j) {
+                dx2[i][j] = 1.0 / n * dmu[j];
+                dx[i][j] = dx1[i][j] + dx2[i][j];
+            }
+
+        // closed form
+        Vec sum_dout(D, 0.0), sum_dout_xhat(D, 0.0);
+        for (std::size_t i = 0; i < N; ++i)
+            for (std::size_t j = 0; j < D; ++j) {
+                sum_dout[j] += dout[i][j];
+                sum_dout_xhat[j] += dout[i][j] * xhat[i][j];
+            }
+        dx_closed = zeros();
+        for (std::size_t i = 0; i < N; ++i)
+            for (std::size_t j = 0; j < D; ++j) {
+                const double inv = std::pow(var[j] + eps, -0.5);
+                dx_closed[i][j] =
+                    (1.0 / n) * gamma[j] * inv * (n * dout[i][j] - sum_dout[j] - xhat[i][j] * sum_dout_xhat[j]);
+            }
+    }
+};
+
+const BatchNorm& reference() {
+    static const BatchNorm bn = BatchNorm::from_lesson(read_json_file(lesson_path("batchnorm")));
+    return bn;
+}
+
+void check_close(const json& got, const Vec& want, double tol, const std::string& what) {
+    CAPTURE(what);
+    REQUIRE(got.is_array());
+    REQUIRE(got.size() == want.size());
+    for (std::size_t j = 0; j < want.size(); ++j) {
+        CAPTURE(j);
+        CHECK(std::abs(got[j].get<double>() - want[j]) <= tol);
+    }
+}
+
+void check_close(const json& got, const Mat& want, double tol, const std::string& what) {
+    CAPTURE(what);
+    REQUIRE(got.is_array());
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        CAPTURE(i);
+        check_close(got[i], want[i], tol, what);
+    }
+}
+
+// Runs bnstep, requires success with nothing on stderr, returns stdout.
+std::string ok_output(const std::vector<std::string>& args, const std::string& cwd = "",
+                      const std::vector<std::pair<std::string, std::string>>& env = {}) {
+    const RunResult r = run_bnstep(args, cwd, env);
+    CAPTURE(args);
+    CAPTURE(r.err);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.err.empty());
+    return r.out;
+}
+
+json ok_json(const std::vector<std::string>& args, const std::string& cwd = "") {
+    const std::string out = ok_output(args, cwd);
+    json j;
+    REQUIRE_NOTHROW(j = json::parse(out));
+    return j;
+}
+
+// A usage error: exit code 2, one line on stderr, nothing on stdout.
+std::string usage_error(const std::vector<std::string>& args) {
+    const RunResult r = run_bnstep(args);
+    CAPTURE(args);
+    CAPTURE(r.err);
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.rfind("bnstep: error: ", 0) == 0);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    return r.err;
+}
+
+const json& node_named(const json& run, const std::string& name) {
+    for (const json& n : run.at("nodes"))
+        if (n.at("name") == name) return n;
+    FAIL("no node " << name << " in the JSON output");
+    throw;  // unreachable
+}
+
+const json& input_named(const json& node, const std::string& name) {
+    for (const json& in : node.at("inputs"))
+        if (in.at("name") == name) return in;
+    FAIL("node " << node.at("name") << " has no input " << name);
+    throw;  // unreachable
+}
+
+std::string fmt_g(double v, int precision) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%.*g", precision, v);
+    return buffer;
+}
+
+bool has_word(const std::string& text, const std::string& word) {
+    return std::regex_search(text, std::regex("(^|[^A-Za-z0-9_])" + word + "($|[^A-Za-z0-9_])"));
+}
+
+// The step numbers of the lines that start with "step N", in order.
+std::vector<int> step_headings(const std::string& text) {
+    std::vector<int> steps;
+    const std::regex heading(R"(^step (\d+)\s)");
+    for (const std::string& line : lines_of(text)) {
+        std::smatch m;
+        if (std::regex_search(line, m, heading)) steps.push_back(std::stoi(m[1]));
+    }
+    return steps;
+}
+
+// What the lesson files say, read independently of bnstep.
+struct LessonFacts {
+    std::string name, title;
+    std::size_t node_count = 0;           // leaves and op nodes
+    std::set<std::string> differentiable;  // every leaf that is not a const, and every op node
+};
+
+std::vector<LessonFacts> lesson_facts() {
+    std::vector<LessonFacts> facts;
+    for (const std::string name : {"batchnorm", "batchnorm-closed-form", "affine-bn-relu"}) {
+        const json j = read_json_file(lesson_path(name));
+        LessonFacts f;
+        f.name = j.at("name");
+        f.title = j.at("title");
+        f.node_count = j.at("leaves").size() + j.at("nodes").size();
+        for (const json& l : j.at("leaves"))
+            if (l.at("kind") != "const") f.differentiable.insert(l.at("name").get<std::string>());
+        for (const json& n : j.at("nodes")) f.differentiable.insert(n.at("name").get<std::string>());
+        facts.push_back(f);
+    }
+    return facts;
+}
+
+std::string project_version() {
+    const std::string cmake = read_text_file(fs::path(source_dir()) / "CMakeLists.txt");
+    std::smatch m;
+    REQUIRE(std::regex_search(cmake, m, std::regex(R"(project\(bnstep VERSION ([0-9][0-9.]*))")));
+    return m[1];
+}
+
+bool has_escape(const std::string& s) { return contains(s, "\x1b["); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The application: version, help, unknown commands.
+
+TEST_CASE("cli: --version prints the project version") {
+    const std::string out = ok_output({"--version"});
+    CHECK(out == "bnstep " + project_version() + "\n");
+}
+
+TEST_CASE("cli: --help on the app lists every command and the exit codes") {
+    const std::string out = ok_output({"--help"});
+    for (const char* cmd : {"lessons", "run", "trace", "check-gradients", "ops"}) {
+        CAPTURE(cmd);
+        CHECK(contains(out, cmd));
+    }
+    CHECK(contains(out, "--version"));
+    CHECK(contains(out, "Exit codes"));
+    SUBCASE("no arguments prints the same help and succeeds") { CHECK(ok_output({}) == out); }
+    SUBCASE("-h is --help") { CHECK(ok_output({"-h"}) == out); }
+}
+
+TEST_CASE("cli: --help on every command mentions its options") {
+    const std::map<std::string, std::vector<std::string>> options = {
+        {"lessons", {"--format"}},
+        {"run", {"lesson", "--format", "--precision", "--color"}},
+        {"trace", {"lesson", "--node", "--index", "--format", "--precision", "--color"}},
+        {"check-gradients", {"lessons", "--step", "--tolerance", "--floor", "--format", "--precision", "--color"}},
+        {"ops", {"--format"}},
+    };
+    for (const auto& [cmd, opts] : options) {
+        CAPTURE(cmd);
+        const std::string out = ok_output({cmd, "--help"});
+        CHECK(contains(out, "Usage: bnstep " + cmd));
+        for (const auto& o : opts) {
+            CAPTURE(o);
+            CHECK(contains(out, o));
+        }
+    }
+}
+
+TEST_CASE("cli: an unknown command is a usage error with a did-you-mean") {
+    const std::string err = usage_error({"rn"});
+    CHECK(contains(err, "unknown command 'rn'"));
+    CHECK(contains(err, "did you mean 'run'?"));
+    CHECK(contains(usage_error({"chek-gradients"}), "did you mean 'check-gradients'?"));
+    // Nothing close: no guess, but the list of commands.
+    const std::string far = usage_error({"frobnicate"});
+    CHECK_FALSE(contains(far, "did you mean"));
+    CHECK(contains(far, "lessons, run, trace, check-gradients, ops"));
+}
+
+TEST_CASE("cli: bad option values are usage errors of one line") {
+    CHECK(contains(usage_error({"run", "--precision", "0"}), "--precision"));
+    CHECK(contains(usage_error({"run", "--precision", "18"}), "--precision"));
+    CHECK(contains(usage_error({"run", "--format", "xml"}), "--format"));
+    CHECK(contains(usage_error({"run", "--color", "sometimes"}), "--color"));
+    CHECK(contains(usage_error({"trace", "--format", "xml", "--node", "1"}), "--format"));
+    CHECK(contains(usage_error({"lessons", "--format", "markdown"}), "--format"));
+    CHECK(contains(usage_error({"ops", "--format", "json"}), "--format"));
+    CHECK(contains(usage_error({"trace"}), "--node"));
+    CHECK(contains(usage_error({"run", "--bogus"}), "--bogus"));
+    CHECK(contains(usage_error({"run", "batchnorm", "extra"}), "extra"));
+    CHECK(contains(usage_error({"run", "batchnrm"}), "did you mean 'batchnorm'?"));
+}
+
+// ---------------------------------------------------------------------------
+// lessons
+
+TEST_CASE("cli: lessons lists the three built-in lessons with their node counts") {
+    const auto facts = lesson_facts();
+    std::map<std::string, std::size_t> want_counts;
+    for (const auto& f : facts) want_counts[f.name] = f.node_count;
+    // The counts the brief names, so a lesson file edited by mistake shows up too.
+    CHECK(want_counts == std::map<std::string, std::size_t>{{"batchnorm", 13}, {"batchnorm-closed-form", 4}, {"affine-bn-relu", 9}});
+
+    SUBCASE("text") {
+        const std::string out = ok_output({"lessons"});
+        const auto lines = lines_of(out);
+        CHECK(lines.size() == 3);
+        std::map<std::string, std::size_t> got;
+        std::vector<std::string> order;
+        const std::regex row(R"(^(\S+)\s+(\d+) nodes\s+(.+)$)");
+        for (const auto& line : lines) {
+            std::smatch m;
+            CAPTURE(line);
+            REQUIRE(std::regex_match(line, m, row));
+            got[m[1]] = std::stoul(m[2]);
+            order.push_back(m[1]);
+            const auto f = std::find_if(facts.begin(), facts.end(), [&](const LessonFacts& x) { return x.name == m[1]; });
+            REQUIRE(f != facts.end());
+            CHECK(m[3] == f->title);
+        }
+        CHECK(got == want_counts);
+        CHECK(std::is_sorted(order.begin(), order.end()));
+    }
+    SUBCASE("json") {
+        const json j = ok_json({"lessons", "--format", "json"});
+        CHECK(j.at("command") == "lessons");
+        CHECK(j.at("bnstep") == project_version());
+        const json& list = j.at("lessons");
+        REQUIRE(list.is_array());
+        CHECK(list.size() == 3);
+        std::vector<std::string> order;
+        std::map<std::string, std::size_t> got;
+        for (const json& l : list) {
+            order.push_back(l.at("name"));
+            got[l.at("name")] = l.at("nodes").get<std::size_t>();
+            const auto f = std::find_if(facts.begin(), facts.end(), [&](const LessonFacts& x) { return x.name == l.at("name"); });
+            REQUIRE(f != facts.end());
+            CHECK(l.at("title") == f->title);
+        }
+        CHECK(got == want_counts);
+        CHECK(std::is_sorted(order.begin(), order.end()));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// run, text
+
+TEST_CASE("cli: run batchnorm walks forward steps 1-9 and backward steps 9-0") {
+    const std::string out = ok_output({"run", "batchnorm", "--color", "never"});
+    const std::size_t backward_at = out.find("BACKWARD PASS");
+    REQUIRE(backward_at != std::string::npos);
+    const std::string forward = out.substr(0, backward_at);
+    const std::string backward = out.substr(backward_at);
+    CHECK(contains(forward, "FORWARD PASS"));
+
+    std::vector<int> fwd = step_headings(forward);
+    CHECK(fwd == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+    CHECK(step_headings(backward) == std::vector<int>{9, 8, 7, 6, 5, 4, 3, 2, 1, 0});
+
+    SUBCASE("the gradients are named as in the staged derivation") {
+        for (const char* name : {"dxhat", "divar", "dsqrtvar", "dvar", "dsq", "dxmu1", "dxmu2", "dx1", "dx2", "dmu", "dbeta",
+                                 "dgamma", "dgammax", "dout", "dx"}) {
+            CAPTURE(name);
+            CHECK(has_word(backward, name));
+        }
+        CHECK(contains(backward, "dxmu = dxmu1 + dxmu2"));
+        CHECK(contains(backward, "dx = dx1 + dx2"));
+        // The two fan-outs come in the right places: dxmu at step 2, dx at step 0.
+        const std::size_t step2 = backward.find("\nstep 2 ");
+        const std::size_t step1 = backward.find("\nstep 1 ");
+        const std::size_t step0 = backward.find("\nstep 0 ");
+        REQUIRE(step2 != std::string::npos);
+        REQUIRE(step1 != std::string::npos);
+        REQUIRE(step0 != std::string::npos);
+        const std::size_t fan_xmu = backward.find("dxmu = dxmu1 + dxmu2");
+        const std::size_t fan_x = backward.find("dx = dx1 + dx2");
+        CHECK((step2 < fan_xmu && fan_xmu < step1));
+        CHECK(step0 < fan_x);
+    }
+    SUBCASE("the gradients summary shows the independently computed values") {
+        const BatchNorm& bn = reference();
+        const std::size_t summary = out.find("GRADIENTS OF THE INPUTS AND PARAMETERS");
+        REQUIRE(summary != std::string::npos);
+        const auto lines = lines_of(out.substr(summary));
+        auto numbers_after = [&](const std::string& heading) {
+            std::vector<double> numbers;
+            for (std::size_t k = 0; k + 1 < lines.size(); ++k)
+                if (lines[k].rfind(heading, 0) == 0) {
+                    std::string row = lines[k + 1];
+                    std::replace(row.begin(), row.end(), '[', ' ');
+                    std::replace(row.begin(), row.end(), ']', ' ');
+                    std::istringstream in(row);
+                    for (double v; in >> v;) numbers.push_back(v);
+                }
+            return numbers;
+        };
+        const auto dgamma = numbers_after("dgamma ");
+        const auto dbeta = numbers_after("dbeta ");
+        REQUIRE(dgamma.size() == bn.D);
+        REQUIRE(dbeta.size() == bn.D);
+        for (std::size_t j = 0; j < bn.D; ++j) {
+            CHECK(dgamma[j] == doctest::Approx(bn.dgamma[j]).epsilon(5e-4));
+            CHECK(dbeta[j] == doctest::Approx(bn.dbeta[j]).epsilon(5e-4));
+        }
+    }
+}
+
+TEST_CASE("cli: run and trace output fit in 80 columns without colour") {
+    auto check_width = [](const std::vector<std::string>& args) {
+        const std::string out = ok_output(args);
+        CAPTURE(args);
+        CHECK_FALSE(has_escape(out));
+        for (const auto& line : lines_of(out)) {
+            CAPTURE(line);
+            CHECK(line.size() <= 80);
+        }
+    };
+    for (const auto& f : lesson_facts()) {
+        check_width({"run", f.name, "--color", "never"});
+        // Every node of the lesson, by the names in the lesson file.
+        const json lesson = read_json_file(lesson_path(f.name));
+        for (const char* part : {"leaves", "nodes"})
+            for (const json& n : lesson.at(part))
+                check_width({"trace", f.name, "--node", n.at("name").get<std::string>(), "--color", "never"});
+    }
+}
+
+TEST_CASE("cli: run without a lesson runs batchnorm") {
+    CHECK(ok_output({"run"}) == ok_output({"run", "batchnorm"}));
+    CHECK(ok_output({"run", "--format", "json"}) == ok_output({"run", "batchnorm", "--format", "json"}));
+}
+
+TEST_CASE("cli: run --precision sets the significant digits") {
+    const BatchNorm& bn = reference();
+    const std::string four = ok_output({"run"});
+    const std::string eight = ok_output({"run", "--precision", "8"});
+    // ivar[0] = 1/sqrt(3.5 + 1e-5): 0.5345 at the default 4 digits, 0.53452172 at 8.
+    CHECK(contains(four, fmt_g(bn.ivar[0], 4)));
+    CHECK_FALSE(contains(four, fmt_g(bn.ivar[0], 8)));
+    CHECK(contains(eight, fmt_g(bn.ivar[0], 8)));
+    CHECK(contains(eight, fmt_g(bn.xhat[1][0], 8)));
+    CHECK(contains(ok_output({"run", "--precision", "2"}), fmt_g(bn.ivar[0], 2)));
+}
+
+// ---------------------------------------------------------------------------
+// run, JSON
+
+TEST_CASE("cli: run batchnorm --format json matches an independent computation") {
+    const BatchNorm& bn = reference();
+    const json j = ok_json({"run", "batchnorm", "--format", "json"});
+    CHECK(j.at("lesson") == "batchnorm");
+    CHECK(j.at("output") == "out");
+
+    SUBCASE("every node has the documented fields") {
+        const auto facts = lesson_facts();
+        REQUIRE(j.at("nodes").size() == facts[0].node_count);
+        for (const json& n : j.at("nodes")) {
+            CAPTURE(n.value("name", "?"));
+            for (const char* key : {"name", "step", "op", "inputs", "attrs", "shape", "value", "grad"}) {
+                CAPTURE(key);
+                CHECK(n.contains(key));
+            }
+            for (const json& in : n.at("inputs")) {
+                CAPTURE(in.value("name", "?"));
+                for (const char* key : {"name", "local", "local_value", "contribution"}) {
+                    CAPTURE(key);
+                    CHECK(in.contains(key));
+                }
+            }
+        }
+        // Steps as in the canonical table.
+        const std::vector<std::string> steps = {"x", "mu", "xmu", "sq", "var", "sqrtvar", "ivar", "xhat", "gammax", "out"};
+        for (std::size_t s = 0; s < steps.size(); ++s) {
+            CAPTURE(steps[s]);
+            CHECK(node_named(j, steps[s]).at("step") == s);
+        }
+    }
+    SUBCASE("forward values") {
+        check_close(node_named(j, "mu").at("value"), bn.mu, kTol, "mu");
+        check_close(node_named(j, "xmu").at("value"), bn.xmu, kTol, "xmu");
+        check_close(node_named(j, "sq").at("value"), bn.sq, kTol, "sq");
+        check_close(node_named(j, "var").at("value"), bn.var, kTol, "var");
+        check_close(node_named(j, "sqrtvar").at("value"), bn.sqrtvar, kTol, "sqrtvar");
+        check_close(node_named(j, "ivar").at("value"), bn.ivar, kTol, "ivar");
+        check_close(node_named(j, "xhat").at("value"), bn.xhat, kTol, "xhat");
+        check_close(node_named(j, "gammax").at("value"), bn.gammax, kTol, "gammax");
+        check_close(node_named(j, "out").at("value"), bn.out, kTol, "out");
+    }
+    SUBCASE("gradients of the inputs and parameters") {
+        check_close(j.at("gradients").at("dx"), bn.dx, kTol, "gradients.dx");
+        check_close(j.at("gradients").at("dgamma"), bn.dgamma, kTol, "gradients.dgamma");
+        check_close(j.at("gradients").at("dbeta"), bn.dbeta, kTol, "gradients.dbeta");
+        check_close(node_named(j, "x").at("grad"), bn.dx, kTol, "x.grad");
+        check_close(node_named(j, "gamma").at("grad"), bn.dgamma, kTol, "gamma.grad");
+        check_close(node_named(j, "beta").at("grad"), bn.dbeta, kTol, "beta.grad");
+        // The staged result agrees with the closed form.
+        check_close(j.at("gradients").at("dx"), bn.dx_closed, kTol, "dx vs closed form");
+        CHECK(node_named(j, "eps").at("grad").is_null());
+    }
+    SUBCASE("intermediate gradients, node by node") {
+        check_close(node_named(j, "out").at("grad"), bn.dout, kTol, "dout");
+        check_close(node_named(j, "gammax").at("grad"), bn.dgammax, kTol, "dgammax");
+        check_close(node_named(j, "xhat").at("grad"), bn.dxhat, kTol, "dxhat");
+        check_close(node_named(j, "ivar").at("grad"), bn.divar, kTol, "divar");
+        check_close(node_named(j, "sqrtvar").at("grad"), bn.dsqrtvar, kTol, "dsqrtvar");
+        check_close(node_named(j, "var").at("grad"), bn.dvar, kTol, "dvar");
+        check_close(node_named(j, "sq").at("grad"), bn.dsq, kTol, "dsq");
+        check_close(node_named(j, "xmu").at("grad"), bn.dxmu, kTol, "dxmu");
+        check_close(node_named(j, "mu").at("grad"), bn.dmu, kTol, "dmu");
+    }
+    SUBCASE("each edge's contribution, with its name") {
+        auto edge = [&](const std::string& node, const std::string& input) -> const json& {
+            return input_named(node_named(j, node), input);
+        };
+        CHECK(edge("xhat", "ivar").at("gradient") == "divar");
+        check_close(edge("xhat", "ivar").at("contribution"), bn.divar, kTol, "divar contribution");
+        CHECK(edge("xhat", "xmu").at("gradient") == "dxmu1");
+        check_close(edge("xhat", "xmu").at("contribution"), bn.dxmu1, kTol, "dxmu1");
+        check_close(edge("xhat", "xmu").at("local_value"), Mat(bn.N, bn.ivar), kTol, "local of xmu in xhat is ivar");
+        check_close(edge("xhat", "ivar").at("local_value"), bn.xmu, kTol, "local of ivar in xhat is xmu");
+        CHECK(edge("sq", "xmu").at("gradient") == "dxmu2");
+        check_close(edge("sq", "xmu").at("contribution"), bn.dxmu2, kTol, "dxmu2");
+        CHECK(edge("xmu", "x").at("gradient") == "dx1");
+        check_close(edge("xmu", "x").at("contribution"), bn.dx1, kTol, "dx1");
+        CHECK(edge("xmu", "mu").at("gradient") == "dmu");
+        check_close(edge("xmu", "mu").at("contribution"), bn.dmu, kTol, "dmu contribution");
+        CHECK(edge("mu", "x").at("gradient") == "dx2");
+        check_close(edge("mu", "x").at("contribution"), bn.dx2, kTol, "dx2");
+        check_close(edge("ivar", "sqrtvar").at("contribution"), bn.dsqrtvar, kTol, "dsqrtvar contribution");
+        check_close(edge("sqrtvar", "var").at("contribution"), bn.dvar, kTol, "dvar contribution");
+        check_close(edge("var", "sq").at("contribution"), bn.dsq, kTol, "dsq contribution");
+        check_close(edge("gammax", "gamma").at("contribution"), bn.dgamma, kTol, "dgamma contribution");
+        check_close(edge("gammax", "xhat").at("contribution"), bn.dxhat, kTol, "dxhat contribution");
+        check_close(edge("out", "beta").at("contribution"), bn.dbeta, kTol, "dbeta contribution");
+        // A constant gets nothing.
+        CHECK(edge("sqrtvar", "eps").at("contribution").is_null());
+        // x collects from two nodes, xmu from two nodes.
+        CHECK(node_named(j, "x").at("received").size() == 2);
+        CHECK(node_named(j, "xmu").at("received").size() == 2);
+    }
+}
+
+TEST_CASE("cli: run batchnorm-closed-form gives the staged dx, dgamma and dbeta") {
+    const BatchNorm& bn = reference();
+    // The closed-form lesson must describe the same layer as the staged one.
+    const json closed_lesson = read_json_file(lesson_path("batchnorm-closed-form"));
+    const json staged_lesson = read_json_file(lesson_path("batchnorm"));
+    CHECK(leaf(closed_lesson, "x").at("values") == leaf(staged_lesson, "x").at("values"));
+    CHECK(closed_lesson.at("output").at("upstream") == staged_lesson.at("output").at("upstream"));
+
+    const json closed = ok_json({"run", "batchnorm-closed-form", "--format", "json"});
+    const json staged = ok_json({"run", "batchnorm", "--format", "json"});
+    for (const char* g : {"dx", "dgamma", "dbeta"}) {
+        CAPTURE(g);
+        const json& a = closed.at("gradients").at(g);
+        const json& b = staged.at("gradients").at(g);
+        if (a.at(0).is_array())
+            check_close(a, b.get<Mat>(), kTol, g);
+        else
+            check_close(a, b.get<Vec>(), kTol, g);
+    }
+    check_close(closed.at("gradients").at("dx"), bn.dx_closed, kTol, "closed dx vs closed form");
+    check_close(closed.at("gradients").at("dgamma"), bn.dgamma, kTol, "closed dgamma");
+    check_close(closed.at("gradients").at("dbeta"), bn.dbeta, kTol, "closed dbeta");
+    check_close(node_named(closed, "out").at("value"), bn.out, kTol, "closed out");
+}
+
+TEST_CASE("cli: run affine-bn-relu: h = XW + b, db is zero, ReLU gates the gradient") {
+    const json j = ok_json({"run", "affine-bn-relu", "--format", "json"});
+    const Mat X = node_named(j, "X").at("value").get<Mat>();
+    const Mat W = node_named(j, "W").at("value").get<Mat>();
+    const Vec b = node_named(j, "b").at("value").get<Vec>();
+    const Vec gamma = node_named(j, "gamma").at("value").get<Vec>();
+    const Vec beta = node_named(j, "beta").at("value").get<Vec>();
+    // The literals the lesson file gives directly.
+    const json lesson = read_json_file(lesson_path("affine-bn-relu"));
+    CHECK(b == leaf(lesson, "b").at("values").get<Vec>());
+    CHECK(gamma == leaf(lesson, "gamma").at("values").get<Vec>());
+    const std::size_t N = X.size(), D = W.size(), H = W.at(0).size();
+    REQUIRE(X.at(0).size() == D);
+
+    // h = X W + b
+    Mat h(N, Vec(H, 0.0));
+    for (std::size_t i = 0; i < N; ++i)
+        for (std::size_t k = 0; k < H; ++k) {
+            for (std::size_t d = 0; d < D; ++d) h[i][k] += X[i][d] * W[d][k];
+            h[i][k] += b[k];
+        }
+    check_close(node_named(j, "h").at("value"), h, kTol, "h");
+
+    // Batch norm of h (fused node y), recomputed with the reference code.
+    BatchNorm bn;
+    bn.x = h;
+    bn.gamma = gamma;
+    bn.beta = beta;
+    bn.eps = node_named(j, "y").at("attrs").at("eps").get<double>();
+    const Mat y = node_named(j, "y").at("value").get<Mat>();
+    const Mat da = node_named(j, "a").at("grad").get<Mat>();
+    check_close(da, j.at("seed").get<Mat>(), 0.0, "da is the seed");
+
+    // ReLU: a = max(y, 0); dy = da where y > 0, else 0.
+    Mat dy(N, Vec(H, 0.0));
+    Mat a(N, Vec(H, 0.0));
+    std::size_t gated = 0;
+    for (std::size_t i = 0; i < N; ++i)
+        for (std::size_t k = 0; k < H; ++k) {
+            a[i][k] = std::max(y[i][k], 0.0);
+            dy[i][k] = y[i][k] > 0 ? da[i][k] : 0.0;
+            if (y[i][k] <= 0 && da[i][k] != 0.0) ++gated;
+        }
+    CHECK(gated > 0);  // the lesson shows the gate closing on a non-zero upstream gradient
+    check_close(node_named(j, "a").at("value"), a, 0.0, "a = relu(y)");
+    check_close(node_named(j, "y").at("grad"), dy, 0.0, "dy");
+
+    bn.dout = dy;
+    bn.compute();
+    check_close(node_named(j, "y").at("value"), bn.out, kTol, "y = batchnorm(h)");
+    check_close(node_named(j, "h").at("grad"), bn.dx_closed, kTol, "dh");
+    check_close(j.at("gradients").at("dgamma"), bn.dgamma, kTol, "dgamma");
+    check_close(j.at("gradients").at("dbeta"), bn.dbeta, kTol, "dbeta");
+
+    // db: batch norm removes the mean, so a constant bias gets no gradient.
+    check_close(j.at("gradients").at("db"), Vec(H, 0.0), kTol, "db");
+    // dW = X^T dh, dX = dh W^T
+    Mat dW(D, Vec(H, 0.0)), dX(N, Vec(D, 0.0));
+    for (std::size_t i = 0; i < N; ++i)
+        for (std::size_t d = 0; d < D; ++d)
+            for (std::size_t k = 0; k < H; ++k) {
+                dW[d][k] += X[i][d] * bn.dx_closed[i][k];
+                dX[i][d] += bn.dx_closed[i][k] * W[d][k];
+            }
+    check_close(j.at("gradients").at("dW"), dW, kTol, "dW");
+    check_close(j.at("gradients").at("dX"), dX, kTol, "dX");
+}
+
+// ---------------------------------------------------------------------------
+// trace
+
+TEST_CASE("cli: trace --node takes a step number or a name") {
+    const std::string by_step = ok_output({"trace", "--node", "7"});
+    CHECK(by_step == ok_output({"trace", "--node", "xhat"}));
+    CHECK(by_step == ok_output({"trace", "batchnorm", "-n", "xhat"}));
+    CHECK(contains(by_step, "xhat = xmu * ivar"));
+    CHECK(ok_output({"trace", "--node", "0"}) == ok_output({"trace", "--node", "x"}));
+}
+
+TEST_CASE("cli: trace --index 2,1 on step 7 works divar[1] out by hand") {
+    const BatchNorm& bn = reference();
+    const std::string out = ok_output({"trace", "--node", "7", "--index", "2,1"});
+    const auto lines = lines_of(out);
+    std::size_t at = lines.size();
+    for (std::size_t k = 0; k < lines.size(); ++k)
+        if (contains(lines[k], "divar[1] = sum_k dxhat[k,1] * xmu[k,1]")) at = k;
+    REQUIRE(at + 2 < lines.size());
+
+    // "= (a0)(b0) + (a1)(b1) + ...": the products of dxhat[k,1] and xmu[k,1].
+    const std::string numeric = lines[at + 1];
+    CAPTURE(numeric);
+    const std::regex product(R"(\(([^()]+)\)\(([^()]+)\))");
+    std::vector<std::pair<double, double>> terms;
+    for (auto it = std::sregex_iterator(numeric.begin(), numeric.end(), product); it != std::sregex_iterator(); ++it)
+        terms.emplace_back(std::stod((*it)[1]), std::stod((*it)[2]));
+    REQUIRE(terms.size() == bn.N);
+    for (std::size_t k = 0; k < bn.N; ++k) {
+        CAPTURE(k);
+        CHECK(terms[k].first == doctest::Approx(bn.dxhat[k][1]).epsilon(5e-4));
+        CHECK(terms[k].second == doctest::Approx(bn.xmu[k][1]).epsilon(5e-4));
+    }
+    // "= result"
+    std::smatch m;
+    const std::string result_line = lines[at + 2];
+    CAPTURE(result_line);
+    REQUIRE(std::regex_match(result_line, m, std::regex(R"(^\s*= (\S+)\s*$)")));
+    CHECK(std::stod(m[1]) == doctest::Approx(bn.divar[1]).epsilon(5e-4));
+
+    // And the forward element xhat[2,1].
+    CHECK(contains(out, "xhat[2,1] = xmu[2,1] * ivar[1]"));
+}
+
+TEST_CASE("cli: trace --format json: the worked results equal the computed elements") {
+    const BatchNorm& bn = reference();
+    const json t = ok_json({"trace", "--node", "7", "--index", "2,1", "--format", "json"});
+    const json run = ok_json({"run", "--format", "json"});
+    CHECK(t.at("index") == json::array({2, 1}));
+    CHECK(t.at("node").at("name") == "xhat");
+
+    const double fwd = t.at("forward").at("result").get<double>();
+    CHECK(std::abs(fwd - bn.xhat[2][1]) <= kTol);
+    CHECK(fwd == t.at("node").at("value").at(2).at(1).get<double>());
+
+    bool saw_divar = false, saw_dxmu1 = false;
+    for (const json& b : t.at("backward")) {
+        const double result = b.at("worked").at("result").get<double>();
+        const json& edge = input_named(t.at("node"), b.at("input").get<std::string>());
+        if (b.at("gradient") == "divar") {
+            saw_divar = true;
+            CHECK(b.at("index") == json::array({1}));
+            CHECK(std::abs(result - bn.divar[1]) <= kTol);
+            CHECK(result == edge.at("contribution").at(1).get<double>());
+            CHECK(result == node_named(run, "ivar").at("grad").at(1).get<double>());
+        }
+        if (b.at("gradient") == "dxmu1") {
+            saw_dxmu1 = true;
+            CHECK(b.at("index") == json::array({2, 1}));
+            CHECK(std::abs(result - bn.dxmu1[2][1]) <= kTol);
+            CHECK(result == edge.at("contribution").at(2).at(1).get<double>());
+        }
+    }
+    CHECK(saw_divar);
+    CHECK(saw_dxmu1);
+}
+
+TEST_CASE("cli: trace refuses an unknown node or an index outside the shape") {
+    SUBCASE("unknown step number") {
+        const std::string err = usage_error({"trace", "--node", "99"});
+        CHECK(contains(err, "no step or node '99'"));
+        CHECK(contains(err, "7 (xhat)"));  // the steps it does have
+    }
+    SUBCASE("unknown name") {
+        const std::string err = usage_error({"trace", "--node", "nope"});
+        CHECK(contains(err, "no step or node 'nope'"));
+        CHECK(contains(err, "gamma"));
+    }
+    SUBCASE("a near miss gets a did-you-mean") {
+        CHECK(contains(usage_error({"trace", "--node", "xht"}), "did you mean 'xhat'?"));
+        CHECK(contains(usage_error({"trace", "--node", "sqrtvr"}), "did you mean 'sqrtvar'?"));
+    }
+    SUBCASE("index outside the shape") {
+        const std::string err = usage_error({"trace", "--node", "7", "--index", "9,9"});
+        CHECK(contains(err, "--index"));
+        CHECK(contains(err, "(4, 3)"));
+        CHECK(contains(usage_error({"trace", "--node", "7", "--index", "1"}), "--index"));
+        CHECK(contains(usage_error({"trace", "--node", "7", "--index", "1,2,0"}), "--index"));
+        CHECK(contains(usage_error({"trace", "--node", "7", "--index", "a,b"}), "--index"));
+        CHECK(contains(usage_error({"trace", "--node", "7", "--index", "-1,0"}), "--index"));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// check-gradients
+
+TEST_CASE("cli: check-gradients passes on every built-in lesson and lists every node") {
+    const auto facts = lesson_facts();
+    const std::string out = ok_output({"check-gradients"});
+    std::size_t total = 0;
+    for (const auto& f : facts) total += f.differentiable.size();
+
+    // Split into per-lesson sections at the "lesson <name>" lines.
+    std::map<std::string, std::set<std::string>> listed;
+    std::string current;
+    const std::regex lesson_line(R"(^lesson (\S+)\s)");
+    const std::regex row(R"(^\s+(\d+|-)\s+(\S+)\s+\([0-9, ]*\)\s+(\d+)\s+(\S+)\s+(\S+))");
+    for (const auto& line : lines_of(out)) {
+        std::smatch m;
+        if (std::regex_search(line, m, lesson_line)) {
+            current = m[1];
+            continue;
+        }
+        if (!current.empty() && std::regex_search(line, m, row)) {
+            CAPTURE(line);
+            listed[current].insert(m[2]);
+            CHECK(m[5] == "ok");
+            CHECK(std::stod(m[4]) < 1e-5);
+        }
+    }
+    for (const auto& f : facts) {
+        CAPTURE(f.name);
+        CHECK(listed[f.name] == f.differentiable);
+    }
+    CHECK(listed.size() == facts.size());
+    CHECK(contains(out, "summary: 3 lessons, " + std::to_string(total) + " nodes checked, 0 failed"));
+}
+
+TEST_CASE("cli: check-gradients batchnorm --format json") {
+    const auto facts = lesson_facts();
+    const json j = ok_json({"check-gradients", "batchnorm", "--format", "json"});
+    CHECK(j.at("passed") == true);
+    CHECK(j.at("failures") == 0);
+    const double tolerance = j.at("options").at("tolerance").get<double>();
+    CHECK(tolerance == 1e-5);
+    REQUIRE(j.at("lessons").size() == 1);
+    const json& l = j.at("lessons").at(0);
+    CHECK(l.at("lesson") == "batchnorm");
+    CHECK(l.at("passed") == true);
+    std::set<std::string> names;
+    for (const json& n : l.at("nodes")) {
+        CAPTURE(n.at("name").get<std::string>());
+        names.insert(n.at("name").get<std::string>());
+        CHECK(n.at("passed") == true);
+        CHECK(n.at("max_error").get<double>() < tolerance);
+        CHECK(n.at("max_error").get<double>() >= 0.0);
+    }
+    CHECK(names == facts[0].differentiable);
+}
+
+TEST_CASE("cli: check-gradients with an impossible tolerance fails with exit code 1") {
+    const RunResult r = run_bnstep({"check-gradients", "batchnorm", "--tolerance", "1e-30"});
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.empty());
+    CHECK(contains(r.out, "FAIL"));
+    CHECK_FALSE(contains(r.out, " 0 failed"));
+
+    const RunResult rj = run_bnstep({"check-gradients", "batchnorm", "--tolerance", "1e-30", "--format", "json"});
+    CHECK(rj.exit_code == 1);
+    const json j = json::parse(rj.out);
+    CHECK(j.at("passed") == false);
+    CHECK(j.at("failures").get<int>() > 0);
+
+    // The default tolerance passes the same lesson: the option is what changed.
+    CHECK(run_bnstep({"check-gradients", "batchnorm"}).exit_code == 0);
+    CHECK(usage_error({"check-gradients", "--tolerance", "-1"}).size() > 0);
+}
+
+// ---------------------------------------------------------------------------
+// Lessons by path, working directories
+
+TEST_CASE("cli: a lesson given by path") {
+    SUBCASE("relative to the working directory") {
+        // From the source tree, lessons/batchnorm.json is the very text of the built-in lesson.
+        CHECK(ok_output({"run", "lessons/batchnorm.json"}, source_dir()) == ok_output({"run", "batchnorm"}));
+        CHECK(ok_output({"run", "./lessons/batchnorm.json", "--format", "json"}, source_dir()).size() > 0);
+    }
+    SUBCASE("absolute, from another directory") {
+        TempDir tmp;
+        const std::string path = lesson_path("batchnorm").string();
+        const json by_path = ok_json({"run", path, "--format", "json"}, tmp.path().string());
+        const json builtin = ok_json({"run", "batchnorm", "--format", "json"});
+        CHECK(by_path.at("source") == path);
+        CHECK(by_path.at("nodes") == builtin.at("nodes"));
+        CHECK(by_path.at("gradients") == builtin.at("gradients"));
+        check_close(by_path.at("gradients").at("dx"), reference().dx, kTol, "dx by path");
+        // Every command takes a path.
+        CHECK(ok_output({"check-gradients", path}, tmp.path().string()).size() > 0);
+        CHECK(ok_output({"trace", path, "--node", "xhat"}, tmp.path().string()) ==
+              ok_output({"trace", "batchnorm", "--node", "xhat"}, tmp.path().string()));
+    }
+    SUBCASE("a copy under another name takes its name from the file's \"name\" key") {
+        TempDir tmp;
+        fs::copy_file(lesson_path("batchnorm-closed-form"), tmp.path() / "my-copy.json");
+        const json j = ok_json({"run", "my-copy.json", "--format", "json"}, tmp.path().string());
+        CHECK(j.at("lesson") == "batchnorm-closed-form");
+        CHECK(j.at("source") == "my-copy.json");
+        check_close(j.at("gradients").at("dx"), reference().dx_closed, kTol, "dx of the copy");
+    }
+}
+
+TEST_CASE("cli: built-in lessons are found from any working directory") {
+    TempDir tmp;
+    const std::string dir = tmp.path().string();
+    CHECK(ok_output({"run", "batchnorm"}, dir) == ok_output({"run", "batchnorm"}, source_dir()));
+    CHECK(ok_output({"lessons"}, dir) == ok_output({"lessons"}, source_dir()));
+    CHECK(contains(ok_output({"check-gradients"}, dir), "0 failed"));
+    CHECK(ok_output({"trace", "--node", "5"}, dir) == ok_output({"trace", "--node", "5"}, source_dir()));
+}
+
+// ---------------------------------------------------------------------------
+// Colour
+
+TEST_CASE("cli: colour follows --color and NO_COLOR") {
+    const std::pair<std::string, std::string> no_color_unset{"NO_COLOR", kUnsetEnv};
+    SUBCASE("always") {
+        CHECK(has_escape(ok_output({"run", "--color", "always"}, "", {no_color_unset})));
+        CHECK(has_escape(ok_output({"trace", "--node", "7", "--color", "always"}, "", {no_color_unset})));
+        CHECK(has_escape(ok_output({"check-gradients", "batchnorm", "--color", "always"}, "", {no_color_unset})));
+        // An empty NO_COLOR does not count.
+        CHECK(has_escape(ok_output({"run", "--color", "always"}, "", {{"NO_COLOR", ""}})));
+    }
+    SUBCASE("never") {
+        CHECK_FALSE(has_escape(ok_output({"run", "--color", "never"}, "", {no_color_unset})));
+        CHECK_FALSE(has_escape(ok_output({"trace", "--node", "7", "--color", "never"}, "", {no_color_unset})));
+    }
+    SUBCASE("NO_COLOR wins over --color always") {
+        CHECK_FALSE(has_escape(ok_output({"run", "--color", "always"}, "", {{"NO_COLOR", "1"}})));
+        CHECK_FALSE(has_escape(ok_output({"check-gradients", "--color", "always"}, "", {{"NO_COLOR", "1"}})));
+    }
+    SUBCASE("auto into a pipe is plain") {
+        CHECK_FALSE(has_escape(ok_output({"run"}, "", {no_color_unset})));
+        CHECK_FALSE(has_escape(ok_output({"run", "--color", "auto"}, "", {no_color_unset})));
+        CHECK_FALSE(has_escape(ok_output({"ops"}, "", {no_color_unset})));
+    }
+    SUBCASE("JSON stays plain and parseable") {
+        const std::string out = ok_output({"run", "--format", "json", "--color", "always"}, "", {no_color_unset});
+        CHECK_FALSE(has_escape(out));
+        json parsed;
+        CHECK_NOTHROW(parsed = json::parse(out));
+        CHECK(parsed.at("lesson") == "batchnorm");
+    }
+    SUBCASE("colour changes only the styling of lines that need no wrapping") {
+        // The check-gradients table has no wrapped text: stripped of its escapes,
+        // the coloured report is the plain one.
+        std::string coloured = ok_output({"check-gradients", "--color", "always"}, "", {no_color_unset});
+        coloured = std::regex_replace(coloured, std::regex("\x1b\\[[0-9;]*m"), "");
+        CHECK(coloured == ok_output({"check-gradients", "--color", "never"}));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ops
+
+TEST_CASE("cli: ops lists every op of the op table") {
+    const std::string out = ok_output({"ops"});
+    const auto names = bnstep::builtin_ops().names();
+    REQUIRE(names.size() >= 10);
+    std::set<std::string> line_heads;
+    for (const auto& line : lines_of(out)) {
+        std::smatch m;
+        if (std::regex_search(line, m, std::regex(R"(^(\S+)\s)"))) line_heads.insert(m[1]);
+    }
+    for (const auto& n : names) {
+        CAPTURE(n);
+        CHECK(line_heads.count(n) == 1);
+    }
+    // Every op the built-in lessons use is in the table.
+    for (const char* used : {"mean", "sub", "square", "sqrt", "reciprocal", "mul", "add", "batchnorm", "matmul", "relu"}) {
+        CAPTURE(used);
+        CHECK(std::find(names.begin(), names.end(), used) != names.end());
+    }
+    const std::string md = ok_output({"ops", "--format", "markdown"});
+    for (const auto& n : names) {
+        CAPTURE(n);
+        CHECK(contains(md, n));
+    }
+}
