@@ -575,8 +575,13 @@ Graph load_lesson(const std::string& name_or_path, const OpTable& ops) {
     if (!is_path) {
         std::vector<std::string> names;
         for (const auto& lesson : builtin_lessons()) {
-            if (lesson.name == name_or_path) return parse_lesson(lesson.json, "lessons/" + name_or_path + ".json", ops);
-            names.emplace_back(lesson.name);
+            if (lesson.name != name_or_path) {
+                names.emplace_back(lesson.name);
+                continue;
+            }
+            Graph g = parse_lesson(lesson.json, "lessons/" + name_or_path + ".json", ops);
+            g.builtin = true;
+            return g;
         }
         const std::string hint = did_you_mean(name_or_path, names);
         throw LessonError(fmt::format("unknown lesson '{}'{}; built-in lessons: {} (or give a path to a .json file)",

@@ -893,6 +893,12 @@ TEST_CASE("cli: check-gradients with an impossible tolerance fails with exit cod
 // ---------------------------------------------------------------------------
 // Lessons by path, working directories
 
+TEST_CASE("cli: trace points to the step that sent a node its gradient") {
+    CHECK(contains(ok_output({"trace", "--node", "gamma"}), "upstream gradient dgamma (3,), from step 8 (gammax)"));
+    CHECK(contains(ok_output({"trace", "--node", "gamma"}), "(bnstep trace batchnorm --node 8 works it out)"));
+    CHECK(contains(ok_output({"trace", "--node", "5"}), "(bnstep trace batchnorm --node 6 works it out)"));
+}
+
 TEST_CASE("cli: a lesson given by path") {
     SUBCASE("relative to the working directory") {
         // From the source tree, lessons/batchnorm.json is the very text of the built-in lesson.
@@ -910,8 +916,12 @@ TEST_CASE("cli: a lesson given by path") {
         check_close(by_path.at("gradients").at("dx"), reference().dx, kTol, "dx by path");
         // Every command takes a path.
         CHECK(ok_output({"check-gradients", path}, tmp.path().string()).size() > 0);
-        CHECK(ok_output({"trace", path, "--node", "xhat"}, tmp.path().string()) ==
-              ok_output({"trace", "batchnorm", "--node", "xhat"}, tmp.path().string()));
+        // The same trace, except that its pointer to the sending step names the lesson as it was given.
+        const std::string by_path_trace = ok_output({"trace", path, "--node", "xhat"}, tmp.path().string());
+        const std::string builtin_trace = ok_output({"trace", "batchnorm", "--node", "xhat"}, tmp.path().string());
+        CHECK(contains(by_path_trace, "(bnstep trace " + path + " --node 8 works it out)"));
+        CHECK(contains(builtin_trace, "(bnstep trace batchnorm --node 8 works it out)"));
+        CHECK(lines_of(by_path_trace).size() == lines_of(builtin_trace).size());
     }
     SUBCASE("a copy under another name takes its name from the file's \"name\" key") {
         TempDir tmp;

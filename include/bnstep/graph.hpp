@@ -37,6 +37,7 @@ struct Graph {
     std::string title;
     std::string description;
     std::string source;  // the file it came from ("lessons/batchnorm.json" for a built-in lesson)
+    bool builtin = false;  // embedded in the binary: commands can name it by `name`
     std::vector<Node> nodes;  // topological order, declaration order on ties
     std::size_t output = 0;
     Tensor seed;              // the upstream gradient of the output: L = sum(output * seed)

@@ -63,8 +63,12 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
     } else if (st.received.size() > 1) {
         os << wrap(text::accumulation(t, i), width, in1);
     } else {
+        const Node& from = g.nodes[st.received.front().first];
         os << in1 << "upstream gradient " << s.grad(n.grad_name()) << ' ' << shape_str(n.shape) << ", from "
            << text::sender(g, st.received.front().first) << '\n';
+        os << wrap(fmt::format("(bnstep trace {} --node {} works it out)", g.builtin ? g.name : g.source,
+                               from.step ? std::to_string(*from.step) : from.name),
+                   width, in1);
     }
     text::tensor(os, *st.grad, opt, in2);
     if (st.received.size() > 1) {
