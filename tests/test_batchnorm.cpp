@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "bnstep/executor.hpp"
+#include "batchnorm_reference.hpp"
 #include "bnstep/lesson.hpp"
 
 using namespace bnstep;
@@ -14,54 +15,7 @@ namespace {
 using Matrix = std::vector<std::vector<double>>;
 using Vector = std::vector<double>;
 
-// Batch norm by hand, step by step, with plain loops.
-struct Reference {
-    std::size_t n, d;
-    Vector mu, var, sqrtvar, ivar, dbeta, dgamma, divar, dsqrtvar, dvar, dmu;
-    Matrix xmu, sq, xhat, gammax, out, dxhat, dxmu1, dsq, dxmu2, dx1, dx2, dx, dx_closed;
-
-    Reference(const Matrix& x, const Vector& gamma, const Vector& beta, double eps, const Matrix& dout)
-        : n(x.size()), d(gamma.size()) {
-        const double N = static_cast<double>(n);
-        auto matrix = [&] { return Matrix(n, Vector(d, 0.0)); };
-        mu = var = sqrtvar = ivar = dbeta = dgamma = divar = dsqrtvar = dvar = dmu = Vector(d, 0.0);
-        xmu = sq = xhat = gammax = out = dxhat = dxmu1 = dsq = dxmu2 = dx1 = dx2 = dx = dx_closed = matrix();
-        for (std::size_t j = 0; j < d; ++j) {
-            for (std::size_t i = 0; i < n; ++i) mu[j] += x[i][j] / N;                       // step 1
-            for (std::size_t i = 0; i < n; ++i) xmu[i][j] = x[i][j] - mu[j];               // step 2
-            for (std::size_t i = 0; i < n; ++i) sq[i][j] = xmu[i][j] * xmu[i][j];          // step 3
-            for (std::size_t i = 0; i < n; ++i) var[j] += sq[i][j] / N;                    // step 4
-            sqrtvar[j] = std::sqrt(var[j] + eps);                                          // step 5
-            ivar[j] = 1.0 / sqrtvar[j];                                                    // step 6
-            for (std::size_t i = 0; i < n; ++i) xhat[i][j] = xmu[i][j] * ivar[j];          // step 7
-            for (std::size_t i = 0; i < n; ++i) gammax[i][j] = gamma[j] * xhat[i][j];      // step 8
-            for (std::size_t i = 0; i < n; ++i) out[i][j] = gammax[i][j] + beta[j];        // step 9
-            // Backward, steps 9 down to 0.
-            for (std::size_t i = 0; i < n; ++i) dbeta[j] += dout[i][j];                    // step 9
-            for (std::size_t i = 0; i < n; ++i) dgamma[j] += dout[i][j] * xhat[i][j];      // step 8
-            for (std::size_t i = 0; i < n; ++i) dxhat[i][j] = dout[i][j] * gamma[j];
-            for (std::size_t i = 0; i < n; ++i) divar[j] += dxhat[i][j] * xmu[i][j];       // step 7
-            for (std::size_t i = 0; i < n; ++i) dxmu1[i][j] = dxhat[i][j] * ivar[j];
-            dsqrtvar[j] = -1.0 / (sqrtvar[j] * sqrtvar[j]) * divar[j];                     // step 6
-            dvar[j] = 0.5 / std::sqrt(var[j] + eps) * dsqrtvar[j];                         // step 5
-            for (std::size_t i = 0; i < n; ++i) dsq[i][j] = 1.0 / N * dvar[j];             // step 4
-            for (std::size_t i = 0; i < n; ++i) dxmu2[i][j] = 2 * xmu[i][j] * dsq[i][j];   // step 3
-            for (std::size_t i = 0; i < n; ++i) dx1[i][j] = dxmu1[i][j] + dxmu2[i][j];     // step 2
-            for (std::size_t i = 0; i < n; ++i) dmu[j] -= dxmu1[i][j] + dxmu2[i][j];
-            for (std::size_t i = 0; i < n; ++i) dx2[i][j] = 1.0 / N * dmu[j];              // step 1
-            for (std::size_t i = 0; i < n; ++i) dx[i][j] = dx1[i][j] + dx2[i][j];          // step 0
-            // The closed form.
-            double sum_dout = 0, sum_dout_xhat = 0;
-            for (std::size_t i = 0; i < n; ++i) {
-                sum_dout += dout[i][j];
-                sum_dout_xhat += dout[i][j] * xhat[i][j];
-            }
-            const double iv = std::pow(var[j] + eps, -0.5);
-            for (std::size_t i = 0; i < n; ++i)
-                dx_closed[i][j] = (1.0 / N) * gamma[j] * iv * (N * dout[i][j] - sum_dout - xhat[i][j] * sum_dout_xhat);
-        }
-    }
-};
+using bnstep_test::BatchNorm;
 
 Matrix as_matrix(const Tensor& t) {
     Matrix m(t.shape()[0], Vector(t.shape()[1]));
@@ -92,13 +46,20 @@ const EdgeGrad& edge(const Trace& t, const char* consumer, const char* input) {
     throw;
 }
 
-Reference reference_for(const Graph& g) {
+BatchNorm reference_for(const Graph& g) {
     const Tensor& x = g.nodes[*g.find("x")].value;
     const Tensor& gamma = g.nodes[*g.find("gamma")].value;
     const Tensor& beta = g.nodes[*g.find("beta")].value;
     const auto eps_node = g.find("eps");
     const double eps = eps_node ? g.nodes[*eps_node].value[0] : g.nodes[*g.find("out")].attrs.number("eps");
-    return Reference(as_matrix(x), gamma.data(), beta.data(), eps, as_matrix(g.seed));
+    BatchNorm r;
+    r.x = as_matrix(x);
+    r.gamma = gamma.data();
+    r.beta = beta.data();
+    r.eps = eps;
+    r.dout = as_matrix(g.seed);
+    r.compute();
+    return r;
 }
 
 }  // namespace
@@ -122,7 +83,7 @@ TEST_CASE("batchnorm: the staged lesson has BACKGROUND.md's nodes and steps") {
 TEST_CASE("batchnorm: staged forward values and every gradient match the formulas") {
     const Graph g = load_lesson("batchnorm");
     const Trace t = run(g);
-    const Reference r = reference_for(g);
+    const BatchNorm r = reference_for(g);
     check_close(value(t, "mu"), r.mu);
     check_close(value(t, "xmu"), r.xmu);
     check_close(value(t, "sq"), r.sq);
@@ -175,7 +136,7 @@ TEST_CASE("batchnorm: the closed form agrees with the staged backward to roundin
     const Graph fused = load_lesson("batchnorm-closed-form");
     const Trace ts = run(staged);
     const Trace tf = run(fused);
-    const Reference r = reference_for(fused);
+    const BatchNorm r = reference_for(fused);
     check_close(value(tf, "out"), r.out);
     check_close(grad(tf, "x"), r.dx_closed);
     check_close(grad(tf, "gamma"), r.dgamma);
@@ -196,7 +157,13 @@ TEST_CASE("batchnorm: the closed form agrees with the staged backward to roundin
             x[i][j] = std::sin(1.0 + i * 3.0 + j);
             dout[i][j] = std::cos(2.0 * i + j);
         }
-    const Reference wide(x, {0.7, -1.3}, {0.1, 0.2}, 1e-5, dout);
+    BatchNorm wide;
+    wide.x = x;
+    wide.gamma = {0.7, -1.3};
+    wide.beta = {0.1, 0.2};
+    wide.eps = 1e-5;
+    wide.dout = dout;
+    wide.compute();
     for (std::size_t i = 0; i < 7; ++i)
         for (std::size_t j = 0; j < 2; ++j) CHECK(wide.dx[i][j] == doctest::Approx(wide.dx_closed[i][j]).epsilon(1e-10));
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bnstep/op.hpp"
+#include "batchnorm_reference.hpp"
 #include "cli_support.hpp"
 
 using namespace bnstep_test;
@@ -42,145 +43,20 @@ const json& leaf(const json& lesson, const std::string& name) {
     throw;  // unreachable
 }
 
-// Batch normalization, forward and backward, staged exactly as BACKGROUND.md
-// section 1 lists the steps, plus the closed-form dx.
-struct BatchNorm {
-    std::size_t N = 0, D = 0;
-    Mat x, dout;
-    Vec gamma, beta;
-    double eps = 0;
-    // forward
-    Vec mu, var, sqrtvar, ivar;
-    Mat xmu, sq, xhat, gammax, out;
-    // backward, staged
-    Vec dbeta, dgamma, divar, dsqrtvar, dvar, dmu;
-    Mat dgammax, dxhat, dxmu1, dsq, dxmu2, dxmu, dx1, dx2, dx;
-    // backward, closed form
-    Mat dx_closed;
+BatchNorm batchnorm_from_lesson(const json& lesson) {
+    BatchNorm b;
+    b.x = leaf(lesson, "x").at("values").get<Mat>();
+    b.gamma = leaf(lesson, "gamma").at("values").get<Vec>();
+    b.beta = leaf(lesson, "beta").at("values").get<Vec>();
+    b.eps = leaf(lesson, "eps").at("values").get<double>();
+    b.dout = lesson.at("output").at("upstream").at("values").get<Mat>();
+    b.compute();
+    return b;
+}
 
-    static BatchNorm from_lesson(const json& lesson) {
-        BatchNorm b;
-        b.x = leaf(lesson, "x").at("values").get<Mat>();
-        b.gamma = leaf(lesson, "gamma").at("values").get<Vec>();
-        b.beta = leaf(lesson, "beta").at("values").get<Vec>();
-        b.eps = leaf(lesson, "eps").at("values").get<double>();
-        b.dout = lesson.at("output").at("upstream").at("values").get<Mat>();
-        b.compute();
-        return b;
-    }
-
-    Mat zeros() const { return Mat(N, Vec(D, 0.0)); }
-
-    void compute() {
-        N = x.size();
-        D = x.at(0).size();
-        const double n = static_cast<double>(N);
-        // step 1
-        mu.assign(D, 0.0);
-        for (std::size_t i = 0; i < N; ++i)
-            for (std::size_t j = 0; j < D; ++j) mu[j] += x[i][j] / n;
-        // steps 2, 3
-        xmu = zeros();
-        sq = zeros();
-        for (std::size_t i = 0; i < N; ++i)
-            for (std::size_t j = 0; j < D; ++j) {
-                xmu[i][j] = x[i][j] - mu[j];
-                sq[i][j] = xmu[i][j] * xmu[i][j];
-            }
-        // steps 4, 5, 6
-        var.assign(D, 0.0);
-        for (std::size_t i = 0; i < N; ++i)
-            for (std::size_t j = 0; j < D; ++j) var[j] += sq[i][j] / n;
-        sqrtvar.assign(D, 0.0);
-        ivar.assign(D, 0.0);
-        for (std::size_t j = 0; j < D; ++j) {
-            sqrtvar[j] = std::sqrt(var[j] + eps);
-            ivar[j] = 1.0 / sqrtvar[j];
-        }
-        // steps 7, 8, 9
-        xhat = zeros();
-        gammax = zeros();
-        out = zeros();
-        for (std::size_t i = 0; i < N; ++i)
-            for (std::size_t j = 0; j < D; ++j) {
-                xhat[i][j] = xmu[i][j] * ivar[j];
-                gammax[i][j] = gamma[j] * xhat[i][j];
-                out[i][j] = gammax[i][j] + beta[j];
-            }
-
-        // backward step 9
-        dbeta.assign(D, 0.0);
-        dgammax = dout;
-        for (std::size_t i = 0; i < N; ++i)
-            for (std::size_t j = 0; j < D; ++j) dbeta[j] += dout[i][j];
-        // step 8
-        dgamma.assign(D, 0.0);
-        dxhat = zeros();
-        for (std::size_t i = 0; i < N; ++i)
-            for (std::size_t j = 0; j < D; ++j) {
-                dgamma[j] += dgammax[i][j] * xhat[i][j];
-                dxhat[i][j] = dgammax[i][j] * gamma[j];
-            }
-        // step 7
-        divar.assign(D, 0.0);
-        dxmu1 = zeros();
-        for (std::size_t i = 0; i < N; ++i)
-            for (std::size_t j = 0; j < D; ++j) {
-                divar[j] += dxhat[i][j] * xmu[i][j];
-                dxmu1[i][j] = dxhat[i][j] * ivar[j];
-            }
-        // steps 6, 5
-        dsqrtvar.assign(D, 0.0);
-        dvar.assign(D, 0.0);
-        for (std::size_t j = 0; j < D; ++j) {
-            dsqrtvar[j] = -1.0 / (sqrtvar[j] * sqrtvar[j]) * divar[j];
-            dvar[j] = 0.5 / std::sqrt(var[j] + eps) * dsqrtvar[j];
-        }
-        // steps 4, 3
-        dsq = zeros();
-        dxmu2 = zeros();
-        for (std::size_t i = 0; i < N; ++i)
-            for (std::size_t j = 0; j < D; ++j) {
-                dsq[i][j] = 1.0 / n * dvar[j];
-                dxmu2[i][j] = 2.0 * xmu[i][j] * dsq[i][j];
-            }
-        // step 2
-        dxmu = zeros();
-        dmu.assign(D, 0.0);
-        for (std::size_t i = 0; i < N; ++i)
-            for (std::size_t j = 0; j < D; ++j) {
-                dxmu[i][j] = dxmu1[i][j] + dxmu2[i][j];
-                dmu[j] -= dxmu[i][j];
-            }
-        dx1 = dxmu;
-        // step 1, step 0
-        dx2 = zeros();
-        dx = zeros();
-        for (std::size_t i = 0; i < N; ++i)
-            for (std::size_t j = 0; j < D; ++j) {
-                dx2[i][j] = 1.0 / n * dmu[j];
-                dx[i][j] = dx1[i][j] + dx2[i][j];
-            }
-
-        // closed form
-        Vec sum_dout(D, 0.0), sum_dout_xhat(D, 0.0);
-        for (std::size_t i = 0; i < N; ++i)
-            for (std::size_t j = 0; j < D; ++j) {
-                sum_dout[j] += dout[i][j];
-                sum_dout_xhat[j] += dout[i][j] * xhat[i][j];
-            }
-        dx_closed = zeros();
-        for (std::size_t i = 0; i < N; ++i)
-            for (std::size_t j = 0; j < D; ++j) {
-                const double inv = std::pow(var[j] + eps, -0.5);
-                dx_closed[i][j] =
-                    (1.0 / n) * gamma[j] * inv * (n * dout[i][j] - sum_dout[j] - xhat[i][j] * sum_dout_xhat[j]);
-            }
-    }
-};
 
 const BatchNorm& reference() {
-    static const BatchNorm bn = BatchNorm::from_lesson(read_json_file(lesson_path("batchnorm")));
+    static const BatchNorm bn = batchnorm_from_lesson(read_json_file(lesson_path("batchnorm")));
     return bn;
 }
 
