@@ -46,8 +46,9 @@ OpCall call_of(const Graph& g, const std::vector<Tensor>& values, std::size_t no
     return call;
 }
 
-OpCall Trace::call(std::size_t node) const {
+OpCall Trace::call(std::size_t node, std::size_t slot) const {
     OpCall c;
+    c.slot = slot;
     for (std::size_t in : graph->nodes[node].inputs) c.in.push_back(&nodes[in].value);
     c.attrs = &graph->nodes[node].attrs;
     c.out = &nodes[node].value;
@@ -110,7 +111,7 @@ Trace run(const Graph& g) {
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
         if (!gets[i] || g.nodes[i].is_leaf()) continue;
         for (std::size_t s = 0; s < g.nodes[i].inputs.size(); ++s)
-            if (gets[g.nodes[i].inputs[s]] && g.nodes[i].op->inputs[s].differentiable) ++expected[g.nodes[i].inputs[s]];
+            if (gets[g.nodes[i].inputs[s]] && g.nodes[i].op->rule(s).differentiable) ++expected[g.nodes[i].inputs[s]];
     }
 
     for (std::size_t i = g.nodes.size(); i-- > 0;) {
@@ -125,7 +126,7 @@ Trace run(const Graph& g) {
             throw NumericError(fmt::format("{}: {}: the gradient {} is {} at {}", g.source, node.label(), node.grad_name(),
                                            NumFmt{}((*state.grad)[*bad]), index_str(state.grad->unravel(*bad))));
         if (node.is_leaf()) continue;
-        const OpCall call = t.call(i);
+        OpCall call = t.call(i);
         std::vector<Shape> in_shapes;
         std::vector<std::string> in_names;
         for (std::size_t in : node.inputs) {
@@ -134,12 +135,15 @@ Trace run(const Graph& g) {
         }
         const auto formula_names_ = formula_names(*node.op, in_names, node.name, in_shapes, node.attrs);
         for (std::size_t s = 0; s < node.inputs.size(); ++s) {
-            const InputRule& rule = node.op->inputs[s];
+            const InputRule& rule = node.op->rule(s);
             const std::size_t in = node.inputs[s];
+            call.slot = s;
             EdgeGrad e;
             e.input = in;
             e.slot = s;
-            e.formula = render(rule.formula, formula_names_);
+            auto edge_names = formula_names_;
+            edge_names[rule.name] = in_names[s];  // a repeated input is named by its slot
+            e.formula = render(rule.formula, edge_names);
             if (!rule.differentiable) {
                 e.status = EdgeGrad::Status::NotDifferentiable;
             } else if (!gets[in]) {

@@ -110,6 +110,14 @@ private:
 };
 
 std::string at(const std::string& where, const std::string& key) { return where + "/" + key; }
+
+// How many numbers a nested list of numbers holds.
+std::size_t count_numbers(const json& j) {
+    if (!j.is_array()) return 1;
+    std::size_t n = 0;
+    for (const json& item : j) n += count_numbers(item);
+    return n;
+}
 std::string at(const std::string& where, std::size_t i) { return where + "/" + std::to_string(i); }
 
 bool is_identifier(const std::string& s) {
@@ -231,6 +239,12 @@ Attrs read_attrs(const Reader& r, const OpDef& op, const json* attrs, const std:
                 r.fail(where, fmt::format("op '{}' needs attribute '{}' ({}: {})", op.name, spec.name,
                                           attr_type_name(spec.type), spec.help));
             out.set(spec.name, *spec.fallback);
+        } else if (spec.type == AttrType::IntList) {
+            r.list(*j, w);
+            if (j->empty() || j->size() > 8) r.fail(w, "expected a list of 1 to 8 integers");
+            std::vector<long long> values;
+            for (std::size_t k = 0; k < j->size(); ++k) values.push_back(r.integer((*j)[k], at(w, k)));
+            out.set_list(spec.name, std::move(values));
         } else if (spec.type == AttrType::Bool) {
             out.set(spec.name, r.boolean(*j, w) ? 1.0 : 0.0);
         } else if (spec.type == AttrType::Int) {
@@ -397,11 +411,11 @@ std::string did_you_mean(std::string_view wanted, const std::vector<std::string>
     return best;
 }
 
-Graph parse_lesson(std::string_view text, const std::string& source, const OpTable& ops) {
+Graph parse_lesson(std::string_view text, const std::string& source, const OpTable& ops, const LessonOptions& options) {
     const Reader r(source);
     const json root = parse_json(r, text);
     r.object(root, "");
-    r.only_keys(root, "", {"$schema", "name", "title", "description", "leaves", "nodes", "output"});
+    r.only_keys(root, "", {"$schema", "name", "title", "description", "leaves", "nodes", "output", "compare"});
 
     Graph g;
     g.source = source;
@@ -415,6 +429,7 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     std::vector<Decl> decls;
     std::map<std::string, std::size_t> by_name;
     std::map<int, std::string> by_step;
+    std::vector<std::string> resized_names;
     auto declare = [&](const json& item, const std::string& where) {
         r.object(item, where);
         Node node;
@@ -455,6 +470,14 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
         else
             r.fail(at(where, "kind"), fmt::format("unknown kind '{}'; expected \"input\", \"param\" or \"const\"", kind));
         node.shape = read_shape(r, r.required(item, where, "shape", "a list of dimensions, [] for a scalar"), at(where, "shape"));
+        if (const auto it = options.shapes.find(node.name); it != options.shapes.end()) {
+            if (item.contains("values") && it->second != node.shape)
+                throw UsageError(fmt::format("--set {}.shape: {} gives literal values of shape {}; only a leaf "
+                                             "with \"random\" or \"fill\" can be resized",
+                                             node.name, node.name, shape_str(node.shape)));
+            if (it->second != node.shape) resized_names.push_back(node.name);
+            node.shape = it->second;
+        }
         node.value = read_tensor(r, item, node.shape, where);
     }
 
@@ -478,6 +501,18 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     // Ops, attributes and inputs.
     std::vector<std::string> all_names;
     for (const Node& n : nodes) all_names.push_back(n.name);
+    for (const auto& [name, shape] : options.shapes) {
+        const auto it = by_name.find(name);
+        if (it == by_name.end() || nodes[it->second].kind == NodeKind::Op) {
+            std::vector<std::string> leaf_names;
+            for (const Node& n : nodes)
+                if (n.kind != NodeKind::Op) leaf_names.push_back(n.name);
+            const std::string hint = did_you_mean(name, leaf_names);
+            throw UsageError(fmt::format("--set {}.shape: lesson {} has no leaf '{}'{}; its leaves: {}", name, g.name, name,
+                                         hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                         fmt::join(leaf_names, ", ")));
+        }
+    }
     std::vector<std::vector<std::size_t>> inputs(nodes.size());
     for (std::size_t i = 0; i < nodes.size(); ++i) {
         const Decl& decl = decls[i];
@@ -494,10 +529,13 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
         if (n < op->min_arity() || n > op->max_arity()) {
             std::vector<std::string> wanted;
             for (const auto& in : op->inputs) wanted.push_back(in.optional ? "[" + in.name + "]" : in.name);
+            if (op->variadic) wanted.back() += ", ...";
             r.fail(at(decl.where, "inputs"),
                    fmt::format("op '{}' takes {} input{} ({}), got {}", op->name,
-                               op->min_arity() == op->max_arity() ? std::to_string(op->max_arity())
-                                                                  : fmt::format("{} to {}", op->min_arity(), op->max_arity()),
+                               op->variadic ? fmt::format("at least {}", op->min_arity())
+                               : op->min_arity() == op->max_arity()
+                                   ? std::to_string(op->max_arity())
+                                   : fmt::format("{} to {}", op->min_arity(), op->max_arity()),
                                op->max_arity() == 1 ? "" : "s", fmt::join(wanted, ", "), n));
         }
         nodes[i].attrs = read_attrs(r, *op, decl.attrs, at(decl.where, "attrs"));
@@ -542,6 +580,8 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
         g.nodes.push_back(std::move(node));
     }
 
+    for (const auto& name : resized_names) g.resized.push_back(*g.find(name));
+
     // The output and its upstream gradient.
     const json& output = r.object(r.required(root, "", "output", "an object naming the output node"), "/output");
     r.only_keys(output, "/output", {"node", "upstream"});
@@ -556,6 +596,10 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     if (const json* up = r.optional(output, "upstream")) {
         r.object(*up, "/output/upstream");
         r.only_keys(*up, "/output/upstream", {"values", "random", "fill"});
+        if (up->contains("values") && !options.shapes.empty() && element_count(out_shape) != count_numbers(up->at("values")))
+            throw UsageError(fmt::format("--set: the output '{}' is now {}, but its upstream gradient is given as literal "
+                                         "values; only \"random\" or \"fill\" can follow a new shape",
+                                         out_name, shape_str(out_shape)));
         g.seed = read_tensor(r, *up, out_shape, "/output/upstream");
     } else if (out_shape.empty()) {
         g.seed = Tensor::scalar(1.0);
@@ -565,10 +609,64 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
                                       "(values, random or fill), or make the output a scalar loss",
                                       out_name, shape_str(out_shape)));
     }
+
+    if (const json* compare = r.optional(root, "compare")) {
+        r.list(*compare, "/compare");
+        if (compare->size() != 2) r.fail("/compare", "expected a list of two groups of nodes to compare");
+        for (std::size_t k = 0; k < 2; ++k) {
+            const std::string where = at("/compare", k);
+            const json& item = r.object((*compare)[k], where);
+            r.only_keys(item, where, {"label", "nodes"});
+            CostGroup group;
+            group.label = r.string(r.required(item, where, "label", "a string naming the design"), at(where, "label"));
+            const json& names = r.list(r.required(item, where, "nodes", "a list of node names"), at(where, "nodes"));
+            if (names.empty()) r.fail(at(where, "nodes"), "expected at least one node");
+            for (std::size_t i = 0; i < names.size(); ++i) {
+                const std::string name = r.string(names[i], at(at(where, "nodes"), i));
+                const auto found = g.find(name);
+                if (found && g.nodes[*found].is_leaf())
+                    r.fail(at(at(where, "nodes"), i), fmt::format("'{}' is a leaf; a comparison lists op nodes", name));
+                if (!found) {
+                    const std::string hint = did_you_mean(name, all_names);
+                    r.fail(at(at(where, "nodes"), i), fmt::format("unknown op node '{}'{}", name,
+                                                                  hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+                }
+                group.nodes.push_back(*found);
+            }
+            g.compare.push_back(std::move(group));
+        }
+    }
     return g;
 }
 
-Graph load_lesson(const std::string& name_or_path, const OpTable& ops) {
+void parse_setting(const std::string& setting, LessonOptions& options) {
+    const auto eq = setting.find('=');
+    const auto dot = setting.rfind(".shape", eq);
+    if (eq == std::string::npos || dot == std::string::npos || dot + 6 != eq || dot == 0)
+        throw UsageError(fmt::format("--set '{}': expected NAME.shape=D1,D2,... (e.g. x.shape=8,32,56,56)", setting));
+    const std::string name = setting.substr(0, dot);
+    const std::string dims = setting.substr(eq + 1);
+    Shape shape;
+    std::size_t start = 0;
+    std::size_t count = 1;
+    while (!dims.empty() && start <= dims.size()) {
+        const std::size_t end = std::min(dims.find(',', start), dims.size());
+        const std::string part = dims.substr(start, end - start);
+        if (part.empty() || part.size() > 9 ||
+            !std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
+            std::stoul(part) == 0)
+            throw UsageError(fmt::format("--set '{}': each dimension must be a whole number of at least 1", setting));
+        shape.push_back(std::stoul(part));
+        count *= shape.back();
+        if (count > kMaxElements)
+            throw UsageError(fmt::format("--set '{}': more than {} elements", setting, kMaxElements));
+        start = end + 1;
+    }
+    if (shape.size() > kMaxRank) throw UsageError(fmt::format("--set '{}': rank {} is above {}", setting, shape.size(), kMaxRank));
+    options.shapes[name] = shape;
+}
+
+Graph load_lesson(const std::string& name_or_path, const OpTable& ops, const LessonOptions& options) {
     namespace fs = std::filesystem;
     const bool is_path = name_or_path.find('/') != std::string::npos || name_or_path == "." || name_or_path == ".." ||
                          (name_or_path.size() > 5 && name_or_path.ends_with(".json"));
@@ -579,7 +677,7 @@ Graph load_lesson(const std::string& name_or_path, const OpTable& ops) {
                 names.emplace_back(lesson.name);
                 continue;
             }
-            Graph g = parse_lesson(lesson.json, "lessons/" + name_or_path + ".json", ops);
+            Graph g = parse_lesson(lesson.json, "lessons/" + name_or_path + ".json", ops, options);
             g.builtin = true;
             return g;
         }
@@ -596,7 +694,7 @@ Graph load_lesson(const std::string& name_or_path, const OpTable& ops) {
     std::ostringstream text;
     text << file.rdbuf();
     if (file.bad()) throw LessonError(fmt::format("{}: cannot read the file", name_or_path));
-    return parse_lesson(text.str(), name_or_path, ops);
+    return parse_lesson(text.str(), name_or_path, ops, options);
 }
 
 }  // namespace bnstep

@@ -47,7 +47,15 @@ inline std::vector<Tensor> random_inputs(const OpCase& oc, std::uint64_t seed) {
     return inputs;
 }
 
-inline OpRun run_op(const OpDef& op, const OpCase& oc, std::uint64_t seed = 1, double h = 1e-6) {
+// The case with every attribute it leaves out set to the op's default.
+inline OpCase completed(const OpDef& op, OpCase oc) {
+    for (const AttrSpec& spec : op.attrs)
+        if (!oc.attrs.has(spec.name) && spec.fallback) oc.attrs.set(spec.name, *spec.fallback);
+    return oc;
+}
+
+inline OpRun run_op(const OpDef& op, OpCase oc, std::uint64_t seed = 1, double h = 1e-5) {
+    oc = completed(op, std::move(oc));
     OpRun r;
     r.inputs = random_inputs(oc, seed);
     r.out = op.forward(call_for(r.inputs, oc.attrs, nullptr));
@@ -60,9 +68,10 @@ inline OpRun run_op(const OpDef& op, const OpCase& oc, std::uint64_t seed = 1, d
         for (std::size_t i = 0; i < y.size(); ++i) l += y[i] * r.upstream[i];
         return l;
     };
-    const OpCall call = call_for(r.inputs, oc.attrs, &r.out);
+    OpCall call = call_for(r.inputs, oc.attrs, &r.out);
     for (std::size_t k = 0; k < r.inputs.size(); ++k) {
-        r.analytic.push_back(unbroadcast(op.inputs[k].vjp(call, r.upstream), r.inputs[k].shape()).value);
+        call.slot = k;
+        r.analytic.push_back(unbroadcast(op.rule(k).vjp(call, r.upstream), r.inputs[k].shape()).value);
         Tensor n(r.inputs[k].shape());
         std::vector<Tensor> moved = r.inputs;
         for (std::size_t e = 0; e < n.size(); ++e) {

@@ -156,18 +156,40 @@ struct LessonFacts {
 
 std::vector<LessonFacts> lesson_facts() {
     std::vector<LessonFacts> facts;
-    for (const std::string name : {"batchnorm", "batchnorm-closed-form", "affine-bn-relu"}) {
-        const json j = read_json_file(lesson_path(name));
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(fs::path(source_dir()) / "lessons"))
+        if (entry.path().extension() == ".json" && !contains(entry.path().filename().string(), ".schema."))
+            files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    for (const fs::path& file : files) {
+        const json j = read_json_file(file);
         LessonFacts f;
         f.name = j.at("name");
         f.title = j.at("title");
         f.node_count = j.at("leaves").size() + j.at("nodes").size();
+        // The nodes that get a gradient: not constants, and on a path to the output.
+        std::map<std::string, std::vector<std::string>> inputs;
+        for (const json& n : j.at("nodes")) inputs[n.at("name")] = n.at("inputs").get<std::vector<std::string>>();
+        std::set<std::string> consts;
         for (const json& l : j.at("leaves"))
-            if (l.at("kind") != "const") f.differentiable.insert(l.at("name").get<std::string>());
-        for (const json& n : j.at("nodes")) f.differentiable.insert(n.at("name").get<std::string>());
+            if (l.at("kind") == "const") consts.insert(l.at("name").get<std::string>());
+        std::vector<std::string> todo{j.at("output").at("node").get<std::string>()};
+        while (!todo.empty()) {
+            const std::string name = todo.back();
+            todo.pop_back();
+            if (consts.count(name) || !f.differentiable.insert(name).second) continue;
+            for (const auto& in : inputs[name]) todo.push_back(in);
+        }
         facts.push_back(f);
     }
     return facts;
+}
+
+const LessonFacts& fact_of(const std::vector<LessonFacts>& facts, const std::string& name) {
+    for (const auto& f : facts)
+        if (f.name == name) return f;
+    FAIL("no lesson " << name);
+    throw;  // unreachable
 }
 
 std::string project_version() {
@@ -248,17 +270,19 @@ TEST_CASE("cli: bad option values are usage errors of one line") {
 // ---------------------------------------------------------------------------
 // lessons
 
-TEST_CASE("cli: lessons lists the three built-in lessons with their node counts") {
+TEST_CASE("cli: lessons lists every built-in lesson with its node count") {
     const auto facts = lesson_facts();
     std::map<std::string, std::size_t> want_counts;
     for (const auto& f : facts) want_counts[f.name] = f.node_count;
     // The counts the brief names, so a lesson file edited by mistake shows up too.
-    CHECK(want_counts == std::map<std::string, std::size_t>{{"batchnorm", 13}, {"batchnorm-closed-form", 4}, {"affine-bn-relu", 9}});
+    CHECK(want_counts.at("batchnorm") == 13);
+    CHECK(want_counts.at("batchnorm-closed-form") == 4);
+    CHECK(want_counts.at("affine-bn-relu") == 9);
 
     SUBCASE("text") {
         const std::string out = ok_output({"lessons"});
         const auto lines = lines_of(out);
-        CHECK(lines.size() == 3);
+        CHECK(lines.size() == facts.size());
         std::map<std::string, std::size_t> got;
         std::vector<std::string> order;
         const std::regex row(R"(^(\S+)\s+(\d+) nodes\s+(.+)$)");
@@ -281,7 +305,7 @@ TEST_CASE("cli: lessons lists the three built-in lessons with their node counts"
         CHECK(j.at("bnstep") == project_version());
         const json& list = j.at("lessons");
         REQUIRE(list.is_array());
-        CHECK(list.size() == 3);
+        CHECK(list.size() == facts.size());
         std::vector<std::string> order;
         std::map<std::string, std::size_t> got;
         for (const json& l : list) {
@@ -304,7 +328,9 @@ TEST_CASE("cli: run batchnorm walks forward steps 1-9 and backward steps 9-0") {
     const std::size_t backward_at = out.find("BACKWARD PASS");
     REQUIRE(backward_at != std::string::npos);
     const std::string forward = out.substr(0, backward_at);
-    const std::string backward = out.substr(backward_at);
+    const std::size_t gradients_at = out.find("GRADIENTS OF THE INPUTS");
+    REQUIRE(gradients_at != std::string::npos);
+    const std::string backward = out.substr(backward_at, gradients_at - backward_at);
     CHECK(contains(forward, "FORWARD PASS"));
 
     std::vector<int> fwd = step_headings(forward);
@@ -407,7 +433,7 @@ TEST_CASE("cli: run batchnorm --format json matches an independent computation")
 
     SUBCASE("every node has the documented fields") {
         const auto facts = lesson_facts();
-        REQUIRE(j.at("nodes").size() == facts[0].node_count);
+        REQUIRE(j.at("nodes").size() == fact_of(facts, "batchnorm").node_count);
         for (const json& n : j.at("nodes")) {
             CAPTURE(n.value("name", "?"));
             for (const char* key : {"name", "step", "op", "inputs", "attrs", "shape", "value", "grad"}) {
@@ -722,7 +748,8 @@ TEST_CASE("cli: check-gradients passes on every built-in lesson and lists every 
         CHECK(listed[f.name] == f.differentiable);
     }
     CHECK(listed.size() == facts.size());
-    CHECK(contains(out, "summary: 3 lessons, " + std::to_string(total) + " nodes checked, 0 failed"));
+    CHECK(contains(out, "summary: " + std::to_string(facts.size()) + " lessons, " + std::to_string(total) +
+                            " nodes checked, 0 failed"));
 }
 
 TEST_CASE("cli: check-gradients batchnorm --format json") {
@@ -744,7 +771,7 @@ TEST_CASE("cli: check-gradients batchnorm --format json") {
         CHECK(n.at("max_error").get<double>() < tolerance);
         CHECK(n.at("max_error").get<double>() >= 0.0);
     }
-    CHECK(names == facts[0].differentiable);
+    CHECK(names == fact_of(facts, "batchnorm").differentiable);
 }
 
 TEST_CASE("cli: check-gradients with an impossible tolerance fails with exit code 1") {

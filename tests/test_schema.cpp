@@ -83,6 +83,13 @@ json lesson_with_upstream() {
     return l;
 }
 
+// "compare" takes two groups, each a label and a list of op nodes.
+json lesson_with_compare() {
+    json l = minimal_lesson();
+    l["compare"] = json::parse(R"([{"label": "a", "nodes": ["y"]}, {"label": "b", "nodes": ["y"]}])");
+    return l;
+}
+
 // One object of a lesson that the schema describes with one of its object schemas.
 struct Context {
     std::string label;
@@ -100,6 +107,7 @@ std::vector<Context> contexts() {
         {"random spec", "random", lesson_with_random(), "/leaves/0/random", false},
         {"output", "output", minimal_lesson(), "/output", false},
         {"upstream", "upstream", lesson_with_upstream(), "/output/upstream", true},
+        {"compare group", "compare_group", lesson_with_compare(), "/compare/0", false},
     };
 }
 
@@ -107,12 +115,14 @@ std::vector<Context> contexts() {
 // not know, one made from the schema's own declaration of it.
 json sample_value(const std::string& def, const std::string& key, const json& declaration) {
     static const json known = json::parse(R"({
-        "": {"$schema": "lesson.schema.json", "name": "sample", "description": "d"},
+        "": {"$schema": "lesson.schema.json", "name": "sample", "description": "d",
+             "compare": [{"label": "a", "nodes": ["y"]}, {"label": "b", "nodes": ["y"]}]},
         "leaf": {"kind": "input", "step": 0, "values": [1, 2], "random": {"seed": 1}, "fill": 2, "note": "n"},
         "node": {"step": 1, "attrs": {"axis": 0}, "note": "n"},
         "random": {"seed": 5, "dist": "normal", "low": -2, "high": 2, "mean": 1, "std": 0.5, "decimals": 2},
         "output": {"upstream": {"fill": 1}},
-        "upstream": {"values": 2, "random": {"seed": 3}, "fill": 1}
+        "upstream": {"values": 2, "random": {"seed": 3}, "fill": 1},
+        "compare_group": {}
     })");
     if (known.at(def).contains(key)) return known.at(def).at(key);
     if (declaration.contains("default")) return declaration.at("default");
@@ -148,6 +158,7 @@ std::string attr_json_type(bnstep::AttrType type) {
         case bnstep::AttrType::Int: return "integer";
         case bnstep::AttrType::Number: return "number";
         case bnstep::AttrType::Bool: return "boolean";
+        case bnstep::AttrType::IntList: return "array";
     }
     return "?";
 }
@@ -157,7 +168,8 @@ std::string attr_json_type(bnstep::AttrType type) {
 TEST_CASE("schema: lessons/lesson.schema.json is a draft 2020-12 object schema") {
     CHECK(schema().at("$schema") == "https://json-schema.org/draft/2020-12/schema");
     CHECK(schema().at("type") == "object");
-    for (const char* def : {"leaf", "node", "random", "output", "upstream"}) CHECK(schema().at("$defs").contains(def));
+    for (const char* def : {"leaf", "node", "random", "output", "upstream", "compare_group"})
+        CHECK(schema().at("$defs").contains(def));
 }
 
 TEST_CASE("schema: the op enum is the op table") {
@@ -184,7 +196,10 @@ TEST_CASE("schema: each op's input count and attributes match the op table") {
         const json& then = rule->at("then");
         const json& inputs = then.at("properties").at("inputs");
         CHECK(inputs.at("minItems").get<std::size_t>() == op.min_arity());
-        CHECK(inputs.at("maxItems").get<std::size_t>() == op.max_arity());
+        if (op.variadic)
+            CHECK_FALSE(inputs.contains("maxItems"));  // any number of pieces
+        else
+            CHECK(inputs.at("maxItems").get<std::size_t>() == op.max_arity());
         const json& attrs = then.at("properties").at("attrs");
         Keys declared_attrs, required_attrs, table_attrs, table_required;
         if (attrs.contains("properties")) declared_attrs = keys_of(attrs.at("properties"));
@@ -196,6 +211,14 @@ TEST_CASE("schema: each op's input count and attributes match the op table") {
             if (declared_attrs.count(spec.name)) {
                 const json& decl = attrs.at("properties").at(spec.name);
                 CHECK(decl.at("type") == attr_json_type(spec.type));
+                // A list attribute: integers, 1 to 8 of them as the loader
+                // reads it; shape and perm describe a tensor, which has at
+                // most as many axes as a leaf's shape.
+                if (spec.type == bnstep::AttrType::IntList) {
+                    CHECK(decl.at("items").at("type") == "integer");
+                    CHECK(decl.at("minItems") == 1);
+                    CHECK(decl.at("maxItems") == schema().at("$defs").at("shape").at("maxItems"));
+                }
                 if (spec.fallback && spec.type == bnstep::AttrType::Bool)
                     CHECK(decl.at("default") == (*spec.fallback != 0.0));
                 else if (spec.fallback)
@@ -248,6 +271,9 @@ TEST_CASE("schema: every key the built-in lessons use is declared") {
                 CHECK_MESSAGE(allowed.count(key) == 1, "attribute '" << key << "' is not declared in the schema");
             }
         }
+        if (l.contains("compare"))
+            for (std::size_t i = 0; i < l.at("compare").size(); ++i)
+                check_keys(l.at("compare").at(i), "compare_group", "/compare/" + std::to_string(i));
         const json& output = l.at("output");
         check_keys(output, "output", "/output");
         if (output.contains("upstream")) {
@@ -332,4 +358,57 @@ TEST_CASE("schema: required keys are the keys the loader requires") {
     lesson["nodes"][0]["attrs"] = {{"keepdims", true}};
     lesson["output"].erase("upstream");
     CHECK(load_error(lesson).find("give its upstream gradient") != std::string::npos);
+}
+
+TEST_CASE("schema: compare holds exactly two groups, as the loader requires") {
+    const json& compare = object_schema("").at("properties").at("compare");
+    CHECK(compare.at("type") == "array");
+    CHECK(compare.at("minItems") == 2);
+    CHECK(compare.at("maxItems") == 2);
+    CHECK(compare.at("items").at("$ref") == "#/$defs/compare_group");
+    CHECK(object_schema("compare_group").at("properties").at("nodes").at("minItems") == 1);
+    REQUIRE(load_error(lesson_with_compare()) == "");
+    for (std::size_t n : {0u, 1u, 3u}) {
+        CAPTURE(n);
+        json lesson = lesson_with_compare();
+        lesson["compare"] = json::array();
+        for (std::size_t i = 0; i < n; ++i) lesson["compare"].push_back({{"label", "g"}, {"nodes", {"y"}}});
+        CHECK(load_error(lesson).find("/compare") != std::string::npos);
+    }
+    json empty_nodes = lesson_with_compare();
+    empty_nodes["compare"][1]["nodes"] = json::array();
+    CHECK(load_error(empty_nodes).find("/compare/1/nodes") != std::string::npos);
+}
+
+TEST_CASE("schema: list attributes are lists of 1 to 8 integers, as the loader reads them") {
+    // reshape's shape: the schema's bounds, checked against the loader.
+    auto lesson = [](const json& shape) {
+        json l = json::parse(R"({"title": "t",
+            "leaves": [{"name": "x", "kind": "param", "shape": [2, 3], "fill": 1}],
+            "nodes": [{"name": "y", "op": "reshape", "inputs": ["x"]}],
+            "output": {"node": "y", "upstream": {"fill": 1}}})");
+        l["nodes"][0]["attrs"] = {{"shape", shape}};
+        l["output"]["upstream"] = {{"fill", 1}};
+        return l;
+    };
+    CHECK(load_error(lesson(json::parse("[6]"))) == "");
+    CHECK(load_error(lesson(json::parse("[3, -1]"))) == "");
+    CHECK(load_error(lesson(json::parse("[1, 1, 2, 3]"))) == "");
+    // A tensor has at most 4 axes (the schema says maxItems 4): the loader
+    // reads up to 8 integers, and the shape rule then rejects a fifth axis.
+    CHECK(load_error(lesson(json::parse("[1, 1, 1, 2, 3]"))) != "");
+    CHECK(load_error(lesson(json::array())).find("1 to 8 integers") != std::string::npos);
+    CHECK(load_error(lesson(json::parse("[1, 1, 1, 1, 1, 1, 1, 2, 3]"))).find("1 to 8 integers") != std::string::npos);
+    CHECK(load_error(lesson(json::parse("[6.5]"))).find("expected an integer") != std::string::npos);
+    CHECK(load_error(lesson(6)).find("expected a list") != std::string::npos);
+    // What the schema's items say of each size: -1 (once) or at least 1.
+    CHECK(load_error(lesson(json::parse("[0, 6]"))) != "");
+    CHECK(load_error(lesson(json::parse("[-1, -1]"))) != "");
+    const json* rule = op_rule("reshape");
+    REQUIRE(rule != nullptr);
+    const json& decl = rule->at("then").at("properties").at("attrs").at("properties").at("shape");
+    CHECK(decl.at("items").at("minimum") == -1);
+    CHECK(decl.at("items").at("not").at("const") == 0);
+    CHECK(decl.at("maxContains") == 1);
+    CHECK(decl.at("maxItems") == 4);
 }

@@ -39,7 +39,7 @@ struct Trace {
     const EdgeGrad& edge(std::pair<std::size_t, std::size_t> consumer_slot) const {
         return nodes[consumer_slot.first].edges[consumer_slot.second];
     }
-    OpCall call(std::size_t node) const;
+    OpCall call(std::size_t node, std::size_t slot = 0) const;
     Names names(std::size_t node, std::size_t slot) const;
 };
 

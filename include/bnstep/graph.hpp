@@ -32,6 +32,12 @@ struct Node {
     std::string label() const;  // "step 7 (xhat)" or "node 'xhat'"
 };
 
+// A set of nodes whose weights and multiply-adds a lesson compares with another's.
+struct CostGroup {
+    std::string label;
+    std::vector<std::size_t> nodes;
+};
+
 struct Graph {
     std::string name;    // the lesson's name ("batchnorm")
     std::string title;
@@ -42,6 +48,8 @@ struct Graph {
     std::size_t output = 0;
     Tensor seed;              // the upstream gradient of the output: L = sum(output * seed)
     bool scalar_loss = false; // the output is a scalar loss and the seed is 1
+    std::vector<CostGroup> compare;  // empty, or the two designs the lesson compares
+    std::vector<std::size_t> resized;  // leaves whose shape the user changed (--set)
 
     std::optional<std::size_t> find(std::string_view name) const;
     std::optional<std::size_t> find_step(int step) const;

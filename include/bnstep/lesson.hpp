@@ -2,6 +2,7 @@
 // Loading a lesson: JSON text -> validated Graph. Every error is found here,
 // before anything runs, and reported as a LessonError of one line:
 // "<file>: <JSON location or node>: <what was expected>".
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,11 +20,21 @@ struct BuiltinLesson {
 // The lessons embedded in the binary at build time, sorted by name.
 const std::vector<BuiltinLesson>& builtin_lessons();
 
+// Changes a user asks for on the command line.
+struct LessonOptions {
+    std::map<std::string, Shape> shapes;  // leaf name -> new shape (--set x.shape=8,32,56,56)
+};
+
+// Parses "x.shape=8,32,56,56" into `options`; a UsageError names what is wrong.
+void parse_setting(const std::string& setting, LessonOptions& options);
+
 // `source` names the text in error messages (a path, or "lessons/x.json").
-Graph parse_lesson(std::string_view text, const std::string& source, const OpTable& ops = builtin_ops());
+Graph parse_lesson(std::string_view text, const std::string& source, const OpTable& ops = builtin_ops(),
+                   const LessonOptions& options = {});
 
 // A built-in lesson's name, or a path to a .json file.
-Graph load_lesson(const std::string& name_or_path, const OpTable& ops = builtin_ops());
+Graph load_lesson(const std::string& name_or_path, const OpTable& ops = builtin_ops(),
+                  const LessonOptions& options = {});
 
 // The closest candidate within a small edit distance, or "".
 std::string did_you_mean(std::string_view wanted, const std::vector<std::string>& candidates);

@@ -21,13 +21,13 @@
 
 namespace bnstep {
 
-enum class AttrType { Int, Number, Bool };
+enum class AttrType { Int, Number, Bool, IntList };
 std::string_view attr_type_name(AttrType type);
 
 struct AttrSpec {
     std::string name;
     AttrType type;
-    std::optional<double> fallback;  // no fallback: the attribute is required
+    std::optional<double> fallback;  // no fallback: the attribute is required (lists have none)
     std::string help;
 };
 
@@ -40,16 +40,23 @@ public:
     bool flag(const std::string& name) const { return number(name) != 0.0; }
     const std::map<std::string, double>& all() const { return values_; }
 
+    void set_list(const std::string& name, std::vector<long long> value) { lists_[name] = std::move(value); }
+    const std::vector<long long>& list(const std::string& name) const;
+    const std::map<std::string, std::vector<long long>>& lists() const { return lists_; }
+
 private:
     std::map<std::string, double> values_;
+    std::map<std::string, std::vector<long long>> lists_;
 };
 
 // What an op sees of one node: its input values, attributes and, for
-// backward and explanations, its forward output.
+// backward and explanations, its forward output and the input (slot) whose
+// gradient is asked for.
 struct OpCall {
     std::vector<const Tensor*> in;
     const Attrs* attrs = nullptr;
     const Tensor* out = nullptr;
+    std::size_t slot = 0;
     const Tensor& input(std::size_t i) const { return *in[i]; }
     bool has_input(std::size_t i) const { return i < in.size(); }
 };
@@ -68,7 +75,8 @@ struct Worked {
     std::string symbolic;
     std::string numeric;
     double result = 0.0;
-    std::vector<std::string> notes;  // extra lines (the local gradient evaluated ...)
+    std::vector<std::string> notes;  // extra lines (the local gradient evaluated ...); a note
+                                     // starting with a space is a table row, printed as is
 };
 
 // Raised by shape rules; the graph builder adds the node's name.
@@ -81,6 +89,13 @@ using ForwardFn = std::function<Tensor(const OpCall& call)>;
 using LocalFn = std::function<Tensor(const OpCall& call)>;
 using VjpFn = std::function<Tensor(const OpCall& call, const Tensor& upstream)>;
 using VarsFn = std::function<std::map<std::string, std::string>(const std::vector<Shape>& in, const Attrs& attrs)>;
+// Multiply-adds of one forward evaluation, and how they are counted.
+struct Cost {
+    double macs = 0;
+    std::string formula;          // e.g. "N*K*(C/groups)*R*S*Ho*Wo = 2*2*3*3*3*5*5"
+    std::string weights_formula;  // e.g. "K*(C/groups)*R*S = 2*3*3*3"
+};
+using CostFn = std::function<Cost(const std::vector<Shape>& in, const Shape& out, const Attrs& attrs)>;
 using ExplainForwardFn =
     std::function<Worked(const OpCall& call, const Names& names, const Index& out_at, const NumFmt& num)>;
 using ExplainGradFn = std::function<Worked(const OpCall& call, const Tensor& upstream, const Names& names,
@@ -113,9 +128,14 @@ struct OpDef {
     ForwardFn forward;
     ExplainForwardFn explain;
     VarsFn vars;  // optional extra placeholders for formulas
+    CostFn cost;  // optional: ops whose multiply-adds the cost summary counts
+    // The last input may repeat (concat): its rule serves every extra input,
+    // and `{inputs}` in the forward formula lists them all.
+    bool variadic = false;
 
     std::size_t min_arity() const;
-    std::size_t max_arity() const { return inputs.size(); }
+    std::size_t max_arity() const { return variadic ? static_cast<std::size_t>(-1) : inputs.size(); }
+    const InputRule& rule(std::size_t slot) const { return slot < inputs.size() ? inputs[slot] : inputs.back(); }
 };
 
 class OpTable {

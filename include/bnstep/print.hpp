@@ -29,11 +29,16 @@ struct Style {
 struct PrintOptions {
     NumFmt num;
     Style style;
-    int width = 80;  // the terminal's columns, for wrapping prose
+    int width = 80;                  // the terminal's columns, for wrapping prose
+    bool full = false;               // print every tensor whole, however large
+    std::size_t max_elements = 300;  // larger tensors print as shape and summary statistics
 };
 
-// A tensor as aligned lines: "[[ 1  2]", " [ 3  4]]"; a scalar as one line.
-std::vector<std::string> matrix_lines(const Tensor& t, const NumFmt& num);
+// A tensor as aligned lines: "[[ 1  2]", " [ 3  4]]"; a scalar as one line. Rows
+// wider than max_width (0: no limit) continue on the next line.
+std::vector<std::string> matrix_lines(const Tensor& t, const NumFmt& num, std::size_t max_width = 0);
+// One line for a tensor too large to print: its size, min, max, mean, rms.
+std::string tensor_summary(const Tensor& t, const NumFmt& num);
 
 // Words wrapped to `width` columns, the first line prefixed by `indent`, the
 // others by `hanging` (by `indent` when empty).
@@ -51,13 +56,23 @@ Index project_index(const Index& wanted, const Shape& from, const Shape& shape);
 Index default_index(const Shape& shape);
 
 void print_run_text(std::ostream& os, const Trace& trace, const PrintOptions& opt);
+// `input_index`, when given, picks the element of each input's gradient it fits.
 void print_trace_text(std::ostream& os, const Trace& trace, std::size_t node, const Index& index,
-                      const PrintOptions& opt);
+                      const PrintOptions& opt, const std::optional<Index>& input_index = std::nullopt);
+// The cost table that ends `run`: weights and multiply-adds per node, totals,
+// and the lesson's comparison of two designs.
+void print_cost_text(std::ostream& os, const Graph& g, const PrintOptions& opt);
+nlohmann::json cost_json(const Graph& g);
+
 void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& reports, const PrintOptions& opt);
 
 nlohmann::json tensor_json(const Tensor& t);
 nlohmann::json run_json(const Trace& trace);
-nlohmann::json trace_json(const Trace& trace, std::size_t node, const Index& index, const NumFmt& num);
+nlohmann::json trace_json(const Trace& trace, std::size_t node, const Index& index, const NumFmt& num,
+                          const std::optional<Index>& input_index = std::nullopt);
+// The element of input `shape` a trace works out: `input_index` if it fits,
+// else `index` of the node's output projected onto it.
+Index input_element(const Index& index, const Shape& node_shape, const Shape& shape, const std::optional<Index>& input_index);
 nlohmann::json check_json(const std::vector<GradcheckReport>& reports);
 
 // The op reference (docs/ops.md) and a short text listing, from the op table.

@@ -24,10 +24,19 @@ struct Common {
     std::string format = "text";
     int precision = 4;
     std::string color = "auto";
+    bool full = false;
+    std::vector<std::string> settings;  // --set x.shape=...
+
+    LessonOptions lesson_options() const {
+        LessonOptions o;
+        for (const auto& s : settings) parse_setting(s, o);
+        return o;
+    }
 
     PrintOptions print() const {
         PrintOptions o;
         o.num.precision = precision;
+        o.full = full;
         const char* no_color = std::getenv("NO_COLOR");
         const bool allowed = no_color == nullptr || *no_color == '\0';
         o.style.color = allowed && (color == "always" || (color == "auto" && isatty(STDOUT_FILENO)));
@@ -43,6 +52,13 @@ void add_common(CLI::App& cmd, Common& c, const std::vector<std::string>& format
     cmd.add_option("--color", c.color, "colour: auto (only on a terminal), always or never; NO_COLOR turns it off")
         ->check(CLI::IsMember({"auto", "always", "never"}))
         ->capture_default_str();
+}
+
+// Options of the commands that load a lesson: resizing leaves, printing everything.
+void add_lesson_options(CLI::App& cmd, Common& c, bool prints_tensors) {
+    cmd.add_option("--set", c.settings,
+                   "resize a leaf, e.g. --set x.shape=8,32,56,56 (leaves given by random or fill); repeatable");
+    if (prints_tensors) cmd.add_flag("--full", c.full, "print large tensors whole instead of summarised");
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << '\n'; }
@@ -93,6 +109,21 @@ const CLI::Validator positive(
     },
     "POSITIVE");
 
+// --input-index: it must fit at least one input of the node.
+std::optional<Index> parse_input_index(const std::string& text, const Graph& g, std::size_t node) {
+    if (text.empty()) return std::nullopt;
+    std::string tried;
+    for (std::size_t in : g.nodes[node].inputs) {
+        try {
+            return parse_index(text, g.nodes[in]);
+        } catch (const UsageError& e) {
+            tried = e.what();
+        }
+    }
+    if (tried.empty()) throw UsageError(fmt::format("--input-index: {} has no inputs", g.nodes[node].name));
+    throw UsageError(fmt::format("--input-index fits none of {}'s inputs: {}", g.nodes[node].name, tried));
+}
+
 struct Command {
     const char* name;
     const char* help;
@@ -124,8 +155,9 @@ std::vector<Command> commands() {
              auto common = std::make_shared<Common>();
              cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")->capture_default_str();
              add_common(cmd, *common, {"text", "json"});
+             add_lesson_options(cmd, *common, true);
              return [lesson, common] {
-                 const Graph g = load_lesson(*lesson);
+                 const Graph g = load_lesson(*lesson, builtin_ops(), common->lesson_options());
                  const Trace t = run(g);
                  if (common->format == "json")
                      print_json(run_json(t));
@@ -143,18 +175,25 @@ std::vector<Command> commands() {
              cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")->capture_default_str();
              cmd.add_option("--node,-n", *node, "the node: its step number or its name")->required();
              cmd.add_option("--index,-i", *index,
-                            "the element to work out, e.g. 1,2 (default: 1 on every axis longer than 1)");
+                            "the element of the node to work out, e.g. 1,2 (default: 1 on every axis longer than 1); "
+                            "the inputs' gradients use the matching element");
+             auto input_index = std::make_shared<std::string>();
+             cmd.add_option("--input-index", *input_index,
+                            "the element of the inputs' gradients to work out instead, e.g. 0,0,7,3 (for each input "
+                            "whose rank it fits)");
              add_common(cmd, *common, {"text", "json"});
-             return [lesson, node, index, common] {
-                 const Graph g = load_lesson(*lesson);
+             add_lesson_options(cmd, *common, true);
+             return [lesson, node, index, input_index, common] {
+                 const Graph g = load_lesson(*lesson, builtin_ops(), common->lesson_options());
                  const std::size_t i = find_node(g, *node);
                  const Index at = parse_index(*index, g.nodes[i]);
+                 const std::optional<Index> input_at = parse_input_index(*input_index, g, i);
                  const Trace t = run(g);
                  const PrintOptions opt = common->print();
                  if (common->format == "json")
-                     print_json(trace_json(t, i, at, opt.num));
+                     print_json(trace_json(t, i, at, opt.num, input_at));
                  else
-                     print_trace_text(std::cout, t, i, at, opt);
+                     print_trace_text(std::cout, t, i, at, opt, input_at);
                  return kOk;
              };
          }},
@@ -175,12 +214,14 @@ std::vector<Command> commands() {
                  ->check(positive)
                  ->capture_default_str();
              add_common(cmd, *common, {"text", "json"});
+             add_lesson_options(cmd, *common, false);
              return [lessons, options, common] {
                  std::vector<std::string> names = *lessons;
                  if (names.empty())
                      for (const auto& l : builtin_lessons()) names.emplace_back(l.name);
                  std::vector<Graph> graphs;
-                 for (const auto& name : names) graphs.push_back(load_lesson(name));
+                 const LessonOptions lesson_options = common->lesson_options();
+                 for (const auto& name : names) graphs.push_back(load_lesson(name, builtin_ops(), lesson_options));
                  std::vector<Trace> traces;
                  std::vector<GradcheckReport> reports;
                  for (const Graph& g : graphs) traces.push_back(run(g));

@@ -1,5 +1,8 @@
-// Batch normalization as one fused op over the batch axis of an (N, D)
-// input; its backward is the closed form of BACKGROUND.md section 1.
+// Batch normalization fused into one op, with the closed-form backward of
+// BACKGROUND.md section 1: `batchnorm` over the batch axis of an (N, D)
+// input, and `batchnorm2d` (spatial) per channel of an (N, C, H, W) input,
+// whose statistics run over N, H and W. The two share everything but the
+// layout: which channel an element belongs to, and how indices are written.
 #include <cmath>
 #include <fmt/format.h>
 
@@ -9,83 +12,134 @@
 namespace bnstep::ops {
 namespace {
 
+struct Layout {
+    bool spatial = false;  // (N, C, H, W) rather than (N, D)
+    std::size_t channels = 0, count = 0, plane = 1;  // count: elements per channel (M)
+
+    explicit Layout(const Shape& x) : spatial(x.size() == 4) {
+        channels = x[1];
+        plane = spatial ? x[2] * x[3] : 1;
+        count = x[0] * plane;
+    }
+    std::size_t channel_of(std::size_t flat) const { return (flat / plane) % channels; }
+    const char* batch_letters() const { return spatial ? "{n,h,w}" : "k"; }
+    // x[k,j] or x[n,c,h,w] with the channel written out.
+    std::string element(const std::string& name, std::size_t c) const {
+        return spatial ? fmt::format("{}[n,{},h,w]", name, c) : fmt::format("{}[k,{}]", name, c);
+    }
+};
+
 struct Stats {
-    std::size_t n = 0, d = 0;
     std::vector<double> mu, var, ivar;
     Tensor xhat;
 };
 
 Stats stats_of(const Tensor& x, double eps) {
+    const Layout l(x.shape());
     Stats s;
-    s.n = x.shape()[0];
-    s.d = x.shape()[1];
-    s.mu.assign(s.d, 0.0);
-    s.var.assign(s.d, 0.0);
-    s.ivar.assign(s.d, 0.0);
+    s.mu.assign(l.channels, 0.0);
+    s.var.assign(l.channels, 0.0);
+    s.ivar.assign(l.channels, 0.0);
     s.xhat = Tensor(x.shape());
-    const double inv_n = 1.0 / static_cast<double>(s.n);
-    for (std::size_t j = 0; j < s.d; ++j) {
-        for (std::size_t i = 0; i < s.n; ++i) s.mu[j] += x[i * s.d + j];
-        s.mu[j] *= inv_n;
-        for (std::size_t i = 0; i < s.n; ++i) s.var[j] += (x[i * s.d + j] - s.mu[j]) * (x[i * s.d + j] - s.mu[j]);
-        s.var[j] *= inv_n;
-        s.ivar[j] = 1.0 / std::sqrt(s.var[j] + eps);
-        for (std::size_t i = 0; i < s.n; ++i) s.xhat[i * s.d + j] = (x[i * s.d + j] - s.mu[j]) * s.ivar[j];
+    const double m = static_cast<double>(l.count);
+    for (std::size_t e = 0; e < x.size(); ++e) s.mu[l.channel_of(e)] += x[e];
+    for (double& v : s.mu) v /= m;
+    for (std::size_t e = 0; e < x.size(); ++e) {
+        const double d = x[e] - s.mu[l.channel_of(e)];
+        s.var[l.channel_of(e)] += d * d;
     }
+    for (std::size_t c = 0; c < l.channels; ++c) {
+        s.var[c] /= m;
+        s.ivar[c] = 1.0 / std::sqrt(s.var[c] + eps);
+    }
+    for (std::size_t e = 0; e < x.size(); ++e) s.xhat[e] = (x[e] - s.mu[l.channel_of(e)]) * s.ivar[l.channel_of(e)];
     return s;
 }
 
 Stats stats_of(const OpCall& call) { return stats_of(call.input(0), call.attrs->number("eps")); }
 
-// The batch statistics of column j, one line each, for the worked examples.
-std::vector<std::string> stats_notes(const Stats& s, const std::string& x, std::size_t j, const NumFmt& num) {
-    return {fmt::format("mu[{}] = mean_k {}[k,{}] = {}", j, x, j, num(s.mu[j])),
-            fmt::format("var[{j}] = mean_k ({x}[k,{j}] - mu[{j}])^2 = {v}", fmt::arg("j", j), fmt::arg("x", x),
-                        fmt::arg("v", num(s.var[j]))),
-            fmt::format("ivar[{j}] = 1/sqrt(var[{j}] + eps) = {v}", fmt::arg("j", j), fmt::arg("v", num(s.ivar[j])))};
+// The statistics of channel c, one line each, for the worked examples.
+std::vector<std::string> stats_notes(const Layout& l, const Stats& s, const std::string& x, std::size_t c,
+                                     const NumFmt& num) {
+    const char* over = l.batch_letters();
+    return {fmt::format("mu[{}] = mean_{} {} = {}", c, over, l.element(x, c), num(s.mu[c])),
+            fmt::format("var[{}] = mean_{} ({} - mu[{}])^2 = {}", c, over, l.element(x, c), c, num(s.var[c])),
+            fmt::format("ivar[{c}] = 1/sqrt(var[{c}] + eps) = {v}", fmt::arg("c", c), fmt::arg("v", num(s.ivar[c])))};
 }
 
-// gamma and beta: elementwise after broadcasting over the batch; the
-// executor sums their (N, D) contributions over axis 0.
-InputRule affine_rule(const std::string& name, bool is_gamma) {
+// Per channel: sum of the upstream gradient, and of upstream * xhat.
+std::pair<std::vector<double>, std::vector<double>> upstream_sums(const Layout& l, const Tensor& up, const Tensor& xhat) {
+    std::vector<double> sum_up(l.channels, 0.0), sum_up_xhat(l.channels, 0.0);
+    for (std::size_t e = 0; e < up.size(); ++e) {
+        sum_up[l.channel_of(e)] += up[e];
+        sum_up_xhat[l.channel_of(e)] += up[e] * xhat[e];
+    }
+    return {sum_up, sum_up_xhat};
+}
+
+// gamma and beta: one value per channel, used at every element of it.
+InputRule affine_rule(const std::string& name, bool is_gamma, bool spatial) {
     InputRule r;
     r.name = name;
-    r.formula = is_gamma ? "d{out}/d{gamma} = xhat = ({x} - mu) / sqrt(var + {eps}), summed over the batch"
-                         : "d{out}/d{beta} = 1, summed over the batch";
-    r.local = [is_gamma](const OpCall& call) { return is_gamma ? stats_of(call).xhat : Tensor(call.out->shape(), 1.0); };
-    r.vjp = [local = r.local](const OpCall& call, const Tensor& up) {
-        Tensor g = local(call);
-        for (std::size_t i = 0; i < g.size(); ++i) g[i] *= up[i];
-        return g;
-    };
+    const std::string over = spatial ? "n, h and w" : "the batch";
+    r.formula = is_gamma ? "d{out}/d{gamma} = xhat = ({x} - mu) / sqrt(var + {eps}), summed over " + over
+                         : "d{out}/d{beta} = 1, summed over " + over;
+    auto local = [is_gamma](const OpCall& call) { return is_gamma ? stats_of(call).xhat : Tensor(call.out->shape(), 1.0); };
+    if (!spatial) {
+        // (D,) broadcasts against (N, D): the executor sums the (N, D) product over the batch axis.
+        r.local = local;
+        r.vjp = [local](const OpCall& call, const Tensor& up) {
+            Tensor g = local(call);
+            for (std::size_t i = 0; i < g.size(); ++i) g[i] *= up[i];
+            return g;
+        };
+    } else {
+        r.vjp = [local](const OpCall& call, const Tensor& up) {
+            const Layout l(call.input(0).shape());
+            const Tensor loc = local(call);
+            Tensor g(Shape{l.channels});
+            for (std::size_t e = 0; e < up.size(); ++e) g[l.channel_of(e)] += up[e] * loc[e];
+            return g;
+        };
+    }
     r.explain = [is_gamma](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+        const Layout l(call.input(0).shape());
         const Stats s = stats_of(call);
-        const std::size_t j = at[0];
+        const std::size_t c = at[0];
+        std::vector<std::size_t> members;
+        for (std::size_t e = 0; e < up.size(); ++e)
+            if (l.channel_of(e) == c) members.push_back(e);
         Worked w = sum_of_products(
-            fmt::format("{}[{}]", names.downstream, j),
-            fmt::format("sum_k {}[k,{}] * {}", names.upstream, j, is_gamma ? fmt::format("xhat[k,{}]", j) : "1"), s.n,
-            [&](std::size_t k) { return std::pair{up[k * s.d + j], is_gamma ? s.xhat[k * s.d + j] : 1.0}; }, num);
-        if (is_gamma) w.notes = stats_notes(s, names.in[0], j, num);
+            fmt::format("{}[{}]", names.downstream, c),
+            fmt::format("sum_{} {} * {}", l.batch_letters(), l.element(names.upstream, c),
+                        is_gamma ? l.element("xhat", c) : "1"),
+            members.size(),
+            [&](std::size_t k) { return std::pair{up[members[k]], is_gamma ? s.xhat[members[k]] : 1.0}; }, num);
+        if (is_gamma) w.notes = stats_notes(l, s, names.in[0], c, num);
         return w;
     };
     return r;
 }
 
-}  // namespace
-
-void add_norm_ops(OpTable& t) {
+OpDef batchnorm_op(bool spatial) {
     OpDef op;
-    op.name = "batchnorm";
+    op.name = spatial ? "batchnorm2d" : "batchnorm";
     op.family = "norm";
-    op.summary = "batch normalization of an (N, D) input over the batch axis, fused; backward in closed form";
+    op.summary = spatial ? "spatial batch normalization of (N, C, H, W): statistics per channel over N, H and W, fused; "
+                           "backward in closed form"
+                         : "batch normalization of an (N, D) input over the batch axis, fused; backward in closed form";
     op.forward_formula = "{gamma} * ({x} - mu) / sqrt(var + {eps}) + {beta}";
     op.attrs = {{"eps", AttrType::Number, 1e-5, "added to the variance before the square root"}};
-    op.vars = [](const std::vector<Shape>& in, const Attrs&) {
-        return std::map<std::string, std::string>{{"N", std::to_string(in[0].at(0))}};
+    op.vars = [spatial](const std::vector<Shape>& in, const Attrs&) {
+        const std::size_t rank = spatial ? 4 : 2;
+        if (in[0].size() != rank) return std::map<std::string, std::string>{};
+        return std::map<std::string, std::string>{{"M", std::to_string(Layout(in[0]).count)}};
     };
-    op.shape = [](const std::vector<Shape>& in, const Attrs&) {
-        if (in[0].size() != 2)
-            throw ShapeError(fmt::format("x must be a matrix (N, D), got {}", shape_str(in[0])));
+    op.shape = [spatial](const std::vector<Shape>& in, const Attrs&) {
+        if (!spatial && in[0].size() != 2)
+            throw ShapeError(fmt::format("x must be a matrix (N, D), got {} (batchnorm2d takes (N, C, H, W))", shape_str(in[0])));
+        if (spatial && in[0].size() != 4)
+            throw ShapeError(fmt::format("x must be (N, C, H, W), got {} (batchnorm takes (N, D))", shape_str(in[0])));
         const Shape d{in[0][1]};
         for (std::size_t i = 1; i < 3; ++i)
             if (in[i] != d)
@@ -94,76 +148,79 @@ void add_norm_ops(OpTable& t) {
         return in[0];
     };
     op.forward = [](const OpCall& call) {
+        const Layout l(call.input(0).shape());
         const Stats s = stats_of(call);
         Tensor out(call.input(0).shape());
-        for (std::size_t i = 0; i < out.size(); ++i)
-            out[i] = call.input(1)[i % s.d] * s.xhat[i] + call.input(2)[i % s.d];
+        for (std::size_t e = 0; e < out.size(); ++e)
+            out[e] = call.input(1)[l.channel_of(e)] * s.xhat[e] + call.input(2)[l.channel_of(e)];
         return out;
     };
     op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+        const Layout l(call.input(0).shape());
         const Stats s = stats_of(call);
-        const std::size_t i = at[0], j = at[1];
+        const std::size_t c = at[1];
         const auto& n = names.in;
+        const std::string xi = n[0] + index_str(at);
         Worked w;
-        w.lhs = fmt::format("{}[{},{}]", names.out, i, j);
-        w.symbolic = fmt::format("{}[{j}] * ({}[{i},{j}] - mu[{j}]) * ivar[{j}] + {}[{j}]", n[1], n[0], n[2],
-                                 fmt::arg("i", i), fmt::arg("j", j));
-        w.numeric = drop_double_parens(fmt::format("{} * ({} - {}) * {} + {}", num.operand(call.input(1)[j]),
-                                                   num.operand(call.input(0).at(at)), num.operand(s.mu[j]),
-                                                   num.operand(s.ivar[j]), num.operand(call.input(2)[j])));
+        w.lhs = names.out + index_str(at);
+        w.symbolic = fmt::format("{}[{c}] * ({} - mu[{c}]) * ivar[{c}] + {}[{c}]", n[1], xi, n[2], fmt::arg("c", c));
+        w.numeric = drop_double_parens(fmt::format("{} * ({} - {}) * {} + {}", num.operand(call.input(1)[c]),
+                                                   num.operand(call.input(0).at(at)), num.operand(s.mu[c]),
+                                                   num.operand(s.ivar[c]), num.operand(call.input(2)[c])));
         w.result = call.out->at(at);
-        w.notes = stats_notes(s, n[0], j, num);
+        w.notes = stats_notes(l, s, n[0], c, num);
         return w;
     };
 
     InputRule rx;
     rx.name = "x";
-    rx.formula =
-        "closed form: d{x} = (1/N) * {gamma} * ivar * (N * d{out} - sum_N d{out} - xhat * sum_N(d{out} * xhat)), "
-        "ivar = (var + {eps})^-0.5{[, N = {N}]}";
+    rx.formula = "closed form: d{x} = (1/M) * {gamma} * ivar * (M * d{out} - sum d{out} - xhat * sum(d{out} * xhat)), "
+                 "sums per channel over " +
+                 std::string(spatial ? "n, h, w" : "the batch") + ", ivar = (var + {eps})^-0.5{[, M = {M}]}";
     rx.vjp = [](const OpCall& call, const Tensor& up) {
+        const Layout l(call.input(0).shape());
         const Stats s = stats_of(call);
-        const Tensor& gamma = call.input(1);
+        const auto [sum_up, sum_up_xhat] = upstream_sums(l, up, s.xhat);
+        const double m = static_cast<double>(l.count);
         Tensor dx(call.input(0).shape());
-        const double n = static_cast<double>(s.n);
-        for (std::size_t j = 0; j < s.d; ++j) {
-            double sum_up = 0, sum_up_xhat = 0;
-            for (std::size_t k = 0; k < s.n; ++k) {
-                sum_up += up[k * s.d + j];
-                sum_up_xhat += up[k * s.d + j] * s.xhat[k * s.d + j];
-            }
-            for (std::size_t i = 0; i < s.n; ++i)
-                dx[i * s.d + j] = (1.0 / n) * gamma[j] * s.ivar[j] *
-                                  (n * up[i * s.d + j] - sum_up - s.xhat[i * s.d + j] * sum_up_xhat);
+        for (std::size_t e = 0; e < dx.size(); ++e) {
+            const std::size_t c = l.channel_of(e);
+            dx[e] = (1.0 / m) * call.input(1)[c] * s.ivar[c] * (m * up[e] - sum_up[c] - s.xhat[e] * sum_up_xhat[c]);
         }
         return dx;
     };
     rx.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+        const Layout l(call.input(0).shape());
         const Stats s = stats_of(call);
-        const std::size_t i = at[0], j = at[1];
-        double sum_up = 0, sum_up_xhat = 0;
-        for (std::size_t k = 0; k < s.n; ++k) {
-            sum_up += up[k * s.d + j];
-            sum_up_xhat += up[k * s.d + j] * s.xhat[k * s.d + j];
-        }
-        const double n = static_cast<double>(s.n);
-        const double g = call.input(1)[j], u = up.at(at), xh = s.xhat.at(at);
+        const auto [sum_up, sum_up_xhat] = upstream_sums(l, up, s.xhat);
+        const std::size_t c = at[1];
+        const double m = static_cast<double>(l.count);
+        const double g = call.input(1)[c], u = up.at(at), xh = s.xhat.at(at);
+        const std::string over = l.batch_letters();
         Worked w;
-        w.lhs = fmt::format("{}[{},{}]", names.downstream, i, j);
-        w.symbolic = fmt::format(
-            "(1/N) * {g}[{j}] * ivar[{j}] * (N * {u}[{i},{j}] - sum_k {u}[k,{j}] - xhat[{i},{j}] * sum_k {u}[k,{j}] * "
-            "xhat[k,{j}])",
-            fmt::arg("g", names.in[1]), fmt::arg("u", names.upstream), fmt::arg("i", i), fmt::arg("j", j));
-        w.numeric = fmt::format("(1/{}) * {} * {} * ({} * {} - {} - {} * {})", s.n, num.operand(g), num.operand(s.ivar[j]),
-                                s.n, num.operand(u), num.operand(sum_up), num.operand(xh), num.operand(sum_up_xhat));
-        w.result = (1.0 / n) * g * s.ivar[j] * (n * u - sum_up - xh * sum_up_xhat);
-        w.notes = stats_notes(s, names.in[0], j, num);
-        w.notes.push_back(fmt::format("xhat[{i},{j}] = ({x}[{i},{j}] - mu[{j}]) * ivar[{j}] = {v}", fmt::arg("i", i),
-                                      fmt::arg("j", j), fmt::arg("x", names.in[0]), fmt::arg("v", num(xh))));
+        w.lhs = names.downstream + index_str(at);
+        w.symbolic = fmt::format("(1/M) * {}[{c}] * ivar[{c}] * (M * {}{} - sum_{o} {} - xhat{} * sum_{o} {} * {})",
+                                 names.in[1], names.upstream, index_str(at), l.element(names.upstream, c), index_str(at),
+                                 l.element(names.upstream, c), l.element("xhat", c), fmt::arg("c", c), fmt::arg("o", over));
+        w.numeric = fmt::format("(1/{}) * {} * {} * ({} * {} - {} - {} * {})", l.count, num.operand(g),
+                                num.operand(s.ivar[c]), l.count, num.operand(u), num.operand(sum_up[c]), num.operand(xh),
+                                num.operand(sum_up_xhat[c]));
+        w.result = (1.0 / m) * g * s.ivar[c] * (m * u - sum_up[c] - xh * sum_up_xhat[c]);
+        w.notes = stats_notes(l, s, names.in[0], c, num);
+        w.notes.push_back(fmt::format("M = {}, the elements per channel", l.count));
+        w.notes.push_back(fmt::format("xhat{} = ({}{} - mu[{}]) * ivar[{}] = {}", index_str(at), names.in[0], index_str(at),
+                                      c, c, num(xh)));
         return w;
     };
-    op.inputs = {std::move(rx), affine_rule("gamma", true), affine_rule("beta", false)};
-    t.add(std::move(op));
+    op.inputs = {std::move(rx), affine_rule("gamma", true, spatial), affine_rule("beta", false, spatial)};
+    return op;
+}
+
+}  // namespace
+
+void add_norm_ops(OpTable& t) {
+    t.add(batchnorm_op(false));
+    t.add(batchnorm_op(true));
 }
 
 }  // namespace bnstep::ops

@@ -8,5 +8,8 @@ void add_elementwise_ops(OpTable& table);  // elementwise.cpp
 void add_reduce_ops(OpTable& table);       // reduce.cpp
 void add_linalg_ops(OpTable& table);       // linalg.cpp
 void add_norm_ops(OpTable& table);         // batchnorm.cpp
+void add_conv_ops(OpTable& table);         // conv.cpp
+void add_pool_ops(OpTable& table);         // pool.cpp
+void add_shape_ops(OpTable& table);        // shape.cpp
 
 }  // namespace bnstep::ops

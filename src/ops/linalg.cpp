@@ -39,6 +39,10 @@ void add_linalg_ops(OpTable& t) {
         return Shape{in[0][0], in[1][1]};
     };
     op.forward = [](const OpCall& call) { return matmul(call.input(0), false, call.input(1), false); };
+    op.cost = [](const std::vector<Shape>& in, const Shape&, const Attrs&) {
+        return Cost{double(in[0][0]) * double(in[0][1]) * double(in[1][1]),
+                    fmt::format("n*k*m = {}*{}*{}", in[0][0], in[0][1], in[1][1]), ""};
+    };
     op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
         const Tensor& a = call.input(0);
         const Tensor& b = call.input(1);

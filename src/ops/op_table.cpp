@@ -1,4 +1,7 @@
+#include <algorithm>
+#include <cctype>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "bnstep/error.hpp"
 #include "bnstep/op.hpp"
@@ -11,6 +14,7 @@ std::string_view attr_type_name(AttrType type) {
         case AttrType::Int: return "integer";
         case AttrType::Number: return "number";
         case AttrType::Bool: return "boolean";
+        case AttrType::IntList: return "list of integers";
     }
     return "?";
 }
@@ -18,6 +22,12 @@ std::string_view attr_type_name(AttrType type) {
 double Attrs::number(const std::string& name) const {
     const auto it = values_.find(name);
     if (it == values_.end()) throw InternalError(fmt::format("attribute '{}' was not set", name));
+    return it->second;
+}
+
+const std::vector<long long>& Attrs::list(const std::string& name) const {
+    const auto it = lists_.find(name);
+    if (it == lists_.end()) throw InternalError(fmt::format("list attribute '{}' was not set", name));
     return it->second;
 }
 
@@ -57,6 +67,9 @@ const OpTable& builtin_ops() {
         ops::add_reduce_ops(t);
         ops::add_linalg_ops(t);
         ops::add_norm_ops(t);
+        ops::add_conv_ops(t);
+        ops::add_pool_ops(t);
+        ops::add_shape_ops(t);
         return t;
     }();
     return table;
@@ -87,7 +100,12 @@ std::string render(std::string_view tmpl, const std::function<std::optional<std:
                 break;
             }
             const std::string_view key = tmpl.substr(i + 1, close - i - 1);
-            if (auto value = lookup(key))
+            const bool name = !key.empty() && std::all_of(key.begin(), key.end(), [](char ch) {
+                return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+            });
+            if (!name)  // "sum_{n,i,j}": braces of the text itself
+                dest += tmpl.substr(i, close - i + 1);
+            else if (auto value = lookup(key))
                 dest += *value;
             else if (in_optional)
                 optional_ok = false;
@@ -115,8 +133,10 @@ std::map<std::string, std::string> formula_names(const OpDef& op, const std::vec
     std::map<std::string, std::string> names;
     for (std::size_t i = 0; i < op.inputs.size() && i < input_names.size(); ++i)
         names[op.inputs[i].name] = input_names[i];
+    names["inputs"] = fmt::format("{}", fmt::join(input_names, ", "));
     names["out"] = out_name;
     for (const auto& [key, value] : attrs.all()) names[key] = fmt::format("{}", value);
+    for (const auto& [key, value] : attrs.lists()) names[key] = fmt::format("[{}]", fmt::join(value, ","));
     if (op.vars)
         for (auto& [key, value] : op.vars(in_shapes, attrs)) names[key] = value;
     return names;

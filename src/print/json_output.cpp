@@ -53,6 +53,7 @@ json node_json(const Trace& t, std::size_t i) {
         else
             j["attrs"][key] = value;
     }
+    for (const auto& [key, value] : n.attrs.lists()) j["attrs"][key] = value;
     j["shape"] = n.shape;
     j["value"] = tensor_json(st.value);
     j["grad_name"] = st.grad ? json(n.grad_name()) : json(nullptr);
@@ -99,13 +100,14 @@ json run_json(const Trace& t) {
     for (std::size_t i = 0; i < g.nodes.size(); ++i) j["nodes"].push_back(node_json(t, i));
     j["backward_order"] = json::array();
     for (std::size_t i : t.backward_order) j["backward_order"].push_back(g.nodes[i].name);
+    j["cost"] = cost_json(g);
     j["gradients"] = json::object();
     for (std::size_t i = 0; i < g.nodes.size(); ++i)
         if (g.nodes[i].is_leaf() && t.nodes[i].grad) j["gradients"][g.nodes[i].grad_name()] = tensor_json(*t.nodes[i].grad);
     return j;
 }
 
-json trace_json(const Trace& t, std::size_t i, const Index& index, const NumFmt& num) {
+json trace_json(const Trace& t, std::size_t i, const Index& index, const NumFmt& num, const std::optional<Index>& input_index) {
     const Graph& g = *t.graph;
     const Node& n = g.nodes[i];
     json j = header(g, "trace");
@@ -117,11 +119,11 @@ json trace_json(const Trace& t, std::size_t i, const Index& index, const NumFmt&
     if (!st.grad) return j;
     for (const EdgeGrad& e : st.edges) {
         if (e.status != EdgeGrad::Status::Flows) continue;
-        const Index at = project_index(index, n.shape, g.nodes[e.input].shape);
+        const Index at = input_element(index, n.shape, g.nodes[e.input].shape, input_index);
         j["backward"].push_back({{"input", g.nodes[e.input].name},
                                  {"gradient", e.name},
                                  {"index", at},
-                                 {"worked", worked_json(n.op->inputs[e.slot].explain(t.call(i), *st.grad,
+                                 {"worked", worked_json(n.op->rule(e.slot).explain(t.call(i, e.slot), *st.grad,
                                                                                     t.names(i, e.slot), at, num))}});
     }
     return j;

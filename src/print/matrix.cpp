@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -7,8 +8,15 @@
 
 namespace bnstep {
 
-std::vector<std::string> matrix_lines(const Tensor& t, const NumFmt& num) {
+std::vector<std::string> matrix_lines(const Tensor& t, const NumFmt& num, std::size_t max_width) {
     if (t.rank() == 0) return {num(t[0])};
+    if (t.rank() == 4 && t.shape()[2] == 1 && t.shape()[3] == 1) {
+        // 1x1 kernels or images: one matrix over the first two axes, not a block per element.
+        std::vector<std::string> lines{"[:,:,0,0]"};
+        for (auto& line : matrix_lines(Tensor(Shape{t.shape()[0], t.shape()[1]}, t.data()), num, max_width))
+            lines.push_back(std::move(line));
+        return lines;
+    }
     std::vector<std::string> cells;
     std::size_t width = 0;
     for (double v : t.data()) {
@@ -16,13 +24,24 @@ std::vector<std::string> matrix_lines(const Tensor& t, const NumFmt& num) {
         width = std::max(width, cells.back().size());
     }
     const std::size_t cols = t.shape().back();
-    auto row = [&](std::size_t first) {
-        std::string s;
-        for (std::size_t c = 0; c < cols; ++c) s += fmt::format("{}{:>{}}", c ? "  " : "", cells[first + c], width);
-        return s;
-    };
+    // How many cells fit on a line after a 2-character prefix ("[[" or " [").
+    const std::size_t per_line =
+        max_width == 0 ? cols : std::max<std::size_t>(1, (max_width > 4 ? max_width - 4 + 2 : 1) / (width + 2));
     std::vector<std::string> lines;
-    if (t.rank() == 1) return {"[" + row(0) + "]"};
+    // One row, wrapped onto continuation lines when it is wider than max_width.
+    auto row = [&](const std::string& open, std::size_t first, const std::string& close) {
+        for (std::size_t c = 0; c < cols; c += per_line) {
+            std::string s = c == 0 ? open : std::string(open.size(), ' ');
+            for (std::size_t k = c; k < std::min(cols, c + per_line); ++k)
+                s += fmt::format("{}{:>{}}", k > c ? "  " : "", cells[first + k], width);
+            if (c + per_line >= cols) s += close;
+            lines.push_back(std::move(s));
+        }
+    };
+    if (t.rank() == 1) {
+        row("[", 0, "]");
+        return lines;
+    }
     const std::size_t rows = t.shape()[t.rank() - 2];
     const std::size_t block = rows * cols;
     for (std::size_t b = 0; b < t.size() / block; ++b) {
@@ -31,8 +50,7 @@ std::vector<std::string> matrix_lines(const Tensor& t, const NumFmt& num) {
             lead.resize(t.rank() - 2);
             lines.push_back(fmt::format("[{},:,:]", fmt::join(lead, ",")));
         }
-        for (std::size_t r = 0; r < rows; ++r)
-            lines.push_back(fmt::format("{}[{}]{}", r == 0 ? "[" : " ", row(b * block + r * cols), r + 1 == rows ? "]" : ""));
+        for (std::size_t r = 0; r < rows; ++r) row(r == 0 ? "[[" : " [", b * block + r * cols, r + 1 == rows ? "]]" : "]");
     }
     return lines;
 }
@@ -54,21 +72,39 @@ std::size_t visible_width(std::string_view s) {
 
 }  // namespace
 
+std::string tensor_summary(const Tensor& t, const NumFmt& num) {
+    double lo = t[0], hi = t[0], sum = 0, squares = 0;
+    for (double v : t.data()) {
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+        sum += v;
+        squares += v * v;
+    }
+    const double n = static_cast<double>(t.size());
+    return fmt::format("({} values: min {}, max {}, mean {}, rms {}; --full prints them all)", t.size(), num(lo), num(hi),
+                       num(sum / n), num(std::sqrt(squares / n)));
+}
+
 std::string wrap(std::string_view text, std::size_t width, std::string_view indent, std::string_view hanging) {
     if (hanging.empty()) hanging = indent;
     std::string out, line;
     std::size_t start = 0;
     while (start < text.size()) {
-        std::size_t end = text.find(' ', start);
+        // A word and the spaces before it, kept as written unless the line breaks there.
+        std::size_t word_start = text.find_first_not_of(' ', start);
+        if (word_start == std::string_view::npos) break;
+        std::size_t end = text.find(' ', word_start);
         if (end == std::string_view::npos) end = text.size();
-        const std::string_view word = text.substr(start, end - start);
+        const std::string_view gap = text.substr(start, word_start - start);
+        const std::string_view word = text.substr(word_start, end - word_start);
         const std::string_view prefix = out.empty() ? indent : hanging;
-        if (!line.empty() && prefix.size() + visible_width(line) + 1 + visible_width(word) > width) {
+        if (!line.empty() && prefix.size() + visible_width(line) + gap.size() + visible_width(word) > width) {
             out += std::string(prefix) + line + "\n";
             line.clear();
         }
-        if (!word.empty()) line += (line.empty() ? "" : " ") + std::string(word);
-        start = end + 1;
+        if (!line.empty() || out.empty()) line += std::string(gap);  // leading spaces of the text are kept
+        line += std::string(word);
+        start = end;
     }
     if (!line.empty()) out += std::string(out.empty() ? indent : hanging) + line + "\n";
     return out;
@@ -86,6 +122,11 @@ std::string forward_formula(const Graph& g, std::size_t i) {
 }
 
 std::string step_label(const Node& node) { return node.step ? fmt::format("step {}", *node.step) : ""; }
+
+Index input_element(const Index& index, const Shape& node_shape, const Shape& shape, const std::optional<Index>& input_index) {
+    if (input_index && Tensor(shape).contains(*input_index)) return *input_index;
+    return project_index(index, node_shape, shape);
+}
 
 Index default_index(const Shape& shape) {
     Index i;

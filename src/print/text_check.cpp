@@ -18,7 +18,7 @@ void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& repo
     for (const GradcheckReport& r : reports) {
         const Graph& g = *r.graph;
         os << '\n' << s.heading(fmt::format("lesson {}", g.name)) << "   " << g.loss_formula() << '\n';
-        os << fmt::format("  {:>5}  {:<10} {:<10} {:>8}  {:>13}  {}", "step", "node", "shape", "elements", "max error",
+        os << fmt::format("  {:>5}  {:<10} {:<14} {:>8}  {:>10}  {}", "step", "node", "shape", "elements", "max error",
                           "verdict")
            << '\n';
         for (const NodeCheck& c : r.checks) {
@@ -28,7 +28,7 @@ void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& repo
                 verdict += fmt::format("  at {}: analytic {}, numeric {}", index_str(c.worst),
                                        NumFmt{std::max(opt.num.precision, 10)}(c.analytic),
                                        NumFmt{std::max(opt.num.precision, 10)}(c.numeric));
-            os << fmt::format("  {:>5}  {:<10} {:<10} {:>8}  {:>13.2e}  {}",
+            os << fmt::format("  {:>5}  {:<10} {:<14} {:>8}  {:>10.2e}  {}",
                               n.step ? std::to_string(*n.step) : std::string("-"), n.name, shape_str(n.shape), c.elements,
                               c.max_error, verdict)
                << '\n';

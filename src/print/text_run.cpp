@@ -11,7 +11,12 @@ namespace bnstep {
 namespace text {
 
 void tensor(std::ostream& os, const Tensor& t, const PrintOptions& opt, const std::string& indent) {
-    for (const auto& line : matrix_lines(t, opt.num)) os << indent << line << '\n';
+    if (!opt.full && t.size() > opt.max_elements) {
+        os << wrap(tensor_summary(t, opt.num), static_cast<std::size_t>(opt.width), indent);
+        return;
+    }
+    const std::size_t room = static_cast<std::size_t>(opt.width) > indent.size() ? opt.width - indent.size() : 20;
+    for (const auto& line : matrix_lines(t, opt.num, room)) os << indent << line << '\n';
 }
 
 std::string node_heading(const Graph& g, std::size_t i, const PrintOptions& opt) {
@@ -93,8 +98,14 @@ void worked(std::ostream& os, const Worked& w, const PrintOptions& opt, const st
     const std::string hanging = pad + "     ";
     os << wrap(w.lhs + " = " + w.symbolic, width, indent, hanging);
     if (!w.numeric.empty() && w.numeric != w.symbolic) os << wrap("= " + w.numeric, width, pad + " ", hanging);
-    os << pad << " = " << opt.num(w.result) << '\n';
-    for (const auto& note : w.notes) os << wrap("where " + note, width, indent + "  ", indent + "        ");
+    const std::string& last = w.numeric.empty() ? w.symbolic : w.numeric;
+    if (last != opt.num(w.result)) os << pad << " = " << opt.num(w.result) << '\n';
+    for (const auto& note : w.notes) {
+        if (!note.empty() && note.front() == ' ')  // a row of a small table under the previous note
+            os << indent << "      " << note << '\n';
+        else
+            os << wrap("where " + note, width, indent + "  ", indent + "        ");
+    }
 }
 
 }  // namespace text
@@ -105,12 +116,18 @@ void print_run_text(std::ostream& os, const Trace& t, const PrintOptions& opt) {
     const std::size_t width = static_cast<std::size_t>(opt.width);
     os << s.heading(g.title) << '\n';
     os << s.dim(fmt::format("lesson {} ({}), {} nodes", g.name, g.source, g.nodes.size())) << '\n';
+    if (!g.resized.empty()) {
+        std::vector<std::string> resized;
+        for (std::size_t i : g.resized) resized.push_back(g.nodes[i].name + " " + shape_str(g.nodes[i].shape));
+        os << wrap(fmt::format("resized with --set: {} (the lesson's text describes its own sizes)", fmt::join(resized, ", ")),
+                   width, "");
+    }
     if (!g.description.empty()) os << '\n' << wrap(g.description, width, "");
 
     os << '\n' << s.heading("FORWARD PASS") << '\n';
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
         const Node& n = g.nodes[i];
-        os << '\n' << text::node_heading(g, i, opt) << '\n';
+        os << '\n' << wrap(text::node_heading(g, i, opt), width, "", "            ");
         if (!n.note.empty()) os << wrap(n.note, width, "        ");
         text::tensor(os, t.nodes[i].value, opt, "        ");
     }
@@ -129,9 +146,9 @@ void print_run_text(std::ostream& os, const Trace& t, const PrintOptions& opt) {
         const NodeState& st = t.nodes[i];
         const bool sums = st.received.size() > 1;
         if (n.is_leaf() && !sums) continue;
-        os << '\n' << fmt::format("{:<8}{}", step_label(n), s.node(n.name));
-        if (!n.is_leaf()) os << " = " << forward_formula(g, i);
-        os << '\n';
+        os << '\n'
+           << wrap(fmt::format("{:<8}{}{}", step_label(n), s.node(n.name), n.is_leaf() ? "" : " = " + forward_formula(g, i)),
+                   width, "", "            ");
         if (sums) {
             os << wrap(text::accumulation(t, i), width, "        ");
             text::tensor(os, *st.grad, opt, "        ");
@@ -151,6 +168,7 @@ void print_run_text(std::ostream& os, const Trace& t, const PrintOptions& opt) {
         os << '\n' << s.grad(n.grad_name()) << ' ' << shape_str(n.shape) << '\n';
         text::tensor(os, *t.nodes[i].grad, opt, "        ");
     }
+    print_cost_text(os, g, opt);
 }
 
 }  // namespace bnstep

@@ -26,7 +26,8 @@ Worked accumulation_element(const Trace& t, std::size_t node, const Index& at, c
 
 }  // namespace
 
-void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& index, const PrintOptions& opt) {
+void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& index, const PrintOptions& opt,
+                      const std::optional<Index>& input_index) {
     const Graph& g = *t.graph;
     const Node& n = g.nodes[i];
     const NodeState& st = t.nodes[i];
@@ -35,7 +36,7 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
     const std::string in1 = "    ", in2 = "        ";
 
     os << s.heading(fmt::format("Trace of {} in lesson {}", n.label(), g.name)) << '\n';
-    os << text::node_heading(g, i, opt) << '\n';
+    os << wrap(text::node_heading(g, i, opt), width, "", "            ");
     if (!n.is_leaf()) os << wrap(fmt::format("op {}: {}", n.op->name, n.op->summary), width, in2);
     if (!n.note.empty()) os << wrap(n.note, width, in2);
 
@@ -80,10 +81,10 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
         text::edge(os, t, i, e, opt, in1);
         if (e.status != EdgeGrad::Status::Flows) continue;
         const Shape& in_shape = g.nodes[e.input].shape;
-        const Index at = project_index(index, n.shape, in_shape);
-        const InputRule& rule = n.op->inputs[e.slot];
+        const Index at = input_element(index, n.shape, in_shape, input_index);
+        const InputRule& rule = n.op->rule(e.slot);
         os << in2 << "worked element " << (at.empty() ? "(the scalar)" : index_str(at)) << ":\n";
-        text::worked(os, rule.explain(t.call(i), *st.grad, t.names(i, e.slot), at, opt.num), opt, in2 + "    ");
+        text::worked(os, rule.explain(t.call(i, e.slot), *st.grad, t.names(i, e.slot), at, opt.num), opt, in2 + "    ");
     }
     if (n.is_leaf()) {
         os << '\n' << in1 << s.grad(n.grad_name()) << " is " << n.name << "'s gradient: "

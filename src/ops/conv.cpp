@@ -1,0 +1,254 @@
+// 2-D convolution, NCHW, weights (K, C/groups, R, S), optional bias (K,).
+// groups = 1 is the ordinary convolution, groups = C the depthwise one.
+#include <fmt/format.h>
+
+#include "ops/conv_kernels.hpp"
+#include "ops/explain.hpp"
+#include "ops/families.hpp"
+
+namespace bnstep::ops {
+namespace {
+
+std::size_t positive_attr(const Attrs& a, const char* name, long long min) {
+    const long long v = a.integer(name);
+    if (v < min) throw ShapeError(fmt::format("attribute {} must be at least {}, got {}", name, min, v));
+    return static_cast<std::size_t>(v);
+}
+
+ConvGeometry geometry(const Shape& x, const Shape& w, const Attrs& a) {
+    if (x.size() != 4) throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(x)));
+    if (w.size() != 4) throw ShapeError(fmt::format("w must be (K, C/groups, R, S), got {}", shape_str(w)));
+    ConvGeometry g;
+    g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
+    g.k = w[0], g.r = w[2], g.s = w[3];
+    g.stride = positive_attr(a, "stride", 1);
+    g.padding = positive_attr(a, "padding", 0);
+    g.dilation = positive_attr(a, "dilation", 1);
+    g.groups = positive_attr(a, "groups", 1);
+    if (g.c % g.groups != 0 || g.k % g.groups != 0)
+        throw ShapeError(fmt::format("groups = {} must divide the input channels C = {} and the filters K = {}", g.groups,
+                                     g.c, g.k));
+    if (w[1] != g.c / g.groups)
+        throw ShapeError(fmt::format("w {} must have C/groups = {}/{} = {} channels, got {}", shape_str(w), g.c, g.groups,
+                                     g.c / g.groups, w[1]));
+    g.ho = conv_out_size(g.h, g.r, g.stride, g.padding, g.dilation);
+    g.wo = conv_out_size(g.w, g.s, g.stride, g.padding, g.dilation);
+    if (g.ho == 0 || g.wo == 0)
+        throw ShapeError(fmt::format("the {}x{} kernel (dilation {}) does not fit the {}x{} input with padding {}", g.r,
+                                     g.s, g.dilation, g.h, g.w, g.padding));
+    return g;
+}
+
+ConvGeometry geometry(const OpCall& call) { return geometry(call.input(0).shape(), call.input(1).shape(), *call.attrs); }
+
+bool inside(const ConvGeometry& g, long long h, long long v) {
+    return h >= 0 && v >= 0 && h < static_cast<long long>(g.h) && v < static_cast<long long>(g.w);
+}
+
+// The input row (or column) a window reads, as text: the output index
+// `out` (a number or a letter) times the stride, plus the tap, minus the padding.
+std::string window(const std::string& out, const std::string& tap, const ConvGeometry& g) {
+    std::string s = g.stride == 1 ? out : out + "*" + std::to_string(g.stride);
+    s += "+" + (g.dilation == 1 ? tap : std::to_string(g.dilation) + "*" + tap);
+    if (g.padding) s += "-" + std::to_string(g.padding);
+    return s;
+}
+
+std::string term(const NumFmt& num, double a, double b) { return fmt::format("({})({})", num(a), num(b)); }
+
+Worked explain_forward(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+    const ConvGeometry g = geometry(call);
+    const Tensor& x = call.input(0);
+    const Tensor& w = call.input(1);
+    const bool bias = call.has_input(2);
+    const std::size_t n = at[0], k = at[1], i = at[2], j = at[3];
+    const std::size_t c0 = g.input_channel(k, 0);
+    Worked out;
+    out.lhs = element(names.out, call.out->shape(), concrete(at));
+    out.symbolic = fmt::format("{}sum_{{c,r,s}} {}[{},c,r,s] * {}[{},{},{},{}]", bias ? names.in[2] + fmt::format("[{}] + ", k) : "",
+                               names.in[1], k, names.in[0], n, c0 ? fmt::format("{}+c", c0) : "c",
+                               window(std::to_string(i), "r", g), window(std::to_string(j), "s", g));
+    std::vector<std::string> terms;
+    std::size_t skipped = 0;
+    for (std::size_t c = 0; c < g.c_per_group(); ++c)
+        for (std::size_t r = 0; r < g.r; ++r)
+            for (std::size_t s = 0; s < g.s; ++s) {
+                const long long h = g.in_row(i, r), v = g.in_col(j, s);
+                if (!inside(g, h, v)) {
+                    ++skipped;
+                    continue;
+                }
+                terms.push_back(term(num, w.at({k, c, r, s}), x.at({n, g.input_channel(k, c), (std::size_t)h, (std::size_t)v})));
+            }
+    out.numeric = (bias ? num.operand(call.input(2)[k]) + " + " : std::string()) + (terms.empty() ? "0" : join_terms(terms));
+    out.result = call.out->at(at);
+    if (skipped)
+        out.notes.push_back(fmt::format("{} of the {} kernel positions fall in the zero padding and add nothing", skipped,
+                                        g.c_per_group() * g.r * g.s));
+    return out;
+}
+
+InputRule input_rule() {
+    InputRule rule;
+    rule.name = "x";
+    rule.formula =
+        "d{x}[n,c,p,q] = sum_{k,r,s} d{out}[n,k,i,j] * {w}[k,c,r,s] over the outputs (i,j) whose window reads (p,q): "
+        "p = i*stride + r*dilation - padding, q = j*stride + s*dilation - padding; the full correlation of d{out} "
+        "with the flipped kernels (stride {stride}, padding {padding}, dilation {dilation}, groups {groups})";
+    rule.vjp = [](const OpCall& call, const Tensor& up) { return conv_input_grad(geometry(call), up, call.input(1)); };
+    rule.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+        const ConvGeometry g = geometry(call);
+        const Tensor& w = call.input(1);
+        const std::size_t n = at[0], c = at[1], h = at[2], v = at[3];
+        const std::size_t group = c / g.c_per_group(), cc = c % g.c_per_group();
+        std::vector<std::string> symbols, terms;
+        double result = 0.0;
+        for (std::size_t k = group * g.k_per_group(); k < (group + 1) * g.k_per_group(); ++k)
+            for (std::size_t r = 0; r < g.r; ++r)
+                for (std::size_t s = 0; s < g.s; ++s) {
+                    const long long ih = static_cast<long long>(h + g.padding) - static_cast<long long>(r * g.dilation);
+                    const long long jw = static_cast<long long>(v + g.padding) - static_cast<long long>(s * g.dilation);
+                    if (ih < 0 || jw < 0 || ih % (long long)g.stride || jw % (long long)g.stride) continue;
+                    const std::size_t i = static_cast<std::size_t>(ih) / g.stride, j = static_cast<std::size_t>(jw) / g.stride;
+                    if (i >= g.ho || j >= g.wo) continue;
+                    symbols.push_back(fmt::format("{}[{},{},{},{}]*{}[{},{},{},{}]", names.upstream, n, k, i, j, names.in[1],
+                                                  k, cc, r, s));
+                    terms.push_back(term(num, up.at({n, k, i, j}), w.at({k, cc, r, s})));
+                    result += up.at({n, k, i, j}) * w.at({k, cc, r, s});
+                }
+        Worked out;
+        out.lhs = element(names.downstream, call.input(0).shape(), concrete(at));
+        if (symbols.empty()) {
+            out.symbolic = "0";
+            out.notes.push_back(fmt::format("no output window reads {}[{},{},{},{}], so it receives no gradient",
+                                            names.in[0], n, c, h, v));
+        } else {
+            out.symbolic = join_terms(symbols);
+            out.numeric = join_terms(terms);
+            out.notes.push_back(fmt::format("{} (filter, window) pair{} read {}[{},{},{},{}]", symbols.size(),
+                                            symbols.size() == 1 ? "" : "s", names.in[0], n, c, h, v));
+        }
+        out.result = result;
+        // How many windows read each position of this channel: 0 marks inputs that get no gradient.
+        Tensor reads(Shape{g.h, g.w});
+        for (std::size_t i = 0; i < g.ho; ++i)
+            for (std::size_t j = 0; j < g.wo; ++j)
+                for (std::size_t r = 0; r < g.r; ++r)
+                    for (std::size_t s = 0; s < g.s; ++s) {
+                        const long long hh = g.in_row(i, r), vv = g.in_col(j, s);
+                        if (inside(g, hh, vv)) reads.at({(std::size_t)hh, (std::size_t)vv}) += double(g.k_per_group());
+                    }
+        out.notes.push_back(fmt::format("how many (filter, window) pairs read each {}[{},{},h,w]:", names.in[0], n, c));
+        for (std::size_t hh = 0; hh < g.h; ++hh) {
+            std::string row;
+            for (std::size_t vv = 0; vv < g.w; ++vv) row += fmt::format("{:>3}", reads.at({hh, vv}));
+            out.notes.push_back(row);
+        }
+        return out;
+    };
+    return rule;
+}
+
+InputRule weight_rule() {
+    InputRule rule;
+    rule.name = "w";
+    rule.formula =
+        "d{w}[k,c,r,s] = sum_{n,i,j} d{out}[n,k,i,j] * {x}[n,c,i*stride + r*dilation - padding, j*stride + "
+        "s*dilation - padding]: the correlation of {x} with d{out} (padding reads 0)";
+    rule.vjp = [](const OpCall& call, const Tensor& up) { return conv_weight_grad(geometry(call), up, call.input(0)); };
+    rule.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+        const ConvGeometry g = geometry(call);
+        const Tensor& x = call.input(0);
+        const std::size_t k = at[0], c = at[1], r = at[2], s = at[3];
+        const std::size_t cin = g.input_channel(k, c);
+        Worked out;
+        out.lhs = element(names.downstream, call.input(1).shape(), concrete(at));
+        out.symbolic = fmt::format("sum_{{n,i,j}} {}[n,{},i,j] * {}[n,{},{},{}]", names.upstream, k, names.in[0], cin,
+                                   window("i", std::to_string(r), g), window("j", std::to_string(s), g));
+        std::vector<std::string> terms;
+        std::size_t skipped = 0;
+        for (std::size_t n = 0; n < g.n; ++n)
+            for (std::size_t i = 0; i < g.ho; ++i)
+                for (std::size_t j = 0; j < g.wo; ++j) {
+                    const long long h = g.in_row(i, r), v = g.in_col(j, s);
+                    if (!inside(g, h, v)) {
+                        ++skipped;
+                        continue;
+                    }
+                    const double a = up.at({n, k, i, j}), b = x.at({n, cin, (std::size_t)h, (std::size_t)v});
+                    terms.push_back(term(num, a, b));
+                    out.result += a * b;
+                }
+        out.numeric = terms.empty() ? "0" : join_terms(terms);
+        if (skipped)
+            out.notes.push_back(fmt::format("{} of the {} output positions read the zero padding here and add nothing",
+                                            skipped, g.n * g.ho * g.wo));
+        return out;
+    };
+    return rule;
+}
+
+InputRule bias_rule() {
+    InputRule rule;
+    rule.name = "b";
+    rule.optional = true;
+    rule.formula = "d{b}[k] = sum_{n,i,j} d{out}[n,k,i,j] (each bias adds to every position of its channel)";
+    rule.vjp = [](const OpCall& call, const Tensor& up) {
+        const ConvGeometry g = geometry(call);
+        Tensor db(Shape{g.k});
+        for (std::size_t e = 0; e < up.size(); ++e) db[(e / (g.ho * g.wo)) % g.k] += up[e];
+        return db;
+    };
+    rule.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+        const ConvGeometry g = geometry(call);
+        const std::size_t k = at[0];
+        Worked out;
+        out.lhs = element(names.downstream, Shape{g.k}, concrete(at));
+        out.symbolic = fmt::format("sum_{{n,i,j}} {}[n,{},i,j]", names.upstream, k);
+        std::vector<std::string> terms;
+        for (std::size_t n = 0; n < g.n; ++n)
+            for (std::size_t e = 0; e < g.ho * g.wo; ++e) {
+                const double v = up[(n * g.k + k) * g.ho * g.wo + e];
+                terms.push_back(num.operand(v));
+                out.result += v;
+            }
+        out.numeric = join_terms(terms);
+        return out;
+    };
+    return rule;
+}
+
+}  // namespace
+
+void add_conv_ops(OpTable& t) {
+    OpDef op;
+    op.name = "conv2d";
+    op.family = "conv";
+    op.summary = "2-D convolution of x (N, C, H, W) with w (K, C/groups, R, S) and an optional bias b (K,); "
+                 "groups = C is depthwise";
+    op.forward_formula = "conv2d({x}, {w}{[, {b}]}; stride {stride}, padding {padding}, dilation {dilation}, groups {groups})";
+    op.attrs = {{"stride", AttrType::Int, 1.0, "step between windows"},
+                {"padding", AttrType::Int, 0.0, "zeros added on every side"},
+                {"dilation", AttrType::Int, 1.0, "spacing between kernel taps"},
+                {"groups", AttrType::Int, 1.0, "channel groups: 1 is ordinary, C is depthwise"}};
+    op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
+        const ConvGeometry g = geometry(in[0], in[1], a);
+        if (in.size() > 2 && in[2] != Shape{g.k})
+            throw ShapeError(fmt::format("b must have shape ({},) for K = {} filters, got {}", g.k, g.k, shape_str(in[2])));
+        return Shape{g.n, g.k, g.ho, g.wo};
+    };
+    op.forward = [](const OpCall& call) {
+        return conv_forward(geometry(call), call.input(0), call.input(1), call.has_input(2) ? &call.input(2) : nullptr);
+    };
+    op.explain = explain_forward;
+    op.cost = [](const std::vector<Shape>& in, const Shape&, const Attrs& a) {
+        const ConvGeometry g = geometry(in[0], in[1], a);
+        return Cost{g.macs(), fmt::format("N*K*(C/groups)*R*S*Ho*Wo = {}*{}*{}*{}*{}*{}*{}", g.n, g.k, g.c_per_group(), g.r,
+                                          g.s, g.ho, g.wo),
+                    fmt::format("K*(C/groups)*R*S = {}*{}*{}*{}", g.k, g.c_per_group(), g.r, g.s)};
+    };
+    op.inputs = {input_rule(), weight_rule(), bias_rule()};
+    t.add(std::move(op));
+}
+
+}  // namespace bnstep::ops

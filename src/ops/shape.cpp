@@ -1,0 +1,341 @@
+// Ops that move numbers without changing them: concat, split, reshape,
+// flatten, transpose, channel_shuffle. Each output element is one input
+// element, so each backward sends every upstream element back to where it
+// came from: for a permutation, the inverse permutation.
+#include <algorithm>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <numeric>
+
+#include "ops/explain.hpp"
+#include "ops/families.hpp"
+
+namespace bnstep::ops {
+namespace {
+
+std::size_t axis_in(long long axis, std::size_t rank) {
+    const long long r = static_cast<long long>(rank);
+    if (axis < -r || axis >= r) throw ShapeError(fmt::format("axis {} is out of range for rank {}", axis, rank));
+    return static_cast<std::size_t>(axis < 0 ? axis + r : axis);
+}
+
+// For a one-input op: the output's shape, and for each output element the
+// flat offset of the input element it copies.
+using GatherFn = std::function<std::vector<std::size_t>(const Shape& in, const Attrs& attrs, Shape& out)>;
+
+struct MoveOp {
+    std::string name, summary, forward, formula;
+    std::vector<AttrSpec> attrs;
+    GatherFn gather;
+    VarsFn vars = nullptr;
+};
+
+OpDef build(const MoveOp& m) {
+    OpDef op;
+    op.name = m.name;
+    op.family = "shape";
+    op.summary = m.summary;
+    op.forward_formula = m.forward;
+    op.attrs = m.attrs;
+    op.vars = m.vars;
+    auto gather = m.gather;
+    op.shape = [gather](const std::vector<Shape>& in, const Attrs& a) {
+        Shape out;
+        gather(in[0], a, out);
+        return out;
+    };
+    op.forward = [gather](const OpCall& call) {
+        Shape shape;
+        const auto from = gather(call.input(0).shape(), *call.attrs, shape);
+        Tensor out(shape);
+        for (std::size_t e = 0; e < out.size(); ++e) out[e] = call.input(0)[from[e]];
+        return out;
+    };
+    op.explain = [gather](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+        Shape shape;
+        const auto from = gather(call.input(0).shape(), *call.attrs, shape);
+        const std::size_t src = from[call.out->offset(at)];
+        Worked w;
+        w.lhs = element(names.out, shape, concrete(at));
+        w.symbolic = element(names.in[0], call.input(0).shape(), concrete(call.input(0).unravel(src)));
+        w.numeric = num(call.input(0)[src]);
+        w.result = call.out->at(at);
+        return w;
+    };
+    InputRule rule;
+    rule.name = "x";
+    rule.formula = m.formula;
+    rule.vjp = [gather](const OpCall& call, const Tensor& up) {
+        Shape shape;
+        const auto from = gather(call.input(0).shape(), *call.attrs, shape);
+        Tensor dx(call.input(0).shape());
+        for (std::size_t e = 0; e < up.size(); ++e) dx[from[e]] += up[e];
+        return dx;
+    };
+    rule.explain = [gather](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+        Shape shape;
+        const auto from = gather(call.input(0).shape(), *call.attrs, shape);
+        const std::size_t target = call.input(0).offset(at);
+        Worked w;
+        w.lhs = element(names.downstream, call.input(0).shape(), concrete(at));
+        const auto it = std::find(from.begin(), from.end(), target);
+        if (it == from.end()) {
+            w.symbolic = "0";
+            w.notes.push_back(fmt::format("{}{} is not in the output: it gets no gradient", names.in[0], index_str(at)));
+            return w;
+        }
+        const std::size_t e = static_cast<std::size_t>(it - from.begin());
+        w.symbolic = element(names.upstream, shape, concrete(Tensor(shape).unravel(e)));
+        w.numeric = num(up[e]);
+        w.result = up[e];
+        w.notes.push_back(fmt::format("{}{} went to {}{} in the forward pass, so its gradient comes back from there",
+                                      names.in[0], index_str(at), names.out, index_str(Tensor(shape).unravel(e))));
+        return w;
+    };
+    op.inputs = {rule};
+    return op;
+}
+
+// Every element in order: reshape and flatten keep the row-major order.
+std::vector<std::size_t> identity(std::size_t n) {
+    std::vector<std::size_t> v(n);
+    std::iota(v.begin(), v.end(), std::size_t{0});
+    return v;
+}
+
+std::vector<std::size_t> permute(const Shape& in, const std::vector<std::size_t>& perm, Shape& out) {
+    out.clear();
+    for (std::size_t p : perm) out.push_back(in[p]);
+    const Tensor src(in), dst(out);
+    std::vector<std::size_t> from(dst.size());
+    Index at(in.size());
+    for (std::size_t e = 0; e < dst.size(); ++e) {
+        const Index o = dst.unravel(e);
+        for (std::size_t k = 0; k < perm.size(); ++k) at[perm[k]] = o[k];
+        from[e] = src.offset(at);
+    }
+    return from;
+}
+
+std::vector<std::size_t> checked_perm(const Attrs& a, std::size_t rank) {
+    const auto& p = a.list("perm");
+    if (p.size() != rank) throw ShapeError(fmt::format("perm has {} axes, the input has rank {}", p.size(), rank));
+    std::vector<std::size_t> perm;
+    std::vector<bool> seen(rank, false);
+    for (long long v : p) {
+        const std::size_t axis = axis_in(v, rank);
+        if (seen[axis]) throw ShapeError(fmt::format("perm [{}] names axis {} twice", fmt::join(p, ","), axis));
+        seen[axis] = true;
+        perm.push_back(axis);
+    }
+    return perm;
+}
+
+OpDef concat() {
+    OpDef op;
+    op.name = "concat";
+    op.family = "shape";
+    op.variadic = true;
+    op.summary = "joins two or more tensors along an axis; its backward splits the gradient back into the pieces";
+    op.forward_formula = "concat({inputs}; axis {axis})";
+    op.attrs = {{"axis", AttrType::Int, 1.0, "the axis joined along (1: channels in NCHW)"}};
+    auto offsets = [](const std::vector<Shape>& in, std::size_t axis) {
+        std::vector<std::size_t> off{0};
+        for (const Shape& s : in) off.push_back(off.back() + s[axis]);
+        return off;
+    };
+    op.shape = [offsets](const std::vector<Shape>& in, const Attrs& a) {
+        const std::size_t axis = axis_in(a.integer("axis"), in[0].size());
+        for (const Shape& s : in) {
+            bool fits = s.size() == in[0].size();
+            for (std::size_t d = 0; fits && d < s.size(); ++d) fits = d == axis || s[d] == in[0][d];
+            if (!fits)
+                throw ShapeError(fmt::format("{} and {} differ outside axis {}", shape_str(in[0]), shape_str(s), axis));
+        }
+        Shape out = in[0];
+        out[axis] = offsets(in, axis).back();
+        return out;
+    };
+    auto shapes = [](const OpCall& call) {
+        std::vector<Shape> s;
+        for (const Tensor* t : call.in) s.push_back(t->shape());
+        return s;
+    };
+    op.forward = [offsets, shapes](const OpCall& call) {
+        const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
+        const auto off = offsets(shapes(call), axis);
+        Shape out_shape = call.input(0).shape();
+        out_shape[axis] = off.back();
+        Tensor out(out_shape);
+        for (std::size_t k = 0; k < call.in.size(); ++k)
+            for (std::size_t e = 0; e < call.input(k).size(); ++e) {
+                Index at = call.input(k).unravel(e);
+                at[axis] += off[k];
+                out.at(at) = call.input(k)[e];
+            }
+        return out;
+    };
+    // Which input an output index came from, and where in it.
+    auto locate = [offsets, shapes](const OpCall& call, Index at) {
+        const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
+        const auto off = offsets(shapes(call), axis);
+        std::size_t k = 0;
+        while (at[axis] >= off[k + 1]) ++k;
+        at[axis] -= off[k];
+        return std::pair{k, at};
+    };
+    op.explain = [locate](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+        const auto [k, in_at] = locate(call, at);
+        Worked w;
+        w.lhs = element(names.out, call.out->shape(), concrete(at));
+        w.symbolic = element(names.in[k], call.input(k).shape(), concrete(in_at));
+        w.numeric = num(call.input(k).at(in_at));
+        w.result = call.out->at(at);
+        return w;
+    };
+    InputRule rule;
+    rule.name = "x";
+    rule.formula = "d{x} = the slice of d{out} where {x} sits along axis {axis}: the gradient is split back into the pieces";
+    rule.vjp = [offsets, shapes](const OpCall& call, const Tensor& up) {
+        const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
+        const auto off = offsets(shapes(call), axis);
+        Tensor dx(call.input(call.slot).shape());
+        for (std::size_t e = 0; e < dx.size(); ++e) {
+            Index at = dx.unravel(e);
+            at[axis] += off[call.slot];
+            dx[e] = up.at(at);
+        }
+        return dx;
+    };
+    rule.explain = [offsets, shapes](const OpCall& call, const Tensor& up, const Names& names, const Index& at,
+                                     const NumFmt& num) {
+        const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
+        const auto off = offsets(shapes(call), axis);
+        Index up_at = at;
+        up_at[axis] += off[call.slot];
+        Worked w;
+        w.lhs = element(names.downstream, call.input(call.slot).shape(), concrete(at));
+        w.symbolic = element(names.upstream, up.shape(), concrete(up_at));
+        w.numeric = num(up.at(up_at));
+        w.result = up.at(up_at);
+        w.notes.push_back(fmt::format("{} fills positions {} to {} of axis {} of {}", names.in[call.slot], off[call.slot],
+                                      off[call.slot + 1] - 1, axis, names.out));
+        return w;
+    };
+    op.inputs = {rule, rule};  // at least two pieces; the rule serves every one
+    return op;
+}
+
+}  // namespace
+
+void add_shape_ops(OpTable& t) {
+    t.add(concat());
+    t.add(build({"split", "one of `parts` equal pieces of x along an axis; the other pieces get no gradient from it",
+                 "split({x}; axis {axis}, parts {parts}, index {index})",
+                 "d{x} = d{out} in piece {index} of {parts} along axis {axis}, 0 in the other pieces",
+                 {{"axis", AttrType::Int, 1.0, "the axis split along"},
+                  {"parts", AttrType::Int, 2.0, "how many equal pieces"},
+                  {"index", AttrType::Int, std::nullopt, "which piece, from 0"}},
+                 [](const Shape& in, const Attrs& a, Shape& out) {
+                     if (in.empty()) throw ShapeError("cannot split a scalar");
+                     const std::size_t axis = axis_in(a.integer("axis"), in.size());
+                     const long long parts = a.integer("parts"), index = a.integer("index");
+                     if (parts < 1 || in[axis] % static_cast<std::size_t>(parts) != 0)
+                         throw ShapeError(fmt::format("axis {} of size {} does not split into {} equal parts", axis,
+                                                      in[axis], parts));
+                     if (index < 0 || index >= parts)
+                         throw ShapeError(fmt::format("index {} is not one of the {} parts", index, parts));
+                     out = in;
+                     out[axis] = in[axis] / static_cast<std::size_t>(parts);
+                     const Tensor src(in), dst(out);
+                     std::vector<std::size_t> from(dst.size());
+                     for (std::size_t e = 0; e < dst.size(); ++e) {
+                         Index at = dst.unravel(e);
+                         at[axis] += static_cast<std::size_t>(index) * out[axis];
+                         from[e] = src.offset(at);
+                     }
+                     return from;
+                 }}));
+    t.add(build({"reshape", "the same numbers in row-major order, in a new shape (one dimension may be -1)",
+                 "reshape({x}; shape {shape})",
+                 "d{x} = reshape(d{out}, the shape of {x}): a reshape moves no number, so its gradient is reshaped back",
+                 {{"shape", AttrType::IntList, std::nullopt, "the new shape; -1 once for the size that fits"}},
+                 [](const Shape& in, const Attrs& a, Shape& out) {
+                     const auto& want = a.list("shape");
+                     out.clear();
+                     std::size_t known = 1, free_axis = want.size();
+                     for (std::size_t k = 0; k < want.size(); ++k) {
+                         if (want[k] == -1 && free_axis == want.size()) {
+                             free_axis = k;
+                             out.push_back(1);
+                             continue;
+                         }
+                         if (want[k] < 1) throw ShapeError(fmt::format("shape [{}]: each size must be at least 1, or -1 once", fmt::join(want, ",")));
+                         out.push_back(static_cast<std::size_t>(want[k]));
+                         known *= out.back();
+                     }
+                     const std::size_t total = element_count(in);
+                     if (free_axis < want.size()) {
+                         if (total % known) throw ShapeError(fmt::format("{} elements do not fit shape [{}]", total, fmt::join(want, ",")));
+                         out[free_axis] = total / known;
+                     }
+                     if (out.size() > kMaxRank)
+                         throw ShapeError(fmt::format("shape [{}] has rank {}; bnstep tensors have rank 0 to {}",
+                                                      fmt::join(want, ","), out.size(), kMaxRank));
+                     if (element_count(out) != total)
+                         throw ShapeError(fmt::format("cannot reshape {} ({} elements) to [{}]", shape_str(in), total,
+                                                      fmt::join(want, ",")));
+                     return identity(total);
+                 }}));
+    t.add(build({"flatten", "the axes from `start` on merged into one: (N, C, H, W) -> (N, C*H*W) for start 1",
+                 "flatten({x}; start {start})", "d{x} = reshape(d{out}, the shape of {x})",
+                 {{"start", AttrType::Int, 1.0, "the first axis merged"}},
+                 [](const Shape& in, const Attrs& a, Shape& out) {
+                     if (in.empty()) throw ShapeError("cannot flatten a scalar");
+                     const std::size_t start = axis_in(a.integer("start"), in.size());
+                     out.assign(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(start));
+                     out.push_back(element_count(Shape(in.begin() + static_cast<std::ptrdiff_t>(start), in.end())));
+                     return identity(element_count(in));
+                 }}));
+    t.add(build({"transpose", "the axes reordered: out axis k is x axis perm[k]", "transpose({x}; perm {perm})",
+                 "d{x} = transpose(d{out}; perm {inverse}): a permutation's backward is the inverse permutation",
+                 {{"perm", AttrType::IntList, std::nullopt, "the input axis each output axis takes"}},
+                 [](const Shape& in, const Attrs& a, Shape& out) { return permute(in, checked_perm(a, in.size()), out); },
+                 [](const std::vector<Shape>& in, const Attrs& a) {
+                     std::vector<std::size_t> inverse(in[0].size());
+                     const auto perm = checked_perm(a, in[0].size());
+                     for (std::size_t k = 0; k < perm.size(); ++k) inverse[perm[k]] = k;
+                     return std::map<std::string, std::string>{{"inverse", fmt::format("[{}]", fmt::join(inverse, ","))}};
+                 }}));
+    t.add(build({"channel_shuffle",
+                 "ShuffleNet's shuffle of (N, C, H, W): channels seen as a (groups, C/groups) grid, read out by columns",
+                 "channel_shuffle({x}; groups {groups})",
+                 "out channel j*groups + i is {x} channel i*(C/groups) + j, so d{x} = channel_shuffle(d{out}; groups "
+                 "C/groups{[ = {inverse}]}): the backward applies the inverse permutation",
+                 {{"groups", AttrType::Int, std::nullopt, "the number of channel groups"}},
+                 [](const Shape& in, const Attrs& a, Shape& out) {
+                     if (in.size() != 4) throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(in)));
+                     const long long groups = a.integer("groups");
+                     if (groups < 1 || in[1] % static_cast<std::size_t>(groups) != 0)
+                         throw ShapeError(fmt::format("groups = {} must divide the {} channels", groups, in[1]));
+                     out = in;
+                     const std::size_t g = static_cast<std::size_t>(groups), per = in[1] / g, plane = in[2] * in[3];
+                     std::vector<std::size_t> from(element_count(in));
+                     for (std::size_t n = 0; n < in[0]; ++n)
+                         for (std::size_t c = 0; c < in[1]; ++c) {
+                             const std::size_t src = (c % g) * per + c / g;  // out channel j*g + gi <- in gi*per + j
+                             for (std::size_t e = 0; e < plane; ++e)
+                                 from[(n * in[1] + c) * plane + e] = (n * in[1] + src) * plane + e;
+                         }
+                     return from;
+                 },
+                 [](const std::vector<Shape>& in, const Attrs& a) {
+                     std::map<std::string, std::string> vars;
+                     const long long groups = a.integer("groups");
+                     if (in[0].size() == 4 && groups > 0 && in[0][1] % static_cast<std::size_t>(groups) == 0)
+                         vars["inverse"] = std::to_string(in[0][1] / static_cast<std::size_t>(groups));
+                     return vars;
+                 }}));
+}
+
+}  // namespace bnstep::ops
