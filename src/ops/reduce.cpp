@@ -68,7 +68,7 @@ OpDef reduction(const std::string& name, bool mean) {
                 xi[axis] = k;
             else
                 xi.insert(xi.begin() + static_cast<std::ptrdiff_t>(axis), k);
-            terms.push_back(num(x.at(xi)));
+            terms.push_back(num.operand(x.at(xi)));
         }
         const std::string n = std::to_string(x.shape()[axis]);
         Worked w;
