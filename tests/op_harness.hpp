@@ -1,6 +1,8 @@
 #pragma once
 // Runs one op outside any graph: forward, the VJP of every input with the
 // broadcast undone, and the same gradients by centred finite differences.
+#include <doctest/doctest.h>
+
 #include <cmath>
 #include <vector>
 
@@ -47,10 +49,21 @@ inline std::vector<Tensor> random_inputs(const OpCase& oc, std::uint64_t seed) {
     return inputs;
 }
 
-// The case with every attribute it leaves out set to the op's default.
-inline OpCase completed(const OpDef& op, OpCase oc) {
+inline const OpDef& op_named(const char* name) {
+    const OpDef* op = builtin_ops().find(name);
+    REQUIRE_MESSAGE(op != nullptr, "no op " << name);
+    return *op;
+}
+
+// Every attribute left out set to the op's default.
+inline Attrs with_defaults(const OpDef& op, Attrs a) {
     for (const AttrSpec& spec : op.attrs)
-        if (!oc.attrs.has(spec.name) && spec.fallback) oc.attrs.set(spec.name, *spec.fallback);
+        if (!a.has(spec.name) && spec.fallback) a.set(spec.name, *spec.fallback);
+    return a;
+}
+
+inline OpCase completed(const OpDef& op, OpCase oc) {
+    oc.attrs = with_defaults(op, std::move(oc.attrs));
     return oc;
 }
 

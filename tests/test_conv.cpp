@@ -17,10 +17,13 @@
 #include "bnstep/executor.hpp"
 #include "bnstep/lesson.hpp"
 #include "bnstep/op.hpp"
+#include "op_harness.hpp"
 #include "bnstep/rng.hpp"
 #include "ops/conv_kernels.hpp"
 
 using namespace bnstep;
+using bnstep::testing::op_named;
+using bnstep::testing::with_defaults;
 
 namespace {
 
@@ -49,17 +52,7 @@ void check_same(const Tensor& got, const Tensor& want, double tol = 1e-12) {
     CHECK(worst <= tol);
 }
 
-const OpDef& op_named(const char* name) {
-    const OpDef* op = builtin_ops().find(name);
-    REQUIRE_MESSAGE(op != nullptr, "no op " << name);
-    return *op;
-}
 
-Attrs with_defaults(const OpDef& op, Attrs a) {
-    for (const AttrSpec& spec : op.attrs)
-        if (!a.has(spec.name) && spec.fallback) a.set(spec.name, *spec.fallback);
-    return a;
-}
 
 OpCall call_of(const std::vector<const Tensor*>& in, const Attrs& attrs, const Tensor* out = nullptr,
                std::size_t slot = 0) {

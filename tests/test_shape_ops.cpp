@@ -11,23 +11,15 @@
 #include <vector>
 
 #include "bnstep/op.hpp"
+#include "op_harness.hpp"
 
 using namespace bnstep;
+using bnstep::testing::op_named;
+using bnstep::testing::with_defaults;
 
 namespace {
 
-const OpDef& op_named(const char* name) {
-    const OpDef* op = builtin_ops().find(name);
-    REQUIRE_MESSAGE(op != nullptr, "no op " << name);
-    return *op;
-}
 
-// Every attribute left out set to the op's fallback.
-Attrs with_defaults(const OpDef& op, Attrs a) {
-    for (const AttrSpec& spec : op.attrs)
-        if (!a.has(spec.name) && spec.fallback) a.set(spec.name, *spec.fallback);
-    return a;
-}
 
 Attrs one(const char* name, double v) {
     Attrs a;
