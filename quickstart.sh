@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # bnstep on a fresh Debian 12 machine, in one command:
 #   ./quickstart.sh            install what is missing, build, run `bnstep run batchnorm`
-#   ./quickstart.sh test       the same set-up, then the whole test suite through ctest
+#   ./quickstart.sh test       the same set-up, then the whole test suite through ctest: a short fuzz
+#                              run, the tests under AddressSanitizer and UndefinedBehaviorSanitizer,
+#                              then the tests as built
 #   ./quickstart.sh run ARGS   the same set-up, then `bnstep ARGS`
 # Idempotent: a second run installs nothing and rebuilds only what changed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 packages=(g++ cmake make libcli11-dev libfmt-dev nlohmann-json3-dev doctest-dev)
+# The test suite also fuzzes the loader with clang's libFuzzer.
+[ "${1:-}" = test ] && packages+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,6 +33,27 @@ cmake --build build --parallel "$jobs" -- --no-print-directory >/dev/null
 case "${1:-}" in
   "")   exec ./build/bnstep run batchnorm ;;
   run)  shift; exec ./build/bnstep "$@" ;;
-  test) exec ctest --test-dir build --output-on-failure --parallel "$jobs" ;;
+  test)
+    # The suite again under AddressSanitizer and UndefinedBehaviorSanitizer, built with clang
+    # together with the libFuzzer target; then a short fuzz run (fuzz/README.md); then the suite as built.
+    if [ ! -f build-check/CMakeCache.txt ]; then
+      CXX=clang++ cmake -S . -B build-check -DCMAKE_BUILD_TYPE=Release -DBNSTEP_FUZZ=ON >/dev/null
+    fi
+    cmake --build build-check --parallel "$jobs" -- --no-print-directory >/dev/null
+    ctest --test-dir build-check --output-on-failure --parallel "$jobs" >build-check/ctest.log 2>&1 || {
+      cat build-check/ctest.log
+      echo "quickstart: the tests failed under the sanitizers (build-check/ctest.log)" >&2
+      exit 1
+    }
+    echo "quickstart: sanitizers: $(grep -m1 'tests passed' build-check/ctest.log)"
+    mkdir -p build-check/corpus
+    if ! ./build-check/fuzz/bnstep_fuzz build-check/corpus lessons tests/bad_lessons \
+        -max_total_time="${FUZZ_SECONDS:-20}" -print_final_stats=1 -artifact_prefix=build-check/ >build-check/fuzz.log 2>&1; then
+      tail -n 40 build-check/fuzz.log
+      echo "quickstart: the fuzzer found a failure; its input is saved as build-check/crash-* (see build-check/fuzz.log)" >&2
+      exit 1
+    fi
+    echo "quickstart: fuzzing: $(grep -m1 '^Done' build-check/fuzz.log), no failure"
+    exec ctest --test-dir build --output-on-failure --parallel "$jobs" ;;
   *)    echo "usage: ./quickstart.sh [test | run ARGS...]" >&2; exit 2 ;;
 esac

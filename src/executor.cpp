@@ -94,9 +94,9 @@ double loss(const Graph& g, const std::vector<Tensor>& values) {
 Trace run(const Graph& g) {
     Trace t;
     t.graph = &g;
-    const std::vector<Tensor> values = forward(g);
+    std::vector<Tensor> values = forward(g);
     t.nodes.resize(g.nodes.size());
-    for (std::size_t i = 0; i < g.nodes.size(); ++i) t.nodes[i].value = values[i];
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) t.nodes[i].value = std::move(values[i]);
 
     const std::vector<bool> gets = g.gets_gradient();
     for (std::size_t i = 0; i < g.nodes.size(); ++i)

@@ -25,7 +25,14 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::size_t kMaxElements = 100'000'000;
+// Any shape beyond this is refused outright (the product of its dimensions would overflow).
+constexpr std::size_t kMaxElements = std::size_t{1} << 50;
+
+std::string bytes_str(std::size_t bytes) {
+    if (bytes >= (std::size_t{1} << 30)) return fmt::format("{:.1f} GiB", double(bytes) / double(std::size_t{1} << 30));
+    if (bytes >= (std::size_t{1} << 20)) return fmt::format("{:.1f} MiB", double(bytes) / double(std::size_t{1} << 20));
+    return fmt::format("{} bytes", bytes);
+}
 
 std::string type_of(const json& j) {
     switch (j.type()) {
@@ -125,7 +132,7 @@ bool is_identifier(const std::string& s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
-Shape read_shape(const Reader& r, const json& j, const std::string& where) {
+Shape read_shape(const Reader& r, const json& j, const std::string& where, std::size_t max_elements) {
     r.list(j, where);
     if (j.size() > kMaxRank) r.fail(where, fmt::format("rank {} is too high: bnstep tensors have rank 0 to {}", j.size(), kMaxRank));
     Shape shape;
@@ -133,8 +140,9 @@ Shape read_shape(const Reader& r, const json& j, const std::string& where) {
     for (std::size_t i = 0; i < j.size(); ++i) {
         const long long d = r.integer(j[i], at(where, i));
         if (d < 1) r.fail(at(where, i), fmt::format("expected a dimension of at least 1, got {}", d));
-        if (static_cast<unsigned long long>(d) > kMaxElements || count * static_cast<std::size_t>(d) > kMaxElements)
-            r.fail(where, fmt::format("shape has more than {} elements", kMaxElements));
+        if (static_cast<unsigned long long>(d) > max_elements || count * static_cast<std::size_t>(d) > max_elements)
+            r.fail(where, fmt::format("the shape has more than {} elements, the limit for one tensor (--max-elements)",
+                                      max_elements));
         count *= static_cast<std::size_t>(d);
         shape.push_back(static_cast<std::size_t>(d));
     }
@@ -304,9 +312,12 @@ private:
     std::string duplicate_;
 };
 
-json parse_json(const Reader& r, std::string_view text) {
+json parse_json(const Reader& r, std::string_view text, std::size_t max_depth) {
     PointerTracker tracker;
-    auto callback = [&](int, json::parse_event_t event, json& parsed) {
+    auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
+        if (depth > static_cast<int>(max_depth))
+            throw LessonError(fmt::format("{}: JSON nested more than {} levels deep; a lesson needs far fewer", r.source(),
+                                          max_depth));
         tracker.event(event, parsed);
         return true;
     };
@@ -330,6 +341,13 @@ json parse_json(const Reader& r, std::string_view text) {
     } catch (const json::parse_error& e) {
         std::string what = e.what();
         if (const auto p = what.find(": ", what.find("parse error")); p != std::string::npos) what = what.substr(p + 2);
+        // NaN and Infinity are not JSON: say so where the parser stopped at one.
+        const std::size_t at_byte = e.byte > 0 ? e.byte - 1 : 0;
+        for (std::size_t i = at_byte > 8 ? at_byte - 8 : 0; i <= at_byte && i < text.size(); ++i)
+            if ((text[i] == 'N' || text[i] == 'I') && what.find("invalid literal") != std::string::npos) {
+                what += " (JSON has no NaN or Infinity: every number must be finite)";
+                break;
+            }
         throw LessonError(fmt::format("{}: malformed JSON: {}", text_position(r.source(), text, e.byte), what));
     }
 }
@@ -413,7 +431,10 @@ std::string did_you_mean(std::string_view wanted, const std::vector<std::string>
 
 Graph parse_lesson(std::string_view text, const std::string& source, const OpTable& ops, const LessonOptions& options) {
     const Reader r(source);
-    const json root = parse_json(r, text);
+    if (text.size() > options.limits.file_bytes)
+        throw LessonError(fmt::format("{}: the lesson is {}, above the limit of {} (--max-file-size)", source,
+                                      bytes_str(text.size()), bytes_str(options.limits.file_bytes)));
+    const json root = parse_json(r, text, options.limits.json_depth);
     r.object(root, "");
     r.only_keys(root, "", {"$schema", "name", "title", "description", "leaves", "nodes", "output", "compare"});
 
@@ -454,6 +475,11 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     };
 
     const json& leaves = r.list(r.required(root, "", "leaves", "a list of leaves: inputs, params and consts"), "/leaves");
+    std::vector<std::pair<std::size_t, const json*>> leaf_items;
+    if (const json* node_list = r.optional(root, "nodes"); node_list && node_list->is_array() &&
+                                                         leaves.size() + node_list->size() > options.limits.nodes)
+        r.fail("", fmt::format("{} leaves and nodes, above the limit of {} (--max-nodes)", leaves.size() + node_list->size(),
+                               options.limits.nodes));
     for (std::size_t i = 0; i < leaves.size(); ++i) {
         const std::string where = at("/leaves", i);
         const json& item = leaves[i];
@@ -469,7 +495,8 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
             node.kind = NodeKind::Const;
         else
             r.fail(at(where, "kind"), fmt::format("unknown kind '{}'; expected \"input\", \"param\" or \"const\"", kind));
-        node.shape = read_shape(r, r.required(item, where, "shape", "a list of dimensions, [] for a scalar"), at(where, "shape"));
+        node.shape = read_shape(r, r.required(item, where, "shape", "a list of dimensions, [] for a scalar"), at(where, "shape"),
+                                options.limits.elements);
         if (const auto it = options.shapes.find(node.name); it != options.shapes.end()) {
             if (item.contains("values") && it->second != node.shape)
                 throw UsageError(fmt::format("--set {}.shape: {} gives literal values of shape {}; only a leaf "
@@ -477,8 +504,12 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
                                              node.name, node.name, shape_str(node.shape)));
             if (it->second != node.shape) resized_names.push_back(node.name);
             node.shape = it->second;
+            if (element_count(node.shape) > options.limits.elements)
+                throw UsageError(fmt::format("--set {}.shape: {} elements, above the limit for one tensor of {} "
+                                             "(--max-elements)",
+                                             node.name, element_count(node.shape), options.limits.elements));
         }
-        node.value = read_tensor(r, item, node.shape, where);
+        leaf_items.emplace_back(nodes.size() - 1, &item);  // values are read once the sizes are known to fit
     }
 
     const json& items = r.list(r.required(root, "", "nodes", "a list of op nodes"), "/nodes");
@@ -573,14 +604,28 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
                 r.fail(node.location, fmt::format("shape mismatch in {} = {}({}): {}", node.name, node.op->name,
                                                   fmt::join(described, ", "), e.what()));
             }
-            if (element_count(node.shape) > kMaxElements)
-                r.fail(node.location, fmt::format("{} would have shape {}, more than {} elements", node.name,
-                                                  shape_str(node.shape), kMaxElements));
+            if (element_count(node.shape) > options.limits.elements)
+                r.fail(node.location, fmt::format("{} would have shape {}, more than {} elements, the limit for one "
+                                                  "tensor (--max-elements)",
+                                                  node.name, shape_str(node.shape), options.limits.elements));
         }
         g.nodes.push_back(std::move(node));
     }
 
     for (const auto& name : resized_names) g.resized.push_back(*g.find(name));
+
+    // What a run would hold in memory, before anything large is allocated.
+    std::size_t total = 0;
+    for (const Node& n : g.nodes) total += element_count(n.shape);
+    if (total > options.limits.memory_bytes / kBytesPerElement)
+        r.fail("", fmt::format("a run would need about {} ({} elements in all, {} bytes each for value, gradient, "
+                               "contributions and local gradient), above the limit of {} (--max-memory)",
+                               bytes_str(total * kBytesPerElement), total, kBytesPerElement,
+                               bytes_str(options.limits.memory_bytes)));
+    for (const auto& [index, item] : leaf_items) {
+        Node& leaf = g.nodes[position[index]];
+        leaf.value = read_tensor(r, *item, leaf.shape, leaf.location);
+    }
 
     // The output and its upstream gradient.
     const json& output = r.object(r.required(root, "", "output", "an object naming the output node"), "/output");
@@ -666,6 +711,20 @@ void parse_setting(const std::string& setting, LessonOptions& options) {
     options.shapes[name] = shape;
 }
 
+std::size_t parse_size(const std::string& text, const std::string& option) {
+    std::size_t digits = 0;
+    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+    std::size_t scale = 1;
+    const std::string suffix = text.substr(digits);
+    if (suffix == "K" || suffix == "k") scale = std::size_t{1} << 10;
+    else if (suffix == "M" || suffix == "m") scale = std::size_t{1} << 20;
+    else if (suffix == "G" || suffix == "g") scale = std::size_t{1} << 30;
+    else if (!suffix.empty()) digits = 0;
+    if (digits == 0 || digits > 12)
+        throw UsageError(fmt::format("{} '{}': expected a whole number with an optional K, M or G suffix", option, text));
+    return std::stoull(text.substr(0, digits)) * scale;
+}
+
 Graph load_lesson(const std::string& name_or_path, const OpTable& ops, const LessonOptions& options) {
     namespace fs = std::filesystem;
     const bool is_path = name_or_path.find('/') != std::string::npos || name_or_path == "." || name_or_path == ".." ||
@@ -689,6 +748,9 @@ Graph load_lesson(const std::string& name_or_path, const OpTable& ops, const Les
     std::error_code ec;
     if (fs::is_directory(name_or_path, ec))
         throw LessonError(fmt::format("{}: is a directory; expected a lesson .json file", name_or_path));
+    if (const auto size = fs::file_size(name_or_path, ec); !ec && size > options.limits.file_bytes)
+        throw LessonError(fmt::format("{}: the file is {}, above the limit of {} for a lesson (--max-file-size)",
+                                      name_or_path, bytes_str(size), bytes_str(options.limits.file_bytes)));
     std::ifstream file(name_or_path, std::ios::binary);
     if (!file) throw LessonError(fmt::format("{}: cannot read the file: {}", name_or_path, std::strerror(errno)));
     std::ostringstream text;

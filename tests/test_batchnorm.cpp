@@ -69,7 +69,9 @@ TEST_CASE("batchnorm: the staged lesson has BACKGROUND.md's nodes and steps") {
     const std::vector<std::pair<const char*, int>> steps = {{"x", 0},    {"mu", 1},      {"xmu", 2},  {"sq", 3},
                                                             {"var", 4},  {"sqrtvar", 5}, {"ivar", 6}, {"xhat", 7},
                                                             {"gammax", 8}, {"out", 9}};
-    for (const auto& [name, step] : steps) {
+    for (const auto& entry : steps) {
+        const char* name = entry.first;  // (CAPTURE takes a reference: no structured binding with clang 14)
+        const int step = entry.second;
         CAPTURE(name);
         REQUIRE(g.find(name));
         CHECK(g.nodes[*g.find(name)].step == step);

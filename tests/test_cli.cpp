@@ -232,7 +232,8 @@ TEST_CASE("cli: --help on every command mentions its options") {
         {"ops", {"--format"}},
     };
     for (const auto& [cmd, opts] : options) {
-        CAPTURE(cmd);
+        const std::string command = cmd;  // (clang 14 cannot capture a structured binding)
+        CAPTURE(command);
         const std::string out = ok_output({cmd, "--help"});
         CHECK(contains(out, "Usage: bnstep " + cmd));
         for (const auto& o : opts) {

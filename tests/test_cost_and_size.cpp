@@ -36,9 +36,8 @@ std::string separable_lesson(std::size_t k, std::size_t m, std::size_t n) {
 
 TEST_CASE("cost: weights and multiply-adds agree with BACKGROUND.md's formulas") {
     for (const auto& [k, m, n] : std::vector<std::tuple<std::size_t, std::size_t, std::size_t>>{{3, 4, 8}, {3, 8, 16}, {5, 3, 7}}) {
-        CAPTURE(k);
-        CAPTURE(m);
-        CAPTURE(n);
+        const std::string sizes = fmt::format("K={} M={} N={}", k, m, n);  // (clang 14: no capture of a binding)
+        CAPTURE(sizes);
         const Graph g = parse_lesson(separable_lesson(k, m, n), "t.json");
         const CostReport r = cost_summary(g);
         REQUIRE(r.compare.size() == 2);

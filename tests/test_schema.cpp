@@ -241,7 +241,8 @@ TEST_CASE("schema: every key the built-in lessons use is declared") {
     REQUIRE(!bnstep::builtin_lessons().empty());
     auto check_keys = [](const json& obj, const std::string& def, const std::string& where) {
         const Keys allowed = declared(def);
-        for (const auto& [key, value] : obj.items()) {
+        for (const auto& item : obj.items()) {
+            const std::string key = item.key();
             CAPTURE(where);
             CHECK_MESSAGE(allowed.count(key) == 1, "key '" << key << "' is not declared in the schema");
         }
@@ -266,7 +267,8 @@ TEST_CASE("schema: every key the built-in lessons use is declared") {
             REQUIRE(rule != nullptr);
             const json& attrs = rule->at("then").at("properties").at("attrs");
             const Keys allowed = attrs.contains("properties") ? keys_of(attrs.at("properties")) : Keys{};
-            for (const auto& [key, value] : node.at("attrs").items()) {
+            for (const auto& item : node.at("attrs").items()) {
+                const std::string key = item.key();
                 CAPTURE(where);
                 CHECK_MESSAGE(allowed.count(key) == 1, "attribute '" << key << "' is not declared in the schema");
             }
@@ -289,7 +291,9 @@ TEST_CASE("schema: every key the schema declares is accepted by the loader") {
         CAPTURE(c.label);
         REQUIRE(load_error(c.lesson) == "");
         const json& properties = object_schema(c.def).at("properties");
-        for (const auto& [key, declaration] : properties.items()) {
+        for (const auto& item : properties.items()) {
+            const std::string key = item.key();
+            const json& declaration = item.value();
             CAPTURE(key);
             json lesson = c.lesson;
             json& obj = lesson[json::json_pointer(c.pointer)];
@@ -335,7 +339,8 @@ TEST_CASE("schema: required keys are the keys the loader requires") {
         // The minimal lesson holds nothing but required keys (and, for a
         // tensor, the one of values/random/fill that the schema's oneOf asks
         // for), so the loader needs no more than the schema requires.
-        for (const auto& [key, value] : c.lesson[json::json_pointer(c.pointer)].items()) {
+        for (const auto& item : c.lesson[json::json_pointer(c.pointer)].items()) {
+            const std::string key = item.key();
             CAPTURE(key);
             const bool tensor_key = c.tensor && (key == "values" || key == "random" || key == "fill");
             CHECK((req.count(key) == 1 || tensor_key));

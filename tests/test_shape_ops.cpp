@@ -116,7 +116,8 @@ TEST_CASE("shape ops: channel_shuffle reads the (groups, C/groups) grid of chann
                                         std::pair{3, std::vector<std::size_t>{0, 2, 4, 1, 3, 5}},
                                         std::pair{1, std::vector<std::size_t>{0, 1, 2, 3, 4, 5}},
                                         std::pair{6, std::vector<std::size_t>{0, 1, 2, 3, 4, 5}}}) {
-        CAPTURE(groups);
+        const int group_count = groups;  // (clang 14 cannot capture a structured binding)
+        CAPTURE(group_count);
         const Attrs a = one("groups", groups);
         const Tensor out = forward(op, {&x}, a);
         for (std::size_t n = 0; n < 2; ++n)
@@ -319,7 +320,8 @@ TEST_CASE("shape ops: reshape and flatten keep the row-major order") {
     for (const auto& [start, shape] : {std::pair{0LL, Shape{120}}, std::pair{1LL, Shape{2, 60}},
                                        std::pair{2LL, Shape{2, 3, 20}}, std::pair{3LL, Shape{2, 3, 4, 5}},
                                        std::pair{-2LL, Shape{2, 3, 20}}}) {
-        CAPTURE(start);
+        const long long start_axis = start;  // (clang 14 cannot capture a structured binding)
+        CAPTURE(start_axis);
         const Attrs a = with_defaults(flatten, one("start", double(start)));
         const Tensor y = forward(flatten, {&x}, a);
         CHECK(y.shape() == shape);

@@ -20,10 +20,28 @@ struct BuiltinLesson {
 // The lessons embedded in the binary at build time, sorted by name.
 const std::vector<BuiltinLesson>& builtin_lessons();
 
+// Bounds that keep a hostile or mistaken lesson from crashing bnstep or
+// exhausting the machine; each can be raised from the command line.
+struct Limits {
+    std::size_t file_bytes = 16u << 20;           // --max-file-size
+    std::size_t nodes = 10'000;                   // --max-nodes (leaves and op nodes)
+    std::size_t elements = 100'000'000;           // --max-elements, per tensor
+    std::size_t memory_bytes = std::size_t{4} << 30;  // --max-memory, estimated for a run
+    std::size_t json_depth = 64;                  // nesting of JSON lists and objects
+};
+
+// What a run keeps per element of every tensor, measured: value, gradient,
+// contribution, its unreduced form, local value and a working copy.
+inline constexpr std::size_t kBytesPerElement = 6 * sizeof(double);
+
 // Changes a user asks for on the command line.
 struct LessonOptions {
     std::map<std::string, Shape> shapes;  // leaf name -> new shape (--set x.shape=8,32,56,56)
+    Limits limits;
 };
+
+// "16M", "8G", "1000": a size with an optional K, M or G suffix (powers of 1024); a UsageError otherwise.
+std::size_t parse_size(const std::string& text, const std::string& option);
 
 // Parses "x.shape=8,32,56,56" into `options`; a UsageError names what is wrong.
 void parse_setting(const std::string& setting, LessonOptions& options);

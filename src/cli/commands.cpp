@@ -26,9 +26,15 @@ struct Common {
     std::string color = "auto";
     bool full = false;
     std::vector<std::string> settings;  // --set x.shape=...
+    std::string max_file_size, max_memory;
+    std::size_t max_nodes = 0, max_elements = 0;
 
     LessonOptions lesson_options() const {
         LessonOptions o;
+        if (!max_file_size.empty()) o.limits.file_bytes = parse_size(max_file_size, "--max-file-size");
+        if (!max_memory.empty()) o.limits.memory_bytes = parse_size(max_memory, "--max-memory");
+        if (max_nodes) o.limits.nodes = max_nodes;
+        if (max_elements) o.limits.elements = max_elements;
         for (const auto& s : settings) parse_setting(s, o);
         return o;
     }
@@ -59,6 +65,17 @@ void add_lesson_options(CLI::App& cmd, Common& c, bool prints_tensors) {
     cmd.add_option("--set", c.settings,
                    "resize a leaf, e.g. --set x.shape=8,32,56,56 (leaves given by random or fill); repeatable");
     if (prints_tensors) cmd.add_flag("--full", c.full, "print large tensors whole instead of summarised");
+    const Limits defaults;
+    cmd.add_option("--max-file-size", c.max_file_size,
+                   fmt::format("the largest lesson file read, e.g. 64M (default {}M)", defaults.file_bytes >> 20));
+    cmd.add_option("--max-nodes", c.max_nodes, fmt::format("the most leaves and nodes (default {})", defaults.nodes))
+        ->check(CLI::PositiveNumber);
+    cmd.add_option("--max-elements", c.max_elements,
+                   fmt::format("the most elements of one tensor (default {})", defaults.elements))
+        ->check(CLI::PositiveNumber);
+    cmd.add_option("--max-memory", c.max_memory,
+                   fmt::format("the most memory a run may need, estimated from the shapes, e.g. 16G (default {}G)",
+                               defaults.memory_bytes >> 30));
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << '\n'; }

@@ -204,7 +204,7 @@ void add_elementwise_ops(OpTable& t) {
          [](const Args& x, auto&) { return -x[0]; }},
         {"pow", "a^p for a constant exponent p", "{a}^{p}",
          {in("a", "{p}*{a}^({p}-1)",
-             [](const Args& x, double, const Attrs& at) { return at.number("p") * std::pow(x[0], at.number("p") - 1); })},
+             [](const Args& x, double, const Attrs& at) { return at.number("p") == 0 ? 0.0 : at.number("p") * std::pow(x[0], at.number("p") - 1); })},
          [](const Args& x, const Attrs& at) { return std::pow(x[0], at.number("p")); },
          {{"p", AttrType::Number, std::nullopt, "the constant exponent"}}},
         {"square", "a^2", "{a}^2", {in("a", "2*{a}", [](const Args& x, double, auto&) { return 2 * x[0]; })},

@@ -45,7 +45,8 @@ json node_json(const Trace& t, std::size_t i) {
     j["attrs"] = json::object();
     for (const auto& [key, value] : n.attrs.all()) {
         const auto& specs = n.op->attrs;
-        const auto spec = std::find_if(specs.begin(), specs.end(), [&](const AttrSpec& a) { return a.name == key; });
+        const std::string& attr = key;  // (clang 14 cannot capture a structured binding)
+        const auto spec = std::find_if(specs.begin(), specs.end(), [&](const AttrSpec& a) { return a.name == attr; });
         if (spec != specs.end() && spec->type == AttrType::Bool)
             j["attrs"][key] = value != 0.0;
         else if (spec != specs.end() && spec->type == AttrType::Int)
