@@ -160,6 +160,11 @@ private:
     const Tensor& value(std::size_t i) const { return entries_[i].value; }
     std::string fresh(const char* prefix) { return fmt::format("{}{}", prefix, counter_++); }
 
+    // The largest size up to `most` that keeps `times` * size within max_elements.
+    long long up_to(long long most, std::size_t times) const {
+        return std::max<long long>(1, std::min<long long>(most, (long long)(opt_.max_elements / std::max<std::size_t>(1, times))));
+    }
+
     // An attribute, left out now and then when it equals the op's default.
     void put(json& attrs, const std::string& name, long long v, long long fallback) {
         if (v == fallback && chance(0.5)) return;
@@ -261,6 +266,8 @@ private:
     }
 
     std::size_t leaf(const Shape& shape, Range range = Range::Signed, const char* kind = nullptr) {
+        if (element_count(shape) > opt_.max_elements)
+            throw std::logic_error(fmt::format("generator bug: a leaf of shape {}", shape_str(shape)));
         if (!kind) {
             const double u = rng_.uniform();
             kind = u < 0.45 ? "param" : u < 0.8 ? "input" : "const";
@@ -554,7 +561,7 @@ std::optional<std::size_t> Builder::gen(const std::string& op) {
             const std::size_t a = of_rank(2);
             const std::size_t k = shape(a)[1];
             auto b = pick([&](std::size_t j) { return shape(j).size() == 2 && shape(j)[0] == k; });
-            const std::size_t bb = b && chance(0.5) ? *b : leaf({k, static_cast<std::size_t>(between(1, 4))});
+            const std::size_t bb = b && chance(0.5) ? *b : leaf({k, static_cast<std::size_t>(between(1, up_to(4, k)))});
             if (shape(a)[0] * shape(bb)[1] > cap) return std::nullopt;
             if (a == bb) feature("matmul A @ A");
             return node("matmul", {a, bb});
@@ -562,7 +569,7 @@ std::optional<std::size_t> Builder::gen(const std::string& op) {
         const std::size_t b = of_rank(2);
         const std::size_t k = shape(b)[0];
         auto a = pick([&](std::size_t j) { return shape(j).size() == 2 && shape(j)[1] == k; });
-        const std::size_t aa = a && chance(0.5) ? *a : leaf({static_cast<std::size_t>(between(1, 4)), k});
+        const std::size_t aa = a && chance(0.5) ? *a : leaf({static_cast<std::size_t>(between(1, up_to(4, k))), k});
         if (shape(aa)[0] * shape(b)[1] > cap) return std::nullopt;
         return node("matmul", {aa, b});
     }
@@ -648,6 +655,8 @@ std::optional<std::size_t> Builder::gen(const std::string& op) {
             if ((long long)s[2] + 2 * padding >= kernel && (long long)s[3] + 2 * padding >= kernel) break;
             kernel = 1, padding = 0;
         }
+        const Windows geometry = windows_of(s, kernel, stride, padding);  // padding 1, stride 1 can grow the image
+        if (geometry.n * geometry.c * geometry.ho * geometry.wo > cap) return std::nullopt;
         if (op == "max_pool2d" && max_pool_min_gap(value(x), kernel, stride, padding) < opt_.kink_margin) {
             ++out_.avoided;
             feature("avoided max_pool2d with a near tie");
@@ -676,26 +685,25 @@ std::optional<std::size_t> Builder::gen(const std::string& op) {
                 if (d != axis && t[d] != s[d]) return false;
             return true;
         };
+        const std::size_t slice = element_count(s) / s[axis];  // elements per index along axis
         while (in.size() < pieces) {
-            std::size_t next;
+            auto fits = [&](std::size_t j) { return total + element_count(shape(j)) <= cap; };
             const double u = rng_.uniform();
             std::optional<std::size_t> found;
-            if (u < 0.2) {
+            if (u < 0.2 && fits(x)) {
                 found = x;
             } else if (u < 0.6) {
-                found = pick([&](std::size_t j) { return fits_except_axis(shape(j)); });
+                found = pick([&](std::size_t j) { return fits_except_axis(shape(j)) && fits(j); });
             }
-            if (found) {
-                next = *found;
-            } else {
+            if (!found) {
+                if (total + slice > cap) return std::nullopt;
                 Shape t = s;
-                t[axis] = static_cast<std::size_t>(between(1, 3));
-                next = leaf(t);
+                t[axis] = static_cast<std::size_t>(between(1, std::min<long long>(3, (long long)((cap - total) / slice))));
+                found = leaf(t);
             }
-            total += element_count(shape(next));
-            in.push_back(next);
+            total += element_count(shape(*found));
+            in.push_back(*found);
         }
-        if (total > cap) return std::nullopt;
         json attrs;
         put(attrs, "axis", chance(0.3) ? (long long)axis - r : (long long)axis, 1);
         if (pieces == 3) feature("concat of 3");

@@ -107,3 +107,19 @@ TEST_CASE("random graphs: max_pool_min_gap finds the closest pair in a window") 
     CHECK(fuzz::max_pool_min_gap(x, 2, 0, 0) == doctest::Approx(0.5));
     CHECK(fuzz::max_pool_min_gap(x, 1, 0, 0) == std::numeric_limits<double>::infinity());
 }
+
+TEST_CASE("random graphs: regression: pow with p = 0 at a = 0 sends gradient 0, not NaN") {
+    // Found by bnstep_graph_fuzz (a relu's exact zeros fed pow(p=0)): the local
+    // gradient p*a^(p-1) was 0 * 0^-1 = 0 * inf = NaN, a numeric fault; a^0 is
+    // the constant 1, so its gradient is 0 everywhere (as in PyTorch).
+    const Graph g = parse_lesson(R"({"title": "pow p=0 at 0",
+        "leaves": [{"name": "x", "kind": "input", "shape": [3], "values": [-1.0, 0.0, 2.0]}],
+        "nodes": [{"name": "r", "op": "relu", "inputs": ["x"]},
+                  {"name": "y", "op": "pow", "inputs": ["r"], "attrs": {"p": 0}}],
+        "output": {"node": "y", "upstream": {"values": [1.0, 1.0, 1.0]}}})",
+                                 "pow0.json");
+    const Trace t = run(g);
+    const Tensor& dr = *t.nodes[*g.find("r")].grad;
+    for (std::size_t i = 0; i < dr.size(); ++i) CHECK(dr[i] == 0.0);
+    CHECK(check_gradients(g, t, GradcheckOptions{}).passed());
+}
