@@ -367,7 +367,7 @@ TEST_CASE("conv: a hand-computed 3x3 convolution with padding 1") {
     // x = 1..9 as a 3x3 image, w = all ones except w[1,1] = 2, bias 0.5.
     const Tensor x(Shape{1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
     const Tensor w(Shape{1, 1, 3, 3}, {1, 1, 1, 1, 2, 1, 1, 1, 1});
-    const Tensor b(Shape{1}, {0.5});
+    const Tensor b(Shape{1}, std::vector<double>{0.5});
     const OpDef& op = op_named("conv2d");
     Attrs a;
     a.set("padding", 1);
