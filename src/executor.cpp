@@ -38,20 +38,27 @@ void check_forward(const Graph& g, const std::vector<Tensor>& values, std::size_
 
 }  // namespace
 
-OpCall call_of(const Graph& g, const std::vector<Tensor>& values, std::size_t node) {
+namespace {
+
+// The call for one node, its values read through `value_of(node index)`.
+template <class ValueOf>
+OpCall make_call(const Graph& g, std::size_t node, ValueOf value_of) {
     OpCall call;
-    for (std::size_t in : g.nodes[node].inputs) call.in.push_back(&values[in]);
+    for (std::size_t in : g.nodes[node].inputs) call.in.push_back(&value_of(in));
     call.attrs = &g.nodes[node].attrs;
-    call.out = &values[node];
+    call.out = &value_of(node);
     return call;
 }
 
+}  // namespace
+
+OpCall call_of(const Graph& g, const std::vector<Tensor>& values, std::size_t node) {
+    return make_call(g, node, [&](std::size_t i) -> const Tensor& { return values[i]; });
+}
+
 OpCall Trace::call(std::size_t node, std::size_t slot) const {
-    OpCall c;
+    OpCall c = make_call(*graph, node, [&](std::size_t i) -> const Tensor& { return nodes[i].value; });
     c.slot = slot;
-    for (std::size_t in : graph->nodes[node].inputs) c.in.push_back(&nodes[in].value);
-    c.attrs = &graph->nodes[node].attrs;
-    c.out = &nodes[node].value;
     return c;
 }
 
