@@ -253,6 +253,11 @@ Attrs read_attrs(const Reader& r, const OpDef& op, const json* attrs, const std:
             std::vector<long long> values;
             for (std::size_t k = 0; k < j->size(); ++k) values.push_back(r.integer((*j)[k], at(w, k)));
             out.set_list(spec.name, std::move(values));
+        } else if (spec.type == AttrType::Choice) {
+            const auto choice = std::find(spec.choices.begin(), spec.choices.end(), j->is_string() ? j->get<std::string>() : "");
+            if (choice == spec.choices.end())
+                r.fail(w, fmt::format("expected one of {} ({})", fmt::join(spec.choices, ", "), spec.help));
+            out.set(spec.name, static_cast<double>(choice - spec.choices.begin()));
         } else if (spec.type == AttrType::Bool) {
             out.set(spec.name, r.boolean(*j, w) ? 1.0 : 0.0);
         } else if (spec.type == AttrType::Int) {

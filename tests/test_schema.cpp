@@ -159,6 +159,7 @@ std::string attr_json_type(bnstep::AttrType type) {
         case bnstep::AttrType::Number: return "number";
         case bnstep::AttrType::Bool: return "boolean";
         case bnstep::AttrType::IntList: return "array";
+        case bnstep::AttrType::Choice: return "string";
     }
     return "?";
 }
@@ -219,7 +220,12 @@ TEST_CASE("schema: each op's input count and attributes match the op table") {
                     CHECK(decl.at("minItems") == 1);
                     CHECK(decl.at("maxItems") == schema().at("$defs").at("shape").at("maxItems"));
                 }
-                if (spec.fallback && spec.type == bnstep::AttrType::Bool)
+                if (spec.type == bnstep::AttrType::Choice) {
+                    std::vector<std::string> words;
+                    for (const auto& w : decl.at("enum")) words.push_back(w.get<std::string>());
+                    CHECK(words == spec.choices);
+                    CHECK(decl.at("default") == spec.choices.at(static_cast<std::size_t>(*spec.fallback)));
+                } else if (spec.fallback && spec.type == bnstep::AttrType::Bool)
                     CHECK(decl.at("default") == (*spec.fallback != 0.0));
                 else if (spec.fallback)
                     CHECK(decl.at("default").get<double>() == *spec.fallback);

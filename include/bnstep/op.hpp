@@ -21,14 +21,16 @@
 
 namespace bnstep {
 
-enum class AttrType { Int, Number, Bool, IntList };
+enum class AttrType { Int, Number, Bool, IntList, Choice };
 std::string_view attr_type_name(AttrType type);
 
 struct AttrSpec {
     std::string name;
     AttrType type;
-    std::optional<double> fallback;  // no fallback: the attribute is required (lists have none)
+    std::optional<double> fallback;  // no fallback: the attribute is required (lists have none);
+                                     // for a choice, the index of the default
     std::string help;
+    std::vector<std::string> choices = {};  // Choice: the words a lesson may give; stored as their index
 };
 
 class Attrs {
@@ -79,6 +81,24 @@ struct Worked {
                                      // starting with a space is a table row, printed as is
 };
 
+// Which differentiable piece of the op each output element lies on (ReLU: the
+// side of 0 its input is on; max pool: which element is the maximum; rounding:
+// the step). Two evaluations that put an element on different pieces span a
+// kink, and a finite difference between them says nothing about the derivative.
+using PiecesFn = std::function<std::vector<long long>(const OpCall& call)>;
+
+// A straight-through estimator: the op is flat or jumps almost everywhere (sign,
+// rounding), and its backward uses the derivative of a surrogate instead.
+struct Surrogate {
+    std::function<std::string(const Attrs& attrs)> name;  // "identity", "hardtanh"
+    // The op with its flat parts replaced by the surrogate, anchored at `base`
+    // (the inputs of the forward pass): equal to the op there, and with the
+    // derivative the backward uses, e.g. sign(x0) + (x - x0). Gradient checks
+    // differentiate this.
+    std::function<Tensor(const OpCall& call, const OpCall& base)> forward;
+    PiecesFn pieces;  // the surrogate's own kinks (hardtanh at +-1); may be empty
+};
+
 // Raised by shape rules; the graph builder adds the node's name.
 struct ShapeError : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -106,6 +126,9 @@ struct InputRule {
     bool optional = false;
     bool differentiable = true;
     std::string formula;  // the local gradient, e.g. "d(1/{v})/d{v} = -1/{v}^2"
+    // The gradient is (in part) a straight-through estimator's, not the true
+    // derivative: run and trace label it, and the formula says so.
+    bool straight_through = false;
     // The local gradient per element, when the op is elementwise after
     // broadcasting, in the shape where it multiplies the upstream gradient
     // (the output's for elementwise ops, the input's for sum and mean);
@@ -132,6 +155,8 @@ struct OpDef {
     // The last input may repeat (concat): its rule serves every extra input,
     // and `{inputs}` in the forward formula lists them all.
     bool variadic = false;
+    PiecesFn pieces;                       // ops with kinks; empty for smooth ops
+    std::optional<Surrogate> surrogate;    // ops whose backward is a straight-through estimator
 
     std::size_t min_arity() const;
     std::size_t max_arity() const { return variadic ? static_cast<std::size_t>(-1) : inputs.size(); }

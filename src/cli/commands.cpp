@@ -1,153 +1,17 @@
 #include "cli/commands.hpp"
 
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
-#include <cmath>
-#include <cstdlib>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <functional>
 #include <iostream>
-#include <nlohmann/json.hpp>
 
 #include "bnstep/error.hpp"
-#include "bnstep/lesson.hpp"
-#include "bnstep/print.hpp"
 #include "bnstep/version.hpp"
+#include "cli/common.hpp"
 
 namespace bnstep::cli {
-namespace {
 
-// Options most commands share.
-struct Common {
-    std::string format = "text";
-    int precision = 4;
-    std::string color = "auto";
-    bool full = false;
-    std::vector<std::string> settings;  // --set x.shape=...
-    std::string max_file_size, max_memory;
-    std::size_t max_nodes = 0, max_elements = 0;
-
-    LessonOptions lesson_options() const {
-        LessonOptions o;
-        if (!max_file_size.empty()) o.limits.file_bytes = parse_size(max_file_size, "--max-file-size");
-        if (!max_memory.empty()) o.limits.memory_bytes = parse_size(max_memory, "--max-memory");
-        if (max_nodes) o.limits.nodes = max_nodes;
-        if (max_elements) o.limits.elements = max_elements;
-        for (const auto& s : settings) parse_setting(s, o);
-        return o;
-    }
-
-    PrintOptions print() const {
-        PrintOptions o;
-        o.num.precision = precision;
-        o.full = full;
-        const char* no_color = std::getenv("NO_COLOR");
-        const bool allowed = no_color == nullptr || *no_color == '\0';
-        o.style.color = allowed && (color == "always" || (color == "auto" && isatty(STDOUT_FILENO)));
-        return o;
-    }
-};
-
-void add_common(CLI::App& cmd, Common& c, const std::vector<std::string>& formats) {
-    cmd.add_option("--format", c.format, "output format")->check(CLI::IsMember(formats))->capture_default_str();
-    cmd.add_option("--precision", c.precision, "significant digits of printed numbers")
-        ->check(CLI::Range(1, 17))
-        ->capture_default_str();
-    cmd.add_option("--color", c.color, "colour: auto (only on a terminal), always or never; NO_COLOR turns it off")
-        ->check(CLI::IsMember({"auto", "always", "never"}))
-        ->capture_default_str();
-}
-
-// Options of the commands that load a lesson: resizing leaves, printing everything.
-void add_lesson_options(CLI::App& cmd, Common& c, bool prints_tensors) {
-    cmd.add_option("--set", c.settings,
-                   "resize a leaf, e.g. --set x.shape=8,32,56,56 (leaves given by random or fill); repeatable");
-    if (prints_tensors) cmd.add_flag("--full", c.full, "print large tensors whole instead of summarised");
-    const Limits defaults;
-    cmd.add_option("--max-file-size", c.max_file_size,
-                   fmt::format("the largest lesson file read, e.g. 64M (default {}M)", defaults.file_bytes >> 20));
-    cmd.add_option("--max-nodes", c.max_nodes, fmt::format("the most leaves and nodes (default {})", defaults.nodes))
-        ->check(CLI::PositiveNumber);
-    cmd.add_option("--max-elements", c.max_elements,
-                   fmt::format("the most elements of one tensor (default {})", defaults.elements))
-        ->check(CLI::PositiveNumber);
-    cmd.add_option("--max-memory", c.max_memory,
-                   fmt::format("the most memory a run may need, estimated from the shapes, e.g. 16G (default {}G)",
-                               defaults.memory_bytes >> 30));
-}
-
-void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << '\n'; }
-
-std::size_t find_node(const Graph& g, const std::string& wanted) {
-    if (!wanted.empty() && std::all_of(wanted.begin(), wanted.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
-        if (wanted.size() <= 4)
-            if (const auto i = g.find_step(std::stoi(wanted))) return *i;
-    }
-    if (const auto i = g.find(wanted)) return *i;
-    std::vector<std::string> names, labels;
-    for (const Node& n : g.nodes) {
-        names.push_back(n.name);
-        labels.push_back(n.step ? fmt::format("{} ({})", *n.step, n.name) : n.name);
-    }
-    const std::string hint = did_you_mean(wanted, names);
-    throw UsageError(fmt::format("lesson {} has no step or node '{}'{}; it has: {}", g.name, wanted,
-                                 hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), fmt::join(labels, ", ")));
-}
-
-Index parse_index(const std::string& text, const Node& node) {
-    if (text.empty()) return default_index(node.shape);
-    Index index;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const std::size_t end = std::min(text.find(',', start), text.size());
-        const std::string part = text.substr(start, end - start);
-        if (part.empty() || part.size() > 9 || !std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
-            throw UsageError(fmt::format("--index '{}': expected non-negative integers separated by commas, like 1,2", text));
-        index.push_back(std::stoul(part));
-        start = end + 1;
-    }
-    if (!Tensor(node.shape).contains(index))
-        throw UsageError(fmt::format("--index {} does not fit {}'s shape {}: give {} numbers, each below its dimension",
-                                     index_str(index), node.name, shape_str(node.shape), node.shape.size()));
-    return index;
-}
-
-const CLI::Validator positive(
-    [](std::string& text) {
-        try {
-            std::size_t used = 0;
-            const double v = std::stod(text, &used);
-            if (used == text.size() && v > 0 && std::isfinite(v)) return std::string();
-        } catch (const std::exception&) {
-        }
-        return "expected a positive number, got '" + text + "'";
-    },
-    "POSITIVE");
-
-// --input-index: it must fit at least one input of the node.
-std::optional<Index> parse_input_index(const std::string& text, const Graph& g, std::size_t node) {
-    if (text.empty()) return std::nullopt;
-    std::string tried;
-    for (std::size_t in : g.nodes[node].inputs) {
-        try {
-            return parse_index(text, g.nodes[in]);
-        } catch (const UsageError& e) {
-            tried = e.what();
-        }
-    }
-    if (tried.empty()) throw UsageError(fmt::format("--input-index: {} has no inputs", g.nodes[node].name));
-    throw UsageError(fmt::format("--input-index fits none of {}'s inputs: {}", g.nodes[node].name, tried));
-}
-
-struct Command {
-    const char* name;
-    const char* help;
-    std::function<std::function<int()>(CLI::App&)> setup;  // adds options, returns the action
-};
-
-std::vector<Command> commands() {
+std::vector<Command> core_commands() {
     return {
         {"lessons", "list the built-in lessons",
          [](CLI::App& cmd) {
@@ -272,7 +136,7 @@ std::vector<Command> commands() {
     };
 }
 
-}  // namespace
+std::vector<Command> all_commands() { return core_commands(); }
 
 int run(int argc, char** argv) {
     CLI::App app{"bnstep: backpropagation by hand, one node at a time.\n"
@@ -283,7 +147,7 @@ int run(int argc, char** argv) {
                "Run 'bnstep COMMAND --help' for a command's options.");
     std::vector<std::string> names;
     std::function<int()> action;
-    const auto table = commands();
+    const std::vector<Command> table = all_commands();
     for (const auto& c : table) {
         CLI::App* sub = app.add_subcommand(c.name, c.help);
         auto act = c.setup(*sub);

@@ -15,6 +15,7 @@ std::string_view attr_type_name(AttrType type) {
         case AttrType::Number: return "number";
         case AttrType::Bool: return "boolean";
         case AttrType::IntList: return "list of integers";
+        case AttrType::Choice: return "one of";
     }
     return "?";
 }
@@ -136,6 +137,9 @@ std::map<std::string, std::string> formula_names(const OpDef& op, const std::vec
     names["inputs"] = fmt::format("{}", fmt::join(input_names, ", "));
     names["out"] = out_name;
     for (const auto& [key, value] : attrs.all()) names[key] = fmt::format("{}", value);
+    for (const AttrSpec& spec : op.attrs)
+        if (spec.type == AttrType::Choice && attrs.has(spec.name))
+            names[spec.name] = spec.choices.at(static_cast<std::size_t>(attrs.integer(spec.name)));
     for (const auto& [key, value] : attrs.lists()) names[key] = fmt::format("[{}]", fmt::join(value, ","));
     if (op.vars)
         for (auto& [key, value] : op.vars(in_shapes, attrs)) names[key] = value;

@@ -47,7 +47,9 @@ json node_json(const Trace& t, std::size_t i) {
         const auto& specs = n.op->attrs;
         const std::string& attr = key;  // (clang 14 cannot capture a structured binding)
         const auto spec = std::find_if(specs.begin(), specs.end(), [&](const AttrSpec& a) { return a.name == attr; });
-        if (spec != specs.end() && spec->type == AttrType::Bool)
+        if (spec != specs.end() && spec->type == AttrType::Choice)
+            j["attrs"][key] = spec->choices.at(static_cast<std::size_t>(value));
+        else if (spec != specs.end() && spec->type == AttrType::Bool)
             j["attrs"][key] = value != 0.0;
         else if (spec != specs.end() && spec->type == AttrType::Int)
             j["attrs"][key] = static_cast<long long>(value);

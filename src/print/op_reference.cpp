@@ -23,6 +23,8 @@ std::string generic(const OpDef& op, std::string_view tmpl) {
 std::string default_text(const AttrSpec& a) {
     if (!a.fallback) return ", required";
     if (a.type == AttrType::Bool) return *a.fallback != 0.0 ? ", default true" : ", default false";
+    if (a.type == AttrType::Choice)
+        return fmt::format(" {}, default {}", fmt::join(a.choices, ", "), a.choices.at(static_cast<std::size_t>(*a.fallback)));
     return fmt::format(", default {}", *a.fallback);
 }
 

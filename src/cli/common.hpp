@@ -1,0 +1,54 @@
+#pragma once
+// What the commands share: common options, finding a node or an element, and
+// the command table's entry type. Each commands file adds its own entries.
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bnstep/graph.hpp"
+#include "bnstep/lesson.hpp"
+#include "bnstep/print.hpp"
+#include "cli/commands.hpp"
+
+namespace bnstep::cli {
+
+// Options most commands share.
+struct Common {
+    std::string format = "text";
+    int precision = 4;
+    std::string color = "auto";
+    bool full = false;
+    std::vector<std::string> settings;  // --set x.shape=...
+    std::string max_file_size, max_memory;
+    std::size_t max_nodes = 0, max_elements = 0;
+
+    LessonOptions lesson_options() const;
+    PrintOptions print() const;
+};
+
+void add_common(CLI::App& cmd, Common& c, const std::vector<std::string>& formats);
+// Options of the commands that load a lesson: resizing leaves, printing everything.
+void add_lesson_options(CLI::App& cmd, Common& c, bool prints_tensors);
+void print_json(const nlohmann::json& j);
+// A node by step number or name; a UsageError listing the lesson's nodes otherwise.
+std::size_t find_node(const Graph& g, const std::string& wanted);
+// "1,2" as an element of `node` (default: 1 on every axis longer than 1).
+Index parse_index(const std::string& text, const Node& node);
+// --input-index: it must fit at least one input of the node.
+std::optional<Index> parse_input_index(const std::string& text, const Graph& g, std::size_t node);
+extern const CLI::Validator positive;
+
+struct Command {
+    const char* name;
+    const char* help;
+    std::function<std::function<int()>(CLI::App&)> setup;  // adds options, returns the action
+};
+
+// The command table, in the order of `bnstep --help`.
+std::vector<Command> core_commands();  // commands.cpp: lessons, run, trace, check-gradients, ops
+std::vector<Command> all_commands();   // commands.cpp: all of them
+
+}  // namespace bnstep::cli
