@@ -1,5 +1,6 @@
 #include "bnstep/executor.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -158,6 +159,13 @@ Trace run(const Graph& g) {
             } else {
                 NodeState& target = t.nodes[in];
                 target.received.emplace_back(i, s);
+                e.straight_through = rule.straight_through;
+                std::vector<std::size_t> via = state.surrogates;
+                if (rule.straight_through) via.push_back(i);
+                for (std::size_t k : via)
+                    if (std::find(target.surrogates.begin(), target.surrogates.end(), k) == target.surrogates.end())
+                        target.surrogates.push_back(k);
+                std::sort(target.surrogates.begin(), target.surrogates.end());
                 e.name = g.nodes[in].grad_name() + (expected[in] > 1 ? std::to_string(target.received.size()) : "");
                 if (rule.local) e.local = rule.local(call);
                 e.unreduced = rule.vjp(call, *state.grad);

@@ -21,6 +21,7 @@ struct EdgeGrad {
     std::vector<std::size_t> reduced_axes;  // axes of `unreduced` summed away
     Tensor contribution;            // in the input's shape
     std::string name;               // "dxmu1", or "dxmu" when it is the only one
+    bool straight_through = false;  // the local gradient is a surrogate's (an STE), not the true derivative
 };
 
 struct NodeState {
@@ -29,6 +30,9 @@ struct NodeState {
     std::vector<EdgeGrad> edges; // one per input slot (op nodes)
     // The contributions this node received, in arrival order: (consumer, slot).
     std::vector<std::pair<std::size_t, std::size_t>> received;
+    // The nodes whose straight-through estimators this gradient passed
+    // through, in topological order: then it is a surrogate gradient.
+    std::vector<std::size_t> surrogates;
 };
 
 struct Trace {

@@ -61,6 +61,8 @@ json node_json(const Trace& t, std::size_t i) {
     j["value"] = tensor_json(st.value);
     j["grad_name"] = st.grad ? json(n.grad_name()) : json(nullptr);
     j["grad"] = optional_tensor(st.grad);
+    j["surrogate_via"] = json::array();
+    for (std::size_t k : st.surrogates) j["surrogate_via"].push_back(g.nodes[k].name);
     j["received"] = json::array();
     for (const auto& r : st.received)
         j["received"].push_back({{"name", t.edge(r).name}, {"from", g.nodes[r.first].name}});
@@ -71,6 +73,7 @@ json node_json(const Trace& t, std::size_t i) {
                                {"status", status_name(e.status)},
                                {"gradient", flows ? json(e.name) : json(nullptr)},
                                {"local", e.formula},
+                               {"straight_through", e.straight_through},
                                {"local_value", flows ? optional_tensor(e.local) : json(nullptr)},
                                {"reduced_axes", e.reduced_axes},
                                {"contribution", flows ? tensor_json(e.contribution) : json(nullptr)}});

@@ -45,6 +45,9 @@ void edge(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e,
     if (e.status == EdgeGrad::Status::ConstInput) return say(input.name + " is a constant: it gets no gradient");
     if (e.status == EdgeGrad::Status::NotDifferentiable)
         return say(fmt::format("not differentiable with respect to {}: no gradient", input.name));
+    if (e.straight_through)
+        say(fmt::format("a surrogate gradient: {} uses a straight-through estimator, not its true derivative",
+                        g.nodes[node].name));
     const std::string shape = shape_str(e.contribution.shape());
     if (!e.local) {
         say(fmt::format("{} = the formula above, with upstream {}   {}", e.name, upstream, shape));
@@ -90,6 +93,14 @@ std::string accumulation(const Trace& t, std::size_t node) {
                                   : fmt::format("is used {} times", parts.size());
     return fmt::format("{} {}, so their gradients add: {} = {}   ({})", g.nodes[node].name, feeds,
                        g.nodes[node].grad_name(), fmt::join(parts, " + "), fmt::join(from, ", "));
+}
+
+std::string surrogate_note(const Trace& t, std::size_t node) {
+    const Graph& g = *t.graph;
+    std::vector<std::string> via;
+    for (std::size_t k : t.nodes[node].surrogates) via.push_back(sender(g, k));
+    return fmt::format("a surrogate gradient: it passed through the straight-through estimator{} of {}",
+                       via.size() > 1 ? "s" : "", fmt::join(via, ", "));
 }
 
 void worked(std::ostream& os, const Worked& w, const PrintOptions& opt, const std::string& indent) {
@@ -166,6 +177,7 @@ void print_run_text(std::ostream& os, const Trace& t, const PrintOptions& opt) {
         const Node& n = g.nodes[i];
         if (!n.is_leaf() || !t.nodes[i].grad) continue;
         os << '\n' << s.grad(n.grad_name()) << ' ' << shape_str(n.shape) << '\n';
+        if (!t.nodes[i].surrogates.empty()) os << wrap(text::surrogate_note(t, i), width, "        ");
         text::tensor(os, *t.nodes[i].grad, opt, "        ");
     }
     print_cost_text(os, g, opt);

@@ -24,6 +24,8 @@ void edge(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e,
 // "dxmu = dxmu1 + dxmu2" with where each part came from, for a node that
 // received several contributions.
 std::string accumulation(const Trace& t, std::size_t node);
+// "a surrogate gradient: it passed through the straight-through estimator of ..."
+std::string surrogate_note(const Trace& t, std::size_t node);
 
 // A worked element: "lhs = symbolic\n     = numeric\n     = result".
 void worked(std::ostream& os, const Worked& w, const PrintOptions& opt, const std::string& indent);

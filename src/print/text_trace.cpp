@@ -71,6 +71,7 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
                                from.step ? std::to_string(*from.step) : from.name),
                    width, in1);
     }
+    if (!st.surrogates.empty()) os << wrap(text::surrogate_note(t, i), width, in1);
     text::tensor(os, *st.grad, opt, in2);
     if (st.received.size() > 1) {
         os << in1 << "worked element " << index_str(index) << ":\n";
