@@ -77,7 +77,11 @@ std::vector<Tensor> forward(const Graph& g) {
             values[i] = node.value;
             continue;
         }
-        values[i] = node.op->forward(call_of(g, values, i));
+        try {
+            values[i] = node.op->forward(call_of(g, values, i));
+        } catch (const ValueError& e) {
+            throw LessonError(fmt::format("{}: {}: {}", g.source, node.label(), e.what()));
+        }
         if (values[i].shape() != node.shape)
             throw InternalError(fmt::format("{}: forward gave shape {}, expected {}", node.label(),
                                             shape_str(values[i].shape()), shape_str(node.shape)));

@@ -104,6 +104,13 @@ struct ShapeError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// Raised by a forward rule for input values it cannot take (a class label out
+// of range, a mask that is not 0 or 1); the executor names the lesson and the
+// node and turns it into a LessonError (exit code 2).
+struct ValueError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 using ShapeFn = std::function<Shape(const std::vector<Shape>& in, const Attrs& attrs)>;
 using ForwardFn = std::function<Tensor(const OpCall& call)>;
 using LocalFn = std::function<Tensor(const OpCall& call)>;
