@@ -23,9 +23,9 @@ trap 'rm -f "$out"' EXIT
   --benchmark_report_aggregates_only=true --benchmark_format=console 2>/dev/null | tee "$out"
 
 # One line per benchmark from the median and cv rows:
-#   name  wall ms  CPU ms  GFLOP/s (on CPU time)  run-to-run spread of the CPU time
+#   name  wall ms  CPU ms (calling thread)  GFLOP/s (on wall time: the kernels use several threads)  cv of the wall time
 echo
-echo "median of $reps runs; GFLOP/s = 2 * multiply-adds / CPU time; cv = stddev/mean of the CPU time"
+echo "median of $reps runs; GFLOP/s = 2 * multiply-adds / wall time; cv = stddev/mean of the wall time"
 awk '
   /_median / || /_cv / {
     name = $1; sub(/_(median|cv)$/, "", name)
@@ -33,10 +33,10 @@ awk '
       wall[name] = $2; cpu[name] = $4; unit[name] = $3
       for (i = 1; i <= NF; i++) if ($i ~ /^FLOPS=/) { f = $i; sub(/^FLOPS=/, "", f); flops[name] = f }
       order[++n] = name
-    } else cv[name] = $4 "%"
+    } else cv[name] = $2 "%"
   }
   END {
-    printf "%-36s %10s %10s %10s %8s\n", "benchmark", "wall", "CPU", "GFLOP/s", "cv(CPU)"
+    printf "%-36s %10s %10s %10s %8s\n", "benchmark", "wall", "CPU", "GFLOP/s", "cv(wall)"
     for (k = 1; k <= n; k++) {
       name = order[k]; f = flops[name]; g = f + 0
       if (f ~ /G\/s$/) g = g; else if (f ~ /M\/s$/) g = g / 1000; else if (f ~ /T\/s$/) g = g * 1000; else g = g / 1e9

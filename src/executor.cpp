@@ -172,10 +172,15 @@ Trace run(const Graph& g) {
                 std::sort(target.surrogates.begin(), target.surrogates.end());
                 e.name = g.nodes[in].grad_name() + (expected[in] > 1 ? std::to_string(target.received.size()) : "");
                 if (rule.local) e.local = rule.local(call);
-                e.unreduced = rule.vjp(call, *state.grad);
-                Unbroadcast u = unbroadcast(e.unreduced, g.nodes[in].shape);
-                e.contribution = std::move(u.value);
-                e.reduced_axes = std::move(u.axes);
+                Tensor vjp = rule.vjp(call, *state.grad);
+                if (vjp.shape() == g.nodes[in].shape) {
+                    e.contribution = std::move(vjp);
+                } else {
+                    Unbroadcast u = unbroadcast(vjp, g.nodes[in].shape);
+                    e.contribution = std::move(u.value);
+                    e.reduced_axes = std::move(u.axes);
+                    e.unreduced = std::move(vjp);
+                }
                 if (e.contribution.shape() != g.nodes[in].shape)
                     throw InternalError(fmt::format("{}: gradient for input '{}' has shape {}, expected {}", node.label(),
                                                     g.nodes[in].name, shape_str(e.contribution.shape()),

@@ -57,9 +57,15 @@ std::vector<bool> Graph::downstream_of(std::size_t start) const {
 }
 
 std::vector<bool> Graph::gets_gradient() const {
-    std::vector<bool> g = reaches_output();
-    for (std::size_t i = 0; i < nodes.size(); ++i)
-        if (nodes[i].kind == NodeKind::Const) g[i] = false;
+    std::vector<bool> g(nodes.size(), false);
+    g[output] = nodes[output].kind != NodeKind::Const;
+    for (std::size_t i = nodes.size(); i-- > 0;) {
+        if (!g[i] || nodes[i].is_leaf()) continue;
+        for (std::size_t s = 0; s < nodes[i].inputs.size(); ++s) {
+            const std::size_t in = nodes[i].inputs[s];
+            if (nodes[i].op->rule(s).differentiable && nodes[in].kind != NodeKind::Const) g[in] = true;
+        }
+    }
     return g;
 }
 

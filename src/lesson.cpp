@@ -602,6 +602,8 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
             for (std::size_t in : node.inputs) in_shapes.push_back(g.nodes[in].shape);
             try {
                 node.shape = node.op->shape(in_shapes, node.attrs);
+            } catch (const AttrError& e) {
+                r.fail(node.location, fmt::format("invalid attribute of {} = {}: {}", node.name, node.op->name, e.what()));
             } catch (const ShapeError& e) {
                 std::vector<std::string> described;
                 for (std::size_t in : node.inputs)

@@ -135,11 +135,14 @@ Tensor sum_axis(const Tensor& t, std::size_t axis, bool keepdims) {
     Shape kept = t.shape();
     kept[axis] = 1;
     Tensor out(kept);
-    for (std::size_t i = 0; i < t.size(); ++i) {
-        Index at = t.unravel(i);
-        at[axis] = 0;
-        out.at(at) += t[i];
-    }
+    // t as (outer, n, inner) around the axis; each output element sums its n inputs in order.
+    std::size_t outer = 1, inner = 1;
+    for (std::size_t a = 0; a < axis; ++a) outer *= t.shape()[a];
+    for (std::size_t a = axis + 1; a < t.shape().size(); ++a) inner *= t.shape()[a];
+    const std::size_t n = t.shape()[axis];
+    for (std::size_t o = 0; o < outer; ++o)
+        for (std::size_t a = 0; a < n; ++a)
+            for (std::size_t k = 0; k < inner; ++k) out[o * inner + k] += t[(o * n + a) * inner + k];
     if (keepdims) return out;
     Shape dropped = t.shape();
     dropped.erase(dropped.begin() + static_cast<std::ptrdiff_t>(axis));

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <map>
 #include <vector>
 
 #include "bnstep/op.hpp"
@@ -17,13 +18,14 @@ struct OpCase {
     Attrs attrs;
     double low = -2.0, high = 2.0;  // where input values are drawn from
     bool away_from_zero = false;    // keep |x| >= 0.2 (relu's kink, 1/x)
+    std::map<std::size_t, Tensor> given = {};  // inputs set by hand, not drawn (class labels)
 };
 
 struct OpRun {
     std::vector<Tensor> inputs;
     Tensor out;
     Tensor upstream;
-    std::vector<Tensor> analytic;  // per input, in the input's shape
+    std::vector<Tensor> analytic;  // per input, in the input's shape; zeros for an input that is not differentiable
     std::vector<Tensor> numeric;
 };
 
@@ -46,7 +48,14 @@ inline std::vector<Tensor> random_inputs(const OpCase& oc, std::uint64_t seed) {
         }
         inputs.push_back(std::move(t));
     }
+    for (const auto& [slot, value] : oc.given) inputs.at(slot) = value;
     return inputs;
+}
+
+// A rank-1 tensor of the given values.
+inline Tensor vec(std::vector<double> v) {
+    const std::size_t n = v.size();
+    return Tensor(Shape{n}, std::move(v));
 }
 
 inline const OpDef& op_named(const char* name) {
@@ -84,6 +93,11 @@ inline OpRun run_op(const OpDef& op, OpCase oc, std::uint64_t seed = 1, double h
     OpCall call = call_for(r.inputs, oc.attrs, &r.out);
     for (std::size_t k = 0; k < r.inputs.size(); ++k) {
         call.slot = k;
+        if (!op.rule(k).differentiable) {  // no gradient, and moving it may be invalid (a label off an integer)
+            r.analytic.emplace_back(r.inputs[k].shape());
+            r.numeric.emplace_back(r.inputs[k].shape());
+            continue;
+        }
         r.analytic.push_back(unbroadcast(op.rule(k).vjp(call, r.upstream), r.inputs[k].shape()).value);
         Tensor n(r.inputs[k].shape());
         std::vector<Tensor> moved = r.inputs;

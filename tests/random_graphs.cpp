@@ -78,19 +78,6 @@ void for_each_window(const Windows& g, F f) {
                 }
 }
 
-// The element of each window that wins (the first maximum), as the op picks it.
-std::vector<std::size_t> max_pool_winners(const Tensor& x, const Attrs& a) {
-    std::vector<std::size_t> winners;
-    for_each_window(windows_of(x.shape(), a.integer("kernel"), a.integer("stride"), a.integer("padding")),
-                    [&](const std::vector<std::size_t>& elems) {
-                        std::size_t best = elems.front();
-                        for (std::size_t e : elems)
-                            if (x[e] > x[best]) best = e;
-                        winners.push_back(best);
-                    });
-    return winners;
-}
-
 // Per channel (axis 1) variance of an (N, D) or (N, C, H, W) tensor, and the
 // number of elements per channel.
 std::pair<double, std::size_t> min_channel_variance(const Tensor& x) {
@@ -297,6 +284,98 @@ private:
         return entries_.size() - 1;
     }
 
+    // A const leaf with the given values, written out as "values".
+    std::size_t const_leaf(const Tensor& t, const char* what) {
+        json j;
+        j["name"] = fresh("k");
+        j["kind"] = "const";
+        j["shape"] = t.shape();
+        j["values"] = nested(t, 0, 0);
+        feature(what);
+        entries_.push_back({j["name"].get<std::string>(), t, true});
+        leaves_.push_back(std::move(j));
+        return entries_.size() - 1;
+    }
+
+    // A leaf of `shape` whose rows (along the last axis) are probabilities:
+    // positive, each summing to 1.
+    std::size_t distribution_leaf(const Shape& shape) {
+        Tensor t(shape);
+        const std::size_t row = shape.empty() ? 1 : shape.back();
+        for (double& v : t.data()) v = 0.2 + rng_.uniform();
+        for (std::size_t r = 0; r < t.size(); r += row) {
+            double sum = 0;
+            for (std::size_t k = 0; k < row; ++k) sum += t[r + k];
+            for (std::size_t k = 0; k < row; ++k) t[r + k] /= sum;
+        }
+        const double u = rng_.uniform();
+        const char* kind = u < 0.4 ? "const" : u < 0.7 ? "input" : "param";
+        json j;
+        j["name"] = fresh(std::string(kind) == "param" ? "w" : std::string(kind) == "input" ? "x" : "k");
+        j["kind"] = kind;
+        j["shape"] = shape;
+        j["values"] = nested(t, 0, 0);
+        feature("probability leaf");
+        entries_.push_back({j["name"].get<std::string>(), t, true});
+        leaves_.push_back(std::move(j));
+        return entries_.size() - 1;
+    }
+
+    // Rows of probabilities of `shape`, all positive: a leaf, or the softmax of a bounded node.
+    std::size_t distribution(const Shape& shape) {
+        if (!shape.empty() && chance(0.5)) {
+            std::size_t x;
+            if (auto i = pick([&](std::size_t j) { return this->shape(j) == shape; }); i && chance(0.5))
+                x = *i;
+            else
+                x = leaf(shape);
+            json attrs;
+            put(attrs, "axis", chance(0.5) ? -1 : (long long)shape.size() - 1, -1);
+            return node("softmax", {bounded(x, 3.0)}, attrs, true);
+        }
+        return distribution_leaf(shape);
+    }
+
+    // Is any element of t within kink_margin of one of the points? Such an
+    // op choice is refused (counted in avoided).
+    bool near_any(const Tensor& t, const std::vector<double>& points) const {
+        for (double v : t.data())
+            for (double p : points)
+                if (std::fabs(v - p) < opt_.kink_margin) return true;
+        return false;
+    }
+    std::optional<std::size_t> avoid(const std::string& why) {
+        ++out_.avoided;
+        feature("avoided " + why);
+        return std::nullopt;
+    }
+    // The gap between the count-th and the (count+1)-th smallest |w|: a
+    // selection by magnitude with a smaller gap sits at a tie.
+    static double magnitude_gap(const Tensor& w, std::size_t count) {
+        if (count == 0 || count >= w.size()) return std::numeric_limits<double>::infinity();
+        std::vector<double> m;
+        for (double v : w.data()) m.push_back(std::fabs(v));
+        std::sort(m.begin(), m.end());
+        return m[count] - m[count - 1];
+    }
+    // round(fraction * n), halves up, as the pruning and INQ ops count.
+    static std::size_t count_of(double fraction, std::size_t n) {
+        return std::min(n, static_cast<std::size_t>(std::round(fraction * static_cast<double>(n))));
+    }
+    // A random 0/1 mask of shape, as a const leaf.
+    std::size_t mask_leaf(const Shape& shape, const char* what) {
+        Tensor m(shape);
+        const double p = choose<double>({0.3, 0.5, 0.8});
+        for (double& v : m.data()) v = chance(p) ? 1.0 : 0.0;
+        return const_leaf(m, what);
+    }
+
+    static double choice_index(const std::string& op, const AttrSpec& spec, const std::string& word) {
+        for (std::size_t k = 0; k < spec.choices.size(); ++k)
+            if (spec.choices[k] == word) return static_cast<double>(k);
+        throw std::logic_error(fmt::format("generator bug: {} has no {} {}", op, spec.name, word));
+    }
+
     // --- op nodes -------------------------------------------------------------
     std::size_t node(const std::string& op, const std::vector<std::size_t>& in, const json& attrs = json::object(),
                      bool helper = false) {
@@ -310,6 +389,8 @@ private:
                     a.set_list(spec.name, it->get<std::vector<long long>>());
                 else if (spec.type == AttrType::Bool)
                     a.set(spec.name, it->get<bool>() ? 1.0 : 0.0);
+                else if (spec.type == AttrType::Choice)
+                    a.set(spec.name, choice_index(op, spec, it->get<std::string>()));
                 else
                     a.set(spec.name, it->get<double>());
             } else if (spec.fallback) {
@@ -761,6 +842,141 @@ std::optional<std::size_t> Builder::gen(const std::string& op) {
         attrs["groups"] = (long long)groups;
         return node("channel_shuffle", {x}, attrs);
     }
+    if (op == "hardtanh" || op == "clip") {
+        const std::size_t x = any();
+        double lo = -1, hi = 1;
+        if (op == "clip" || chance(0.5)) {
+            lo = choose<double>({-2, -1, -0.5, -0.25, 0, 0.5});
+            hi = lo + choose<double>({0.5, 1, 1.5, 2});
+        }
+        if (near_any(value(x), {lo, hi})) return avoid(op + " at a bound");
+        json attrs;
+        if (op == "clip" || lo != -1 || chance(0.5)) attrs["min"] = lo;
+        if (op == "clip" || hi != 1 || chance(0.5)) attrs["max"] = hi;
+        return node(op, {x}, attrs);
+    }
+    if (op == "softmax" || op == "log_softmax") {
+        const std::size_t x = bounded(any_with_axes(), 4.0);
+        const long long r = static_cast<long long>(shape(x).size());
+        json attrs;
+        put(attrs, "axis", between(-r, r - 1), -1);
+        if (chance(0.4)) {
+            attrs["temperature"] = choose<double>({1, 0.5, 2, 4});
+            feature(op + " temperature");
+        }
+        return node(op, {x}, attrs);
+    }
+    if (op == "cross_entropy") {
+        const bool batched = chance(0.7);
+        const std::size_t logits = bounded(of_rank(batched ? 2 : 1), 4.0);
+        const std::size_t classes = shape(logits).back();
+        const Shape ls = batched ? Shape{shape(logits)[0]} : Shape{};
+        Tensor labels(ls);
+        for (double& v : labels.data()) v = static_cast<double>(below(classes));
+        return node("cross_entropy", {logits, const_leaf(labels, "class labels")});
+    }
+    if (op == "soft_cross_entropy") {
+        const std::size_t logits = bounded(of_rank(chance(0.7) ? 2 : 1), 4.0);
+        const std::size_t target = distribution(shape(logits));
+        json attrs;
+        if (chance(0.4)) {
+            attrs["temperature"] = choose<double>({1, 0.5, 2, 4});
+            feature(op + " temperature");
+        }
+        return node(op, {logits, target}, attrs);
+    }
+    if (op == "kl_div") {
+        std::size_t log_q = bounded(any_with_axes(), 4.0);
+        if (chance(0.6)) {
+            json attrs;
+            put(attrs, "axis", -1, -1);
+            log_q = node("log_softmax", {log_q}, attrs, true);
+        }
+        return node("kl_div", {log_q, distribution(shape(log_q))});
+    }
+    if (op == "mse") {
+        const std::size_t a = any();
+        std::size_t b = a;
+        if (chance(0.1))
+            feature("mse of a node with itself");
+        else if (auto i = pick([&](std::size_t j) { return j != a && shape(j) == shape(a); }); i && chance(0.6))
+            b = *i;
+        else
+            b = leaf(shape(a));
+        return chance(0.5) ? node("mse", {a, b}) : node("mse", {b, a});
+    }
+    if (op == "sign" || op == "xnor_binarize") {
+        const std::size_t x = op == "sign" ? any() : any_with_axes();
+        const bool hardtanh = op == "sign" ? chance(0.5) : chance(0.7);
+        if (near_any(value(x), hardtanh ? std::vector<double>{0, -1, 1} : std::vector<double>{0}))
+            return avoid(op + " at a kink");
+        json attrs;
+        if (hardtanh != (op == "xnor_binarize") || chance(0.5)) attrs["ste"] = hardtanh ? "hardtanh" : "identity";
+        feature(op + (hardtanh ? " ste hardtanh" : " ste identity"));
+        return node(op, {x}, attrs);
+    }
+    if (op == "binarize_stochastic") {
+        const std::size_t w = any();
+        if (near_any(value(w), {-1, 1})) return avoid(op + " at a kink");
+        json attrs;
+        put(attrs, "seed", random_seed(), 1);
+        return node(op, {w}, attrs);
+    }
+    if (op == "ternarize") {
+        const std::size_t w = any();
+        json attrs;
+        if (chance(0.5)) attrs["delta_factor"] = choose<double>({0.7, 0.5, 1.0, 0.0, 0.3});
+        return node(op, {w}, attrs);
+    }
+    if (op == "quantize") {
+        const std::size_t x = any();
+        const long long bits = between(1, 8);
+        const bool is_signed = chance(0.4);
+        const long long qmin = is_signed ? -(1LL << (bits - 1)) : 0;
+        const long long qmax = is_signed ? (1LL << (bits - 1)) - 1 : (1LL << bits) - 1;
+        const long long zero_point = chance(0.5) ? std::clamp(0LL, qmin, qmax) : between(qmin, qmax);
+        const double scale = choose<double>({0.01, 0.05, 0.1, 0.25, 0.5, 1.0 / 3});
+        // Where the gradient stops passing: the clamped levels begin half a step out.
+        const double lo = (double(qmin - zero_point) - 0.5) * scale, hi = (double(qmax - zero_point) + 0.5) * scale;
+        if (near_any(value(x), {lo, hi})) return avoid("quantize at the edge of its range");
+        json attrs;
+        put(attrs, "bits", bits, 8);
+        attrs["scale"] = scale;
+        put(attrs, "zero_point", zero_point, 0);
+        if (is_signed || chance(0.3)) attrs["signed"] = is_signed;
+        feature(fmt::format("quantize {} bits{}", bits, is_signed ? " signed" : ""));
+        if (zero_point != 0) feature("quantize zero_point");
+        return node(op, {x}, attrs);
+    }
+    if (op == "pow2_quantize") {
+        const std::size_t w = any();
+        const long long n1 = between(-2, 1), n2 = n1 - between(0, 3);
+        // The bin edges: 2^(n2-1), then 3*2^(k-2) for k from n2+1 to n1.
+        std::vector<double> edges{std::ldexp(1.0, (int)n2 - 1)};
+        for (long long k = n2 + 1; k <= n1; ++k) edges.push_back(std::ldexp(3.0, (int)k - 2));
+        Tensor magnitude = value(w);
+        for (double& v : magnitude.data()) v = std::fabs(v);
+        if (near_any(magnitude, edges)) return avoid("pow2_quantize at a bin edge");
+        json attrs;
+        attrs["n1"] = n1;
+        attrs["n2"] = n2;
+        if (chance(0.3)) return node(op, {w, mask_leaf(shape(w), "pow2_quantize mask")}, attrs);
+        const double fraction = choose<double>({0.5, 0.25, 0.75, 0.0, 1.0});
+        if (magnitude_gap(value(w), value(w).size() - count_of(fraction, value(w).size())) < opt_.kink_margin)
+            return avoid("pow2_quantize at a tie of |W|");
+        if (fraction != 0.5 || chance(0.5)) attrs["fraction"] = fraction;
+        return node(op, {w}, attrs);
+    }
+    if (op == "prune_mask") {
+        const std::size_t w = any();
+        if (chance(0.3)) return node(op, {w, mask_leaf(shape(w), "prune_mask mask")});
+        const double sparsity = choose<double>({0.5, 0.25, 0.75, 0.0, 1.0});
+        if (magnitude_gap(value(w), count_of(sparsity, value(w).size())) < opt_.kink_margin)
+            return avoid("prune_mask at a tie of |W|");
+        json attrs;
+        if (sparsity != 0.5 || chance(0.5)) attrs["sparsity"] = sparsity;
+        return node(op, {w}, attrs);
+    }
     feature("unsupported op " + op);
     return std::nullopt;
 }
@@ -865,34 +1081,44 @@ std::string first_difference(const Tensor& a, const Tensor& b) {
     return "";
 }
 
-// Does moving node i's element e by +-h move a relu input across 0, or change
-// which element wins a max-pool window, anywhere downstream?
+// Recomputes what lies downstream of node `first` as check_gradients does:
+// with every straight-through op (sign, rounding) replaced by its surrogate,
+// anchored at the forward pass, when `surrogate`.
+void forward_as_checked(const Graph& g, const Trace& t, std::vector<Tensor>& values, std::size_t first,
+                        const std::vector<bool>& downstream, bool surrogate) {
+    for (std::size_t j = first + 1; j < g.nodes.size(); ++j) {
+        if (!downstream[j] || g.nodes[j].is_leaf()) continue;
+        const OpDef& op = *g.nodes[j].op;
+        values[j] = surrogate && op.surrogate ? op.surrogate->forward(call_of(g, values, j), t.call(j))
+                                              : op.forward(call_of(g, values, j));
+    }
+}
+
+// The pieces of node n (which side of each kink its elements lie on), empty for a smooth op.
+std::vector<long long> pieces_of(const Graph& g, const std::vector<Tensor>& values, std::size_t n, bool surrogate) {
+    const OpDef& op = *g.nodes[n].op;
+    const PiecesFn& fn = surrogate && op.surrogate ? op.surrogate->pieces : op.pieces;
+    return fn ? fn(call_of(g, values, n)) : std::vector<long long>{};
+}
+
+// Does moving node i's element e by +-h put an element of an op downstream
+// on another piece (a relu input across 0, another max-pool winner, another
+// rounding step or pruning choice)?
 bool crosses_kink(const Graph& g, const std::vector<Tensor>& base, const std::vector<Tensor>& plus,
-                  const std::vector<Tensor>& minus, const std::vector<bool>& downstream, std::string& where) {
+                  const std::vector<Tensor>& minus, const std::vector<bool>& downstream, bool surrogate,
+                  std::string& where) {
     for (std::size_t n = 0; n < g.nodes.size(); ++n) {
         const Node& node = g.nodes[n];
         if (!downstream[n] || node.is_leaf()) continue;
-        const std::size_t in = node.inputs[0];
-        if (node.op->name == "relu") {
-            for (std::size_t k = 0; k < base[in].size(); ++k) {
-                const bool b = base[in][k] > 0, p = plus[in][k] > 0, m = minus[in][k] > 0;
-                if (b != p || b != m) {
-                    where = fmt::format("relu input {}{} = {} crosses 0", g.nodes[in].name,
-                                        index_str(base[in].unravel(k)), base[in][k]);
-                    return true;
-                }
+        const std::vector<long long> b = pieces_of(g, base, n, surrogate);
+        if (b.empty()) continue;
+        const std::vector<long long> p = pieces_of(g, plus, n, surrogate), m = pieces_of(g, minus, n, surrogate);
+        for (std::size_t k = 0; k < b.size() && k < p.size() && k < m.size(); ++k)
+            if (b[k] != p[k] || b[k] != m[k]) {
+                where = fmt::format("{} = {}({}) changes piece at {}", node.name, node.op->name, g.nodes[node.inputs[0]].name,
+                                    index_str(base[n].unravel(k)));
+                return true;
             }
-        } else if (node.op->name == "max_pool2d") {
-            const auto wb = max_pool_winners(base[in], node.attrs);
-            const auto wp = max_pool_winners(plus[in], node.attrs);
-            const auto wm = max_pool_winners(minus[in], node.attrs);
-            for (std::size_t k = 0; k < wb.size(); ++k)
-                if (wb[k] != wp[k] || wb[k] != wm[k]) {
-                    where = fmt::format("the winner of window {} of {} = max_pool2d({}) changes", k, node.name,
-                                        g.nodes[in].name);
-                    return true;
-                }
-        }
     }
     return false;
 }
@@ -1013,17 +1239,23 @@ CheckResult check_lesson(const GeneratedLesson& lesson, const GradcheckOptions& 
 
     const GradcheckReport report = check_gradients(g, t, options);
     result.nodes_checked = report.checks.size();
-    for (const NodeCheck& c : report.checks) result.elements_checked += c.elements;
+    for (const NodeCheck& c : report.checks) {
+        result.elements_checked += c.elements;
+        result.elements_at_kinks += c.kinks;
+    }
     if (report.passed()) {
         result.message = check_worked_examples(g, t);
         if (!result.message.empty()) result.verdict = Verdict::ExplainMismatch;
         return result;
     }
 
-    // Classify every failing element of every failing node. A wrong backward
-    // rule fails at every step; a finite-difference artefact does not:
-    //  - kink: the +-h of the check moves a relu input across 0 or changes a
-    //    max-pool window's winner;
+    // Classify every failing element of every failing node, evaluating L as
+    // check_gradients does (straight-through ops by their surrogates). A
+    // wrong backward rule fails at every step; a finite-difference artefact
+    // does not:
+    //  - kink: the +-h of the check puts an op downstream on another piece
+    //    than the forward values (a relu input across 0, another max-pool
+    //    winner; check_gradients already skips plus against minus);
     //  - round-off: it passes with the step 10h (10x less round-off), or with
     //    L(v+h) - L(v-h) summed per element, sum((out+ - out-) * seed);
     //  - truncation: it passes with the step h/10 (100x less h^2 error).
@@ -1034,12 +1266,12 @@ CheckResult check_lesson(const GeneratedLesson& lesson, const GradcheckOptions& 
     };
     std::vector<Tensor> base;
     for (const NodeState& s : t.nodes) base.push_back(s.value);
-    auto numeric_at = [&](std::size_t i, std::size_t e, double h, const std::vector<bool>& downstream) {
+    auto numeric_at = [&](std::size_t i, std::size_t e, double h, const std::vector<bool>& downstream, bool surrogate) {
         std::vector<Tensor> plus = base, minus = base;
         plus[i][e] += h;
         minus[i][e] -= h;
-        forward_downstream(g, plus, i, downstream);
-        forward_downstream(g, minus, i, downstream);
+        forward_as_checked(g, t, plus, i, downstream, surrogate);
+        forward_as_checked(g, t, minus, i, downstream, surrogate);
         return (loss(g, plus) - loss(g, minus)) / (2 * h);
     };
     auto passes = [&](double analytic, double numeric) {
@@ -1051,6 +1283,7 @@ CheckResult check_lesson(const GeneratedLesson& lesson, const GradcheckOptions& 
         if (c.passed) continue;
         const std::size_t i = c.node;
         const std::vector<bool> downstream = g.downstream_of(i);
+        const bool surrogate = !c.surrogates.empty();
         const Tensor& analytic = *t.nodes[i].grad;
         std::size_t failing = 0, node_kinks = 0, node_roundoff = 0, node_truncation = 0;
         std::string kink_where;
@@ -1058,18 +1291,18 @@ CheckResult check_lesson(const GeneratedLesson& lesson, const GradcheckOptions& 
             std::vector<Tensor> plus = base, minus = base;
             plus[i][e] += options.step;
             minus[i][e] -= options.step;
-            forward_downstream(g, plus, i, downstream);
-            forward_downstream(g, minus, i, downstream);
+            forward_as_checked(g, t, plus, i, downstream, surrogate);
+            forward_as_checked(g, t, minus, i, downstream, surrogate);
             if (passes(analytic[e], (loss(g, plus) - loss(g, minus)) / (2 * options.step))) continue;
             ++failing;
             std::string where;
-            if (crosses_kink(g, base, plus, minus, downstream, where)) {
+            if (crosses_kink(g, base, plus, minus, downstream, surrogate, where)) {
                 ++node_kinks;
                 if (kink_where.empty()) kink_where = where;
             } else if (passes(analytic[e], per_element(plus, minus) / (2 * options.step)) ||
-                       passes(analytic[e], numeric_at(i, e, 10 * options.step, downstream))) {
+                       passes(analytic[e], numeric_at(i, e, 10 * options.step, downstream, surrogate))) {
                 ++node_roundoff;
-            } else if (passes(analytic[e], numeric_at(i, e, options.step / 10, downstream))) {
+            } else if (passes(analytic[e], numeric_at(i, e, options.step / 10, downstream, surrogate))) {
                 ++node_truncation;
             }
         }
@@ -1085,7 +1318,7 @@ CheckResult check_lesson(const GeneratedLesson& lesson, const GradcheckOptions& 
         const std::size_t e = analytic.offset(c.worst);
         std::string steps;
         for (double h : {1e-3, 1e-4, 1e-6, 1e-7})
-            steps += fmt::format("{}h={:g}: {:.12g}", steps.empty() ? "" : ", ", h, numeric_at(i, e, h, downstream));
+            steps += fmt::format("{}h={:g}: {:.12g}", steps.empty() ? "" : ", ", h, numeric_at(i, e, h, downstream, surrogate));
         lines += "    the worst element's numeric gradient with other steps: " + steps + "\n";
     }
     result.verdict = unexplained  ? Verdict::Failed

@@ -10,11 +10,15 @@
 // feeds log, sqrt, reciprocal, a fractional or negative pow, and div's
 // denominator is made positive and away from 0 (exp of a bounded node, or
 // square + a positive constant); what feeds exp is bounded; a node larger
-// than `max_abs` is scaled down by a power of two; relu and max_pool2d are
-// only placed where their input is at least `kink_margin` from a kink, and
-// batchnorm only where each channel's variance is at least `min_variance`
-// (or the channel has one element). Such a refusal is counted in
-// GeneratedLesson::avoided and another op is tried.
+// than `max_abs` is scaled down by a power of two; what feeds softmax and the
+// losses is bounded, probability targets are positive rows summing to 1 (a
+// leaf, or a softmax), class labels are integers in a const leaf. Ops with
+// kinks (relu, max_pool2d, hardtanh, clip, the range of quantize, the bins of
+// pow2_quantize, the choice by magnitude of prune_mask, the surrogates' own
+// kinks) are only placed where their input is at least `kink_margin` from a
+// kink, and batchnorm only where each channel's variance is at least
+// `min_variance` (or the channel has one element). Such a refusal is counted
+// in GeneratedLesson::avoided and another op is tried.
 //
 // Used by tests/test_random_graphs.cpp and tools/graph_fuzz.cpp.
 #include <cstddef>
@@ -35,7 +39,7 @@ struct GeneratorOptions {
     std::size_t max_leaf_elements = 96;  // largest random leaf
     int min_ops = 1;                     // op nodes chosen at random (helpers come on top)
     int max_ops = 8;
-    double kink_margin = 1e-4;   // relu inputs this close to 0, max-pool windows with a gap this small: avoided
+    double kink_margin = 1e-4;   // inputs this close to a kink (relu at 0, a max-pool tie, a clip bound): avoided
     double min_variance = 1e-3;  // batchnorm channels with a smaller variance: avoided
     double max_abs = 4.0;        // nodes larger than this are scaled down
 };
@@ -60,8 +64,9 @@ enum class Verdict {
     ValueMismatch,  // a forward value differs from the generator's
     // A gradient check failed, and every failing element is a finite-difference
     // artefact (check_lesson tells them apart by moving the step):
-    KinkSkipped,        // the +-h of the check moves a relu input across 0 or changes a
-                        // max-pool window's winner (other failing elements may be as below)
+    KinkSkipped,        // the +-h of the check puts an op downstream on another piece (a relu
+                        // input across 0, another max-pool winner, OpDef::pieces), seen from
+                        // the forward values as well (other failing elements may be as below)
     RoundoffSkipped,    // the element passes with the step 10h, or with L(v+h) - L(v-h)
                         // summed per element, sum((out+ - out-) * seed): a gradient near 0
                         // below what the default check resolves (tolerance * floor = 1e-9)
@@ -79,6 +84,7 @@ struct CheckResult {
     std::vector<std::string> exercised;   // ops of nodes that sent a checked gradient to an input
     std::size_t nodes_checked = 0;
     std::size_t elements_checked = 0;
+    std::size_t elements_at_kinks = 0;  // of those, not compared: their +-h crossed a kink (NodeCheck::kinks)
 };
 
 // `ops` may differ from builtin_ops() in backward rules and explanations only

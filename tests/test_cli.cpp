@@ -251,7 +251,7 @@ TEST_CASE("cli: an unknown command is a usage error with a did-you-mean") {
     // Nothing close: no guess, but the list of commands.
     const std::string far = usage_error({"frobnicate"});
     CHECK_FALSE(contains(far, "did you mean"));
-    CHECK(contains(far, "lessons, run, trace, check-gradients, ops"));
+    CHECK(contains(far, "lessons, run, trace, check-gradients, saliency, ops"));
 }
 
 TEST_CASE("cli: bad option values are usage errors of one line") {

@@ -405,6 +405,44 @@ TEST_CASE("conv: the fast kernels equal the reference loops (forward, input grad
     }
 }
 
+namespace {
+
+// Geometries for the kernels that bypass im2col: the direct depthwise loops
+// (one input channel per filter) and the 1x1 layers that multiply x itself.
+std::vector<Geo> direct_kernel_geometries() {
+    std::vector<Geo> v;
+    v.push_back({2, 5, 9, 11, 5, 3, 3, 1, 1, 1, 5, true});     // depthwise 3x3, padding 1
+    v.push_back({1, 4, 10, 7, 4, 3, 3, 2, 1, 1, 4});           // stride 2
+    v.push_back({2, 3, 11, 12, 3, 3, 3, 3, 2, 1, 3, true});    // stride 3, padding 2
+    v.push_back({1, 4, 12, 9, 4, 3, 3, 1, 2, 2, 4});           // dilation 2
+    v.push_back({1, 3, 13, 14, 6, 3, 2, 2, 3, 2, 3, true});    // 2 filters per channel, stride 2, dilation 2, R != S
+    v.push_back({2, 2, 6, 7, 6, 5, 3, 1, 0, 1, 2});            // 3 filters per channel, no padding
+    v.push_back({1, 3, 4, 5, 3, 3, 3, 1, 4, 1, 3, true});      // padding wider than the kernel's reach
+    v.push_back({1, 2, 5, 5, 2, 5, 5, 1, 0, 1, 2});            // kernel as large as the input
+    v.push_back({2, 1, 8, 9, 3, 3, 3, 1, 1, 1, 1, true});      // one input channel, groups 1
+    v.push_back({8, 32, 40, 40, 64, 3, 3, 1, 1, 1, 32, true}); // large enough to be shared between threads
+    v.push_back({2, 6, 7, 8, 5, 1, 1, 1, 0, 1, 1, true});      // 1x1: the patches are x itself
+    v.push_back({2, 8, 6, 5, 6, 1, 1, 1, 0, 1, 2});            // 1x1 with groups 2
+    v.push_back({4, 16, 24, 24, 32, 3, 3, 1, 1, 1, 1, true});  // im2col + GEMM shared between threads
+    v.push_back({3, 16, 20, 20, 24, 1, 1, 1, 0, 1, 2});        // 1x1, groups 2, shared between threads
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("conv: the direct depthwise and 1x1 kernels equal the reference loops") {
+    std::uint64_t seed = 700;
+    for (const Geo& g : direct_kernel_geometries()) {
+        CAPTURE(describe(g));
+        const ConvInputs in = inputs_for(g, seed += 10);
+        const ops::ConvGeometry geo = g.geometry();
+        const Tensor* b = g.bias ? &in.b : nullptr;
+        check_same(ops::conv_forward(geo, in.x, in.w, b), ops::conv_forward_reference(geo, in.x, in.w, b));
+        check_same(ops::conv_input_grad(geo, in.dout, in.w), ops::conv_input_grad_reference(geo, in.dout, in.w));
+        check_same(ops::conv_weight_grad(geo, in.dout, in.x), ops::conv_weight_grad_reference(geo, in.dout, in.x));
+    }
+}
+
 TEST_CASE("conv: dx is the full correlation of dout with the flipped kernels (stride 1)") {
     const OpDef& op = op_named("conv2d");
     std::uint64_t seed = 900;

@@ -97,3 +97,20 @@ TEST_CASE("executor: a NaN in the forward pass is reported with its node and ope
         CHECK(msg.find("log(-2)") != std::string::npos);
     }
 }
+
+TEST_CASE("executor: an input reaching the output only through a non-differentiable slot gets no gradient") {
+    // Class labels given as an input leaf: cross_entropy does not differentiate
+    // them, so they get no gradient, and the gradient check leaves them whole.
+    const Graph g = parse_lesson(R"({"title": "t",
+        "leaves": [{"name": "z", "kind": "param", "shape": [2, 3], "values": [[1, 2, 3], [0.5, -1, 0]]},
+                   {"name": "labels", "kind": "input", "shape": [2], "values": [2, 0]}],
+        "nodes": [{"name": "loss", "op": "cross_entropy", "inputs": ["z", "labels"]}],
+        "output": {"node": "loss"}})",
+                                 "test.json");
+    const std::vector<bool> gets = g.gets_gradient();
+    CHECK(gets[*g.find("z")]);
+    CHECK_FALSE(gets[*g.find("labels")]);
+    const Trace t = run(g);
+    CHECK_FALSE(t.nodes[*g.find("labels")].grad);
+    CHECK(t.nodes[*g.find("loss")].edges[1].status == EdgeGrad::Status::NotDifferentiable);
+}

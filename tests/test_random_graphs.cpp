@@ -36,10 +36,10 @@ TEST_CASE("random graphs: every generated lesson loads, runs and passes check_gr
         CHECK(r.verdict == fuzz::Verdict::Passed);
         for (const std::string& op : r.exercised) ++exercised[op];
     }
-    // A check that crosses a relu or max-pool kink, or that passes with a step
-    // 10x larger or smaller, is a finite-difference artefact, not a bug; the
-    // generator keeps inputs away from kinks and values small, so it must
-    // stay rare (the fuzzer sees about 1 in 5,000).
+    // A check that crosses a kink (relu, max pool, clip, a rounding step), or
+    // that passes with a step 10x larger or smaller, is a finite-difference
+    // artefact, not a bug; the generator keeps inputs away from kinks and
+    // values small, so it must stay rare.
     CHECK(skipped <= kGraphs / 100);
 
     // Every op of the table has its backward rule checked at least once: an op
@@ -64,7 +64,7 @@ TEST_CASE("random graphs: the check catches a wrong backward rule, and does not 
     OpTable ops = builtin_ops();
     ops.find_mutable("exp")->inputs[0].vjp = [](const OpCall&, const Tensor& up) { return up; };
     std::size_t failed = 0;
-    for (std::uint64_t seed = kFirstSeed; seed < kFirstSeed + 40; ++seed) {
+    for (std::uint64_t seed = kFirstSeed; seed < kFirstSeed + 100; ++seed) {
         const fuzz::GeneratedLesson lesson = fuzz::generate_lesson(seed);
         const fuzz::CheckResult r = fuzz::check_lesson(lesson, GradcheckOptions{}, ops);
         bool exp_checked = false;
@@ -79,6 +79,29 @@ TEST_CASE("random graphs: the check catches a wrong backward rule, and does not 
         failed += r.verdict == fuzz::Verdict::Failed;
     }
     CHECK(failed >= 10);
+}
+
+TEST_CASE("random graphs: the check catches a wrong straight-through rule, and does not excuse it as an artefact") {
+    // Half the gradient a straight-through op sends: the check differentiates
+    // the op's surrogate, and so must the classification of failing elements.
+    for (const char* name : {"sign", "binarize_stochastic", "xnor_binarize", "ternarize", "quantize"}) {
+        CAPTURE(name);
+        OpTable ops = builtin_ops();
+        auto& rule = ops.find_mutable(name)->inputs[0];
+        rule.vjp = [right = rule.vjp](const OpCall& call, const Tensor& up) {
+            Tensor g = right(call, up);
+            for (double& v : g.data()) v *= 0.5;
+            return g;
+        };
+        std::size_t failed = 0;
+        for (std::uint64_t seed = kFirstSeed; seed < kFirstSeed + 300; ++seed) {
+            const fuzz::CheckResult r = fuzz::check_lesson(fuzz::generate_lesson(seed), GradcheckOptions{}, ops);
+            CAPTURE(seed);
+            CHECK((r.verdict == fuzz::Verdict::Failed || r.verdict == fuzz::Verdict::Passed));
+            failed += r.verdict == fuzz::Verdict::Failed;
+        }
+        CHECK(failed >= 10);
+    }
 }
 
 TEST_CASE("random graphs: the check catches a worked example that disagrees with the gradient") {

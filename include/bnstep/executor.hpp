@@ -17,7 +17,8 @@ struct EdgeGrad {
     Status status = Status::Flows;
     std::string formula;            // the local gradient, with this node's names
     std::optional<Tensor> local;    // its value, when the op is elementwise after broadcasting
-    Tensor unreduced;               // the VJP before undoing broadcasting
+    Tensor unreduced;               // the VJP before undoing broadcasting; kept only when reduced_axes is not empty
+                                    // (otherwise it is `contribution` itself)
     std::vector<std::size_t> reduced_axes;  // axes of `unreduced` summed away
     Tensor contribution;            // in the input's shape
     std::string name;               // "dxmu1", or "dxmu" when it is the only one

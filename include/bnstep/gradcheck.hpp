@@ -3,6 +3,35 @@
 // for every node that gets a gradient, each element of its value is moved by
 // +h and -h, only what lies downstream of it is recomputed, and
 //   n = (L(v + h) - L(v - h)) / 2h,   error = |a - n| / max(|a|, |n|, floor).
+//
+// Two things make a plain finite difference the wrong yardstick, and the
+// check says when it met them:
+// - a straight-through estimator downstream (sign, rounding): the backward is
+//   the derivative of a surrogate, so L is differentiated with each such op
+//   replaced by its surrogate (anchored at the forward values), and the plain
+//   difference, which sees the true, flat function, is reported beside it;
+// - a kink between v - h and v + h (ReLU at 0, a max-pool tie, a rounding
+//   threshold): the two sides lie on different pieces of the function, so the
+//   element is not compared; its one-sided differences are reported instead.
+//
+// How many elements each node's check moves (--mode):
+// - full: every element, as above;
+// - sparse: a seeded sample of `samples` elements per node (CS231n's sparse check);
+// - directional: one seeded random unit direction v per node,
+//   (L(v + h dir) - L(v - h dir)) / 2h against the analytic <grad, dir>: two
+//   downstream evaluations per node whatever its size (PyTorch's fast mode);
+//   a node that fails, or whose +-h dir crosses a kink, is checked again in
+//   full, which names the wrong elements;
+// - auto: full when the nodes to check hold at most kAutoFullElements
+//   elements together, else directional. The report says which it used.
+//
+// The floor is raised to the round-off of the numeric difference, so that
+// zero gradients of a large loss do not fail: L is a sum whose terms are
+// rounded to machine epsilon, so (L(v+h) - L(v-h)) / 2h carries an error of
+// about eps * sum|output * seed| / h, and the floor becomes that error over
+// the tolerance.
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,26 +39,68 @@
 
 namespace bnstep {
 
+enum class GradcheckMode { Auto, Full, Sparse, Directional };
+
+inline constexpr std::size_t kAutoFullElements = 20000;
+
+// "auto", "full", "sparse", "directional".
+std::string mode_name(GradcheckMode mode);
+
 struct GradcheckOptions {
     double step = 1e-5;       // h
     double tolerance = 1e-5;  // largest relative error that passes
     double floor = 1e-4;      // smallest denominator, so gradients near 0 compare absolutely
+    GradcheckMode mode = GradcheckMode::Auto;
+    std::size_t samples = 32;  // elements per node in sparse mode
+    std::uint64_t seed = 1;    // of the sparse sample and of the directions
+};
+
+// The first element of a node whose +-h crossed a kink.
+struct KinkCrossing {
+    Index at;                // the perturbed element
+    std::size_t where = 0;   // the node whose op changed piece
+    Index where_at;          // and its output element
+    double left = 0.0;       // (L(v) - L(v - h)) / h
+    double right = 0.0;      // (L(v + h) - L(v)) / h
+    double analytic = 0.0;
+    // Which one-sided difference the analytic gradient equals ("left",
+    // "right", "both" or "neither": the kink then lies strictly inside +-h).
+    std::string matches;
 };
 
 struct NodeCheck {
     std::size_t node = 0;
     std::size_t elements = 0;
-    double max_error = 0.0;  // the largest relative error over the node's elements
-    Index worst;             // where it was
-    double analytic = 0.0;   // the two gradients there
+    std::size_t compared = 0;  // elements whose +-h stayed on one piece
+    double max_error = 0.0;    // the largest relative error over the compared elements
+    Index worst;               // where it was
+    double analytic = 0.0;     // the two gradients there
     double numeric = 0.0;
     bool passed = true;
+    // Straight-through estimators downstream: the check differentiated their
+    // surrogates. The plain difference through the true ops disagrees as shown.
+    std::vector<std::size_t> surrogates;
+    double plain_max_error = 0.0;
+    double plain_numeric = 0.0;  // the plain difference at the element worst for it
+    Index plain_worst;
+    std::size_t kinks = 0;  // elements not compared: +-h crossed a kink
+    std::optional<KinkCrossing> first_kink;
+    // How this node was checked: full, sparse or directional. A directional
+    // check that failed or crossed a kink is followed by a full one (mode Full,
+    // fell_back set), and the directional figures stay here.
+    GradcheckMode mode = GradcheckMode::Full;
+    bool fell_back = false;
+    double directional_analytic = 0.0;  // <grad, dir>
+    double directional_numeric = 0.0;   // (L(v + h dir) - L(v - h dir)) / 2h
+    double directional_error = 0.0;
 };
 
 struct GradcheckReport {
     const Graph* graph = nullptr;
     GradcheckOptions options;
-    std::vector<NodeCheck> checks;  // in backward order
+    GradcheckMode mode = GradcheckMode::Full;  // what options.mode resolved to
+    double floor = 0.0;                        // the floor used: options.floor or L's round-off over the tolerance
+    std::vector<NodeCheck> checks;             // in backward order
     std::size_t failures() const;
     bool passed() const { return failures() == 0; }
 };

@@ -59,7 +59,8 @@ struct Graph {
     std::vector<bool> reaches_output() const;
     // Nodes reachable from node i (i included).
     std::vector<bool> downstream_of(std::size_t i) const;
-    // Nodes that get a gradient: not constants, and with a path to the output.
+    // Nodes that get a gradient: not constants, and with a path to the output
+    // through inputs the ops differentiate (not cross_entropy's labels).
     std::vector<bool> gets_gradient() const;
     // What the loss is, for display: "sum(out * dout)" or "loss".
     std::string loss_formula() const;

@@ -104,6 +104,12 @@ struct ShapeError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// Raised by shape rules for an attribute out of its range (bits 20, a
+// negative temperature): the loader reports the node's attributes.
+struct AttrError : ShapeError {
+    using ShapeError::ShapeError;
+};
+
 // Raised by a forward rule for input values it cannot take (a class label out
 // of range, a mask that is not 0 or 1); the executor names the lesson and the
 // node and turns it into a LessonError (exit code 2).

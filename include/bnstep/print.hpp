@@ -12,6 +12,7 @@
 #include "bnstep/executor.hpp"
 #include "bnstep/gradcheck.hpp"
 #include "bnstep/numfmt.hpp"
+#include "bnstep/saliency.hpp"
 
 namespace bnstep {
 
@@ -56,6 +57,16 @@ Index project_index(const Index& wanted, const Shape& from, const Shape& shape);
 Index default_index(const Shape& shape);
 
 void print_run_text(std::ostream& os, const Trace& trace, const PrintOptions& opt);
+// The same text in blocks: the header, one block per node of the forward pass,
+// the start of the backward pass, one per node of the backward pass, the
+// gradients, the cost. `run --step` pauses after each node's block.
+struct RunBlock {
+    enum class Part { Header, Forward, BackwardStart, Backward, Gradients, Cost };
+    Part part;
+    std::optional<std::size_t> node;  // Forward and Backward blocks: the node shown
+    std::string text;
+};
+std::vector<RunBlock> run_text_blocks(const Trace& trace, const PrintOptions& opt);
 // `input_index`, when given, picks the element of each input's gradient it fits.
 void print_trace_text(std::ostream& os, const Trace& trace, std::size_t node, const Index& index,
                       const PrintOptions& opt, const std::optional<Index>& input_index = std::nullopt);
@@ -65,6 +76,8 @@ void print_cost_text(std::ostream& os, const Graph& g, const PrintOptions& opt);
 nlohmann::json cost_json(const Graph& g);
 
 void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& reports, const PrintOptions& opt);
+// "ok", "ok (surrogate)", "KINK" (no element could be compared) or "FAIL".
+std::string check_verdict(const NodeCheck& c);
 
 nlohmann::json tensor_json(const Tensor& t);
 nlohmann::json run_json(const Trace& trace);
@@ -74,6 +87,10 @@ nlohmann::json trace_json(const Trace& trace, std::size_t node, const Index& ind
 // else `index` of the node's output projected onto it.
 Index input_element(const Index& index, const Shape& node_shape, const Shape& shape, const std::optional<Index>& input_index);
 nlohmann::json check_json(const std::vector<GradcheckReport>& reports);
+
+// The Optimal Brain Damage table of `bnstep saliency`.
+void print_saliency_text(std::ostream& os, const SaliencyReport& report, const PrintOptions& opt);
+nlohmann::json saliency_json(const SaliencyReport& report);
 
 // The op reference (docs/ops.md) and a short text listing, from the op table.
 std::string op_reference_markdown(const OpTable& ops);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <iostream>
+#include <map>
 
 #include "bnstep/error.hpp"
 #include "bnstep/version.hpp"
@@ -37,9 +38,14 @@ std::vector<Command> core_commands() {
              cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")->capture_default_str();
              add_common(cmd, *common, {"text", "json"});
              add_lesson_options(cmd, *common, true);
-             return [lesson, common] {
+             auto step = std::make_shared<bool>(false);
+             cmd.add_flag("--step", *step,
+                          "pause after each node (on a terminal): Enter or n next, b back one node, q quit, ? keys");
+             return [lesson, common, step]() -> int {
+                 if (*step) check_step_mode(common->format);
                  const Graph g = load_lesson(*lesson, builtin_ops(), common->lesson_options());
                  const Trace t = run(g);
+                 if (*step) return run_step_mode(t, common->print());
                  if (common->format == "json")
                      print_json(run_json(t));
                  else
@@ -94,6 +100,21 @@ std::vector<Command> core_commands() {
                             "the smallest denominator of the relative error, so gradients near 0 compare absolutely")
                  ->check(positive)
                  ->capture_default_str();
+             const std::map<std::string, GradcheckMode> modes{{"auto", GradcheckMode::Auto},
+                                                              {"full", GradcheckMode::Full},
+                                                              {"sparse", GradcheckMode::Sparse},
+                                                              {"directional", GradcheckMode::Directional}};
+             cmd.add_option_function<std::string>(
+                    "--mode", [options, modes](const std::string& m) { options->mode = modes.at(m); },
+                    "full: every element; sparse: --samples elements per node; directional: one random "
+                    "direction per node, full where it fails; auto (default): full for small lessons, else "
+                    "directional")
+                 ->check(CLI::IsMember({"auto", "full", "sparse", "directional"}));
+             cmd.add_option("--samples", options->samples, "elements checked per node in sparse mode")
+                 ->check(CLI::PositiveNumber)
+                 ->capture_default_str();
+             cmd.add_option("--seed", options->seed, "seed of the sparse sample and of the directions")
+                 ->capture_default_str();
              add_common(cmd, *common, {"text", "json"});
              add_lesson_options(cmd, *common, false);
              return [lessons, options, common] {
@@ -113,6 +134,33 @@ std::vector<Command> core_commands() {
                      print_check_text(std::cout, reports, common->print());
                  for (const auto& r : reports)
                      if (!r.passed()) return kCheckFailed;
+                 return kOk;
+             };
+         }},
+        {"saliency", "Optimal Brain Damage: rank weights by 0.5 * h_kk * w^2 from the Hessian's diagonal",
+         [](CLI::App& cmd) {
+             auto lesson = std::make_shared<std::string>("obd-saliency");
+             auto options = std::make_shared<SaliencyOptions>();
+             auto common = std::make_shared<Common>();
+             cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")->capture_default_str();
+             cmd.add_option("--param", options->params, "a leaf whose weights to rank (repeatable; default: every param)");
+             cmd.add_option("--prune", options->prune,
+                            "how many weights to remove when comparing saliency with magnitude (default: a quarter)");
+             cmd.add_option("--step", options->gradient_step, "h of the gradient's centred difference")
+                 ->check(positive)
+                 ->capture_default_str();
+             cmd.add_option("--loss-step", options->loss_step, "h of the loss's second difference")
+                 ->check(positive)
+                 ->capture_default_str();
+             add_common(cmd, *common, {"text", "json"});
+             add_lesson_options(cmd, *common, false);
+             return [lesson, options, common] {
+                 const Graph g = load_lesson(*lesson, builtin_ops(), common->lesson_options());
+                 const SaliencyReport report = compute_saliency(g, *options);
+                 if (common->format == "json")
+                     print_json(saliency_json(report));
+                 else
+                     print_saliency_text(std::cout, report, common->print());
                  return kOk;
              };
          }},
@@ -136,7 +184,11 @@ std::vector<Command> core_commands() {
     };
 }
 
-std::vector<Command> all_commands() { return core_commands(); }
+std::vector<Command> all_commands() {
+    std::vector<Command> table = core_commands();
+    for (auto& c : study_commands()) table.push_back(std::move(c));
+    return table;
+}
 
 int run(int argc, char** argv) {
     CLI::App app{"bnstep: backpropagation by hand, one node at a time.\n"
@@ -148,10 +200,15 @@ int run(int argc, char** argv) {
     std::vector<std::string> names;
     std::function<int()> action;
     const std::vector<Command> table = all_commands();
+    // Only the command being run gets its options: building all of them is a
+    // good part of bnstep's start-up time, and the others only need a name.
+    const std::string wanted = argc >= 2 ? argv[1] : "";
     for (const auto& c : table) {
         CLI::App* sub = app.add_subcommand(c.name, c.help);
-        auto act = c.setup(*sub);
-        sub->callback([&action, act] { action = act; });
+        if (wanted == c.name) {
+            auto act = c.setup(*sub);
+            sub->callback([&action, act] { action = act; });
+        }
         names.emplace_back(c.name);
     }
     if (argc >= 2 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {

@@ -49,6 +49,12 @@ struct Command {
 
 // The command table, in the order of `bnstep --help`.
 std::vector<Command> core_commands();  // commands.cpp: lessons, run, trace, check-gradients, ops
+std::vector<Command> study_commands(); // study_commands.cpp: quiz, worksheet, graph
 std::vector<Command> all_commands();   // commands.cpp: all of them
+
+// `run --step` (study_commands.cpp): check_step_mode throws a UsageError unless
+// the output is text and standard input is a terminal to read keys from.
+void check_step_mode(const std::string& format);
+int run_step_mode(const Trace& trace, const PrintOptions& opt);
 
 }  // namespace bnstep::cli

@@ -1,8 +1,11 @@
 #include "ops/conv_kernels.hpp"
 
+#include <algorithm>
 #include <vector>
 
+#include "ops/conv_depthwise.hpp"
 #include "ops/gemm.hpp"
+#include "ops/parallel.hpp"
 
 namespace bnstep::ops {
 
@@ -77,49 +80,59 @@ Tensor conv_weight_grad_reference(const ConvGeometry& g, const Tensor& dout, con
 //   out[n, g's filters]      = W_g (K/groups x C/groups*R*S) * columns
 //   d columns                = W_g^T * dout[n, g's filters]     (then scattered back: col2im)
 //   dW_g^T (C/groups*R*S x K/groups) += columns * dout[n, g's filters]^T
+// Depthwise layers (one input channel per filter) take the direct loops of
+// conv_depthwise.cpp instead. Images, groups and rows of dW are shared between
+// threads so that each output element is computed by one thread, in the same
+// order whatever the number of threads.
 
 namespace {
 
 std::size_t patch_rows(const ConvGeometry& g) { return g.c_per_group() * g.r * g.s; }
 
-// columns[(c*R + r)*S + s][i*Wo + j] = x[n, g*C/groups + c, i*stride + r*dilation - padding, ...], 0 in the padding.
-void im2col(const ConvGeometry& g, const double* x, std::size_t n, std::size_t group, std::vector<double>& columns) {
+// A 1x1 kernel with stride 1 and no padding reads every pixel once, in order:
+// the patch matrix of an image is its input planes as they are.
+bool patches_are_input(const ConvGeometry& g) { return g.r == 1 && g.s == 1 && g.stride == 1 && g.padding == 0; }
+
+const double* group_planes(const ConvGeometry& g, const double* x, std::size_t n, std::size_t group) {
+    return x + (n * g.c + group * g.c_per_group()) * g.h * g.w;
+}
+
+// Rows [first, last) of the patch matrix of image n, group g, into `columns`:
+// row (c*R + r)*S + s, column i*Wo + j holds x[n, g*C/groups + c, i*stride + r*dilation - padding, ...], 0 in the padding.
+void im2col(const ConvGeometry& g, const double* x, std::size_t n, std::size_t group, std::size_t first,
+            std::size_t last, double* columns) {
     const std::size_t plane = g.ho * g.wo;
-    columns.assign(patch_rows(g) * plane, 0.0);
-    for (std::size_t c = 0; c < g.c_per_group(); ++c) {
-        const double* xin = x + (n * g.c + group * g.c_per_group() + c) * g.h * g.w;
-        for (std::size_t r = 0; r < g.r; ++r)
-            for (std::size_t s = 0; s < g.s; ++s) {
-                double* row = columns.data() + ((c * g.r + r) * g.s + s) * plane;
-                for (std::size_t i = 0; i < g.ho; ++i) {
-                    const long long h = g.in_row(i, r);
-                    if (h < 0 || h >= static_cast<long long>(g.h)) continue;
-                    for (std::size_t j = 0; j < g.wo; ++j) {
-                        const long long v = g.in_col(j, s);
-                        if (v >= 0 && v < static_cast<long long>(g.w)) row[i * g.wo + j] = xin[h * static_cast<long long>(g.w) + v];
-                    }
-                }
+    std::fill(columns, columns + (last - first) * plane, 0.0);
+    for (std::size_t p = first; p < last; ++p) {
+        const std::size_t c = p / (g.r * g.s), r = p / g.s % g.r, s = p % g.s;
+        const double* xin = group_planes(g, x, n, group) + c * g.h * g.w;
+        double* row = columns + (p - first) * plane;
+        for (std::size_t i = 0; i < g.ho; ++i) {
+            const long long h = g.in_row(i, r);
+            if (h < 0 || h >= static_cast<long long>(g.h)) continue;
+            for (std::size_t j = 0; j < g.wo; ++j) {
+                const long long v = g.in_col(j, s);
+                if (v >= 0 && v < static_cast<long long>(g.w)) row[i * g.wo + j] = xin[h * static_cast<long long>(g.w) + v];
             }
+        }
     }
 }
 
-// The reverse of im2col: dx[n, ...] += each column entry at the input position it came from.
-void col2im(const ConvGeometry& g, const std::vector<double>& columns, double* dx, std::size_t n, std::size_t group) {
+// The reverse of im2col over all rows: dx[n, ...] += each column entry at the input position it came from.
+void col2im(const ConvGeometry& g, const double* columns, double* dx, std::size_t n, std::size_t group) {
     const std::size_t plane = g.ho * g.wo;
-    for (std::size_t c = 0; c < g.c_per_group(); ++c) {
+    for (std::size_t p = 0; p < patch_rows(g); ++p) {
+        const std::size_t c = p / (g.r * g.s), r = p / g.s % g.r, s = p % g.s;
         double* xin = dx + (n * g.c + group * g.c_per_group() + c) * g.h * g.w;
-        for (std::size_t r = 0; r < g.r; ++r)
-            for (std::size_t s = 0; s < g.s; ++s) {
-                const double* row = columns.data() + ((c * g.r + r) * g.s + s) * plane;
-                for (std::size_t i = 0; i < g.ho; ++i) {
-                    const long long h = g.in_row(i, r);
-                    if (h < 0 || h >= static_cast<long long>(g.h)) continue;
-                    for (std::size_t j = 0; j < g.wo; ++j) {
-                        const long long v = g.in_col(j, s);
-                        if (v >= 0 && v < static_cast<long long>(g.w)) xin[h * static_cast<long long>(g.w) + v] += row[i * g.wo + j];
-                    }
-                }
+        const double* row = columns + p * plane;
+        for (std::size_t i = 0; i < g.ho; ++i) {
+            const long long h = g.in_row(i, r);
+            if (h < 0 || h >= static_cast<long long>(g.h)) continue;
+            for (std::size_t j = 0; j < g.wo; ++j) {
+                const long long v = g.in_col(j, s);
+                if (v >= 0 && v < static_cast<long long>(g.w)) xin[h * static_cast<long long>(g.w) + v] += row[i * g.wo + j];
             }
+        }
     }
 }
 
@@ -128,63 +141,88 @@ const double* group_weights(const ConvGeometry& g, const Tensor& w, std::size_t 
     return w.data().data() + group * g.k_per_group() * patch_rows(g);
 }
 
-std::vector<double> transposed(const double* a, std::size_t rows, std::size_t cols) {
-    std::vector<double> t(rows * cols);
+void transpose_into(const double* a, std::size_t rows, std::size_t cols, double* t) {
     for (std::size_t i = 0; i < rows; ++i)
         for (std::size_t j = 0; j < cols; ++j) t[j * rows + i] = a[i * cols + j];
-    return t;
 }
 
 }  // namespace
 
 Tensor conv_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor* b) {
+    if (is_depthwise(g)) return depthwise_forward(g, x, w, b);
     Tensor out(Shape{g.n, g.k, g.ho, g.wo});
     const std::size_t plane = g.ho * g.wo;
-    std::vector<double> columns;
-    for (std::size_t n = 0; n < g.n; ++n)
-        for (std::size_t group = 0; group < g.groups; ++group) {
-            im2col(g, x.data().data(), n, group, columns);
+    parallel_ranges(g.n * g.groups, 2.0 * g.macs(), [&](std::size_t first, std::size_t last) {
+        std::vector<double> columns(patches_are_input(g) ? 0 : patch_rows(g) * plane);
+        for (std::size_t item = first; item < last; ++item) {
+            const std::size_t n = item / g.groups, group = item % g.groups;
+            const double* patches = columns.data();
+            if (patches_are_input(g))
+                patches = group_planes(g, x.data().data(), n, group);
+            else
+                im2col(g, x.data().data(), n, group, 0, patch_rows(g), columns.data());
             double* o = out.data().data() + (n * g.k + group * g.k_per_group()) * plane;
             if (b)
                 for (std::size_t k = 0; k < g.k_per_group(); ++k)
-                    for (std::size_t e = 0; e < plane; ++e) o[k * plane + e] = (*b)[group * g.k_per_group() + k];
-            gemm_accumulate(g.k_per_group(), plane, patch_rows(g), group_weights(g, w, group), columns.data(), o);
+                    std::fill(o + k * plane, o + (k + 1) * plane, (*b)[group * g.k_per_group() + k]);
+            gemm_accumulate(g.k_per_group(), plane, patch_rows(g), group_weights(g, w, group), patches, o);
         }
+    });
     return out;
 }
 
 Tensor conv_input_grad(const ConvGeometry& g, const Tensor& dout, const Tensor& w) {
+    if (is_depthwise(g)) return depthwise_input_grad(g, dout, w);
     Tensor dx(Shape{g.n, g.c, g.h, g.w});
-    const std::size_t plane = g.ho * g.wo;
-    std::vector<double> columns;
-    for (std::size_t group = 0; group < g.groups; ++group) {
-        const std::vector<double> wt = transposed(group_weights(g, w, group), g.k_per_group(), patch_rows(g));
-        for (std::size_t n = 0; n < g.n; ++n) {
-            columns.assign(patch_rows(g) * plane, 0.0);
+    const std::size_t plane = g.ho * g.wo, block = g.k_per_group() * patch_rows(g);
+    std::vector<double> wt(g.groups * block);  // W_g^T for every group
+    for (std::size_t group = 0; group < g.groups; ++group)
+        transpose_into(group_weights(g, w, group), g.k_per_group(), patch_rows(g), wt.data() + group * block);
+    parallel_ranges(g.n * g.groups, 2.0 * g.macs(), [&](std::size_t first, std::size_t last) {
+        std::vector<double> columns(patches_are_input(g) ? 0 : patch_rows(g) * plane);
+        for (std::size_t item = first; item < last; ++item) {
+            const std::size_t n = item / g.groups, group = item % g.groups;
             const double* d = dout.data().data() + (n * g.k + group * g.k_per_group()) * plane;
-            gemm_accumulate(patch_rows(g), plane, g.k_per_group(), wt.data(), d, columns.data());
-            col2im(g, columns, dx.data().data(), n, group);
+            const double* wt_g = wt.data() + group * block;
+            if (patches_are_input(g)) {  // the column gradients are the input gradients
+                double* dx_g = dx.data().data() + (n * g.c + group * g.c_per_group()) * plane;
+                gemm_accumulate(patch_rows(g), plane, g.k_per_group(), wt_g, d, dx_g);
+                continue;
+            }
+            std::fill(columns.begin(), columns.end(), 0.0);
+            gemm_accumulate(patch_rows(g), plane, g.k_per_group(), wt_g, d, columns.data());
+            col2im(g, columns.data(), dx.data().data(), n, group);
         }
-    }
+    });
     return dx;
 }
 
 Tensor conv_weight_grad(const ConvGeometry& g, const Tensor& dout, const Tensor& x) {
+    if (is_depthwise(g)) return depthwise_weight_grad(g, dout, x);
     Tensor dw(Shape{g.k, g.c_per_group(), g.r, g.s});
-    const std::size_t plane = g.ho * g.wo;
-    std::vector<double> columns;
-    for (std::size_t group = 0; group < g.groups; ++group) {
-        std::vector<double> dwt(patch_rows(g) * g.k_per_group(), 0.0);  // dW_g transposed
-        for (std::size_t n = 0; n < g.n; ++n) {
-            im2col(g, x.data().data(), n, group, columns);
-            const double* d = dout.data().data() + (n * g.k + group * g.k_per_group()) * plane;
-            const std::vector<double> dt = transposed(d, g.k_per_group(), plane);
-            gemm_accumulate(patch_rows(g), g.k_per_group(), plane, columns.data(), dt.data(), dwt.data());
+    const std::size_t plane = g.ho * g.wo, rows = patch_rows(g), kg = g.k_per_group();
+    // Work item q is row q % rows of dW_g^T for group q / rows: one thread sums it over every image.
+    parallel_ranges(g.groups * rows, 2.0 * g.macs(), [&](std::size_t first, std::size_t last) {
+        std::vector<double> columns, dt(plane * kg), dwt;
+        for (std::size_t group = first / rows; group * rows < last; ++group) {
+            const std::size_t p0 = std::max(first, group * rows) - group * rows;
+            const std::size_t p1 = std::min(last, (group + 1) * rows) - group * rows;
+            dwt.assign((p1 - p0) * kg, 0.0);
+            if (!patches_are_input(g)) columns.resize((p1 - p0) * plane);
+            for (std::size_t n = 0; n < g.n; ++n) {
+                const double* patches = columns.data();
+                if (patches_are_input(g))
+                    patches = group_planes(g, x.data().data(), n, group) + p0 * plane;
+                else
+                    im2col(g, x.data().data(), n, group, p0, p1, columns.data());
+                transpose_into(dout.data().data() + (n * g.k + group * kg) * plane, kg, plane, dt.data());
+                gemm_accumulate(p1 - p0, kg, plane, patches, dt.data(), dwt.data());
+            }
+            double* out = dw.data().data() + group * kg * rows;
+            for (std::size_t p = p0; p < p1; ++p)
+                for (std::size_t k = 0; k < kg; ++k) out[k * rows + p] = dwt[(p - p0) * kg + k];
         }
-        double* out = dw.data().data() + group * g.k_per_group() * patch_rows(g);
-        for (std::size_t p = 0; p < patch_rows(g); ++p)
-            for (std::size_t k = 0; k < g.k_per_group(); ++k) out[k * patch_rows(g) + p] = dwt[p * g.k_per_group() + k];
-    }
+    });
     return dw;
 }
 

@@ -1,60 +1,138 @@
 #include "ops/gemm.hpp"
 
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
 namespace bnstep::ops {
 namespace {
 
-// On x86-64 with GCC the product is compiled twice, for AVX2 + FMA machines
-// (x86-64-v3) and for any x86-64, and the loader picks one. Everything the hot
-// loop needs is written inside it: a function of another target would not inline.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define BNSTEP_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+// The blocking of Goto and van de Geijn: kKc rows of B at a time, kNr columns
+// wide, are copied into a contiguous strip that stays in the first-level cache;
+// the matching kKc columns of A are copied kMr rows at a time, column by column;
+// the micro-kernel holds a kMr x kNr tile of C in vector registers and adds kKc
+// rank-1 updates to it. Every element of C sums its k products in the same order
+// (block after block of kKc, in order) whatever the caller splits, so results
+// do not depend on how the rows of C are shared between threads.
+constexpr std::size_t kKc = 192;
+
+// Vectors of doubles: GCC and Clang compile arithmetic on them to the widest
+// instructions the enclosing function's target allows.
+typedef double v8 __attribute__((vector_size(64)));
+typedef double v4 __attribute__((vector_size(32)));
+typedef double v2 __attribute__((vector_size(16)));
+
+std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to * to; }
+
+// rows x kc of A from (row0, col0) as kMr-row panels: panel[p * Mr + r] = A[row0 + r][col0 + p], zero-padded.
+template <std::size_t Mr>
+[[gnu::always_inline]] inline void pack_a(const double* a, std::size_t lda, std::size_t rows, std::size_t kc,
+                                          double* out) {
+    for (std::size_t i = 0; i < rows; i += Mr) {
+        const std::size_t live = std::min(Mr, rows - i);
+        double* panel = out + i * kc;
+        for (std::size_t p = 0; p < kc; ++p)
+            for (std::size_t r = 0; r < Mr; ++r) panel[p * Mr + r] = r < live ? a[(i + r) * lda + p] : 0.0;
+    }
+}
+
+// kc x cols of B as one strip: strip[p * Nr + j] = B[p][j], zero-padded to Nr columns.
+template <std::size_t Nr>
+[[gnu::always_inline]] inline void pack_b(const double* b, std::size_t ldb, std::size_t kc, std::size_t cols,
+                                          double* strip) {
+    for (std::size_t p = 0; p < kc; ++p) {
+        std::memcpy(strip + p * Nr, b + p * ldb, cols * sizeof(double));
+        std::fill(strip + p * Nr + cols, strip + (p + 1) * Nr, 0.0);
+    }
+}
+
+// C[0..rows, 0..cols] += (packed A panel) * (packed B strip) over kc.
+template <class V, std::size_t Mr, std::size_t Nv>
+[[gnu::always_inline]] inline void micro_kernel(std::size_t kc, const double* ap, const double* bp, double* c,
+                                                std::size_t ldc, std::size_t rows, std::size_t cols) {
+    constexpr std::size_t lanes = sizeof(V) / sizeof(double), Nr = Nv * lanes;
+    V acc[Mr][Nv];
+    for (std::size_t r = 0; r < Mr; ++r)
+        for (std::size_t v = 0; v < Nv; ++v) acc[r][v] = V{};
+    for (std::size_t p = 0; p < kc; ++p) {
+        V bv[Nv];
+        for (std::size_t v = 0; v < Nv; ++v) std::memcpy(&bv[v], bp + p * Nr + v * lanes, sizeof(V));
+        for (std::size_t r = 0; r < Mr; ++r) {
+            const double av = ap[p * Mr + r];
+            for (std::size_t v = 0; v < Nv; ++v) acc[r][v] += av * bv[v];
+        }
+    }
+    if (rows == Mr && cols == Nr) {
+        for (std::size_t r = 0; r < Mr; ++r)
+            for (std::size_t v = 0; v < Nv; ++v) {
+                V cv;
+                std::memcpy(&cv, c + r * ldc + v * lanes, sizeof(V));
+                cv += acc[r][v];
+                std::memcpy(c + r * ldc + v * lanes, &cv, sizeof(V));
+            }
+        return;
+    }
+    double tile[Mr][Nr];
+    for (std::size_t r = 0; r < Mr; ++r)
+        for (std::size_t v = 0; v < Nv; ++v) std::memcpy(&tile[r][v * lanes], &acc[r][v], sizeof(V));
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = 0; j < cols; ++j) c[r * ldc + j] += tile[r][j];
+}
+
+template <class V, std::size_t Mr, std::size_t Nv>
+[[gnu::always_inline]] inline void gemm_blocked(std::size_t m, std::size_t n, std::size_t k, const double* a,
+                                                const double* b, double* c) {
+    constexpr std::size_t Nr = Nv * sizeof(V) / sizeof(double);
+    std::vector<double> a_packed(round_up(m, Mr) * std::min(k, kKc)), b_strip(std::min(k, kKc) * Nr);
+    for (std::size_t p0 = 0; p0 < k; p0 += kKc) {
+        const std::size_t kc = std::min(kKc, k - p0);
+        pack_a<Mr>(a + p0, k, m, kc, a_packed.data());
+        for (std::size_t j = 0; j < n; j += Nr) {
+            const std::size_t cols = std::min(Nr, n - j);
+            pack_b<Nr>(b + p0 * n + j, n, kc, cols, b_strip.data());
+            for (std::size_t i = 0; i < m; i += Mr)
+                micro_kernel<V, Mr, Nv>(kc, a_packed.data() + i * kc, b_strip.data(), c + i * n + j, n,
+                                        std::min(Mr, m - i), cols);
+        }
+    }
+}
+
+// One instance per instruction set, each compiled for its own target and
+// picked at run time: AVX-512 has 32 vector registers (an 8 x 16 tile of C
+// uses 16 of them), AVX2 16 (a 4 x 12 tile uses 12).
+void gemm_generic(std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double* c) {
+    gemm_blocked<v2, 4, 3>(m, n, k, a, b, c);
+}
+
+using GemmFn = void (*)(std::size_t, std::size_t, std::size_t, const double*, const double*, double*);
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2,fma"))) void gemm_avx2(std::size_t m, std::size_t n, std::size_t k, const double* a,
+                                                   const double* b, double* c) {
+    gemm_blocked<v4, 4, 3>(m, n, k, a, b, c);
+}
+
+__attribute__((target("avx512f,fma"))) void gemm_avx512(std::size_t m, std::size_t n, std::size_t k, const double* a,
+                                                        const double* b, double* c) {
+    gemm_blocked<v8, 8, 2>(m, n, k, a, b, c);
+}
+
+GemmFn pick_gemm() {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return gemm_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return gemm_avx2;
+    return gemm_generic;
+}
 #else
-#define BNSTEP_VECTOR_CLONES
+GemmFn pick_gemm() { return gemm_generic; }
 #endif
-
-// Four doubles, loaded from any address: GCC and Clang turn arithmetic on it
-// into vector instructions (AVX2 in the x86-64-v3 clone, SSE2 pairs otherwise).
-typedef double v4 __attribute__((vector_size(32), aligned(8)));
-
-constexpr std::size_t kRows = 4;  // rows of C held in registers at a time
-constexpr std::size_t kCols = 8;  // columns of C held in registers at a time (two v4)
 
 }  // namespace
 
-BNSTEP_VECTOR_CLONES void gemm_accumulate(std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b,
-                                          double* c) {
-    const std::size_t m_tiles = m / kRows * kRows, n_tiles = n / kCols * kCols;
-    // Each k x kCols strip of B stays in the first-level cache while every row block of A passes over it;
-    // the kRows x kCols tile of C stays in registers over all of k.
-    for (std::size_t j = 0; j < n_tiles; j += kCols)
-        for (std::size_t i = 0; i < m_tiles; i += kRows) {
-            const double* ai = a + i * k;
-            double* ci = c + i * n + j;
-            v4 acc[kRows][2];
-            for (std::size_t r = 0; r < kRows; ++r) {
-                acc[r][0] = *reinterpret_cast<const v4*>(ci + r * n);
-                acc[r][1] = *reinterpret_cast<const v4*>(ci + r * n + 4);
-            }
-            for (std::size_t p = 0; p < k; ++p) {
-                const v4 b0 = *reinterpret_cast<const v4*>(b + p * n + j);
-                const v4 b1 = *reinterpret_cast<const v4*>(b + p * n + j + 4);
-                for (std::size_t r = 0; r < kRows; ++r) {
-                    const double av = ai[r * k + p];
-                    acc[r][0] += av * b0;
-                    acc[r][1] += av * b1;
-                }
-            }
-            for (std::size_t r = 0; r < kRows; ++r) {
-                *reinterpret_cast<v4*>(ci + r * n) = acc[r][0];
-                *reinterpret_cast<v4*>(ci + r * n + 4) = acc[r][1];
-            }
-        }
-    // The edges: the rows below the last full block, then the columns right of the last full tile.
-    for (std::size_t i = 0; i < m; ++i)
-        for (std::size_t p = 0; p < k; ++p) {
-            const double av = a[i * k + p];
-            for (std::size_t jj = i < m_tiles ? n_tiles : 0; jj < n; ++jj) c[i * n + jj] += av * b[p * n + jj];
-        }
+void gemm_accumulate(std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double* c) {
+    if (m == 0 || n == 0 || k == 0) return;
+    static const GemmFn chosen = pick_gemm();
+    chosen(m, n, k, a, b, c);
 }
 
 }  // namespace bnstep::ops

@@ -71,6 +71,13 @@ const OpTable& builtin_ops() {
         ops::add_conv_ops(t);
         ops::add_pool_ops(t);
         ops::add_shape_ops(t);
+        ops::add_softmax_ops(t);
+        ops::add_loss_ops(t);
+        ops::add_elementwise_loss_ops(t);
+        ops::add_binarize_ops(t);
+        ops::add_quantize_ops(t);
+        ops::add_pow2_quantize_ops(t);
+        ops::add_prune_ops(t);
         return t;
     }();
     return table;

@@ -110,6 +110,15 @@ OpDef max_pool() {
         for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) { out[e] = call.input(0)[argmax(g, call.input(0), n, c, i, j)]; });
         return out;
     };
+    // The piece of a window is where its maximum is: a tie crossed moves it.
+    op.pieces = [](const OpCall& call) {
+        const PoolGeometry g = geometry(call);
+        std::vector<long long> p(g.n * g.c * g.ho * g.wo);
+        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+            p[e] = static_cast<long long>(argmax(g, call.input(0), n, c, i, j));
+        });
+        return p;
+    };
     op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
         const PoolGeometry g = geometry(call);
         const Tensor& x = call.input(0);

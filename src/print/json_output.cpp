@@ -135,18 +135,35 @@ json trace_json(const Trace& t, std::size_t i, const Index& index, const NumFmt&
     return j;
 }
 
+namespace {
+
+json kink_json(const Graph& g, const std::optional<KinkCrossing>& k) {
+    if (!k) return nullptr;
+    return {{"index", k->at},      {"node", g.nodes[k->where].name}, {"node_index", k->where_at}, {"left", k->left},
+            {"right", k->right},   {"analytic", k->analytic},        {"matches", k->matches}};
+}
+
+}  // namespace
+
 json check_json(const std::vector<GradcheckReport>& reports) {
     json j = {{"bnstep", kVersion}, {"command", "check-gradients"}};
     std::size_t failures = 0;
     if (!reports.empty()) {
         const GradcheckOptions& o = reports.front().options;
-        j["options"] = {{"step", o.step}, {"tolerance", o.tolerance}, {"floor", o.floor}};
+        j["options"] = {{"step", o.step},      {"tolerance", o.tolerance},  {"floor", o.floor},
+                        {"mode", mode_name(o.mode)}, {"samples", o.samples}, {"seed", o.seed}};
     }
     j["lessons"] = json::array();
     for (const GradcheckReport& r : reports) {
-        json lesson = {{"lesson", r.graph->name}, {"passed", r.passed()}, {"nodes", json::array()}};
+        json lesson = {{"lesson", r.graph->name},
+                       {"passed", r.passed()},
+                       {"mode", mode_name(r.mode)},
+                       {"floor", r.floor},
+                       {"nodes", json::array()}};
         for (const NodeCheck& c : r.checks) {
             const Node& n = r.graph->nodes[c.node];
+            json surrogates = json::array();
+            for (std::size_t k : c.surrogates) surrogates.push_back(r.graph->nodes[k].name);
             lesson["nodes"].push_back({{"name", n.name},
                                        {"step", n.step ? json(*n.step) : json(nullptr)},
                                        {"shape", n.shape},
@@ -155,7 +172,23 @@ json check_json(const std::vector<GradcheckReport>& reports) {
                                        {"worst_index", c.worst},
                                        {"analytic", c.analytic},
                                        {"numeric", c.numeric},
-                                       {"passed", c.passed}});
+                                       {"passed", c.passed},
+                                       {"verdict", check_verdict(c)},
+                                       {"compared", c.compared},
+                                       {"surrogates", surrogates},
+                                       {"plain", c.surrogates.empty() ? json(nullptr)
+                                                                      : json{{"max_error", c.plain_max_error},
+                                                                             {"worst_index", c.plain_worst},
+                                                                             {"numeric", c.plain_numeric}}},
+                                       {"kinks", c.kinks},
+                                       {"first_kink", kink_json(*r.graph, c.first_kink)},
+                                       {"mode", mode_name(c.mode)},
+                                       {"directional", c.mode == GradcheckMode::Directional || c.fell_back
+                                                           ? json{{"analytic", c.directional_analytic},
+                                                                  {"numeric", c.directional_numeric},
+                                                                  {"error", c.directional_error},
+                                                                  {"fell_back", c.fell_back}}
+                                                           : json(nullptr)}});
         }
         failures += r.failures();
         j["lessons"].push_back(std::move(lesson));

@@ -1,9 +1,11 @@
 // `bnstep run` as text: the forward pass in step order, the backward pass in
-// reverse, then the gradients of the inputs and parameters.
+// reverse, then the gradients of the inputs and parameters; in blocks, so
+// that step mode can pause after each node.
 #include <algorithm>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <ostream>
+#include <sstream>
 
 #include "print/text_shared.hpp"
 
@@ -121,10 +123,17 @@ void worked(std::ostream& os, const Worked& w, const PrintOptions& opt, const st
 
 }  // namespace text
 
-void print_run_text(std::ostream& os, const Trace& t, const PrintOptions& opt) {
+std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt) {
     const Graph& g = *t.graph;
     const Style& s = opt.style;
     const std::size_t width = static_cast<std::size_t>(opt.width);
+    std::vector<RunBlock> blocks;
+    std::ostringstream os;
+    auto close = [&](RunBlock::Part part, std::optional<std::size_t> node = std::nullopt) {
+        blocks.push_back({part, node, os.str()});
+        os.str("");
+    };
+
     os << s.heading(g.title) << '\n';
     os << s.dim(fmt::format("lesson {} ({}), {} nodes", g.name, g.source, g.nodes.size())) << '\n';
     if (!g.resized.empty()) {
@@ -134,13 +143,15 @@ void print_run_text(std::ostream& os, const Trace& t, const PrintOptions& opt) {
                    width, "");
     }
     if (!g.description.empty()) os << '\n' << wrap(g.description, width, "");
-
     os << '\n' << s.heading("FORWARD PASS") << '\n';
+    close(RunBlock::Part::Header);
+
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
         const Node& n = g.nodes[i];
         os << '\n' << wrap(text::node_heading(g, i, opt), width, "", "            ");
         if (!n.note.empty()) os << wrap(n.note, width, "        ");
         text::tensor(os, t.nodes[i].value, opt, "        ");
+        close(RunBlock::Part::Forward, i);
     }
 
     const Node& out = g.nodes[g.output];
@@ -152,6 +163,7 @@ void print_run_text(std::ostream& os, const Trace& t, const PrintOptions& opt) {
            << ' ' << shape_str(out.shape) << '\n';
         text::tensor(os, g.seed, opt, "        ");
     }
+    close(RunBlock::Part::BackwardStart);
     for (std::size_t i : t.backward_order) {
         const Node& n = g.nodes[i];
         const NodeState& st = t.nodes[i];
@@ -170,6 +182,7 @@ void print_run_text(std::ostream& os, const Trace& t, const PrintOptions& opt) {
             os << "        upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", given\n";
         }
         for (const EdgeGrad& e : st.edges) text::edge(os, t, i, e, opt, "        ");
+        close(RunBlock::Part::Backward, i);
     }
 
     os << '\n' << s.heading("GRADIENTS OF THE INPUTS AND PARAMETERS") << '\n';
@@ -180,7 +193,14 @@ void print_run_text(std::ostream& os, const Trace& t, const PrintOptions& opt) {
         if (!t.nodes[i].surrogates.empty()) os << wrap(text::surrogate_note(t, i), width, "        ");
         text::tensor(os, *t.nodes[i].grad, opt, "        ");
     }
+    close(RunBlock::Part::Gradients);
     print_cost_text(os, g, opt);
+    close(RunBlock::Part::Cost);
+    return blocks;
+}
+
+void print_run_text(std::ostream& os, const Trace& t, const PrintOptions& opt) {
+    for (const RunBlock& b : run_text_blocks(t, opt)) os << b.text;
 }
 
 }  // namespace bnstep

@@ -1,0 +1,152 @@
+#pragma once
+// Learning by doing: a quiz on the backward pass, printable worksheets,
+// pictures of the graph (Graphviz DOT, Mermaid) and the step-through driver
+// of `run --step`. All of them read a Trace; none computes a gradient.
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "bnstep/executor.hpp"
+#include "bnstep/print.hpp"
+
+namespace bnstep {
+
+// ---- quiz ----------------------------------------------------------------
+
+enum class QuizKind { Local, Upstream, Downstream };
+std::string_view quiz_kind_name(QuizKind kind);  // "local", "upstream", "downstream"
+
+struct QuizOptions {
+    std::uint64_t seed = 1;
+    std::optional<std::size_t> node;  // quiz this node only, on every question it allows
+    std::vector<QuizKind> kinds;      // the kinds allowed; empty: all
+    double tolerance = 0.01;          // relative
+};
+
+// One number to find, at one node of the backward pass.
+struct Question {
+    std::size_t node = 0;   // the backward step the question belongs to
+    QuizKind kind = QuizKind::Downstream;
+    // Local and Downstream: the edge (node, slot). Upstream: the edge that
+    // brought the node its gradient, or none when several were added.
+    std::optional<std::pair<std::size_t, std::size_t>> edge;
+    Index at;               // the element asked for, in the shape of what is asked
+    std::string asked;      // "dxmu1[1,1]", "the local gradient d(xmu * ivar)/dxmu at [1,1]"
+    double answer = 0.0;
+    std::string hint;       // the formula, shown after a wrong answer
+    Worked worked;          // the arithmetic, shown after a second wrong answer
+};
+
+// The questions for a walk down the backward pass (the nodes `run` shows
+// there): one per node with a kind and an element drawn from `seed`, or with
+// `node` set every question that node allows. A UsageError when none fits.
+std::vector<Question> make_quiz(const Trace& trace, const QuizOptions& options, const NumFmt& num);
+
+// Whether `given` is `expected` within the relative `tolerance`; numbers
+// below 1e-9 in magnitude count as zero (round-off of an exact 0).
+bool answer_matches(double given, double expected, double tolerance);
+
+// "0.25", "-1.5e-2", "1/4": the number a student typed; none for anything else.
+std::optional<double> parse_answer(std::string_view text);
+
+struct QuizResult {
+    std::size_t asked = 0;      // questions put to the student
+    std::size_t correct = 0;    // right at the first or the second try
+    std::size_t first_try = 0;  // right at the first try
+    std::vector<std::size_t> review;  // nodes of the questions not right at the first try, in walk order
+    bool finished = false;      // every question answered (not stopped by end of input or q)
+};
+
+// Puts the questions, reads one answer per line from `in`. `echo` writes each
+// answer after its prompt (for input that is not typed on a terminal).
+QuizResult run_quiz(std::istream& in, std::ostream& out, const Trace& trace, const std::vector<Question>& questions,
+                    const QuizOptions& options, const PrintOptions& opt, bool echo);
+
+// The questions with their answers, for teachers (`quiz --format json`).
+nlohmann::json quiz_json(const Trace& trace, const std::vector<Question>& questions, const QuizOptions& options);
+
+// ---- worksheet -----------------------------------------------------------
+
+enum class SheetFormat { Markdown, Latex };
+
+// A printable sheet: the forward values, then for each backward step the
+// formula and a blank per gradient element; `answers` fills the blanks with
+// the numbers `run` prints.
+std::string worksheet(const Trace& trace, SheetFormat format, bool answers, const PrintOptions& opt);
+
+// Text made safe for LaTeX's text mode.
+std::string latex_escape(std::string_view text);
+
+// ---- graph pictures ------------------------------------------------------
+
+struct PictureOptions {
+    bool backward = false;  // red edges from each node back to its inputs, labelled with the gradient
+    bool values = false;    // a few numbers of each value and gradient
+    std::optional<std::size_t> highlight;  // a node to mark
+    NumFmt num;
+    std::size_t values_shown = 3;  // numbers per label with `values`
+    std::string command;           // the command that made the picture, written in a comment
+};
+
+std::string graph_dot(const Trace& trace, const PictureOptions& options);
+std::string graph_mermaid(const Trace& trace, const PictureOptions& options);
+
+// ---- step mode -----------------------------------------------------------
+
+enum class Key { Next, Back, Quit, Help, End, Other };
+// Enter, n or space go on; b goes back; q, Ctrl-C or Ctrl-D quit; ? or h show the keys.
+Key key_for_char(int c);
+
+// Where step mode's keys come from: a terminal, or in tests a string.
+class KeySource {
+public:
+    virtual ~KeySource() = default;
+    virtual Key next_key() = 0;
+};
+
+// Keys from a stream, one character each; end of stream is End.
+class StreamKeys : public KeySource {
+public:
+    explicit StreamKeys(std::istream& in) : in_(in) {}
+    Key next_key() override;
+
+private:
+    std::istream& in_;
+};
+
+// Keys from the terminal on a file descriptor, read one keypress at a time
+// (termios: no line buffering, no echo); the arrow keys go on (right, down)
+// or back (left, up). The terminal's settings are
+// restored when the object goes, and on SIGTERM or SIGHUP.
+class TerminalKeys : public KeySource {
+public:
+    explicit TerminalKeys(int fd);  // throws UsageError when fd is not a terminal
+    ~TerminalKeys() override;
+    TerminalKeys(const TerminalKeys&) = delete;
+    TerminalKeys& operator=(const TerminalKeys&) = delete;
+    Key next_key() override;
+
+private:
+    int fd_;
+};
+
+enum class StepEnd { Finished, Quit, InputEnded };
+
+struct StepOptions {
+    Style style;
+    bool erase_prompt = false;  // on a terminal: the prompt line is erased once a key is read
+};
+
+// Prints the blocks, pausing after each node's block for a key.
+StepEnd step_through(std::ostream& out, KeySource& keys, const std::vector<RunBlock>& blocks, const Graph& graph,
+                     const StepOptions& options);
+
+// The keys of step mode, one line each.
+std::string step_keys_help();
+
+}  // namespace bnstep

@@ -1,0 +1,159 @@
+// The commands for learning by doing: quiz, worksheet, graph; and the
+// terminal side of `run --step`.
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <fstream>
+#include <iostream>
+
+#include "bnstep/error.hpp"
+#include "bnstep/study.hpp"
+#include "cli/common.hpp"
+
+namespace bnstep::cli {
+namespace {
+
+const char* const kLessonHelp = "a built-in lesson's name or a path to a .json lesson";
+
+QuizKind kind_named(const std::string& name) {
+    if (name == "local") return QuizKind::Local;
+    if (name == "upstream") return QuizKind::Upstream;
+    return QuizKind::Downstream;
+}
+
+struct QuizArgs {
+    std::string lesson = "batchnorm";
+    std::string node, answers;
+    std::vector<std::string> kinds;
+    QuizOptions options;
+    Common common;
+};
+
+int quiz(const QuizArgs& a) {
+    const Graph g = load_lesson(a.lesson, builtin_ops(), a.common.lesson_options());
+    QuizOptions options = a.options;
+    for (const auto& k : a.kinds) options.kinds.push_back(kind_named(k));
+    if (!a.node.empty()) options.node = find_node(g, a.node);
+    std::ifstream file;
+    if (!a.answers.empty()) {
+        file.open(a.answers);
+        if (!file) throw UsageError(fmt::format("--answers {}: cannot read the file", a.answers));
+    }
+    const Trace t = run(g);
+    const PrintOptions opt = a.common.print();
+    const std::vector<Question> questions = make_quiz(t, options, opt.num);
+    if (a.common.format == "json") {
+        print_json(quiz_json(t, questions, options));
+        return kOk;
+    }
+    std::istream& in = a.answers.empty() ? std::cin : file;
+    const bool typed = a.answers.empty() && ::isatty(STDIN_FILENO);
+    const QuizResult r = run_quiz(in, std::cout, t, questions, options, opt, !typed);
+    return r.finished ? kOk : kCheckFailed;
+}
+
+// The command that makes a picture, for the comment at its top.
+std::string picture_command(const std::string& lesson, const std::string& format, const PictureOptions& o,
+                            const std::string& highlight) {
+    std::string c = fmt::format("bnstep graph {} --format {}", lesson, format);
+    if (o.backward) c += " --backward";
+    if (o.values) c += " --values";
+    if (!highlight.empty()) c += " --highlight " + highlight;
+    if (o.values && o.num.precision != NumFmt{}.precision) c += fmt::format(" --precision {}", o.num.precision);
+    return c;
+}
+
+}  // namespace
+
+int run_step_mode(const Trace& t, const PrintOptions& opt) {
+    TerminalKeys keys(STDIN_FILENO);
+    StepOptions step{opt.style, ::isatty(STDOUT_FILENO) != 0};
+    step_through(std::cout, keys, run_text_blocks(t, opt), *t.graph, step);
+    return kOk;
+}
+
+void check_step_mode(const std::string& format) {
+    if (format != "text") throw UsageError("--step shows the text output: it cannot be combined with --format " + format);
+    if (!::isatty(STDIN_FILENO))
+        throw UsageError("--step reads keys from a terminal, and standard input is not one (without --step, run prints "
+                         "every node at once)");
+}
+
+std::vector<Command> study_commands() {
+    return {
+        {"quiz", "predict each gradient of the backward pass: a hint, a second try, then the arithmetic",
+         [](CLI::App& cmd) {
+             auto a = std::make_shared<QuizArgs>();
+             cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
+             cmd.add_option("--seed", a->options.seed, "the seed that picks each question and element")->capture_default_str();
+             cmd.add_option("--node,-n", a->node, "ask every question of this node only (a step number or a name)");
+             cmd.add_option("--kind", a->kinds, "only questions of this kind (repeatable)")
+                 ->check(CLI::IsMember({"local", "upstream", "downstream"}));
+             cmd.add_option("--answers", a->answers, "read the answers from this file, one per line (default: standard input)");
+             cmd.add_option("--tolerance", a->options.tolerance, "the relative error an answer may have")
+                 ->check(positive)
+                 ->capture_default_str();
+             add_common(cmd, a->common, {"text", "json"});
+             add_lesson_options(cmd, a->common, true);
+             cmd.footer("Answers are read one per line; q quits. --format json writes the questions and their answers "
+                        "instead of asking.\nExit code: 0 when every question was answered (whatever the score), 1 when "
+                        "the answers ran out or q was typed first, 2 a usage or lesson error.");
+             return [a] { return quiz(*a); };
+         }},
+        {"worksheet", "a printable sheet: forward values, and each backward step's formula with blanks to fill",
+         [](CLI::App& cmd) {
+             auto lesson = std::make_shared<std::string>("batchnorm");
+             auto answers = std::make_shared<bool>(false);
+             auto common = std::make_shared<Common>();
+             common->format = "markdown";
+             cmd.add_option("lesson", *lesson, kLessonHelp)->capture_default_str();
+             cmd.add_flag("--answers", *answers, "write the answer key: the blanks filled in with run's numbers");
+             cmd.add_option("--format", common->format, "markdown, or latex for pdflatex")
+                 ->check(CLI::IsMember({"markdown", "latex"}))
+                 ->capture_default_str();
+             cmd.add_option("--precision", common->precision, "significant digits of printed numbers")
+                 ->check(CLI::Range(1, 17))
+                 ->capture_default_str();
+             add_lesson_options(cmd, *common, true);
+             return [lesson, answers, common] {
+                 const Graph g = load_lesson(*lesson, builtin_ops(), common->lesson_options());
+                 const Trace t = run(g);
+                 const SheetFormat format = common->format == "latex" ? SheetFormat::Latex : SheetFormat::Markdown;
+                 std::cout << worksheet(t, format, *answers, common->print());
+                 return kOk;
+             };
+         }},
+        {"graph", "the computational graph as Graphviz DOT or Mermaid, backward edges in red",
+         [](CLI::App& cmd) {
+             auto lesson = std::make_shared<std::string>("batchnorm");
+             auto highlight = std::make_shared<std::string>();
+             auto picture = std::make_shared<PictureOptions>();
+             auto common = std::make_shared<Common>();
+             common->format = "dot";
+             cmd.add_option("lesson", *lesson, kLessonHelp)->capture_default_str();
+             cmd.add_option("--format", common->format, "dot (Graphviz) or mermaid")
+                 ->check(CLI::IsMember({"dot", "mermaid"}))
+                 ->capture_default_str();
+             cmd.add_flag("--backward", picture->backward, "add the backward edges, in red, labelled with their gradient");
+             cmd.add_flag("--values", picture->values, "show the first few numbers of each value and gradient");
+             cmd.add_option("--highlight", *highlight, "mark one node (a step number or a name)");
+             cmd.add_option("--precision", common->precision, "significant digits of the numbers --values shows")
+                 ->check(CLI::Range(1, 17))
+                 ->capture_default_str();
+             add_lesson_options(cmd, *common, false);
+             cmd.footer("Render with Graphviz: bnstep graph batchnorm --backward | dot -Tsvg > batchnorm.svg");
+             return [lesson, highlight, picture, common] {
+                 const Graph g = load_lesson(*lesson, builtin_ops(), common->lesson_options());
+                 PictureOptions o = *picture;
+                 if (!highlight->empty()) o.highlight = find_node(g, *highlight);
+                 o.num.precision = common->precision;
+                 o.command = picture_command(*lesson, common->format, o, *highlight);
+                 const Trace t = run(g);
+                 std::cout << (common->format == "mermaid" ? graph_mermaid(t, o) : graph_dot(t, o));
+                 return kOk;
+             };
+         }},
+    };
+}
+
+}  // namespace bnstep::cli

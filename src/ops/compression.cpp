@@ -1,0 +1,117 @@
+#include "ops/compression.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+#include <numeric>
+
+#include "ops/explain.hpp"
+
+namespace bnstep::ops {
+
+AttrSpec ste_attr(Ste fallback) {
+    return {"ste", AttrType::Choice, static_cast<double>(fallback),
+            "the straight-through estimator of sign in the backward pass: identity passes the gradient unchanged, "
+            "hardtanh only where |x| <= 1",
+            {"identity", "hardtanh"}};
+}
+
+Ste ste_of(const Attrs& attrs) { return attrs.integer("ste") == 0 ? Ste::Identity : Ste::Hardtanh; }
+
+std::string ste_name(const Attrs& attrs) { return ste_of(attrs) == Ste::Identity ? "identity" : "hardtanh"; }
+
+double ste_s(Ste ste, double x) { return ste == Ste::Identity ? x : unit_clip(x); }
+
+double ste_derivative(Ste ste, double x) { return ste == Ste::Identity || std::fabs(x) <= 1 ? 1.0 : 0.0; }
+
+std::string ste_local_text(Ste ste, const std::string& var) {
+    return ste == Ste::Identity ? "1" : fmt::format("1 if |{}| <= 1 else 0", var);
+}
+
+Surrogate anchored_surrogate(std::function<std::string(const Attrs&)> name, ForwardFn forward,
+                             std::function<double(double, const Attrs&)> s, PiecesFn pieces) {
+    Surrogate sur;
+    sur.name = std::move(name);
+    sur.forward = [forward = std::move(forward), s = std::move(s)](const OpCall& call, const OpCall& base) {
+        OpCall at_base = base;
+        at_base.out = nullptr;
+        Tensor y = forward(at_base);
+        const Tensor& x = call.input(0);
+        const Tensor& x0 = base.input(0);
+        for (std::size_t i = 0; i < y.size(); ++i) y[i] += s(x[i], *call.attrs) - s(x0[i], *call.attrs);
+        return y;
+    };
+    sur.pieces = std::move(pieces);
+    return sur;
+}
+
+Shape weights_and_mask(const std::vector<Shape>& in) {
+    if (in.size() == 2 && in[1] != in[0])
+        throw ShapeError(fmt::format("mask must have the shape of W, {}, got {}", shape_str(in[0]), shape_str(in[1])));
+    return in[0];
+}
+
+std::vector<bool> read_mask(const Tensor& mask, const std::string& meaning_of_one) {
+    std::vector<bool> flags(mask.size());
+    for (std::size_t i = 0; i < mask.size(); ++i) {
+        if (mask[i] != 0.0 && mask[i] != 1.0)
+            throw ValueError(fmt::format("mask{} is {}: a mask holds only 0 and 1 (1 = {})", index_str(mask.unravel(i)),
+                                         NumFmt{6}(mask[i]), meaning_of_one));
+        flags[i] = mask[i] == 1.0;
+    }
+    return flags;
+}
+
+std::size_t count_of(double fraction, std::size_t n) {
+    return std::min(n, static_cast<std::size_t>(std::round(fraction * static_cast<double>(n))));
+}
+
+void check_fraction(const Attrs& attrs, const std::string& name) {
+    const double f = attrs.number(name);
+    if (!(f >= 0.0 && f <= 1.0)) throw AttrError(fmt::format("{} must be from 0 to 1, got {}", name, f));
+}
+
+std::vector<bool> by_magnitude(const Tensor& w, std::size_t count, bool largest) {
+    std::vector<std::size_t> order(w.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return largest ? std::fabs(w[a]) > std::fabs(w[b]) : std::fabs(w[a]) < std::fabs(w[b]);
+    });
+    std::vector<bool> chosen(w.size(), false);
+    for (std::size_t k = 0; k < count && k < order.size(); ++k) chosen[order[k]] = true;
+    return chosen;
+}
+
+InputRule local_rule(std::string name, std::string formula, LocalFn local, LocalTextFn text, bool straight_through) {
+    InputRule rule;
+    rule.name = std::move(name);
+    rule.formula = std::move(formula);
+    rule.straight_through = straight_through;
+    rule.local = std::move(local);
+    rule.vjp = [local = rule.local](const OpCall& call, const Tensor& upstream) {
+        Tensor g = local(call);
+        for (std::size_t i = 0; i < g.size(); ++i) g[i] *= upstream[i];
+        return g;
+    };
+    rule.explain = [local = rule.local, text = std::move(text)](const OpCall& call, const Tensor& upstream,
+                                                                const Names& names, const Index& at, const NumFmt& num) {
+        const Tensor l = local(call);
+        const LocalText t = text(call, names, at, num);
+        Worked w;
+        w.lhs = element(names.downstream, l.shape(), concrete(at));
+        w.symbolic = element(names.upstream, upstream.shape(), concrete(at)) + " * " + t.symbolic;
+        w.numeric = fmt::format("({})({})", num(upstream.at(at)), num(l.at(at)));
+        w.result = upstream.at(at) * l.at(at);
+        w.notes = t.notes;
+        return w;
+    };
+    return rule;
+}
+
+std::vector<long long> pieces_by_element(const Tensor& t, const std::function<long long(double)>& piece) {
+    std::vector<long long> p(t.size());
+    for (std::size_t i = 0; i < t.size(); ++i) p[i] = piece(t[i]);
+    return p;
+}
+
+}  // namespace bnstep::ops

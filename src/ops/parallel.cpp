@@ -1,0 +1,56 @@
+#include "ops/parallel.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <exception>
+#include <thread>
+#include <vector>
+
+namespace bnstep::ops {
+namespace {
+
+// Starting and joining a thread costs some tens of microseconds; below about
+// a millisecond of arithmetic on one core the loop stays on the calling thread.
+constexpr double kMinFlopsPerThread = 4e6;
+
+std::size_t threads_from_environment() {
+    if (const char* v = std::getenv("BNSTEP_THREADS")) {
+        char* end = nullptr;
+        const long n = std::strtol(v, &end, 10);
+        if (end != v && *end == '\0' && n >= 1) return static_cast<std::size_t>(n);
+    }
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+std::size_t worker_count() {
+    static const std::size_t n = threads_from_environment();
+    return n;
+}
+
+void parallel_ranges(std::size_t count, double flops, const std::function<void(std::size_t, std::size_t)>& body) {
+    const auto by_work = static_cast<std::size_t>(std::max(1.0, flops / kMinFlopsPerThread));
+    const std::size_t threads = std::min({worker_count(), count, by_work});
+    if (threads <= 1) {
+        if (count > 0) body(0, count);
+        return;
+    }
+    std::vector<std::exception_ptr> errors(threads);
+    auto run = [&](std::size_t t) {
+        try {
+            body(count * t / threads, count * (t + 1) / threads);
+        } catch (...) {
+            errors[t] = std::current_exception();
+        }
+    };
+    std::vector<std::thread> helpers;
+    helpers.reserve(threads - 1);
+    for (std::size_t t = 1; t < threads; ++t) helpers.emplace_back(run, t);
+    run(0);
+    for (std::thread& h : helpers) h.join();
+    for (const std::exception_ptr& e : errors)
+        if (e) std::rethrow_exception(e);
+}
+
+}  // namespace bnstep::ops

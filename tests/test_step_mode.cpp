@@ -1,0 +1,198 @@
+// Step mode (`run --step`): the run text in blocks, the driver fed keys from
+// a string, and the binary driven end to end through a pseudo-terminal.
+#include <doctest/doctest.h>
+
+#include <sstream>
+#include <string>
+
+#include "bnstep/lesson.hpp"
+#include "bnstep/study.hpp"
+#include "study_support.hpp"
+
+using namespace bnstep;
+using namespace bnstep_test;
+
+namespace {
+
+std::string run_text(const Trace& t, const PrintOptions& opt) {
+    std::ostringstream os;
+    print_run_text(os, t, opt);
+    return os.str();
+}
+
+// The driver's output without its prompt lines and with nothing else of its own.
+std::string without_prompts(const std::string& text) {
+    std::string out;
+    for (const std::string& line : lines_of(text))
+        if (line.rfind("-- ", 0) != 0) out += line + "\n";
+    return out;
+}
+
+struct Stepped {
+    StepEnd end;
+    std::string out;
+};
+
+Stepped step(const Trace& t, const std::string& keys) {
+    std::istringstream in(keys);
+    StreamKeys source(in);
+    std::ostringstream out;
+    const StepEnd end = step_through(out, source, run_text_blocks(t, PrintOptions{}), *t.graph, StepOptions{});
+    return {end, out.str()};
+}
+
+}  // namespace
+
+TEST_CASE("step mode: the blocks put together are run's text, for every built-in lesson") {
+    for (const auto& lesson : builtin_lessons()) {
+        CAPTURE(lesson.name);
+        const Graph g = load_lesson(std::string(lesson.name));
+        const Trace t = run(g);
+        const std::vector<RunBlock> blocks = run_text_blocks(t, PrintOptions{});
+        std::string joined;
+        for (const RunBlock& b : blocks) joined += b.text;
+        CHECK(joined == run_text(t, PrintOptions{}));
+        // One block per node forward, one per node the backward pass shows.
+        std::size_t forward = 0, backward = 0;
+        for (const RunBlock& b : blocks) {
+            if (b.part == RunBlock::Part::Forward) CHECK(*b.node == forward++);
+            if (b.part == RunBlock::Part::Backward) ++backward;
+        }
+        CHECK(forward == g.nodes.size());
+        std::size_t shown = 0;
+        for (std::size_t i : t.backward_order) shown += !g.nodes[i].is_leaf() || t.nodes[i].received.size() > 1;
+        CHECK(backward == shown);
+        CHECK(blocks.front().part == RunBlock::Part::Header);
+        CHECK(blocks.back().part == RunBlock::Part::Cost);
+    }
+}
+
+TEST_CASE("step mode: the keys") {
+    CHECK(key_for_char('\n') == Key::Next);
+    CHECK(key_for_char('n') == Key::Next);
+    CHECK(key_for_char(' ') == Key::Next);
+    CHECK(key_for_char('b') == Key::Back);
+    CHECK(key_for_char('q') == Key::Quit);
+    CHECK(key_for_char(3) == Key::Quit);  // Ctrl-C
+    CHECK(key_for_char('?') == Key::Help);
+    CHECK(key_for_char('x') == Key::Other);
+}
+
+TEST_CASE("step mode: Enter through every node prints run's text, one pause per node") {
+    const Graph g = load_lesson("batchnorm");
+    const Trace t = run(g);
+    // 13 forward nodes and 10 backward steps (9..1 and step 0's sum).
+    const Stepped s = step(t, std::string(23, '\n'));
+    CHECK(s.end == StepEnd::Finished);
+    CHECK(without_prompts(s.out) == run_text(t, PrintOptions{}));
+    CHECK(contains(s.out, "-- 1/23 forward: step 0 (x) --"));
+    CHECK(contains(s.out, "-- 5/23 forward: step 1 (mu) --"));
+    CHECK(contains(s.out, "-- 14/23 backward: step 9 (out) --"));
+    CHECK(contains(s.out, "-- 23/23 backward: step 0 (x) --"));
+    CHECK_FALSE(contains(s.out, "-- 24/23"));
+}
+
+TEST_CASE("step mode: b goes back one node, ? shows the keys, q quits, end of input stops") {
+    const Graph g = load_lesson("batchnorm");
+    const Trace t = run(g);
+    const std::vector<RunBlock> blocks = run_text_blocks(t, PrintOptions{});
+
+    Stepped s = step(t, "nnb?q");
+    CHECK(s.end == StepEnd::Quit);
+    // x, gamma, beta, then back to gamma: gamma's block twice, beta's once.
+    const std::string gamma_block = blocks[2].text, beta_block = blocks[3].text;
+    REQUIRE(contains(gamma_block, "gamma  param (3,)"));
+    std::size_t first = s.out.find(gamma_block), second = s.out.find(gamma_block, first + 1);
+    CHECK(first != std::string::npos);
+    CHECK(second != std::string::npos);
+    CHECK(s.out.find(beta_block) < second);
+    CHECK(contains(s.out, step_keys_help()));
+    CHECK_FALSE(contains(s.out, blocks[4].text));  // eps: q stopped before it
+    CHECK_FALSE(contains(s.out, "BACKWARD PASS"));
+
+    s = step(t, "b");
+    CHECK(contains(s.out, "(this is the first node)"));
+    CHECK(s.end == StepEnd::InputEnded);
+
+    s = step(t, "xn");
+    CHECK(contains(s.out, "(that key does nothing; ? shows the keys)"));
+    CHECK(contains(s.out, "-- 2/23 forward: gamma --"));
+
+    // Back from the first backward step shows the backward pass's heading again.
+    s = step(t, std::string(13, 'n') + "nbq");
+    const std::string heading = "BACKWARD PASS   L = sum(out * dout)";
+    CHECK(s.out.find(heading) != s.out.rfind(heading));
+}
+
+TEST_CASE("step mode: run --step without a terminal is a one-line error, never a wait") {
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"run", "--step"},
+                                                 std::vector<std::string>{"run", "conv2d", "--step", "--color", "never"}}) {
+        const RunResult r = run_bnstep(args, "", {}, Stdin::DevNull, 20);
+        CHECK_FALSE(r.timed_out);
+        CHECK(r.exit_code == 2);
+        CHECK(r.out.empty());
+        CHECK(lines_of(r.err).size() == 1);
+        CHECK(contains(r.err, "bnstep: error: --step reads keys from a terminal, and standard input is not one"));
+    }
+    const RunResult json = run_bnstep({"run", "--step", "--format", "json"});
+    CHECK(json.exit_code == 2);
+    CHECK(contains(json.err, "--step shows the text output: it cannot be combined with --format json"));
+}
+
+TEST_CASE("step mode end to end: keys typed on a pseudo-terminal") {
+    PtySession pty({"run", "batchnorm", "--step", "--color", "never"});
+    REQUIRE(pty.wait_for("-- 1/23 forward: step 0 (x) --"));
+    CHECK(contains(pty.output(), "[[   1     2   0.5]"));
+    CHECK_FALSE(contains(pty.output(), "gamma  param"));
+    // While it waits for a key, the terminal reads keypresses one by one without echo.
+    const termios waiting = pty.settings();
+    CHECK((waiting.c_lflag & ICANON) == 0);
+    CHECK((waiting.c_lflag & ECHO) == 0);
+
+    pty.type("n");
+    REQUIRE(pty.wait_for("-- 2/23 forward: gamma --"));
+    CHECK(contains(pty.output(), "gamma  param (3,)"));
+    pty.type("b");
+    REQUIRE(pty.wait_for("-- 1/23 forward: step 0 (x) --", 2));
+    pty.type("?");
+    REQUIRE(pty.wait_for("b: back one node"));
+    pty.type("\r");  // Enter
+    REQUIRE(pty.wait_for("-- 2/23 forward: gamma --", 2));
+    pty.type("\x1b[C");  // the right arrow
+    REQUIRE(pty.wait_for("-- 3/23 forward: beta --"));
+    pty.type("q");
+    const auto code = pty.finish();
+    REQUIRE(code.has_value());
+    CHECK(*code == 0);
+    CHECK_FALSE(contains(pty.output(), "BACKWARD PASS"));
+    // The terminal is as it was.
+    const termios after = pty.settings();
+    CHECK((after.c_lflag & ICANON) != 0);
+    CHECK((after.c_lflag & ECHO) != 0);
+}
+
+TEST_CASE("step mode end to end: through every node to the cost, and the terminal restored after SIGTERM") {
+    {
+        PtySession pty({"run", "conv2d", "--step", "--color", "never"});
+        REQUIRE(pty.wait_for("-- 1/7 forward: step 0 (x) --"));
+        // conv2d: 5 forward nodes, 2 backward steps.
+        for (int k = 0; k < 7; ++k) pty.type("n");
+        const auto code = pty.finish();
+        REQUIRE(code.has_value());
+        CHECK(*code == 0);
+        CHECK(contains(pty.output(), "-- 7/7 backward: step 1 (conv) --"));
+        CHECK(contains(pty.output(), "GRADIENTS OF THE INPUTS AND PARAMETERS"));
+        CHECK(contains(pty.output(), "COST"));
+    }
+    {
+        PtySession pty({"run", "batchnorm", "--step", "--color", "never"});
+        REQUIRE(pty.wait_for("-- 1/23"));
+        pty.signal(SIGTERM);
+        const auto code = pty.finish();
+        REQUIRE(code.has_value());
+        CHECK(*code == 128 + SIGTERM);
+        const termios after = pty.settings();
+        CHECK((after.c_lflag & ICANON) != 0);
+        CHECK((after.c_lflag & ECHO) != 0);
+    }
+}
