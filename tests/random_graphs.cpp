@@ -252,7 +252,7 @@ private:
         return t;
     }
 
-    std::size_t leaf(const Shape& shape, Range range = Range::Signed, const char* kind = nullptr) {
+    std::size_t leaf(Shape shape, Range range = Range::Signed, const char* kind = nullptr) {
         if (element_count(shape) > opt_.max_elements)
             throw std::logic_error(fmt::format("generator bug: a leaf of shape {}", shape_str(shape)));
         if (!kind) {
@@ -299,7 +299,7 @@ private:
 
     // A leaf of `shape` whose rows (along the last axis) are probabilities:
     // positive, each summing to 1.
-    std::size_t distribution_leaf(const Shape& shape) {
+    std::size_t distribution_leaf(Shape shape) {
         Tensor t(shape);
         const std::size_t row = shape.empty() ? 1 : shape.back();
         for (double& v : t.data()) v = 0.2 + rng_.uniform();
@@ -322,7 +322,7 @@ private:
     }
 
     // Rows of probabilities of `shape`, all positive: a leaf, or the softmax of a bounded node.
-    std::size_t distribution(const Shape& shape) {
+    std::size_t distribution(Shape shape) {  // by value: leaf() may move what shape(i) refers to
         if (!shape.empty() && chance(0.5)) {
             std::size_t x;
             if (auto i = pick([&](std::size_t j) { return this->shape(j) == shape; }); i && chance(0.5))
@@ -363,7 +363,7 @@ private:
         return std::min(n, static_cast<std::size_t>(std::round(fraction * static_cast<double>(n))));
     }
     // A random 0/1 mask of shape, as a const leaf.
-    std::size_t mask_leaf(const Shape& shape, const char* what) {
+    std::size_t mask_leaf(Shape shape, const char* what) {
         Tensor m(shape);
         const double p = choose<double>({0.3, 0.5, 0.8});
         for (double& v : m.data()) v = chance(p) ? 1.0 : 0.0;
