@@ -57,15 +57,11 @@ public:
 private:
     double evaluate(Mode mode, Pieces* pieces) {
         if (pieces) pieces->assign(g_.nodes.size(), {});
+        const bool surrogate = mode == Mode::Surrogate;
         for (const auto& [j, unused] : saved_) {
-            const Node& n = g_.nodes[j];
-            if (n.is_leaf()) continue;
-            const OpDef& op = *n.op;
-            const bool stand_in = mode == Mode::Surrogate && op.surrogate;
-            values_[j] = stand_in ? op.surrogate->forward(call_of(g_, values_, j), t_.call(j))
-                                  : op.forward(call_of(g_, values_, j));
-            const PiecesFn& piece_fn = stand_in ? op.surrogate->pieces : op.pieces;
-            if (pieces && piece_fn) (*pieces)[j] = piece_fn(call_of(g_, values_, j));
+            if (g_.nodes[j].is_leaf()) continue;
+            values_[j] = forward_as_checked(g_, t_, values_, j, surrogate);
+            if (pieces) (*pieces)[j] = pieces_as_checked(g_, values_, j, surrogate);
         }
         return loss(g_, values_);
     }
@@ -160,6 +156,18 @@ std::string mode_name(GradcheckMode mode) {
 
 std::size_t GradcheckReport::failures() const {
     return static_cast<std::size_t>(std::count_if(checks.begin(), checks.end(), [](const NodeCheck& c) { return !c.passed; }));
+}
+
+Tensor forward_as_checked(const Graph& g, const Trace& t, const std::vector<Tensor>& values, std::size_t j, bool surrogate) {
+    const OpDef& op = *g.nodes[j].op;
+    if (surrogate && op.surrogate) return op.surrogate->forward(call_of(g, values, j), t.call(j));
+    return op.forward(call_of(g, values, j));
+}
+
+std::vector<long long> pieces_as_checked(const Graph& g, const std::vector<Tensor>& values, std::size_t j, bool surrogate) {
+    const OpDef& op = *g.nodes[j].op;
+    const PiecesFn& fn = surrogate && op.surrogate ? op.surrogate->pieces : op.pieces;
+    return fn ? fn(call_of(g, values, j)) : std::vector<long long>{};
 }
 
 double relative_error(double analytic, double numeric, double floor) {

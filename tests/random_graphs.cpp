@@ -1081,24 +1081,11 @@ std::string first_difference(const Tensor& a, const Tensor& b) {
     return "";
 }
 
-// Recomputes what lies downstream of node `first` as check_gradients does:
-// with every straight-through op (sign, rounding) replaced by its surrogate,
-// anchored at the forward pass, when `surrogate`.
-void forward_as_checked(const Graph& g, const Trace& t, std::vector<Tensor>& values, std::size_t first,
-                        const std::vector<bool>& downstream, bool surrogate) {
-    for (std::size_t j = first + 1; j < g.nodes.size(); ++j) {
-        if (!downstream[j] || g.nodes[j].is_leaf()) continue;
-        const OpDef& op = *g.nodes[j].op;
-        values[j] = surrogate && op.surrogate ? op.surrogate->forward(call_of(g, values, j), t.call(j))
-                                              : op.forward(call_of(g, values, j));
-    }
-}
-
-// The pieces of node n (which side of each kink its elements lie on), empty for a smooth op.
-std::vector<long long> pieces_of(const Graph& g, const std::vector<Tensor>& values, std::size_t n, bool surrogate) {
-    const OpDef& op = *g.nodes[n].op;
-    const PiecesFn& fn = surrogate && op.surrogate ? op.surrogate->pieces : op.pieces;
-    return fn ? fn(call_of(g, values, n)) : std::vector<long long>{};
+// Recomputes what lies downstream of node `first` as check_gradients does.
+void downstream_as_checked(const Graph& g, const Trace& t, std::vector<Tensor>& values, std::size_t first,
+                           const std::vector<bool>& downstream, bool surrogate) {
+    for (std::size_t j = first + 1; j < g.nodes.size(); ++j)
+        if (downstream[j] && !g.nodes[j].is_leaf()) values[j] = forward_as_checked(g, t, values, j, surrogate);
 }
 
 // Does moving node i's element e by +-h put an element of an op downstream
@@ -1110,9 +1097,9 @@ bool crosses_kink(const Graph& g, const std::vector<Tensor>& base, const std::ve
     for (std::size_t n = 0; n < g.nodes.size(); ++n) {
         const Node& node = g.nodes[n];
         if (!downstream[n] || node.is_leaf()) continue;
-        const std::vector<long long> b = pieces_of(g, base, n, surrogate);
+        const std::vector<long long> b = pieces_as_checked(g, base, n, surrogate);
         if (b.empty()) continue;
-        const std::vector<long long> p = pieces_of(g, plus, n, surrogate), m = pieces_of(g, minus, n, surrogate);
+        const std::vector<long long> p = pieces_as_checked(g, plus, n, surrogate), m = pieces_as_checked(g, minus, n, surrogate);
         for (std::size_t k = 0; k < b.size() && k < p.size() && k < m.size(); ++k)
             if (b[k] != p[k] || b[k] != m[k]) {
                 where = fmt::format("{} = {}({}) changes piece at {}", node.name, node.op->name, g.nodes[node.inputs[0]].name,
@@ -1270,8 +1257,8 @@ CheckResult check_lesson(const GeneratedLesson& lesson, const GradcheckOptions& 
         std::vector<Tensor> plus = base, minus = base;
         plus[i][e] += h;
         minus[i][e] -= h;
-        forward_as_checked(g, t, plus, i, downstream, surrogate);
-        forward_as_checked(g, t, minus, i, downstream, surrogate);
+        downstream_as_checked(g, t, plus, i, downstream, surrogate);
+        downstream_as_checked(g, t, minus, i, downstream, surrogate);
         return (loss(g, plus) - loss(g, minus)) / (2 * h);
     };
     auto passes = [&](double analytic, double numeric) {
@@ -1291,8 +1278,8 @@ CheckResult check_lesson(const GeneratedLesson& lesson, const GradcheckOptions& 
             std::vector<Tensor> plus = base, minus = base;
             plus[i][e] += options.step;
             minus[i][e] -= options.step;
-            forward_as_checked(g, t, plus, i, downstream, surrogate);
-            forward_as_checked(g, t, minus, i, downstream, surrogate);
+            downstream_as_checked(g, t, plus, i, downstream, surrogate);
+            downstream_as_checked(g, t, minus, i, downstream, surrogate);
             if (passes(analytic[e], (loss(g, plus) - loss(g, minus)) / (2 * options.step))) continue;
             ++failing;
             std::string where;

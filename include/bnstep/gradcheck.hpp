@@ -107,6 +107,13 @@ struct GradcheckReport {
 
 double relative_error(double analytic, double numeric, double floor);
 
+// Op node j's value as the check computes it from `values`: with `surrogate`,
+// a straight-through op is replaced by its surrogate, anchored at the trace.
+Tensor forward_as_checked(const Graph& g, const Trace& t, const std::vector<Tensor>& values, std::size_t j, bool surrogate);
+// The pieces of node j's op (of its surrogate, likewise), given its value in
+// `values`; empty for a smooth op.
+std::vector<long long> pieces_as_checked(const Graph& g, const std::vector<Tensor>& values, std::size_t j, bool surrogate);
+
 GradcheckReport check_gradients(const Graph& g, const Trace& trace, const GradcheckOptions& options);
 
 }  // namespace bnstep
