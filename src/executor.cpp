@@ -90,12 +90,6 @@ std::vector<Tensor> forward(const Graph& g) {
     return values;
 }
 
-void forward_downstream(const Graph& g, std::vector<Tensor>& values, std::size_t first,
-                        const std::vector<bool>& downstream) {
-    for (std::size_t i = first + 1; i < g.nodes.size(); ++i)
-        if (downstream[i] && !g.nodes[i].is_leaf()) values[i] = g.nodes[i].op->forward(call_of(g, values, i));
-}
-
 double loss(const Graph& g, const std::vector<Tensor>& values) {
     const Tensor& out = values[g.output];
     double l = 0.0;

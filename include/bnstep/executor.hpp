@@ -51,10 +51,6 @@ struct Trace {
 // Forward values of every node. Throws NumericError on a NaN or infinity.
 std::vector<Tensor> forward(const Graph& g);
 
-// Recomputes the nodes after `first` that `downstream` marks (used by gradcheck).
-void forward_downstream(const Graph& g, std::vector<Tensor>& values, std::size_t first,
-                        const std::vector<bool>& downstream);
-
 // The loss: sum(output * seed).
 double loss(const Graph& g, const std::vector<Tensor>& values);
 
