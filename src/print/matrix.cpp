@@ -32,8 +32,11 @@ std::vector<std::string> matrix_lines(const Tensor& t, const NumFmt& num, std::s
     auto row = [&](const std::string& open, std::size_t first, const std::string& close) {
         for (std::size_t c = 0; c < cols; c += per_line) {
             std::string s = c == 0 ? open : std::string(open.size(), ' ');
-            for (std::size_t k = c; k < std::min(cols, c + per_line); ++k)
-                s += fmt::format("{}{:>{}}", k > c ? "  " : "", cells[first + k], width);
+            for (std::size_t k = c; k < std::min(cols, c + per_line); ++k) {
+                const std::string& cell = cells[first + k];
+                s.append((k > c ? 2 : 0) + width - cell.size(), ' ');
+                s += cell;
+            }
             if (c + per_line >= cols) s += close;
             lines.push_back(std::move(s));
         }
@@ -88,6 +91,7 @@ std::string tensor_summary(const Tensor& t, const NumFmt& num) {
 std::string wrap(std::string_view text, std::size_t width, std::string_view indent, std::string_view hanging) {
     if (hanging.empty()) hanging = indent;
     std::string out, line;
+    std::size_t line_width = 0;  // visible_width(line)
     std::size_t start = 0;
     while (start < text.size()) {
         // A word and the spaces before it, kept as written unless the line breaks there.
@@ -98,15 +102,21 @@ std::string wrap(std::string_view text, std::size_t width, std::string_view inde
         const std::string_view gap = text.substr(start, word_start - start);
         const std::string_view word = text.substr(word_start, end - word_start);
         const std::string_view prefix = out.empty() ? indent : hanging;
-        if (!line.empty() && prefix.size() + visible_width(line) + gap.size() + visible_width(word) > width) {
-            out += std::string(prefix) + line + "\n";
+        const std::size_t word_width = visible_width(word);
+        if (!line.empty() && prefix.size() + line_width + gap.size() + word_width > width) {
+            out.append(prefix).append(line) += '\n';
             line.clear();
+            line_width = 0;
         }
-        if (!line.empty() || out.empty()) line += std::string(gap);  // leading spaces of the text are kept
-        line += std::string(word);
+        if (!line.empty() || out.empty()) {  // leading spaces of the text are kept
+            line += gap;
+            line_width += gap.size();
+        }
+        line += word;
+        line_width += word_width;
         start = end;
     }
-    if (!line.empty()) out += std::string(out.empty() ? indent : hanging) + line + "\n";
+    if (!line.empty()) out.append(out.empty() ? indent : hanging).append(line) += '\n';
     return out;
 }
 
