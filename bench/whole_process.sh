@@ -5,8 +5,10 @@
 #   RUNS=50 bench/whole_process.sh         more runs per command (default 30)
 #   EXPORT=figures.md bench/whole_process.sh   also write hyperfine's Markdown table
 # The baseline is a trivial C++ program (it prints one line through iostream),
-# compiled here with the same compiler: the cost of starting and exiting any
-# dynamically linked C++ process on this machine.
+# compiled here with the same compiler, as usual (dynamically linked): the cost
+# of starting and exiting a C++ process on this machine. bnstep itself links as
+# a static PIE (BNSTEP_STATIC), so the same program linked -static-pie is timed
+# too: the floor no C++ program goes below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,7 @@ trivial="$build/bench/trivial_program"
 mkdir -p "$build/bench"
 printf '#include <iostream>\nint main() { std::cout << "hello\\n"; }\n' >"$build/bench/trivial_program.cpp"
 "${CXX:-c++}" -O2 -o "$trivial" "$build/bench/trivial_program.cpp"
+"${CXX:-c++}" -O2 -static-pie -o "$trivial-static" "$build/bench/trivial_program.cpp"
 
 # The realistic convolution: the conv2d lesson resized to an early ResNet stage.
 conv_big="--set x.shape=8,32,56,56 --set w.shape=64,32,3,3 --set b.shape=64"
@@ -30,6 +33,8 @@ args=(--warmup 3 --runs "$runs" -N)
 [ -n "${EXPORT:-}" ] && args+=(--export-markdown "$EXPORT")
 hyperfine "${args[@]}" \
   -n "trivial C++ program" "$trivial" \
+  -n "trivial C++ program, -static-pie" "$trivial-static" \
+  -n "bnstep --version" "$bnstep --version" \
   -n "bnstep run batchnorm" "$bnstep run batchnorm" \
   -n "bnstep trace batchnorm --node 7" "$bnstep trace batchnorm --node 7" \
   -n "bnstep check-gradients (every built-in lesson)" "$bnstep check-gradients" \

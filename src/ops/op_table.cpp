@@ -62,7 +62,8 @@ std::vector<std::string> OpTable::names() const {
 }
 
 const OpTable& builtin_ops() {
-    static const OpTable table = [] {
+    // Never destroyed: the process's exit frees it, without tearing down every formula.
+    static const OpTable& table = *new OpTable([] {
         OpTable t;
         ops::add_elementwise_ops(t);
         ops::add_reduce_ops(t);
@@ -79,7 +80,7 @@ const OpTable& builtin_ops() {
         ops::add_pow2_quantize_ops(t);
         ops::add_prune_ops(t);
         return t;
-    }();
+    }());
     return table;
 }
 

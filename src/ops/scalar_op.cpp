@@ -2,6 +2,7 @@
 #include "ops/scalar_op.hpp"
 
 #include <fmt/format.h>
+#include <memory>
 
 #include "bnstep/error.hpp"
 #include "ops/explain.hpp"
@@ -147,7 +148,10 @@ OpDef build(const ScalarOp& s) {
     };
     if (s.piece) op.pieces = pieces_of(s.piece, arity);
     if (s.surrogate) op.surrogate = surrogate_of(s);
-    op.explain = [s, keys](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+    // The worked examples keep the op's description; one shared copy, not one per rule.
+    const auto shared = std::make_shared<const ScalarOp>(s);
+    op.explain = [shared, keys](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+        const ScalarOp& s = *shared;
         Worked w;
         w.lhs = element(names.out, call.out->shape(), concrete(at));
         w.symbolic = at_position(s.forward, keys, call, names, concrete(at), nullptr, num);
@@ -173,8 +177,9 @@ OpDef build(const ScalarOp& s) {
             for (std::size_t i = 0; i < g.size(); ++i) g[i] *= upstream[i];
             return g;
         };
-        rule.explain = [s, keys, j, local_of = rule.local](const OpCall& call, const Tensor& upstream, const Names& names,
-                                                     const Index& in_at, const NumFmt& num) {
+        rule.explain = [shared, keys, j, local_of = rule.local](const OpCall& call, const Tensor& upstream,
+                                                          const Names& names, const Index& in_at, const NumFmt& num) {
+            const ScalarOp& s = *shared;
             const Shape& out_shape = call.out->shape();
             const Shape& in_shape = call.input(j).shape();
             const Tensor local = local_of(call);
