@@ -174,6 +174,31 @@ TEST_CASE("ops: every backward rule matches finite differences, broadcasting inc
     }
 }
 
+TEST_CASE("ops: elementwise forward reads each input's broadcast source element") {
+    // Against broadcast_to (tensor.cpp), which walks a multi-index per element.
+    const std::vector<std::pair<Shape, Shape>> pairs{
+        {{2, 3, 4}, {3, 1}}, {{2, 1, 4}, {3, 1}}, {{4}, {2, 3, 4}}, {{2, 3, 1}, {1, 1, 5}},
+        {{}, {2, 3}},        {{3, 1}, {1}},       {{1, 4}, {3, 1}}, {{2, 3, 4}, {2, 3, 4}}};
+    const std::vector<std::pair<const char*, double (*)(double, double)>> ops{
+        {"add", [](double a, double b) { return a + b; }},
+        {"sub", [](double a, double b) { return a - b; }},
+        {"mul", [](double a, double b) { return a * b; }},
+        {"div", [](double a, double b) { return a / b; }}};
+    std::uint64_t seed = 1;
+    for (const auto& [name, f] : ops) {
+        for (const auto& [sa, sb] : pairs) {
+            const std::vector<Tensor> in = random_inputs(OpCase{name, {sa, sb}, {}, 0.5, 2.0}, seed++);
+            const Attrs a;
+            const Tensor out = op_named(name).forward(call_for(in, a, nullptr));
+            const Shape shape = *broadcast_shapes(sa, sb);
+            REQUIRE(out.shape() == shape);
+            const Tensor ba = broadcast_to(in[0], shape), bb = broadcast_to(in[1], shape);
+            for (std::size_t i = 0; i < out.size(); ++i)
+                CHECK_MESSAGE(out[i] == f(ba[i], bb[i]), name, " ", shape_str(sa), " with ", shape_str(sb), " at ", i);
+        }
+    }
+}
+
 TEST_CASE("ops: the table is complete and every op is tested") {
     std::set<std::string> tested;
     for (const OpCase& oc : cases()) tested.insert(oc.op);

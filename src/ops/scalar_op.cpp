@@ -20,33 +20,63 @@ Shape broadcast_all(const std::vector<Shape>& in) {
     return shape;
 }
 
-// Calls `visit(flat, args)` for every element of the output.
+// Calls `visit(flat, args)` for every element of the output, a row (the last
+// axis) at a time: along it each input moves by a fixed step (0 where it is
+// broadcast), and only between rows does the position follow the other axes.
 template <class Visit>
 void for_each_element(const OpCall& call, std::size_t arity, const Shape& out_shape, Visit visit) {
     Args x(arity, 0.0);
     const std::size_t rank = out_shape.size(), inputs = call.in.size();
     std::size_t size = 1;
     for (std::size_t d : out_shape) size *= d;
-    // step[j][axis]: how far input j's flat position moves per step along the output's axis (0 where j is broadcast).
-    std::vector<std::vector<std::size_t>> step(inputs, std::vector<std::size_t>(rank, 0));
+    if (size == 0) return;
+    std::vector<const double*> data(inputs);
+    for (std::size_t j = 0; j < inputs; ++j) data[j] = call.in[j]->data().data();
+    if (rank == 0) {
+        for (std::size_t j = 0; j < inputs; ++j) x[j] = data[j][0];
+        visit(0, x);
+        return;
+    }
+    // step[j * rank + axis]: how far input j's flat position moves per step along the output's axis.
+    std::vector<std::size_t> step(inputs * rank, 0);
     for (std::size_t j = 0; j < inputs; ++j) {
         const Shape& s = call.in[j]->shape();
         std::size_t stride = 1;
         for (std::size_t axis = rank; axis-- > rank - s.size();) {
             const std::size_t d = s[axis - (rank - s.size())];
-            if (d != 1) step[j][axis] = stride;
+            if (d != 1) step[j * rank + axis] = stride;
             stride *= d;
         }
     }
+    const std::size_t row = out_shape[rank - 1];
     Index at(rank, 0);
     std::vector<std::size_t> pos(inputs, 0);
-    for (std::size_t i = 0; i < size; ++i) {
-        for (std::size_t j = 0; j < inputs; ++j) x[j] = (*call.in[j])[pos[j]];
-        visit(i, x);
-        for (std::size_t axis = rank; axis-- > 0;) {  // the next output index, odometer-style
-            for (std::size_t j = 0; j < inputs; ++j) pos[j] += step[j][axis];
+    for (std::size_t first = 0; first < size; first += row) {
+        if (inputs == 1) {
+            const double* a = data[0] + pos[0];
+            const std::size_t sa = step[rank - 1];
+            for (std::size_t e = 0; e < row; ++e) {
+                x[0] = a[e * sa];
+                visit(first + e, x);
+            }
+        } else if (inputs == 2) {
+            const double *a = data[0] + pos[0], *b = data[1] + pos[1];
+            const std::size_t sa = step[rank - 1], sb = step[2 * rank - 1];
+            for (std::size_t e = 0; e < row; ++e) {
+                x[0] = a[e * sa];
+                x[1] = b[e * sb];
+                visit(first + e, x);
+            }
+        } else {
+            for (std::size_t e = 0; e < row; ++e) {
+                for (std::size_t j = 0; j < inputs; ++j) x[j] = data[j][pos[j] + e * step[j * rank + rank - 1]];
+                visit(first + e, x);
+            }
+        }
+        for (std::size_t axis = rank - 1; axis-- > 0;) {  // the next row, odometer-style
+            for (std::size_t j = 0; j < inputs; ++j) pos[j] += step[j * rank + axis];
             if (++at[axis] < out_shape[axis]) break;
-            for (std::size_t j = 0; j < inputs; ++j) pos[j] -= step[j][axis] * out_shape[axis];
+            for (std::size_t j = 0; j < inputs; ++j) pos[j] -= step[j * rank + axis] * out_shape[axis];
             at[axis] = 0;
         }
     }
