@@ -203,7 +203,7 @@ Tensor conv_weight_grad(const ConvGeometry& g, const Tensor& dout, const Tensor&
     const std::size_t plane = g.ho * g.wo, rows = patch_rows(g), kg = g.k_per_group();
     // Work item q is row q % rows of dW_g^T for group q / rows: one thread sums it over every image.
     parallel_ranges(g.groups * rows, 2.0 * g.macs(), [&](std::size_t first, std::size_t last) {
-        std::vector<double> columns, dt(plane * kg), dwt;
+        std::vector<double> columns, dwt;
         for (std::size_t group = first / rows; group * rows < last; ++group) {
             const std::size_t p0 = std::max(first, group * rows) - group * rows;
             const std::size_t p1 = std::min(last, (group + 1) * rows) - group * rows;
@@ -215,8 +215,9 @@ Tensor conv_weight_grad(const ConvGeometry& g, const Tensor& dout, const Tensor&
                     patches = group_planes(g, x.data().data(), n, group) + p0 * plane;
                 else
                     im2col(g, x.data().data(), n, group, p0, p1, columns.data());
-                transpose_into(dout.data().data() + (n * g.k + group * kg) * plane, kg, plane, dt.data());
-                gemm_accumulate(p1 - p0, kg, plane, patches, dt.data(), dwt.data());
+                // dW_g^T rows p0..p1 += patches * dout[n, g's filters]^T
+                gemm_accumulate_bt(p1 - p0, kg, plane, patches, dout.data().data() + (n * g.k + group * kg) * plane,
+                                   dwt.data());
             }
             double* out = dw.data().data() + group * kg * rows;
             for (std::size_t p = p0; p < p1; ++p)

@@ -46,6 +46,16 @@ template <std::size_t Nr>
     }
 }
 
+// The same strip when B is given transposed (bt is n x k): strip[p * Nr + j] = bt[j][p].
+template <std::size_t Nr>
+[[gnu::always_inline]] inline void pack_bt(const double* bt, std::size_t ldbt, std::size_t kc, std::size_t cols,
+                                           double* strip) {
+    for (std::size_t j = 0; j < cols; ++j)
+        for (std::size_t p = 0; p < kc; ++p) strip[p * Nr + j] = bt[j * ldbt + p];
+    for (std::size_t j = cols; j < Nr; ++j)
+        for (std::size_t p = 0; p < kc; ++p) strip[p * Nr + j] = 0.0;
+}
+
 // C[0..rows, 0..cols] += (packed A panel) * (packed B strip) over kc.
 template <class V, std::size_t Mr, std::size_t Nv>
 [[gnu::always_inline]] inline void micro_kernel(std::size_t kc, const double* ap, const double* bp, double* c,
@@ -79,9 +89,10 @@ template <class V, std::size_t Mr, std::size_t Nv>
         for (std::size_t j = 0; j < cols; ++j) c[r * ldc + j] += tile[r][j];
 }
 
+// b is k x n, or n x k when b_transposed.
 template <class V, std::size_t Mr, std::size_t Nv>
 [[gnu::always_inline]] inline void gemm_blocked(std::size_t m, std::size_t n, std::size_t k, const double* a,
-                                                const double* b, double* c) {
+                                                const double* b, bool b_transposed, double* c) {
     constexpr std::size_t Nr = Nv * sizeof(V) / sizeof(double);
     std::vector<double> a_packed(round_up(m, Mr) * std::min(k, kKc)), b_strip(std::min(k, kKc) * Nr);
     for (std::size_t p0 = 0; p0 < k; p0 += kKc) {
@@ -89,7 +100,10 @@ template <class V, std::size_t Mr, std::size_t Nv>
         pack_a<Mr>(a + p0, k, m, kc, a_packed.data());
         for (std::size_t j = 0; j < n; j += Nr) {
             const std::size_t cols = std::min(Nr, n - j);
-            pack_b<Nr>(b + p0 * n + j, n, kc, cols, b_strip.data());
+            if (b_transposed)
+                pack_bt<Nr>(b + j * k + p0, k, kc, cols, b_strip.data());
+            else
+                pack_b<Nr>(b + p0 * n + j, n, kc, cols, b_strip.data());
             for (std::size_t i = 0; i < m; i += Mr)
                 micro_kernel<V, Mr, Nv>(kc, a_packed.data() + i * kc, b_strip.data(), c + i * n + j, n,
                                         std::min(Mr, m - i), cols);
@@ -100,21 +114,21 @@ template <class V, std::size_t Mr, std::size_t Nv>
 // One instance per instruction set, each compiled for its own target and
 // picked at run time: AVX-512 has 32 vector registers (an 8 x 16 tile of C
 // uses 16 of them), AVX2 16 (a 4 x 12 tile uses 12).
-void gemm_generic(std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double* c) {
-    gemm_blocked<v2, 4, 3>(m, n, k, a, b, c);
+void gemm_generic(std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, bool bt, double* c) {
+    gemm_blocked<v2, 4, 3>(m, n, k, a, b, bt, c);
 }
 
-using GemmFn = void (*)(std::size_t, std::size_t, std::size_t, const double*, const double*, double*);
+using GemmFn = void (*)(std::size_t, std::size_t, std::size_t, const double*, const double*, bool, double*);
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 __attribute__((target("avx2,fma"))) void gemm_avx2(std::size_t m, std::size_t n, std::size_t k, const double* a,
-                                                   const double* b, double* c) {
-    gemm_blocked<v4, 4, 3>(m, n, k, a, b, c);
+                                                   const double* b, bool bt, double* c) {
+    gemm_blocked<v4, 4, 3>(m, n, k, a, b, bt, c);
 }
 
 __attribute__((target("avx512f,fma"))) void gemm_avx512(std::size_t m, std::size_t n, std::size_t k, const double* a,
-                                                        const double* b, double* c) {
-    gemm_blocked<v8, 8, 2>(m, n, k, a, b, c);
+                                                        const double* b, bool bt, double* c) {
+    gemm_blocked<v8, 8, 2>(m, n, k, a, b, bt, c);
 }
 
 GemmFn pick_gemm() {
@@ -129,10 +143,22 @@ GemmFn pick_gemm() { return gemm_generic; }
 
 }  // namespace
 
-void gemm_accumulate(std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double* c) {
+namespace {
+
+void gemm_dispatch(std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, bool bt, double* c) {
     if (m == 0 || n == 0 || k == 0) return;
     static const GemmFn chosen = pick_gemm();
-    chosen(m, n, k, a, b, c);
+    chosen(m, n, k, a, b, bt, c);
+}
+
+}  // namespace
+
+void gemm_accumulate(std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double* c) {
+    gemm_dispatch(m, n, k, a, b, false, c);
+}
+
+void gemm_accumulate_bt(std::size_t m, std::size_t n, std::size_t k, const double* a, const double* bt, double* c) {
+    gemm_dispatch(m, n, k, a, bt, true, c);
 }
 
 }  // namespace bnstep::ops
