@@ -35,11 +35,12 @@ TEST_CASE("gemm: C += A*B (B as is, or given transposed) equals the sum of produ
         for (std::size_t i = 0; i < z.m; ++i)
             for (std::size_t j = 0; j < z.n; ++j)
                 for (std::size_t p = 0; p < z.k; ++p) want[i * z.n + j] += a[i * z.k + p] * b[p * z.n + j];
-        std::vector<double> bt(z.n * z.k), c_bt = c;  // B transposed, for gemm_accumulate_bt
+        std::vector<double> bt(z.n * z.k), c_bt = c;  // B given transposed
         for (std::size_t p = 0; p < z.k; ++p)
             for (std::size_t j = 0; j < z.n; ++j) bt[j * z.k + p] = b[p * z.n + j];
         ops::gemm_accumulate(z.m, z.n, z.k, a.data(), b.data(), c.data());
-        ops::gemm_accumulate_bt(z.m, z.n, z.k, a.data(), bt.data(), c_bt.data());
+        ops::gemm_accumulate({.m = z.m, .n = z.n, .k = z.k, .a = a.data(), .b = bt.data(), .ldb = z.k,
+                              .b_transposed = true, .c = c_bt.data(), .ldc = z.n});
         double worst = 0;
         for (std::size_t e = 0; e < c.size(); ++e) worst = std::max(worst, std::fabs(c[e] - want[e]));
         CHECK(worst <= 1e-12 * double(z.k));

@@ -97,43 +97,73 @@ const double* group_planes(const ConvGeometry& g, const double* x, std::size_t n
     return x + (n * g.c + group * g.c_per_group()) * g.h * g.w;
 }
 
-// Rows [first, last) of the patch matrix of image n, group g, into `columns`:
-// row (c*R + r)*S + s, column i*Wo + j holds x[n, g*C/groups + c, i*stride + r*dilation - padding, ...], 0 in the padding.
-void im2col(const ConvGeometry& g, const double* x, std::size_t n, std::size_t group, std::size_t first,
-            std::size_t last, double* columns) {
-    const std::size_t plane = g.ho * g.wo;
-    std::fill(columns, columns + (last - first) * plane, 0.0);
-    for (std::size_t p = first; p < last; ++p) {
-        const std::size_t c = p / (g.r * g.s), r = p / g.s % g.r, s = p % g.s;
-        const double* xin = group_planes(g, x, n, group) + c * g.h * g.w;
-        double* row = columns + (p - first) * plane;
-        for (std::size_t i = 0; i < g.ho; ++i) {
-            const long long h = g.in_row(i, r);
-            if (h < 0 || h >= static_cast<long long>(g.h)) continue;
-            for (std::size_t j = 0; j < g.wo; ++j) {
-                const long long v = g.in_col(j, s);
-                if (v >= 0 && v < static_cast<long long>(g.w)) row[i * g.wo + j] = xin[h * static_cast<long long>(g.w) + v];
-            }
-        }
+// Which output pixels (columns of the patch matrix) a block covers: [first, last) of Ho*Wo.
+struct Columns {
+    std::size_t first, last;
+    std::size_t width() const { return last - first; }
+};
+
+// Calls visit(column, i, j0, j1) for each stretch of columns [column, column + j1 - j0) that
+// lies on output row i, from output column j0 to j1.
+template <class Visit>
+void for_each_output_row(const ConvGeometry& g, Columns cols, Visit visit) {
+    for (std::size_t q = cols.first; q < cols.last;) {
+        const std::size_t i = q / g.wo, j0 = q % g.wo, j1 = std::min(g.wo, j0 + (cols.last - q));
+        visit(q - cols.first, i, j0, j1);
+        q += j1 - j0;
     }
 }
 
-// The reverse of im2col over all rows: dx[n, ...] += each column entry at the input position it came from.
-void col2im(const ConvGeometry& g, const double* columns, double* dx, std::size_t n, std::size_t group) {
-    const std::size_t plane = g.ho * g.wo;
+// Rows [first, last) and columns `cols` of the patch matrix of image n, group g, into `columns`
+// ((last - first) x cols.width()): row (c*R + r)*S + s, column i*Wo + j holds
+// x[n, g*C/groups + c, i*stride + r*dilation - padding, j*stride + s*dilation - padding], 0 in the padding.
+void im2col(const ConvGeometry& g, const double* x, std::size_t n, std::size_t group, std::size_t first,
+            std::size_t last, Columns cols, double* columns) {
+    const std::size_t width = cols.width();
+    std::fill(columns, columns + (last - first) * width, 0.0);
+    for (std::size_t p = first; p < last; ++p) {
+        const std::size_t c = p / (g.r * g.s), r = p / g.s % g.r, s = p % g.s;
+        const double* xin = group_planes(g, x, n, group) + c * g.h * g.w;
+        double* row = columns + (p - first) * width;
+        for_each_output_row(g, cols, [&](std::size_t at, std::size_t i, std::size_t j0, std::size_t j1) {
+            const long long h = g.in_row(i, r);
+            if (h < 0 || h >= static_cast<long long>(g.h)) return;
+            for (std::size_t j = j0; j < j1; ++j) {
+                const long long v = g.in_col(j, s);
+                if (v >= 0 && v < static_cast<long long>(g.w)) row[at + j - j0] = xin[h * static_cast<long long>(g.w) + v];
+            }
+        });
+    }
+}
+
+// The reverse of im2col over all rows and the columns `cols`: dx[n, ...] += each entry at the input position it came from.
+void col2im(const ConvGeometry& g, const double* columns, Columns cols, double* dx, std::size_t n, std::size_t group) {
+    const std::size_t width = cols.width();
     for (std::size_t p = 0; p < patch_rows(g); ++p) {
         const std::size_t c = p / (g.r * g.s), r = p / g.s % g.r, s = p % g.s;
         double* xin = dx + (n * g.c + group * g.c_per_group() + c) * g.h * g.w;
-        const double* row = columns + p * plane;
-        for (std::size_t i = 0; i < g.ho; ++i) {
+        const double* row = columns + p * width;
+        for_each_output_row(g, cols, [&](std::size_t at, std::size_t i, std::size_t j0, std::size_t j1) {
             const long long h = g.in_row(i, r);
-            if (h < 0 || h >= static_cast<long long>(g.h)) continue;
-            for (std::size_t j = 0; j < g.wo; ++j) {
+            if (h < 0 || h >= static_cast<long long>(g.h)) return;
+            for (std::size_t j = j0; j < j1; ++j) {
                 const long long v = g.in_col(j, s);
-                if (v >= 0 && v < static_cast<long long>(g.w)) xin[h * static_cast<long long>(g.w) + v] += row[i * g.wo + j];
+                if (v >= 0 && v < static_cast<long long>(g.w)) xin[h * static_cast<long long>(g.w) + v] += row[at + j - j0];
             }
-        }
+        });
     }
+}
+
+// The patch matrix is built and consumed a block of columns at a time, so that the
+// block (`rows` patch rows x its columns) stays in the second-level cache between
+// im2col and the product. Block widths are multiples of `multiple`.
+std::vector<Columns> column_blocks(const ConvGeometry& g, std::size_t rows, std::size_t multiple) {
+    constexpr std::size_t kBlockDoubles = 1 << 17;  // 1 MiB: half a 2 MiB second-level cache
+    const std::size_t plane = g.ho * g.wo;
+    const std::size_t width = std::max(multiple, kBlockDoubles / std::max<std::size_t>(1, rows) / multiple * multiple);
+    std::vector<Columns> blocks;
+    for (std::size_t q = 0; q < plane; q += width) blocks.push_back({q, std::min(plane, q + width)});
+    return blocks;
 }
 
 // The weights of group g's filters, (K/groups) x (C/groups*R*S): a contiguous block of w.
@@ -152,20 +182,26 @@ Tensor conv_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, con
     if (is_depthwise(g)) return depthwise_forward(g, x, w, b);
     Tensor out(Shape{g.n, g.k, g.ho, g.wo});
     const std::size_t plane = g.ho * g.wo;
+    const std::vector<Columns> blocks = column_blocks(g, patch_rows(g), 16);  // 16: the columns of a strip of B
     parallel_ranges(g.n * g.groups, 2.0 * g.macs(), [&](std::size_t first, std::size_t last) {
-        std::vector<double> columns(patches_are_input(g) ? 0 : patch_rows(g) * plane);
+        std::vector<double> columns(patches_are_input(g) ? 0 : patch_rows(g) * blocks.front().width());
         for (std::size_t item = first; item < last; ++item) {
             const std::size_t n = item / g.groups, group = item % g.groups;
-            const double* patches = columns.data();
-            if (patches_are_input(g))
-                patches = group_planes(g, x.data().data(), n, group);
-            else
-                im2col(g, x.data().data(), n, group, 0, patch_rows(g), columns.data());
             double* o = out.data().data() + (n * g.k + group * g.k_per_group()) * plane;
             if (b)
                 for (std::size_t k = 0; k < g.k_per_group(); ++k)
                     std::fill(o + k * plane, o + (k + 1) * plane, (*b)[group * g.k_per_group() + k]);
-            gemm_accumulate(g.k_per_group(), plane, patch_rows(g), group_weights(g, w, group), patches, o);
+            if (patches_are_input(g)) {
+                gemm_accumulate(g.k_per_group(), plane, patch_rows(g), group_weights(g, w, group),
+                                group_planes(g, x.data().data(), n, group), o);
+                continue;
+            }
+            for (const Columns& cols : blocks) {
+                im2col(g, x.data().data(), n, group, 0, patch_rows(g), cols, columns.data());
+                gemm_accumulate({.m = g.k_per_group(), .n = cols.width(), .k = patch_rows(g),
+                                 .a = group_weights(g, w, group), .b = columns.data(), .ldb = cols.width(),
+                                 .b_transposed = false, .c = o + cols.first, .ldc = plane});
+            }
         }
     });
     return out;
@@ -178,8 +214,9 @@ Tensor conv_input_grad(const ConvGeometry& g, const Tensor& dout, const Tensor& 
     std::vector<double> wt(g.groups * block);  // W_g^T for every group
     for (std::size_t group = 0; group < g.groups; ++group)
         transpose_into(group_weights(g, w, group), g.k_per_group(), patch_rows(g), wt.data() + group * block);
+    const std::vector<Columns> blocks = column_blocks(g, patch_rows(g), 16);  // 16: the columns of a strip of B
     parallel_ranges(g.n * g.groups, 2.0 * g.macs(), [&](std::size_t first, std::size_t last) {
-        std::vector<double> columns(patches_are_input(g) ? 0 : patch_rows(g) * plane);
+        std::vector<double> columns(patches_are_input(g) ? 0 : patch_rows(g) * blocks.front().width());
         for (std::size_t item = first; item < last; ++item) {
             const std::size_t n = item / g.groups, group = item % g.groups;
             const double* d = dout.data().data() + (n * g.k + group * g.k_per_group()) * plane;
@@ -189,9 +226,13 @@ Tensor conv_input_grad(const ConvGeometry& g, const Tensor& dout, const Tensor& 
                 gemm_accumulate(patch_rows(g), plane, g.k_per_group(), wt_g, d, dx_g);
                 continue;
             }
-            std::fill(columns.begin(), columns.end(), 0.0);
-            gemm_accumulate(patch_rows(g), plane, g.k_per_group(), wt_g, d, columns.data());
-            col2im(g, columns.data(), dx.data().data(), n, group);
+            for (const Columns& cols : blocks) {
+                std::fill(columns.begin(), columns.begin() + patch_rows(g) * cols.width(), 0.0);
+                gemm_accumulate({.m = patch_rows(g), .n = cols.width(), .k = g.k_per_group(), .a = wt_g,
+                                 .b = d + cols.first, .ldb = plane, .b_transposed = false, .c = columns.data(),
+                                 .ldc = cols.width()});
+                col2im(g, columns.data(), cols, dx.data().data(), n, group);
+            }
         }
     });
     return dx;
@@ -208,16 +249,22 @@ Tensor conv_weight_grad(const ConvGeometry& g, const Tensor& dout, const Tensor&
             const std::size_t p0 = std::max(first, group * rows) - group * rows;
             const std::size_t p1 = std::min(last, (group + 1) * rows) - group * rows;
             dwt.assign((p1 - p0) * kg, 0.0);
-            if (!patches_are_input(g)) columns.resize((p1 - p0) * plane);
+            // The patch matrix's columns are the product's depth: blocks of whole depth blocks.
+            const std::vector<Columns> blocks =
+                patches_are_input(g) ? std::vector<Columns>{{0, plane}} : column_blocks(g, p1 - p0, kGemmDepthBlock);
+            if (!patches_are_input(g)) columns.resize((p1 - p0) * blocks.front().width());
             for (std::size_t n = 0; n < g.n; ++n) {
-                const double* patches = columns.data();
-                if (patches_are_input(g))
-                    patches = group_planes(g, x.data().data(), n, group) + p0 * plane;
-                else
-                    im2col(g, x.data().data(), n, group, p0, p1, columns.data());
-                // dW_g^T rows p0..p1 += patches * dout[n, g's filters]^T
-                gemm_accumulate_bt(p1 - p0, kg, plane, patches, dout.data().data() + (n * g.k + group * kg) * plane,
-                                   dwt.data());
+                const double* d = dout.data().data() + (n * g.k + group * kg) * plane;
+                for (const Columns& cols : blocks) {
+                    const double* patches = columns.data();
+                    if (patches_are_input(g))
+                        patches = group_planes(g, x.data().data(), n, group) + p0 * plane;
+                    else
+                        im2col(g, x.data().data(), n, group, p0, p1, cols, columns.data());
+                    // dW_g^T rows p0..p1 += patches * dout[n, g's filters, these columns]^T
+                    gemm_accumulate({.m = p1 - p0, .n = kg, .k = cols.width(), .a = patches, .b = d + cols.first,
+                                     .ldb = plane, .b_transposed = true, .c = dwt.data(), .ldc = kg});
+                }
             }
             double* out = dw.data().data() + group * kg * rows;
             for (std::size_t p = p0; p < p1; ++p)

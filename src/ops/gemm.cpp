@@ -14,7 +14,7 @@ namespace {
 // rank-1 updates to it. Every element of C sums its k products in the same order
 // (block after block of kKc, in order) whatever the caller splits, so results
 // do not depend on how the rows of C are shared between threads.
-constexpr std::size_t kKc = 192;
+constexpr std::size_t kKc = kGemmDepthBlock;
 
 // Vectors of doubles: GCC and Clang compile arithmetic on them to the widest
 // instructions the enclosing function's target allows.
@@ -89,10 +89,9 @@ template <class V, std::size_t Mr, std::size_t Nv>
         for (std::size_t j = 0; j < cols; ++j) c[r * ldc + j] += tile[r][j];
 }
 
-// b is k x n, or n x k when b_transposed.
 template <class V, std::size_t Mr, std::size_t Nv>
-[[gnu::always_inline]] inline void gemm_blocked(std::size_t m, std::size_t n, std::size_t k, const double* a,
-                                                const double* b, bool b_transposed, double* c) {
+[[gnu::always_inline]] inline void gemm_blocked(const MatrixProduct& pr) {
+    const auto [m, n, k, a, b, ldb, b_transposed, c, ldc] = pr;
     constexpr std::size_t Nr = Nv * sizeof(V) / sizeof(double);
     std::vector<double> a_packed(round_up(m, Mr) * std::min(k, kKc)), b_strip(std::min(k, kKc) * Nr);
     for (std::size_t p0 = 0; p0 < k; p0 += kKc) {
@@ -101,11 +100,11 @@ template <class V, std::size_t Mr, std::size_t Nv>
         for (std::size_t j = 0; j < n; j += Nr) {
             const std::size_t cols = std::min(Nr, n - j);
             if (b_transposed)
-                pack_bt<Nr>(b + j * k + p0, k, kc, cols, b_strip.data());
+                pack_bt<Nr>(b + j * ldb + p0, ldb, kc, cols, b_strip.data());
             else
-                pack_b<Nr>(b + p0 * n + j, n, kc, cols, b_strip.data());
+                pack_b<Nr>(b + p0 * ldb + j, ldb, kc, cols, b_strip.data());
             for (std::size_t i = 0; i < m; i += Mr)
-                micro_kernel<V, Mr, Nv>(kc, a_packed.data() + i * kc, b_strip.data(), c + i * n + j, n,
+                micro_kernel<V, Mr, Nv>(kc, a_packed.data() + i * kc, b_strip.data(), c + i * ldc + j, ldc,
                                         std::min(Mr, m - i), cols);
         }
     }
@@ -114,22 +113,14 @@ template <class V, std::size_t Mr, std::size_t Nv>
 // One instance per instruction set, each compiled for its own target and
 // picked at run time: AVX-512 has 32 vector registers (an 8 x 16 tile of C
 // uses 16 of them), AVX2 16 (a 4 x 12 tile uses 12).
-void gemm_generic(std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, bool bt, double* c) {
-    gemm_blocked<v2, 4, 3>(m, n, k, a, b, bt, c);
-}
+void gemm_generic(const MatrixProduct& p) { gemm_blocked<v2, 4, 3>(p); }
 
-using GemmFn = void (*)(std::size_t, std::size_t, std::size_t, const double*, const double*, bool, double*);
+using GemmFn = void (*)(const MatrixProduct&);
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("avx2,fma"))) void gemm_avx2(std::size_t m, std::size_t n, std::size_t k, const double* a,
-                                                   const double* b, bool bt, double* c) {
-    gemm_blocked<v4, 4, 3>(m, n, k, a, b, bt, c);
-}
+__attribute__((target("avx2,fma"))) void gemm_avx2(const MatrixProduct& p) { gemm_blocked<v4, 4, 3>(p); }
 
-__attribute__((target("avx512f,fma"))) void gemm_avx512(std::size_t m, std::size_t n, std::size_t k, const double* a,
-                                                        const double* b, bool bt, double* c) {
-    gemm_blocked<v8, 8, 2>(m, n, k, a, b, bt, c);
-}
+__attribute__((target("avx512f,fma"))) void gemm_avx512(const MatrixProduct& p) { gemm_blocked<v8, 8, 2>(p); }
 
 GemmFn pick_gemm() {
     __builtin_cpu_init();
@@ -143,22 +134,10 @@ GemmFn pick_gemm() { return gemm_generic; }
 
 }  // namespace
 
-namespace {
-
-void gemm_dispatch(std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, bool bt, double* c) {
-    if (m == 0 || n == 0 || k == 0) return;
+void gemm_accumulate(const MatrixProduct& product) {
+    if (product.m == 0 || product.n == 0 || product.k == 0) return;
     static const GemmFn chosen = pick_gemm();
-    chosen(m, n, k, a, b, bt, c);
-}
-
-}  // namespace
-
-void gemm_accumulate(std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double* c) {
-    gemm_dispatch(m, n, k, a, b, false, c);
-}
-
-void gemm_accumulate_bt(std::size_t m, std::size_t n, std::size_t k, const double* a, const double* bt, double* c) {
-    gemm_dispatch(m, n, k, a, bt, true, c);
+    chosen(product);
 }
 
 }  // namespace bnstep::ops
