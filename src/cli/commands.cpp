@@ -200,16 +200,19 @@ int run(int argc, char** argv) {
     std::vector<std::string> names;
     std::function<int()> action;
     const std::vector<Command> table = all_commands();
-    // Only the command being run gets its options: building all of them is a
-    // good part of bnstep's start-up time, and the others only need a name.
+    // Only the command being run is built, with its options: building them all
+    // is a good part of bnstep's start-up time. Without a command (--help, an
+    // unknown word) every command is listed, by name.
     const std::string wanted = argc >= 2 ? argv[1] : "";
+    for (const auto& c : table) names.emplace_back(c.name);
+    const bool known = std::find(names.begin(), names.end(), wanted) != names.end();
     for (const auto& c : table) {
+        if (known && wanted != c.name) continue;
         CLI::App* sub = app.add_subcommand(c.name, c.help);
         if (wanted == c.name) {
             auto act = c.setup(*sub);
             sub->callback([&action, act] { action = act; });
         }
-        names.emplace_back(c.name);
     }
     if (argc >= 2 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
         const std::string hint = did_you_mean(argv[1], names);
