@@ -185,11 +185,15 @@ TEST_CASE("ops: elementwise forward reads each input's broadcast source element"
         {"mul", [](double a, double b) { return a * b; }},
         {"div", [](double a, double b) { return a / b; }}};
     std::uint64_t seed = 1;
-    for (const auto& [name, f] : ops) {
-        for (const auto& [sa, sb] : pairs) {
+    // Named copies, not structured bindings: clang 14 cannot capture those in doctest's message lambda.
+    for (const auto& op : ops) {
+        const std::string name = op.first;
+        const auto f = op.second;
+        for (const auto& pair : pairs) {
+            const Shape sa = pair.first, sb = pair.second;
             const std::vector<Tensor> in = random_inputs(OpCase{name, {sa, sb}, {}, 0.5, 2.0}, seed++);
             const Attrs a;
-            const Tensor out = op_named(name).forward(call_for(in, a, nullptr));
+            const Tensor out = op_named(name.c_str()).forward(call_for(in, a, nullptr));
             const Shape shape = *broadcast_shapes(sa, sb);
             REQUIRE(out.shape() == shape);
             const Tensor ba = broadcast_to(in[0], shape), bb = broadcast_to(in[1], shape);
