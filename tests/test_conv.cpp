@@ -428,11 +428,9 @@ std::vector<Geo> direct_kernel_geometries() {
     return v;
 }
 
-}  // namespace
-
-TEST_CASE("conv: the direct depthwise and 1x1 kernels equal the reference loops") {
-    std::uint64_t seed = 700;
-    for (const Geo& g : direct_kernel_geometries()) {
+// The fast forward, input gradient and weight gradient against the reference loops.
+void check_fast_kernels(const std::vector<Geo>& geometries, std::uint64_t seed) {
+    for (const Geo& g : geometries) {
         CAPTURE(describe(g));
         const ConvInputs in = inputs_for(g, seed += 10);
         const ops::ConvGeometry geo = g.geometry();
@@ -443,6 +441,12 @@ TEST_CASE("conv: the direct depthwise and 1x1 kernels equal the reference loops"
     }
 }
 
+}  // namespace
+
+TEST_CASE("conv: the direct depthwise and 1x1 kernels equal the reference loops") {
+    check_fast_kernels(direct_kernel_geometries(), 700);
+}
+
 TEST_CASE("conv: im2col and col2im in blocks of columns equal the reference loops") {
     // Enough patch rows (C/groups*R*S) that the patch matrix is built in several blocks of
     // output pixels, blocks that end in the middle of an output row, and a last block of one pixel.
@@ -451,16 +455,7 @@ TEST_CASE("conv: im2col and col2im in blocks of columns equal the reference loop
         {1, 48, 33, 33, 3, 3, 3, 2, 2, 2, 1},         // 432 rows: 288 a block, 289 pixels
         {2, 128, 20, 20, 6, 3, 3, 1, 1, 1, 2, true},  // groups 2, 576 rows each: 400 pixels
     };
-    std::uint64_t seed = 800;
-    for (const Geo& g : geometries) {
-        CAPTURE(describe(g));
-        const ConvInputs in = inputs_for(g, seed += 10);
-        const ops::ConvGeometry geo = g.geometry();
-        const Tensor* b = g.bias ? &in.b : nullptr;
-        check_same(ops::conv_forward(geo, in.x, in.w, b), ops::conv_forward_reference(geo, in.x, in.w, b));
-        check_same(ops::conv_input_grad(geo, in.dout, in.w), ops::conv_input_grad_reference(geo, in.dout, in.w));
-        check_same(ops::conv_weight_grad(geo, in.dout, in.x), ops::conv_weight_grad_reference(geo, in.dout, in.x));
-    }
+    check_fast_kernels(geometries, 800);
 }
 
 TEST_CASE("conv: dx is the full correlation of dout with the flipped kernels (stride 1)") {
