@@ -114,44 +114,42 @@ void for_each_output_row(const ConvGeometry& g, Columns cols, Visit visit) {
     }
 }
 
-// Rows [first, last) and columns `cols` of the patch matrix of image n, group g, into `columns`
-// ((last - first) x cols.width()): row (c*R + r)*S + s, column i*Wo + j holds
-// x[n, g*C/groups + c, i*stride + r*dilation - padding, j*stride + s*dilation - padding], 0 in the padding.
-void im2col(const ConvGeometry& g, const double* x, std::size_t n, std::size_t group, std::size_t first,
-            std::size_t last, Columns cols, double* columns) {
+// Calls visit(entry, input) for every entry of rows [first, last) and columns `cols` of a
+// patch matrix that reads the input rather than the padding: `entry` is its offset in the
+// (last - first) x cols.width() block, `input` the offset of the x element it reads within
+// its group's planes. Row (c*R + r)*S + s, column i*Wo + j reads
+// x[c, i*stride + r*dilation - padding, j*stride + s*dilation - padding].
+template <class Visit>
+void for_each_patch_entry(const ConvGeometry& g, std::size_t first, std::size_t last, Columns cols, Visit visit) {
     const std::size_t width = cols.width();
-    std::fill(columns, columns + (last - first) * width, 0.0);
     for (std::size_t p = first; p < last; ++p) {
         const std::size_t c = p / (g.r * g.s), r = p / g.s % g.r, s = p % g.s;
-        const double* xin = group_planes(g, x, n, group) + c * g.h * g.w;
-        double* row = columns + (p - first) * width;
+        const std::size_t row = (p - first) * width, plane = c * g.h * g.w;
         for_each_output_row(g, cols, [&](std::size_t at, std::size_t i, std::size_t j0, std::size_t j1) {
             const long long h = g.in_row(i, r);
             if (h < 0 || h >= static_cast<long long>(g.h)) return;
             for (std::size_t j = j0; j < j1; ++j) {
                 const long long v = g.in_col(j, s);
-                if (v >= 0 && v < static_cast<long long>(g.w)) row[at + j - j0] = xin[h * static_cast<long long>(g.w) + v];
+                if (v >= 0 && v < static_cast<long long>(g.w))
+                    visit(row + at + j - j0, plane + static_cast<std::size_t>(h) * g.w + static_cast<std::size_t>(v));
             }
         });
     }
 }
 
+// Rows [first, last) and columns `cols` of the patch matrix of image n, group g, into `columns`
+// ((last - first) x cols.width()), 0 in the padding.
+void im2col(const ConvGeometry& g, const double* x, std::size_t n, std::size_t group, std::size_t first,
+            std::size_t last, Columns cols, double* columns) {
+    std::fill(columns, columns + (last - first) * cols.width(), 0.0);
+    const double* planes = group_planes(g, x, n, group);
+    for_each_patch_entry(g, first, last, cols, [&](std::size_t entry, std::size_t input) { columns[entry] = planes[input]; });
+}
+
 // The reverse of im2col over all rows and the columns `cols`: dx[n, ...] += each entry at the input position it came from.
 void col2im(const ConvGeometry& g, const double* columns, Columns cols, double* dx, std::size_t n, std::size_t group) {
-    const std::size_t width = cols.width();
-    for (std::size_t p = 0; p < patch_rows(g); ++p) {
-        const std::size_t c = p / (g.r * g.s), r = p / g.s % g.r, s = p % g.s;
-        double* xin = dx + (n * g.c + group * g.c_per_group() + c) * g.h * g.w;
-        const double* row = columns + p * width;
-        for_each_output_row(g, cols, [&](std::size_t at, std::size_t i, std::size_t j0, std::size_t j1) {
-            const long long h = g.in_row(i, r);
-            if (h < 0 || h >= static_cast<long long>(g.h)) return;
-            for (std::size_t j = j0; j < j1; ++j) {
-                const long long v = g.in_col(j, s);
-                if (v >= 0 && v < static_cast<long long>(g.w)) xin[h * static_cast<long long>(g.w) + v] += row[at + j - j0];
-            }
-        });
-    }
+    double* planes = dx + (n * g.c + group * g.c_per_group()) * g.h * g.w;
+    for_each_patch_entry(g, 0, patch_rows(g), cols, [&](std::size_t entry, std::size_t input) { planes[input] += columns[entry]; });
 }
 
 // The patch matrix is built and consumed a block of columns at a time, so that the

@@ -52,6 +52,7 @@ void for_each_element(const OpCall& call, std::size_t arity, const Shape& out_sh
     Index at(rank, 0);
     std::vector<std::size_t> pos(inputs, 0);
     for (std::size_t first = 0; first < size; first += row) {
+        // One and two inputs, the common cases, unrolled: about 10% of a full gradient check.
         if (inputs == 1) {
             const double* a = data[0] + pos[0];
             const std::size_t sa = step[rank - 1];
