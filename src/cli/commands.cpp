@@ -214,7 +214,7 @@ int run(int argc, char** argv) {
             sub->callback([&action, act] { action = act; });
         }
     }
-    if (argc >= 2 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+    if (argc >= 2 && argv[1][0] != '-' && !known) {
         const std::string hint = did_you_mean(argv[1], names);
         throw UsageError(fmt::format("unknown command '{}'{}; commands: {} (see bnstep --help)", argv[1],
                                      hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), fmt::join(names, ", ")));
@@ -224,8 +224,7 @@ int run(int argc, char** argv) {
     } catch (const CLI::Success& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        const bool command = argc >= 2 && std::find(names.begin(), names.end(), argv[1]) != names.end();
-        std::cerr << "bnstep: error: " << e.what() << " (see bnstep " << (command ? std::string(argv[1]) + " " : "")
+        std::cerr << "bnstep: error: " << e.what() << " (see bnstep " << (known ? wanted + " " : "")
                   << "--help)\n";
         return kUsage;
     }
