@@ -47,7 +47,8 @@ case "${1:-}" in
     }
     echo "quickstart: sanitizers: $(grep -m1 'tests passed' build-check/ctest.log)"
     mkdir -p build-check/corpus
-    if ! ./build-check/fuzz/bnstep_fuzz build-check/corpus lessons tests/bad_lessons \
+    if ! ./build-check/fuzz/bnstep_fuzz build-check/corpus lessons tests/bad_lessons -dict=fuzz/lesson.dict \
+        -max_len=1048576 -timeout=20 -rss_limit_mb=4096 \
         -max_total_time="${FUZZ_SECONDS:-20}" -print_final_stats=1 -artifact_prefix=build-check/ >build-check/fuzz.log 2>&1; then
       tail -n 40 build-check/fuzz.log
       echo "quickstart: the fuzzer found a failure; its input is saved as build-check/crash-* (see build-check/fuzz.log)" >&2

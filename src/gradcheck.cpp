@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fmt/format.h>
 #include <limits>
 
 #include "bnstep/rng.hpp"
@@ -12,7 +13,8 @@ namespace {
 
 enum class Mode { True, Surrogate };
 
-// Which piece each element of node j's output lies on, per node with kinks.
+// Which piece each element of an op's output lies on, per node downstream of
+// the perturbed one (in the order Perturbation::downstream lists them).
 using Pieces = std::vector<std::vector<long long>>;
 
 // Re-evaluates what lies downstream of one node after its value moved.
@@ -33,6 +35,14 @@ public:
     Perturbation& operator=(const Perturbation&) = delete;
 
     const std::vector<std::size_t>& surrogates() const { return surrogates_; }
+    // The nodes downstream of the perturbed one, in topological order.
+    std::size_t downstream(std::size_t k) const { return saved_[k].first; }
+    // Floating-point operations, roughly, of one evaluation.
+    double work() const {
+        double w = 0.0;
+        for (const auto& [j, value] : saved_) w += 10.0 * double(value.size());
+        return w;
+    }
 
     // L with element e of the node moved to `value`; the pieces of the ops
     // downstream go to `pieces` when given.
@@ -56,12 +66,13 @@ public:
 
 private:
     double evaluate(Mode mode, Pieces* pieces) {
-        if (pieces) pieces->assign(g_.nodes.size(), {});
+        if (pieces) pieces->assign(saved_.size(), {});
         const bool surrogate = mode == Mode::Surrogate;
-        for (const auto& [j, unused] : saved_) {
+        for (std::size_t k = 0; k < saved_.size(); ++k) {
+            const std::size_t j = saved_[k].first;
             if (g_.nodes[j].is_leaf()) continue;
             values_[j] = forward_as_checked(g_, t_, values_, j, surrogate);
-            if (pieces) (*pieces)[j] = pieces_as_checked(g_, values_, j, surrogate);
+            if (pieces) (*pieces)[k] = pieces_as_checked(g_, values_, j, surrogate);
         }
         return loss(g_, values_);
     }
@@ -75,12 +86,34 @@ private:
     std::vector<std::size_t> surrogates_;
 };
 
-// The first op output element on different pieces in the two evaluations.
+// The first op output element on different pieces in the two evaluations:
+// (its position in the downstream list, the element).
 std::optional<std::pair<std::size_t, std::size_t>> first_change(const Pieces& a, const Pieces& b) {
     for (std::size_t j = 0; j < a.size(); ++j)
         for (std::size_t k = 0; k < a[j].size() && k < b[j].size(); ++k)
             if (a[j][k] != b[j][k]) return std::make_pair(j, k);
     return std::nullopt;
+}
+
+// Why a centred difference cannot check this element, or "".
+std::string unresolvable(double v, double h, double plus, double minus) {
+    if (v + h == v || v - h == v)
+        return fmt::format("the step h = {:g} is lost in the round-off of the value {:g} (v + h == v)", h, v);
+    if (!std::isfinite(plus) || !std::isfinite(minus))
+        return fmt::format("L overflowed when the value {:g} moved by h (L(v + h) = {:g}, L(v - h) = {:g})", v, plus, minus);
+    return "";
+}
+
+// Why the comparison would pass whatever the numeric gradient, or "": the
+// floor, raised to the round-off of L, is so large that a numeric difference
+// of 0 passes against the largest analytic gradient of the node.
+std::string vacuous(double largest, double floor, const GradcheckOptions& options) {
+    const double tolerance = options.tolerance, h = options.step;
+    if (!(floor > options.floor) || largest == 0.0 || largest > tolerance * floor) return "";
+    return fmt::format("the round-off of L exceeds the change a step of h makes: tolerance * floor = {:.3g} is above the "
+                       "largest gradient {:.3g} (L changes by at most 2h * {:.3g} = {:.3g}), so any numeric difference "
+                       "would pass",
+                       tolerance * floor, largest, largest, 2 * h * largest);
 }
 
 // Matches within this relative error count for one-sided differences, whose
@@ -187,21 +220,28 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
     const double roundoff = std::numeric_limits<double>::epsilon() * loss_magnitude(g, values) / h;
     const double floor = std::max(options.floor, roundoff / options.tolerance);
     report.floor = floor;
+    const std::string unusable_floor =
+        std::isfinite(floor) ? ""
+                             : "L overflows: the round-off of L, eps * sum |output * seed| / h, is not finite, so no "
+                               "difference of L can be compared";
 
     // Centred differences, element by element, over `elements` of node i.
     // The losses are computed first, the elements shared between threads
-    // (each with its own copy of the values), then compared in element order.
-    auto check_elements = [&](NodeCheck& check, Mode mode, const std::vector<std::size_t>& elements) {
+    // (each with its own copy of the values; one thread works on `values`
+    // itself, so a node's cost does not grow with the graph upstream of it),
+    // then compared in element order.
+    auto check_elements = [&](NodeCheck& check, Mode mode, const std::vector<std::size_t>& elements, Perturbation& on_values) {
         const Tensor& analytic = *trace.nodes[check.node].grad;
         const std::size_t i = check.node;
         std::vector<ElementLosses> losses(elements.size());
-        const std::vector<bool> downstream = g.downstream_of(i);
-        double work = 0.0;  // floating-point operations, roughly, of one evaluation
-        for (std::size_t j = 0; j < values.size(); ++j)
-            if (downstream[j]) work += 10.0 * double(values[j].size());
-        ops::parallel_ranges(elements.size(), work * double(elements.size()), [&](std::size_t first, std::size_t last) {
-            std::vector<Tensor> own = values;
-            Perturbation p(g, trace, own, i);
+        ops::parallel_ranges(elements.size(), on_values.work() * double(elements.size()), [&](std::size_t first, std::size_t last) {
+            const bool alone = first == 0 && last == elements.size();
+            std::vector<Tensor> copy;
+            if (!alone) copy = values;
+            std::optional<Perturbation> own_copy;
+            if (!alone) own_copy.emplace(g, trace, copy, i);
+            Perturbation& p = alone ? on_values : *own_copy;
+            const std::vector<Tensor>& own = alone ? values : copy;
             Pieces plus_pieces, minus_pieces;
             for (std::size_t k = first; k < last; ++k) {
                 const std::size_t e = elements[k];
@@ -211,12 +251,20 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
                 r.minus = p.loss_at(e, v - h, mode, &minus_pieces);
                 if (mode == Mode::Surrogate)
                     r.plain = (p.loss_at(e, v + h, Mode::True, nullptr) - p.loss_at(e, v - h, Mode::True, nullptr)) / (2 * h);
-                r.change = first_change(plus_pieces, minus_pieces);
+                if (const auto change = first_change(plus_pieces, minus_pieces))
+                    r.change = std::make_pair(p.downstream(change->first), change->second);
             }
         });
+        double largest = 0.0;
+        check.not_checkable = unusable_floor;
         for (std::size_t k = 0; k < elements.size(); ++k) {
             const std::size_t e = elements[k];
             const double plus = losses[k].plus, minus = losses[k].minus;
+            largest = std::max(largest, std::fabs(analytic[e]));
+            if (check.not_checkable.empty()) {
+                if (const std::string why = unresolvable(values[i][e], h, plus, minus); !why.empty())
+                    check.not_checkable = fmt::format("at {}: {}", analytic.rank() ? index_str(analytic.unravel(e)) : "the scalar", why);
+            }
             if (mode == Mode::Surrogate) {
                 const double plain = losses[k].plain;
                 const double error = relative_error(analytic[e], plain, floor);
@@ -251,7 +299,8 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
             }
             ++check.compared;
         }
-        check.passed = check.compared == 0 || check.max_error <= options.tolerance;
+        if (check.not_checkable.empty()) check.not_checkable = vacuous(largest, floor, options);
+        check.passed = check.not_checkable.empty() && (check.compared == 0 || check.max_error <= options.tolerance);
     };
 
     for (std::size_t i : trace.backward_order) {
@@ -283,7 +332,15 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
             check.numeric = check.directional_numeric;
             check.compared = 1;
             check.passed = check.directional_error <= options.tolerance;
-            if (!check.passed || first_change(plus_pieces, minus_pieces)) {
+            double largest = 0.0;
+            for (std::size_t e = 0; e < analytic.size(); ++e) largest = std::max(largest, std::fabs(analytic[e]));
+            if (!std::isfinite(plus) || !std::isfinite(minus))
+                check.not_checkable = fmt::format("L overflowed when the value moved by h along the direction "
+                                                  "(L(v + h dir) = {:g}, L(v - h dir) = {:g})", plus, minus);
+            if (check.not_checkable.empty()) check.not_checkable = unusable_floor;
+            if (check.not_checkable.empty()) check.not_checkable = vacuous(largest, floor, options);
+            check.passed = check.passed && check.not_checkable.empty();
+            if (check.not_checkable.empty() && (!check.passed || first_change(plus_pieces, minus_pieces))) {
                 NodeCheck full;
                 full.node = i;
                 full.elements = analytic.size();
@@ -294,11 +351,14 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
                 full.directional_numeric = check.directional_numeric;
                 full.directional_error = check.directional_error;
                 check = std::move(full);
-                check_elements(check, mode, sample(analytic.size(), analytic.size(), 0));
+                // A node too large for a full check within the run's bounds is sampled instead.
+                const std::size_t count = analytic.size() <= kAutoFullElements ? analytic.size() : options.samples;
+                if (count < analytic.size()) check.mode = GradcheckMode::Sparse;
+                check_elements(check, mode, sample(analytic.size(), count, node_seed), p);
             }
         } else {
             const std::size_t count = report.mode == GradcheckMode::Sparse ? options.samples : analytic.size();
-            check_elements(check, mode, sample(analytic.size(), count, node_seed));
+            check_elements(check, mode, sample(analytic.size(), count, node_seed), p);
         }
         report.checks.push_back(std::move(check));
     }

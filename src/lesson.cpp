@@ -4,21 +4,23 @@
 #include "bnstep/lesson.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <queue>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "bnstep/error.hpp"
 #include "bnstep/rng.hpp"
+#include "bnstep/text_file.hpp"
+#include "bnstep/visible.hpp"
+#include "json_reader.hpp"
 
 namespace bnstep {
 namespace {
@@ -27,12 +29,6 @@ using json = nlohmann::json;
 
 // Any shape beyond this is refused outright (the product of its dimensions would overflow).
 constexpr std::size_t kMaxElements = std::size_t{1} << 50;
-
-std::string bytes_str(std::size_t bytes) {
-    if (bytes >= (std::size_t{1} << 30)) return fmt::format("{:.1f} GiB", double(bytes) / double(std::size_t{1} << 30));
-    if (bytes >= (std::size_t{1} << 20)) return fmt::format("{:.1f} MiB", double(bytes) / double(std::size_t{1} << 20));
-    return fmt::format("{} bytes", bytes);
-}
 
 std::string type_of(const json& j) {
     switch (j.type()) {
@@ -93,6 +89,9 @@ public:
         return j.get<std::string>();
     }
 
+    // Free text a lesson shows (title, notes ...), with control characters made visible.
+    std::string text(const json& j, const std::string& where) const { return visible(string(j, where)); }
+
     double number(const json& j, const std::string& where) const {
         if (!j.is_number()) fail(where, fmt::format("expected a number, got {}", type_of(j)));
         const double v = j.get<double>();
@@ -101,9 +100,15 @@ public:
     }
 
     long long integer(const json& j, const std::string& where) const {
-        if (!j.is_number_integer()) fail(where, fmt::format("expected an integer, got {}", type_of(j)));
+        // JSON reads a whole number beyond 64 bits as a float: it is too large, not a fraction.
+        constexpr double kTwoTo63 = 9223372036854775808.0;
+        if (j.is_number_float() && std::isfinite(j.get<double>()) && std::fabs(j.get<double>()) >= kTwoTo63)
+            fail(where, fmt::format("integer too large: expected -9223372036854775808 to 9223372036854775807, got {}",
+                                    j.dump()));
+        if (!j.is_number_integer())
+            fail(where, fmt::format("expected an integer, got {}", j.is_number() ? j.dump() : type_of(j)));
         if (j.is_number_unsigned() && j.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
-            fail(where, "integer too large");
+            fail(where, fmt::format("integer too large: expected at most 9223372036854775807, got {}", j.dump()));
         return j.get<long long>();
     }
 
@@ -140,7 +145,7 @@ Shape read_shape(const Reader& r, const json& j, const std::string& where, std::
     for (std::size_t i = 0; i < j.size(); ++i) {
         const long long d = r.integer(j[i], at(where, i));
         if (d < 1) r.fail(at(where, i), fmt::format("expected a dimension of at least 1, got {}", d));
-        if (static_cast<unsigned long long>(d) > max_elements || count * static_cast<std::size_t>(d) > max_elements)
+        if (saturating_mul(count, static_cast<std::size_t>(d)) > max_elements)
             r.fail(where, fmt::format("the shape has more than {} elements, the limit for one tensor (--max-elements)",
                                       max_elements));
         count *= static_cast<std::size_t>(d);
@@ -246,7 +251,10 @@ Attrs read_attrs(const Reader& r, const OpDef& op, const json* attrs, const std:
             if (!spec.fallback)
                 r.fail(where, fmt::format("op '{}' needs attribute '{}' ({}: {})", op.name, spec.name,
                                           attr_type_name(spec.type), spec.help));
-            out.set(spec.name, *spec.fallback);
+            if (spec.type == AttrType::Int)
+                out.set_integer(spec.name, static_cast<long long>(*spec.fallback));
+            else
+                out.set(spec.name, *spec.fallback);
         } else if (spec.type == AttrType::IntList) {
             r.list(*j, w);
             if (j->empty() || j->size() > 8) r.fail(w, "expected a list of 1 to 8 integers");
@@ -261,7 +269,7 @@ Attrs read_attrs(const Reader& r, const OpDef& op, const json* attrs, const std:
         } else if (spec.type == AttrType::Bool) {
             out.set(spec.name, r.boolean(*j, w) ? 1.0 : 0.0);
         } else if (spec.type == AttrType::Int) {
-            out.set(spec.name, static_cast<double>(r.integer(*j, w)));
+            out.set_integer(spec.name, r.integer(*j, w));
         } else {
             out.set(spec.name, r.number(*j, w));
         }
@@ -269,92 +277,34 @@ Attrs read_attrs(const Reader& r, const OpDef& op, const json* attrs, const std:
     return out;
 }
 
-// "file:line:col" of byte offset `byte` (1-based, as the JSON parser counts).
-std::string text_position(const std::string& source, std::string_view text, std::size_t byte) {
-    std::size_t line = 1, col = 1;
-    for (std::size_t i = 0; i + 1 < byte && i < text.size(); ++i) {
-        if (text[i] == '\n') {
-            ++line;
-            col = 1;
-        } else {
-            ++col;
-        }
+// An op node's output against --max-elements, its window against
+// --max-elements, and the run's multiply-adds so far against --max-work.
+void check_node_size(const Reader& r, const Node& node, const std::vector<Shape>& in_shapes, const Limits& limits,
+                     std::size_t& work) {
+    const std::size_t elements = element_count(node.shape);
+    if (elements > limits.elements)
+        r.fail(node.location, fmt::format("{} would have shape {}, more than {} elements, the limit for one "
+                                          "tensor (--max-elements)",
+                                          node.name, shape_str(node.shape), limits.elements));
+    std::size_t taps = 1;
+    if (node.op->window_taps) {
+        taps = node.op->window_taps(in_shapes, node.attrs);
+        if (taps > limits.elements)
+            r.fail(node.location, fmt::format("each element of {} = {} reads a window of {} elements, more than the "
+                                              "limit of {} (--max-elements)",
+                                              node.name, node.op->name,
+                                              taps == SIZE_MAX ? "more than 2^64" : std::to_string(taps),
+                                              limits.elements));
     }
-    return fmt::format("{}:{}:{}", source, line, col);
-}
-
-// Where the parser is, as a JSON pointer, so a duplicate key can be named.
-class PointerTracker {
-public:
-    void event(json::parse_event_t event, const json& parsed) {
-        using E = json::parse_event_t;
-        if (event == E::object_start || event == E::array_start) frames_.push_back({event == E::array_start, 0, {}, {}});
-        if (event == E::key) {
-            Frame& f = frames_.back();
-            f.key = parsed.get<std::string>();
-            if (!f.keys.insert(f.key).second && duplicate_.empty()) duplicate_ = pointer();
-        }
-        if (event == E::object_end || event == E::array_end) frames_.pop_back();
-        if ((event == E::value || event == E::object_end || event == E::array_end) && !frames_.empty() &&
-            frames_.back().array)
-            ++frames_.back().index;
+    work = saturating_add(work, saturating_mul(elements, taps));
+    if (node.op->cost) {
+        const double macs = node.op->cost(in_shapes, node.shape, node.attrs).macs;
+        work = saturating_add(work, macs >= 1.8e19 ? SIZE_MAX : static_cast<std::size_t>(macs));
     }
-    const std::string& duplicate() const { return duplicate_; }
-
-private:
-    struct Frame {
-        bool array;
-        std::size_t index;
-        std::string key;
-        std::set<std::string> keys;
-    };
-    std::string pointer() const {
-        std::string p;
-        for (const Frame& f : frames_) p += "/" + (f.array ? std::to_string(f.index) : f.key);
-        return p;
-    }
-    std::vector<Frame> frames_;
-    std::string duplicate_;
-};
-
-json parse_json(const Reader& r, std::string_view text, std::size_t max_depth) {
-    PointerTracker tracker;
-    auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
-        if (depth > static_cast<int>(max_depth))
-            throw LessonError(fmt::format("{}: JSON nested more than {} levels deep; a lesson needs far fewer", r.source(),
-                                          max_depth));
-        tracker.event(event, parsed);
-        return true;
-    };
-    try {
-        json j = json::parse(text.begin(), text.end(), callback);
-        if (!tracker.duplicate().empty()) {
-            const std::string& where = tracker.duplicate();
-            r.fail(where, fmt::format("duplicate key '{}' in an object (only one may be given)", where.substr(where.rfind('/') + 1)));
-        }
-        return j;
-    } catch (const json::out_of_range& e) {
-        std::string what = e.what();
-        if (const auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-        // The message quotes the literal; point at its first appearance.
-        std::string where = r.source();
-        if (const auto q = what.find('\''); q != std::string::npos) {
-            const std::string literal = what.substr(q + 1, what.find('\'', q + 1) - q - 1);
-            if (const auto at = text.find(literal); at != std::string_view::npos) where = text_position(r.source(), text, at + 1);
-        }
-        throw LessonError(fmt::format("{}: malformed JSON: {} (numbers must fit a double)", where, what));
-    } catch (const json::parse_error& e) {
-        std::string what = e.what();
-        if (const auto p = what.find(": ", what.find("parse error")); p != std::string::npos) what = what.substr(p + 2);
-        // NaN and Infinity are not JSON: say so where the parser stopped at one.
-        const std::size_t at_byte = e.byte > 0 ? e.byte - 1 : 0;
-        for (std::size_t i = at_byte > 8 ? at_byte - 8 : 0; i <= at_byte && i < text.size(); ++i)
-            if ((text[i] == 'N' || text[i] == 'I') && what.find("invalid literal") != std::string::npos) {
-                what += " (JSON has no NaN or Infinity: every number must be finite)";
-                break;
-            }
-        throw LessonError(fmt::format("{}: malformed JSON: {}", text_position(r.source(), text, e.byte), what));
-    }
+    if (work > limits.work)
+        r.fail(node.location, fmt::format("a forward pass would take more than {} multiply-adds by {} = {}, the limit "
+                                          "(--max-work)",
+                                          limits.work, node.name, node.op->name));
 }
 
 // Topological order, the declaration order on ties; a cycle is an error.
@@ -439,16 +389,16 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     if (text.size() > options.limits.file_bytes)
         throw LessonError(fmt::format("{}: the lesson is {}, above the limit of {} (--max-file-size)", source,
                                       bytes_str(text.size()), bytes_str(options.limits.file_bytes)));
-    const json root = parse_json(r, text, options.limits.json_depth);
+    const json root = read_lesson_json(text, source, {options.limits.json_depth, options.limits.nodes});
     r.object(root, "");
     r.only_keys(root, "", {"$schema", "name", "title", "description", "leaves", "nodes", "output", "compare"});
 
     Graph g;
-    g.source = source;
-    g.title = r.string(r.required(root, "", "title", "a string"), "/title");
-    if (const json* d = r.optional(root, "description")) g.description = r.string(*d, "/description");
-    if (const json* n = r.optional(root, "name")) g.name = r.string(*n, "/name");
-    if (g.name.empty()) g.name = std::filesystem::path(source).stem().string();
+    g.source = visible(source);
+    g.title = r.text(r.required(root, "", "title", "a string"), "/title");
+    if (const json* d = r.optional(root, "description")) g.description = r.text(*d, "/description");
+    if (const json* n = r.optional(root, "name")) g.name = r.text(*n, "/name");
+    if (g.name.empty()) g.name = visible(std::filesystem::path(source).stem().string());
 
     // Every declaration, leaves first, in the lesson's order.
     std::vector<Node> nodes;
@@ -473,7 +423,7 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
                 r.fail(at(where, "step"), fmt::format("step {} is already node '{}'", step, prev->second));
             by_step[*node.step] = node.name;
         }
-        if (const json* n = r.optional(item, "note")) node.note = r.string(*n, at(where, "note"));
+        if (const json* n = r.optional(item, "note")) node.note = r.text(*n, at(where, "note"));
         by_name[node.name] = nodes.size();
         nodes.push_back(std::move(node));
         decls.push_back({where, "", {}, {}, nullptr});
@@ -594,6 +544,7 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     const std::vector<std::size_t> order = topological_order(r, inputs, all_names, decls);
     std::vector<std::size_t> position(nodes.size());
     for (std::size_t k = 0; k < order.size(); ++k) position[order[k]] = k;
+    std::size_t work = 0;  // multiply-adds of one forward pass, saturated
     for (std::size_t k = 0; k < order.size(); ++k) {
         Node node = std::move(nodes[order[k]]);
         for (std::size_t in : inputs[order[k]]) node.inputs.push_back(position[in]);
@@ -611,23 +562,23 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
                 r.fail(node.location, fmt::format("shape mismatch in {} = {}({}): {}", node.name, node.op->name,
                                                   fmt::join(described, ", "), e.what()));
             }
-            if (element_count(node.shape) > options.limits.elements)
-                r.fail(node.location, fmt::format("{} would have shape {}, more than {} elements, the limit for one "
-                                                  "tensor (--max-elements)",
-                                                  node.name, shape_str(node.shape), options.limits.elements));
+            check_node_size(r, node, in_shapes, options.limits, work);
         }
         g.nodes.push_back(std::move(node));
     }
 
     for (const auto& name : resized_names) g.resized.push_back(*g.find(name));
+    g.work = work;
 
     // What a run would hold in memory, before anything large is allocated.
     std::size_t total = 0;
-    for (const Node& n : g.nodes) total += element_count(n.shape);
-    if (total > options.limits.memory_bytes / kBytesPerElement)
-        r.fail("", fmt::format("a run would need about {} ({} elements in all, {} bytes each for value, gradient, "
-                               "contributions and local gradient), above the limit of {} (--max-memory)",
-                               bytes_str(total * kBytesPerElement), total, kBytesPerElement,
+    for (const Node& n : g.nodes) total = saturating_add(total, element_count(n.shape));
+    const std::size_t per_element = options.limits.bytes_per_element;
+    if (total > options.limits.memory_bytes / per_element)
+        r.fail("", fmt::format("a run would need about {} ({} elements in all, {} bytes each for {}), above the limit "
+                               "of {} (--max-memory)",
+                               total > SIZE_MAX / per_element ? "more than 16 EiB" : bytes_str(total * per_element),
+                               total, per_element, options.limits.bytes_per_element_use,
                                bytes_str(options.limits.memory_bytes)));
     for (const auto& [index, item] : leaf_items) {
         Node& leaf = g.nodes[position[index]];
@@ -670,7 +621,7 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
             const json& item = r.object((*compare)[k], where);
             r.only_keys(item, where, {"label", "nodes"});
             CostGroup group;
-            group.label = r.string(r.required(item, where, "label", "a string naming the design"), at(where, "label"));
+            group.label = r.text(r.required(item, where, "label", "a string naming the design"), at(where, "label"));
             const json& names = r.list(r.required(item, where, "nodes", "a list of node names"), at(where, "nodes"));
             if (names.empty()) r.fail(at(where, "nodes"), "expected at least one node");
             for (std::size_t i = 0; i < names.size(); ++i) {
@@ -709,7 +660,8 @@ void parse_setting(const std::string& setting, LessonOptions& options) {
             std::stoul(part) == 0)
             throw UsageError(fmt::format("--set '{}': each dimension must be a whole number of at least 1", setting));
         shape.push_back(std::stoul(part));
-        count *= shape.back();
+        if (shape.size() > kMaxRank) throw UsageError(fmt::format("--set '{}': rank above {}", setting, kMaxRank));
+        count = saturating_mul(count, shape.back());
         if (count > kMaxElements)
             throw UsageError(fmt::format("--set '{}': more than {} elements", setting, kMaxElements));
         start = end + 1;
@@ -727,13 +679,19 @@ std::size_t parse_size(const std::string& text, const std::string& option) {
     else if (suffix == "M" || suffix == "m") scale = std::size_t{1} << 20;
     else if (suffix == "G" || suffix == "g") scale = std::size_t{1} << 30;
     else if (!suffix.empty()) digits = 0;
-    if (digits == 0 || digits > 12)
+    if (digits == 0)
         throw UsageError(fmt::format("{} '{}': expected a whole number with an optional K, M or G suffix", option, text));
-    return std::stoull(text.substr(0, digits)) * scale;
+    std::size_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, value);
+    std::size_t bytes = 0;
+    if (ec != std::errc() || __builtin_mul_overflow(value, scale, &bytes))
+        throw UsageError(fmt::format("{} '{}': too large; it must be at most {}{}", option, text, SIZE_MAX / scale,
+                                     suffix.empty() ? "" : suffix));
+    if (bytes == 0) throw UsageError(fmt::format("{} '{}': must be at least 1", option, text));
+    return bytes;
 }
 
 Graph load_lesson(const std::string& name_or_path, const OpTable& ops, const LessonOptions& options) {
-    namespace fs = std::filesystem;
     const bool is_path = name_or_path.find('/') != std::string::npos || name_or_path == "." || name_or_path == ".." ||
                          (name_or_path.size() > 5 && name_or_path.ends_with(".json"));
     if (!is_path) {
@@ -752,18 +710,8 @@ Graph load_lesson(const std::string& name_or_path, const OpTable& ops, const Les
                                       name_or_path, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
                                       fmt::join(names, ", ")));
     }
-    std::error_code ec;
-    if (fs::is_directory(name_or_path, ec))
-        throw LessonError(fmt::format("{}: is a directory; expected a lesson .json file", name_or_path));
-    if (const auto size = fs::file_size(name_or_path, ec); !ec && size > options.limits.file_bytes)
-        throw LessonError(fmt::format("{}: the file is {}, above the limit of {} for a lesson (--max-file-size)",
-                                      name_or_path, bytes_str(size), bytes_str(options.limits.file_bytes)));
-    std::ifstream file(name_or_path, std::ios::binary);
-    if (!file) throw LessonError(fmt::format("{}: cannot read the file: {}", name_or_path, std::strerror(errno)));
-    std::ostringstream text;
-    text << file.rdbuf();
-    if (file.bad()) throw LessonError(fmt::format("{}: cannot read the file", name_or_path));
-    return parse_lesson(text.str(), name_or_path, ops, options);
+    const std::string text = read_text_file(name_or_path, options.limits.file_bytes, "for a lesson (--max-file-size)");
+    return parse_lesson(text, name_or_path, ops, options);
 }
 
 }  // namespace bnstep

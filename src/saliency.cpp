@@ -13,12 +13,27 @@
 namespace bnstep {
 namespace {
 
-std::vector<std::size_t> chosen_params(const Graph& g, const std::vector<std::string>& names) {
+// The leaves to rank. A param that gets no gradient (it does not reach the
+// output, or reaches it only through a label, a mask or a comparison) has no
+// Hessian to estimate: by default it is skipped with a note; named with
+// --param it is an error.
+std::vector<std::size_t> chosen_params(const Graph& g, const Trace& base, const std::vector<std::string>& names,
+                                       std::vector<std::string>& skipped) {
     std::vector<std::size_t> leaves;
     if (names.empty()) {
-        for (std::size_t i = 0; i < g.nodes.size(); ++i)
-            if (g.nodes[i].kind == NodeKind::Param) leaves.push_back(i);
-        if (leaves.empty()) throw UsageError(fmt::format("lesson {} has no param leaves to rank", g.name));
+        bool any = false;
+        for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+            if (g.nodes[i].kind != NodeKind::Param) continue;
+            any = true;
+            if (base.nodes[i].grad)
+                leaves.push_back(i);
+            else
+                skipped.push_back(g.nodes[i].name);
+        }
+        if (!any) throw UsageError(fmt::format("lesson {} has no param leaves to rank", g.name));
+        if (leaves.empty())
+            throw UsageError(fmt::format("lesson {}: no param gets a gradient from the output ({}), so none can be ranked",
+                                         g.name, fmt::join(skipped, ", ")));
         return leaves;
     }
     for (const std::string& name : names) {
@@ -30,6 +45,10 @@ std::vector<std::size_t> chosen_params(const Graph& g, const std::vector<std::st
             throw UsageError(fmt::format("--param {}: lesson {} has no such input or param leaf; it has: {}", name,
                                          g.name, fmt::join(candidates, ", ")));
         }
+        if (!base.nodes[*i].grad)
+            throw UsageError(fmt::format("--param {}: it gets no gradient from the output of lesson {} (it does not reach "
+                                         "the output through a differentiable path), so it has no saliency",
+                                         name, g.name));
         if (std::find(leaves.begin(), leaves.end(), *i) == leaves.end()) leaves.push_back(*i);
     }
     return leaves;
@@ -67,9 +86,19 @@ SaliencyReport compute_saliency(const Graph& g, const SaliencyOptions& options) 
     Graph work = g;
     report.loss = loss_of(work);
     const double h = options.gradient_step, h2 = options.loss_step;
-    for (std::size_t leaf : chosen_params(g, options.params)) {
+    const Trace base = run(work);
+    const std::vector<std::size_t> leaves = chosen_params(g, base, options.params, report.skipped);
+    std::size_t weights = 0;
+    for (std::size_t leaf : leaves) weights = saturating_add(weights, g.nodes[leaf].value.size());
+    // Each weight costs two runs (forward and backward) and three forward passes.
+    if (saturating_mul(saturating_mul(weights, 7), std::max<std::size_t>(g.work, 1)) > options.max_work)
+        throw UsageError(fmt::format("saliency of {} weights in lesson {} would take about {} multiply-adds (7 forward "
+                                     "passes of {} each per weight), more than the limit of {} (--max-work); "
+                                     "pick fewer with --param",
+                                     weights, g.name, static_cast<double>(weights) * 7.0 * static_cast<double>(g.work),
+                                     g.work, options.max_work));
+    for (std::size_t leaf : leaves) {
         Tensor& w = work.nodes[leaf].value;
-        const Trace base = run(work);
         for (std::size_t k = 0; k < w.size(); ++k) {
             const double original = w[k];
             WeightSaliency s;

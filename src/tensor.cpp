@@ -9,7 +9,7 @@ namespace bnstep {
 
 std::size_t element_count(const Shape& shape) {
     std::size_t n = 1;
-    for (std::size_t d : shape) n *= d;
+    for (std::size_t d : shape) n = saturating_mul(n, d);
     return n;
 }
 

@@ -79,14 +79,13 @@ inline std::vector<std::string> child_environment(const std::vector<std::pair<st
 // Runs `bnstep args...`, in `cwd` when it is not empty, with `env` added to
 // (or, for kUnsetEnv, removed from) the inherited environment. A child that
 // runs longer than `timeout_seconds` is killed and reported as timed_out.
-inline RunResult run_bnstep(const std::vector<std::string>& args, const std::string& cwd = "",
-                            const std::vector<std::pair<std::string, std::string>>& env = {},
-                            Stdin stdin_from = Stdin::DevNull, int timeout_seconds = 30) {
+// Runs argv_text[0] (a path) with the rest as its arguments.
+inline RunResult run_command(std::vector<std::string> argv_text, const std::string& cwd = "",
+                             const std::vector<std::pair<std::string, std::string>>& env = {},
+                             Stdin stdin_from = Stdin::DevNull, int timeout_seconds = 30) {
     // Everything the child needs is prepared before fork: after it, only
     // async-signal-safe calls.
-    const std::string binary = binary_path();
-    std::vector<std::string> argv_text{binary};
-    argv_text.insert(argv_text.end(), args.begin(), args.end());
+    const std::string binary = argv_text.at(0);
     std::vector<char*> argv;
     for (auto& a : argv_text) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -159,6 +158,14 @@ inline RunResult run_bnstep(const std::vector<std::string>& args, const std::str
     else if (WIFSIGNALED(status))
         result.exit_code = 128 + WTERMSIG(status);
     return result;
+}
+
+inline RunResult run_bnstep(const std::vector<std::string>& args, const std::string& cwd = "",
+                            const std::vector<std::pair<std::string, std::string>>& env = {},
+                            Stdin stdin_from = Stdin::DevNull, int timeout_seconds = 30) {
+    std::vector<std::string> argv_text{binary_path()};
+    argv_text.insert(argv_text.end(), args.begin(), args.end());
+    return run_command(std::move(argv_text), cwd, env, stdin_from, timeout_seconds);
 }
 
 // The lines of a text, without their '\n'; a last line without '\n' counts.

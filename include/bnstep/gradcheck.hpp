@@ -21,7 +21,8 @@
 //   (L(v + h dir) - L(v - h dir)) / 2h against the analytic <grad, dir>: two
 //   downstream evaluations per node whatever its size (PyTorch's fast mode);
 //   a node that fails, or whose +-h dir crosses a kink, is checked again in
-//   full, which names the wrong elements;
+//   full (a node of more than kAutoFullElements elements: in a sample of
+//   `samples`), which names the wrong elements;
 // - auto: full when the nodes to check hold at most kAutoFullElements
 //   elements together, else directional. The report says which it used.
 //
@@ -77,6 +78,10 @@ struct NodeCheck {
     double analytic = 0.0;     // the two gradients there
     double numeric = 0.0;
     bool passed = true;
+    // Not empty: the comparison could not be made (L overflowed, the step was
+    // lost in round-off, or the floor was so large that any numeric gradient
+    // would pass), and why. Such a node counts as failed.
+    std::string not_checkable;
     // Straight-through estimators downstream: the check differentiated their
     // surrogates. The plain difference through the true ops disagrees as shown.
     std::vector<std::size_t> surrogates;

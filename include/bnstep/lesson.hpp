@@ -20,6 +20,10 @@ struct BuiltinLesson {
 // The lessons embedded in the binary at build time, sorted by name.
 const std::vector<BuiltinLesson>& builtin_lessons();
 
+// What a run keeps per element of every tensor, measured: value, gradient,
+// contribution, its unreduced form, local value and a working copy.
+inline constexpr std::size_t kBytesPerElement = 6 * sizeof(double);
+
 // Bounds that keep a hostile or mistaken lesson from crashing bnstep or
 // exhausting the machine; each can be raised from the command line.
 struct Limits {
@@ -28,11 +32,17 @@ struct Limits {
     std::size_t elements = 100'000'000;           // --max-elements, per tensor
     std::size_t memory_bytes = std::size_t{4} << 30;  // --max-memory, estimated for a run
     std::size_t json_depth = 64;                  // nesting of JSON lists and objects
+    std::size_t work = std::size_t{16} << 30;     // --max-work: multiply-adds of one forward pass
+    // What the command keeps per element of every tensor (--max-memory is
+    // checked against it), and what for; commands that hold more raise it.
+    std::size_t bytes_per_element = kBytesPerElement;
+    std::string bytes_per_element_use = "value, gradient, contributions and local gradient";
 };
 
-// What a run keeps per element of every tensor, measured: value, gradient,
-// contribution, its unreduced form, local value and a working copy.
-inline constexpr std::size_t kBytesPerElement = 6 * sizeof(double);
+// The largest values the limits may be raised to: a shape of more than 2^63
+// elements is refused whatever --max-elements says.
+inline constexpr std::size_t kMaxElementsLimit = std::size_t{1} << 63;
+inline constexpr std::size_t kMaxNodesLimit = 10'000'000;
 
 // Changes a user asks for on the command line.
 struct LessonOptions {

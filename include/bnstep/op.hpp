@@ -36,11 +36,15 @@ struct AttrSpec {
 class Attrs {
 public:
     void set(const std::string& name, double value) { values_[name] = value; }
-    bool has(const std::string& name) const { return values_.count(name) != 0; }
+    // Integer attributes are kept as integers, so a seed or a stride beyond
+    // 2^53 is neither rounded nor shown rounded.
+    void set_integer(const std::string& name, long long value) { integers_[name] = value; }
+    bool has(const std::string& name) const { return values_.count(name) != 0 || integers_.count(name) != 0; }
     double number(const std::string& name) const;
-    long long integer(const std::string& name) const { return static_cast<long long>(number(name)); }
+    long long integer(const std::string& name) const;
     bool flag(const std::string& name) const { return number(name) != 0.0; }
     const std::map<std::string, double>& all() const { return values_; }
+    const std::map<std::string, long long>& integers() const { return integers_; }
 
     void set_list(const std::string& name, std::vector<long long> value) { lists_[name] = std::move(value); }
     const std::vector<long long>& list(const std::string& name) const;
@@ -48,6 +52,7 @@ public:
 
 private:
     std::map<std::string, double> values_;
+    std::map<std::string, long long> integers_;
     std::map<std::string, std::vector<long long>> lists_;
 };
 
@@ -165,6 +170,10 @@ struct OpDef {
     ExplainForwardFn explain;
     VarsFn vars;  // optional extra placeholders for formulas
     CostFn cost;  // optional: ops whose multiply-adds the cost summary counts
+    // Ops whose output elements each read a window of an input (convolution,
+    // pooling): the elements one output element reads, saturated. The loader
+    // bounds it by --max-elements, and the work of a run by --max-work.
+    std::function<std::size_t(const std::vector<Shape>& in, const Attrs& attrs)> window_taps;
     // The last input may repeat (concat): its rule serves every extra input,
     // and `{inputs}` in the forward formula lists them all.
     bool variadic = false;

@@ -16,6 +16,7 @@ struct SaliencyOptions {
     double gradient_step = 1e-5;      // h of the gradient's centred difference
     double loss_step = 1e-4;          // h of the loss's second difference (larger: it divides by h^2)
     std::size_t prune = 0;            // how many weights to remove in the comparison; 0: a quarter
+    std::size_t max_work = std::size_t{16} << 30;  // multiply-adds the whole ranking may take (--max-work)
 };
 
 struct WeightSaliency {
@@ -34,6 +35,7 @@ struct SaliencyReport {
     const Graph* graph = nullptr;
     SaliencyOptions options;
     double loss = 0.0;
+    std::vector<std::string> skipped;     // params that get no gradient, so have no saliency
     std::vector<WeightSaliency> weights;  // by saliency, least salient first (ties: by |w|, then order)
     double max_disagreement = 0.0;  // between the two h_kk, relative (floor 1e-3)
     std::size_t prune = 0;          // the k of the comparison

@@ -14,6 +14,18 @@ using Index = std::vector<std::size_t>;
 
 inline constexpr std::size_t kMaxRank = 4;
 
+// Shape arithmetic saturates: a count past the largest size_t stays there,
+// so that it compares above every limit instead of wrapping to a small one.
+inline std::size_t saturating_mul(std::size_t a, std::size_t b) {
+    std::size_t r = 0;
+    return __builtin_mul_overflow(a, b, &r) ? static_cast<std::size_t>(-1) : r;
+}
+inline std::size_t saturating_add(std::size_t a, std::size_t b) {
+    std::size_t r = 0;
+    return __builtin_add_overflow(a, b, &r) ? static_cast<std::size_t>(-1) : r;
+}
+
+// The product of the dimensions, saturated (see above).
 std::size_t element_count(const Shape& shape);
 std::string shape_str(const Shape& shape);   // "(4, 3)", "()" for a scalar
 std::string index_str(const Index& index);   // "[1,2]", "" for a scalar

@@ -8,7 +8,10 @@
 
 #include "bnstep/error.hpp"
 #include "bnstep/version.hpp"
+#include "ops/parallel.hpp"
 #include "cli/common.hpp"
+#include "cli/guard.hpp"
+#include "cli/option_values.hpp"
 
 namespace bnstep::cli {
 
@@ -43,7 +46,11 @@ std::vector<Command> core_commands() {
                           "pause after each node (on a terminal): Enter or n next, b back one node, q quit, ? keys");
              return [lesson, common, step]() -> int {
                  if (*step) check_step_mode(common->format);
-                 const Graph g = load_lesson(*lesson, builtin_ops(), common->lesson_options());
+                 if (common->format == "json")
+                     common->memory_per_element(192, "the run and its JSON text");
+                 else if (common->full)
+                     common->memory_per_element(80, "the run and its text");
+                 const Graph g = common->load(*lesson);
                  const Trace t = run(g);
                  if (*step) return run_step_mode(t, common->print());
                  if (common->format == "json")
@@ -71,7 +78,8 @@ std::vector<Command> core_commands() {
              add_common(cmd, *common, {"text", "json"});
              add_lesson_options(cmd, *common, true);
              return [lesson, node, index, input_index, common] {
-                 const Graph g = load_lesson(*lesson, builtin_ops(), common->lesson_options());
+                 if (common->format == "json") common->memory_per_element(112, "the run and its JSON text");
+                 const Graph g = common->load(*lesson);
                  const std::size_t i = find_node(g, *node);
                  const Index at = parse_index(*index, g.nodes[i]);
                  const std::optional<Index> input_at = parse_input_index(*input_index, g, i);
@@ -110,11 +118,8 @@ std::vector<Command> core_commands() {
                     "direction per node, full where it fails; auto (default): full for small lessons, else "
                     "directional")
                  ->check(CLI::IsMember({"auto", "full", "sparse", "directional"}));
-             cmd.add_option("--samples", options->samples, "elements checked per node in sparse mode")
-                 ->check(CLI::PositiveNumber)
-                 ->capture_default_str();
-             cmd.add_option("--seed", options->seed, "seed of the sparse sample and of the directions")
-                 ->capture_default_str();
+             add_whole(cmd, "--samples", options->samples, 1, kMaxElementsLimit, "elements checked per node in sparse mode");
+             add_whole(cmd, "--seed", options->seed, 0, UINT64_MAX, "seed of the sparse sample and of the directions");
              add_common(cmd, *common, {"text", "json"});
              add_lesson_options(cmd, *common, false);
              return [lessons, options, common] {
@@ -122,8 +127,10 @@ std::vector<Command> core_commands() {
                  if (names.empty())
                      for (const auto& l : builtin_lessons()) names.emplace_back(l.name);
                  std::vector<Graph> graphs;
-                 const LessonOptions lesson_options = common->lesson_options();
-                 for (const auto& name : names) graphs.push_back(load_lesson(name, builtin_ops(), lesson_options));
+                 // Each thread of the check keeps its own copy of the values.
+                 common->memory_per_element(kBytesPerElement + 24 * ops::worker_count(),
+                                            "the run and a copy of the values per thread of the check");
+                 for (const auto& name : names) graphs.push_back(common->load(name));
                  std::vector<Trace> traces;
                  std::vector<GradcheckReport> reports;
                  for (const Graph& g : graphs) traces.push_back(run(g));
@@ -144,8 +151,9 @@ std::vector<Command> core_commands() {
              auto common = std::make_shared<Common>();
              cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")->capture_default_str();
              cmd.add_option("--param", options->params, "a leaf whose weights to rank (repeatable; default: every param)");
-             cmd.add_option("--prune", options->prune,
-                            "how many weights to remove when comparing saliency with magnitude (default: a quarter)");
+             add_whole(cmd, "--prune", options->prune, 1, kMaxElementsLimit,
+                       "how many weights to remove when comparing saliency with magnitude (default: a quarter)")
+                 ->default_str("");
              cmd.add_option("--step", options->gradient_step, "h of the gradient's centred difference")
                  ->check(positive)
                  ->capture_default_str();
@@ -155,7 +163,8 @@ std::vector<Command> core_commands() {
              add_common(cmd, *common, {"text", "json"});
              add_lesson_options(cmd, *common, false);
              return [lesson, options, common] {
-                 const Graph g = load_lesson(*lesson, builtin_ops(), common->lesson_options());
+                 const Graph g = common->load(*lesson);
+                 options->max_work = common->limits.work;
                  const SaliencyReport report = compute_saliency(g, *options);
                  if (common->format == "json")
                      print_json(saliency_json(report));
@@ -224,8 +233,7 @@ int run(int argc, char** argv) {
     } catch (const CLI::Success& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::cerr << "bnstep: error: " << e.what() << " (see bnstep " << (known ? wanted + " " : "")
-                  << "--help)\n";
+        report_error("error", fmt::format("{} (see bnstep {}--help)", e.what(), known ? wanted + " " : ""));
         return kUsage;
     }
     if (!action) {

@@ -10,17 +10,22 @@
 #include <iostream>
 
 #include "bnstep/error.hpp"
+#include "cli/guard.hpp"
+#include "cli/option_values.hpp"
 
 namespace bnstep::cli {
 
 LessonOptions Common::lesson_options() const {
     LessonOptions o;
-    if (!max_file_size.empty()) o.limits.file_bytes = parse_size(max_file_size, "--max-file-size");
-    if (!max_memory.empty()) o.limits.memory_bytes = parse_size(max_memory, "--max-memory");
-    if (max_nodes) o.limits.nodes = max_nodes;
-    if (max_elements) o.limits.elements = max_elements;
+    o.limits = limits;
     for (const auto& s : settings) parse_setting(s, o);
     return o;
+}
+
+Graph Common::load(const std::string& name_or_path) const {
+    Graph g = load_lesson(name_or_path, builtin_ops(), lesson_options());
+    note_lesson(g);
+    return g;
 }
 
 PrintOptions Common::print() const {
@@ -35,9 +40,7 @@ PrintOptions Common::print() const {
 
 void add_common(CLI::App& cmd, Common& c, const std::vector<std::string>& formats) {
     cmd.add_option("--format", c.format, "output format")->check(CLI::IsMember(formats))->capture_default_str();
-    cmd.add_option("--precision", c.precision, "significant digits of printed numbers")
-        ->check(CLI::Range(1, 17))
-        ->capture_default_str();
+    add_whole(cmd, "--precision", c.precision, 1, 17, "significant digits of printed numbers");
     cmd.add_option("--color", c.color, "colour: auto (only on a terminal), always or never; NO_COLOR turns it off")
         ->check(CLI::IsMember({"auto", "always", "never"}))
         ->capture_default_str();
@@ -48,16 +51,19 @@ void add_lesson_options(CLI::App& cmd, Common& c, bool prints_tensors) {
                    "resize a leaf, e.g. --set x.shape=8,32,56,56 (leaves given by random or fill); repeatable");
     if (prints_tensors) cmd.add_flag("--full", c.full, "print large tensors whole instead of summarised");
     const Limits defaults;
-    cmd.add_option("--max-file-size", c.max_file_size,
-                   fmt::format("the largest lesson file read, e.g. 64M (default {}M)", defaults.file_bytes >> 20));
-    cmd.add_option("--max-nodes", c.max_nodes, fmt::format("the most leaves and nodes (default {})", defaults.nodes))
-        ->check(CLI::PositiveNumber);
-    cmd.add_option("--max-elements", c.max_elements,
-                   fmt::format("the most elements of one tensor (default {})", defaults.elements))
-        ->check(CLI::PositiveNumber);
-    cmd.add_option("--max-memory", c.max_memory,
-                   fmt::format("the most memory a run may need, estimated from the shapes, e.g. 16G (default {}G)",
-                               defaults.memory_bytes >> 30));
+    add_size(cmd, "--max-file-size", c.limits.file_bytes,
+             fmt::format("the largest lesson file read, e.g. 64M (default {}M)", defaults.file_bytes >> 20));
+    add_whole(cmd, "--max-nodes", c.limits.nodes, 1, kMaxNodesLimit,
+              fmt::format("the most leaves and nodes (default {})", defaults.nodes));
+    add_whole(cmd, "--max-elements", c.limits.elements, 1, kMaxElementsLimit,
+              fmt::format("the most elements of one tensor, and of one window of a convolution or pooling "
+                          "(default {})",
+                          defaults.elements));
+    add_size(cmd, "--max-memory", c.limits.memory_bytes,
+             fmt::format("the most memory a run may need, estimated from the shapes, e.g. 16G (default {}G)",
+                         defaults.memory_bytes >> 30));
+    add_size(cmd, "--max-work", c.limits.work,
+             fmt::format("the most multiply-adds of one forward pass, e.g. 64G (default {}G)", defaults.work >> 30));
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << '\n'; }

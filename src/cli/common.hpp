@@ -22,10 +22,18 @@ struct Common {
     std::string color = "auto";
     bool full = false;
     std::vector<std::string> settings;  // --set x.shape=...
-    std::string max_file_size, max_memory;
-    std::size_t max_nodes = 0, max_elements = 0;
+    Limits limits;  // --max-file-size, --max-nodes, --max-elements, --max-memory, --max-work
 
     LessonOptions lesson_options() const;
+    // What the command holds per element of every tensor, measured with
+    // /usr/bin/time at 1e6 and 2e6 elements per tensor (docs/robustness.md),
+    // with a margin: --max-memory is checked against it.
+    void memory_per_element(std::size_t bytes, const std::string& what) {
+        limits.bytes_per_element = bytes;
+        limits.bytes_per_element_use = what;
+    }
+    // The lesson, loaded with these options (and remembered for an out-of-memory message).
+    Graph load(const std::string& name_or_path) const;
     PrintOptions print() const;
 };
 

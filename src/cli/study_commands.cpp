@@ -3,17 +3,20 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
-#include <fstream>
+#include <sstream>
 #include <iostream>
 
 #include "bnstep/error.hpp"
 #include "bnstep/study.hpp"
+#include "bnstep/text_file.hpp"
 #include "cli/common.hpp"
+#include "cli/option_values.hpp"
 
 namespace bnstep::cli {
 namespace {
 
 const char* const kLessonHelp = "a built-in lesson's name or a path to a .json lesson";
+constexpr std::size_t kMaxAnswerBytes = std::size_t{1} << 20;
 
 QuizKind kind_named(const std::string& name) {
     if (name == "local") return QuizKind::Local;
@@ -30,15 +33,18 @@ struct QuizArgs {
 };
 
 int quiz(const QuizArgs& a) {
-    const Graph g = load_lesson(a.lesson, builtin_ops(), a.common.lesson_options());
+    const Graph g = a.common.load(a.lesson);
     QuizOptions options = a.options;
     for (const auto& k : a.kinds) options.kinds.push_back(kind_named(k));
     if (!a.node.empty()) options.node = find_node(g, a.node);
-    std::ifstream file;
-    if (!a.answers.empty()) {
-        file.open(a.answers);
-        if (!file) throw UsageError(fmt::format("--answers {}: cannot read the file", a.answers));
-    }
+    // Answers not typed at a terminal are read whole first, with a bound, so
+    // that an endless input (/dev/zero) cannot grow a line without end.
+    const bool typed = a.answers.empty() && ::isatty(STDIN_FILENO);
+    std::istringstream given;
+    if (!a.answers.empty())
+        given.str(read_text_file(a.answers, kMaxAnswerBytes, "for answers (--answers)"));
+    else if (!typed && a.common.format != "json")
+        given.str(read_bounded(STDIN_FILENO, "standard input", kMaxAnswerBytes));
     const Trace t = run(g);
     const PrintOptions opt = a.common.print();
     const std::vector<Question> questions = make_quiz(t, options, opt.num);
@@ -46,8 +52,7 @@ int quiz(const QuizArgs& a) {
         print_json(quiz_json(t, questions, options));
         return kOk;
     }
-    std::istream& in = a.answers.empty() ? std::cin : file;
-    const bool typed = a.answers.empty() && ::isatty(STDIN_FILENO);
+    std::istream& in = typed ? std::cin : given;
     const QuizResult r = run_quiz(in, std::cout, t, questions, options, opt, !typed);
     return r.finished ? kOk : kCheckFailed;
 }
@@ -85,7 +90,7 @@ std::vector<Command> study_commands() {
          [](CLI::App& cmd) {
              auto a = std::make_shared<QuizArgs>();
              cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
-             cmd.add_option("--seed", a->options.seed, "the seed that picks each question and element")->capture_default_str();
+             add_whole(cmd, "--seed", a->options.seed, 0, UINT64_MAX, "the seed that picks each question and element");
              cmd.add_option("--node,-n", a->node, "ask every question of this node only (a step number or a name)");
              cmd.add_option("--kind", a->kinds, "only questions of this kind (repeatable)")
                  ->check(CLI::IsMember({"local", "upstream", "downstream"}));
@@ -111,12 +116,10 @@ std::vector<Command> study_commands() {
              cmd.add_option("--format", common->format, "markdown, or latex for pdflatex")
                  ->check(CLI::IsMember({"markdown", "latex"}))
                  ->capture_default_str();
-             cmd.add_option("--precision", common->precision, "significant digits of printed numbers")
-                 ->check(CLI::Range(1, 17))
-                 ->capture_default_str();
+             add_whole(cmd, "--precision", common->precision, 1, 17, "significant digits of printed numbers");
              add_lesson_options(cmd, *common, true);
              return [lesson, answers, common] {
-                 const Graph g = load_lesson(*lesson, builtin_ops(), common->lesson_options());
+                 const Graph g = common->load(*lesson);
                  const Trace t = run(g);
                  const SheetFormat format = common->format == "latex" ? SheetFormat::Latex : SheetFormat::Markdown;
                  std::cout << worksheet(t, format, *answers, common->print());
@@ -137,13 +140,11 @@ std::vector<Command> study_commands() {
              cmd.add_flag("--backward", picture->backward, "add the backward edges, in red, labelled with their gradient");
              cmd.add_flag("--values", picture->values, "show the first few numbers of each value and gradient");
              cmd.add_option("--highlight", *highlight, "mark one node (a step number or a name)");
-             cmd.add_option("--precision", common->precision, "significant digits of the numbers --values shows")
-                 ->check(CLI::Range(1, 17))
-                 ->capture_default_str();
+             add_whole(cmd, "--precision", common->precision, 1, 17, "significant digits of the numbers --values shows");
              add_lesson_options(cmd, *common, false);
              cmd.footer("Render with Graphviz: bnstep graph batchnorm --backward | dot -Tsvg > batchnorm.svg");
              return [lesson, highlight, picture, common] {
-                 const Graph g = load_lesson(*lesson, builtin_ops(), common->lesson_options());
+                 const Graph g = common->load(*lesson);
                  PictureOptions o = *picture;
                  if (!highlight->empty()) o.highlight = find_node(g, *highlight);
                  o.num.precision = common->precision;

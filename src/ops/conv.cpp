@@ -247,6 +247,9 @@ void add_conv_ops(OpTable& t) {
                                           g.s, g.ho, g.wo),
                     fmt::format("K*(C/groups)*R*S = {}*{}*{}*{}", g.k, g.c_per_group(), g.r, g.s)};
     };
+    op.window_taps = [](const std::vector<Shape>& in, const Attrs&) {
+        return saturating_mul(saturating_mul(in[1][1], in[1][2]), in[1][3]);
+    };
     op.inputs = {input_rule(), weight_rule(), bias_rule()};
     t.add(std::move(op));
 }

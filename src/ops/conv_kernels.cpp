@@ -11,9 +11,12 @@ namespace bnstep::ops {
 
 std::size_t conv_out_size(std::size_t in, std::size_t kernel, std::size_t stride, std::size_t padding,
                           std::size_t dilation) {
-    const std::size_t span = dilation * (kernel - 1) + 1;
-    if (in + 2 * padding < span) return 0;
-    return (in + 2 * padding - span) / stride + 1;
+    // Saturated: a padding or dilation too large for 64 bits gives a size above every limit, never a wrapped one.
+    const std::size_t span = saturating_add(saturating_mul(dilation, kernel - 1), 1);
+    const std::size_t padded = saturating_add(in, saturating_mul(2, padding));
+    if (padded < span) return 0;
+    if (padded == static_cast<std::size_t>(-1)) return padded;
+    return (padded - span) / stride + 1;
 }
 
 // ---- the reference: the index formulas, one loop per index ----

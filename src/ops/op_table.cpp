@@ -21,9 +21,14 @@ std::string_view attr_type_name(AttrType type) {
 }
 
 double Attrs::number(const std::string& name) const {
-    const auto it = values_.find(name);
-    if (it == values_.end()) throw InternalError(fmt::format("attribute '{}' was not set", name));
-    return it->second;
+    if (const auto it = values_.find(name); it != values_.end()) return it->second;
+    if (const auto it = integers_.find(name); it != integers_.end()) return static_cast<double>(it->second);
+    throw InternalError(fmt::format("attribute '{}' was not set", name));
+}
+
+long long Attrs::integer(const std::string& name) const {
+    if (const auto it = integers_.find(name); it != integers_.end()) return it->second;
+    return static_cast<long long>(number(name));
 }
 
 const std::vector<long long>& Attrs::list(const std::string& name) const {
@@ -145,6 +150,7 @@ std::map<std::string, std::string> formula_names(const OpDef& op, const std::vec
     names["inputs"] = fmt::format("{}", fmt::join(input_names, ", "));
     names["out"] = out_name;
     for (const auto& [key, value] : attrs.all()) names[key] = fmt::format("{}", value);
+    for (const auto& [key, value] : attrs.integers()) names[key] = fmt::format("{}", value);
     for (const AttrSpec& spec : op.attrs)
         if (spec.type == AttrType::Choice && attrs.has(spec.name))
             names[spec.name] = spec.choices.at(static_cast<std::size_t>(attrs.integer(spec.name)));

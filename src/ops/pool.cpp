@@ -24,7 +24,7 @@ PoolGeometry geometry(const Shape& x, const Attrs& a) {
     const long long kernel = a.integer("kernel"), stride = a.integer("stride"), padding = a.integer("padding");
     if (kernel < 1) throw ShapeError(fmt::format("kernel must be at least 1, got {}", kernel));
     if (stride < 0) throw ShapeError(fmt::format("stride must be at least 1 (or 0 for the kernel size), got {}", stride));
-    if (padding < 0 || 2 * padding > kernel)
+    if (padding < 0 || padding > kernel / 2)
         throw ShapeError(fmt::format("padding must be from 0 to half the kernel ({}), got {}", kernel / 2, padding));
     g.kernel = static_cast<std::size_t>(kernel);
     g.stride = stride == 0 ? g.kernel : static_cast<std::size_t>(stride);
@@ -96,6 +96,10 @@ OpDef window_op(const std::string& name, const std::string& summary) {
     op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
         const PoolGeometry g = geometry(in[0], a);
         return Shape{g.n, g.c, g.ho, g.wo};
+    };
+    op.window_taps = [](const std::vector<Shape>&, const Attrs& a) {
+        const auto kernel = static_cast<std::size_t>(a.integer("kernel"));
+        return saturating_mul(kernel, kernel);
     };
     return op;
 }

@@ -56,6 +56,7 @@ json node_json(const Trace& t, std::size_t i) {
         else
             j["attrs"][key] = value;
     }
+    for (const auto& [key, value] : n.attrs.integers()) j["attrs"][key] = value;
     for (const auto& [key, value] : n.attrs.lists()) j["attrs"][key] = value;
     j["shape"] = n.shape;
     j["value"] = tensor_json(st.value);
@@ -174,6 +175,9 @@ json check_json(const std::vector<GradcheckReport>& reports) {
                                        {"numeric", c.numeric},
                                        {"passed", c.passed},
                                        {"verdict", check_verdict(c)},
+                                       {"checkable", c.not_checkable.empty()},
+                                       {"not_checkable_reason",
+                                        c.not_checkable.empty() ? json(nullptr) : json(c.not_checkable)},
                                        {"compared", c.compared},
                                        {"surrogates", surrogates},
                                        {"plain", c.surrogates.empty() ? json(nullptr)

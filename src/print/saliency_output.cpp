@@ -20,6 +20,8 @@ void print_saliency_text(std::ostream& os, const SaliencyReport& r, const PrintO
                            "gradient g (h = {:g}), checked against (L(w + h) - 2 L(w) + L(w - h)) / h^2 (h = {:g}).",
                            g.loss_formula(), r.options.gradient_step, r.options.loss_step),
                width, "");
+    for (const std::string& name : r.skipped)
+        os << wrap(fmt::format("Skipped {}: it gets no gradient from the output, so it has no saliency.", name), width, "");
     os << '\n'
        << fmt::format("{:>4}  {:<10} {:>10} {:>10} {:>11} {:>11} {:>10} {:>11}  {:>5}", "rank", "weight", "w", "dL/dw",
                       "h_kk", "2nd diff", "saliency", "L(w_k=0)-L", "|w|rank")
@@ -68,6 +70,7 @@ nlohmann::json saliency_json(const SaliencyReport& r) {
             {"gradient_step", r.options.gradient_step},
             {"loss_step", r.options.loss_step},
             {"weights", weights},
+            {"skipped", r.skipped},
             {"max_disagreement", r.max_disagreement},
             {"rank_correlation", r.rank_correlation},
             {"prune", r.prune},

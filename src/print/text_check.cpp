@@ -57,6 +57,7 @@ void details(std::ostream& os, const Graph& g, const NodeCheck& c, const NumFmt&
 }  // namespace
 
 std::string check_verdict(const NodeCheck& c) {
+    if (!c.not_checkable.empty()) return "NOT CHECKABLE";
     if (!c.passed) return "FAIL";
     if (c.compared == 0) return "KINK";
     return c.surrogates.empty() ? "ok" : "ok (surrogate)";
@@ -75,7 +76,7 @@ void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& repo
         const Graph& g = *r.graph;
         os << '\n' << s.heading(fmt::format("lesson {}", g.name)) << "   " << g.loss_formula() << "   "
            << s.dim(fmt::format("mode {}{}", mode_name(r.mode), r.options.mode == GradcheckMode::Auto ? " (auto)" : ""));
-        if (r.floor > o.floor) os << s.dim(fmt::format(", floor {:.2g} (the round-off of L)", r.floor));
+        if (!(r.floor <= o.floor)) os << s.dim(fmt::format(", floor {:.2g} (the round-off of L)", r.floor));
         os << '\n';
         os << fmt::format("  {:>5}  {:<10} {:<14} {:>8}  {:>10}  {}", "step", "node", "shape", "elements", "max error",
                           "verdict")
@@ -83,8 +84,12 @@ void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& repo
         for (const NodeCheck& c : r.checks) {
             const Node& n = g.nodes[c.node];
             const std::string word = check_verdict(c);
-            std::string verdict = word == "FAIL" ? s.bad(word) : word == "KINK" ? s.grad(word) : s.ok(word);
-            if (!c.passed)
+            std::string verdict = word == "FAIL" || !c.not_checkable.empty() ? s.bad(word)
+                                  : word == "KINK"                          ? s.grad(word)
+                                                                            : s.ok(word);
+            if (!c.not_checkable.empty())
+                verdict += ": " + c.not_checkable;
+            else if (!c.passed)
                 verdict += fmt::format("  at {}: analytic {}, numeric {}", index_str(c.worst), wide(c.analytic),
                                        wide(c.numeric));
             const std::string error = c.compared == 0 ? std::string("-") : fmt::format("{:.2e}", c.max_error);

@@ -7,6 +7,7 @@
 #include <ostream>
 
 #include "bnstep/study.hpp"
+#include "bnstep/visible.hpp"
 #include "print/text_shared.hpp"
 
 namespace bnstep {
@@ -99,13 +100,13 @@ Reply read_answer(std::istream& in, std::ostream& out, const std::string& prompt
             return Reply::End;
         }
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (echo) out << line << '\n';
+        if (echo) out << visible(line) << '\n';
         if (line == "q" || line == "quit") return Reply::Quit;
         if (const auto v = parse_answer(line)) {
             value = *v;
             return Reply::Number;
         }
-        out << kIn1 << fmt::format("'{}' is not a number: type one like -0.25 or 1/4 (q quits)", line) << '\n';
+        out << kIn1 << fmt::format("'{}' is not a number: type one like -0.25 or 1/4 (q quits)", visible(line)) << '\n';
     }
 }
 

@@ -210,6 +210,10 @@ std::string latex_escape(std::string_view text) {
             case '^': out += "\\^{}"; break;
             case '~': out += "\\textasciitilde{}"; break;
             default:
+                if (c < 0x20 || c == 0x7F) {
+                    out += fmt::format("[U+{:04X}]", static_cast<unsigned>(c));
+                    break;
+                }
                 if (c < 0x80) {
                     out += static_cast<char>(c);
                     break;
