@@ -17,16 +17,27 @@ enum class Mode { True, Surrogate };
 // the perturbed one (in the order Perturbation::downstream lists them).
 using Pieces = std::vector<std::vector<long long>>;
 
-// Re-evaluates what lies downstream of one node after its value moved.
+// Re-evaluates what a moved node changes, and the loss it is checked against:
+// - whole: everything downstream of the node, and L = sum(output * seed);
+// - local: only the node's consumers j, and L_i = sum_j <out_j, dout_j> (plus
+//   <v, seed> for the output), whose derivative is the node's gradient when
+//   every consumer's gradient dout_j is right; checking every node so proves
+//   every gradient, from the output's seed down, at a cost per node that does
+//   not grow with the graph above it (PyTorch's gradcheck checks ops so).
 class Perturbation {
 public:
-    Perturbation(const Graph& g, const Trace& t, std::vector<Tensor>& values, std::size_t node)
-        : g_(g), t_(t), values_(values), node_(node), downstream_(g.downstream_of(node)) {
-        for (std::size_t j = node + 1; j < g.nodes.size(); ++j) {
-            if (!downstream_[j]) continue;
-            saved_.emplace_back(j, values[j]);
-            if (g.nodes[j].op && g.nodes[j].op->surrogate) surrogates_.push_back(j);
+    // `consumers`: the node's consumers (Graph::consumers) for a local check; null for a whole one.
+    Perturbation(const Graph& g, const Trace& t, std::vector<Tensor>& values, std::size_t node,
+                 const std::vector<std::size_t>* consumers)
+        : g_(g), t_(t), values_(values), node_(node), local_(consumers != nullptr) {
+        if (consumers) {
+            for (std::size_t j : *consumers)
+                if (t.nodes[j].grad && (saved_.empty() || saved_.back().first != j)) keep(j);
+            return;
         }
+        const std::vector<bool> downstream = g.downstream_of(node);
+        for (std::size_t j = node + 1; j < g.nodes.size(); ++j)
+            if (downstream[j]) keep(j);
     }
     ~Perturbation() {
         for (auto& [j, value] : saved_) values_[j] = std::move(value);
@@ -43,6 +54,10 @@ public:
         for (const auto& [j, value] : saved_) w += 10.0 * double(value.size());
         return w;
     }
+
+    // The loss at the values as they are, and sum |term| of it: the scale of its round-off.
+    double current_loss() const { return loss_terms(false); }
+    double loss_magnitude() const { return loss_terms(true); }
 
     // L with element e of the node moved to `value`; the pieces of the ops
     // downstream go to `pieces` when given.
@@ -68,20 +83,54 @@ private:
     double evaluate(Mode mode, Pieces* pieces) {
         if (pieces) pieces->assign(saved_.size(), {});
         const bool surrogate = mode == Mode::Surrogate;
+        if (local_) {
+            // Each consumer sees the moved node and every other input as it was:
+            // its new value is not written where another consumer would read it.
+            double l = node_ == g_.output ? sum_of_products(values_[node_], g_.seed, false) : 0.0;
+            for (std::size_t k = 0; k < saved_.size(); ++k) {
+                const std::size_t j = saved_[k].first;
+                Tensor out = forward_as_checked(g_, t_, values_, j, surrogate);
+                if (pieces) {
+                    std::swap(values_[j], out);
+                    (*pieces)[k] = pieces_as_checked(g_, values_, j, surrogate);
+                    std::swap(values_[j], out);
+                }
+                l += sum_of_products(out, *t_.nodes[j].grad, false);
+            }
+            return l;
+        }
         for (std::size_t k = 0; k < saved_.size(); ++k) {
             const std::size_t j = saved_[k].first;
             if (g_.nodes[j].is_leaf()) continue;
             values_[j] = forward_as_checked(g_, t_, values_, j, surrogate);
             if (pieces) (*pieces)[k] = pieces_as_checked(g_, values_, j, surrogate);
         }
-        return loss(g_, values_);
+        return current_loss();
+    }
+
+    void keep(std::size_t j) {
+        saved_.emplace_back(j, values_[j]);
+        if (g_.nodes[j].op && g_.nodes[j].op->surrogate) surrogates_.push_back(j);
+    }
+
+    static double sum_of_products(const Tensor& value, const Tensor& weight, bool magnitude) {
+        double l = 0.0;
+        for (std::size_t k = 0; k < value.size(); ++k) l += magnitude ? std::fabs(value[k] * weight[k]) : value[k] * weight[k];
+        return l;
+    }
+
+    double loss_terms(bool magnitude) const {
+        double l = !local_ || node_ == g_.output ? sum_of_products(values_[g_.output], g_.seed, magnitude) : 0.0;
+        if (local_)
+            for (const auto& [j, unused] : saved_) l += sum_of_products(values_[j], *t_.nodes[j].grad, magnitude);
+        return l;
     }
 
     const Graph& g_;
     const Trace& t_;
     std::vector<Tensor>& values_;
     std::size_t node_;
-    std::vector<bool> downstream_;
+    bool local_;
     std::vector<std::pair<std::size_t, Tensor>> saved_;
     std::vector<std::size_t> surrogates_;
 };
@@ -133,19 +182,12 @@ struct ElementLosses {
     std::optional<std::pair<std::size_t, std::size_t>> change;  // a kink between the two
 };
 
-// Sum |output * seed|: the scale of L's rounding error.
-double loss_magnitude(const Graph& g, const std::vector<Tensor>& values) {
-    const Tensor& out = values[g.output];
-    double m = 0.0;
-    for (std::size_t i = 0; i < out.size(); ++i) m += std::fabs(out[i] * g.seed[i]);
-    return m;
-}
-
 GradcheckMode resolve(const GradcheckOptions& options, const Trace& trace) {
     if (options.mode != GradcheckMode::Auto) return options.mode;
     std::size_t elements = 0;
     for (std::size_t i : trace.backward_order) elements += trace.nodes[i].grad->size();
-    return elements <= kAutoFullElements ? GradcheckMode::Full : GradcheckMode::Directional;
+    if (elements > kAutoFullElements) return GradcheckMode::Directional;
+    return trace.nodes.size() > kAutoLocalNodes ? GradcheckMode::Local : GradcheckMode::Full;
 }
 
 // `count` distinct elements of [0, size), drawn with the seed, in increasing order; all when size <= count.
@@ -183,6 +225,7 @@ std::string mode_name(GradcheckMode mode) {
         case GradcheckMode::Full: return "full";
         case GradcheckMode::Sparse: return "sparse";
         case GradcheckMode::Directional: return "directional";
+        case GradcheckMode::Local: return "local";
     }
     return "auto";
 }
@@ -215,22 +258,38 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
     report.mode = resolve(options, trace);
     std::vector<Tensor> values;
     for (const NodeState& s : trace.nodes) values.push_back(s.value);
-    const double base_loss = loss(g, values);
     const double h = options.step;
-    const double roundoff = std::numeric_limits<double>::epsilon() * loss_magnitude(g, values) / h;
-    const double floor = std::max(options.floor, roundoff / options.tolerance);
-    report.floor = floor;
-    const std::string unusable_floor =
-        std::isfinite(floor) ? ""
-                             : "L overflows: the round-off of L, eps * sum |output * seed| / h, is not finite, so no "
-                               "difference of L can be compared";
+    const std::vector<std::vector<std::size_t>> consumers =
+        report.mode == GradcheckMode::Local ? g.consumers() : std::vector<std::vector<std::size_t>>{};
+    auto local_consumers = [&](std::size_t i) { return consumers.empty() ? nullptr : &consumers[i]; };
+    report.floor = options.floor;
+
+    // The loss a node's check differentiates, and its floor: options.floor,
+    // raised to the loss's round-off, eps * sum |terms| / h, over the tolerance.
+    struct Scale {
+        double base = 0.0, floor = 0.0;
+        std::string unusable;  // why no difference of the loss can be compared, or ""
+    };
+    auto scale_of = [&](const Perturbation& p) {
+        Scale sc;
+        sc.base = p.current_loss();
+        const double roundoff = std::numeric_limits<double>::epsilon() * p.loss_magnitude() / h;
+        sc.floor = std::max(options.floor, roundoff / options.tolerance);
+        if (!std::isfinite(sc.floor))
+            sc.unusable = "L overflows: the round-off of L, eps * sum |output * seed| / h, is not finite, so no "
+                          "difference of L can be compared";
+        report.floor = std::max(report.floor, sc.floor);
+        return sc;
+    };
 
     // Centred differences, element by element, over `elements` of node i.
     // The losses are computed first, the elements shared between threads
     // (each with its own copy of the values; one thread works on `values`
     // itself, so a node's cost does not grow with the graph upstream of it),
     // then compared in element order.
-    auto check_elements = [&](NodeCheck& check, Mode mode, const std::vector<std::size_t>& elements, Perturbation& on_values) {
+    auto check_elements = [&](NodeCheck& check, Mode mode, const std::vector<std::size_t>& elements, Perturbation& on_values,
+                              const Scale& sc) {
+        const double floor = sc.floor, base_loss = sc.base;
         const Tensor& analytic = *trace.nodes[check.node].grad;
         const std::size_t i = check.node;
         std::vector<ElementLosses> losses(elements.size());
@@ -239,7 +298,7 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
             std::vector<Tensor> copy;
             if (!alone) copy = values;
             std::optional<Perturbation> own_copy;
-            if (!alone) own_copy.emplace(g, trace, copy, i);
+            if (!alone) own_copy.emplace(g, trace, copy, i, local_consumers(i));
             Perturbation& p = alone ? on_values : *own_copy;
             const std::vector<Tensor>& own = alone ? values : copy;
             Pieces plus_pieces, minus_pieces;
@@ -256,7 +315,7 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
             }
         });
         double largest = 0.0;
-        check.not_checkable = unusable_floor;
+        check.not_checkable = sc.unusable;
         for (std::size_t k = 0; k < elements.size(); ++k) {
             const std::size_t e = elements[k];
             const double plus = losses[k].plus, minus = losses[k].minus;
@@ -305,7 +364,9 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
 
     for (std::size_t i : trace.backward_order) {
         const Tensor& analytic = *trace.nodes[i].grad;
-        Perturbation p(g, trace, values, i);
+        Perturbation p(g, trace, values, i, local_consumers(i));
+        const Scale sc = scale_of(p);
+        const double floor = sc.floor;
         const Mode mode = p.surrogates().empty() ? Mode::True : Mode::Surrogate;
         NodeCheck check;
         check.node = i;
@@ -337,7 +398,7 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
             if (!std::isfinite(plus) || !std::isfinite(minus))
                 check.not_checkable = fmt::format("L overflowed when the value moved by h along the direction "
                                                   "(L(v + h dir) = {:g}, L(v - h dir) = {:g})", plus, minus);
-            if (check.not_checkable.empty()) check.not_checkable = unusable_floor;
+            if (check.not_checkable.empty()) check.not_checkable = sc.unusable;
             if (check.not_checkable.empty()) check.not_checkable = vacuous(largest, floor, options);
             check.passed = check.passed && check.not_checkable.empty();
             if (check.not_checkable.empty() && (!check.passed || first_change(plus_pieces, minus_pieces))) {
@@ -354,11 +415,11 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
                 // A node too large for a full check within the run's bounds is sampled instead.
                 const std::size_t count = analytic.size() <= kAutoFullElements ? analytic.size() : options.samples;
                 if (count < analytic.size()) check.mode = GradcheckMode::Sparse;
-                check_elements(check, mode, sample(analytic.size(), count, node_seed), p);
+                check_elements(check, mode, sample(analytic.size(), count, node_seed), p, sc);
             }
         } else {
             const std::size_t count = report.mode == GradcheckMode::Sparse ? options.samples : analytic.size();
-            check_elements(check, mode, sample(analytic.size(), count, node_seed), p);
+            check_elements(check, mode, sample(analytic.size(), count, node_seed), p, sc);
         }
         report.checks.push_back(std::move(check));
     }

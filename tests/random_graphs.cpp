@@ -694,6 +694,18 @@ std::optional<std::size_t> Builder::gen(const std::string& op) {
             if (fits) break;
             stride = 1, padding = 0, dilation = 1, r = 1, q = 1;
         }
+        // Geometries at the edge of what is legal: a kernel exactly as large as
+        // the padded input (one output, most taps on padding), and a stride far
+        // past the input (2^20 to 2^62: one window per axis).
+        if (chance(0.15)) {
+            padding = between(0, 2), dilation = 1;
+            r = (long long)h + 2 * padding, q = (long long)w + 2 * padding;
+            feature("conv2d kernel spanning the padded input");
+        }
+        if (chance(0.1)) {
+            stride = 1LL << between(20, 62);
+            feature("conv2d stride past the input");
+        }
         const std::size_t ho = (h + 2 * padding - dilation * (r - 1) - 1) / stride + 1;
         const std::size_t wo = (w + 2 * padding - dilation * (q - 1) - 1) / stride + 1;
         if (s[0] * k * ho * wo > cap) return std::nullopt;
@@ -735,6 +747,17 @@ std::optional<std::size_t> Builder::gen(const std::string& op) {
             stride = between(0, 2);
             if ((long long)s[2] + 2 * padding >= kernel && (long long)s[3] + 2 * padding >= kernel) break;
             kernel = 1, padding = 0;
+        }
+        // At the edge of what is legal: a window as large as the padded input,
+        // padding up to half of it; and a stride far past the input.
+        if (chance(0.15)) {
+            padding = between(0, 2);
+            kernel = (long long)std::min(s[2], s[3]) + 2 * padding;
+            feature(op + " window spanning the padded input");
+        }
+        if (chance(0.1)) {
+            stride = 1LL << between(20, 62);
+            feature(op + " stride past the input");
         }
         const Windows geometry = windows_of(s, kernel, stride, padding);  // padding 1, stride 1 can grow the image
         if (geometry.n * geometry.c * geometry.ho * geometry.wo > cap) return std::nullopt;

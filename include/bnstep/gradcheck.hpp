@@ -23,10 +23,20 @@
 //   a node that fails, or whose +-h dir crosses a kink, is checked again in
 //   full (a node of more than kAutoFullElements elements: in a sample of
 //   `samples`), which names the wrong elements;
+// - local: every element, but each node's move is carried only through its
+//   consumers j, against L_i = sum_j <out_j, dout_j> with their analytic
+//   gradients (plus <v, seed> for the output): dL_i/dv is the node's gradient
+//   exactly when each consumer's backward rule is right, so checking every
+//   node proves every gradient from the seed down (PyTorch's gradcheck checks
+//   each op so), at a cost per node that does not grow with the graph between
+//   it and the output;
 // - auto: full when the nodes to check hold at most kAutoFullElements
-//   elements together, else directional. The report says which it used.
+//   elements together and the graph has at most kAutoLocalNodes nodes, local
+//   for such a graph with more nodes (a long chain), else directional. The
+//   report says which it used.
 //
-// The floor is raised to the round-off of the numeric difference, so that
+// The floor is raised to the round-off of the numeric difference (in local
+// mode, of each node's own L_i), so that
 // zero gradients of a large loss do not fail: L is a sum whose terms are
 // rounded to machine epsilon, so (L(v+h) - L(v-h)) / 2h carries an error of
 // about eps * sum|output * seed| / h, and the floor becomes that error over
@@ -40,9 +50,10 @@
 
 namespace bnstep {
 
-enum class GradcheckMode { Auto, Full, Sparse, Directional };
+enum class GradcheckMode { Auto, Full, Sparse, Directional, Local };
 
 inline constexpr std::size_t kAutoFullElements = 20000;
+inline constexpr std::size_t kAutoLocalNodes = 500;
 
 // "auto", "full", "sparse", "directional".
 std::string mode_name(GradcheckMode mode);

@@ -111,13 +111,15 @@ std::vector<Command> core_commands() {
              const std::map<std::string, GradcheckMode> modes{{"auto", GradcheckMode::Auto},
                                                               {"full", GradcheckMode::Full},
                                                               {"sparse", GradcheckMode::Sparse},
-                                                              {"directional", GradcheckMode::Directional}};
+                                                              {"directional", GradcheckMode::Directional},
+                                                              {"local", GradcheckMode::Local}};
              cmd.add_option_function<std::string>(
                     "--mode", [options, modes](const std::string& m) { options->mode = modes.at(m); },
                     "full: every element; sparse: --samples elements per node; directional: one random "
-                    "direction per node, full where it fails; auto (default): full for small lessons, else "
+                    "direction per node, full where it fails; local: every element, moved through its consumers "
+                    "only; auto (default): full for small lessons, local for long graphs (over 500 nodes), else "
                     "directional")
-                 ->check(CLI::IsMember({"auto", "full", "sparse", "directional"}));
+                 ->check(CLI::IsMember({"auto", "full", "sparse", "directional", "local"}));
              add_whole(cmd, "--samples", options->samples, 1, kMaxElementsLimit, "elements checked per node in sparse mode");
              add_whole(cmd, "--seed", options->seed, 0, UINT64_MAX, "seed of the sparse sample and of the directions");
              add_common(cmd, *common, {"text", "json"});

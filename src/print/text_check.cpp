@@ -78,6 +78,11 @@ void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& repo
            << s.dim(fmt::format("mode {}{}", mode_name(r.mode), r.options.mode == GradcheckMode::Auto ? " (auto)" : ""));
         if (!(r.floor <= o.floor)) os << s.dim(fmt::format(", floor {:.2g} (the round-off of L)", r.floor));
         os << '\n';
+        if (r.mode == GradcheckMode::Local)
+            os << wrap(std::string("local: each node is moved through its consumers j only, and L is L_i = sum_j <out_j, "
+                             "dout_j> with their analytic gradients: right exactly when each consumer's backward "
+                             "rule is, so every node passing proves every gradient from the output down"),
+                       80, "  ");
         os << fmt::format("  {:>5}  {:<10} {:<14} {:>8}  {:>10}  {}", "step", "node", "shape", "elements", "max error",
                           "verdict")
            << '\n';
