@@ -276,7 +276,7 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
         const double roundoff = std::numeric_limits<double>::epsilon() * p.loss_magnitude() / h;
         sc.floor = std::max(options.floor, roundoff / options.tolerance);
         if (!std::isfinite(sc.floor))
-            sc.unusable = "L overflows: the round-off of L, eps * sum |output * seed| / h, is not finite, so no "
+            sc.unusable = "L overflows: the round-off of L, eps * (the sum of |its terms|) / h, is not finite, so no "
                           "difference of L can be compared";
         report.floor = std::max(report.floor, sc.floor);
         return sc;

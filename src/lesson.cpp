@@ -27,8 +27,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// Any shape beyond this is refused outright (the product of its dimensions would overflow).
-constexpr std::size_t kMaxElements = std::size_t{1} << 50;
 
 std::string type_of(const json& j) {
     switch (j.type()) {
@@ -296,11 +294,13 @@ void check_node_size(const Reader& r, const Node& node, const std::vector<Shape>
                                               taps == SIZE_MAX ? "more than 2^64" : std::to_string(taps),
                                               limits.elements));
     }
-    work = saturating_add(work, saturating_mul(elements, taps));
+    // The op's own count of multiply-adds where it has one, else one per element it reads.
+    std::size_t node_work = saturating_mul(elements, taps);
     if (node.op->cost) {
         const double macs = node.op->cost(in_shapes, node.shape, node.attrs).macs;
-        work = saturating_add(work, macs >= 1.8e19 ? SIZE_MAX : static_cast<std::size_t>(macs));
+        node_work = macs >= 1.8e19 ? SIZE_MAX : static_cast<std::size_t>(macs);
     }
+    work = saturating_add(work, node_work);
     if (work > limits.work)
         r.fail(node.location, fmt::format("a forward pass would take more than {} multiply-adds by {} = {}, the limit "
                                           "(--max-work)",
@@ -662,8 +662,8 @@ void parse_setting(const std::string& setting, LessonOptions& options) {
         shape.push_back(std::stoul(part));
         if (shape.size() > kMaxRank) throw UsageError(fmt::format("--set '{}': rank above {}", setting, kMaxRank));
         count = saturating_mul(count, shape.back());
-        if (count > kMaxElements)
-            throw UsageError(fmt::format("--set '{}': more than {} elements", setting, kMaxElements));
+        if (count > kMaxElementsLimit)
+            throw UsageError(fmt::format("--set '{}': more than {} elements", setting, kMaxElementsLimit));
         start = end + 1;
     }
     if (shape.size() > kMaxRank) throw UsageError(fmt::format("--set '{}': rank {} is above {}", setting, shape.size(), kMaxRank));
