@@ -109,9 +109,9 @@ TEST_CASE("robustness: windows are bounded: larger than the padded input, paddin
                                                                 R"(, {"name": "w", "kind": "param", "shape": [1, 1, 5, 5], "fill": 1})",
                                                                 R"(, "w")"))}),
             "does not fit the 2x2 input");
-    // The work of a forward pass: 4096^2 outputs, each a 1024-tap window, is past the default --max-work.
+    // The work of a forward pass: 4128^2 outputs, each a 1024-tap window, is past the default --max-work (2^34).
     const std::string work = write(dir, "work.json",
-                                   one_op("conv2d", "[1, 1, 4127, 4127]", "{}",
+                                   one_op("conv2d", "[1, 1, 4159, 4159]", "{}",
                                           R"(, {"name": "w", "kind": "param", "shape": [1, 1, 32, 32], "fill": 1})", R"(, "w")"));
     refused(run_bnstep({"graph", work}), "(--max-work)");
 }
