@@ -30,7 +30,7 @@ struct Limits {
     std::size_t file_bytes = 16u << 20;           // --max-file-size
     std::size_t nodes = 10'000;                   // --max-nodes (leaves and op nodes)
     std::size_t elements = 100'000'000;           // --max-elements, per tensor
-    std::size_t memory_bytes = std::size_t{4} << 30;  // --max-memory, estimated for a run
+    std::size_t memory_bytes = std::size_t{1} << 30;  // --max-memory, estimated for a run
     std::size_t json_depth = 64;                  // nesting of JSON lists and objects
     std::size_t work = std::size_t{16} << 30;     // --max-work: multiply-adds of one forward pass
     // What the command keeps per element of every tensor (--max-memory is
