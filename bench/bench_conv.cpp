@@ -114,8 +114,7 @@ void conv_forward_backward(benchmark::State& state, LayerFn layer) {
 
 // Wall time: the kernels share their loops between threads (BNSTEP_THREADS),
 // and the CPU time Google Benchmark measures is the calling thread's only.
-#define BNSTEP_CONV_BENCH(fn, layer) \
-    BENCHMARK_CAPTURE(fn, layer, layer)->Unit(benchmark::kMillisecond)->UseRealTime()
+#define BNSTEP_CONV_BENCH(fn, layer) BENCHMARK_CAPTURE(fn, layer, layer)->Unit(benchmark::kMillisecond)->UseRealTime()
 
 BNSTEP_CONV_BENCH(conv_forward, standard);
 BNSTEP_CONV_BENCH(conv_input_grad, standard);

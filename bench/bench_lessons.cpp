@@ -38,8 +38,7 @@ void lesson_check_gradients(benchmark::State& state, std::string name) {
 void register_lesson_benchmarks() {
     for (const bnstep::BuiltinLesson& lesson : bnstep::builtin_lessons()) {
         const std::string name(lesson.name);
-        benchmark::RegisterBenchmark(("lesson_run/" + name).c_str(), lesson_run, name)
-            ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("lesson_run/" + name).c_str(), lesson_run, name)->Unit(benchmark::kMicrosecond);
         benchmark::RegisterBenchmark(("lesson_check_gradients/" + name).c_str(), lesson_check_gradients, name)
             ->Unit(benchmark::kMicrosecond);
     }

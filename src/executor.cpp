@@ -129,8 +129,9 @@ Trace run(const Graph& g) {
             throw InternalError(fmt::format("{}: gradient has shape {}, value has {}", node.label(),
                                             shape_str(state.grad->shape()), shape_str(node.shape)));
         if (const auto bad = first_non_finite(*state.grad))
-            throw NumericError(fmt::format("{}: {}: the gradient {} is {} at {}", g.source, node.label(), node.grad_name(),
-                                           NumFmt{}((*state.grad)[*bad]), index_str(state.grad->unravel(*bad))));
+            throw NumericError(fmt::format("{}: {}: the gradient {} is {} at {}", g.source, node.label(),
+                                           node.grad_name(), NumFmt{}((*state.grad)[*bad]),
+                                           index_str(state.grad->unravel(*bad))));
         if (node.is_leaf()) continue;
         OpCall call = t.call(i);
         std::vector<Shape> in_shapes;
@@ -176,8 +177,8 @@ Trace run(const Graph& g) {
                     e.unreduced = std::move(vjp);
                 }
                 if (e.contribution.shape() != g.nodes[in].shape)
-                    throw InternalError(fmt::format("{}: gradient for input '{}' has shape {}, expected {}", node.label(),
-                                                    g.nodes[in].name, shape_str(e.contribution.shape()),
+                    throw InternalError(fmt::format("{}: gradient for input '{}' has shape {}, expected {}",
+                                                    node.label(), g.nodes[in].name, shape_str(e.contribution.shape()),
                                                     shape_str(g.nodes[in].shape)));
                 if (const auto bad = first_non_finite(e.contribution)) {
                     const Index at = e.contribution.unravel(*bad);

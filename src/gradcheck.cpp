@@ -115,7 +115,8 @@ private:
 
     static double sum_of_products(const Tensor& value, const Tensor& weight, bool magnitude) {
         double l = 0.0;
-        for (std::size_t k = 0; k < value.size(); ++k) l += magnitude ? std::fabs(value[k] * weight[k]) : value[k] * weight[k];
+        for (std::size_t k = 0; k < value.size(); ++k)
+            l += magnitude ? std::fabs(value[k] * weight[k]) : value[k] * weight[k];
         return l;
     }
 
@@ -149,7 +150,8 @@ std::string unresolvable(double v, double h, double plus, double minus) {
     if (v + h == v || v - h == v)
         return fmt::format("the step h = {:g} is lost in the round-off of the value {:g} (v + h == v)", h, v);
     if (!std::isfinite(plus) || !std::isfinite(minus))
-        return fmt::format("L overflowed when the value {:g} moved by h (L(v + h) = {:g}, L(v - h) = {:g})", v, plus, minus);
+        return fmt::format("L overflowed when the value {:g} moved by h (L(v + h) = {:g}, L(v - h) = {:g})", v, plus,
+                           minus);
     return "";
 }
 
@@ -159,10 +161,11 @@ std::string unresolvable(double v, double h, double plus, double minus) {
 std::string vacuous(double largest, double floor, const GradcheckOptions& options) {
     const double tolerance = options.tolerance, h = options.step;
     if (!(floor > options.floor) || largest == 0.0 || largest > tolerance * floor) return "";
-    return fmt::format("the round-off of L exceeds the change a step of h makes: tolerance * floor = {:.3g} is above the "
-                       "largest gradient {:.3g} (L changes by at most 2h * {:.3g} = {:.3g}), so any numeric difference "
-                       "would pass",
-                       tolerance * floor, largest, largest, 2 * h * largest);
+    return fmt::format(
+        "the round-off of L exceeds the change a step of h makes: tolerance * floor = {:.3g} is above the "
+        "largest gradient {:.3g} (L changes by at most 2h * {:.3g} = {:.3g}), so any numeric difference "
+        "would pass",
+        tolerance * floor, largest, largest, 2 * h * largest);
 }
 
 // Matches within this relative error count for one-sided differences, whose
@@ -231,16 +234,19 @@ std::string mode_name(GradcheckMode mode) {
 }
 
 std::size_t GradcheckReport::failures() const {
-    return static_cast<std::size_t>(std::count_if(checks.begin(), checks.end(), [](const NodeCheck& c) { return !c.passed; }));
+    return static_cast<std::size_t>(
+        std::count_if(checks.begin(), checks.end(), [](const NodeCheck& c) { return !c.passed; }));
 }
 
-Tensor forward_as_checked(const Graph& g, const Trace& t, const std::vector<Tensor>& values, std::size_t j, bool surrogate) {
+Tensor forward_as_checked(const Graph& g, const Trace& t, const std::vector<Tensor>& values, std::size_t j,
+                          bool surrogate) {
     const OpDef& op = *g.nodes[j].op;
     if (surrogate && op.surrogate) return op.surrogate->forward(call_of(g, values, j), t.call(j));
     return op.forward(call_of(g, values, j));
 }
 
-std::vector<long long> pieces_as_checked(const Graph& g, const std::vector<Tensor>& values, std::size_t j, bool surrogate) {
+std::vector<long long> pieces_as_checked(const Graph& g, const std::vector<Tensor>& values, std::size_t j,
+                                         bool surrogate) {
     const OpDef& op = *g.nodes[j].op;
     const PiecesFn& fn = surrogate && op.surrogate ? op.surrogate->pieces : op.pieces;
     return fn ? fn(call_of(g, values, j)) : std::vector<long long>{};
@@ -276,8 +282,9 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
         const double roundoff = std::numeric_limits<double>::epsilon() * p.loss_magnitude() / h;
         sc.floor = std::max(options.floor, roundoff / options.tolerance);
         if (!std::isfinite(sc.floor))
-            sc.unusable = "L overflows: the round-off of L, eps * (the sum of |its terms|) / h, is not finite, so no "
-                          "difference of L can be compared";
+            sc.unusable =
+                "L overflows: the round-off of L, eps * (the sum of |its terms|) / h, is not finite, so no "
+                "difference of L can be compared";
         report.floor = std::max(report.floor, sc.floor);
         return sc;
     };
@@ -287,33 +294,36 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
     // (each with its own copy of the values; one thread works on `values`
     // itself, so a node's cost does not grow with the graph upstream of it),
     // then compared in element order.
-    auto check_elements = [&](NodeCheck& check, Mode mode, const std::vector<std::size_t>& elements, Perturbation& on_values,
-                              const Scale& sc) {
+    auto check_elements = [&](NodeCheck& check, Mode mode, const std::vector<std::size_t>& elements,
+                              Perturbation& on_values, const Scale& sc) {
         const double floor = sc.floor, base_loss = sc.base;
         const Tensor& analytic = *trace.nodes[check.node].grad;
         const std::size_t i = check.node;
         std::vector<ElementLosses> losses(elements.size());
-        ops::parallel_ranges(elements.size(), on_values.work() * double(elements.size()), [&](std::size_t first, std::size_t last) {
-            const bool alone = first == 0 && last == elements.size();
-            std::vector<Tensor> copy;
-            if (!alone) copy = values;
-            std::optional<Perturbation> own_copy;
-            if (!alone) own_copy.emplace(g, trace, copy, i, local_consumers(i));
-            Perturbation& p = alone ? on_values : *own_copy;
-            const std::vector<Tensor>& own = alone ? values : copy;
-            Pieces plus_pieces, minus_pieces;
-            for (std::size_t k = first; k < last; ++k) {
-                const std::size_t e = elements[k];
-                const double v = own[i][e];
-                ElementLosses& r = losses[k];
-                r.plus = p.loss_at(e, v + h, mode, &plus_pieces);
-                r.minus = p.loss_at(e, v - h, mode, &minus_pieces);
-                if (mode == Mode::Surrogate)
-                    r.plain = (p.loss_at(e, v + h, Mode::True, nullptr) - p.loss_at(e, v - h, Mode::True, nullptr)) / (2 * h);
-                if (const auto change = first_change(plus_pieces, minus_pieces))
-                    r.change = std::make_pair(p.downstream(change->first), change->second);
-            }
-        });
+        ops::parallel_ranges(
+            elements.size(), on_values.work() * double(elements.size()), [&](std::size_t first, std::size_t last) {
+                const bool alone = first == 0 && last == elements.size();
+                std::vector<Tensor> copy;
+                if (!alone) copy = values;
+                std::optional<Perturbation> own_copy;
+                if (!alone) own_copy.emplace(g, trace, copy, i, local_consumers(i));
+                Perturbation& p = alone ? on_values : *own_copy;
+                const std::vector<Tensor>& own = alone ? values : copy;
+                Pieces plus_pieces, minus_pieces;
+                for (std::size_t k = first; k < last; ++k) {
+                    const std::size_t e = elements[k];
+                    const double v = own[i][e];
+                    ElementLosses& r = losses[k];
+                    r.plus = p.loss_at(e, v + h, mode, &plus_pieces);
+                    r.minus = p.loss_at(e, v - h, mode, &minus_pieces);
+                    if (mode == Mode::Surrogate)
+                        r.plain =
+                            (p.loss_at(e, v + h, Mode::True, nullptr) - p.loss_at(e, v - h, Mode::True, nullptr)) /
+                            (2 * h);
+                    if (const auto change = first_change(plus_pieces, minus_pieces))
+                        r.change = std::make_pair(p.downstream(change->first), change->second);
+                }
+            });
         double largest = 0.0;
         check.not_checkable = sc.unusable;
         for (std::size_t k = 0; k < elements.size(); ++k) {
@@ -322,7 +332,8 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
             largest = std::max(largest, std::fabs(analytic[e]));
             if (check.not_checkable.empty()) {
                 if (const std::string why = unresolvable(values[i][e], h, plus, minus); !why.empty())
-                    check.not_checkable = fmt::format("at {}: {}", analytic.rank() ? index_str(analytic.unravel(e)) : "the scalar", why);
+                    check.not_checkable =
+                        fmt::format("at {}: {}", analytic.rank() ? index_str(analytic.unravel(e)) : "the scalar", why);
             }
             if (mode == Mode::Surrogate) {
                 const double plain = losses[k].plain;
@@ -385,7 +396,8 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
             check.directional_numeric = (plus - minus) / (2 * h);
             check.directional_error = relative_error(along, check.directional_numeric, floor);
             if (mode == Mode::Surrogate) {
-                check.plain_numeric = (p.loss_along(dir, h, Mode::True, nullptr) - p.loss_along(dir, -h, Mode::True, nullptr)) / (2 * h);
+                check.plain_numeric =
+                    (p.loss_along(dir, h, Mode::True, nullptr) - p.loss_along(dir, -h, Mode::True, nullptr)) / (2 * h);
                 check.plain_max_error = relative_error(along, check.plain_numeric, floor);
             }
             check.max_error = check.directional_error;
@@ -396,8 +408,10 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
             double largest = 0.0;
             for (std::size_t e = 0; e < analytic.size(); ++e) largest = std::max(largest, std::fabs(analytic[e]));
             if (!std::isfinite(plus) || !std::isfinite(minus))
-                check.not_checkable = fmt::format("L overflowed when the value moved by h along the direction "
-                                                  "(L(v + h dir) = {:g}, L(v - h dir) = {:g})", plus, minus);
+                check.not_checkable = fmt::format(
+                    "L overflowed when the value moved by h along the direction "
+                    "(L(v + h dir) = {:g}, L(v - h dir) = {:g})",
+                    plus, minus);
             if (check.not_checkable.empty()) check.not_checkable = sc.unusable;
             if (check.not_checkable.empty()) check.not_checkable = vacuous(largest, floor, options);
             check.passed = check.passed && check.not_checkable.empty();

@@ -66,9 +66,9 @@ public:
 private:
     struct Frame {
         json* value;
-        std::string key;           // objects: the key of the value being read
-        std::size_t index = 0;     // lists: the index of the value being read
-        bool counts_items = false; // the top-level "leaves" or "nodes" list
+        std::string key;            // objects: the key of the value being read
+        std::size_t index = 0;      // lists: the index of the value being read
+        bool counts_items = false;  // the top-level "leaves" or "nodes" list
     };
 
     [[noreturn]] void fail(const std::string& where, const std::string& what) const {
@@ -90,7 +90,8 @@ private:
         Frame& f = frames_.back();
         if (f.value->is_object()) return &((*f.value)[f.key] = std::move(v));
         if (f.counts_items && ++items_ > limits_.items)
-            fail(pointer(), fmt::format("at least {} leaves and nodes, above the limit of {} (--max-nodes)", items_, limits_.items));
+            fail(pointer(), fmt::format("at least {} leaves and nodes, above the limit of {} (--max-nodes)", items_,
+                                        limits_.items));
         f.value->push_back(std::move(v));
         return &f.value->back();
     }
@@ -146,7 +147,8 @@ json read_lesson_json(std::string_view text, const std::string& source, const Js
         std::string where = source;
         if (const auto q = what.find('\''); q != std::string::npos) {
             const std::string literal = what.substr(q + 1, what.find('\'', q + 1) - q - 1);
-            if (const auto at = text.find(literal); at != std::string_view::npos) where = text_position(source, text, at + 1);
+            if (const auto at = text.find(literal); at != std::string_view::npos)
+                where = text_position(source, text, at + 1);
         }
         throw LessonError(fmt::format("{}: malformed JSON: {} (numbers must fit a double)", where, what));
     }

@@ -27,7 +27,6 @@ namespace {
 
 using json = nlohmann::json;
 
-
 std::string type_of(const json& j) {
     switch (j.type()) {
         case json::value_t::null: return "null";
@@ -54,9 +53,9 @@ public:
         for (const auto& [key, value] : obj.items()) {
             if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
             const std::string hint = did_you_mean(key, allowed);
-            fail(where, fmt::format("unknown key '{}'{}; expected one of: {}", key,
-                                    hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
-                                    fmt::join(allowed, ", ")));
+            fail(where,
+                 fmt::format("unknown key '{}'{}; expected one of: {}", key,
+                             hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), fmt::join(allowed, ", ")));
         }
     }
 
@@ -132,12 +131,14 @@ std::string at(const std::string& where, std::size_t i) { return where + "/" + s
 
 bool is_identifier(const std::string& s) {
     if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-    return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
 Shape read_shape(const Reader& r, const json& j, const std::string& where, std::size_t max_elements) {
     r.list(j, where);
-    if (j.size() > kMaxRank) r.fail(where, fmt::format("rank {} is too high: bnstep tensors have rank 0 to {}", j.size(), kMaxRank));
+    if (j.size() > kMaxRank)
+        r.fail(where, fmt::format("rank {} is too high: bnstep tensors have rank 0 to {}", j.size(), kMaxRank));
     Shape shape;
     std::size_t count = 1;
     for (std::size_t i = 0; i < j.size(); ++i) {
@@ -175,7 +176,8 @@ Tensor read_random(const Reader& r, const json& spec, const Shape& shape, const 
     if (const json* d = r.optional(spec, "dist")) dist = r.string(*d, at(where, "dist"));
     if (dist != "uniform" && dist != "normal")
         r.fail(at(where, "dist"), fmt::format("unknown distribution '{}'; expected \"uniform\" or \"normal\"", dist));
-    for (const char* key : dist == "uniform" ? std::vector<const char*>{"mean", "std"} : std::vector<const char*>{"low", "high"})
+    for (const char* key :
+         dist == "uniform" ? std::vector<const char*>{"mean", "std"} : std::vector<const char*>{"low", "high"})
         if (r.optional(spec, key))
             r.fail(at(where, key), fmt::format("'{}' does not apply to dist \"{}\"; it takes {}", key, dist,
                                                dist == "uniform" ? "low and high" : "mean and std"));
@@ -235,10 +237,11 @@ Attrs read_attrs(const Reader& r, const OpDef& op, const json* attrs, const std:
         for (const auto& [key, value] : attrs->items()) {
             if (std::find(names.begin(), names.end(), key) == names.end()) {
                 const std::string hint = did_you_mean(key, names);
-                r.fail(at(where, key),
-                       fmt::format("op '{}' has no attribute '{}'{}; {}", op.name, key,
-                                   hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
-                                   names.empty() ? "it takes none" : fmt::format("it takes: {}", fmt::join(names, ", "))));
+                r.fail(
+                    at(where, key),
+                    fmt::format("op '{}' has no attribute '{}'{}; {}", op.name, key,
+                                hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                names.empty() ? "it takes none" : fmt::format("it takes: {}", fmt::join(names, ", "))));
             }
         }
     }
@@ -260,7 +263,8 @@ Attrs read_attrs(const Reader& r, const OpDef& op, const json* attrs, const std:
             for (std::size_t k = 0; k < j->size(); ++k) values.push_back(r.integer((*j)[k], at(w, k)));
             out.set_list(spec.name, std::move(values));
         } else if (spec.type == AttrType::Choice) {
-            const auto choice = std::find(spec.choices.begin(), spec.choices.end(), j->is_string() ? j->get<std::string>() : "");
+            const auto choice =
+                std::find(spec.choices.begin(), spec.choices.end(), j->is_string() ? j->get<std::string>() : "");
             if (choice == spec.choices.end())
                 r.fail(w, fmt::format("expected one of {} ({})", fmt::join(spec.choices, ", "), spec.help));
             out.set(spec.name, static_cast<double>(choice - spec.choices.begin()));
@@ -288,11 +292,11 @@ void check_node_size(const Reader& r, const Node& node, const std::vector<Shape>
     if (node.op->window_taps) {
         taps = node.op->window_taps(in_shapes, node.attrs);
         if (taps > limits.elements)
-            r.fail(node.location, fmt::format("each element of {} = {} reads a window of {} elements, more than the "
-                                              "limit of {} (--max-elements)",
-                                              node.name, node.op->name,
-                                              taps == SIZE_MAX ? "more than 2^64" : std::to_string(taps),
-                                              limits.elements));
+            r.fail(node.location,
+                   fmt::format("each element of {} = {} reads a window of {} elements, more than the "
+                               "limit of {} (--max-elements)",
+                               node.name, node.op->name, taps == SIZE_MAX ? "more than 2^64" : std::to_string(taps),
+                               limits.elements));
     }
     // The op's own count of multiply-adds where it has one, else one per element it reads.
     std::size_t node_work = saturating_mul(elements, taps);
@@ -345,10 +349,12 @@ std::vector<std::size_t> topological_order(const Reader& r, const std::vector<st
             }
         if (seen[next] >= 0) {
             std::vector<std::string> cycle;
-            for (std::size_t k = path.size(); k-- > static_cast<std::size_t>(seen[next]);) cycle.push_back(names[path[k]]);
+            for (std::size_t k = path.size(); k-- > static_cast<std::size_t>(seen[next]);)
+                cycle.push_back(names[path[k]]);
             cycle.push_back(names[path.back()]);
-            r.fail(decls[path.back()].where, fmt::format("the graph has a cycle: {} (each node must depend only on earlier values)",
-                                                         fmt::join(cycle, " -> ")));
+            r.fail(decls[path.back()].where,
+                   fmt::format("the graph has a cycle: {} (each node must depend only on earlier values)",
+                               fmt::join(cycle, " -> ")));
         }
         seen[next] = static_cast<int>(path.size());
         path.push_back(next);
@@ -364,7 +370,8 @@ std::string did_you_mean(std::string_view wanted, const std::vector<std::string>
     for (const auto& c : candidates) {
         // Edit distance with transpositions (optimal string alignment), ignoring case.
         auto same = [&](std::size_t i, std::size_t j) {
-            return std::tolower(static_cast<unsigned char>(wanted[i])) == std::tolower(static_cast<unsigned char>(c[j]));
+            return std::tolower(static_cast<unsigned char>(wanted[i])) ==
+                   std::tolower(static_cast<unsigned char>(c[j]));
         };
         std::vector<std::vector<std::size_t>> d(wanted.size() + 1, std::vector<std::size_t>(c.size() + 1));
         for (std::size_t i = 0; i <= wanted.size(); ++i) d[i][0] = i;
@@ -372,7 +379,8 @@ std::string did_you_mean(std::string_view wanted, const std::vector<std::string>
         for (std::size_t i = 1; i <= wanted.size(); ++i)
             for (std::size_t j = 1; j <= c.size(); ++j) {
                 d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (same(i - 1, j - 1) ? 0 : 1)});
-                if (i > 1 && j > 1 && same(i - 1, j - 2) && same(i - 2, j - 1)) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+                if (i > 1 && j > 1 && same(i - 1, j - 2) && same(i - 2, j - 1))
+                    d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
             }
         const std::size_t distance = d[wanted.size()][c.size()];
         if (distance <= best_distance && (!found || distance < best_distance)) {
@@ -412,9 +420,12 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
         node.location = where;
         node.name = r.string(r.required(item, where, "name", "a string"), at(where, "name"));
         if (!is_identifier(node.name))
-            r.fail(at(where, "name"), fmt::format("'{}' is not a valid name (letters, digits and _, not starting with a digit)", node.name));
+            r.fail(
+                at(where, "name"),
+                fmt::format("'{}' is not a valid name (letters, digits and _, not starting with a digit)", node.name));
         if (const auto prev = by_name.find(node.name); prev != by_name.end())
-            r.fail(at(where, "name"), fmt::format("duplicate name '{}' (first declared at {})", node.name, decls[prev->second].where));
+            r.fail(at(where, "name"),
+                   fmt::format("duplicate name '{}' (first declared at {})", node.name, decls[prev->second].where));
         if (const json* s = r.optional(item, "step")) {
             const long long step = r.integer(*s, at(where, "step"));
             if (step < 0 || step > 9999) r.fail(at(where, "step"), "expected a step number from 0 to 9999");
@@ -429,19 +440,21 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
         decls.push_back({where, "", {}, {}, nullptr});
     };
 
-    const json& leaves = r.list(r.required(root, "", "leaves", "a list of leaves: inputs, params and consts"), "/leaves");
+    const json& leaves =
+        r.list(r.required(root, "", "leaves", "a list of leaves: inputs, params and consts"), "/leaves");
     std::vector<std::pair<std::size_t, const json*>> leaf_items;
-    if (const json* node_list = r.optional(root, "nodes"); node_list && node_list->is_array() &&
-                                                         leaves.size() + node_list->size() > options.limits.nodes)
-        r.fail("", fmt::format("{} leaves and nodes, above the limit of {} (--max-nodes)", leaves.size() + node_list->size(),
-                               options.limits.nodes));
+    if (const json* node_list = r.optional(root, "nodes");
+        node_list && node_list->is_array() && leaves.size() + node_list->size() > options.limits.nodes)
+        r.fail("", fmt::format("{} leaves and nodes, above the limit of {} (--max-nodes)",
+                               leaves.size() + node_list->size(), options.limits.nodes));
     for (std::size_t i = 0; i < leaves.size(); ++i) {
         const std::string where = at("/leaves", i);
         const json& item = leaves[i];
         declare(item, where);
         r.only_keys(item, where, {"name", "kind", "step", "shape", "values", "random", "fill", "note"});
         Node& node = nodes.back();
-        const std::string kind = r.string(r.required(item, where, "kind", "\"input\", \"param\" or \"const\""), at(where, "kind"));
+        const std::string kind =
+            r.string(r.required(item, where, "kind", "\"input\", \"param\" or \"const\""), at(where, "kind"));
         if (kind == "input")
             node.kind = NodeKind::Input;
         else if (kind == "param")
@@ -449,20 +462,23 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
         else if (kind == "const")
             node.kind = NodeKind::Const;
         else
-            r.fail(at(where, "kind"), fmt::format("unknown kind '{}'; expected \"input\", \"param\" or \"const\"", kind));
-        node.shape = read_shape(r, r.required(item, where, "shape", "a list of dimensions, [] for a scalar"), at(where, "shape"),
-                                options.limits.elements);
+            r.fail(at(where, "kind"),
+                   fmt::format("unknown kind '{}'; expected \"input\", \"param\" or \"const\"", kind));
+        node.shape = read_shape(r, r.required(item, where, "shape", "a list of dimensions, [] for a scalar"),
+                                at(where, "shape"), options.limits.elements);
         if (const auto it = options.shapes.find(node.name); it != options.shapes.end()) {
             if (item.contains("values") && it->second != node.shape)
-                throw UsageError(fmt::format("--set {}.shape: {} gives literal values of shape {}; only a leaf "
-                                             "with \"random\" or \"fill\" can be resized",
-                                             node.name, node.name, shape_str(node.shape)));
+                throw UsageError(
+                    fmt::format("--set {}.shape: {} gives literal values of shape {}; only a leaf "
+                                "with \"random\" or \"fill\" can be resized",
+                                node.name, node.name, shape_str(node.shape)));
             if (it->second != node.shape) resized_names.push_back(node.name);
             node.shape = it->second;
             if (element_count(node.shape) > options.limits.elements)
-                throw UsageError(fmt::format("--set {}.shape: {} elements, above the limit for one tensor of {} "
-                                             "(--max-elements)",
-                                             node.name, element_count(node.shape), options.limits.elements));
+                throw UsageError(
+                    fmt::format("--set {}.shape: {} elements, above the limit for one tensor of {} "
+                                "(--max-elements)",
+                                node.name, element_count(node.shape), options.limits.elements));
         }
         leaf_items.emplace_back(nodes.size() - 1, &item);  // values are read once the sizes are known to fit
     }
@@ -494,8 +510,8 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
             for (const Node& n : nodes)
                 if (n.kind != NodeKind::Op) leaf_names.push_back(n.name);
             const std::string hint = did_you_mean(name, leaf_names);
-            throw UsageError(fmt::format("--set {}.shape: lesson {} has no leaf '{}'{}; its leaves: {}", name, g.name, name,
-                                         hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+            throw UsageError(fmt::format("--set {}.shape: lesson {} has no leaf '{}'{}; its leaves: {}", name, g.name,
+                                         name, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
                                          fmt::join(leaf_names, ", ")));
         }
     }
@@ -554,7 +570,8 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
             try {
                 node.shape = node.op->shape(in_shapes, node.attrs);
             } catch (const AttrError& e) {
-                r.fail(node.location, fmt::format("invalid attribute of {} = {}: {}", node.name, node.op->name, e.what()));
+                r.fail(node.location,
+                       fmt::format("invalid attribute of {} = {}: {}", node.name, node.op->name, e.what()));
             } catch (const ShapeError& e) {
                 std::vector<std::string> described;
                 for (std::size_t in : node.inputs)
@@ -575,11 +592,11 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     for (const Node& n : g.nodes) total = saturating_add(total, element_count(n.shape));
     const std::size_t per_element = options.limits.bytes_per_element;
     if (total > options.limits.memory_bytes / per_element)
-        r.fail("", fmt::format("a run would need about {} ({} elements in all, {} bytes each for {}), above the limit "
-                               "of {} (--max-memory)",
-                               total > SIZE_MAX / per_element ? "more than 16 EiB" : bytes_str(total * per_element),
-                               total, per_element, options.limits.bytes_per_element_use,
-                               bytes_str(options.limits.memory_bytes)));
+        r.fail("",
+               fmt::format("a run would need about {} ({} elements in all, {} bytes each for {}), above the limit "
+                           "of {} (--max-memory)",
+                           total > SIZE_MAX / per_element ? "more than 16 EiB" : bytes_str(total * per_element), total,
+                           per_element, options.limits.bytes_per_element_use, bytes_str(options.limits.memory_bytes)));
     for (const auto& [index, item] : leaf_items) {
         Node& leaf = g.nodes[position[index]];
         leaf.value = read_tensor(r, *item, leaf.shape, leaf.location);
@@ -588,21 +605,25 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     // The output and its upstream gradient.
     const json& output = r.object(r.required(root, "", "output", "an object naming the output node"), "/output");
     r.only_keys(output, "/output", {"node", "upstream"});
-    const std::string out_name = r.string(r.required(output, "/output", "node", "the output node's name"), "/output/node");
+    const std::string out_name =
+        r.string(r.required(output, "/output", "node", "the output node's name"), "/output/node");
     const auto out = g.find(out_name);
     if (!out) {
         const std::string hint = did_you_mean(out_name, all_names);
-        r.fail("/output/node", fmt::format("unknown node '{}'{}", out_name, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+        r.fail("/output/node", fmt::format("unknown node '{}'{}", out_name,
+                                           hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
     }
     g.output = *out;
     const Shape& out_shape = g.nodes[g.output].shape;
     if (const json* up = r.optional(output, "upstream")) {
         r.object(*up, "/output/upstream");
         r.only_keys(*up, "/output/upstream", {"values", "random", "fill"});
-        if (up->contains("values") && !options.shapes.empty() && element_count(out_shape) != count_numbers(up->at("values")))
-            throw UsageError(fmt::format("--set: the output '{}' is now {}, but its upstream gradient is given as literal "
-                                         "values; only \"random\" or \"fill\" can follow a new shape",
-                                         out_name, shape_str(out_shape)));
+        if (up->contains("values") && !options.shapes.empty() &&
+            element_count(out_shape) != count_numbers(up->at("values")))
+            throw UsageError(
+                fmt::format("--set: the output '{}' is now {}, but its upstream gradient is given as literal "
+                            "values; only \"random\" or \"fill\" can follow a new shape",
+                            out_name, shape_str(out_shape)));
         g.seed = read_tensor(r, *up, out_shape, "/output/upstream");
     } else if (out_shape.empty()) {
         g.seed = Tensor::scalar(1.0);
@@ -631,8 +652,9 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
                     r.fail(at(at(where, "nodes"), i), fmt::format("'{}' is a leaf; a comparison lists op nodes", name));
                 if (!found) {
                     const std::string hint = did_you_mean(name, all_names);
-                    r.fail(at(at(where, "nodes"), i), fmt::format("unknown op node '{}'{}", name,
-                                                                  hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+                    r.fail(at(at(where, "nodes"), i),
+                           fmt::format("unknown op node '{}'{}", name,
+                                       hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
                 }
                 group.nodes.push_back(*found);
             }
@@ -656,7 +678,8 @@ void parse_setting(const std::string& setting, LessonOptions& options) {
         const std::size_t end = std::min(dims.find(',', start), dims.size());
         const std::string part = dims.substr(start, end - start);
         if (part.empty() || part.size() > 9 ||
-            !std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
+            !std::all_of(part.begin(), part.end(),
+                         [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
             std::stoul(part) == 0)
             throw UsageError(fmt::format("--set '{}': each dimension must be a whole number of at least 1", setting));
         shape.push_back(std::stoul(part));
@@ -666,7 +689,8 @@ void parse_setting(const std::string& setting, LessonOptions& options) {
             throw UsageError(fmt::format("--set '{}': more than {} elements", setting, kMaxElementsLimit));
         start = end + 1;
     }
-    if (shape.size() > kMaxRank) throw UsageError(fmt::format("--set '{}': rank {} is above {}", setting, shape.size(), kMaxRank));
+    if (shape.size() > kMaxRank)
+        throw UsageError(fmt::format("--set '{}': rank {} is above {}", setting, shape.size(), kMaxRank));
     options.shapes[name] = shape;
 }
 
@@ -675,12 +699,17 @@ std::size_t parse_size(const std::string& text, const std::string& option) {
     while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
     std::size_t scale = 1;
     const std::string suffix = text.substr(digits);
-    if (suffix == "K" || suffix == "k") scale = std::size_t{1} << 10;
-    else if (suffix == "M" || suffix == "m") scale = std::size_t{1} << 20;
-    else if (suffix == "G" || suffix == "g") scale = std::size_t{1} << 30;
-    else if (!suffix.empty()) digits = 0;
+    if (suffix == "K" || suffix == "k")
+        scale = std::size_t{1} << 10;
+    else if (suffix == "M" || suffix == "m")
+        scale = std::size_t{1} << 20;
+    else if (suffix == "G" || suffix == "g")
+        scale = std::size_t{1} << 30;
+    else if (!suffix.empty())
+        digits = 0;
     if (digits == 0)
-        throw UsageError(fmt::format("{} '{}': expected a whole number with an optional K, M or G suffix", option, text));
+        throw UsageError(
+            fmt::format("{} '{}': expected a whole number with an optional K, M or G suffix", option, text));
     std::size_t value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, value);
     std::size_t bytes = 0;

@@ -32,8 +32,9 @@ std::vector<std::size_t> chosen_params(const Graph& g, const Trace& base, const 
         }
         if (!any) throw UsageError(fmt::format("lesson {} has no param leaves to rank", g.name));
         if (leaves.empty())
-            throw UsageError(fmt::format("lesson {}: no param gets a gradient from the output ({}), so none can be ranked",
-                                         g.name, fmt::join(skipped, ", ")));
+            throw UsageError(
+                fmt::format("lesson {}: no param gets a gradient from the output ({}), so none can be ranked", g.name,
+                            fmt::join(skipped, ", ")));
         return leaves;
     }
     for (const std::string& name : names) {
@@ -46,9 +47,10 @@ std::vector<std::size_t> chosen_params(const Graph& g, const Trace& base, const 
                                          g.name, fmt::join(candidates, ", ")));
         }
         if (!base.nodes[*i].grad)
-            throw UsageError(fmt::format("--param {}: it gets no gradient from the output of lesson {} (it does not reach "
-                                         "the output through a differentiable path), so it has no saliency",
-                                         name, g.name));
+            throw UsageError(
+                fmt::format("--param {}: it gets no gradient from the output of lesson {} (it does not reach "
+                            "the output through a differentiable path), so it has no saliency",
+                            name, g.name));
         if (std::find(leaves.begin(), leaves.end(), *i) == leaves.end()) leaves.push_back(*i);
     }
     return leaves;
@@ -92,11 +94,12 @@ SaliencyReport compute_saliency(const Graph& g, const SaliencyOptions& options) 
     for (std::size_t leaf : leaves) weights = saturating_add(weights, g.nodes[leaf].value.size());
     // Each weight costs two runs (forward and backward) and three forward passes.
     if (saturating_mul(saturating_mul(weights, 7), std::max<std::size_t>(g.work, 1)) > options.max_work)
-        throw UsageError(fmt::format("saliency of {} weights in lesson {} would take about {} multiply-adds (7 forward "
-                                     "passes of {} each per weight), more than the limit of {} (--max-work); "
-                                     "pick fewer with --param",
-                                     weights, g.name, static_cast<double>(weights) * 7.0 * static_cast<double>(g.work),
-                                     g.work, options.max_work));
+        throw UsageError(
+            fmt::format("saliency of {} weights in lesson {} would take about {} multiply-adds (7 forward "
+                        "passes of {} each per weight), more than the limit of {} (--max-work); "
+                        "pick fewer with --param",
+                        weights, g.name, static_cast<double>(weights) * 7.0 * static_cast<double>(g.work), g.work,
+                        options.max_work));
     for (std::size_t leaf : leaves) {
         Tensor& w = work.nodes[leaf].value;
         for (std::size_t k = 0; k < w.size(); ++k) {
@@ -136,17 +139,18 @@ SaliencyReport compute_saliency(const Graph& g, const SaliencyOptions& options) 
     std::stable_sort(report.weights.begin(), report.weights.end(),
                      [](const WeightSaliency& a, const WeightSaliency& b) { return a.saliency < b.saliency; });
 
-    report.prune = options.prune ? std::min(options.prune, report.weights.size()) : std::max<std::size_t>(1, report.weights.size() / 4);
+    report.prune = options.prune ? std::min(options.prune, report.weights.size())
+                                 : std::max<std::size_t>(1, report.weights.size() / 4);
     auto loss_without = [&](auto remove) {
         Graph pruned = g;
         for (const WeightSaliency& s : report.weights)
             if (remove(s)) pruned.nodes[s.leaf].value.at(s.at) = 0.0;
         return loss_of(pruned);
     };
-    report.loss_pruned_by_saliency = loss_without([&](const WeightSaliency& s) {
-        return static_cast<std::size_t>(&s - report.weights.data()) < report.prune;
-    });
-    report.loss_pruned_by_magnitude = loss_without([&](const WeightSaliency& s) { return s.magnitude_rank <= report.prune; });
+    report.loss_pruned_by_saliency = loss_without(
+        [&](const WeightSaliency& s) { return static_cast<std::size_t>(&s - report.weights.data()) < report.prune; });
+    report.loss_pruned_by_magnitude =
+        loss_without([&](const WeightSaliency& s) { return s.magnitude_rank <= report.prune; });
     for (std::size_t r = 0; r < report.prune; ++r) report.overlap += report.weights[r].magnitude_rank <= report.prune;
     return report;
 }

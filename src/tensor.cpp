@@ -109,7 +109,8 @@ Tensor map(const Tensor& a, const std::function<double(double)>& f) {
 Tensor zip(const Tensor& a, const Tensor& b, const std::function<double(double, double)>& f) {
     const auto shape = broadcast_shapes(a.shape(), b.shape());
     if (!shape)
-        throw InternalError(fmt::format("shapes {} and {} do not broadcast", shape_str(a.shape()), shape_str(b.shape())));
+        throw InternalError(
+            fmt::format("shapes {} and {} do not broadcast", shape_str(a.shape()), shape_str(b.shape())));
     Tensor out(*shape);
     if (a.shape() == b.shape()) {
         for (std::size_t i = 0; i < out.size(); ++i) out[i] = f(a[i], b[i]);

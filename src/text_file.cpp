@@ -49,8 +49,10 @@ std::string read_text_file(const std::string& path, std::size_t max_bytes, const
     const Descriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
     if (fd.get() < 0) throw LessonError(fmt::format("{}: cannot read the file: {}", path, std::strerror(errno)));
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) throw LessonError(fmt::format("{}: cannot read the file: {}", path, std::strerror(errno)));
-    if (!S_ISREG(st.st_mode)) throw LessonError(fmt::format("{}: is {}; expected a regular file", path, kind_of(st.st_mode)));
+    if (::fstat(fd.get(), &st) != 0)
+        throw LessonError(fmt::format("{}: cannot read the file: {}", path, std::strerror(errno)));
+    if (!S_ISREG(st.st_mode))
+        throw LessonError(fmt::format("{}: is {}; expected a regular file", path, kind_of(st.st_mode)));
     if (const auto size = static_cast<std::size_t>(st.st_size); size > max_bytes)
         throw LessonError(fmt::format("{}: the file is {}, above the limit of {} {}", path, bytes_str(size),
                                       bytes_str(max_bytes), what));
@@ -68,7 +70,8 @@ std::string read_bounded(int fd, const std::string& name, std::size_t max_bytes,
             throw LessonError(fmt::format("{}: cannot read: {}", name, std::strerror(errno)));
         }
         if (text.size() + static_cast<std::size_t>(got) > max_bytes)
-            throw LessonError(fmt::format("{}: more than {}, the limit{}{}", name, bytes_str(max_bytes), what.empty() ? "" : " ", what));
+            throw LessonError(fmt::format("{}: more than {}, the limit{}{}", name, bytes_str(max_bytes),
+                                          what.empty() ? "" : " ", what));
         text.append(buffer, static_cast<std::size_t>(got));
     }
     return text;

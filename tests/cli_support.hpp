@@ -28,10 +28,10 @@ extern char** environ;
 namespace bnstep_test {
 
 struct RunResult {
-    int exit_code = -1;   // the process's exit status; 128 + signal if it was killed by one
+    int exit_code = -1;  // the process's exit status; 128 + signal if it was killed by one
     bool timed_out = false;
-    std::string out;      // everything written to stdout
-    std::string err;      // everything written to stderr
+    std::string out;  // everything written to stdout
+    std::string err;  // everything written to stderr
 };
 
 // Where the child's standard input comes from.
@@ -124,7 +124,8 @@ inline RunResult run_command(std::vector<std::string> argv_text, const std::stri
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
     char buffer[65536];
     while (open_fds > 0) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             result.timed_out = true;
             ::kill(pid, SIGKILL);

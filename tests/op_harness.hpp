@@ -16,8 +16,8 @@ struct OpCase {
     std::string op;
     std::vector<Shape> shapes;
     Attrs attrs;
-    double low = -2.0, high = 2.0;  // where input values are drawn from
-    bool away_from_zero = false;    // keep |x| >= 0.2 (relu's kink, 1/x)
+    double low = -2.0, high = 2.0;             // where input values are drawn from
+    bool away_from_zero = false;               // keep |x| >= 0.2 (relu's kink, 1/x)
     std::map<std::size_t, Tensor> given = {};  // inputs set by hand, not drawn (class labels)
 };
 

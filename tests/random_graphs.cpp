@@ -133,10 +133,14 @@ private:
 
     // --- randomness -------------------------------------------------------
     std::size_t below(std::size_t n) { return n <= 1 ? 0 : static_cast<std::size_t>(rng_.next() % n); }
-    long long between(long long lo, long long hi) { return lo + static_cast<long long>(below(static_cast<std::size_t>(hi - lo + 1))); }
+    long long between(long long lo, long long hi) {
+        return lo + static_cast<long long>(below(static_cast<std::size_t>(hi - lo + 1)));
+    }
     bool chance(double p) { return rng_.uniform() < p; }
     template <class T>
-    T choose(const std::vector<T>& v) { return v[below(v.size())]; }
+    T choose(const std::vector<T>& v) {
+        return v[below(v.size())];
+    }
     long long random_seed() {
         const long long s = static_cast<long long>(rng_.next() >> 34);
         return chance(0.1) ? -s : s;
@@ -149,7 +153,8 @@ private:
 
     // The largest size up to `most` that keeps `times` * size within max_elements.
     long long up_to(long long most, std::size_t times) const {
-        return std::max<long long>(1, std::min<long long>(most, (long long)(opt_.max_elements / std::max<std::size_t>(1, times))));
+        return std::max<long long>(
+            1, std::min<long long>(most, (long long)(opt_.max_elements / std::max<std::size_t>(1, times))));
     }
 
     // An attribute, left out now and then when it equals the op's default.
@@ -195,7 +200,7 @@ private:
     Tensor tensor_spec(json& obj, const Shape& shape, Range range) {
         const double u = rng_.uniform();
         if (u < 0.05) {
-            const double fill = range == Range::Signed ? choose<double>({-1.0, -0.5, 0.5, 1.0, 2.0})
+            const double fill = range == Range::Signed     ? choose<double>({-1.0, -0.5, 0.5, 1.0, 2.0})
                                 : range == Range::Positive ? choose<double>({0.5, 1.0, 1.5})
                                                            : choose<double>({0.01, 0.1});
             obj["fill"] = fill;
@@ -416,7 +421,8 @@ private:
             throw std::logic_error(fmt::format("generator bug: {} rejects its inputs: {}", op, e.what()));
         }
         Tensor v = def->forward(call);
-        if (v.shape() != expected) throw std::logic_error("generator bug: forward shape differs from the shape rule in " + op);
+        if (v.shape() != expected)
+            throw std::logic_error("generator bug: forward shape differs from the shape rule in " + op);
         if (element_count(expected) > opt_.max_elements)
             throw std::logic_error(fmt::format("generator bug: {} made {} elements", op, element_count(expected)));
         for (double x : v.data())
@@ -508,7 +514,8 @@ private:
         if (min_of(v) >= 0.2 && max_of(v) <= 8 && chance(0.7)) return x;
         if (chance(0.5)) return node("exp", {bounded(x, 1.5)}, json::object(), true);
         const std::size_t b = bounded(x, 2.0);
-        const std::size_t sq = chance(0.8) ? node("square", {b}, json::object(), true) : node("mul", {b, b}, json::object(), true);
+        const std::size_t sq =
+            chance(0.8) ? node("square", {b}, json::object(), true) : node("mul", {b, b}, json::object(), true);
         std::size_t c;
         if (chance(0.6)) {
             c = scalar_const(choose<double>({0.5, 0.75, 1.0}));
@@ -530,7 +537,8 @@ private:
             if (chance(0.3)) d = 1;
         for (std::size_t k = 0; k < p.size(); ++k)  // widen where s has 1
             if (s[k + drop] == 1 && chance(0.4)) p[k] = static_cast<std::size_t>(between(2, 3));
-        if (drop == 0 && p.size() < kMaxRank && chance(0.15)) p.insert(p.begin(), static_cast<std::size_t>(between(2, 3)));
+        if (drop == 0 && p.size() < kMaxRank && chance(0.15))
+            p.insert(p.begin(), static_cast<std::size_t>(between(2, 3)));
         const auto b = broadcast_shapes(s, p);
         if (!b) throw std::logic_error("generator bug: partner shape does not broadcast");
         if (element_count(*b) > opt_.max_elements || element_count(p) > opt_.max_leaf_elements) {
@@ -682,7 +690,8 @@ std::optional<std::size_t> Builder::gen(const std::string& op) {
             if (d != 1 && d != c) proper.push_back(d);
         const double u = rng_.uniform();
         const std::size_t groups = u < 0.4 ? 1 : (u < 0.7 || proper.empty()) ? c : choose(proper);
-        const std::size_t k = groups * static_cast<std::size_t>(between(1, std::max<long long>(1, 4 / (long long)groups)));
+        const std::size_t k =
+            groups * static_cast<std::size_t>(between(1, std::max<long long>(1, 4 / (long long)groups)));
         long long stride = 1, padding = 0, dilation = 1, r = 1, q = 1;
         for (int attempt = 0; attempt < 8; ++attempt) {
             stride = chance(0.3) ? 2 : 1;
@@ -802,7 +811,8 @@ std::optional<std::size_t> Builder::gen(const std::string& op) {
             if (!found) {
                 if (total + slice > cap) return std::nullopt;
                 Shape t = s;
-                t[axis] = static_cast<std::size_t>(between(1, std::min<long long>(3, (long long)((cap - total) / slice))));
+                t[axis] =
+                    static_cast<std::size_t>(between(1, std::min<long long>(3, (long long)((cap - total) / slice))));
                 found = leaf(t);
             }
             total += element_count(shape(*found));
@@ -1056,7 +1066,8 @@ void Builder::finish(std::size_t output) {
         double s = 1;
         while (magnitude() * s > kLossMagnitude) s /= 2;
         const std::size_t c = scalar_const(s);
-        output = chance(0.5) ? node("mul", {output, c}, json::object(), true) : node("mul", {c, output}, json::object(), true);
+        output = chance(0.5) ? node("mul", {output, c}, json::object(), true)
+                             : node("mul", {c, output}, json::object(), true);
     }
     json out;
     out["node"] = entries_[output].name;
@@ -1122,11 +1133,12 @@ bool crosses_kink(const Graph& g, const std::vector<Tensor>& base, const std::ve
         if (!downstream[n] || node.is_leaf()) continue;
         const std::vector<long long> b = pieces_as_checked(g, base, n, surrogate);
         if (b.empty()) continue;
-        const std::vector<long long> p = pieces_as_checked(g, plus, n, surrogate), m = pieces_as_checked(g, minus, n, surrogate);
+        const std::vector<long long> p = pieces_as_checked(g, plus, n, surrogate),
+                                     m = pieces_as_checked(g, minus, n, surrogate);
         for (std::size_t k = 0; k < b.size() && k < p.size() && k < m.size(); ++k)
             if (b[k] != p[k] || b[k] != m[k]) {
-                where = fmt::format("{} = {}({}) changes piece at {}", node.name, node.op->name, g.nodes[node.inputs[0]].name,
-                                    index_str(base[n].unravel(k)));
+                where = fmt::format("{} = {}({}) changes piece at {}", node.name, node.op->name,
+                                    g.nodes[node.inputs[0]].name, index_str(base[n].unravel(k)));
                 return true;
             }
     }
@@ -1139,7 +1151,9 @@ bool crosses_kink(const Graph& g, const std::vector<Tensor>& base, const std::ve
 // mismatch.
 std::string check_worked_examples(const Graph& g, const Trace& t) {
     const NumFmt num{6};
-    auto close = [](double a, double b) { return std::fabs(a - b) <= 1e-9 * std::max({1.0, std::fabs(a), std::fabs(b)}); };
+    auto close = [](double a, double b) {
+        return std::fabs(a - b) <= 1e-9 * std::max({1.0, std::fabs(a), std::fabs(b)});
+    };
     auto sample = [](std::size_t size) {  // first, last and a few in between
         std::vector<std::size_t> at;
         for (std::size_t k = 0; k < 5 && k < size; ++k) at.push_back(size <= 5 ? k : k * (size - 1) / 4);
@@ -1152,19 +1166,20 @@ std::string check_worked_examples(const Graph& g, const Trace& t) {
         for (std::size_t e : sample(v.size())) {
             const Worked w = node.op->explain(t.call(i), t.names(i, 0), v.unravel(e), num);
             if (!close(w.result, v[e]))
-                return fmt::format("{} = {}: the worked forward example {} = {} = {} gives {:.12g}, the value is {:.12g}",
-                                   node.name, node.op->name, w.lhs, w.symbolic, w.numeric, w.result, v[e]);
+                return fmt::format(
+                    "{} = {}: the worked forward example {} = {} = {} gives {:.12g}, the value is {:.12g}", node.name,
+                    node.op->name, w.lhs, w.symbolic, w.numeric, w.result, v[e]);
         }
         if (!t.nodes[i].grad) continue;
         for (const EdgeGrad& edge : t.nodes[i].edges) {
             if (edge.status != EdgeGrad::Status::Flows) continue;
             for (std::size_t e : sample(edge.contribution.size())) {
-                const Worked w = node.op->rule(edge.slot).explain(t.call(i, edge.slot), *t.nodes[i].grad, t.names(i, edge.slot),
-                                                                  edge.contribution.unravel(e), num);
+                const Worked w = node.op->rule(edge.slot).explain(
+                    t.call(i, edge.slot), *t.nodes[i].grad, t.names(i, edge.slot), edge.contribution.unravel(e), num);
                 if (!close(w.result, edge.contribution[e]))
-                    return fmt::format("{} = {}: the worked gradient example {} = {} = {} gives {:.12g}, the gradient is {:.12g}",
-                                       node.name, node.op->name, w.lhs, w.symbolic, w.numeric, w.result,
-                                       edge.contribution[e]);
+                    return fmt::format(
+                        "{} = {}: the worked gradient example {} = {} = {} gives {:.12g}, the gradient is {:.12g}",
+                        node.name, node.op->name, w.lhs, w.symbolic, w.numeric, w.result, edge.contribution[e]);
             }
         }
     }
@@ -1231,10 +1246,12 @@ CheckResult check_lesson(const GeneratedLesson& lesson, const GradcheckOptions& 
     }
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
         const auto it = lesson.values.find(g.nodes[i].name);
-        const std::string diff = it == lesson.values.end() ? "not generated" : first_difference(it->second, t.nodes[i].value);
+        const std::string diff =
+            it == lesson.values.end() ? "not generated" : first_difference(it->second, t.nodes[i].value);
         if (!diff.empty()) {
             result.verdict = Verdict::ValueMismatch;
-            result.message = fmt::format("{}: the loaded lesson's value differs from the generator's: {}", g.nodes[i].name, diff);
+            result.message =
+                fmt::format("{}: the loaded lesson's value differs from the generator's: {}", g.nodes[i].name, diff);
             return result;
         }
     }
@@ -1318,17 +1335,18 @@ CheckResult check_lesson(const GeneratedLesson& lesson, const GradcheckOptions& 
         }
         kinks += node_kinks, roundoff += node_roundoff, truncation += node_truncation;
         unexplained += failing - node_kinks - node_roundoff - node_truncation;
-        lines += fmt::format("  {} {}: worst at {}: analytic {:.12g}, numeric {:.12g}, error {:.3g}\n"
-                             "    {} of {} elements fail: {} cross a kink{}, {} pass with less round-off (step 10h or a "
-                             "per-element sum), {} with less truncation (step h/10), {} unexplained\n",
-                             g.nodes[i].is_leaf() ? "leaf" : "node", g.nodes[i].name, index_str(c.worst), c.analytic,
-                             c.numeric, c.max_error, failing, analytic.size(), node_kinks,
-                             kink_where.empty() ? "" : " (" + kink_where + ")", node_roundoff, node_truncation,
-                             failing - node_kinks - node_roundoff - node_truncation);
+        lines += fmt::format(
+            "  {} {}: worst at {}: analytic {:.12g}, numeric {:.12g}, error {:.3g}\n"
+            "    {} of {} elements fail: {} cross a kink{}, {} pass with less round-off (step 10h or a "
+            "per-element sum), {} with less truncation (step h/10), {} unexplained\n",
+            g.nodes[i].is_leaf() ? "leaf" : "node", g.nodes[i].name, index_str(c.worst), c.analytic, c.numeric,
+            c.max_error, failing, analytic.size(), node_kinks, kink_where.empty() ? "" : " (" + kink_where + ")",
+            node_roundoff, node_truncation, failing - node_kinks - node_roundoff - node_truncation);
         const std::size_t e = analytic.offset(c.worst);
         std::string steps;
         for (double h : {1e-3, 1e-4, 1e-6, 1e-7})
-            steps += fmt::format("{}h={:g}: {:.12g}", steps.empty() ? "" : ", ", h, numeric_at(i, e, h, downstream, surrogate));
+            steps += fmt::format("{}h={:g}: {:.12g}", steps.empty() ? "" : ", ", h,
+                                 numeric_at(i, e, h, downstream, surrogate));
         lines += "    the worst element's numeric gradient with other steps: " + steps + "\n";
     }
     result.verdict = unexplained  ? Verdict::Failed

@@ -46,11 +46,11 @@ struct GeneratorOptions {
 
 struct GeneratedLesson {
     std::uint64_t seed = 0;
-    std::string json;                      // the lesson, ready for parse_lesson
-    std::map<std::string, Tensor> values;  // every leaf's and node's value, as the generator computed it
-    std::vector<std::string> ops;          // the op of each op node, helpers included, in creation order
+    std::string json;                             // the lesson, ready for parse_lesson
+    std::map<std::string, Tensor> values;         // every leaf's and node's value, as the generator computed it
+    std::vector<std::string> ops;                 // the op of each op node, helpers included, in creation order
     std::map<std::string, std::size_t> features;  // what the lesson exercises ("conv2d groups>1", ...)
-    std::size_t avoided = 0;  // op choices refused because of a kink or a near-zero variance
+    std::size_t avoided = 0;                      // op choices refused because of a kink or a near-zero variance
 };
 
 // Deterministic: the same seed and options give the same lesson. Throws
@@ -71,17 +71,17 @@ enum class Verdict {
                         // summed per element, sum((out+ - out-) * seed): a gradient near 0
                         // below what the default check resolves (tolerance * floor = 1e-9)
     TruncationSkipped,  // the element passes with the step h/10: a large third derivative
-    Failed,         // a gradient check failed, and not every failing element is an artefact
-    ExplainMismatch,  // the gradients pass, but a worked example (what `bnstep trace` prints,
-                      // OpDef::explain and InputRule::explain) disagrees with the value or
-                      // gradient contribution the executor computed
+    Failed,             // a gradient check failed, and not every failing element is an artefact
+    ExplainMismatch,    // the gradients pass, but a worked example (what `bnstep trace` prints,
+                        // OpDef::explain and InputRule::explain) disagrees with the value or
+                        // gradient contribution the executor computed
 };
 std::string_view verdict_name(Verdict v);
 
 struct CheckResult {
     Verdict verdict = Verdict::Passed;
-    std::string message;                  // what went wrong, one or more lines
-    std::vector<std::string> exercised;   // ops of nodes that sent a checked gradient to an input
+    std::string message;                 // what went wrong, one or more lines
+    std::vector<std::string> exercised;  // ops of nodes that sent a checked gradient to an input
     std::size_t nodes_checked = 0;
     std::size_t elements_checked = 0;
     std::size_t elements_at_kinks = 0;  // of those, not compared: their +-h crossed a kink (NodeCheck::kinks)

@@ -65,7 +65,8 @@ inline std::optional<int> wait_until(pid_t pid, std::chrono::steady_clock::time_
 
 // Runs `argv` in `cwd` with standard input from /dev/null and its output
 // discarded; the exit code, or none when it ran past `timeout_seconds`.
-inline std::optional<int> run_program(const std::vector<std::string>& args, const std::string& cwd, int timeout_seconds) {
+inline std::optional<int> run_program(const std::vector<std::string>& args, const std::string& cwd,
+                                      int timeout_seconds) {
     std::vector<std::string> text = args;
     std::vector<char*> argv;
     for (auto& a : text) argv.push_back(a.data());
@@ -131,13 +132,15 @@ public:
     bool wait_for(const std::string& text, int count = 1, int seconds = 10) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
         while (occurrences(text) < count) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0 || !read_some(static_cast<int>(left.count()))) return false;
         }
         return true;
     }
     void type(const std::string& keys) {
-        if (::write(master_, keys.data(), keys.size()) != static_cast<ssize_t>(keys.size())) throw std::runtime_error("write to pty failed");
+        if (::write(master_, keys.data(), keys.size()) != static_cast<ssize_t>(keys.size()))
+            throw std::runtime_error("write to pty failed");
     }
     // Waits for the child to end (reading what it still prints); none if it must be killed.
     std::optional<int> finish(int seconds = 10) {
@@ -187,7 +190,8 @@ private:
 inline const BatchNorm& batchnorm_by_hand() {
     static const BatchNorm bn = [] {
         using json = nlohmann::json;
-        const json lesson = json::parse(read_text_file(std::filesystem::path(source_dir()) / "lessons" / "batchnorm.json"));
+        const json lesson =
+            json::parse(read_text_file(std::filesystem::path(source_dir()) / "lessons" / "batchnorm.json"));
         auto leaf = [&lesson](const std::string& name) -> const json& {
             for (const json& l : lesson.at("leaves"))
                 if (l.at("name") == name) return l.at("values");
@@ -210,11 +214,11 @@ inline const BatchNorm& batchnorm_by_hand() {
 inline std::optional<double> batchnorm_gradient(const std::string& name, const std::vector<std::size_t>& at) {
     const BatchNorm& b = batchnorm_by_hand();
     const std::vector<std::pair<std::string, const BatchNorm::Vec*>> vectors{
-        {"dbeta", &b.dbeta}, {"dgamma", &b.dgamma}, {"divar", &b.divar}, {"dsqrtvar", &b.dsqrtvar},
-        {"dvar", &b.dvar},   {"dmu", &b.dmu}};
+        {"dbeta", &b.dbeta},       {"dgamma", &b.dgamma}, {"divar", &b.divar},
+        {"dsqrtvar", &b.dsqrtvar}, {"dvar", &b.dvar},     {"dmu", &b.dmu}};
     const std::vector<std::pair<std::string, const BatchNorm::Mat*>> matrices{
-        {"dout", &b.dout}, {"dgammax", &b.dgammax}, {"dxhat", &b.dxhat}, {"dxmu1", &b.dxmu1}, {"dsq", &b.dsq},
-        {"dxmu2", &b.dxmu2}, {"dxmu", &b.dxmu}, {"dx1", &b.dx1}, {"dx2", &b.dx2}, {"dx", &b.dx}};
+        {"dout", &b.dout},   {"dgammax", &b.dgammax}, {"dxhat", &b.dxhat}, {"dxmu1", &b.dxmu1}, {"dsq", &b.dsq},
+        {"dxmu2", &b.dxmu2}, {"dxmu", &b.dxmu},       {"dx1", &b.dx1},     {"dx2", &b.dx2},     {"dx", &b.dx}};
     for (const auto& [n, v] : vectors)
         if (n == name && at.size() == 1) return v->at(at[0]);
     for (const auto& [n, m] : matrices)
@@ -229,14 +233,14 @@ inline std::optional<double> batchnorm_local(const std::string& node, const std:
     const BatchNorm& b = batchnorm_by_hand();
     const double n = static_cast<double>(b.N);
     const std::size_t j = at.empty() ? 0 : at.back(), i = at.size() == 2 ? at[0] : 0;
-    if (node == "out") return 1.0;                                     // add
+    if (node == "out") return 1.0;                                              // add
     if (node == "gammax") return input == "gamma" ? b.xhat[i][j] : b.gamma[j];  // mul: the other input
     if (node == "xhat") return input == "xmu" ? b.ivar[j] : b.xmu[i][j];
-    if (node == "ivar") return -1.0 / (b.sqrtvar[j] * b.sqrtvar[j]);   // 1/v
-    if (node == "sqrtvar") return 0.5 / std::sqrt(b.var[j] + b.eps);   // sqrt(v + eps)
-    if (node == "var" || node == "mu") return 1.0 / n;                 // mean over N rows
-    if (node == "sq") return 2.0 * b.xmu[i][j];                        // v^2
-    if (node == "xmu") return input == "x" ? 1.0 : -1.0;               // sub
+    if (node == "ivar") return -1.0 / (b.sqrtvar[j] * b.sqrtvar[j]);  // 1/v
+    if (node == "sqrtvar") return 0.5 / std::sqrt(b.var[j] + b.eps);  // sqrt(v + eps)
+    if (node == "var" || node == "mu") return 1.0 / n;                // mean over N rows
+    if (node == "sq") return 2.0 * b.xmu[i][j];                       // v^2
+    if (node == "xmu") return input == "x" ? 1.0 : -1.0;              // sub
     return std::nullopt;
 }
 

@@ -77,7 +77,8 @@ Table read_table() {
 
 // The common shape of every refusal: one line on stderr, naming the file,
 // nothing on stdout.
-void check_refusal(const RunResult& r, const std::string& file, int exit_code, const std::vector<std::string>& substrings) {
+void check_refusal(const RunResult& r, const std::string& file, int exit_code,
+                   const std::vector<std::string>& substrings) {
     CAPTURE(file);
     CAPTURE(r.err);
     REQUIRE_FALSE(r.timed_out);
@@ -155,8 +156,8 @@ TEST_CASE("bad lessons: the same message whether the path is relative to the wor
 TEST_CASE("bad lessons: check-gradients and trace validate the lesson too") {
     const Table t = read_table();
     const std::string dir = bad_dir().string();
-    for (const std::string file : {"unknown_op.json", "cycle_two_nodes.json", "shape_rank5.json", "upstream_wrong_shape.json",
-                                   "duplicate_step.json", "nan_log_of_negative.json"}) {
+    for (const std::string file : {"unknown_op.json", "cycle_two_nodes.json", "shape_rank5.json",
+                                   "upstream_wrong_shape.json", "duplicate_step.json", "nan_log_of_negative.json"}) {
         const BadCase& c = find_case(t, file);
         check_refusal(run_bnstep({"check-gradients", file}, dir), file, c.exit_code, c.substrings);
         // The lesson is validated before the node is looked up, so even a

@@ -66,8 +66,8 @@ BatchNorm reference_for(const Graph& g) {
 
 TEST_CASE("batchnorm: the staged lesson has BACKGROUND.md's nodes and steps") {
     const Graph g = load_lesson("batchnorm");
-    const std::vector<std::pair<const char*, int>> steps = {{"x", 0},    {"mu", 1},      {"xmu", 2},  {"sq", 3},
-                                                            {"var", 4},  {"sqrtvar", 5}, {"ivar", 6}, {"xhat", 7},
+    const std::vector<std::pair<const char*, int>> steps = {{"x", 0},      {"mu", 1},      {"xmu", 2},  {"sq", 3},
+                                                            {"var", 4},    {"sqrtvar", 5}, {"ivar", 6}, {"xhat", 7},
                                                             {"gammax", 8}, {"out", 9}};
     for (const auto& entry : steps) {
         const char* name = entry.first;  // (CAPTURE takes a reference: no structured binding with clang 14)
@@ -167,7 +167,8 @@ TEST_CASE("batchnorm: the closed form agrees with the staged backward to roundin
     wide.dout = dout;
     wide.compute();
     for (std::size_t i = 0; i < 7; ++i)
-        for (std::size_t j = 0; j < 2; ++j) CHECK(wide.dx[i][j] == doctest::Approx(wide.dx_closed[i][j]).epsilon(1e-10));
+        for (std::size_t j = 0; j < 2; ++j)
+            CHECK(wide.dx[i][j] == doctest::Approx(wide.dx_closed[i][j]).epsilon(1e-10));
 }
 
 TEST_CASE("batchnorm: affine-bn-relu computes h = X W + b, and b gets zero gradient") {
@@ -187,6 +188,8 @@ TEST_CASE("batchnorm: affine-bn-relu computes h = X W + b, and b gets zero gradi
     const Tensor& y = value(t, "y");
     const Tensor& dy = grad(t, "y");
     for (std::size_t i = 0; i < y.size(); ++i)
-        if (y[i] <= 0) CHECK(dy[i] == 0.0);
-        else CHECK(dy[i] == g.seed[i]);
+        if (y[i] <= 0)
+            CHECK(dy[i] == 0.0);
+        else
+            CHECK(dy[i] == g.seed[i]);
 }

@@ -54,7 +54,6 @@ BatchNorm batchnorm_from_lesson(const json& lesson) {
     return b;
 }
 
-
 const BatchNorm& reference() {
     static const BatchNorm bn = batchnorm_from_lesson(read_json_file(lesson_path("batchnorm")));
     return bn;
@@ -150,7 +149,7 @@ std::vector<int> step_headings(const std::string& text) {
 // What the lesson files say, read independently of bnstep.
 struct LessonFacts {
     std::string name, title;
-    std::size_t node_count = 0;           // leaves and op nodes
+    std::size_t node_count = 0;            // leaves and op nodes
     std::set<std::string> differentiable;  // every leaf that is not a const, and every op node
 };
 
@@ -293,7 +292,8 @@ TEST_CASE("cli: lessons lists every built-in lesson with its node count") {
             REQUIRE(std::regex_match(line, m, row));
             got[m[1]] = std::stoul(m[2]);
             order.push_back(m[1]);
-            const auto f = std::find_if(facts.begin(), facts.end(), [&](const LessonFacts& x) { return x.name == m[1]; });
+            const auto f =
+                std::find_if(facts.begin(), facts.end(), [&](const LessonFacts& x) { return x.name == m[1]; });
             REQUIRE(f != facts.end());
             CHECK(m[3] == f->title);
         }
@@ -312,7 +312,8 @@ TEST_CASE("cli: lessons lists every built-in lesson with its node count") {
         for (const json& l : list) {
             order.push_back(l.at("name"));
             got[l.at("name")] = l.at("nodes").get<std::size_t>();
-            const auto f = std::find_if(facts.begin(), facts.end(), [&](const LessonFacts& x) { return x.name == l.at("name"); });
+            const auto f =
+                std::find_if(facts.begin(), facts.end(), [&](const LessonFacts& x) { return x.name == l.at("name"); });
             REQUIRE(f != facts.end());
             CHECK(l.at("title") == f->title);
         }
@@ -339,8 +340,8 @@ TEST_CASE("cli: run batchnorm walks forward steps 1-9 and backward steps 9-0") {
     CHECK(step_headings(backward) == std::vector<int>{9, 8, 7, 6, 5, 4, 3, 2, 1, 0});
 
     SUBCASE("the gradients are named as in the staged derivation") {
-        for (const char* name : {"dxhat", "divar", "dsqrtvar", "dvar", "dsq", "dxmu1", "dxmu2", "dx1", "dx2", "dmu", "dbeta",
-                                 "dgamma", "dgammax", "dout", "dx"}) {
+        for (const char* name : {"dxhat", "divar", "dsqrtvar", "dvar", "dsq", "dxmu1", "dxmu2", "dx1", "dx2", "dmu",
+                                 "dbeta", "dgamma", "dgammax", "dout", "dx"}) {
             CAPTURE(name);
             CHECK(has_word(backward, name));
         }
@@ -450,7 +451,8 @@ TEST_CASE("cli: run batchnorm --format json matches an independent computation")
             }
         }
         // Steps as in the canonical table.
-        const std::vector<std::string> steps = {"x", "mu", "xmu", "sq", "var", "sqrtvar", "ivar", "xhat", "gammax", "out"};
+        const std::vector<std::string> steps = {"x",       "mu",   "xmu",  "sq",     "var",
+                                                "sqrtvar", "ivar", "xhat", "gammax", "out"};
         for (std::size_t s = 0; s < steps.size(); ++s) {
             CAPTURE(steps[s]);
             CHECK(node_named(j, steps[s]).at("step") == s);
@@ -904,7 +906,8 @@ TEST_CASE("cli: ops lists every op of the op table") {
         CHECK(line_heads.count(n) == 1);
     }
     // Every op the built-in lessons use is in the table.
-    for (const char* used : {"mean", "sub", "square", "sqrt", "reciprocal", "mul", "add", "batchnorm", "matmul", "relu"}) {
+    for (const char* used :
+         {"mean", "sub", "square", "sqrt", "reciprocal", "mul", "add", "batchnorm", "matmul", "relu"}) {
         CAPTURE(used);
         CHECK(std::find(names.begin(), names.end(), used) != names.end());
     }

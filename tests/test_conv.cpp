@@ -52,8 +52,6 @@ void check_same(const Tensor& got, const Tensor& want, double tol = 1e-12) {
     CHECK(worst <= tol);
 }
 
-
-
 OpCall call_of(const std::vector<const Tensor*>& in, const Attrs& attrs, const Tensor* out = nullptr,
                std::size_t slot = 0) {
     OpCall c;
@@ -131,21 +129,21 @@ std::string describe(const Geo& g) {
 // The geometries every conv2d test runs: small enough for the worked examples.
 std::vector<Geo> small_geometries() {
     std::vector<Geo> v;
-    v.push_back({1, 1, 5, 5, 1, 3, 3});                                     // the plainest case
-    v.push_back({2, 3, 5, 7, 4, 3, 2, 1, 1, 1, 1, true});                   // H != W, R != S, padding 1
-    v.push_back({1, 2, 7, 6, 3, 3, 3, 2, 1, 1, 1, true});                   // stride 2
-    v.push_back({2, 2, 8, 9, 2, 2, 3, 3, 0, 1, 1});                         // stride 3, R != S
-    v.push_back({1, 3, 9, 7, 2, 3, 3, 3, 2, 1, 1, true});                   // stride 3, padding 2
-    v.push_back({1, 2, 7, 8, 3, 3, 3, 1, 2, 2, 1, true});                   // dilation 2
-    v.push_back({1, 2, 9, 6, 2, 3, 2, 1, 0, 2, 1});                         // dilation 2, no padding
-    v.push_back({2, 4, 5, 6, 6, 3, 3, 1, 1, 1, 2, true});                   // groups 2
-    v.push_back({2, 3, 6, 5, 3, 3, 3, 1, 1, 1, 3});                         // depthwise
-    v.push_back({1, 3, 7, 6, 6, 3, 3, 2, 1, 1, 3, true});                   // depthwise, 2 filters per channel, stride 2
-    v.push_back({1, 4, 3, 5, 5, 1, 1, 1, 0, 1, 1, true});                   // pointwise 1x1
-    v.push_back({2, 4, 5, 6, 2, 1, 1, 2, 0, 1, 1});                         // 1x1 with stride 2
-    v.push_back({1, 4, 5, 4, 2, 3, 2, 2, 2, 2, 2});                         // everything at once
-    v.push_back({1, 2, 3, 4, 2, 2, 2, 1, 2, 1, 1, true});                   // padding larger than the kernel reach
-    v.push_back({2, 2, 4, 3, 3, 4, 3, 1, 0, 1, 1, true});                   // kernel as large as the input: 1x1 output
+    v.push_back({1, 1, 5, 5, 1, 3, 3});                    // the plainest case
+    v.push_back({2, 3, 5, 7, 4, 3, 2, 1, 1, 1, 1, true});  // H != W, R != S, padding 1
+    v.push_back({1, 2, 7, 6, 3, 3, 3, 2, 1, 1, 1, true});  // stride 2
+    v.push_back({2, 2, 8, 9, 2, 2, 3, 3, 0, 1, 1});        // stride 3, R != S
+    v.push_back({1, 3, 9, 7, 2, 3, 3, 3, 2, 1, 1, true});  // stride 3, padding 2
+    v.push_back({1, 2, 7, 8, 3, 3, 3, 1, 2, 2, 1, true});  // dilation 2
+    v.push_back({1, 2, 9, 6, 2, 3, 2, 1, 0, 2, 1});        // dilation 2, no padding
+    v.push_back({2, 4, 5, 6, 6, 3, 3, 1, 1, 1, 2, true});  // groups 2
+    v.push_back({2, 3, 6, 5, 3, 3, 3, 1, 1, 1, 3});        // depthwise
+    v.push_back({1, 3, 7, 6, 6, 3, 3, 2, 1, 1, 3, true});  // depthwise, 2 filters per channel, stride 2
+    v.push_back({1, 4, 3, 5, 5, 1, 1, 1, 0, 1, 1, true});  // pointwise 1x1
+    v.push_back({2, 4, 5, 6, 2, 1, 1, 2, 0, 1, 1});        // 1x1 with stride 2
+    v.push_back({1, 4, 5, 4, 2, 3, 2, 2, 2, 2, 2});        // everything at once
+    v.push_back({1, 2, 3, 4, 2, 2, 2, 1, 2, 1, 1, true});  // padding larger than the kernel reach
+    v.push_back({2, 2, 4, 3, 3, 4, 3, 1, 0, 1, 1, true});  // kernel as large as the input: 1x1 output
     return v;
 }
 
@@ -185,7 +183,8 @@ Tensor zero_padded(const Tensor& x, std::size_t pad) {
 }
 
 // The convolution sum from its definition, on the zero-padded input:
-// out[n,k,i,j] = b[k] + sum_{c<C/groups, r, s} w[k,c,r,s] * xp[n, group(k)*C/groups + c, i*stride + r*dil, j*stride + s*dil]
+// out[n,k,i,j] = b[k] + sum_{c<C/groups, r, s} w[k,c,r,s] * xp[n, group(k)*C/groups + c, i*stride + r*dil, j*stride +
+// s*dil]
 Tensor direct_conv(const Geo& g, const Tensor& x, const Tensor& w, const Tensor* b) {
     const Tensor xp = zero_padded(x, g.padding);
     Tensor out(g.out_shape());
@@ -198,9 +197,8 @@ Tensor direct_conv(const Geo& g, const Tensor& x, const Tensor& w, const Tensor*
                     for (std::size_t c = 0; c < g.cg(); ++c)
                         for (std::size_t r = 0; r < g.r; ++r)
                             for (std::size_t s = 0; s < g.s; ++s)
-                                sum += w.at({k, c, r, s}) *
-                                       xp.at({n, group * g.cg() + c, i * g.stride + r * g.dilation,
-                                              j * g.stride + s * g.dilation});
+                                sum += w.at({k, c, r, s}) * xp.at({n, group * g.cg() + c, i * g.stride + r * g.dilation,
+                                                                   j * g.stride + s * g.dilation});
                     out.at({n, k, i, j}) = sum;
                 }
         }
@@ -411,20 +409,20 @@ namespace {
 // (one input channel per filter) and the 1x1 layers that multiply x itself.
 std::vector<Geo> direct_kernel_geometries() {
     std::vector<Geo> v;
-    v.push_back({2, 5, 9, 11, 5, 3, 3, 1, 1, 1, 5, true});     // depthwise 3x3, padding 1
-    v.push_back({1, 4, 10, 7, 4, 3, 3, 2, 1, 1, 4});           // stride 2
-    v.push_back({2, 3, 11, 12, 3, 3, 3, 3, 2, 1, 3, true});    // stride 3, padding 2
-    v.push_back({1, 4, 12, 9, 4, 3, 3, 1, 2, 2, 4});           // dilation 2
-    v.push_back({1, 3, 13, 14, 6, 3, 2, 2, 3, 2, 3, true});    // 2 filters per channel, stride 2, dilation 2, R != S
-    v.push_back({2, 2, 6, 7, 6, 5, 3, 1, 0, 1, 2});            // 3 filters per channel, no padding
-    v.push_back({1, 3, 4, 5, 3, 3, 3, 1, 4, 1, 3, true});      // padding wider than the kernel's reach
-    v.push_back({1, 2, 5, 5, 2, 5, 5, 1, 0, 1, 2});            // kernel as large as the input
-    v.push_back({2, 1, 8, 9, 3, 3, 3, 1, 1, 1, 1, true});      // one input channel, groups 1
-    v.push_back({8, 32, 40, 40, 64, 3, 3, 1, 1, 1, 32, true}); // large enough to be shared between threads
-    v.push_back({2, 6, 7, 8, 5, 1, 1, 1, 0, 1, 1, true});      // 1x1: the patches are x itself
-    v.push_back({2, 8, 6, 5, 6, 1, 1, 1, 0, 1, 2});            // 1x1 with groups 2
-    v.push_back({4, 16, 24, 24, 32, 3, 3, 1, 1, 1, 1, true});  // im2col + GEMM shared between threads
-    v.push_back({3, 16, 20, 20, 24, 1, 1, 1, 0, 1, 2});        // 1x1, groups 2, shared between threads
+    v.push_back({2, 5, 9, 11, 5, 3, 3, 1, 1, 1, 5, true});      // depthwise 3x3, padding 1
+    v.push_back({1, 4, 10, 7, 4, 3, 3, 2, 1, 1, 4});            // stride 2
+    v.push_back({2, 3, 11, 12, 3, 3, 3, 3, 2, 1, 3, true});     // stride 3, padding 2
+    v.push_back({1, 4, 12, 9, 4, 3, 3, 1, 2, 2, 4});            // dilation 2
+    v.push_back({1, 3, 13, 14, 6, 3, 2, 2, 3, 2, 3, true});     // 2 filters per channel, stride 2, dilation 2, R != S
+    v.push_back({2, 2, 6, 7, 6, 5, 3, 1, 0, 1, 2});             // 3 filters per channel, no padding
+    v.push_back({1, 3, 4, 5, 3, 3, 3, 1, 4, 1, 3, true});       // padding wider than the kernel's reach
+    v.push_back({1, 2, 5, 5, 2, 5, 5, 1, 0, 1, 2});             // kernel as large as the input
+    v.push_back({2, 1, 8, 9, 3, 3, 3, 1, 1, 1, 1, true});       // one input channel, groups 1
+    v.push_back({8, 32, 40, 40, 64, 3, 3, 1, 1, 1, 32, true});  // large enough to be shared between threads
+    v.push_back({2, 6, 7, 8, 5, 1, 1, 1, 0, 1, 1, true});       // 1x1: the patches are x itself
+    v.push_back({2, 8, 6, 5, 6, 1, 1, 1, 0, 1, 2});             // 1x1 with groups 2
+    v.push_back({4, 16, 24, 24, 32, 3, 3, 1, 1, 1, 1, true});   // im2col + GEMM shared between threads
+    v.push_back({3, 16, 20, 20, 24, 1, 1, 1, 0, 1, 2});         // 1x1, groups 2, shared between threads
     return v;
 }
 
@@ -487,9 +485,9 @@ TEST_CASE("conv: the flipped-kernel picture on a 1-channel 3x3 example by hand")
     g.n = 1, g.c = 1, g.h = 3, g.w = 3, g.k = 1, g.r = 2, g.s = 2, g.ho = 2, g.wo = 2;
     const Tensor dx = ops::conv_input_grad(g, dout, w);
     // dx[h,v] = sum over windows (i,j) with h = i + r, v = j + s of dout[i,j] * w[r,s]
-    const std::vector<double> want{1 * 1,           1 * 2 + 10 * 1,                   10 * 2,
-                                   1 * 3 + 100 * 1, 1 * 4 + 10 * 3 + 100 * 2 + 1000 * 1, 10 * 4 + 1000 * 2,
-                                   100 * 3,         100 * 4 + 1000 * 3,               1000 * 4};
+    const std::vector<double> want{
+        1 * 1,   1 * 2 + 10 * 1,     10 * 2,  1 * 3 + 100 * 1, 1 * 4 + 10 * 3 + 100 * 2 + 1000 * 1, 10 * 4 + 1000 * 2,
+        100 * 3, 100 * 4 + 1000 * 3, 1000 * 4};
     REQUIRE(dx.shape() == Shape{1, 1, 3, 3});
     for (std::size_t e = 0; e < 9; ++e) CHECK(dx[e] == want[e]);
     // dW: the correlation of x with dout
@@ -557,7 +555,8 @@ TEST_CASE("conv: with stride 2 an input read by no window gets exactly 0, one re
     CHECK(four.result == 36.0);
     // four terms, one per window: dy[0,0,i,j]*w[0,0,r,s]
     std::size_t terms = 0;
-    for (std::size_t p = four.symbolic.find("dy["); p != std::string::npos; p = four.symbolic.find("dy[", p + 1)) ++terms;
+    for (std::size_t p = four.symbolic.find("dy["); p != std::string::npos; p = four.symbolic.find("dy[", p + 1))
+        ++terms;
     CHECK(terms == 4);
     CHECK(four.symbolic.find("dy[0,0,1,1]*w[0,0,0,0]") != std::string::npos);
     CHECK(four.symbolic.find("dy[0,0,0,0]*w[0,0,2,2]") != std::string::npos);
@@ -580,7 +579,9 @@ TEST_CASE("conv: the worked examples give the computed output and gradient eleme
         const Tensor want_dx = full_correlation_dx(g, in.dout, in.w);
         const Tensor want_dw = correlation_dw(g, in.x, in.dout);
         const Tensor want_db = bias_grad(g, in.dout);
-        auto close = [](double got, double want) { return std::fabs(got - want) <= 1e-12 * std::max(1.0, std::fabs(want)); };
+        auto close = [](double got, double want) {
+            return std::fabs(got - want) <= 1e-12 * std::max(1.0, std::fabs(want));
+        };
         for (std::size_t e = 0; e < out.size(); ++e) {
             const Index at = out.unravel(e);
             const Worked wk = op.explain(call_of(args, a, &out), kNames, at, num);
@@ -599,8 +600,9 @@ TEST_CASE("conv: the worked examples give the computed output and gradient eleme
                 for (std::size_t s = 0; s < g.s && !read; ++s)
                     for (std::size_t i = 0; i < g.ho() && !read; ++i)
                         for (std::size_t j = 0; j < g.wo() && !read; ++j)
-                            read = (long long)(i * g.stride + r * g.dilation) - (long long)g.padding == (long long)at[2] &&
-                                   (long long)(j * g.stride + s * g.dilation) - (long long)g.padding == (long long)at[3];
+                            read =
+                                (long long)(i * g.stride + r * g.dilation) - (long long)g.padding == (long long)at[2] &&
+                                (long long)(j * g.stride + s * g.dilation) - (long long)g.padding == (long long)at[3];
             if (!read) {
                 ++unread;
                 CHECK(wk.result == 0.0);
@@ -668,7 +670,8 @@ TEST_CASE("conv: depthwise + pointwise needs K*K*M + M*N weights where the stand
 
     // The multiply-adds shrink by the same factor, per output position.
     const double macs_standard = op.cost({x, w_standard}, out_standard, standard_attrs).macs;
-    const double macs_separable = op.cost({x, w_depthwise}, mid, dw_attrs).macs + op.cost({mid, w_pointwise}, out_separable, pw_attrs).macs;
+    const double macs_separable =
+        op.cost({x, w_depthwise}, mid, dw_attrs).macs + op.cost({mid, w_pointwise}, out_separable, pw_attrs).macs;
     CHECK(macs_standard == double(B * H * W) * double(K * K * M * N));
     CHECK(macs_separable == double(B * H * W) * double(K * K * M + M * N));
 }
@@ -685,8 +688,8 @@ TEST_CASE("conv: shape errors name the problem") {
     };
     Attrs g2;
     g2.set("groups", 2);
-    CHECK(message({{1, 3, 5, 5}, {4, 1, 3, 3}}, g2).find("groups") != std::string::npos);   // 2 does not divide C = 3
-    CHECK(message({{1, 4, 5, 5}, {4, 4, 3, 3}}, g2).find("C/groups") != std::string::npos); // w must have 2 channels
+    CHECK(message({{1, 3, 5, 5}, {4, 1, 3, 3}}, g2).find("groups") != std::string::npos);    // 2 does not divide C = 3
+    CHECK(message({{1, 4, 5, 5}, {4, 4, 3, 3}}, g2).find("C/groups") != std::string::npos);  // w must have 2 channels
     CHECK(message({{1, 4, 2, 2}, {4, 4, 3, 3}}, Attrs{}).find("does not fit") != std::string::npos);
     CHECK(message({{1, 4, 5, 5}, {4, 4, 3, 3}, {3}}, Attrs{}).find("b must have shape") != std::string::npos);
     CHECK(message({{4, 5, 5}, {4, 4, 3, 3}}, Attrs{}).find("(N, C, H, W)") != std::string::npos);
@@ -772,7 +775,8 @@ TEST_CASE("conv: max_pool2d equals a direct first-maximum search on random data 
         Shape shape;
         std::size_t kernel, stride, padding;
     };
-    const std::vector<Case> cases{{{2, 2, 6, 7}, 2, 2, 0}, {{1, 3, 7, 5}, 3, 2, 1}, {{1, 1, 8, 8}, 3, 3, 1}, {{2, 1, 5, 6}, 2, 1, 1}};
+    const std::vector<Case> cases{
+        {{2, 2, 6, 7}, 2, 2, 0}, {{1, 3, 7, 5}, 3, 2, 1}, {{1, 1, 8, 8}, 3, 3, 1}, {{2, 1, 5, 6}, 2, 1, 1}};
     std::uint64_t seed = 40;
     for (const Case& c : cases) {
         // values from {-2, -1, 0, 1}: many ties
@@ -799,7 +803,8 @@ TEST_CASE("conv: max_pool2d equals a direct first-maximum search on random data 
                             for (std::size_t s = 0; s < c.kernel; ++s) {
                                 const long long h = (long long)(i * c.stride + r) - (long long)c.padding;
                                 const long long v = (long long)(j * c.stride + s) - (long long)c.padding;
-                                if (h < 0 || v < 0 || h >= (long long)c.shape[2] || v >= (long long)c.shape[3]) continue;
+                                if (h < 0 || v < 0 || h >= (long long)c.shape[2] || v >= (long long)c.shape[3])
+                                    continue;
                                 const double xv = x.at({n, ch, (std::size_t)h, (std::size_t)v});
                                 if (xv > best) {
                                     best = xv;
@@ -824,9 +829,9 @@ TEST_CASE("conv: avg_pool2d divides by kernel^2, padded zeros included") {
     a = with_defaults(op, a);
     const Tensor out = op.forward(call_of({&x}, a));
     REQUIRE(out.shape() == Shape{1, 1, 3, 3});
-    const std::vector<double> want{1 / 4.0, 3 / 4.0, 2 / 4.0,  //
-                                   4 / 4.0, 10 / 4.0, 6 / 4.0, //
-                                   3 / 4.0, 7 / 4.0, 4 / 4.0};
+    const std::vector<double> want{1 / 4.0, 3 / 4.0,  2 / 4.0,  //
+                                   4 / 4.0, 10 / 4.0, 6 / 4.0,  //
+                                   3 / 4.0, 7 / 4.0,  4 / 4.0};
     for (std::size_t e = 0; e < 9; ++e) CHECK(out[e] == want[e]);
     // Each x element is in the four windows whose top-left is one of (h,w), (h,w+1), (h+1,w), (h+1,w+1).
     const Tensor up(Shape{1, 1, 3, 3}, {1, 2, 4, 8, 16, 32, 64, 128, 256});
@@ -1000,9 +1005,9 @@ TEST_CASE("conv: batchnorm2d fused agrees with the staged form built from primit
   "nodes": [
     {"name": "out", "op": "batchnorm2d", "inputs": ["x", "gamma", "beta"], "attrs": {"eps": 0.001}}
   ],)" + output;
-    const std::string staged = R"({"name": "bn2d-staged", "title": "t", "description": "d",)" +
-                               with_eps(R"(,
-    {"name": "eps", "kind": "const", "shape": [], "values": 0.001})") + R"(
+    const std::string staged = R"({"name": "bn2d-staged", "title": "t", "description": "d",)" + with_eps(R"(,
+    {"name": "eps", "kind": "const", "shape": [], "values": 0.001})") +
+                               R"(
   "nodes": [
     {"name": "g4", "op": "reshape", "inputs": ["gamma"], "attrs": {"shape": [1, 3, 1, 1]}},
     {"name": "b4", "op": "reshape", "inputs": ["beta"], "attrs": {"shape": [1, 3, 1, 1]}},

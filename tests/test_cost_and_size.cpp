@@ -35,7 +35,8 @@ std::string separable_lesson(std::size_t k, std::size_t m, std::size_t n) {
 }  // namespace
 
 TEST_CASE("cost: weights and multiply-adds agree with BACKGROUND.md's formulas") {
-    for (const auto& [k, m, n] : std::vector<std::tuple<std::size_t, std::size_t, std::size_t>>{{3, 4, 8}, {3, 8, 16}, {5, 3, 7}}) {
+    for (const auto& [k, m, n] :
+         std::vector<std::tuple<std::size_t, std::size_t, std::size_t>>{{3, 4, 8}, {3, 8, 16}, {5, 3, 7}}) {
         const std::string sizes = fmt::format("K={} M={} N={}", k, m, n);  // (clang 14: no capture of a binding)
         CAPTURE(sizes);
         const Graph g = parse_lesson(separable_lesson(k, m, n), "t.json");
@@ -93,7 +94,8 @@ TEST_CASE("size: --set names what is wrong") {
     CHECK(contains(error({"run", "conv2d", "--set", "xx.shape=1,3,5,5"}), "no leaf 'xx' (did you mean 'x'?)"));
     CHECK(contains(error({"run", "conv2d", "--set", "x.shape=1,0,5"}), "at least 1"));
     CHECK(contains(error({"run", "conv2d", "--set", "x=1,3,5,5"}), "expected NAME.shape=D1,D2,..."));
-    CHECK(contains(error({"run", "batchnorm", "--set", "x.shape=8,3"}), "only a leaf with \"random\" or \"fill\" can be resized"));
+    CHECK(contains(error({"run", "batchnorm", "--set", "x.shape=8,3"}),
+                   "only a leaf with \"random\" or \"fill\" can be resized"));
     // A resize that breaks a shape rule is reported on the node, as in a lesson file.
     CHECK(contains(error({"run", "conv2d", "--set", "x.shape=1,4,5,5"}), "C/groups"));
 }

@@ -165,7 +165,8 @@ int check_doc(const std::string& name) {
     const fs::path path = fs::path(source_dir()) / "docs" / name;
     REQUIRE(fs::exists(path));
     const DocExcerpts doc = parse_doc(read_text_file(path));
-    if (doc.text_blocks > 0) REQUIRE_MESSAGE(!doc.commands.empty(), doc_path << " quotes output but cites no bnstep command");
+    if (doc.text_blocks > 0)
+        REQUIRE_MESSAGE(!doc.commands.empty(), doc_path << " quotes output but cites no bnstep command");
 
     std::string all_output;
     std::string quoted;  // every checked line, to look up error lines in
@@ -260,10 +261,14 @@ TEST_CASE("docs: the excerpt reader finds commands, checked lines and exemptions
     CHECK(doc.unchecked_blocks == 1);
 }
 
-TEST_CASE("docs: walkthrough-batchnorm.md excerpts match bnstep's output") { check_named_doc("walkthrough-batchnorm.md"); }
+TEST_CASE("docs: walkthrough-batchnorm.md excerpts match bnstep's output") {
+    check_named_doc("walkthrough-batchnorm.md");
+}
 TEST_CASE("docs: lesson-format.md excerpts match bnstep's output") { check_named_doc("lesson-format.md"); }
 TEST_CASE("docs: lesson-conv2d.md excerpts match bnstep's output") { check_named_doc("lesson-conv2d.md"); }
-TEST_CASE("docs: lesson-conv2d-stride.md excerpts match bnstep's output") { check_named_doc("lesson-conv2d-stride.md"); }
+TEST_CASE("docs: lesson-conv2d-stride.md excerpts match bnstep's output") {
+    check_named_doc("lesson-conv2d-stride.md");
+}
 TEST_CASE("docs: lesson-depthwise-separable.md excerpts match bnstep's output") {
     check_named_doc("lesson-depthwise-separable.md");
 }
@@ -275,10 +280,14 @@ TEST_CASE("docs: lesson-batchnorm2d.md excerpts match bnstep's output") { check_
 
 TEST_CASE("docs: any other doc's excerpts match bnstep's output too") {
     // A doc added later is checked here until it gets a test case of its own.
-    const std::set<std::string> named{"walkthrough-batchnorm.md",    "lesson-format.md",
-                                      "lesson-conv2d.md",            "lesson-conv2d-stride.md",
-                                      "lesson-depthwise-separable.md", "lesson-group-conv-shuffle.md",
-                                      "lesson-fire-module.md",       "lesson-batchnorm2d.md"};
+    const std::set<std::string> named{"walkthrough-batchnorm.md",
+                                      "lesson-format.md",
+                                      "lesson-conv2d.md",
+                                      "lesson-conv2d-stride.md",
+                                      "lesson-depthwise-separable.md",
+                                      "lesson-group-conv-shuffle.md",
+                                      "lesson-fire-module.md",
+                                      "lesson-batchnorm2d.md"};
     for (const std::string& name : checked_doc_names())
         if (named.count(name) == 0) check_doc(name);
 }

@@ -9,10 +9,12 @@ using namespace bnstep;
 
 namespace {
 
-Graph lesson(const std::string& nodes, const std::string& output,
-             const std::string& leaves = R"([{"name": "x", "kind": "input", "shape": [3], "values": [1.0, -2.0, 3.0]}])") {
-    return parse_lesson(R"({"title": "t", "leaves": )" + leaves + R"(, "nodes": )" + nodes + R"(, "output": )" + output + "}",
-                        "test.json");
+Graph lesson(
+    const std::string& nodes, const std::string& output,
+    const std::string& leaves = R"([{"name": "x", "kind": "input", "shape": [3], "values": [1.0, -2.0, 3.0]}])") {
+    return parse_lesson(
+        R"({"title": "t", "leaves": )" + leaves + R"(, "nodes": )" + nodes + R"(, "output": )" + output + "}",
+        "test.json");
 }
 
 }  // namespace
@@ -31,7 +33,8 @@ TEST_CASE("executor: topological order follows declaration order on ties") {
 }
 
 TEST_CASE("executor: a value used twice by one node collects both contributions") {
-    const Graph g = lesson(R"([{"name": "y", "op": "mul", "inputs": ["x", "x"]}])", R"({"node": "y", "upstream": {"values": [1.0, 2.0, 0.5]}})");
+    const Graph g = lesson(R"([{"name": "y", "op": "mul", "inputs": ["x", "x"]}])",
+                           R"({"node": "y", "upstream": {"values": [1.0, 2.0, 0.5]}})");
     const Trace t = run(g);
     const NodeState& x = t.nodes[0];
     REQUIRE(x.received.size() == 2);
@@ -86,7 +89,8 @@ TEST_CASE("executor: every gradient has exactly its value's shape") {
 }
 
 TEST_CASE("executor: a NaN in the forward pass is reported with its node and operands") {
-    const Graph g = lesson(R"([{"name": "y", "step": 3, "op": "log", "inputs": ["x"]}])", R"({"node": "y", "upstream": {"fill": 1}})");
+    const Graph g = lesson(R"([{"name": "y", "step": 3, "op": "log", "inputs": ["x"]}])",
+                           R"({"node": "y", "upstream": {"fill": 1}})");
     try {
         run(g);
         FAIL("expected a NumericError");

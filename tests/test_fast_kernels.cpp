@@ -15,13 +15,14 @@
 
 using namespace bnstep;
 
-TEST_CASE("gemm: C += A*B (B as is, or given transposed) equals the sum of products, at sizes off every block boundary") {
+TEST_CASE(
+    "gemm: C += A*B (B as is, or given transposed) equals the sum of products, at sizes off every block boundary") {
     Rng rng(42);
     struct Size {
         std::size_t m, n, k;
     };
     // 1s, sizes below, at and past the register tiles (4/8 rows, 8/12/16 columns) and the k block (192)
-    const std::vector<Size> sizes{{1, 1, 1},   {3, 5, 7},    {8, 16, 192}, {9, 17, 193},
+    const std::vector<Size> sizes{{1, 1, 1},     {3, 5, 7},    {8, 16, 192}, {9, 17, 193},
                                   {13, 29, 401}, {64, 24, 36}, {2, 100, 3},  {31, 3, 250}};
     for (const Size& z : sizes) {
         CAPTURE(z.m);
@@ -39,8 +40,15 @@ TEST_CASE("gemm: C += A*B (B as is, or given transposed) equals the sum of produ
         for (std::size_t p = 0; p < z.k; ++p)
             for (std::size_t j = 0; j < z.n; ++j) bt[j * z.k + p] = b[p * z.n + j];
         ops::gemm_accumulate(z.m, z.n, z.k, a.data(), b.data(), c.data());
-        ops::gemm_accumulate({.m = z.m, .n = z.n, .k = z.k, .a = a.data(), .b = bt.data(), .ldb = z.k,
-                              .b_transposed = true, .c = c_bt.data(), .ldc = z.n});
+        ops::gemm_accumulate({.m = z.m,
+                              .n = z.n,
+                              .k = z.k,
+                              .a = a.data(),
+                              .b = bt.data(),
+                              .ldb = z.k,
+                              .b_transposed = true,
+                              .c = c_bt.data(),
+                              .ldc = z.n});
         double worst = 0;
         for (std::size_t e = 0; e < c.size(); ++e) worst = std::max(worst, std::fabs(c[e] - want[e]));
         CHECK(worst <= 1e-12 * double(z.k));

@@ -20,7 +20,8 @@ std::string chain(const std::string& op, int count, const std::string& x = "[0.5
         nodes += (k > 1 ? "," : "") + std::string(R"({"name": "n)") + std::to_string(k) + R"(", "op": ")" + op +
                  R"(", "inputs": [")" + (k == 1 ? std::string("x") : "n" + std::to_string(k - 1)) + R"("]})";
     return R"({"title": "chain", "leaves": [{"name": "x", "kind": "param", "shape": [3], "values": )" + x + R"(}],
-              "nodes": [)" + nodes + R"(], "output": {"node": "n)" + std::to_string(count) +
+              "nodes": [)" +
+           nodes + R"(], "output": {"node": "n)" + std::to_string(count) +
            R"(", "upstream": {"values": [1, -2, 0.5]}}})";
 }
 

@@ -37,7 +37,8 @@ const NodeCheck& check_of(const Graph& g, const GradcheckReport& r, const std::s
 Graph sign_then_square(const std::string& ste, const OpTable& ops = builtin_ops()) {
     return parse_lesson(R"({"title": "t",
         "leaves": [{"name": "x", "kind": "input", "shape": [4], "values": [0.3, -0.7, 1.5, -2.0]}],
-        "nodes": [{"name": "b", "op": "sign", "inputs": ["x"], "attrs": {"ste": ")" + ste + R"("}},
+        "nodes": [{"name": "b", "op": "sign", "inputs": ["x"], "attrs": {"ste": ")" +
+                            ste + R"("}},
                   {"name": "y", "op": "mul", "inputs": ["b", "x"]}],
         "output": {"node": "y", "upstream": {"values": [0.5, -1.0, 2.0, 0.25]}}})",
                         "test.json", ops);
@@ -183,7 +184,8 @@ TEST_CASE("gradcheck: the command labels surrogate checks in text and JSON, and 
     const auto text = bnstep_test::run_bnstep({"check-gradients", "binaryconnect"});
     CHECK(text.exit_code == 0);
     CHECK(text.out.find("ok (surrogate)") != std::string::npos);
-    CHECK(text.out.find("surrogate: differentiated through the straight-through estimator of step 1 (Wb) sign (identity)") !=
+    CHECK(text.out.find(
+              "surrogate: differentiated through the straight-through estimator of step 1 (Wb) sign (identity)") !=
           std::string::npos);
     CHECK(text.out.find("1 through a surrogate") != std::string::npos);
 
@@ -193,8 +195,10 @@ TEST_CASE("gradcheck: the command labels surrogate checks in text and JSON, and 
     CHECK(json.out.find("\"surrogates\": [\n            \"Wb\"") != std::string::npos);
 
     const auto run_text = bnstep_test::run_bnstep({"run", "binaryconnect"});
-    CHECK(run_text.out.find("a surrogate gradient: Wb uses a straight-through estimator, not its") != std::string::npos);
-    CHECK(run_text.out.find("a surrogate gradient: it passed through the straight-through estimator") != std::string::npos);
+    CHECK(run_text.out.find("a surrogate gradient: Wb uses a straight-through estimator, not its") !=
+          std::string::npos);
+    CHECK(run_text.out.find("a surrogate gradient: it passed through the straight-through estimator") !=
+          std::string::npos);
     const auto run_json = bnstep_test::run_bnstep({"run", "binaryconnect", "--format", "json"});
     CHECK(run_json.out.find("\"straight_through\": true") != std::string::npos);
     CHECK(run_json.out.find("\"surrogate_via\": [\n        \"Wb\"") != std::string::npos);

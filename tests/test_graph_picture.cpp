@@ -145,9 +145,11 @@ TEST_CASE("graph: Mermaid has every node and edge, the backward links styled red
         const std::string text = graph_mermaid(t, o);
         CHECK(lines_of(text).at(0) == "flowchart TB");
         std::size_t plain = 0, red = 0;  // links without a label (forward, and the seed's), with one (backward)
-        for (const Node& n : g.nodes) CHECK(contains(text, "\n  n_" + n.name + (n.is_leaf() ? "([\"" : "[\"") + n.name + "<br/>"));
         for (const Node& n : g.nodes)
-            for (std::size_t in : n.inputs) CHECK(contains(text, "\n  n_" + g.nodes[in].name + " --> n_" + n.name + "\n"));
+            CHECK(contains(text, "\n  n_" + n.name + (n.is_leaf() ? "([\"" : "[\"") + n.name + "<br/>"));
+        for (const Node& n : g.nodes)
+            for (std::size_t in : n.inputs)
+                CHECK(contains(text, "\n  n_" + g.nodes[in].name + " --> n_" + n.name + "\n"));
         for (const std::string& line : lines_of(text)) {
             if (contains(line, " --> ")) ++plain;
             if (contains(line, "-->|")) ++red;
@@ -183,7 +185,8 @@ TEST_CASE("graph end to end: options, errors, and Graphviz renders every lesson 
     TempDir dir;
     for (const auto& lesson : builtin_lessons()) {
         CAPTURE(lesson.name);
-        const RunResult out = run_bnstep({"graph", std::string(lesson.name), "--backward", "--values", "--highlight", "1"});
+        const RunResult out =
+            run_bnstep({"graph", std::string(lesson.name), "--backward", "--values", "--highlight", "1"});
         REQUIRE(out.exit_code == 0);
         const auto in = dir.path() / (std::string(lesson.name) + ".dot");
         const auto svg = dir.path() / (std::string(lesson.name) + ".svg");
@@ -200,7 +203,8 @@ TEST_CASE("graph end to end: options, errors, and Graphviz renders every lesson 
 }
 
 TEST_CASE("graph: the batch-norm picture in docs/ is the command's current output") {
-    const std::string committed = read_text_file(std::filesystem::path(source_dir()) / "docs" / "batchnorm-backward.dot");
+    const std::string committed =
+        read_text_file(std::filesystem::path(source_dir()) / "docs" / "batchnorm-backward.dot");
     const RunResult r = run_bnstep({"graph", "batchnorm", "--backward"});
     REQUIRE(r.exit_code == 0);
     CHECK_MESSAGE(committed == r.out,
@@ -210,7 +214,8 @@ TEST_CASE("graph: the batch-norm picture in docs/ is the command's current outpu
     const Graph g = load_lesson("batchnorm");
     for (const Node& n : g.nodes) CHECK(titles.count(n.name) == 1);
     for (const DotEdge& e : dot_edges(committed)) CHECK(titles.count(e.from + "&#45;&gt;" + e.to) == 1);
-    for (const std::string name : {"dxmu1", "dxmu2", "dx1", "dx2", "divar", "dbeta"}) CHECK(contains(svg, ">" + name + "</text>"));
+    for (const std::string name : {"dxmu1", "dxmu2", "dx1", "dx2", "divar", "dbeta"})
+        CHECK(contains(svg, ">" + name + "</text>"));
     const auto dot = find_on_path("dot");
     if (!dot) {
         MESSAGE("dot is not on PATH (Debian: graphviz): docs/batchnorm-backward.svg was not re-rendered");

@@ -29,7 +29,8 @@ std::string error_of(const std::string& text) {
 
 TEST_CASE("lesson: random values come from splitmix64 and exact arithmetic") {
     const Graph g = parse_lesson(
-        lesson_with_leaf(R"({"name": "x", "kind": "input", "shape": [2], "random": {"seed": 0, "low": -1, "high": 3}})"),
+        lesson_with_leaf(
+            R"({"name": "x", "kind": "input", "shape": [2], "random": {"seed": 0, "low": -1, "high": 3}})"),
         "t.json");
     // The first two splitmix64 outputs for seed 0, as 53-bit fractions.
     const double u0 = static_cast<double>(0xE220A8397B1DCDAFULL >> 11) / 9007199254740992.0;
@@ -46,13 +47,15 @@ TEST_CASE("lesson: random values come from splitmix64 and exact arithmetic") {
 }
 
 TEST_CASE("lesson: each distribution takes only its own parameters") {
-    CHECK(error_of(lesson_with_leaf(R"({"name": "x", "kind": "input", "shape": [2], "random": {"seed": 1, "mean": 2}})")) ==
+    CHECK(error_of(
+              lesson_with_leaf(R"({"name": "x", "kind": "input", "shape": [2], "random": {"seed": 1, "mean": 2}})")) ==
           "t.json: /leaves/0/random/mean: 'mean' does not apply to dist \"uniform\"; it takes low and high");
     CHECK(error_of(lesson_with_leaf(
               R"({"name": "x", "kind": "input", "shape": [2], "random": {"seed": 1, "dist": "normal", "low": 0}})")) ==
           "t.json: /leaves/0/random/low: 'low' does not apply to dist \"normal\"; it takes mean and std");
     CHECK(error_of(lesson_with_leaf(
-              R"({"name": "x", "kind": "input", "shape": [2], "random": {"seed": 1, "dist": "normal", "std": 2}})")) == "");
+              R"({"name": "x", "kind": "input", "shape": [2], "random": {"seed": 1, "dist": "normal", "std": 2}})")) ==
+          "");
 }
 
 TEST_CASE("lesson: a number too large for a double is a lesson error, not a crash") {

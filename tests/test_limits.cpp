@@ -26,10 +26,11 @@ std::string write(const TempDir& dir, const std::string& name, const std::string
 std::string chain(std::size_t count) {
     std::string nodes;
     for (std::size_t i = 1; i <= count; ++i)
-        nodes += (i > 1 ? ",\n" : "") + std::string(R"({"name": "n)") + std::to_string(i) + R"(", "op": "neg", "inputs": [")" +
-                 (i == 1 ? std::string("x") : "n" + std::to_string(i - 1)) + R"("]})";
-    return R"({"title": "chain", "leaves": [{"name": "x", "kind": "input", "shape": [2], "fill": 1}], "nodes": [)" + nodes +
-           R"(], "output": {"node": "n)" + std::to_string(count) + R"(", "upstream": {"fill": 1}}})";
+        nodes += (i > 1 ? ",\n" : "") + std::string(R"({"name": "n)") + std::to_string(i) +
+                 R"(", "op": "neg", "inputs": [")" + (i == 1 ? std::string("x") : "n" + std::to_string(i - 1)) +
+                 R"("]})";
+    return R"({"title": "chain", "leaves": [{"name": "x", "kind": "input", "shape": [2], "fill": 1}], "nodes": [)" +
+           nodes + R"(], "output": {"node": "n)" + std::to_string(count) + R"(", "upstream": {"fill": 1}}})";
 }
 
 void one_line_error(const bnstep_test::RunResult& r, int code, const std::string& part) {
@@ -44,7 +45,8 @@ void one_line_error(const bnstep_test::RunResult& r, int code, const std::string
 TEST_CASE("limits: a 100 MB file is refused before it is read, unless --max-file-size allows it") {
     TempDir dir;
     const std::string path = write(dir, "big.json", std::string(100u << 20, ' '));
-    one_line_error(run_bnstep({"run", path}), 2, "the file is 100.0 MiB, above the limit of 16.0 MiB for a lesson (--max-file-size)");
+    one_line_error(run_bnstep({"run", path}), 2,
+                   "the file is 100.0 MiB, above the limit of 16.0 MiB for a lesson (--max-file-size)");
     // Allowed, it is read and found to be no lesson at all.
     one_line_error(run_bnstep({"run", path, "--max-file-size", "200M"}), 2, "malformed JSON");
 }

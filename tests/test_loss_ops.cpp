@@ -16,7 +16,9 @@ using namespace bnstep::testing;
 
 namespace {
 
-Tensor mat(std::size_t rows, std::size_t cols, std::vector<double> v) { return Tensor(Shape{rows, cols}, std::move(v)); }
+Tensor mat(std::size_t rows, std::size_t cols, std::vector<double> v) {
+    return Tensor(Shape{rows, cols}, std::move(v));
+}
 
 Attrs attrs(std::initializer_list<std::pair<const char*, double>> list) {
     Attrs a;
@@ -165,8 +167,9 @@ TEST_CASE("cross_entropy: a 2x3 batch by hand, as torch's cross_entropy (mean ov
     CHECK(r.out[0] == doctest::Approx(loss).epsilon(1e-14));
     CHECK(r.out[0] == doctest::Approx(1.4185397696491857).epsilon(1e-14));
     // dz = (softmax(z) - onehot(labels)) / N
-    const double expected[] = {(std::exp(2.0) / sum0 - 1) / 2, std::exp(1.0) / sum0 / 2, std::exp(0.1) / sum0 / 2,
-                               std::exp(0.5) / sum1 / 2,       std::exp(2.5) / sum1 / 2, (std::exp(0.3) / sum1 - 1) / 2};
+    const double expected[] = {(std::exp(2.0) / sum0 - 1) / 2, std::exp(1.0) / sum0 / 2,
+                               std::exp(0.1) / sum0 / 2,       std::exp(0.5) / sum1 / 2,
+                               std::exp(2.5) / sum1 / 2,       (std::exp(0.3) / sum1 - 1) / 2};
     REQUIRE(r.grads.size() == 1);  // labels get none
     for (std::size_t i = 0; i < 6; ++i) CHECK(r.grads[0][i] == doctest::Approx(expected[i]).epsilon(1e-13));
     CHECK_FALSE(op_named("cross_entropy").inputs[1].differentiable);
@@ -224,7 +227,8 @@ TEST_CASE("soft_cross_entropy: T^2 keeps the gradient's size as T grows (Hinton 
     double previous_error = INFINITY;
     for (double t : {1.0, 2.0, 5.0, 10.0, 100.0}) {
         CAPTURE(t);
-        const Applied r = apply("soft_cross_entropy", {vec(z), vec(softmax_by_hand(v, t))}, attrs({{"temperature", t}}));
+        const Applied r =
+            apply("soft_cross_entropy", {vec(z), vec(softmax_by_hand(v, t))}, attrs({{"temperature", t}}));
         double error = 0.0, norm = 0.0;
         for (std::size_t i = 0; i < 4; ++i) {
             const double scaled = t * t * r.grads[0][i];
@@ -244,8 +248,10 @@ TEST_CASE("soft_cross_entropy: a batch averages over N; temperature scales logit
     const Tensor z = mat(2, 3, {0.5, -1, 2, 1, 1, 0});
     const Tensor target = mat(2, 3, {0.2, 0.3, 0.5, 0.6, 0.1, 0.3});
     const Applied r = apply("soft_cross_entropy", {z, target}, attrs({{"temperature", 2.0}}));
-    const Applied row0 = apply("soft_cross_entropy", {vec({0.5, -1, 2}), vec({0.2, 0.3, 0.5})}, attrs({{"temperature", 2.0}}));
-    const Applied row1 = apply("soft_cross_entropy", {vec({1, 1, 0}), vec({0.6, 0.1, 0.3})}, attrs({{"temperature", 2.0}}));
+    const Applied row0 =
+        apply("soft_cross_entropy", {vec({0.5, -1, 2}), vec({0.2, 0.3, 0.5})}, attrs({{"temperature", 2.0}}));
+    const Applied row1 =
+        apply("soft_cross_entropy", {vec({1, 1, 0}), vec({0.6, 0.1, 0.3})}, attrs({{"temperature", 2.0}}));
     CHECK(r.out[0] == doctest::Approx((row0.out[0] + row1.out[0]) / 2).epsilon(1e-14));
     for (std::size_t i = 0; i < 3; ++i) {
         CHECK(r.grads[0][i] == doctest::Approx(row0.grads[0][i] / 2).epsilon(1e-13));
@@ -288,7 +294,8 @@ TEST_CASE("kl_div: gradients -p/N and (log p + 1 - log_q)/N; N = 1 for one distr
     const Tensor log_q = mat(2, 2, {-0.5, -1.0, -2.0, -0.2});
     const Tensor p = mat(2, 2, {0.4, 0.6, 0.0, 1.0});
     const Applied r = apply("kl_div", {log_q, p});
-    CHECK(r.out[0] == doctest::Approx((0.4 * (std::log(0.4) + 0.5) + 0.6 * (std::log(0.6) + 1.0) + 1.0 * 0.2) / 2).epsilon(1e-14));
+    CHECK(r.out[0] ==
+          doctest::Approx((0.4 * (std::log(0.4) + 0.5) + 0.6 * (std::log(0.6) + 1.0) + 1.0 * 0.2) / 2).epsilon(1e-14));
     for (std::size_t i = 0; i < 4; ++i) CHECK(r.grads[0][i] == doctest::Approx(-p[i] / 2).epsilon(1e-15));
     CHECK(r.grads[1][0] == doctest::Approx((std::log(0.4) + 1 + 0.5) / 2).epsilon(1e-14));
     CHECK(r.grads[1][3] == doctest::Approx((0 + 1 + 0.2) / 2).epsilon(1e-14));
@@ -315,9 +322,12 @@ TEST_CASE("mse: the mean of the squared differences, by hand") {
 
 TEST_CASE("softmax and losses: shape rules reject what does not fit") {
     CHECK(shape_error("softmax", {{}}) == "softmax needs at least one axis, got a scalar");
-    CHECK(shape_error("log_softmax", {{2, 3}}, attrs({{"axis", 2}})) == "axis 2 is out of range for an input of shape (2, 3)");
-    CHECK(shape_error("softmax", {{3}}, attrs({{"temperature", 0.0}})) == "temperature must be a positive number, got 0");
-    CHECK(shape_error("soft_cross_entropy", {{3}, {3}}, attrs({{"temperature", -2.0}})).find("positive") != std::string::npos);
+    CHECK(shape_error("log_softmax", {{2, 3}}, attrs({{"axis", 2}})) ==
+          "axis 2 is out of range for an input of shape (2, 3)");
+    CHECK(shape_error("softmax", {{3}}, attrs({{"temperature", 0.0}})) ==
+          "temperature must be a positive number, got 0");
+    CHECK(shape_error("soft_cross_entropy", {{3}, {3}}, attrs({{"temperature", -2.0}})).find("positive") !=
+          std::string::npos);
     CHECK(shape_error("cross_entropy", {{4, 3}, {3}}) == "labels must have shape (4,) for logits (4, 3), got (3,)");
     CHECK(shape_error("cross_entropy", {{3}, {1}}) == "labels must have shape () for logits (3,), got (1,)");
     CHECK(shape_error("cross_entropy", {{2, 3, 4}, {2}}) == "logits must be (N, C) or (C,), got (2, 3, 4)");
@@ -329,6 +339,7 @@ TEST_CASE("softmax and losses: shape rules reject what does not fit") {
     for (const char* loss : {"cross_entropy", "soft_cross_entropy", "kl_div", "mse"}) {
         CAPTURE(loss);
         const bool labels = std::string(loss) == "cross_entropy";
-        CHECK(op_named(loss).shape({{2, 3}, labels ? Shape{2} : Shape{2, 3}}, with_defaults(op_named(loss), {})) == Shape{});
+        CHECK(op_named(loss).shape({{2, 3}, labels ? Shape{2} : Shape{2, 3}}, with_defaults(op_named(loss), {})) ==
+              Shape{});
     }
 }

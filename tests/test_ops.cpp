@@ -70,7 +70,9 @@ std::vector<OpCase> cases() {
     c.push_back({"conv2d", {{1, 4, 5, 5}, {6, 2, 3, 3}, {6}}, attrs({{"groups", 2}, {"padding", 1}})});
     c.push_back({"conv2d", {{2, 3, 4, 4}, {3, 1, 3, 3}}, attrs({{"groups", 3}, {"padding", 1}})});
     c.push_back({"conv2d", {{1, 4, 3, 3}, {5, 4, 1, 1}, {5}}});
-    c.push_back({"conv2d", {{1, 2, 5, 4}, {2, 1, 3, 2}}, attrs({{"groups", 2}, {"stride", 2}, {"padding", 2}, {"dilation", 2}})});
+    c.push_back({"conv2d",
+                 {{1, 2, 5, 4}, {2, 1, 3, 2}},
+                 attrs({{"groups", 2}, {"stride", 2}, {"padding", 2}, {"dilation", 2}})});
     // Pooling (random values: no ties within h).
     c.push_back({"max_pool2d", {{1, 2, 4, 4}}, attrs({{"kernel", 2}})});
     c.push_back({"max_pool2d", {{1, 1, 5, 6}}, attrs({{"kernel", 3}, {"stride", 2}, {"padding", 1}})});
@@ -176,9 +178,9 @@ TEST_CASE("ops: every backward rule matches finite differences, broadcasting inc
 
 TEST_CASE("ops: elementwise forward reads each input's broadcast source element") {
     // Against broadcast_to (tensor.cpp), which walks a multi-index per element.
-    const std::vector<std::pair<Shape, Shape>> pairs{
-        {{2, 3, 4}, {3, 1}}, {{2, 1, 4}, {3, 1}}, {{4}, {2, 3, 4}}, {{2, 3, 1}, {1, 1, 5}},
-        {{}, {2, 3}},        {{3, 1}, {1}},       {{1, 4}, {3, 1}}, {{2, 3, 4}, {2, 3, 4}}};
+    const std::vector<std::pair<Shape, Shape>> pairs{{{2, 3, 4}, {3, 1}},    {{2, 1, 4}, {3, 1}},   {{4}, {2, 3, 4}},
+                                                     {{2, 3, 1}, {1, 1, 5}}, {{}, {2, 3}},          {{3, 1}, {1}},
+                                                     {{1, 4}, {3, 1}},       {{2, 3, 4}, {2, 3, 4}}};
     const std::vector<std::pair<const char*, double (*)(double, double)>> ops{
         {"add", [](double a, double b) { return a + b; }},
         {"sub", [](double a, double b) { return a - b; }},
@@ -206,13 +208,48 @@ TEST_CASE("ops: elementwise forward reads each input's broadcast source element"
 TEST_CASE("ops: the table is complete and every op is tested") {
     std::set<std::string> tested;
     for (const OpCase& oc : cases()) tested.insert(oc.op);
-    const std::set<std::string> required = {
-        "add",  "sub",  "mul",    "div",       "neg",        "pow",       "square",     "sqrt",
-        "reciprocal", "exp", "log", "relu", "sum", "mean", "matmul", "batchnorm", "batchnorm2d", "conv2d",
-        "max_pool2d", "avg_pool2d", "global_avg_pool", "concat", "split", "reshape", "flatten", "transpose",
-        "channel_shuffle", "softmax", "log_softmax", "cross_entropy", "soft_cross_entropy", "kl_div", "mse",
-        "hardtanh", "clip", "sign", "binarize_stochastic", "xnor_binarize", "ternarize", "quantize", "pow2_quantize",
-        "prune_mask"};
+    const std::set<std::string> required = {"add",
+                                            "sub",
+                                            "mul",
+                                            "div",
+                                            "neg",
+                                            "pow",
+                                            "square",
+                                            "sqrt",
+                                            "reciprocal",
+                                            "exp",
+                                            "log",
+                                            "relu",
+                                            "sum",
+                                            "mean",
+                                            "matmul",
+                                            "batchnorm",
+                                            "batchnorm2d",
+                                            "conv2d",
+                                            "max_pool2d",
+                                            "avg_pool2d",
+                                            "global_avg_pool",
+                                            "concat",
+                                            "split",
+                                            "reshape",
+                                            "flatten",
+                                            "transpose",
+                                            "channel_shuffle",
+                                            "softmax",
+                                            "log_softmax",
+                                            "cross_entropy",
+                                            "soft_cross_entropy",
+                                            "kl_div",
+                                            "mse",
+                                            "hardtanh",
+                                            "clip",
+                                            "sign",
+                                            "binarize_stochastic",
+                                            "xnor_binarize",
+                                            "ternarize",
+                                            "quantize",
+                                            "pow2_quantize",
+                                            "prune_mask"};
     for (const OpDef& op : builtin_ops().all()) {
         CAPTURE(op.name);
         CHECK(tested.count(op.name) == 1);

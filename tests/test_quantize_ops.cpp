@@ -224,8 +224,10 @@ TEST_CASE("quantize: pieces are the level and the surrogate's clip range") {
 
 TEST_CASE("quantize: attributes it cannot take") {
     const Tensor x = vec({1.0});
-    CHECK(shape_error(Eval("quantize", {x}, {{"scale", 0.1}, {"bits", 0}}), {{1}}) == "bits must be from 1 to 16, got 0");
-    CHECK(shape_error(Eval("quantize", {x}, {{"scale", 0.1}, {"bits", 17}}), {{1}}) == "bits must be from 1 to 16, got 17");
+    CHECK(shape_error(Eval("quantize", {x}, {{"scale", 0.1}, {"bits", 0}}), {{1}}) ==
+          "bits must be from 1 to 16, got 0");
+    CHECK(shape_error(Eval("quantize", {x}, {{"scale", 0.1}, {"bits", 17}}), {{1}}) ==
+          "bits must be from 1 to 16, got 17");
     CHECK(shape_error(Eval("quantize", {x}, {{"scale", 0.0}}), {{1}}) == "scale must be above 0, got 0");
     CHECK(shape_error(Eval("quantize", {x}, {{"scale", -1.0}}), {{1}}) == "scale must be above 0, got -1");
     CHECK(shape_error(Eval("quantize", {x}, {{"scale", 0.1}, {"zero_point", 256}}), {{1}}) ==
@@ -248,7 +250,8 @@ TEST_CASE("xnor_binarize: alpha per filter and the backward by hand") {
     check_close(identity.vjp(g), {1 + 2.0 / 3, 2 - 2.0 / 3, 3 + 2.0 / 3, 0.8 - 1.0 / 3, 1 + 1.0 / 3, 1.2});
     // One weight per filter: alpha = |W|, out = W.
     check_close(Eval("xnor_binarize", {vec({-0.7, 2.0})}).forward(), {-0.7, 2.0});
-    CHECK(shape_error(Eval("xnor_binarize", {Tensor::scalar(1.0)}), {{}}).find("at least one axis") != std::string::npos);
+    CHECK(shape_error(Eval("xnor_binarize", {Tensor::scalar(1.0)}), {{}}).find("at least one axis") !=
+          std::string::npos);
     // Crossing 0 changes alpha's |.| piece, crossing +-1 the hardtanh estimator's.
     CHECK(hard.crosses_kink(5, 1e-6));
     CHECK(hard.crosses_kink(5, 1e-6, true));
@@ -281,7 +284,8 @@ TEST_CASE("ternarize: delta, alpha and the classes by hand") {
 TEST_CASE("pow2_quantize: INQ's eq. 4 by hand, at the bin edges and against a direct reading of the rule") {
     // n1 = 0, n2 = -2: P = {0, 1/4, 1/2, 1}; bins [0, 1/8) -> 0, [1/8, 3/8) -> 1/4, [3/8, 3/4) -> 1/2, [3/4, inf) -> 1.
     const Tensor all = Tensor(Shape{8}, 1.0);
-    const Eval q("pow2_quantize", {vec({0.1, -0.2, 0.4, -0.8, 2.0, 0.74, 0.375, -0.125}), all}, {{"n1", 0}, {"n2", -2}});
+    const Eval q("pow2_quantize", {vec({0.1, -0.2, 0.4, -0.8, 2.0, 0.74, 0.375, -0.125}), all},
+                 {{"n1", 0}, {"n2", -2}});
     check_close(q.forward(), {0, -0.25, 0.5, -1, 1, 0.5, 0.5, -0.25});
     check_close(q.local(), {0, 0, 0, 0, 0, 0, 0, 0});
     CHECK(q.crosses_kink(6, 1e-9));  // 3/8: between 1/4 and 1/2
@@ -301,7 +305,8 @@ TEST_CASE("pow2_quantize: INQ's eq. 4 by hand, at the bin edges and against a di
     for (std::size_t i = 0; i < w.size(); ++i) {
         double expected = 0;
         for (std::size_t b = 1; b < p.size(); ++b)
-            if ((p[b - 1] + p[b]) / 2 <= std::fabs(w[i]) && std::fabs(w[i]) < 1.5 * p[b]) expected = p[b] * (w[i] > 0 ? 1 : -1);
+            if ((p[b - 1] + p[b]) / 2 <= std::fabs(w[i]) && std::fabs(w[i]) < 1.5 * p[b])
+                expected = p[b] * (w[i] > 0 ? 1 : -1);
         CAPTURE(w[i]);
         CHECK(out[i] == expected);
     }
@@ -324,10 +329,12 @@ TEST_CASE("pow2_quantize: the largest |W| by fraction, ties to the lower index, 
     CHECK(value_error(Eval("pow2_quantize", {vec({0.3, 0.3}), vec({1, 2})}, {{"n1", 0}, {"n2", -2}})) ==
           "mask[1] is 2: a mask holds only 0 and 1 (1 = quantized)");
     CHECK(shape_error(masked, {{3}, {2}}) == "mask must have the shape of W, (3,), got (2,)");
-    CHECK(shape_error(Eval("pow2_quantize", {vec({1.0})}, {{"n1", -1}, {"n2", 0}}), {{1}}) == "n2 (0) must not exceed n1 (-1)");
+    CHECK(shape_error(Eval("pow2_quantize", {vec({1.0})}, {{"n1", -1}, {"n2", 0}}), {{1}}) ==
+          "n2 (0) must not exceed n1 (-1)");
     CHECK(shape_error(Eval("pow2_quantize", {vec({1.0})}, {{"n1", 0}, {"n2", 0}, {"fraction", 1.5}}), {{1}}) ==
           "fraction must be from 0 to 1, got 1.5");
-    CHECK(shape_error(Eval("pow2_quantize", {vec({1.0})}, {{"n1", 61}, {"n2", 0}}), {{1}}) == "n1 must be from -60 to 60, got 61");
+    CHECK(shape_error(Eval("pow2_quantize", {vec({1.0})}, {{"n1", 61}, {"n2", 0}}), {{1}}) ==
+          "n1 must be from -60 to 60, got 61");
 }
 
 TEST_CASE("prune_mask: the smallest |W| pruned, ties to the lower index, pruned weights get no gradient") {
@@ -336,7 +343,7 @@ TEST_CASE("prune_mask: the smallest |W| pruned, ties to the lower index, pruned 
     check_close(p.forward(), {0.5, 0, 0, 0, -0.2, 2.0});
     check_close(p.local(), {1, 0, 0, 0, 1, 1});
     check_close(p.vjp(vec({1, 2, 3, 4, 5, 6})), {1, 0, 0, 0, 5, 6});
-    CHECK(p.crosses_kink(4, 1e-6));       // -0.2 -+ h decides whether index 4 or 3 is pruned
+    CHECK(p.crosses_kink(4, 1e-6));  // -0.2 -+ h decides whether index 4 or 3 is pruned
     CHECK_FALSE(p.crosses_kink(5, 1e-6));
     // round(0.5 * 5) = 3 (halves up); sparsity 0 and 1.
     check_close(Eval("prune_mask", {vec({5, 4, 3, 2, 1})}).forward(), {5, 4, 0, 0, 0});
@@ -346,9 +353,11 @@ TEST_CASE("prune_mask: the smallest |W| pruned, ties to the lower index, pruned 
     const Eval masked("prune_mask", {vec({0.5, 0.01, 3.0}), vec({0, 1, 1})});
     check_close(masked.forward(), {0, 0.01, 3.0});
     check_close(masked.local(), {0, 1, 1});
-    CHECK(value_error(Eval("prune_mask", {vec({1, 2}), vec({0.5, 1})})) == "mask[0] is 0.5: a mask holds only 0 and 1 (1 = kept)");
+    CHECK(value_error(Eval("prune_mask", {vec({1, 2}), vec({0.5, 1})})) ==
+          "mask[0] is 0.5: a mask holds only 0 and 1 (1 = kept)");
     CHECK(shape_error(masked, {{3}, {1, 3}}) == "mask must have the shape of W, (3,), got (1, 3)");
-    CHECK(shape_error(Eval("prune_mask", {vec({1.0})}, {{"sparsity", -0.5}}), {{1}}) == "sparsity must be from 0 to 1, got -0.5");
+    CHECK(shape_error(Eval("prune_mask", {vec({1.0})}, {{"sparsity", -0.5}}), {{1}}) ==
+          "sparsity must be from 0 to 1, got -0.5");
 }
 
 TEST_CASE("binarize_stochastic: the draws come from the seed, and the mean is hardtanh(w)") {
@@ -394,7 +403,8 @@ TEST_CASE("pieces: relu at 0 and a max-pool tie are kinks") {
     CHECK(relu.pieces_with(0, 0.0) != relu.pieces_with(0, 1e-6));
     CHECK(relu.pieces_with(0, 0.0) != relu.pieces_with(0, -1e-6));
     // A 2x2 window whose two largest values tie: moving either moves the argmax.
-    const Eval pool("max_pool2d", {Tensor(Shape{1, 1, 2, 2}, std::vector<double>{1.0, 1.0, 0.0, -1.0})}, {{"kernel", 2}});
+    const Eval pool("max_pool2d", {Tensor(Shape{1, 1, 2, 2}, std::vector<double>{1.0, 1.0, 0.0, -1.0})},
+                    {{"kernel", 2}});
     CHECK(pool.crosses_kink(0, 1e-6));
     CHECK(pool.crosses_kink(1, 1e-6));
     CHECK_FALSE(pool.crosses_kink(2, 1e-6));

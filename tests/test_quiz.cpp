@@ -219,7 +219,8 @@ TEST_CASE("quiz end to end: answers from a file, a pipe's end, JSON for teachers
     }
     answers.close();
 
-    RunResult r = run_bnstep({"quiz", "--seed", "7", "--answers", (dir.path() / "answers.txt").string(), "--color", "never"});
+    RunResult r =
+        run_bnstep({"quiz", "--seed", "7", "--answers", (dir.path() / "answers.txt").string(), "--color", "never"});
     CHECK(r.exit_code == 0);
     CHECK(r.err.empty());
     CHECK(contains(r.out, "Score: 10 of 10 right (10 at the first try)"));
@@ -233,7 +234,8 @@ TEST_CASE("quiz end to end: answers from a file, a pipe's end, JSON for teachers
     r = run_bnstep({"quiz", "--node", "gamma"});
     CHECK(r.exit_code == 2);
     CHECK(lines_of(r.err).size() == 1);
-    CHECK(contains(r.err, "bnstep: error: lesson batchnorm: no question fits node 'gamma'; nodes with questions: step 9 (out)"));
+    CHECK(contains(
+        r.err, "bnstep: error: lesson batchnorm: no question fits node 'gamma'; nodes with questions: step 9 (out)"));
     r = run_bnstep({"quiz", "--kind", "sideways"});
     CHECK(r.exit_code == 2);
     CHECK(lines_of(r.err).size() == 1);
@@ -246,6 +248,8 @@ TEST_CASE("quiz end to end: answers from a file, a pipe's end, JSON for teachers
     // Colour only when asked for (the output is a pipe here), never with NO_COLOR.
     const std::string no = run_bnstep({"quiz", "--node", "6"}).out;
     CHECK_FALSE(contains(no, "\x1b["));
-    CHECK(contains(run_bnstep({"quiz", "--node", "6", "--color", "always"}, "", {{"NO_COLOR", kUnsetEnv}}).out, "\x1b["));
-    CHECK_FALSE(contains(run_bnstep({"quiz", "--node", "6", "--color", "always"}, "", {{"NO_COLOR", "1"}}).out, "\x1b["));
+    CHECK(
+        contains(run_bnstep({"quiz", "--node", "6", "--color", "always"}, "", {{"NO_COLOR", kUnsetEnv}}).out, "\x1b["));
+    CHECK_FALSE(
+        contains(run_bnstep({"quiz", "--node", "6", "--color", "always"}, "", {{"NO_COLOR", "1"}}).out, "\x1b["));
 }

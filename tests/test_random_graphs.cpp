@@ -109,7 +109,7 @@ TEST_CASE("random graphs: the check catches a worked example that disagrees with
     OpTable ops = builtin_ops();
     auto& rule = ops.find_mutable("neg")->inputs[0];
     rule.explain = [original = rule.explain](const OpCall& call, const Tensor& up, const Names& names, const Index& at,
-                                              const NumFmt& num) {
+                                             const NumFmt& num) {
         Worked w = original(call, up, names, at, num);
         w.result = -w.result;
         return w;

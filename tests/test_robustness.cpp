@@ -44,10 +44,17 @@ void refused(const bnstep_test::RunResult& r, const std::string& part) {
     CHECK_MESSAGE(!contains(r.err, "internal error"), r.err);
 }
 
-const std::vector<std::vector<std::string>> kEveryCommand = {
-    {"run"}, {"run", "--format", "json"}, {"trace", "--node", "y"}, {"check-gradients"}, {"saliency"},
-    {"quiz"}, {"quiz", "--format", "json"}, {"worksheet"}, {"worksheet", "--format", "latex"}, {"graph"},
-    {"graph", "--format", "mermaid", "--values"}};
+const std::vector<std::vector<std::string>> kEveryCommand = {{"run"},
+                                                             {"run", "--format", "json"},
+                                                             {"trace", "--node", "y"},
+                                                             {"check-gradients"},
+                                                             {"saliency"},
+                                                             {"quiz"},
+                                                             {"quiz", "--format", "json"},
+                                                             {"worksheet"},
+                                                             {"worksheet", "--format", "latex"},
+                                                             {"graph"},
+                                                             {"graph", "--format", "mermaid", "--values"}};
 
 void refused_by_every_command(const std::string& path, const std::string& part, std::vector<std::string> extra = {}) {
     for (auto args : kEveryCommand) {
@@ -70,17 +77,20 @@ bnstep_test::RunResult shell(const std::string& script) {
 TEST_CASE("robustness: shape arithmetic that would overflow is refused before anything is allocated") {
     TempDir dir;
     const std::string huge_padding =
-        write(dir, "pad.json", one_op("conv2d", "[1, 1, 1, 1]", R"({"padding": 4611686018427387904})", kConvWeight, R"(, "w")"));
+        write(dir, "pad.json",
+              one_op("conv2d", "[1, 1, 1, 1]", R"({"padding": 4611686018427387904})", kConvWeight, R"(, "w")"));
     refused_by_every_command(huge_padding, "more than 100000000 elements, the limit for one tensor (--max-elements)");
     // Raising the limit to its largest value does not let the wrapped size through: (2^63 + 1)^2 is past 2^64.
-    refused(run_bnstep({"run", huge_padding, "--max-elements", "9223372036854775808"}), "more than 9223372036854775808");
+    refused(run_bnstep({"run", huge_padding, "--max-elements", "9223372036854775808"}),
+            "more than 9223372036854775808");
     const std::string max_padding =
-        write(dir, "pad2.json", one_op("conv2d", "[1, 1, 1, 1]", R"({"padding": 9223372036854775807})", kConvWeight, R"(, "w")"));
+        write(dir, "pad2.json",
+              one_op("conv2d", "[1, 1, 1, 1]", R"({"padding": 9223372036854775807})", kConvWeight, R"(, "w")"));
     refused(run_bnstep({"run", max_padding}), "(--max-elements)");
-    const std::string huge_dilation = write(
-        dir, "dil.json",
-        one_op("conv2d", "[1, 1, 4, 4]", R"({"dilation": 9223372036854775807})",
-               R"(, {"name": "w", "kind": "param", "shape": [1, 1, 3, 3], "fill": 1})", R"(, "w")"));
+    const std::string huge_dilation =
+        write(dir, "dil.json",
+              one_op("conv2d", "[1, 1, 4, 4]", R"({"dilation": 9223372036854775807})",
+                     R"(, {"name": "w", "kind": "param", "shape": [1, 1, 3, 3], "fill": 1})", R"(, "w")"));
     refused(run_bnstep({"run", huge_dilation}), "does not fit");
 
     // A reshape to two sizes whose product wraps to exactly the element count (1 mod 2^64).
@@ -91,28 +101,35 @@ TEST_CASE("robustness: shape arithmetic that would overflow is refused before an
         if (inverse < (std::uint64_t{1} << 63)) break;
     }
     REQUIRE(a * inverse == 1);
-    const std::string wrap = write(dir, "reshape.json",
-                                   one_op("reshape", "[1]", R"({"shape": [)" + std::to_string(a) + ", " +
-                                                                std::to_string(inverse) + "]}"));
+    const std::string wrap =
+        write(dir, "reshape.json",
+              one_op("reshape", "[1]", R"({"shape": [)" + std::to_string(a) + ", " + std::to_string(inverse) + "]}"));
     refused(run_bnstep({"run", wrap, "--max-elements", "9223372036854775808"}), "cannot reshape (1,) (1 elements)");
 }
 
-TEST_CASE("robustness: windows are bounded: larger than the padded input, padding past half the kernel, too many taps") {
+TEST_CASE(
+    "robustness: windows are bounded: larger than the padded input, padding past half the kernel, too many taps") {
     TempDir dir;
-    const std::string taps = write(dir, "taps.json", one_op("max_pool2d", "[1, 1, 1, 1]", R"({"kernel": 1048576, "padding": 524288})"));
-    refused_by_every_command(taps, "reads a window of 1099511627776 elements, more than the limit of 100000000 (--max-elements)");
-    refused(run_bnstep({"run", write(dir, "pad.json", one_op("avg_pool2d", "[1, 1, 4, 4]", R"({"kernel": 3, "padding": 2})"))}),
+    const std::string taps =
+        write(dir, "taps.json", one_op("max_pool2d", "[1, 1, 1, 1]", R"({"kernel": 1048576, "padding": 524288})"));
+    refused_by_every_command(
+        taps, "reads a window of 1099511627776 elements, more than the limit of 100000000 (--max-elements)");
+    refused(run_bnstep({"run", write(dir, "pad.json",
+                                     one_op("avg_pool2d", "[1, 1, 4, 4]", R"({"kernel": 3, "padding": 2})"))}),
             "padding must be from 0 to half the kernel (1), got 2");
-    refused(run_bnstep({"run", write(dir, "big.json", one_op("max_pool2d", "[1, 1, 2, 2]", R"({"kernel": 5, "padding": 1})"))}),
+    refused(run_bnstep({"run", write(dir, "big.json",
+                                     one_op("max_pool2d", "[1, 1, 2, 2]", R"({"kernel": 5, "padding": 1})"))}),
             "does not fit the 2x2 input");
-    refused(run_bnstep({"run", write(dir, "conv.json", one_op("conv2d", "[1, 1, 2, 2]", "{}",
-                                                                R"(, {"name": "w", "kind": "param", "shape": [1, 1, 5, 5], "fill": 1})",
-                                                                R"(, "w")"))}),
+    refused(run_bnstep({"run", write(dir, "conv.json",
+                                     one_op("conv2d", "[1, 1, 2, 2]", "{}",
+                                            R"(, {"name": "w", "kind": "param", "shape": [1, 1, 5, 5], "fill": 1})",
+                                            R"(, "w")"))}),
             "does not fit the 2x2 input");
     // The work of a forward pass: 4128^2 outputs, each a 1024-tap window, is past the default --max-work (2^34).
-    const std::string work = write(dir, "work.json",
-                                   one_op("conv2d", "[1, 1, 4159, 4159]", "{}",
-                                          R"(, {"name": "w", "kind": "param", "shape": [1, 1, 32, 32], "fill": 1})", R"(, "w")"));
+    const std::string work =
+        write(dir, "work.json",
+              one_op("conv2d", "[1, 1, 4159, 4159]", "{}",
+                     R"(, {"name": "w", "kind": "param", "shape": [1, 1, 32, 32], "fill": 1})", R"(, "w")"));
     refused(run_bnstep({"graph", work}), "(--max-work)");
 }
 
@@ -188,18 +205,22 @@ TEST_CASE("robustness: parsing is linear and the node count bites while reading"
     refused(run_bnstep({"run", write(dir, "objects.json", objects)}, "", {}, bnstep_test::Stdin::DevNull, 20),
             "unknown key 'padding'");
     // The 10,001st item is refused where it stands, before the rest of the file is read.
-    std::string chain = R"({"title": "t", "leaves": [{"name": "x", "kind": "param", "shape": [1], "fill": 1}], "nodes": [)";
+    std::string chain =
+        R"({"title": "t", "leaves": [{"name": "x", "kind": "param", "shape": [1], "fill": 1}], "nodes": [)";
     for (int k = 1; k <= 100000; ++k)
-        chain += (k > 1 ? "," : "") + std::string(R"({"name": "n)") + std::to_string(k) + R"(", "op": "neg", "inputs": [")" +
-                 (k == 1 ? std::string("x") : "n" + std::to_string(k - 1)) + R"("]})";
+        chain += (k > 1 ? "," : "") + std::string(R"({"name": "n)") + std::to_string(k) +
+                 R"(", "op": "neg", "inputs": [")" + (k == 1 ? std::string("x") : "n" + std::to_string(k - 1)) +
+                 R"("]})";
     chain += R"(], "output": {"node": "n100000", "upstream": {"fill": 1}}})";
     refused(run_bnstep({"run", write(dir, "chain.json", chain)}), "/nodes/9999: at least 10001 leaves and nodes");
     // A legal chain of 9,999 nodes is checked node by node through each node's consumer (47 s when
     // every node's move was carried to the output).
-    std::string legal = R"({"title": "t", "leaves": [{"name": "x", "kind": "param", "shape": [2], "fill": 1}], "nodes": [)";
+    std::string legal =
+        R"({"title": "t", "leaves": [{"name": "x", "kind": "param", "shape": [2], "fill": 1}], "nodes": [)";
     for (int k = 1; k <= 9998; ++k)
-        legal += (k > 1 ? "," : "") + std::string(R"({"name": "n)") + std::to_string(k) + R"(", "op": "neg", "inputs": [")" +
-                 (k == 1 ? std::string("x") : "n" + std::to_string(k - 1)) + R"("]})";
+        legal += (k > 1 ? "," : "") + std::string(R"({"name": "n)") + std::to_string(k) +
+                 R"(", "op": "neg", "inputs": [")" + (k == 1 ? std::string("x") : "n" + std::to_string(k - 1)) +
+                 R"("]})";
     legal += R"(], "output": {"node": "n9998", "upstream": {"fill": 1}}})";
     const auto r = run_bnstep({"check-gradients", write(dir, "legal.json", legal), "--format", "json"}, "", {},
                               bnstep_test::Stdin::DevNull, 20);
@@ -237,11 +258,13 @@ TEST_CASE("robustness: only regular files are read as lessons and answers, with 
     TempDir dir;
     const std::string fifo = (dir.path() / "lesson.fifo.json").string();
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-    refused(run_bnstep({"run", fifo}, "", {}, bnstep_test::Stdin::DevNull, 10), "is a FIFO (named pipe); expected a regular file");
+    refused(run_bnstep({"run", fifo}, "", {}, bnstep_test::Stdin::DevNull, 10),
+            "is a FIFO (named pipe); expected a regular file");
     refused(run_bnstep({"run", "/dev/zero"}), "/dev/zero: is a character device");
     refused(run_bnstep({"run", "/dev/urandom"}), "/dev/urandom: is a character device");
     refused(run_bnstep({"run", "/proc/self/status"}), "/proc/self/status:1:1: malformed JSON");
-    refused(run_bnstep({"run", "/proc/self/environ", "--max-file-size", "1"}), "more than 1 bytes, the limit for a lesson (--max-file-size)");
+    refused(run_bnstep({"run", "/proc/self/environ", "--max-file-size", "1"}),
+            "more than 1 bytes, the limit for a lesson (--max-file-size)");
     refused(run_bnstep({"run", dir.path().string() + "/"}), "is a directory");
     refused(run_bnstep({"quiz", "--answers", dir.path().string()}), "is a directory; expected a regular file");
     refused(run_bnstep({"quiz", "--answers", fifo}, "", {}, bnstep_test::Stdin::DevNull, 10), "is a FIFO");
@@ -268,14 +291,21 @@ TEST_CASE("robustness: write errors are reported, a closed pipe ends quietly") {
 
 TEST_CASE("robustness: lesson text cannot reach the terminal or LaTeX as commands") {
     TempDir dir;
-    const std::string lesson = write(dir, "evil.json", R"({"title": "Evil\u001b[2J\u001b]0;owned\u0007 title\n\\input{/etc/passwd}\\write18{rm -rf x}",
+    const std::string lesson =
+        write(dir, "evil.json",
+              R"({"title": "Evil\u001b[2J\u001b]0;owned\u0007 title\n\\input{/etc/passwd}\\write18{rm -rf x}",
       "description": "line one\nbnstep: error: forged\u0000cut \u202e reversed",
       "leaves": [{"name": "x", "kind": "param", "shape": [2], "values": [1, 2], "note": "\r\u009b31m note"}],
       "nodes": [{"name": "y", "op": "square", "inputs": ["x"], "note": "$\\def\\x{}$ # % & ~ ^ _ { }"}],
       "output": {"node": "y", "upstream": {"fill": 1}}})");
-    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-             {"run", lesson}, {"trace", lesson, "--node", "y"}, {"worksheet", lesson}, {"graph", lesson},
-             {"graph", lesson, "--format", "mermaid"}, {"quiz", lesson}, {"check-gradients", lesson}}) {
+    for (const std::vector<std::string>& args :
+         std::vector<std::vector<std::string>>{{"run", lesson},
+                                               {"trace", lesson, "--node", "y"},
+                                               {"worksheet", lesson},
+                                               {"graph", lesson},
+                                               {"graph", lesson, "--format", "mermaid"},
+                                               {"quiz", lesson},
+                                               {"check-gradients", lesson}}) {
         const auto r = run_bnstep(args);
         CAPTURE(args[0]);
         CHECK(r.exit_code <= 1);
@@ -306,12 +336,14 @@ TEST_CASE("robustness: lesson text cannot reach the terminal or LaTeX as command
 
 TEST_CASE("robustness: numeric options are validated, never saturated or wrapped") {
     const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-        {{"check-gradients", "batchnorm", "--seed", "-1"}, "--seed: must be a whole number from 0 to 18446744073709551615, got '-1'"},
+        {{"check-gradients", "batchnorm", "--seed", "-1"},
+         "--seed: must be a whole number from 0 to 18446744073709551615, got '-1'"},
         {{"check-gradients", "batchnorm", "--seed", "18446744073709551616"}, "from 0 to 18446744073709551615"},
         {{"quiz", "--seed", "1e3"}, "--seed: must be a whole number"},
         {{"saliency", "--prune", "-1"}, "--prune: must be a whole number from 1 to"},
         {{"run", "--max-nodes", "99999999999999999999"}, "--max-nodes: must be a whole number from 1 to 10000000"},
-        {{"run", "--max-memory", "17179869185G"}, "--max-memory '17179869185G': too large; it must be at most 17179869183G"},
+        {{"run", "--max-memory", "17179869185G"},
+         "--max-memory '17179869185G': too large; it must be at most 17179869183G"},
         {{"run", "--max-file-size", "17179869184G"}, "--max-file-size '17179869184G': too large"},
         {{"run", "--max-file-size", ""}, "--max-file-size '': expected a whole number"},
         {{"run", "--max-memory", "0"}, "--max-memory '0': must be at least 1"},
@@ -329,8 +361,8 @@ TEST_CASE("robustness: numeric options are validated, never saturated or wrapped
 }
 
 TEST_CASE("robustness: every command refuses generated bad option values with one line and exit code 2") {
-    const std::vector<std::string> bad_whole = {"-1", "", "abc", "1.5", "1e3", "0x10", " 5", "5 ", "+5",
-                                                "99999999999999999999999", "18446744073709551616"};
+    const std::vector<std::string> bad_whole = {
+        "-1", "", "abc", "1.5", "1e3", "0x10", " 5", "5 ", "+5", "99999999999999999999999", "18446744073709551616"};
     const std::vector<std::string> bad_positive = {"0", "-1", "", "nan", "inf", "1e999", "abc", "-0"};
     const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> options = {
         {{"run", "trace", "check-gradients", "saliency", "quiz", "worksheet", "graph"},
@@ -367,13 +399,15 @@ TEST_CASE("robustness: every command refuses generated bad option values with on
     for (const auto& family : positive)
         for (const auto& command : family.first)
             for (const auto& option : family.second)
-                for (int k = 0; k < 2; ++k) expect_refusal(command, option, bad_positive[next_positive++ % bad_positive.size()]);
+                for (int k = 0; k < 2; ++k)
+                    expect_refusal(command, option, bad_positive[next_positive++ % bad_positive.size()]);
     CHECK(tried > 100);
 }
 
 TEST_CASE("robustness: integer attributes stay integers") {
     TempDir dir;
-    const std::string seed = write(dir, "seed.json", one_op("binarize_stochastic", "[2]", R"({"seed": 9007199254740993})"));
+    const std::string seed =
+        write(dir, "seed.json", one_op("binarize_stochastic", "[2]", R"({"seed": 9007199254740993})"));
     auto r = run_bnstep({"run", seed, "--format", "json"});
     if (r.exit_code == 2 && contains(r.err, "unknown op")) {
         MESSAGE("no stochastic_binarize op: the seed is checked through conv2d's stride instead");
@@ -381,21 +415,26 @@ TEST_CASE("robustness: integer attributes stay integers") {
         REQUIRE(r.exit_code == 0);
         CHECK(contains(r.out, "\"seed\": 9007199254740993"));
     }
-    const std::string stride = write(dir, "stride.json", one_op("conv2d", "[1, 1, 1, 1]", R"({"stride": 9223372036854775807})",
-                                                                kConvWeight, R"(, "w")"));
+    const std::string stride =
+        write(dir, "stride.json",
+              one_op("conv2d", "[1, 1, 1, 1]", R"({"stride": 9223372036854775807})", kConvWeight, R"(, "w")"));
     r = run_bnstep({"run", stride, "--format", "json"});
     REQUIRE(r.exit_code == 0);
     CHECK(contains(r.out, "\"stride\": 9223372036854775807"));
-    r = run_bnstep({"graph", write(dir, "neg.json", one_op("conv2d", "[1, 1, 1, 1]", R"({"stride": -9223372036854775807})",
-                                                              kConvWeight, R"(, "w")"))});
+    r = run_bnstep({"graph", write(dir, "neg.json",
+                                   one_op("conv2d", "[1, 1, 1, 1]", R"({"stride": -9223372036854775807})", kConvWeight,
+                                          R"(, "w")"))});
     refused(r, "-9223372036854775807");
-    refused(run_bnstep({"run", write(dir, "big.json", one_op("conv2d", "[1, 1, 1, 1]", R"({"stride": 18446744073709551616})",
-                                                              kConvWeight, R"(, "w")"))}),
+    refused(run_bnstep({"run", write(dir, "big.json",
+                                     one_op("conv2d", "[1, 1, 1, 1]", R"({"stride": 18446744073709551616})",
+                                            kConvWeight, R"(, "w")"))}),
             "integer too large");
-    refused(run_bnstep({"run", write(dir, "big2.json", one_op("conv2d", "[1, 1, 1, 1]", R"({"padding": 1e300})",
-                                                               kConvWeight, R"(, "w")"))}),
-            "integer too large");
-    refused(run_bnstep({"run", write(dir, "frac.json", one_op("conv2d", "[1, 1, 1, 1]", R"({"padding": 1.5})",
-                                                               kConvWeight, R"(, "w")"))}),
-            "expected an integer, got 1.5");
+    refused(
+        run_bnstep({"run", write(dir, "big2.json",
+                                 one_op("conv2d", "[1, 1, 1, 1]", R"({"padding": 1e300})", kConvWeight, R"(, "w")"))}),
+        "integer too large");
+    refused(
+        run_bnstep({"run", write(dir, "frac.json",
+                                 one_op("conv2d", "[1, 1, 1, 1]", R"({"padding": 1.5})", kConvWeight, R"(, "w")"))}),
+        "expected an integer, got 1.5");
 }

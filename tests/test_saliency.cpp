@@ -79,8 +79,9 @@ TEST_CASE("saliency: pruning comparisons recompute the loss with the chosen weig
             }
         return l / 6.0;
     };
-    CHECK(r.loss_pruned_by_saliency ==
-          doctest::Approx(loss_without([&](const WeightSaliency& s) { return &s - r.weights.data() < 2; })).epsilon(1e-12));
+    CHECK(r.loss_pruned_by_saliency == doctest::Approx(loss_without([&](const WeightSaliency& s) {
+                                           return &s - r.weights.data() < 2;
+                                       })).epsilon(1e-12));
     CHECK(r.loss_pruned_by_magnitude ==
           doctest::Approx(loss_without([](const WeightSaliency& s) { return s.magnitude_rank <= 2; })).epsilon(1e-12));
 }

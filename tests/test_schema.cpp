@@ -175,7 +175,8 @@ TEST_CASE("schema: lessons/lesson.schema.json is a draft 2020-12 object schema")
 
 TEST_CASE("schema: the op enum is the op table") {
     Keys in_schema;
-    for (const auto& op : object_schema("node").at("properties").at("op").at("enum")) in_schema.insert(op.get<std::string>());
+    for (const auto& op : object_schema("node").at("properties").at("op").at("enum"))
+        in_schema.insert(op.get<std::string>());
     const std::vector<std::string> names = bnstep::builtin_ops().names();
     const Keys in_table(names.begin(), names.end());
     CHECK(str(in_schema) == str(in_table));
@@ -237,8 +238,8 @@ TEST_CASE("schema: each op's input count and attributes match the op table") {
             CHECK(attrs.value("maxProperties", -1) == 0);
         else
             CHECK(attrs.value("additionalProperties", true) == false);
-        const bool attrs_required = then.contains("required") && then.at("required").size() == 1 &&
-                                    then.at("required").at(0) == "attrs";
+        const bool attrs_required =
+            then.contains("required") && then.at("required").size() == 1 && then.at("required").at(0) == "attrs";
         CHECK(attrs_required == !table_required.empty());
     }
 }
@@ -333,7 +334,8 @@ TEST_CASE("schema: required keys are the keys the loader requires") {
         CAPTURE(c.label);
         const Keys req = required(c.def);
         const Keys all = declared(c.def);
-        for (const std::string& key : req) CHECK_MESSAGE(all.count(key) == 1, "required key '" << key << "' is not declared");
+        for (const std::string& key : req)
+            CHECK_MESSAGE(all.count(key) == 1, "required key '" << key << "' is not declared");
         // Each required key: leaving it out is a load error that names it.
         for (const std::string& key : req) {
             CAPTURE(key);

@@ -19,8 +19,6 @@ using bnstep::testing::with_defaults;
 
 namespace {
 
-
-
 Attrs one(const char* name, double v) {
     Attrs a;
     a.set(name, v);
@@ -317,9 +315,9 @@ TEST_CASE("shape ops: reshape and flatten keep the row-major order") {
         CHECK(dx.shape() == x.shape());
         CHECK(dx.data() == up.data());
     }
-    for (const auto& [start, shape] : {std::pair{0LL, Shape{120}}, std::pair{1LL, Shape{2, 60}},
-                                       std::pair{2LL, Shape{2, 3, 20}}, std::pair{3LL, Shape{2, 3, 4, 5}},
-                                       std::pair{-2LL, Shape{2, 3, 20}}}) {
+    for (const auto& [start, shape] :
+         {std::pair{0LL, Shape{120}}, std::pair{1LL, Shape{2, 60}}, std::pair{2LL, Shape{2, 3, 20}},
+          std::pair{3LL, Shape{2, 3, 4, 5}}, std::pair{-2LL, Shape{2, 3, 20}}}) {
         const long long start_axis = start;  // (clang 14 cannot capture a structured binding)
         CAPTURE(start_axis);
         const Attrs a = with_defaults(flatten, one("start", double(start)));
@@ -354,14 +352,16 @@ TEST_CASE("shape ops: bad attributes are ShapeErrors that say what is wrong") {
         CHECK(shape_error(shuffle, {{1, 6, 2, 2}}, one("groups", 3)).empty());
     }
     SUBCASE("transpose: perm must name every axis once") {
-        CHECK(mentions(shape_error(transpose, {{2, 3, 4, 5}}, list("perm", {0, 1, 1, 3})), {"[0,1,1,3]", "axis 1", "twice"}));
+        CHECK(mentions(shape_error(transpose, {{2, 3, 4, 5}}, list("perm", {0, 1, 1, 3})),
+                       {"[0,1,1,3]", "axis 1", "twice"}));
         CHECK(mentions(shape_error(transpose, {{2, 3, 4}}, list("perm", {2, -1, 0})), {"axis 2", "twice"}));
         CHECK(mentions(shape_error(transpose, {{2, 3, 4}}, list("perm", {1, 0})), {"2 axes", "rank 3"}));
         CHECK(mentions(shape_error(transpose, {{2, 3}}, list("perm", {0, 2})), {"axis 2", "out of range"}));
         CHECK(shape_error(transpose, {{2, 3, 4}}, list("perm", {2, 0, 1})).empty());
     }
     SUBCASE("reshape: the sizes must multiply to the element count") {
-        CHECK(mentions(shape_error(reshape, {{2, 3, 4}}, list("shape", {4, 5})), {"(2, 3, 4)", "24 elements", "[4,5]"}));
+        CHECK(
+            mentions(shape_error(reshape, {{2, 3, 4}}, list("shape", {4, 5})), {"(2, 3, 4)", "24 elements", "[4,5]"}));
         CHECK(mentions(shape_error(reshape, {{2, 3, 4}}, list("shape", {-1, 5})), {"24 elements", "[-1,5]"}));
         CHECK(mentions(shape_error(reshape, {{2, 3, 4}}, list("shape", {-1, -1})), {"[-1,-1]", "-1 once"}));
         CHECK(mentions(shape_error(reshape, {{2, 3, 4}}, list("shape", {0, 24})), {"[0,24]", "at least 1"}));
@@ -375,7 +375,8 @@ TEST_CASE("shape ops: bad attributes are ShapeErrors that say what is wrong") {
         a.set("parts", 3);
         a.set("index", 3);
         CHECK(mentions(shape_error(split, {{2, 6}}, a), {"index 3", "3 parts"}));
-        CHECK(mentions(shape_error(cat, {{2, 3, 4}, {2, 5, 4}, {2, 3, 5}}, one("axis", 1)), {"(2, 3, 4)", "(2, 3, 5)", "axis 1"}));
+        CHECK(mentions(shape_error(cat, {{2, 3, 4}, {2, 5, 4}, {2, 3, 5}}, one("axis", 1)),
+                       {"(2, 3, 4)", "(2, 3, 5)", "axis 1"}));
         CHECK(shape_error(cat, {{2, 3, 4}, {2, 5, 4}}, one("axis", 1)).empty());
         CHECK(mentions(shape_error(cat, {{2, 3}, {2, 3}}, one("axis", 2)), {"axis 2", "out of range"}));
         CHECK(mentions(shape_error(flatten, {{2, 3}}, one("start", 5)), {"5", "out of range"}));

@@ -125,8 +125,9 @@ TEST_CASE("step mode: b goes back one node, ? shows the keys, q quits, end of in
 }
 
 TEST_CASE("step mode: run --step without a terminal is a one-line error, never a wait") {
-    for (const std::vector<std::string>& args : {std::vector<std::string>{"run", "--step"},
-                                                 std::vector<std::string>{"run", "conv2d", "--step", "--color", "never"}}) {
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"run", "--step"},
+          std::vector<std::string>{"run", "conv2d", "--step", "--color", "never"}}) {
         const RunResult r = run_bnstep(args, "", {}, Stdin::DevNull, 20);
         CHECK_FALSE(r.timed_out);
         CHECK(r.exit_code == 2);

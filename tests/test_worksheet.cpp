@@ -51,14 +51,16 @@ std::vector<double> numbers_in(const std::vector<std::string>& lines) {
     std::vector<double> v;
     const std::regex number(R"(-?\d+(\.\d+)?(e[-+]?\d+)?)");
     for (const std::string& line : lines)
-        for (std::sregex_iterator it(line.begin(), line.end(), number), end; it != end; ++it) v.push_back(std::stod(it->str()));
+        for (std::sregex_iterator it(line.begin(), line.end(), number), end; it != end; ++it)
+            v.push_back(std::stod(it->str()));
     return v;
 }
 
 // The tensor the sheet names `name`: an edge's contribution, or a node's summed gradient.
 const Tensor* named_gradient(const Trace& t, const std::string& name) {
     for (std::size_t i = 0; i < t.nodes.size(); ++i) {
-        if (t.nodes[i].grad && t.nodes[i].received.size() > 1 && t.graph->nodes[i].grad_name() == name) return &*t.nodes[i].grad;
+        if (t.nodes[i].grad && t.nodes[i].received.size() > 1 && t.graph->nodes[i].grad_name() == name)
+            return &*t.nodes[i].grad;
         for (const EdgeGrad& e : t.nodes[i].edges)
             if (e.status == EdgeGrad::Status::Flows && e.name == name) return &e.contribution;
     }
@@ -86,7 +88,8 @@ TEST_CASE("worksheet: the batch-norm answer key holds the gradients worked out b
         const bool matrix = b.lines.size() > 1;
         REQUIRE(printed.size() == (matrix ? 12u : 3u));
         for (std::size_t k = 0; k < printed.size(); ++k) {
-            const std::vector<std::size_t> at = matrix ? std::vector<std::size_t>{k / 3, k % 3} : std::vector<std::size_t>{k};
+            const std::vector<std::size_t> at =
+                matrix ? std::vector<std::size_t>{k / 3, k % 3} : std::vector<std::size_t>{k};
             const double want = batchnorm_gradient(b.name, at).value();
             CAPTURE(k);
             // 4 significant digits; dmu[1] is round-off around 0.
@@ -98,15 +101,19 @@ TEST_CASE("worksheet: the batch-norm answer key holds the gradients worked out b
 TEST_CASE("worksheet: the blank sheet has one blank per gradient element and none of the answers") {
     const std::string blank = sheet("batchnorm", SheetFormat::Markdown, false);
     std::size_t blanks = 0;
-    for (std::size_t at = blank.find("________"); at != std::string::npos; at = blank.find("________", at + 8)) ++blanks;
-    // 12 per (4, 3) gradient, 3 per (3,): dgammax dbeta dgamma dxhat dxmu1 divar dsqrtvar dvar dsq dxmu2 dxmu dx1 dmu dx2 dx.
+    for (std::size_t at = blank.find("________"); at != std::string::npos; at = blank.find("________", at + 8))
+        ++blanks;
+    // 12 per (4, 3) gradient, 3 per (3,): dgammax dbeta dgamma dxhat dxmu1 divar dsqrtvar dvar dsq dxmu2 dxmu dx1 dmu
+    // dx2 dx.
     CHECK(blanks == 12 * 9 + 3 * 6);
-    CHECK_FALSE(contains(blank, "0.08018"));  // dxmu1[0,0]
-    CHECK_FALSE(contains(blank, "-0.7513"));  // dxmu[1,2]
+    CHECK_FALSE(contains(blank, "0.08018"));          // dxmu1[0,0]
+    CHECK_FALSE(contains(blank, "-0.7513"));          // dxmu[1,2]
     CHECK(contains(blank, "[1.871  1.118  1.118]"));  // the forward values are there
-    CHECK(contains(blank, "- to `ivar`: `d(xmu * ivar)/divar = xmu`; ivar was broadcast from (3,) to (4, 3), so sum over axis 0"));
+    CHECK(contains(
+        blank, "- to `ivar`: `d(xmu * ivar)/divar = xmu`; ivar was broadcast from (3,) to (4, 3), so sum over axis 0"));
     CHECK(contains(blank, "xmu feeds 2 nodes, so their gradients add: dxmu = dxmu1 + dxmu2"));
-    CHECK(contains(blank, "- to `eps`: `d(sqrt(var + eps))/deps = 0.5/sqrt(var + eps)` (eps is a constant: it gets no gradient)"));
+    CHECK(contains(
+        blank, "- to `eps`: `d(sqrt(var + eps))/deps = 0.5/sqrt(var + eps)` (eps is a constant: it gets no gradient)"));
     CHECK(contains(blank, "`bnstep worksheet batchnorm --format markdown --answers`"));
 }
 
@@ -151,10 +158,12 @@ TEST_CASE("worksheet end to end: each answer line is a line of bnstep run's outp
         REQUIRE(key.exit_code == 0);
         REQUIRE(ran.exit_code == 0);
         std::set<std::string> run_lines;
-        for (const std::string& l : lines_of(ran.out)) run_lines.insert(l.substr(std::min(l.find_first_not_of(' '), l.size())));
+        for (const std::string& l : lines_of(ran.out))
+            run_lines.insert(l.substr(std::min(l.find_first_not_of(' '), l.size())));
         for (const Box& b : boxes(key.out)) {
             CAPTURE(b.name);
-            for (const std::string& line : b.lines) CHECK(run_lines.count(line.substr(line.find_first_not_of(' '))) == 1);
+            for (const std::string& line : b.lines)
+                CHECK(run_lines.count(line.substr(line.find_first_not_of(' '))) == 1);
         }
     }
     const RunResult bad = run_bnstep({"worksheet", "--format", "html"});
@@ -166,7 +175,7 @@ TEST_CASE("worksheet: LaTeX escaping") {
     CHECK(latex_escape("w_e3") == "w\\_e3");
     CHECK(latex_escape("50% & $5 #1 {a} ~ ^ \\") ==
           "50\\% \\& \\$5 \\#1 \\{a\\} \\textasciitilde{} \\^{} \\textbackslash{}");
-    CHECK(latex_escape("caf\xc3\xa9") == "caf\xc3\xa9");          // Latin-1 letters pass
+    CHECK(latex_escape("caf\xc3\xa9") == "caf\xc3\xa9");                  // Latin-1 letters pass
     CHECK(latex_escape("\xce\xb3 \xe2\x86\x92") == "[U+03B3] [U+2192]");  // gamma, an arrow
     const std::string tex = sheet("fire-module", SheetFormat::Latex, false);
     CHECK(tex.rfind("\\documentclass", 0) == 0);

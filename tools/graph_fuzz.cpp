@@ -117,11 +117,12 @@ int main(int argc, char** argv) {
     double next_progress = 2.0;
 
     auto progress = [&] {
-        fmt::print("[{:7.1f} s] {} graphs ({:.0f}/s): {} passed, {} skipped (kink {}, round-off {}, truncation {}), {} "
-                   "failed\n",
-                   elapsed(), graphs, graphs / std::max(elapsed(), 1e-9), verdicts[fuzz::Verdict::Passed],
-                   skipped_seeds.size(), verdicts[fuzz::Verdict::KinkSkipped], verdicts[fuzz::Verdict::RoundoffSkipped],
-                   verdicts[fuzz::Verdict::TruncationSkipped], failures);
+        fmt::print(
+            "[{:7.1f} s] {} graphs ({:.0f}/s): {} passed, {} skipped (kink {}, round-off {}, truncation {}), {} "
+            "failed\n",
+            elapsed(), graphs, graphs / std::max(elapsed(), 1e-9), verdicts[fuzz::Verdict::Passed],
+            skipped_seeds.size(), verdicts[fuzz::Verdict::KinkSkipped], verdicts[fuzz::Verdict::RoundoffSkipped],
+            verdicts[fuzz::Verdict::TruncationSkipped], failures);
         std::fflush(stdout);
     };
 

@@ -13,7 +13,7 @@ struct NodeCost {
     std::size_t weights = 0;
     std::string weights_formula;  // "K*(C/groups)*R*S = 4*1*3*3", or the params read
     double macs = 0;
-    std::string macs_formula;     // empty for ops whose multiply-adds are not counted
+    std::string macs_formula;  // empty for ops whose multiply-adds are not counted
 };
 
 struct GroupCost {
@@ -24,7 +24,7 @@ struct GroupCost {
 };
 
 struct CostReport {
-    std::vector<NodeCost> nodes;  // nodes with weights or counted multiply-adds, forward order
+    std::vector<NodeCost> nodes;    // nodes with weights or counted multiply-adds, forward order
     std::size_t total_weights = 0;  // over the nodes that feed the output
     double total_macs = 0;
     std::vector<GroupCost> compare;  // the lesson's two designs, if it compares any

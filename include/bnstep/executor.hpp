@@ -15,20 +15,20 @@ struct EdgeGrad {
     std::size_t input = 0;  // the input node
     std::size_t slot = 0;   // which of the node's inputs
     Status status = Status::Flows;
-    std::string formula;            // the local gradient, with this node's names
-    std::optional<Tensor> local;    // its value, when the op is elementwise after broadcasting
-    Tensor unreduced;               // the VJP before undoing broadcasting; kept only when reduced_axes is not empty
-                                    // (otherwise it is `contribution` itself)
+    std::string formula;          // the local gradient, with this node's names
+    std::optional<Tensor> local;  // its value, when the op is elementwise after broadcasting
+    Tensor unreduced;             // the VJP before undoing broadcasting; kept only when reduced_axes is not empty
+                                  // (otherwise it is `contribution` itself)
     std::vector<std::size_t> reduced_axes;  // axes of `unreduced` summed away
-    Tensor contribution;            // in the input's shape
-    std::string name;               // "dxmu1", or "dxmu" when it is the only one
-    bool straight_through = false;  // the local gradient is a surrogate's (an STE), not the true derivative
+    Tensor contribution;                    // in the input's shape
+    std::string name;                       // "dxmu1", or "dxmu" when it is the only one
+    bool straight_through = false;          // the local gradient is a surrogate's (an STE), not the true derivative
 };
 
 struct NodeState {
     Tensor value;
-    std::optional<Tensor> grad;  // none for constants and nodes off the path to the output
-    std::vector<EdgeGrad> edges; // one per input slot (op nodes)
+    std::optional<Tensor> grad;   // none for constants and nodes off the path to the output
+    std::vector<EdgeGrad> edges;  // one per input slot (op nodes)
     // The contributions this node received, in arrival order: (consumer, slot).
     std::vector<std::pair<std::size_t, std::size_t>> received;
     // The nodes whose straight-through estimators this gradient passed

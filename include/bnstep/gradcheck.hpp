@@ -69,11 +69,11 @@ struct GradcheckOptions {
 
 // The first element of a node whose +-h crossed a kink.
 struct KinkCrossing {
-    Index at;                // the perturbed element
-    std::size_t where = 0;   // the node whose op changed piece
-    Index where_at;          // and its output element
-    double left = 0.0;       // (L(v) - L(v - h)) / h
-    double right = 0.0;      // (L(v + h) - L(v)) / h
+    Index at;               // the perturbed element
+    std::size_t where = 0;  // the node whose op changed piece
+    Index where_at;         // and its output element
+    double left = 0.0;      // (L(v) - L(v - h)) / h
+    double right = 0.0;     // (L(v + h) - L(v)) / h
     double analytic = 0.0;
     // Which one-sided difference the analytic gradient equals ("left",
     // "right", "both" or "neither": the kink then lies strictly inside +-h).
@@ -125,10 +125,12 @@ double relative_error(double analytic, double numeric, double floor);
 
 // Op node j's value as the check computes it from `values`: with `surrogate`,
 // a straight-through op is replaced by its surrogate, anchored at the trace.
-Tensor forward_as_checked(const Graph& g, const Trace& t, const std::vector<Tensor>& values, std::size_t j, bool surrogate);
+Tensor forward_as_checked(const Graph& g, const Trace& t, const std::vector<Tensor>& values, std::size_t j,
+                          bool surrogate);
 // The pieces of node j's op (of its surrogate, likewise), given its value in
 // `values`; empty for a smooth op.
-std::vector<long long> pieces_as_checked(const Graph& g, const std::vector<Tensor>& values, std::size_t j, bool surrogate);
+std::vector<long long> pieces_as_checked(const Graph& g, const std::vector<Tensor>& values, std::size_t j,
+                                         bool surrogate);
 
 GradcheckReport check_gradients(const Graph& g, const Trace& trace, const GradcheckOptions& options);
 

@@ -39,16 +39,16 @@ struct CostGroup {
 };
 
 struct Graph {
-    std::string name;    // the lesson's name ("batchnorm")
+    std::string name;  // the lesson's name ("batchnorm")
     std::string title;
     std::string description;
-    std::string source;  // the file it came from ("lessons/batchnorm.json" for a built-in lesson)
-    bool builtin = false;  // embedded in the binary: commands can name it by `name`
+    std::string source;       // the file it came from ("lessons/batchnorm.json" for a built-in lesson)
+    bool builtin = false;     // embedded in the binary: commands can name it by `name`
     std::vector<Node> nodes;  // topological order, declaration order on ties
     std::size_t output = 0;
-    Tensor seed;              // the upstream gradient of the output: L = sum(output * seed)
-    bool scalar_loss = false; // the output is a scalar loss and the seed is 1
-    std::vector<CostGroup> compare;  // empty, or the two designs the lesson compares
+    Tensor seed;                       // the upstream gradient of the output: L = sum(output * seed)
+    bool scalar_loss = false;          // the output is a scalar loss and the seed is 1
+    std::vector<CostGroup> compare;    // empty, or the two designs the lesson compares
     std::vector<std::size_t> resized;  // leaves whose shape the user changed (--set)
     std::size_t work = 0;              // multiply-adds of one forward pass, roughly (saturated); the loader bounds it
 

@@ -27,12 +27,12 @@ inline constexpr std::size_t kBytesPerElement = 6 * sizeof(double);
 // Bounds that keep a hostile or mistaken lesson from crashing bnstep or
 // exhausting the machine; each can be raised from the command line.
 struct Limits {
-    std::size_t file_bytes = 16u << 20;           // --max-file-size
-    std::size_t nodes = 10'000;                   // --max-nodes (leaves and op nodes)
-    std::size_t elements = 100'000'000;           // --max-elements, per tensor
+    std::size_t file_bytes = 16u << 20;               // --max-file-size
+    std::size_t nodes = 10'000;                       // --max-nodes (leaves and op nodes)
+    std::size_t elements = 100'000'000;               // --max-elements, per tensor
     std::size_t memory_bytes = std::size_t{1} << 30;  // --max-memory, estimated for a run
-    std::size_t json_depth = 64;                  // nesting of JSON lists and objects
-    std::size_t work = std::size_t{16} << 30;     // --max-work: multiply-adds of one forward pass
+    std::size_t json_depth = 64;                      // nesting of JSON lists and objects
+    std::size_t work = std::size_t{16} << 30;         // --max-work: multiply-adds of one forward pass
     // What the command keeps per element of every tensor (--max-memory is
     // checked against it), and what for; commands that hold more raise it.
     std::size_t bytes_per_element = kBytesPerElement;

@@ -177,8 +177,8 @@ struct OpDef {
     // The last input may repeat (concat): its rule serves every extra input,
     // and `{inputs}` in the forward formula lists them all.
     bool variadic = false;
-    PiecesFn pieces;                       // ops with kinks; empty for smooth ops
-    std::optional<Surrogate> surrogate;    // ops whose backward is a straight-through estimator
+    PiecesFn pieces;                     // ops with kinks; empty for smooth ops
+    std::optional<Surrogate> surrogate;  // ops whose backward is a straight-through estimator
 
     std::size_t min_arity() const;
     std::size_t max_arity() const { return variadic ? static_cast<std::size_t>(-1) : inputs.size(); }

@@ -85,7 +85,8 @@ nlohmann::json trace_json(const Trace& trace, std::size_t node, const Index& ind
                           const std::optional<Index>& input_index = std::nullopt);
 // The element of input `shape` a trace works out: `input_index` if it fits,
 // else `index` of the node's output projected onto it.
-Index input_element(const Index& index, const Shape& node_shape, const Shape& shape, const std::optional<Index>& input_index);
+Index input_element(const Index& index, const Shape& node_shape, const Shape& shape,
+                    const std::optional<Index>& input_index);
 nlohmann::json check_json(const std::vector<GradcheckReport>& reports);
 
 // The Optimal Brain Damage table of `bnstep saliency`.

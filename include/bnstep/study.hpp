@@ -30,16 +30,16 @@ struct QuizOptions {
 
 // One number to find, at one node of the backward pass.
 struct Question {
-    std::size_t node = 0;   // the backward step the question belongs to
+    std::size_t node = 0;  // the backward step the question belongs to
     QuizKind kind = QuizKind::Downstream;
     // Local and Downstream: the edge (node, slot). Upstream: the edge that
     // brought the node its gradient, or none when several were added.
     std::optional<std::pair<std::size_t, std::size_t>> edge;
-    Index at;               // the element asked for, in the shape of what is asked
-    std::string asked;      // "dxmu1[1,1]", "the local gradient d(xmu * ivar)/dxmu at [1,1]"
+    Index at;           // the element asked for, in the shape of what is asked
+    std::string asked;  // "dxmu1[1,1]", "the local gradient d(xmu * ivar)/dxmu at [1,1]"
     double answer = 0.0;
-    std::string hint;       // the formula, shown after a wrong answer
-    Worked worked;          // the arithmetic, shown after a second wrong answer
+    std::string hint;  // the formula, shown after a wrong answer
+    Worked worked;     // the arithmetic, shown after a second wrong answer
 };
 
 // The questions for a walk down the backward pass (the nodes `run` shows
@@ -55,11 +55,11 @@ bool answer_matches(double given, double expected, double tolerance);
 std::optional<double> parse_answer(std::string_view text);
 
 struct QuizResult {
-    std::size_t asked = 0;      // questions put to the student
-    std::size_t correct = 0;    // right at the first or the second try
-    std::size_t first_try = 0;  // right at the first try
+    std::size_t asked = 0;            // questions put to the student
+    std::size_t correct = 0;          // right at the first or the second try
+    std::size_t first_try = 0;        // right at the first try
     std::vector<std::size_t> review;  // nodes of the questions not right at the first try, in walk order
-    bool finished = false;      // every question answered (not stopped by end of input or q)
+    bool finished = false;            // every question answered (not stopped by end of input or q)
 };
 
 // Puts the questions, reads one answer per line from `in`. `echo` writes each
@@ -85,8 +85,8 @@ std::string latex_escape(std::string_view text);
 // ---- graph pictures ------------------------------------------------------
 
 struct PictureOptions {
-    bool backward = false;  // red edges from each node back to its inputs, labelled with the gradient
-    bool values = false;    // a few numbers of each value and gradient
+    bool backward = false;                 // red edges from each node back to its inputs, labelled with the gradient
+    bool values = false;                   // a few numbers of each value and gradient
     std::optional<std::size_t> highlight;  // a node to mark
     NumFmt num;
     std::size_t values_shown = 3;  // numbers per label with `values`

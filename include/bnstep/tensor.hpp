@@ -27,8 +27,8 @@ inline std::size_t saturating_add(std::size_t a, std::size_t b) {
 
 // The product of the dimensions, saturated (see above).
 std::size_t element_count(const Shape& shape);
-std::string shape_str(const Shape& shape);   // "(4, 3)", "()" for a scalar
-std::string index_str(const Index& index);   // "[1,2]", "" for a scalar
+std::string shape_str(const Shape& shape);  // "(4, 3)", "()" for a scalar
+std::string index_str(const Index& index);  // "[1,2]", "" for a scalar
 
 class Tensor {
 public:

@@ -20,7 +20,9 @@ std::vector<Command> core_commands() {
         {"lessons", "list the built-in lessons",
          [](CLI::App& cmd) {
              auto format = std::make_shared<std::string>("text");
-             cmd.add_option("--format", *format, "output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+             cmd.add_option("--format", *format, "output format")
+                 ->check(CLI::IsMember({"text", "json"}))
+                 ->capture_default_str();
              return [format] {
                  nlohmann::json list = nlohmann::json::array();
                  for (const auto& lesson : builtin_lessons()) {
@@ -38,7 +40,8 @@ std::vector<Command> core_commands() {
          [](CLI::App& cmd) {
              auto lesson = std::make_shared<std::string>("batchnorm");
              auto common = std::make_shared<Common>();
-             cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")->capture_default_str();
+             cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")
+                 ->capture_default_str();
              add_common(cmd, *common, {"text", "json"});
              add_lesson_options(cmd, *common, true);
              auto step = std::make_shared<bool>(false);
@@ -66,7 +69,8 @@ std::vector<Command> core_commands() {
              auto node = std::make_shared<std::string>();
              auto index = std::make_shared<std::string>();
              auto common = std::make_shared<Common>();
-             cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")->capture_default_str();
+             cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")
+                 ->capture_default_str();
              cmd.add_option("--node,-n", *node, "the node: its step number or its name")->required();
              cmd.add_option("--index,-i", *index,
                             "the element of the node to work out, e.g. 1,2 (default: 1 on every axis longer than 1); "
@@ -97,7 +101,8 @@ std::vector<Command> core_commands() {
              auto lessons = std::make_shared<std::vector<std::string>>();
              auto options = std::make_shared<GradcheckOptions>();
              auto common = std::make_shared<Common>();
-             cmd.add_option("lessons", *lessons, "built-in lesson names or .json paths (default: all built-in lessons)");
+             cmd.add_option("lessons", *lessons,
+                            "built-in lesson names or .json paths (default: all built-in lessons)");
              cmd.add_option("--step", options->step, "h, the step of the centred differences")
                  ->check(positive)
                  ->capture_default_str();
@@ -120,7 +125,8 @@ std::vector<Command> core_commands() {
                     "only; auto (default): full for small lessons, local for long graphs (over 500 nodes), else "
                     "directional")
                  ->check(CLI::IsMember({"auto", "full", "sparse", "directional", "local"}));
-             add_whole(cmd, "--samples", options->samples, 1, kMaxElementsLimit, "elements checked per node in sparse mode");
+             add_whole(cmd, "--samples", options->samples, 1, kMaxElementsLimit,
+                       "elements checked per node in sparse mode");
              add_whole(cmd, "--seed", options->seed, 0, UINT64_MAX, "seed of the sparse sample and of the directions");
              add_common(cmd, *common, {"text", "json"});
              add_lesson_options(cmd, *common, false);
@@ -136,7 +142,8 @@ std::vector<Command> core_commands() {
                  std::vector<Trace> traces;
                  std::vector<GradcheckReport> reports;
                  for (const Graph& g : graphs) traces.push_back(run(g));
-                 for (std::size_t k = 0; k < graphs.size(); ++k) reports.push_back(check_gradients(graphs[k], traces[k], *options));
+                 for (std::size_t k = 0; k < graphs.size(); ++k)
+                     reports.push_back(check_gradients(graphs[k], traces[k], *options));
                  if (common->format == "json")
                      print_json(check_json(reports));
                  else
@@ -151,8 +158,10 @@ std::vector<Command> core_commands() {
              auto lesson = std::make_shared<std::string>("obd-saliency");
              auto options = std::make_shared<SaliencyOptions>();
              auto common = std::make_shared<Common>();
-             cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")->capture_default_str();
-             cmd.add_option("--param", options->params, "a leaf whose weights to rank (repeatable; default: every param)");
+             cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")
+                 ->capture_default_str();
+             cmd.add_option("--param", options->params,
+                            "a leaf whose weights to rank (repeatable; default: every param)");
              add_whole(cmd, "--prune", options->prune, 1, kMaxElementsLimit,
                        "how many weights to remove when comparing saliency with magnitude (default: a quarter)")
                  ->default_str("");
@@ -202,12 +211,14 @@ std::vector<Command> all_commands() {
 }
 
 int run(int argc, char** argv) {
-    CLI::App app{"bnstep: backpropagation by hand, one node at a time.\n"
-                 "Every forward value, local gradient, upstream and downstream gradient, with the arithmetic shown.",
-                 "bnstep"};
+    CLI::App app{
+        "bnstep: backpropagation by hand, one node at a time.\n"
+        "Every forward value, local gradient, upstream and downstream gradient, with the arithmetic shown.",
+        "bnstep"};
     app.set_version_flag("--version", fmt::format("bnstep {}", kVersion), "print the version and exit");
-    app.footer("Exit codes: 0 success, 1 a gradient check failed (or a NaN appeared), 2 a usage or lesson error.\n"
-               "Run 'bnstep COMMAND --help' for a command's options.");
+    app.footer(
+        "Exit codes: 0 success, 1 a gradient check failed (or a NaN appeared), 2 a usage or lesson error.\n"
+        "Run 'bnstep COMMAND --help' for a command's options.");
     std::vector<std::string> names;
     std::function<int()> action;
     const std::vector<Command> table = all_commands();
@@ -228,7 +239,8 @@ int run(int argc, char** argv) {
     if (argc >= 2 && argv[1][0] != '-' && !known) {
         const std::string hint = did_you_mean(argv[1], names);
         throw UsageError(fmt::format("unknown command '{}'{}; commands: {} (see bnstep --help)", argv[1],
-                                     hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), fmt::join(names, ", ")));
+                                     hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                     fmt::join(names, ", ")));
     }
     try {
         app.parse(argc, argv);

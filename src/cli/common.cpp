@@ -69,7 +69,8 @@ void add_lesson_options(CLI::App& cmd, Common& c, bool prints_tensors) {
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << '\n'; }
 
 std::size_t find_node(const Graph& g, const std::string& wanted) {
-    if (!wanted.empty() && std::all_of(wanted.begin(), wanted.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    if (!wanted.empty() &&
+        std::all_of(wanted.begin(), wanted.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
         if (wanted.size() <= 4)
             if (const auto i = g.find_step(std::stoi(wanted))) return *i;
     }
@@ -81,7 +82,8 @@ std::size_t find_node(const Graph& g, const std::string& wanted) {
     }
     const std::string hint = did_you_mean(wanted, names);
     throw UsageError(fmt::format("lesson {} has no step or node '{}'{}; it has: {}", g.name, wanted,
-                                 hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), fmt::join(labels, ", ")));
+                                 hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                 fmt::join(labels, ", ")));
 }
 
 Index parse_index(const std::string& text, const Node& node) {
@@ -91,8 +93,10 @@ Index parse_index(const std::string& text, const Node& node) {
     while (start <= text.size()) {
         const std::size_t end = std::min(text.find(',', start), text.size());
         const std::string part = text.substr(start, end - start);
-        if (part.empty() || part.size() > 9 || !std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
-            throw UsageError(fmt::format("--index '{}': expected non-negative integers separated by commas, like 1,2", text));
+        if (part.empty() || part.size() > 9 ||
+            !std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+            throw UsageError(
+                fmt::format("--index '{}': expected non-negative integers separated by commas, like 1,2", text));
         index.push_back(std::stoul(part));
         start = end + 1;
     }

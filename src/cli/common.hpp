@@ -22,7 +22,7 @@ struct Common {
     std::string color = "auto";
     bool full = false;
     std::vector<std::string> settings;  // --set x.shape=...
-    Limits limits;  // --max-file-size, --max-nodes, --max-elements, --max-memory, --max-work
+    Limits limits;                      // --max-file-size, --max-nodes, --max-elements, --max-memory, --max-work
 
     LessonOptions lesson_options() const;
     // What the command holds per element of every tensor, measured with
@@ -56,9 +56,9 @@ struct Command {
 };
 
 // The command table, in the order of `bnstep --help`.
-std::vector<Command> core_commands();  // commands.cpp: lessons, run, trace, check-gradients, ops
-std::vector<Command> study_commands(); // study_commands.cpp: quiz, worksheet, graph
-std::vector<Command> all_commands();   // commands.cpp: all of them
+std::vector<Command> core_commands();   // commands.cpp: lessons, run, trace, check-gradients, ops
+std::vector<Command> study_commands();  // study_commands.cpp: quiz, worksheet, graph
+std::vector<Command> all_commands();    // commands.cpp: all of them
 
 // `run --step` (study_commands.cpp): check_step_mode throws a UsageError unless
 // the output is text and standard input is a terminal to read keys from.

@@ -91,17 +91,18 @@ void note_lesson(const Graph& g) {
         total = saturating_add(total, element_count(g.nodes[i].shape));
         if (element_count(g.nodes[i].shape) > element_count(g.nodes[largest].shape)) largest = i;
     }
-    lesson_summary = g.nodes.empty() ? g.source
-                                     : fmt::format("lesson {} ({} elements in all; the largest tensor, {}, has shape {})",
-                                                   g.source, total, g.nodes[largest].name,
-                                                   shape_str(g.nodes[largest].shape));
+    lesson_summary = g.nodes.empty()
+                         ? g.source
+                         : fmt::format("lesson {} ({} elements in all; the largest tensor, {}, has shape {})", g.source,
+                                       total, g.nodes[largest].name, shape_str(g.nodes[largest].shape));
 }
 
 std::string out_of_memory_message() {
     if (lesson_summary.empty()) return "out of memory before a lesson was loaded";
-    return fmt::format("out of memory: {} is too large for the memory this machine gives bnstep; make it smaller "
-                       "(--set), or lower --max-memory so that it is refused before it runs",
-                       lesson_summary);
+    return fmt::format(
+        "out of memory: {} is too large for the memory this machine gives bnstep; make it smaller "
+        "(--set), or lower --max-memory so that it is refused before it runs",
+        lesson_summary);
 }
 
 void route_output() { std::cout.rdbuf(&output); }

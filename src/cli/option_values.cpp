@@ -14,7 +14,8 @@ std::uint64_t parse_whole(const std::string& option, const std::string& text, st
     const auto [stop, ec] = std::from_chars(text.data(), end, value);
     const bool digits_only = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
     if (!digits_only || ec != std::errc() || stop != end || value < min || value > max)
-        throw CLI::ValidationError(option, fmt::format("must be a whole number from {} to {}, got '{}'", min, max, text));
+        throw CLI::ValidationError(option,
+                                   fmt::format("must be a whole number from {} to {}, got '{}'", min, max, text));
     return value;
 }
 

@@ -19,7 +19,10 @@ CLI::Option* add_whole(CLI::App& cmd, const std::string& name, T& target, std::u
     const std::string option = name.substr(0, name.find(','));
     return cmd
         .add_option_function<std::string>(
-            name, [&target, option, min, max](const std::string& text) { target = static_cast<T>(parse_whole(option, text, min, max)); },
+            name,
+            [&target, option, min, max](const std::string& text) {
+                target = static_cast<T>(parse_whole(option, text, min, max));
+            },
             help)
         ->default_str(std::to_string(target))
         ->type_name("INT");

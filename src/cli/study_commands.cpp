@@ -78,10 +78,12 @@ int run_step_mode(const Trace& t, const PrintOptions& opt) {
 }
 
 void check_step_mode(const std::string& format) {
-    if (format != "text") throw UsageError("--step shows the text output: it cannot be combined with --format " + format);
+    if (format != "text")
+        throw UsageError("--step shows the text output: it cannot be combined with --format " + format);
     if (!::isatty(STDIN_FILENO))
-        throw UsageError("--step reads keys from a terminal, and standard input is not one (without --step, run prints "
-                         "every node at once)");
+        throw UsageError(
+            "--step reads keys from a terminal, and standard input is not one (without --step, run prints "
+            "every node at once)");
 }
 
 std::vector<Command> study_commands() {
@@ -94,15 +96,17 @@ std::vector<Command> study_commands() {
              cmd.add_option("--node,-n", a->node, "ask every question of this node only (a step number or a name)");
              cmd.add_option("--kind", a->kinds, "only questions of this kind (repeatable)")
                  ->check(CLI::IsMember({"local", "upstream", "downstream"}));
-             cmd.add_option("--answers", a->answers, "read the answers from this file, one per line (default: standard input)");
+             cmd.add_option("--answers", a->answers,
+                            "read the answers from this file, one per line (default: standard input)");
              cmd.add_option("--tolerance", a->options.tolerance, "the relative error an answer may have")
                  ->check(positive)
                  ->capture_default_str();
              add_common(cmd, a->common, {"text", "json"});
              add_lesson_options(cmd, a->common, true);
-             cmd.footer("Answers are read one per line; q quits. --format json writes the questions and their answers "
-                        "instead of asking.\nExit code: 0 when every question was answered (whatever the score), 1 when "
-                        "the answers ran out or q was typed first, 2 a usage or lesson error.");
+             cmd.footer(
+                 "Answers are read one per line; q quits. --format json writes the questions and their answers "
+                 "instead of asking.\nExit code: 0 when every question was answered (whatever the score), 1 when "
+                 "the answers ran out or q was typed first, 2 a usage or lesson error.");
              return [a] { return quiz(*a); };
          }},
         {"worksheet", "a printable sheet: forward values, and each backward step's formula with blanks to fill",
@@ -137,10 +141,12 @@ std::vector<Command> study_commands() {
              cmd.add_option("--format", common->format, "dot (Graphviz) or mermaid")
                  ->check(CLI::IsMember({"dot", "mermaid"}))
                  ->capture_default_str();
-             cmd.add_flag("--backward", picture->backward, "add the backward edges, in red, labelled with their gradient");
+             cmd.add_flag("--backward", picture->backward,
+                          "add the backward edges, in red, labelled with their gradient");
              cmd.add_flag("--values", picture->values, "show the first few numbers of each value and gradient");
              cmd.add_option("--highlight", *highlight, "mark one node (a step number or a name)");
-             add_whole(cmd, "--precision", common->precision, 1, 17, "significant digits of the numbers --values shows");
+             add_whole(cmd, "--precision", common->precision, 1, 17,
+                       "significant digits of the numbers --values shows");
              add_lesson_options(cmd, *common, false);
              cmd.footer("Render with Graphviz: bnstep graph batchnorm --backward | dot -Tsvg > batchnorm.svg");
              return [lesson, highlight, picture, common] {

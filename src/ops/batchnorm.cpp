@@ -13,7 +13,7 @@ namespace bnstep::ops {
 namespace {
 
 struct Layout {
-    bool spatial = false;  // (N, C, H, W) rather than (N, D)
+    bool spatial = false;                            // (N, C, H, W) rather than (N, D)
     std::size_t channels = 0, count = 0, plane = 1;  // count: elements per channel (M)
 
     explicit Layout(const Shape& x) : spatial(x.size() == 4) {
@@ -68,7 +68,8 @@ std::vector<std::string> stats_notes(const Layout& l, const Stats& s, const std:
 }
 
 // Per channel: sum of the upstream gradient, and of upstream * xhat.
-std::pair<std::vector<double>, std::vector<double>> upstream_sums(const Layout& l, const Tensor& up, const Tensor& xhat) {
+std::pair<std::vector<double>, std::vector<double>> upstream_sums(const Layout& l, const Tensor& up,
+                                                                  const Tensor& xhat) {
     std::vector<double> sum_up(l.channels, 0.0), sum_up_xhat(l.channels, 0.0);
     for (std::size_t e = 0; e < up.size(); ++e) {
         sum_up[l.channel_of(e)] += up[e];
@@ -84,7 +85,9 @@ InputRule affine_rule(const std::string& name, bool is_gamma, bool spatial) {
     const std::string over = spatial ? "n, h and w" : "the batch";
     r.formula = is_gamma ? "d{out}/d{gamma} = xhat = ({x} - mu) / sqrt(var + {eps}), summed over " + over
                          : "d{out}/d{beta} = 1, summed over " + over;
-    auto local = [is_gamma](const OpCall& call) { return is_gamma ? stats_of(call).xhat : Tensor(call.out->shape(), 1.0); };
+    auto local = [is_gamma](const OpCall& call) {
+        return is_gamma ? stats_of(call).xhat : Tensor(call.out->shape(), 1.0);
+    };
     if (!spatial) {
         // (D,) broadcasts against (N, D): the executor sums the (N, D) product over the batch axis.
         r.local = local;
@@ -102,7 +105,8 @@ InputRule affine_rule(const std::string& name, bool is_gamma, bool spatial) {
             return g;
         };
     }
-    r.explain = [is_gamma](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+    r.explain = [is_gamma](const OpCall& call, const Tensor& up, const Names& names, const Index& at,
+                           const NumFmt& num) {
         const Layout l(call.input(0).shape());
         const Stats s = stats_of(call);
         const std::size_t c = at[0];
@@ -114,7 +118,10 @@ InputRule affine_rule(const std::string& name, bool is_gamma, bool spatial) {
             fmt::format("sum_{} {} * {}", l.batch_letters(), l.element(names.upstream, c),
                         is_gamma ? l.element("xhat", c) : "1"),
             members.size(),
-            [&](std::size_t k) { return std::pair{up[members[k]], is_gamma ? s.xhat[members[k]] : 1.0}; }, num);
+            [&](std::size_t k) {
+                return std::pair{up[members[k]], is_gamma ? s.xhat[members[k]] : 1.0};
+            },
+            num);
         if (is_gamma) w.notes = stats_notes(l, s, names.in[0], c, num);
         return w;
     };
@@ -125,9 +132,10 @@ OpDef batchnorm_op(bool spatial) {
     OpDef op;
     op.name = spatial ? "batchnorm2d" : "batchnorm";
     op.family = "norm";
-    op.summary = spatial ? "spatial batch normalization of (N, C, H, W): statistics per channel over N, H and W, fused; "
-                           "backward in closed form"
-                         : "batch normalization of an (N, D) input over the batch axis, fused; backward in closed form";
+    op.summary = spatial
+                     ? "spatial batch normalization of (N, C, H, W): statistics per channel over N, H and W, fused; "
+                       "backward in closed form"
+                     : "batch normalization of an (N, D) input over the batch axis, fused; backward in closed form";
     op.forward_formula = "{gamma} * ({x} - mu) / sqrt(var + {eps}) + {beta}";
     op.attrs = {{"eps", AttrType::Number, 1e-5, "added to the variance before the square root"}};
     op.vars = [spatial](const std::vector<Shape>& in, const Attrs&) {
@@ -137,7 +145,8 @@ OpDef batchnorm_op(bool spatial) {
     };
     op.shape = [spatial](const std::vector<Shape>& in, const Attrs&) {
         if (!spatial && in[0].size() != 2)
-            throw ShapeError(fmt::format("x must be a matrix (N, D), got {} (batchnorm2d takes (N, C, H, W))", shape_str(in[0])));
+            throw ShapeError(
+                fmt::format("x must be a matrix (N, D), got {} (batchnorm2d takes (N, C, H, W))", shape_str(in[0])));
         if (spatial && in[0].size() != 4)
             throw ShapeError(fmt::format("x must be (N, C, H, W), got {} (batchnorm takes (N, D))", shape_str(in[0])));
         const Shape d{in[0][1]};
@@ -174,9 +183,10 @@ OpDef batchnorm_op(bool spatial) {
 
     InputRule rx;
     rx.name = "x";
-    rx.formula = "closed form: d{x} = (1/M) * {gamma} * ivar * (M * d{out} - sum d{out} - xhat * sum(d{out} * xhat)), "
-                 "sums per channel over " +
-                 std::string(spatial ? "n, h, w" : "the batch") + ", ivar = (var + {eps})^-0.5{[, M = {M}]}";
+    rx.formula =
+        "closed form: d{x} = (1/M) * {gamma} * ivar * (M * d{out} - sum d{out} - xhat * sum(d{out} * xhat)), "
+        "sums per channel over " +
+        std::string(spatial ? "n, h, w" : "the batch") + ", ivar = (var + {eps})^-0.5{[, M = {M}]}";
     rx.vjp = [](const OpCall& call, const Tensor& up) {
         const Layout l(call.input(0).shape());
         const Stats s = stats_of(call);
@@ -199,17 +209,18 @@ OpDef batchnorm_op(bool spatial) {
         const std::string over = l.batch_letters();
         Worked w;
         w.lhs = names.downstream + index_str(at);
-        w.symbolic = fmt::format("(1/M) * {}[{c}] * ivar[{c}] * (M * {}{} - sum_{o} {} - xhat{} * sum_{o} {} * {})",
-                                 names.in[1], names.upstream, index_str(at), l.element(names.upstream, c), index_str(at),
-                                 l.element(names.upstream, c), l.element("xhat", c), fmt::arg("c", c), fmt::arg("o", over));
-        w.numeric = fmt::format("(1/{}) * {} * {} * ({} * {} - {} - {} * {})", l.count, num.operand(g),
-                                num.operand(s.ivar[c]), l.count, num.operand(u), num.operand(sum_up[c]), num.operand(xh),
-                                num.operand(sum_up_xhat[c]));
+        w.symbolic =
+            fmt::format("(1/M) * {}[{c}] * ivar[{c}] * (M * {}{} - sum_{o} {} - xhat{} * sum_{o} {} * {})", names.in[1],
+                        names.upstream, index_str(at), l.element(names.upstream, c), index_str(at),
+                        l.element(names.upstream, c), l.element("xhat", c), fmt::arg("c", c), fmt::arg("o", over));
+        w.numeric =
+            fmt::format("(1/{}) * {} * {} * ({} * {} - {} - {} * {})", l.count, num.operand(g), num.operand(s.ivar[c]),
+                        l.count, num.operand(u), num.operand(sum_up[c]), num.operand(xh), num.operand(sum_up_xhat[c]));
         w.result = (1.0 / m) * g * s.ivar[c] * (m * u - sum_up[c] - xh * sum_up_xhat[c]);
         w.notes = stats_notes(l, s, names.in[0], c, num);
         w.notes.push_back(fmt::format("M = {}, the elements per channel", l.count));
-        w.notes.push_back(fmt::format("xhat{} = ({}{} - mu[{}]) * ivar[{}] = {}", index_str(at), names.in[0], index_str(at),
-                                      c, c, num(xh)));
+        w.notes.push_back(fmt::format("xhat{} = ({}{} - mu[{}]) * ivar[{}] = {}", index_str(at), names.in[0],
+                                      index_str(at), c, c, num(xh)));
         return w;
     };
     op.inputs = {std::move(rx), affine_rule("gamma", true, spatial), affine_rule("beta", false, spatial)};

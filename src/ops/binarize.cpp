@@ -20,18 +20,20 @@ ScalarOp sign_op() {
                        [](const Args& v, double, const Attrs& a) { return ste_derivative(ste_of(a), v[0]); });
     x.straight_through = true;
     x.local_for = [](const Attrs& a) { return ste_local_text(ste_of(a), "{x}"); };
-    ScalarOp op{"sign",
-                "torch.sign: -1, 0 at 0, +1. Its true derivative is 0 wherever it is defined, so the backward passes the "
-                "gradient through a straight-through estimator: identity (BinaryConnect) or hardtanh (BNN: only where "
-                "|x| <= 1)",
-                "sign({x})",
-                {x},
-                [](const Args& v, const Attrs&) { return sign_of(v[0]); },
-                {ste_attr(Ste::Identity)},
-                "quantization"};
+    ScalarOp op{
+        "sign",
+        "torch.sign: -1, 0 at 0, +1. Its true derivative is 0 wherever it is defined, so the backward passes the "
+        "gradient through a straight-through estimator: identity (BinaryConnect) or hardtanh (BNN: only where "
+        "|x| <= 1)",
+        "sign({x})",
+        {x},
+        [](const Args& v, const Attrs&) { return sign_of(v[0]); },
+        {ste_attr(Ste::Identity)},
+        "quantization"};
     op.piece = [](const Args& v, const Attrs&) { return sign_piece(v[0]); };
-    op.surrogate = ScalarSurrogate{ste_name, [](double v, const Attrs& a) { return ste_s(ste_of(a), v); },
-                                   [](double v, const Attrs& a) { return ste_of(a) == Ste::Hardtanh ? unit_region(v) : 0LL; }};
+    op.surrogate =
+        ScalarSurrogate{ste_name, [](double v, const Attrs& a) { return ste_s(ste_of(a), v); },
+                        [](double v, const Attrs& a) { return ste_of(a) == Ste::Hardtanh ? unit_region(v) : 0LL; }};
     return op;
 }
 
@@ -58,10 +60,11 @@ OpDef binarize_stochastic() {
     OpDef op;
     op.name = "binarize_stochastic";
     op.family = "quantization";
-    op.summary = "BinaryConnect's stochastic binarization: +1 with probability hard_sigmoid(w) = clip((w + 1)/2, 0, 1), "
-                 "else -1; element k compares the k-th uniform draw u of the seed (splitmix64, the same on every "
-                 "platform) with that probability. The backward differentiates the expectation E[out] = "
-                 "2*hard_sigmoid(w) - 1 = hardtanh(w)";
+    op.summary =
+        "BinaryConnect's stochastic binarization: +1 with probability hard_sigmoid(w) = clip((w + 1)/2, 0, 1), "
+        "else -1; element k compares the k-th uniform draw u of the seed (splitmix64, the same on every "
+        "platform) with that probability. The backward differentiates the expectation E[out] = "
+        "2*hard_sigmoid(w) - 1 = hardtanh(w)";
     op.forward_formula = "+1 if u < clip(({w} + 1)/2, 0, 1) else -1";
     op.attrs = {{"seed", AttrType::Int, 1.0, "seeds the uniform draws u; element k (flat index) always gets draw k"}};
     op.shape = [](const std::vector<Shape>& in, const Attrs&) { return in[0]; };
@@ -97,10 +100,10 @@ OpDef binarize_stochastic() {
         [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
             const std::string wk = element(names.in[0], call.input(0).shape(), concrete(at));
             const double v = call.input(0).at(at);
-            return LocalText{"(" + ste_local_text(Ste::Hardtanh, wk) + ")",
-                             {fmt::format("|{}| = {} {} 1: the estimator passes {}", wk, num(std::fabs(v)),
-                                          std::fabs(v) <= 1 ? "<=" : ">",
-                                          std::fabs(v) <= 1 ? "the gradient" : "nothing")}};
+            return LocalText{
+                "(" + ste_local_text(Ste::Hardtanh, wk) + ")",
+                {fmt::format("|{}| = {} {} 1: the estimator passes {}", wk, num(std::fabs(v)),
+                             std::fabs(v) <= 1 ? "<=" : ">", std::fabs(v) <= 1 ? "the gradient" : "nothing")}};
         },
         true)};
     return op;
@@ -189,17 +192,19 @@ Worked xnor_explain_grad(const OpCall& call, const Tensor& up, const Names& name
     const double n = static_cast<double>(f.size);
     Worked out;
     out.lhs = element(names.downstream, w.shape(), concrete(at));
-    out.symbolic = fmt::format("{} * alpha_{} * ({}) + (sign({})/{}) * sum({} * sign({}))",
-                               element(names.upstream, up.shape(), concrete(at)), k, ste_local_text(ste, wi), wi, f.size,
-                               filter_text(names.upstream, up.shape(), k), filter_text(names.in[0], w.shape(), k));
-    out.numeric = fmt::format("({})({})({}) + ({}/{}) * ({})", num(up[i]), num(f.alpha[k]), num(ste_derivative(ste, w[i])),
-                              num(sign_of(w[i])), f.size, join_terms(terms));
+    out.symbolic =
+        fmt::format("{} * alpha_{} * ({}) + (sign({})/{}) * sum({} * sign({}))",
+                    element(names.upstream, up.shape(), concrete(at)), k, ste_local_text(ste, wi), wi, f.size,
+                    filter_text(names.upstream, up.shape(), k), filter_text(names.in[0], w.shape(), k));
+    out.numeric = fmt::format("({})({})({}) + ({}/{}) * ({})", num(up[i]), num(f.alpha[k]),
+                              num(ste_derivative(ste, w[i])), num(sign_of(w[i])), f.size, join_terms(terms));
     out.result = up[i] * f.alpha[k] * ste_derivative(ste, w[i]) + sign_of(w[i]) / n * through_alpha;
     out.notes.push_back(alpha_note(w, f, k, names.in[0], num));
-    out.notes.push_back(fmt::format("the first term goes through sign, whose true derivative is 0: the {} "
-                                    "straight-through estimator stands in; the second through alpha_{}, by its true "
-                                    "derivative sign({})/{}",
-                                    ste == Ste::Identity ? "identity" : "hardtanh", k, wi, f.size));
+    out.notes.push_back(
+        fmt::format("the first term goes through sign, whose true derivative is 0: the {} "
+                    "straight-through estimator stands in; the second through alpha_{}, by its true "
+                    "derivative sign({})/{}",
+                    ste == Ste::Identity ? "identity" : "hardtanh", k, wi, f.size));
     return out;
 }
 
@@ -207,9 +212,10 @@ OpDef xnor_binarize() {
     OpDef op;
     op.name = "xnor_binarize";
     op.family = "quantization";
-    op.summary = "XNOR-Net's binary weights: each output filter k (index k of axis 0, n elements) becomes "
-                 "alpha_k * sign(W), alpha_k = mean |W_k|, the scale that best fits the full-precision filter. The "
-                 "backward goes through alpha by its true derivative and through sign by a straight-through estimator";
+    op.summary =
+        "XNOR-Net's binary weights: each output filter k (index k of axis 0, n elements) becomes "
+        "alpha_k * sign(W), alpha_k = mean |W_k|, the scale that best fits the full-precision filter. The "
+        "backward goes through alpha by its true derivative and through sign by a straight-through estimator";
     op.forward_formula = "alpha_k * sign({W}), alpha_k = mean |{W}[k,...]|";
     op.attrs = {ste_attr(Ste::Hardtanh)};
     op.vars = [](const std::vector<Shape>& in, const Attrs&) {
@@ -218,7 +224,8 @@ OpDef xnor_binarize() {
         return v;
     };
     op.shape = [](const std::vector<Shape>& in, const Attrs&) {
-        if (in[0].empty()) throw ShapeError("W must have at least one axis, whose index is the output filter; got a scalar");
+        if (in[0].empty())
+            throw ShapeError("W must have at least one axis, whose index is the output filter; got a scalar");
         return in[0];
     };
     op.forward = xnor_forward;
@@ -228,9 +235,8 @@ OpDef xnor_binarize() {
     sur.forward = xnor_surrogate;
     sur.pieces = [](const OpCall& call) {
         const bool hardtanh = ste_of(*call.attrs) == Ste::Hardtanh;
-        return pieces_by_element(call.input(0), [hardtanh](double v) {
-            return 3 * sign_piece(v) + (hardtanh ? unit_region(v) : 0);
-        });
+        return pieces_by_element(call.input(0),
+                                 [hardtanh](double v) { return 3 * sign_piece(v) + (hardtanh ? unit_region(v) : 0); });
     };
     op.surrogate = std::move(sur);
     op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
@@ -249,10 +255,11 @@ OpDef xnor_binarize() {
     InputRule rule;
     rule.name = "W";
     rule.straight_through = true;
-    rule.formula = "d{W}[i] = d{out}[i] * alpha_k * ste'({W}[i]) + (sign({W}[i])/{n}) * sum_{j in filter k} "
-                   "d{out}[j] * sign({W}[j]): through alpha_k its true derivative d alpha_k/d{W}[i] = sign({W}[i])/{n}; "
-                   "through sign the true derivative 0 almost everywhere; straight-through estimator: ste' = 1 (ste "
-                   "identity), or 1 where |{W}[i]| <= 1, else 0 (ste hardtanh)";
+    rule.formula =
+        "d{W}[i] = d{out}[i] * alpha_k * ste'({W}[i]) + (sign({W}[i])/{n}) * sum_{j in filter k} "
+        "d{out}[j] * sign({W}[j]): through alpha_k its true derivative d alpha_k/d{W}[i] = sign({W}[i])/{n}; "
+        "through sign the true derivative 0 almost everywhere; straight-through estimator: ste' = 1 (ste "
+        "identity), or 1 where |{W}[i]| <= 1, else 0 (ste hardtanh)";
     rule.vjp = xnor_vjp;
     rule.explain = xnor_explain_grad;
     op.inputs = {rule};

@@ -10,7 +10,9 @@
 namespace bnstep::ops {
 
 AttrSpec ste_attr(Ste fallback) {
-    return {"ste", AttrType::Choice, static_cast<double>(fallback),
+    return {"ste",
+            AttrType::Choice,
+            static_cast<double>(fallback),
             "the straight-through estimator of sign in the backward pass: identity passes the gradient unchanged, "
             "hardtanh only where |x| <= 1",
             {"identity", "hardtanh"}};
@@ -94,7 +96,8 @@ InputRule local_rule(std::string name, std::string formula, LocalFn local, Local
         return g;
     };
     rule.explain = [local = rule.local, text = std::move(text)](const OpCall& call, const Tensor& upstream,
-                                                                const Names& names, const Index& at, const NumFmt& num) {
+                                                                const Names& names, const Index& at,
+                                                                const NumFmt& num) {
         const Tensor l = local(call);
         const LocalText t = text(call, names, at, num);
         Worked w;

@@ -54,7 +54,8 @@ struct LocalText {
     std::string symbolic;
     std::vector<std::string> notes;
 };
-using LocalTextFn = std::function<LocalText(const OpCall& call, const Names& names, const Index& at, const NumFmt& num)>;
+using LocalTextFn =
+    std::function<LocalText(const OpCall& call, const Names& names, const Index& at, const NumFmt& num)>;
 
 // An input of the output's shape whose gradient is upstream * local, element
 // by element.

@@ -26,11 +26,11 @@ ConvGeometry geometry(const Shape& x, const Shape& w, const Attrs& a) {
     g.dilation = positive_attr(a, "dilation", 1);
     g.groups = positive_attr(a, "groups", 1);
     if (g.c % g.groups != 0 || g.k % g.groups != 0)
-        throw ShapeError(fmt::format("groups = {} must divide the input channels C = {} and the filters K = {}", g.groups,
-                                     g.c, g.k));
+        throw ShapeError(fmt::format("groups = {} must divide the input channels C = {} and the filters K = {}",
+                                     g.groups, g.c, g.k));
     if (w[1] != g.c / g.groups)
-        throw ShapeError(fmt::format("w {} must have C/groups = {}/{} = {} channels, got {}", shape_str(w), g.c, g.groups,
-                                     g.c / g.groups, w[1]));
+        throw ShapeError(fmt::format("w {} must have C/groups = {}/{} = {} channels, got {}", shape_str(w), g.c,
+                                     g.groups, g.c / g.groups, w[1]));
     g.ho = conv_out_size(g.h, g.r, g.stride, g.padding, g.dilation);
     g.wo = conv_out_size(g.w, g.s, g.stride, g.padding, g.dilation);
     if (g.ho == 0 || g.wo == 0)
@@ -39,7 +39,9 @@ ConvGeometry geometry(const Shape& x, const Shape& w, const Attrs& a) {
     return g;
 }
 
-ConvGeometry geometry(const OpCall& call) { return geometry(call.input(0).shape(), call.input(1).shape(), *call.attrs); }
+ConvGeometry geometry(const OpCall& call) {
+    return geometry(call.input(0).shape(), call.input(1).shape(), *call.attrs);
+}
 
 bool inside(const ConvGeometry& g, long long h, long long v) {
     return h >= 0 && v >= 0 && h < static_cast<long long>(g.h) && v < static_cast<long long>(g.w);
@@ -65,9 +67,10 @@ Worked explain_forward(const OpCall& call, const Names& names, const Index& at, 
     const std::size_t c0 = g.input_channel(k, 0);
     Worked out;
     out.lhs = element(names.out, call.out->shape(), concrete(at));
-    out.symbolic = fmt::format("{}sum_{{c,r,s}} {}[{},c,r,s] * {}[{},{},{},{}]", bias ? names.in[2] + fmt::format("[{}] + ", k) : "",
-                               names.in[1], k, names.in[0], n, c0 ? fmt::format("{}+c", c0) : "c",
-                               window(std::to_string(i), "r", g), window(std::to_string(j), "s", g));
+    out.symbolic = fmt::format("{}sum_{{c,r,s}} {}[{},c,r,s] * {}[{},{},{},{}]",
+                               bias ? names.in[2] + fmt::format("[{}] + ", k) : "", names.in[1], k, names.in[0], n,
+                               c0 ? fmt::format("{}+c", c0) : "c", window(std::to_string(i), "r", g),
+                               window(std::to_string(j), "s", g));
     std::vector<std::string> terms;
     std::size_t skipped = 0;
     for (std::size_t c = 0; c < g.c_per_group(); ++c)
@@ -78,13 +81,15 @@ Worked explain_forward(const OpCall& call, const Names& names, const Index& at, 
                     ++skipped;
                     continue;
                 }
-                terms.push_back(term(num, w.at({k, c, r, s}), x.at({n, g.input_channel(k, c), (std::size_t)h, (std::size_t)v})));
+                terms.push_back(
+                    term(num, w.at({k, c, r, s}), x.at({n, g.input_channel(k, c), (std::size_t)h, (std::size_t)v})));
             }
-    out.numeric = (bias ? num.operand(call.input(2)[k]) + " + " : std::string()) + (terms.empty() ? "0" : join_terms(terms));
+    out.numeric =
+        (bias ? num.operand(call.input(2)[k]) + " + " : std::string()) + (terms.empty() ? "0" : join_terms(terms));
     out.result = call.out->at(at);
     if (skipped)
-        out.notes.push_back(fmt::format("{} of the {} kernel positions fall in the zero padding and add nothing", skipped,
-                                        g.c_per_group() * g.r * g.s));
+        out.notes.push_back(fmt::format("{} of the {} kernel positions fall in the zero padding and add nothing",
+                                        skipped, g.c_per_group() * g.r * g.s));
     return out;
 }
 
@@ -109,10 +114,11 @@ InputRule input_rule() {
                     const long long ih = static_cast<long long>(h + g.padding) - static_cast<long long>(r * g.dilation);
                     const long long jw = static_cast<long long>(v + g.padding) - static_cast<long long>(s * g.dilation);
                     if (ih < 0 || jw < 0 || ih % (long long)g.stride || jw % (long long)g.stride) continue;
-                    const std::size_t i = static_cast<std::size_t>(ih) / g.stride, j = static_cast<std::size_t>(jw) / g.stride;
+                    const std::size_t i = static_cast<std::size_t>(ih) / g.stride,
+                                      j = static_cast<std::size_t>(jw) / g.stride;
                     if (i >= g.ho || j >= g.wo) continue;
-                    symbols.push_back(fmt::format("{}[{},{},{},{}]*{}[{},{},{},{}]", names.upstream, n, k, i, j, names.in[1],
-                                                  k, cc, r, s));
+                    symbols.push_back(fmt::format("{}[{},{},{},{}]*{}[{},{},{},{}]", names.upstream, n, k, i, j,
+                                                  names.in[1], k, cc, r, s));
                     terms.push_back(term(num, up.at({n, k, i, j}), w.at({k, cc, r, s})));
                     result += up.at({n, k, i, j}) * w.at({k, cc, r, s});
                 }
@@ -224,9 +230,11 @@ void add_conv_ops(OpTable& t) {
     OpDef op;
     op.name = "conv2d";
     op.family = "conv";
-    op.summary = "2-D convolution of x (N, C, H, W) with w (K, C/groups, R, S) and an optional bias b (K,); "
-                 "groups = C is depthwise";
-    op.forward_formula = "conv2d({x}, {w}{[, {b}]}; stride {stride}, padding {padding}, dilation {dilation}, groups {groups})";
+    op.summary =
+        "2-D convolution of x (N, C, H, W) with w (K, C/groups, R, S) and an optional bias b (K,); "
+        "groups = C is depthwise";
+    op.forward_formula =
+        "conv2d({x}, {w}{[, {b}]}; stride {stride}, padding {padding}, dilation {dilation}, groups {groups})";
     op.attrs = {{"stride", AttrType::Int, 1.0, "step between windows"},
                 {"padding", AttrType::Int, 0.0, "zeros added on every side"},
                 {"dilation", AttrType::Int, 1.0, "spacing between kernel taps"},
@@ -234,7 +242,8 @@ void add_conv_ops(OpTable& t) {
     op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
         const ConvGeometry g = geometry(in[0], in[1], a);
         if (in.size() > 2 && in[2] != Shape{g.k})
-            throw ShapeError(fmt::format("b must have shape ({},) for K = {} filters, got {}", g.k, g.k, shape_str(in[2])));
+            throw ShapeError(
+                fmt::format("b must have shape ({},) for K = {} filters, got {}", g.k, g.k, shape_str(in[2])));
         return Shape{g.n, g.k, g.ho, g.wo};
     };
     op.forward = [](const OpCall& call) {
@@ -243,8 +252,9 @@ void add_conv_ops(OpTable& t) {
     op.explain = explain_forward;
     op.cost = [](const std::vector<Shape>& in, const Shape&, const Attrs& a) {
         const ConvGeometry g = geometry(in[0], in[1], a);
-        return Cost{g.macs(), fmt::format("N*K*(C/groups)*R*S*Ho*Wo = {}*{}*{}*{}*{}*{}*{}", g.n, g.k, g.c_per_group(), g.r,
-                                          g.s, g.ho, g.wo),
+        return Cost{g.macs(),
+                    fmt::format("N*K*(C/groups)*R*S*Ho*Wo = {}*{}*{}*{}*{}*{}*{}", g.n, g.k, g.c_per_group(), g.r, g.s,
+                                g.ho, g.wo),
                     fmt::format("K*(C/groups)*R*S = {}*{}*{}*{}", g.k, g.c_per_group(), g.r, g.s)};
     };
     op.window_taps = [](const std::vector<Shape>& in, const Attrs&) {

@@ -48,7 +48,8 @@ BNSTEP_VECTOR_CLONES void depthwise_forward_planes(const ConvGeometry& g, const 
         for (std::size_t r = 0; r < g.r; ++r) {
             const Span rows = valid_span(g.ho, g.h, r, g);
             for (std::size_t i = rows.begin; i < rows.end; ++i) {
-                const double* xrow = xin + (static_cast<long long>(i * g.stride) + rows.offset) * static_cast<long long>(g.w);
+                const double* xrow =
+                    xin + (static_cast<long long>(i * g.stride) + rows.offset) * static_cast<long long>(g.w);
                 double* orow = o + i * g.wo;
                 for (std::size_t s = 0; s < g.s; ++s) {
                     const Span cols = valid_span(g.wo, g.w, s, g);
@@ -64,7 +65,8 @@ BNSTEP_VECTOR_CLONES void depthwise_forward_planes(const ConvGeometry& g, const 
     }
 }
 
-// dx planes [first, last) of the flattened (n, c): every filter reading channel c sends dout * w back to the pixels it read.
+// dx planes [first, last) of the flattened (n, c): every filter reading channel c sends dout * w back to the pixels it
+// read.
 BNSTEP_VECTOR_CLONES void depthwise_input_grad_planes(const ConvGeometry& g, const double* dout, const double* w,
                                                       double* dx, std::size_t first, std::size_t last) {
     const std::size_t plane = g.ho * g.wo, per_channel = g.k_per_group();
@@ -77,7 +79,8 @@ BNSTEP_VECTOR_CLONES void depthwise_input_grad_planes(const ConvGeometry& g, con
             for (std::size_t r = 0; r < g.r; ++r) {
                 const Span rows = valid_span(g.ho, g.h, r, g);
                 for (std::size_t i = rows.begin; i < rows.end; ++i) {
-                    double* xrow = xin + (static_cast<long long>(i * g.stride) + rows.offset) * static_cast<long long>(g.w);
+                    double* xrow =
+                        xin + (static_cast<long long>(i * g.stride) + rows.offset) * static_cast<long long>(g.w);
                     const double* drow = d + i * g.wo;
                     for (std::size_t s = 0; s < g.s; ++s) {
                         const Span cols = valid_span(g.wo, g.w, s, g);
@@ -109,9 +112,9 @@ BNSTEP_VECTOR_CLONES void depthwise_weight_grad_filters(const ConvGeometry& g, c
                     const double* d = dout + (n * g.k + k) * plane;
                     const double* xin = x + (n * g.c + g.input_channel(k, 0)) * g.h * g.w;
                     for (std::size_t i = rows.begin; i < rows.end; ++i) {
-                        const double* xs = xin +
-                                           (static_cast<long long>(i * g.stride) + rows.offset) * static_cast<long long>(g.w) +
-                                           cols.offset;
+                        const double* xs =
+                            xin + (static_cast<long long>(i * g.stride) + rows.offset) * static_cast<long long>(g.w) +
+                            cols.offset;
                         const double* drow = d + i * g.wo;
                         std::size_t j = cols.begin;
                         if (g.stride == 1)

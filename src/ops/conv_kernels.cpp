@@ -33,7 +33,8 @@ Tensor conv_forward_reference(const ConvGeometry& g, const Tensor& x, const Tens
                             for (std::size_t s = 0; s < g.s; ++s) {
                                 const long long h = g.in_row(i, r), v = g.in_col(j, s);
                                 if (h < 0 || v < 0 || h >= (long long)g.h || v >= (long long)g.w) continue;
-                                sum += w.at({k, c, r, s}) * x.at({n, g.input_channel(k, c), (std::size_t)h, (std::size_t)v});
+                                sum += w.at({k, c, r, s}) *
+                                       x.at({n, g.input_channel(k, c), (std::size_t)h, (std::size_t)v});
                             }
                     out.at({n, k, i, j}) = sum;
                 }
@@ -69,7 +70,8 @@ Tensor conv_weight_grad_reference(const ConvGeometry& g, const Tensor& dout, con
                             for (std::size_t j = 0; j < g.wo; ++j) {
                                 const long long h = g.in_row(i, r), v = g.in_col(j, s);
                                 if (h < 0 || v < 0 || h >= (long long)g.h || v >= (long long)g.w) continue;
-                                sum += dout.at({n, k, i, j}) * x.at({n, g.input_channel(k, c), (std::size_t)h, (std::size_t)v});
+                                sum += dout.at({n, k, i, j}) *
+                                       x.at({n, g.input_channel(k, c), (std::size_t)h, (std::size_t)v});
                             }
                     dw.at({k, c, r, s}) = sum;
                 }
@@ -146,13 +148,16 @@ void im2col(const ConvGeometry& g, const double* x, std::size_t n, std::size_t g
             std::size_t last, Columns cols, double* columns) {
     std::fill(columns, columns + (last - first) * cols.width(), 0.0);
     const double* planes = group_planes(g, x, n, group);
-    for_each_patch_entry(g, first, last, cols, [&](std::size_t entry, std::size_t input) { columns[entry] = planes[input]; });
+    for_each_patch_entry(g, first, last, cols,
+                         [&](std::size_t entry, std::size_t input) { columns[entry] = planes[input]; });
 }
 
-// The reverse of im2col over all rows and the columns `cols`: dx[n, ...] += each entry at the input position it came from.
+// The reverse of im2col over all rows and the columns `cols`: dx[n, ...] += each entry at the input position it came
+// from.
 void col2im(const ConvGeometry& g, const double* columns, Columns cols, double* dx, std::size_t n, std::size_t group) {
     double* planes = dx + (n * g.c + group * g.c_per_group()) * g.h * g.w;
-    for_each_patch_entry(g, 0, patch_rows(g), cols, [&](std::size_t entry, std::size_t input) { planes[input] += columns[entry]; });
+    for_each_patch_entry(g, 0, patch_rows(g), cols,
+                         [&](std::size_t entry, std::size_t input) { planes[input] += columns[entry]; });
 }
 
 // The patch matrix is built and consumed a block of columns at a time, so that the
@@ -199,9 +204,15 @@ Tensor conv_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, con
             }
             for (const Columns& cols : blocks) {
                 im2col(g, x.data().data(), n, group, 0, patch_rows(g), cols, columns.data());
-                gemm_accumulate({.m = g.k_per_group(), .n = cols.width(), .k = patch_rows(g),
-                                 .a = group_weights(g, w, group), .b = columns.data(), .ldb = cols.width(),
-                                 .b_transposed = false, .c = o + cols.first, .ldc = plane});
+                gemm_accumulate({.m = g.k_per_group(),
+                                 .n = cols.width(),
+                                 .k = patch_rows(g),
+                                 .a = group_weights(g, w, group),
+                                 .b = columns.data(),
+                                 .ldb = cols.width(),
+                                 .b_transposed = false,
+                                 .c = o + cols.first,
+                                 .ldc = plane});
             }
         }
     });
@@ -229,8 +240,14 @@ Tensor conv_input_grad(const ConvGeometry& g, const Tensor& dout, const Tensor& 
             }
             for (const Columns& cols : blocks) {
                 std::fill(columns.begin(), columns.begin() + patch_rows(g) * cols.width(), 0.0);
-                gemm_accumulate({.m = patch_rows(g), .n = cols.width(), .k = g.k_per_group(), .a = wt_g,
-                                 .b = d + cols.first, .ldb = plane, .b_transposed = false, .c = columns.data(),
+                gemm_accumulate({.m = patch_rows(g),
+                                 .n = cols.width(),
+                                 .k = g.k_per_group(),
+                                 .a = wt_g,
+                                 .b = d + cols.first,
+                                 .ldb = plane,
+                                 .b_transposed = false,
+                                 .c = columns.data(),
                                  .ldc = cols.width()});
                 col2im(g, columns.data(), cols, dx.data().data(), n, group);
             }
@@ -263,8 +280,15 @@ Tensor conv_weight_grad(const ConvGeometry& g, const Tensor& dout, const Tensor&
                     else
                         im2col(g, x.data().data(), n, group, p0, p1, cols, columns.data());
                     // dW_g^T rows p0..p1 += patches * dout[n, g's filters, these columns]^T
-                    gemm_accumulate({.m = p1 - p0, .n = kg, .k = cols.width(), .a = patches, .b = d + cols.first,
-                                     .ldb = plane, .b_transposed = true, .c = dwt.data(), .ldc = kg});
+                    gemm_accumulate({.m = p1 - p0,
+                                     .n = kg,
+                                     .k = cols.width(),
+                                     .a = patches,
+                                     .b = d + cols.first,
+                                     .ldb = plane,
+                                     .b_transposed = true,
+                                     .c = dwt.data(),
+                                     .ldc = kg});
                 }
             }
             double* out = dw.data().data() + group * kg * rows;

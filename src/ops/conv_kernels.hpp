@@ -10,9 +10,9 @@ namespace bnstep::ops {
 
 struct ConvGeometry {
     std::size_t n = 0, c = 0, h = 0, w = 0;  // input
-    std::size_t k = 0, r = 0, s = 0;          // filters and kernel
+    std::size_t k = 0, r = 0, s = 0;         // filters and kernel
     std::size_t stride = 1, padding = 0, dilation = 1, groups = 1;
-    std::size_t ho = 0, wo = 0;               // output
+    std::size_t ho = 0, wo = 0;  // output
 
     std::size_t c_per_group() const { return c / groups; }
     std::size_t k_per_group() const { return k / groups; }

@@ -31,8 +31,8 @@ void add_linalg_ops(OpTable& t) {
     op.forward_formula = "{A} @ {B}";
     op.shape = [](const std::vector<Shape>& in, const Attrs&) {
         if (in[0].size() != 2 || in[1].size() != 2)
-            throw ShapeError(fmt::format("matmul needs two matrices (rank 2), got {} and {}", shape_str(in[0]),
-                                         shape_str(in[1])));
+            throw ShapeError(
+                fmt::format("matmul needs two matrices (rank 2), got {} and {}", shape_str(in[0]), shape_str(in[1])));
         if (in[0][1] != in[1][0])
             throw ShapeError(fmt::format("inner dimensions differ: {} @ {} (expected A (n, k) and B (k, m))",
                                          shape_str(in[0]), shape_str(in[1])));
@@ -47,9 +47,13 @@ void add_linalg_ops(OpTable& t) {
         const Tensor& a = call.input(0);
         const Tensor& b = call.input(1);
         const std::size_t i = at[0], j = at[1];
-        return sum_of_products(fmt::format("{}[{},{}]", names.out, i, j),
-                               fmt::format("sum_k {}[{},k] * {}[k,{}]", names.in[0], i, names.in[1], j), a.shape()[1],
-                               [&](std::size_t k) { return std::pair{a.at({i, k}), b.at({k, j})}; }, num);
+        return sum_of_products(
+            fmt::format("{}[{},{}]", names.out, i, j),
+            fmt::format("sum_k {}[{},k] * {}[k,{}]", names.in[0], i, names.in[1], j), a.shape()[1],
+            [&](std::size_t k) {
+                return std::pair{a.at({i, k}), b.at({k, j})};
+            },
+            num);
     };
 
     InputRule ra;
@@ -59,10 +63,13 @@ void add_linalg_ops(OpTable& t) {
     ra.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
         const Tensor& b = call.input(1);
         const std::size_t i = at[0], k = at[1];
-        return sum_of_products(fmt::format("{}[{},{}]", names.downstream, i, k),
-                               fmt::format("sum_j {}[{},j] * {}[{},j]", names.upstream, i, names.in[1], k),
-                               b.shape()[1], [&](std::size_t j) { return std::pair{up.at({i, j}), b.at({k, j})}; },
-                               num);
+        return sum_of_products(
+            fmt::format("{}[{},{}]", names.downstream, i, k),
+            fmt::format("sum_j {}[{},j] * {}[{},j]", names.upstream, i, names.in[1], k), b.shape()[1],
+            [&](std::size_t j) {
+                return std::pair{up.at({i, j}), b.at({k, j})};
+            },
+            num);
     };
     InputRule rb;
     rb.name = "B";
@@ -71,10 +78,13 @@ void add_linalg_ops(OpTable& t) {
     rb.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
         const Tensor& a = call.input(0);
         const std::size_t k = at[0], j = at[1];
-        return sum_of_products(fmt::format("{}[{},{}]", names.downstream, k, j),
-                               fmt::format("sum_i {}[i,{}] * {}[i,{}]", names.in[0], k, names.upstream, j),
-                               a.shape()[0], [&](std::size_t i) { return std::pair{a.at({i, k}), up.at({i, j})}; },
-                               num);
+        return sum_of_products(
+            fmt::format("{}[{},{}]", names.downstream, k, j),
+            fmt::format("sum_i {}[i,{}] * {}[i,{}]", names.in[0], k, names.upstream, j), a.shape()[0],
+            [&](std::size_t i) {
+                return std::pair{a.at({i, k}), up.at({i, j})};
+            },
+            num);
     };
     op.inputs = {std::move(ra), std::move(rb)};
     t.add(std::move(op));

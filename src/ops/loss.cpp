@@ -41,8 +41,8 @@ std::map<std::string, std::string> n_var(const std::vector<Shape>& in, const Att
 
 void require_same_shape(const std::vector<Shape>& in, const char* first, const char* second) {
     if (in[1] != in[0])
-        throw ShapeError(fmt::format("{} must have the shape of {} {}, got {}", second, first, shape_str(in[0]),
-                                     shape_str(in[1])));
+        throw ShapeError(
+            fmt::format("{} must have the shape of {} {}, got {}", second, first, shape_str(in[0]), shape_str(in[1])));
 }
 
 // The labels as class indices; a ValueError for one that is not an integer from 0 to C-1.
@@ -70,8 +70,9 @@ std::vector<std::string> logsumexp_notes(const Batch& b, const Tensor& z, double
         std::vector<std::string> exps;
         for (double e : r.exps) exps.push_back(num(e));
         const std::string zk = b.batched ? fmt::format("{}[{},k]", name, i) : name + "[k]";
-        notes.push_back(fmt::format("logsumexp({}{o}) = m + log(sum_k exp({}{o} - m)) = {} + log({}) = {}", b.row(name, i),
-                                    zk, num.operand(r.max), join_terms(exps), num(r.logsumexp()), fmt::arg("o", over)));
+        notes.push_back(fmt::format("logsumexp({}{o}) = m + log(sum_k exp({}{o} - m)) = {} + log({}) = {}",
+                                    b.row(name, i), zk, num.operand(r.max), join_terms(exps), num(r.logsumexp()),
+                                    fmt::arg("o", over)));
     }
     if (b.n > shown) notes.push_back(fmt::format("(and likewise for the other {} rows)", b.n - shown));
     return notes;
@@ -83,9 +84,10 @@ OpDef cross_entropy_op() {
     OpDef op;
     op.name = "cross_entropy";
     op.family = "loss";
-    op.summary = "mean over the N examples of -log softmax(logits)[label], as torch.nn.functional.cross_entropy "
-                 "(reduction 'mean'): logits (N, C) with labels (N,), or (C,) with a scalar label; every label an "
-                 "integer from 0 to C-1";
+    op.summary =
+        "mean over the N examples of -log softmax(logits)[label], as torch.nn.functional.cross_entropy "
+        "(reduction 'mean'): logits (N, C) with labels (N,), or (C,) with a scalar label; every label an "
+        "integer from 0 to C-1";
     op.forward_formula = "-(1/N) * sum_n log_softmax({logits}[n])[{labels}[n]]{[, N = {N}]}";
     op.vars = n_var;
     op.shape = [](const std::vector<Shape>& in, const Attrs&) {
@@ -176,9 +178,10 @@ OpDef soft_cross_entropy_op() {
     OpDef op;
     op.name = "soft_cross_entropy";
     op.family = "loss";
-    op.summary = "distillation loss: mean over the N examples of -sum_c target_c * log_softmax(logits/T)_c, the cross "
-                 "entropy against a target distribution (torch.nn.functional.cross_entropy of logits/T with "
-                 "probability targets); logits and target (N, C) or (C,)";
+    op.summary =
+        "distillation loss: mean over the N examples of -sum_c target_c * log_softmax(logits/T)_c, the cross "
+        "entropy against a target distribution (torch.nn.functional.cross_entropy of logits/T with "
+        "probability targets); logits and target (N, C) or (C,)";
     op.forward_formula = "-(1/N) * sum_n sum_c {target}[n,c] * log_softmax({logits}[n]/{temperature})[c]{[, N = {N}]}";
     op.attrs = {{"temperature", AttrType::Number, 1.0, "T > 0: the logits are divided by T first"}};
     op.vars = n_var;
@@ -213,7 +216,11 @@ OpDef soft_cross_entropy_op() {
             names.out,
             b.batched ? fmt::format("-{}sum_{{n,c}} {}[n,c] * log_softmax({}[n]{})[c]", b.mean_of(), tn, zn, over)
                       : fmt::format("-sum_c {}[c] * log_softmax({}{})[c]", tn, zn, over),
-            z.size(), [&](std::size_t e) { return std::pair{target[e], ls[e]}; }, num);
+            z.size(),
+            [&](std::size_t e) {
+                return std::pair{target[e], ls[e]};
+            },
+            num);
         w.numeric = fmt::format("-{}({})", b.mean_of(), w.numeric);
         w.result = -w.result / b.divisor();
         w.notes.push_back(b.batched ? fmt::format("log_softmax({z}[n]{o})[c] = {z}[n,c]{o} - logsumexp({z}[n]{o})",
@@ -226,8 +233,9 @@ OpDef soft_cross_entropy_op() {
 
     InputRule rz;
     rz.name = "logits";
-    rz.formula = "d{logits} = (softmax({logits}/{temperature}) * sum_c {target} - {target}) / ({temperature} * N)"
-                 "{[, N = {N}]}; (q - p)/(T*N) when each row of {target} sums to 1";
+    rz.formula =
+        "d{logits} = (softmax({logits}/{temperature}) * sum_c {target} - {target}) / ({temperature} * N)"
+        "{[, N = {N}]}; (q - p)/(T*N) when each row of {target} sums to 1";
     rz.vjp = [](const OpCall& call, const Tensor& up) {
         const Tensor& z = call.input(0);
         const Tensor& target = call.input(1);
@@ -260,8 +268,8 @@ OpDef soft_cross_entropy_op() {
         const std::string t_at = element(names.in[1], z.shape(), concrete(at));
         Worked w;
         w.lhs = element(names.downstream, z.shape(), concrete(at));
-        w.symbolic = fmt::format("{} * (softmax({}{})[{}] * sum_k {}[k] - {}) / ({} * {})", names.upstream, zrow, over, c,
-                                 trow, t_at, t, b.n);
+        w.symbolic = fmt::format("{} * (softmax({}{})[{}] * sum_k {}[k] - {}) / ({} * {})", names.upstream, zrow, over,
+                                 c, trow, t_at, t, b.n);
         w.numeric = fmt::format("{} * ({} * {} - {}) / ({} * {})", num.operand(up[0]), num(q), num.operand(mass),
                                 num.operand(p), t, b.n);
         w.result = up[0] * (q * mass - p) / (t * b.divisor());

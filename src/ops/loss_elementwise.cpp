@@ -49,7 +49,8 @@ OpDef build(const PairLoss& loss) {
     };
     op.shape = [loss](const std::vector<Shape>& in, const Attrs&) {
         if (in[0].size() < loss.min_rank)
-            throw ShapeError(fmt::format("{} must have at least {} axis, got a scalar", loss.inputs[0].name, loss.min_rank));
+            throw ShapeError(
+                fmt::format("{} must have at least {} axis, got a scalar", loss.inputs[0].name, loss.min_rank));
         if (in[1] != in[0])
             throw ShapeError(fmt::format("{} and {} must have the same shape, got {} and {}", loss.inputs[0].name,
                                          loss.inputs[1].name, shape_str(in[0]), shape_str(in[1])));
@@ -75,8 +76,9 @@ OpDef build(const PairLoss& loss) {
         }
         Worked w;
         w.lhs = names.out;
-        w.symbolic = fmt::format("(1/{}) * {}{}", n, sum_prefix(letters),
-                                 loss.text(element(names.in[0], a.shape(), letters), element(names.in[1], a.shape(), letters)));
+        w.symbolic =
+            fmt::format("(1/{}) * {}{}", n, sum_prefix(letters),
+                        loss.text(element(names.in[0], a.shape(), letters), element(names.in[1], a.shape(), letters)));
         w.numeric = fmt::format("(1/{}) * ({})", n, join_terms(terms));
         w.result = total / static_cast<double>(n);
         return w;
@@ -105,7 +107,8 @@ OpDef build(const PairLoss& loss) {
                                      input.text(element(names.in[0], a.shape(), concrete(at)),
                                                 element(names.in[1], a.shape(), concrete(at))),
                                      n);
-            w.numeric = fmt::format("{} * ({}) / {}", num.operand(up[0]), input.text(num.operand(av), num.operand(bv)), n);
+            w.numeric =
+                fmt::format("{} * ({}) / {}", num.operand(up[0]), input.text(num.operand(av), num.operand(bv)), n);
             w.result = up[0] * input.derivative(av, bv) / static_cast<double>(n);
             return w;
         };
@@ -118,41 +121,40 @@ OpDef build(const PairLoss& loss) {
 double xlogx(double p) { return p == 0.0 ? 0.0 : p * std::log(p); }
 
 PairLoss kl_div() {
-    return {
-        "kl_div",
-        "KL divergence of q from p, as torch.nn.functional.kl_div(log_q, p, reduction='batchmean'): "
-        "(1/N) * sum p * (log p - log_q), N the size of axis 0 (the batch); a rank-1 input is one distribution, "
-        "N = 1 (torch's 'batchmean' would divide it by its length). log_q holds log-probabilities (log_softmax); "
-        "p >= 0, and an element with p = 0 adds 0 (0 * log 0 = 0)",
-        "(1/N) * sum {p} * (log({p}) - {log_q}){[, N = {N}]}",
-        [](const Shape& s) { return s.size() >= 2 ? s[0] : std::size_t{1}; },
-        [](double lq, double p) { return xlogx(p) - p * lq; },
-        [](const std::string& lq, const std::string& p) {
-            if (p == "0") return std::string("0");  // 0 * log 0 = 0
-            return fmt::format("{p} * (log({p}) - {lq})", fmt::arg("p", p), fmt::arg("lq", lq));
-        },
-        {{"log_q", "d{log_q} = -{p} / N{[, N = {N}]}", [](double, double p) { return -p; },
-          [](const std::string&, const std::string& p) { return "-" + p; }},
-         {"p", "d{p} = (log({p}) + 1 - {log_q}) / N{[, N = {N}]}; at {p} = 0 the derivative is -infinity (log 0), "
-               "reported as a non-finite gradient",
-          [](double lq, double p) { return std::log(p) + 1.0 - lq; },
-          [](const std::string& lq, const std::string& p) { return fmt::format("log({}) + 1 - {}", p, lq); }}},
-        1};
+    return {"kl_div",
+            "KL divergence of q from p, as torch.nn.functional.kl_div(log_q, p, reduction='batchmean'): "
+            "(1/N) * sum p * (log p - log_q), N the size of axis 0 (the batch); a rank-1 input is one distribution, "
+            "N = 1 (torch's 'batchmean' would divide it by its length). log_q holds log-probabilities (log_softmax); "
+            "p >= 0, and an element with p = 0 adds 0 (0 * log 0 = 0)",
+            "(1/N) * sum {p} * (log({p}) - {log_q}){[, N = {N}]}",
+            [](const Shape& s) { return s.size() >= 2 ? s[0] : std::size_t{1}; },
+            [](double lq, double p) { return xlogx(p) - p * lq; },
+            [](const std::string& lq, const std::string& p) {
+                if (p == "0") return std::string("0");  // 0 * log 0 = 0
+                return fmt::format("{p} * (log({p}) - {lq})", fmt::arg("p", p), fmt::arg("lq", lq));
+            },
+            {{"log_q", "d{log_q} = -{p} / N{[, N = {N}]}", [](double, double p) { return -p; },
+              [](const std::string&, const std::string& p) { return "-" + p; }},
+             {"p",
+              "d{p} = (log({p}) + 1 - {log_q}) / N{[, N = {N}]}; at {p} = 0 the derivative is -infinity (log 0), "
+              "reported as a non-finite gradient",
+              [](double lq, double p) { return std::log(p) + 1.0 - lq; },
+              [](const std::string& lq, const std::string& p) { return fmt::format("log({}) + 1 - {}", p, lq); }}},
+            1};
 }
 
 PairLoss mse() {
-    return {
-        "mse",
-        "mean squared error, as torch.nn.functional.mse_loss (reduction 'mean'): (1/N) * sum (a - b)^2 over all "
-        "N elements; a and b of the same shape",
-        "(1/N) * sum ({a} - {b})^2{[, N = {N}]}",
-        [](const Shape& s) { return element_count(s); },
-        [](double a, double b) { return (a - b) * (a - b); },
-        [](const std::string& a, const std::string& b) { return fmt::format("({} - {})^2", a, b); },
-        {{"a", "d{a} = 2 * ({a} - {b}) / N{[, N = {N}]}", [](double a, double b) { return 2.0 * (a - b); },
-          [](const std::string& a, const std::string& b) { return fmt::format("2 * ({} - {})", a, b); }},
-         {"b", "d{b} = -2 * ({a} - {b}) / N{[, N = {N}]}", [](double a, double b) { return -2.0 * (a - b); },
-          [](const std::string& a, const std::string& b) { return fmt::format("-2 * ({} - {})", a, b); }}}};
+    return {"mse",
+            "mean squared error, as torch.nn.functional.mse_loss (reduction 'mean'): (1/N) * sum (a - b)^2 over all "
+            "N elements; a and b of the same shape",
+            "(1/N) * sum ({a} - {b})^2{[, N = {N}]}",
+            [](const Shape& s) { return element_count(s); },
+            [](double a, double b) { return (a - b) * (a - b); },
+            [](const std::string& a, const std::string& b) { return fmt::format("({} - {})^2", a, b); },
+            {{"a", "d{a} = 2 * ({a} - {b}) / N{[, N = {N}]}", [](double a, double b) { return 2.0 * (a - b); },
+              [](const std::string& a, const std::string& b) { return fmt::format("2 * ({} - {})", a, b); }},
+             {"b", "d{b} = -2 * ({a} - {b}) / N{[, N = {N}]}", [](double a, double b) { return -2.0 * (a - b); },
+              [](const std::string& a, const std::string& b) { return fmt::format("-2 * ({} - {})", a, b); }}}};
 }
 
 }  // namespace

@@ -23,7 +23,8 @@ PoolGeometry geometry(const Shape& x, const Attrs& a) {
     g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
     const long long kernel = a.integer("kernel"), stride = a.integer("stride"), padding = a.integer("padding");
     if (kernel < 1) throw ShapeError(fmt::format("kernel must be at least 1, got {}", kernel));
-    if (stride < 0) throw ShapeError(fmt::format("stride must be at least 1 (or 0 for the kernel size), got {}", stride));
+    if (stride < 0)
+        throw ShapeError(fmt::format("stride must be at least 1 (or 0 for the kernel size), got {}", stride));
     if (padding < 0 || padding > kernel / 2)
         throw ShapeError(fmt::format("padding must be from 0 to half the kernel ({}), got {}", kernel / 2, padding));
     g.kernel = static_cast<std::size_t>(kernel);
@@ -49,7 +50,8 @@ template <class F>
 void for_window(const PoolGeometry& g, std::size_t i, std::size_t j, F f) {
     for (std::size_t r = 0; r < g.kernel; ++r)
         for (std::size_t s = 0; s < g.kernel; ++s)
-            if (g.inside(g.row(i, r), g.col(j, s))) f(static_cast<std::size_t>(g.row(i, r)), static_cast<std::size_t>(g.col(j, s)));
+            if (g.inside(g.row(i, r), g.col(j, s)))
+                f(static_cast<std::size_t>(g.row(i, r)), static_cast<std::size_t>(g.col(j, s)));
 }
 
 // The flat offset in x of the maximum of window (n, c, i, j): the first one
@@ -111,7 +113,9 @@ OpDef max_pool() {
     op.forward = [](const OpCall& call) {
         const PoolGeometry g = geometry(call);
         Tensor out(Shape{g.n, g.c, g.ho, g.wo});
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) { out[e] = call.input(0)[argmax(g, call.input(0), n, c, i, j)]; });
+        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+            out[e] = call.input(0)[argmax(g, call.input(0), n, c, i, j)];
+        });
         return out;
     };
     // The piece of a window is where its maximum is: a tie crossed moves it.
@@ -134,17 +138,20 @@ OpDef max_pool() {
         w.symbolic = "max " + window_text(names.in[0], n, c, g, i, j);
         w.numeric = fmt::format("max({})", fmt::join(values, ", "));
         w.result = call.out->at(at);
-        w.notes.push_back(fmt::format("the maximum is {}{}", names.in[0], index_str(x.unravel(argmax(g, x, n, c, i, j)))));
+        w.notes.push_back(
+            fmt::format("the maximum is {}{}", names.in[0], index_str(x.unravel(argmax(g, x, n, c, i, j)))));
         return w;
     };
     InputRule rule;
     rule.name = "x";
-    rule.formula = "d{x}[n,c,h,w] = sum of d{out}[n,c,i,j] over the windows (i,j) whose maximum is {x}[n,c,h,w]; 0 for "
-                   "an element that is no window's maximum (ties: the first maximum in the window)";
+    rule.formula =
+        "d{x}[n,c,h,w] = sum of d{out}[n,c,i,j] over the windows (i,j) whose maximum is {x}[n,c,h,w]; 0 for "
+        "an element that is no window's maximum (ties: the first maximum in the window)";
     rule.vjp = [](const OpCall& call, const Tensor& up) {
         const PoolGeometry g = geometry(call);
         Tensor dx(call.input(0).shape());
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) { dx[argmax(g, call.input(0), n, c, i, j)] += up[e]; });
+        for_outputs(g,
+                    [&](auto n, auto c, auto i, auto j, auto e) { dx[argmax(g, call.input(0), n, c, i, j)] += up[e]; });
         return dx;
     };
     rule.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
@@ -162,12 +169,13 @@ OpDef max_pool() {
         w.lhs = element(names.downstream, x.shape(), concrete(at));
         if (symbols.empty()) {
             w.symbolic = "0";
-            w.notes.push_back(fmt::format("{}{} is the maximum of no window: it gets no gradient", names.in[0], index_str(at)));
+            w.notes.push_back(
+                fmt::format("{}{} is the maximum of no window: it gets no gradient", names.in[0], index_str(at)));
         } else {
             w.symbolic = join_terms(symbols);
             w.numeric = join_terms(terms);
-            w.notes.push_back(fmt::format("{}{} is the maximum of {} window{}", names.in[0], index_str(at), symbols.size(),
-                                          symbols.size() == 1 ? "" : "s"));
+            w.notes.push_back(fmt::format("{}{} is the maximum of {} window{}", names.in[0], index_str(at),
+                                          symbols.size(), symbols.size() == 1 ? "" : "s"));
         }
         return w;
     };
@@ -250,7 +258,8 @@ OpDef global_avg_pool() {
     op.summary = "the mean of each channel over its whole image: (N, C, H, W) -> (N, C)";
     op.forward_formula = "global_avg_pool({x})";
     op.vars = [](const std::vector<Shape>& in, const Attrs&) {
-        return std::map<std::string, std::string>{{"HW", in[0].size() == 4 ? std::to_string(in[0][2] * in[0][3]) : "H*W"}};
+        return std::map<std::string, std::string>{
+            {"HW", in[0].size() == 4 ? std::to_string(in[0][2] * in[0][3]) : "H*W"}};
     };
     op.shape = [](const std::vector<Shape>& in, const Attrs&) {
         if (in[0].size() != 4) throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(in[0])));
@@ -267,7 +276,8 @@ OpDef global_avg_pool() {
         const Shape& s = call.input(0).shape();
         const std::size_t area = s[2] * s[3];
         std::vector<std::string> values;
-        for (std::size_t e = 0; e < area; ++e) values.push_back(num.operand(call.input(0)[(at[0] * s[1] + at[1]) * area + e]));
+        for (std::size_t e = 0; e < area; ++e)
+            values.push_back(num.operand(call.input(0)[(at[0] * s[1] + at[1]) * area + e]));
         Worked w;
         w.lhs = element(names.out, call.out->shape(), concrete(at));
         w.symbolic = fmt::format("(1/{}) * sum_{{h,w}} {}[{},{},h,w]", area, names.in[0], at[0], at[1]);

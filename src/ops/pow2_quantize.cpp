@@ -71,21 +71,23 @@ std::string why_quantized(const OpCall& call, const std::string& wi, const Index
         return fmt::format("mask{} = {}: {}", index_str(at), quantized ? 1 : 0,
                            quantized ? "quantized" : "not yet quantized, it stays full precision");
     const std::size_t n = call.input(0).size(), count = count_of(call.attrs->number("fraction"), n);
-    return fmt::format("|{}| is {} the {} largest of {} (fraction {}): {}", wi, quantized ? "among" : "not among", count, n,
-                       call.attrs->number("fraction"), quantized ? "quantized" : "not yet quantized, it stays full precision");
+    return fmt::format("|{}| is {} the {} largest of {} (fraction {}): {}", wi, quantized ? "among" : "not among",
+                       count, n, call.attrs->number("fraction"),
+                       quantized ? "quantized" : "not yet quantized, it stays full precision");
 }
 
 OpDef pow2_quantize() {
     OpDef op;
     op.name = "pow2_quantize";
     op.family = "quantization";
-    op.summary = "incremental network quantization (INQ, Zhou et al. 2017, eq. 4): a quantized weight becomes "
-                 "beta * sign(W), beta in P = {0, 2^n2, ..., 2^n1} being the value with (alpha + beta)/2 <= |W| < "
-                 "3*beta/2, alpha the element of P below beta: 2^k for |W| in [3*2^(k-2), 3*2^(k-1)) (from 2^(n2-1) "
-                 "for k = n2), 0 below 2^(n2-1), and 2^n1 from 3*2^(n1-2) on (the paper picks n1 so that no weight is "
-                 "larger). The quantized weights are those where the optional const input mask is 1, or else the "
-                 "round(fraction * size) of largest |W| (on a tie the lower index first); the others pass unchanged. "
-                 "Quantized weights are frozen: they get no gradient";
+    op.summary =
+        "incremental network quantization (INQ, Zhou et al. 2017, eq. 4): a quantized weight becomes "
+        "beta * sign(W), beta in P = {0, 2^n2, ..., 2^n1} being the value with (alpha + beta)/2 <= |W| < "
+        "3*beta/2, alpha the element of P below beta: 2^k for |W| in [3*2^(k-2), 3*2^(k-1)) (from 2^(n2-1) "
+        "for k = n2), 0 below 2^(n2-1), and 2^n1 from 3*2^(n1-2) on (the paper picks n1 so that no weight is "
+        "larger). The quantized weights are those where the optional const input mask is 1, or else the "
+        "round(fraction * size) of largest |W| (on a tie the lower index first); the others pass unchanged. "
+        "Quantized weights are frozen: they get no gradient";
     op.forward_formula = "beta(|{W}|) * sign({W}) where quantized, else {W}";
     op.attrs = {{"n1", AttrType::Int, std::nullopt, "the largest exponent: 2^n1 is the largest magnitude"},
                 {"n2", AttrType::Int, std::nullopt, "the smallest exponent, n2 <= n1"},
@@ -125,8 +127,9 @@ OpDef pow2_quantize() {
         const long long b = g.bin(w[i]);
         out.symbolic = fmt::format("{} * sign({})", b == 0 ? std::string("0") : fmt::format("2^{}", g.n2 + b - 1), wi);
         out.numeric = fmt::format("({})({})", num(g.value(b)), num(sign_of(w[i])));
-        out.notes.push_back(fmt::format("|{}| = {} lies in {}: {}", wi, num(std::fabs(w[i])), g.range(b, num),
-                                        b == 0 ? std::string("0") : fmt::format("2^{} = {}", g.n2 + b - 1, num(g.value(b)))));
+        out.notes.push_back(
+            fmt::format("|{}| = {} lies in {}: {}", wi, num(std::fabs(w[i])), g.range(b, num),
+                        b == 0 ? std::string("0") : fmt::format("2^{} = {}", g.n2 + b - 1, num(g.value(b)))));
         return out;
     };
     InputRule mask;

@@ -38,9 +38,10 @@ OpDef prune_mask() {
     OpDef op;
     op.name = "prune_mask";
     op.family = "pruning";
-    op.summary = "magnitude pruning, as in Deep Compression: m = 0 for the round(sparsity * size) weights of smallest |W| "
-                 "(on a tie of |W| the lower index is pruned first), 1 for the others; or m = the optional const input "
-                 "mask (1 = kept). out = W * m, so a pruned weight gets exactly zero gradient";
+    op.summary =
+        "magnitude pruning, as in Deep Compression: m = 0 for the round(sparsity * size) weights of smallest |W| "
+        "(on a tie of |W| the lower index is pruned first), 1 for the others; or m = the optional const input "
+        "mask (1 = kept). out = W * m, so a pruned weight gets exactly zero gradient";
     op.forward_formula = "{W} * m";
     op.attrs = {{"sparsity", AttrType::Number, 0.5, "without a mask, the share of weights pruned (from 0 to 1)"}};
     op.shape = [](const std::vector<Shape>& in, const Attrs& a) {

@@ -29,13 +29,14 @@ Grid grid_of(const Attrs& a) {
     if (bits < 1 || bits > 16) throw AttrError(fmt::format("bits must be from 1 to 16, got {}", bits));
     Grid g;
     g.qmin = a.flag("signed") ? -std::ldexp(1.0, static_cast<int>(bits) - 1) : 0.0;
-    g.qmax = a.flag("signed") ? std::ldexp(1.0, static_cast<int>(bits) - 1) - 1 : std::ldexp(1.0, static_cast<int>(bits)) - 1;
+    g.qmax = a.flag("signed") ? std::ldexp(1.0, static_cast<int>(bits) - 1) - 1
+                              : std::ldexp(1.0, static_cast<int>(bits)) - 1;
     g.scale = a.number("scale");
     g.zero_point = static_cast<double>(a.integer("zero_point"));
     if (!(g.scale > 0)) throw AttrError(fmt::format("scale must be above 0, got {}", g.scale));
     if (g.zero_point < g.qmin || g.zero_point > g.qmax)
-        throw AttrError(fmt::format("zero_point must be from qmin {} to qmax {} ({} bits{}), got {}", g.qmin, g.qmax, bits,
-                                     a.flag("signed") ? ", signed" : "", g.zero_point));
+        throw AttrError(fmt::format("zero_point must be from qmin {} to qmax {} ({} bits{}), got {}", g.qmin, g.qmax,
+                                    bits, a.flag("signed") ? ", signed" : "", g.zero_point));
     return g;
 }
 
@@ -50,10 +51,11 @@ OpDef quantize() {
     OpDef op;
     op.name = "quantize";
     op.family = "quantization";
-    op.summary = "fake (simulated) linear quantization, as torch.fake_quantize_per_tensor_affine: x/scale rounded to the "
-                 "nearest integer (halves to even), plus zero_point, clamped to [qmin, qmax] = [0, 2^bits - 1], or "
-                 "[-2^(bits-1), 2^(bits-1) - 1] when signed, then mapped back to (q - zero_point) * scale. The backward "
-                 "is PyTorch's: the gradient passes where the level was not clamped";
+    op.summary =
+        "fake (simulated) linear quantization, as torch.fake_quantize_per_tensor_affine: x/scale rounded to the "
+        "nearest integer (halves to even), plus zero_point, clamped to [qmin, qmax] = [0, 2^bits - 1], or "
+        "[-2^(bits-1), 2^(bits-1) - 1] when signed, then mapped back to (q - zero_point) * scale. The backward "
+        "is PyTorch's: the gradient passes where the level was not clamped";
     op.forward_formula = "(clamp(nearbyint({x}/{scale}) + {zero_point}, {qmin}, {qmax}) - {zero_point}) * {scale}";
     op.attrs = {{"bits", AttrType::Int, 8.0, "bits per level, 1 to 16"},
                 {"scale", AttrType::Number, std::nullopt, "the step between levels, above 0"},
@@ -61,7 +63,8 @@ OpDef quantize() {
                 {"signed", AttrType::Bool, 0.0, "levels from -2^(bits-1) instead of from 0"}};
     op.vars = [](const std::vector<Shape>&, const Attrs& a) {
         const Grid g = grid_of(a);
-        return std::map<std::string, std::string>{{"qmin", fmt::format("{}", g.qmin)}, {"qmax", fmt::format("{}", g.qmax)}};
+        return std::map<std::string, std::string>{{"qmin", fmt::format("{}", g.qmin)},
+                                                  {"qmax", fmt::format("{}", g.qmax)}};
     };
     op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
         grid_of(a);
@@ -88,7 +91,9 @@ OpDef quantize() {
         },
         [](const OpCall& call) {
             const Grid g = grid_of(*call.attrs);
-            return pieces_by_element(call.input(0), [&g](double x) { return x < g.lo() ? -1LL : x > g.hi() ? 1LL : 0LL; });
+            return pieces_by_element(call.input(0), [&g](double x) {
+                return x < g.lo() ? -1LL : x > g.hi() ? 1LL : 0LL;
+            });
         });
     op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
         const Grid g = grid_of(*call.attrs);
@@ -103,10 +108,10 @@ OpDef quantize() {
         w.notes.push_back(fmt::format("{}/scale = {}/{} = {}", xi, num.operand(x), g.scale, num(x / g.scale)));
         w.notes.push_back(fmt::format("rounded to the nearest integer (halves to even): {}; plus zero_point {}: {}",
                                       std::nearbyint(x / g.scale), g.zero_point, g.level(x)));
-        w.notes.push_back(fmt::format("clamped to [{}, {}]: q = {}{}", g.qmin, g.qmax, g.q(x),
-                                      g.passes(x) ? "" : " (saturated)"));
-        w.notes.push_back(fmt::format("dequantized: (q - zero_point) * scale = ({} - {}) * {} = {}", g.q(x), g.zero_point,
-                                      g.scale, num(g.out(x))));
+        w.notes.push_back(
+            fmt::format("clamped to [{}, {}]: q = {}{}", g.qmin, g.qmax, g.q(x), g.passes(x) ? "" : " (saturated)"));
+        w.notes.push_back(fmt::format("dequantized: (q - zero_point) * scale = ({} - {}) * {} = {}", g.q(x),
+                                      g.zero_point, g.scale, num(g.out(x))));
         return w;
     };
     op.inputs = {local_rule(
@@ -124,12 +129,12 @@ OpDef quantize() {
             const Grid g = grid_of(*call.attrs);
             const double x = call.input(0).at(at);
             const std::string xi = element(names.in[0], call.input(0).shape(), concrete(at));
-            return LocalText{fmt::format("(1 if {} <= nearbyint({}/{}) + {} <= {} else 0)", g.qmin, xi, g.scale,
-                                         g.zero_point, g.qmax),
-                             {fmt::format("nearbyint({}/{}) + {} = {} is {} [{}, {}]: {}", xi, g.scale, g.zero_point,
-                                          g.level(x), g.passes(x) ? "within" : "outside", g.qmin, g.qmax,
-                                          g.passes(x) ? "the estimator passes the gradient"
-                                                      : "clamped, so no gradient passes")}};
+            return LocalText{
+                fmt::format("(1 if {} <= nearbyint({}/{}) + {} <= {} else 0)", g.qmin, xi, g.scale, g.zero_point,
+                            g.qmax),
+                {fmt::format("nearbyint({}/{}) + {} = {} is {} [{}, {}]: {}", xi, g.scale, g.zero_point, g.level(x),
+                             g.passes(x) ? "within" : "outside", g.qmin, g.qmax,
+                             g.passes(x) ? "the estimator passes the gradient" : "clamped, so no gradient passes")}};
         },
         true)};
     return op;
@@ -171,10 +176,11 @@ OpDef ternarize() {
     OpDef op;
     op.name = "ternarize";
     op.family = "quantization";
-    op.summary = "ternary weight networks (TWN) over the whole tensor: delta = delta_factor * mean |W|; t = -1 below "
-                 "-delta, 0 within [-delta, delta], +1 above delta; alpha = the mean |W| of the weights with t != 0 (0 "
-                 "if none); out = alpha * t. The backward holds delta and alpha constant and passes the gradient straight "
-                 "to W";
+    op.summary =
+        "ternary weight networks (TWN) over the whole tensor: delta = delta_factor * mean |W|; t = -1 below "
+        "-delta, 0 within [-delta, delta], +1 above delta; alpha = the mean |W| of the weights with t != 0 (0 "
+        "if none); out = alpha * t. The backward holds delta and alpha constant and passes the gradient straight "
+        "to W";
     op.forward_formula = "alpha * t({W}), t in {-1, 0, +1} by comparing {W} with +-delta";
     op.attrs = {{"delta_factor", AttrType::Number, 0.7, "delta as a multiple of mean |W| (TWN: 0.7)"}};
     op.shape = [](const std::vector<Shape>& in, const Attrs& a) {

@@ -80,9 +80,12 @@ OpDef reduction(const std::string& name, bool mean) {
     };
     InputRule rule;
     rule.name = "a";
-    rule.formula = mean ? "d(mean({a}, axis={axis}))/d{a} = 1/N{[ = 1/{N}]} for every element (a mean spreads its gradient evenly)"
-                        : "d(sum({a}, axis={axis}))/d{a} = 1 for every element (a sum copies its gradient back)";
-    rule.local = [scale](const OpCall& call) { return Tensor(call.input(0).shape(), scale(call.input(0), *call.attrs)); };
+    rule.formula =
+        mean ? "d(mean({a}, axis={axis}))/d{a} = 1/N{[ = 1/{N}]} for every element (a mean spreads its gradient evenly)"
+             : "d(sum({a}, axis={axis}))/d{a} = 1 for every element (a sum copies its gradient back)";
+    rule.local = [scale](const OpCall& call) {
+        return Tensor(call.input(0).shape(), scale(call.input(0), *call.attrs));
+    };
     rule.vjp = [scale](const OpCall& call, const Tensor& upstream) {
         const Tensor& x = call.input(0);
         Shape kept = x.shape();

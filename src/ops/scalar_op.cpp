@@ -101,8 +101,8 @@ bool is_atom(const std::string& s) {
 std::string wrap(const std::string& s) { return is_atom(s) ? s : "(" + s + ")"; }
 
 // Renders `tmpl` for one output position: operands by name and index, or by value.
-std::string at_position(const std::string& tmpl, const std::vector<std::string>& keys, const OpCall& call, const Names& names,
-                        const SymIndex& pos, const Index* values_at, const NumFmt& num) {
+std::string at_position(const std::string& tmpl, const std::vector<std::string>& keys, const OpCall& call,
+                        const Names& names, const SymIndex& pos, const Index* values_at, const NumFmt& num) {
     return render(tmpl, [&](std::string_view key) -> std::optional<std::string> {
         for (std::size_t j = 0; j < keys.size(); ++j) {
             if (key != keys[j]) continue;
@@ -111,7 +111,8 @@ std::string at_position(const std::string& tmpl, const std::vector<std::string>&
             if (values_at) return num.operand(t[broadcast_source(t.shape(), *values_at)]);
             return element(names.in[j], t.shape(), pos);
         }
-        if (key == "out") return values_at ? num.operand(call.out->at(*values_at)) : element(names.out, call.out->shape(), pos);
+        if (key == "out")
+            return values_at ? num.operand(call.out->at(*values_at)) : element(names.out, call.out->shape(), pos);
         if (call.attrs->has(std::string(key))) return fmt::format("{}", call.attrs->number(std::string(key)));
         return std::nullopt;
     });
@@ -151,8 +152,8 @@ Surrogate surrogate_of(const ScalarOp& op) {
 
 std::string formula_of(const ScalarOp& s, const ScalarInput& in) {
     if (in.straight_through)
-        return fmt::format("d({})/d{{{}}}: true derivative 0 almost everywhere; straight-through estimator: {}{}", s.forward,
-                           in.name, in.local, in.note);
+        return fmt::format("d({})/d{{{}}}: true derivative 0 almost everywhere; straight-through estimator: {}{}",
+                           s.forward, in.name, in.local, in.note);
     return fmt::format("d({})/d{{{}}} = {}{}", s.forward, in.name, in.local, in.note);
 }
 
@@ -209,7 +210,8 @@ OpDef build(const ScalarOp& s) {
             return g;
         };
         rule.explain = [shared, keys, j, local_of = rule.local](const OpCall& call, const Tensor& upstream,
-                                                          const Names& names, const Index& in_at, const NumFmt& num) {
+                                                                const Names& names, const Index& in_at,
+                                                                const NumFmt& num) {
             const ScalarOp& s = *shared;
             const Shape& out_shape = call.out->shape();
             const Shape& in_shape = call.input(j).shape();
@@ -226,7 +228,8 @@ OpDef build(const ScalarOp& s) {
                     pos.push_back(std::to_string(in_at[a - lead]));
                 }
             }
-            const std::string local_tmpl = s.inputs[j].local_for ? s.inputs[j].local_for(*call.attrs) : s.inputs[j].local;
+            const std::string local_tmpl =
+                s.inputs[j].local_for ? s.inputs[j].local_for(*call.attrs) : s.inputs[j].local;
             const std::string local_sym = at_position(local_tmpl, keys, call, names, pos, nullptr, num);
             Worked w;
             w.lhs = element(names.downstream, in_shape, concrete(in_at));
@@ -254,8 +257,8 @@ OpDef build(const ScalarOp& s) {
     return op;
 }
 
-ScalarInput in(std::string name, std::string local,
-               std::function<double(const Args&, double, const Attrs&)> derivative, bool optional, std::string note) {
+ScalarInput in(std::string name, std::string local, std::function<double(const Args&, double, const Attrs&)> derivative,
+               bool optional, std::string note) {
     return {std::move(name), std::move(local), std::move(derivative), optional, std::move(note)};
 }
 

@@ -72,7 +72,8 @@ OpDef build(const MoveOp& m) {
         for (std::size_t e = 0; e < up.size(); ++e) dx[from[e]] += up[e];
         return dx;
     };
-    rule.explain = [gather](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+    rule.explain = [gather](const OpCall& call, const Tensor& up, const Names& names, const Index& at,
+                            const NumFmt& num) {
         Shape shape;
         const auto from = gather(call.input(0).shape(), *call.attrs, shape);
         const std::size_t target = call.input(0).offset(at);
@@ -81,7 +82,8 @@ OpDef build(const MoveOp& m) {
         const auto it = std::find(from.begin(), from.end(), target);
         if (it == from.end()) {
             w.symbolic = "0";
-            w.notes.push_back(fmt::format("{}{} is not in the output: it gets no gradient", names.in[0], index_str(at)));
+            w.notes.push_back(
+                fmt::format("{}{} is not in the output: it gets no gradient", names.in[0], index_str(at)));
             return w;
         }
         const std::size_t e = static_cast<std::size_t>(it - from.begin());
@@ -195,7 +197,8 @@ OpDef concat() {
     };
     InputRule rule;
     rule.name = "x";
-    rule.formula = "d{x} = the slice of d{out} where {x} sits along axis {axis}: the gradient is split back into the pieces";
+    rule.formula =
+        "d{x} = the slice of d{out} where {x} sits along axis {axis}: the gradient is split back into the pieces";
     rule.vjp = [offsets, shapes](const OpCall& call, const Tensor& up) {
         const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
         const auto off = offsets(shapes(call), axis);
@@ -218,8 +221,8 @@ OpDef concat() {
         w.symbolic = element(names.upstream, up.shape(), concrete(up_at));
         w.numeric = num(up.at(up_at));
         w.result = up.at(up_at);
-        w.notes.push_back(fmt::format("{} fills positions {} to {} of axis {} of {}", names.in[call.slot], off[call.slot],
-                                      off[call.slot + 1] - 1, axis, names.out));
+        w.notes.push_back(fmt::format("{} fills positions {} to {} of axis {} of {}", names.in[call.slot],
+                                      off[call.slot], off[call.slot + 1] - 1, axis, names.out));
         return w;
     };
     op.inputs = {rule, rule};  // at least two pieces; the rule serves every one
@@ -230,7 +233,8 @@ OpDef concat() {
 
 void add_shape_ops(OpTable& t) {
     t.add(concat());
-    t.add(build({"split", "one of `parts` equal pieces of x along an axis; the other pieces get no gradient from it",
+    t.add(build({"split",
+                 "one of `parts` equal pieces of x along an axis; the other pieces get no gradient from it",
                  "split({x}; axis {axis}, parts {parts}, index {index})",
                  "d{x} = d{out} in piece {index} of {parts} along axis {axis}, 0 in the other pieces",
                  {{"axis", AttrType::Int, 1.0, "the axis split along"},
@@ -256,39 +260,46 @@ void add_shape_ops(OpTable& t) {
                      }
                      return from;
                  }}));
-    t.add(build({"reshape", "the same numbers in row-major order, in a new shape (one dimension may be -1)",
-                 "reshape({x}; shape {shape})",
-                 "d{x} = reshape(d{out}, the shape of {x}): a reshape moves no number, so its gradient is reshaped back",
-                 {{"shape", AttrType::IntList, std::nullopt, "the new shape; -1 once for the size that fits"}},
-                 [](const Shape& in, const Attrs& a, Shape& out) {
-                     const auto& want = a.list("shape");
-                     out.clear();
-                     std::size_t known = 1, free_axis = want.size();
-                     for (std::size_t k = 0; k < want.size(); ++k) {
-                         if (want[k] == -1 && free_axis == want.size()) {
-                             free_axis = k;
-                             out.push_back(1);
-                             continue;
-                         }
-                         if (want[k] < 1) throw ShapeError(fmt::format("shape [{}]: each size must be at least 1, or -1 once", fmt::join(want, ",")));
-                         out.push_back(static_cast<std::size_t>(want[k]));
-                         known *= out.back();
-                     }
-                     const std::size_t total = element_count(in);
-                     if (free_axis < want.size()) {
-                         if (total % known) throw ShapeError(fmt::format("{} elements do not fit shape [{}]", total, fmt::join(want, ",")));
-                         out[free_axis] = total / known;
-                     }
-                     if (out.size() > kMaxRank)
-                         throw ShapeError(fmt::format("shape [{}] has rank {}; bnstep tensors have rank 0 to {}",
-                                                      fmt::join(want, ","), out.size(), kMaxRank));
-                     if (element_count(out) != total)
-                         throw ShapeError(fmt::format("cannot reshape {} ({} elements) to [{}]", shape_str(in), total,
-                                                      fmt::join(want, ",")));
-                     return identity(total);
-                 }}));
-    t.add(build({"flatten", "the axes from `start` on merged into one: (N, C, H, W) -> (N, C*H*W) for start 1",
-                 "flatten({x}; start {start})", "d{x} = reshape(d{out}, the shape of {x})",
+    t.add(build(
+        {"reshape",
+         "the same numbers in row-major order, in a new shape (one dimension may be -1)",
+         "reshape({x}; shape {shape})",
+         "d{x} = reshape(d{out}, the shape of {x}): a reshape moves no number, so its gradient is reshaped back",
+         {{"shape", AttrType::IntList, std::nullopt, "the new shape; -1 once for the size that fits"}},
+         [](const Shape& in, const Attrs& a, Shape& out) {
+             const auto& want = a.list("shape");
+             out.clear();
+             std::size_t known = 1, free_axis = want.size();
+             for (std::size_t k = 0; k < want.size(); ++k) {
+                 if (want[k] == -1 && free_axis == want.size()) {
+                     free_axis = k;
+                     out.push_back(1);
+                     continue;
+                 }
+                 if (want[k] < 1)
+                     throw ShapeError(
+                         fmt::format("shape [{}]: each size must be at least 1, or -1 once", fmt::join(want, ",")));
+                 out.push_back(static_cast<std::size_t>(want[k]));
+                 known *= out.back();
+             }
+             const std::size_t total = element_count(in);
+             if (free_axis < want.size()) {
+                 if (total % known)
+                     throw ShapeError(fmt::format("{} elements do not fit shape [{}]", total, fmt::join(want, ",")));
+                 out[free_axis] = total / known;
+             }
+             if (out.size() > kMaxRank)
+                 throw ShapeError(fmt::format("shape [{}] has rank {}; bnstep tensors have rank 0 to {}",
+                                              fmt::join(want, ","), out.size(), kMaxRank));
+             if (element_count(out) != total)
+                 throw ShapeError(fmt::format("cannot reshape {} ({} elements) to [{}]", shape_str(in), total,
+                                              fmt::join(want, ",")));
+             return identity(total);
+         }}));
+    t.add(build({"flatten",
+                 "the axes from `start` on merged into one: (N, C, H, W) -> (N, C*H*W) for start 1",
+                 "flatten({x}; start {start})",
+                 "d{x} = reshape(d{out}, the shape of {x})",
                  {{"start", AttrType::Int, 1.0, "the first axis merged"}},
                  [](const Shape& in, const Attrs& a, Shape& out) {
                      if (in.empty()) throw ShapeError("cannot flatten a scalar");
@@ -297,45 +308,49 @@ void add_shape_ops(OpTable& t) {
                      out.push_back(element_count(Shape(in.begin() + static_cast<std::ptrdiff_t>(start), in.end())));
                      return identity(element_count(in));
                  }}));
-    t.add(build({"transpose", "the axes reordered: out axis k is x axis perm[k]", "transpose({x}; perm {perm})",
-                 "d{x} = transpose(d{out}; perm {inverse}): a permutation's backward is the inverse permutation",
-                 {{"perm", AttrType::IntList, std::nullopt, "the input axis each output axis takes"}},
-                 [](const Shape& in, const Attrs& a, Shape& out) { return permute(in, checked_perm(a, in.size()), out); },
-                 [](const std::vector<Shape>& in, const Attrs& a) {
-                     std::vector<std::size_t> inverse(in[0].size());
-                     const auto perm = checked_perm(a, in[0].size());
-                     for (std::size_t k = 0; k < perm.size(); ++k) inverse[perm[k]] = k;
-                     return std::map<std::string, std::string>{{"inverse", fmt::format("[{}]", fmt::join(inverse, ","))}};
-                 }}));
-    t.add(build({"channel_shuffle",
-                 "ShuffleNet's shuffle of (N, C, H, W): channels seen as a (groups, C/groups) grid, read out by columns",
-                 "channel_shuffle({x}; groups {groups})",
-                 "out channel j*groups + i is {x} channel i*(C/groups) + j, so d{x} = channel_shuffle(d{out}; groups "
-                 "C/groups{[ = {inverse}]}): the backward applies the inverse permutation",
-                 {{"groups", AttrType::Int, std::nullopt, "the number of channel groups"}},
-                 [](const Shape& in, const Attrs& a, Shape& out) {
-                     if (in.size() != 4) throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(in)));
-                     const long long groups = a.integer("groups");
-                     if (groups < 1 || in[1] % static_cast<std::size_t>(groups) != 0)
-                         throw ShapeError(fmt::format("groups = {} must divide the {} channels", groups, in[1]));
-                     out = in;
-                     const std::size_t g = static_cast<std::size_t>(groups), per = in[1] / g, plane = in[2] * in[3];
-                     std::vector<std::size_t> from(element_count(in));
-                     for (std::size_t n = 0; n < in[0]; ++n)
-                         for (std::size_t c = 0; c < in[1]; ++c) {
-                             const std::size_t src = (c % g) * per + c / g;  // out channel j*g + gi <- in gi*per + j
-                             for (std::size_t e = 0; e < plane; ++e)
-                                 from[(n * in[1] + c) * plane + e] = (n * in[1] + src) * plane + e;
-                         }
-                     return from;
-                 },
-                 [](const std::vector<Shape>& in, const Attrs& a) {
-                     std::map<std::string, std::string> vars;
-                     const long long groups = a.integer("groups");
-                     if (in[0].size() == 4 && groups > 0 && in[0][1] % static_cast<std::size_t>(groups) == 0)
-                         vars["inverse"] = std::to_string(in[0][1] / static_cast<std::size_t>(groups));
-                     return vars;
-                 }}));
+    t.add(
+        build({"transpose",
+               "the axes reordered: out axis k is x axis perm[k]",
+               "transpose({x}; perm {perm})",
+               "d{x} = transpose(d{out}; perm {inverse}): a permutation's backward is the inverse permutation",
+               {{"perm", AttrType::IntList, std::nullopt, "the input axis each output axis takes"}},
+               [](const Shape& in, const Attrs& a, Shape& out) { return permute(in, checked_perm(a, in.size()), out); },
+               [](const std::vector<Shape>& in, const Attrs& a) {
+                   std::vector<std::size_t> inverse(in[0].size());
+                   const auto perm = checked_perm(a, in[0].size());
+                   for (std::size_t k = 0; k < perm.size(); ++k) inverse[perm[k]] = k;
+                   return std::map<std::string, std::string>{{"inverse", fmt::format("[{}]", fmt::join(inverse, ","))}};
+               }}));
+    t.add(
+        build({"channel_shuffle",
+               "ShuffleNet's shuffle of (N, C, H, W): channels seen as a (groups, C/groups) grid, read out by columns",
+               "channel_shuffle({x}; groups {groups})",
+               "out channel j*groups + i is {x} channel i*(C/groups) + j, so d{x} = channel_shuffle(d{out}; groups "
+               "C/groups{[ = {inverse}]}): the backward applies the inverse permutation",
+               {{"groups", AttrType::Int, std::nullopt, "the number of channel groups"}},
+               [](const Shape& in, const Attrs& a, Shape& out) {
+                   if (in.size() != 4) throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(in)));
+                   const long long groups = a.integer("groups");
+                   if (groups < 1 || in[1] % static_cast<std::size_t>(groups) != 0)
+                       throw ShapeError(fmt::format("groups = {} must divide the {} channels", groups, in[1]));
+                   out = in;
+                   const std::size_t g = static_cast<std::size_t>(groups), per = in[1] / g, plane = in[2] * in[3];
+                   std::vector<std::size_t> from(element_count(in));
+                   for (std::size_t n = 0; n < in[0]; ++n)
+                       for (std::size_t c = 0; c < in[1]; ++c) {
+                           const std::size_t src = (c % g) * per + c / g;  // out channel j*g + gi <- in gi*per + j
+                           for (std::size_t e = 0; e < plane; ++e)
+                               from[(n * in[1] + c) * plane + e] = (n * in[1] + src) * plane + e;
+                       }
+                   return from;
+               },
+               [](const std::vector<Shape>& in, const Attrs& a) {
+                   std::map<std::string, std::string> vars;
+                   const long long groups = a.integer("groups");
+                   if (in[0].size() == 4 && groups > 0 && in[0][1] % static_cast<std::size_t>(groups) == 0)
+                       vars["inverse"] = std::to_string(in[0][1] / static_cast<std::size_t>(groups));
+                   return vars;
+               }}));
 }
 
 }  // namespace bnstep::ops

@@ -39,7 +39,11 @@ struct Site {
 std::pair<double, std::string> weighted_sum(const Site& s, const Tensor& up, const Tensor& y, const Names& names,
                                             const Index& at, const NumFmt& num) {
     const Worked w = sum_of_products(
-        "", "", s.rows.len, [&](std::size_t j) { return std::pair{up[s.rows.at(s.row, j)], y[s.rows.at(s.row, j)]}; }, num);
+        "", "", s.rows.len,
+        [&](std::size_t j) {
+            return std::pair{up[s.rows.at(s.row, j)], y[s.rows.at(s.row, j)]};
+        },
+        num);
     return {w.result, fmt::format("sum_k {} * {} = {} = {}", scaled_element(names.upstream, at, s.axis, 1.0),
                                   scaled_element(names.out, at, s.axis, 1.0), w.numeric, num(w.result))};
 }
@@ -119,7 +123,8 @@ Worked explain_grad(bool log, const OpCall& call, const Tensor& up, const Names&
         w.numeric = fmt::format("({} - {} * {}){}", num(g), num.operand(p), num.operand(total), s.over_t());
         w.result = (g - p * total) / s.temperature;
         w.notes.push_back(fmt::format("exp({}) = softmax({}{}){} = {}", y_at, names.in[0],
-                                      s.temperature == 1.0 ? "" : fmt::format("/{}", s.temperature), index_str(at), num(p)));
+                                      s.temperature == 1.0 ? "" : fmt::format("/{}", s.temperature), index_str(at),
+                                      num(p)));
         w.notes.push_back(fmt::format("sum_k {} = {}", g_k, num(total)));
     } else {
         const auto [dot, line] = weighted_sum(s, up, y, names, at, num);

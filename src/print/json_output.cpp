@@ -110,11 +110,13 @@ json run_json(const Trace& t) {
     j["cost"] = cost_json(g);
     j["gradients"] = json::object();
     for (std::size_t i = 0; i < g.nodes.size(); ++i)
-        if (g.nodes[i].is_leaf() && t.nodes[i].grad) j["gradients"][g.nodes[i].grad_name()] = tensor_json(*t.nodes[i].grad);
+        if (g.nodes[i].is_leaf() && t.nodes[i].grad)
+            j["gradients"][g.nodes[i].grad_name()] = tensor_json(*t.nodes[i].grad);
     return j;
 }
 
-json trace_json(const Trace& t, std::size_t i, const Index& index, const NumFmt& num, const std::optional<Index>& input_index) {
+json trace_json(const Trace& t, std::size_t i, const Index& index, const NumFmt& num,
+                const std::optional<Index>& input_index) {
     const Graph& g = *t.graph;
     const Node& n = g.nodes[i];
     json j = header(g, "trace");
@@ -131,7 +133,7 @@ json trace_json(const Trace& t, std::size_t i, const Index& index, const NumFmt&
                                  {"gradient", e.name},
                                  {"index", at},
                                  {"worked", worked_json(n.op->rule(e.slot).explain(t.call(i, e.slot), *st.grad,
-                                                                                    t.names(i, e.slot), at, num))}});
+                                                                                   t.names(i, e.slot), at, num))}});
     }
     return j;
 }
@@ -140,8 +142,8 @@ namespace {
 
 json kink_json(const Graph& g, const std::optional<KinkCrossing>& k) {
     if (!k) return nullptr;
-    return {{"index", k->at},      {"node", g.nodes[k->where].name}, {"node_index", k->where_at}, {"left", k->left},
-            {"right", k->right},   {"analytic", k->analytic},        {"matches", k->matches}};
+    return {{"index", k->at},    {"node", g.nodes[k->where].name}, {"node_index", k->where_at}, {"left", k->left},
+            {"right", k->right}, {"analytic", k->analytic},        {"matches", k->matches}};
 }
 
 }  // namespace
@@ -151,8 +153,9 @@ json check_json(const std::vector<GradcheckReport>& reports) {
     std::size_t failures = 0;
     if (!reports.empty()) {
         const GradcheckOptions& o = reports.front().options;
-        j["options"] = {{"step", o.step},      {"tolerance", o.tolerance},  {"floor", o.floor},
-                        {"mode", mode_name(o.mode)}, {"samples", o.samples}, {"seed", o.seed}};
+        j["options"] = {{"step", o.step},       {"tolerance", o.tolerance},
+                        {"floor", o.floor},     {"mode", mode_name(o.mode)},
+                        {"samples", o.samples}, {"seed", o.seed}};
     }
     j["lessons"] = json::array();
     for (const GradcheckReport& r : reports) {
@@ -165,34 +168,34 @@ json check_json(const std::vector<GradcheckReport>& reports) {
             const Node& n = r.graph->nodes[c.node];
             json surrogates = json::array();
             for (std::size_t k : c.surrogates) surrogates.push_back(r.graph->nodes[k].name);
-            lesson["nodes"].push_back({{"name", n.name},
-                                       {"step", n.step ? json(*n.step) : json(nullptr)},
-                                       {"shape", n.shape},
-                                       {"elements", c.elements},
-                                       {"max_error", c.max_error},
-                                       {"worst_index", c.worst},
-                                       {"analytic", c.analytic},
-                                       {"numeric", c.numeric},
-                                       {"passed", c.passed},
-                                       {"verdict", check_verdict(c)},
-                                       {"checkable", c.not_checkable.empty()},
-                                       {"not_checkable_reason",
-                                        c.not_checkable.empty() ? json(nullptr) : json(c.not_checkable)},
-                                       {"compared", c.compared},
-                                       {"surrogates", surrogates},
-                                       {"plain", c.surrogates.empty() ? json(nullptr)
-                                                                      : json{{"max_error", c.plain_max_error},
-                                                                             {"worst_index", c.plain_worst},
-                                                                             {"numeric", c.plain_numeric}}},
-                                       {"kinks", c.kinks},
-                                       {"first_kink", kink_json(*r.graph, c.first_kink)},
-                                       {"mode", mode_name(c.mode)},
-                                       {"directional", c.mode == GradcheckMode::Directional || c.fell_back
-                                                           ? json{{"analytic", c.directional_analytic},
-                                                                  {"numeric", c.directional_numeric},
-                                                                  {"error", c.directional_error},
-                                                                  {"fell_back", c.fell_back}}
-                                                           : json(nullptr)}});
+            lesson["nodes"].push_back(
+                {{"name", n.name},
+                 {"step", n.step ? json(*n.step) : json(nullptr)},
+                 {"shape", n.shape},
+                 {"elements", c.elements},
+                 {"max_error", c.max_error},
+                 {"worst_index", c.worst},
+                 {"analytic", c.analytic},
+                 {"numeric", c.numeric},
+                 {"passed", c.passed},
+                 {"verdict", check_verdict(c)},
+                 {"checkable", c.not_checkable.empty()},
+                 {"not_checkable_reason", c.not_checkable.empty() ? json(nullptr) : json(c.not_checkable)},
+                 {"compared", c.compared},
+                 {"surrogates", surrogates},
+                 {"plain", c.surrogates.empty() ? json(nullptr)
+                                                : json{{"max_error", c.plain_max_error},
+                                                       {"worst_index", c.plain_worst},
+                                                       {"numeric", c.plain_numeric}}},
+                 {"kinks", c.kinks},
+                 {"first_kink", kink_json(*r.graph, c.first_kink)},
+                 {"mode", mode_name(c.mode)},
+                 {"directional", c.mode == GradcheckMode::Directional || c.fell_back
+                                     ? json{{"analytic", c.directional_analytic},
+                                            {"numeric", c.directional_numeric},
+                                            {"error", c.directional_error},
+                                            {"fell_back", c.fell_back}}
+                                     : json(nullptr)}});
         }
         failures += r.failures();
         j["lessons"].push_back(std::move(lesson));

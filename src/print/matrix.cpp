@@ -53,7 +53,8 @@ std::vector<std::string> matrix_lines(const Tensor& t, const NumFmt& num, std::s
             lead.resize(t.rank() - 2);
             lines.push_back(fmt::format("[{},:,:]", fmt::join(lead, ",")));
         }
-        for (std::size_t r = 0; r < rows; ++r) row(r == 0 ? "[[" : " [", b * block + r * cols, r + 1 == rows ? "]]" : "]");
+        for (std::size_t r = 0; r < rows; ++r)
+            row(r == 0 ? "[[" : " [", b * block + r * cols, r + 1 == rows ? "]]" : "]");
     }
     return lines;
 }
@@ -84,8 +85,8 @@ std::string tensor_summary(const Tensor& t, const NumFmt& num) {
         squares += v * v;
     }
     const double n = static_cast<double>(t.size());
-    return fmt::format("({} values: min {}, max {}, mean {}, rms {}; --full prints them all)", t.size(), num(lo), num(hi),
-                       num(sum / n), num(std::sqrt(squares / n)));
+    return fmt::format("({} values: min {}, max {}, mean {}, rms {}; --full prints them all)", t.size(), num(lo),
+                       num(hi), num(sum / n), num(std::sqrt(squares / n)));
 }
 
 std::string wrap(std::string_view text, std::size_t width, std::string_view indent, std::string_view hanging) {
@@ -133,7 +134,8 @@ std::string forward_formula(const Graph& g, std::size_t i) {
 
 std::string step_label(const Node& node) { return node.step ? fmt::format("step {}", *node.step) : ""; }
 
-Index input_element(const Index& index, const Shape& node_shape, const Shape& shape, const std::optional<Index>& input_index) {
+Index input_element(const Index& index, const Shape& node_shape, const Shape& shape,
+                    const std::optional<Index>& input_index) {
     if (input_index && Tensor(shape).contains(*input_index)) return *input_index;
     return project_index(index, node_shape, shape);
 }
@@ -149,8 +151,8 @@ Index project_index(const Index& wanted, const Shape& from, const Shape& shape) 
     Index out(shape.size(), 0);
     for (std::size_t k = 0; k < shape.size(); ++k) {
         // Align trailing axes; an axis the source lacks reads 0.
-        const std::ptrdiff_t j = static_cast<std::ptrdiff_t>(source.size()) - static_cast<std::ptrdiff_t>(shape.size()) +
-                                 static_cast<std::ptrdiff_t>(k);
+        const std::ptrdiff_t j = static_cast<std::ptrdiff_t>(source.size()) -
+                                 static_cast<std::ptrdiff_t>(shape.size()) + static_cast<std::ptrdiff_t>(k);
         if (j >= 0 && shape[k] > 1) out[k] = std::min(source[static_cast<std::size_t>(j)], shape[k] - 1);
     }
     return out;

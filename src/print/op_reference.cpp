@@ -12,9 +12,10 @@ namespace {
 // names, optional inputs kept; variables of a node's shapes (N) are dropped.
 std::string generic(const OpDef& op, std::string_view tmpl) {
     return render(tmpl, [&](std::string_view key) -> std::optional<std::string> {
-        const bool known = key == "out" ||
-                           std::any_of(op.inputs.begin(), op.inputs.end(), [&](const auto& in) { return in.name == key; }) ||
-                           std::any_of(op.attrs.begin(), op.attrs.end(), [&](const auto& a) { return a.name == key; });
+        const bool known =
+            key == "out" ||
+            std::any_of(op.inputs.begin(), op.inputs.end(), [&](const auto& in) { return in.name == key; }) ||
+            std::any_of(op.attrs.begin(), op.attrs.end(), [&](const auto& a) { return a.name == key; });
         if (known) return std::string(key);
         return std::nullopt;
     });
@@ -24,7 +25,8 @@ std::string default_text(const AttrSpec& a) {
     if (!a.fallback) return ", required";
     if (a.type == AttrType::Bool) return *a.fallback != 0.0 ? ", default true" : ", default false";
     if (a.type == AttrType::Choice)
-        return fmt::format(" {}, default {}", fmt::join(a.choices, ", "), a.choices.at(static_cast<std::size_t>(*a.fallback)));
+        return fmt::format(" {}, default {}", fmt::join(a.choices, ", "),
+                           a.choices.at(static_cast<std::size_t>(*a.fallback)));
     return fmt::format(", default {}", *a.fallback);
 }
 
@@ -51,9 +53,10 @@ std::string op_reference_markdown(const OpTable& ops) {
                          fmt::join(inputs, ", "), generic(op, op.forward_formula));
         for (const auto& in : op.inputs)
             s += fmt::format("- gradient for `{}`: {}\n", in.name,
-                             in.differentiable ? fmt::format("`{}`{}", generic(op, in.formula),
-                                                             in.local ? "" : " (not elementwise: no local value is shown)")
-                                               : std::string("none (not differentiable)"));
+                             in.differentiable
+                                 ? fmt::format("`{}`{}", generic(op, in.formula),
+                                               in.local ? "" : " (not elementwise: no local value is shown)")
+                                 : std::string("none (not differentiable)"));
         for (const auto& a : op.attrs)
             s += fmt::format("- attribute `{}` ({}{}): {}\n", a.name, attr_type_name(a.type), default_text(a), a.help);
     }
@@ -67,9 +70,9 @@ std::string op_list_text(const OpTable& ops, const Style& style, std::size_t wid
         std::vector<std::string> inputs, attrs;
         for (const auto& in : op.inputs) inputs.push_back(in.optional ? "[" + in.name + "]" : in.name);
         for (const auto& a : op.attrs) attrs.push_back(a.fallback ? "[" + a.name + "]" : a.name);
-        const std::string call = attrs.empty() ? fmt::format("{}({})", op.name, fmt::join(inputs, ", "))
-                                               : fmt::format("{}({}; {})", op.name, fmt::join(inputs, ", "),
-                                                             fmt::join(attrs, ", "));
+        const std::string call =
+            attrs.empty() ? fmt::format("{}({})", op.name, fmt::join(inputs, ", "))
+                          : fmt::format("{}({}; {})", op.name, fmt::join(inputs, ", "), fmt::join(attrs, ", "));
         s += style.node(fmt::format("{:<11}", op.name)) + "  " + call + "\n";
         s += wrap("out = " + generic(op, op.forward_formula), width, indent, indent + "    ");
         for (const auto& in : op.inputs)

@@ -15,13 +15,15 @@ void print_saliency_text(std::ostream& os, const SaliencyReport& r, const PrintO
     const NumFmt& num = opt.num;
     const std::size_t width = static_cast<std::size_t>(opt.width);
     os << s.heading(fmt::format("Optimal Brain Damage saliency in lesson {}", g.name)) << '\n';
-    os << wrap(fmt::format("s_k = 0.5 * h_kk * w_k^2: the increase of the loss ({}) that a second-order expansion predicts "
-                           "when w_k is set to 0 at a minimum. h_kk = (g_k(w + h) - g_k(w - h)) / 2h from the analytic "
-                           "gradient g (h = {:g}), checked against (L(w + h) - 2 L(w) + L(w - h)) / h^2 (h = {:g}).",
-                           g.loss_formula(), r.options.gradient_step, r.options.loss_step),
-               width, "");
+    os << wrap(
+        fmt::format("s_k = 0.5 * h_kk * w_k^2: the increase of the loss ({}) that a second-order expansion predicts "
+                    "when w_k is set to 0 at a minimum. h_kk = (g_k(w + h) - g_k(w - h)) / 2h from the analytic "
+                    "gradient g (h = {:g}), checked against (L(w + h) - 2 L(w) + L(w - h)) / h^2 (h = {:g}).",
+                    g.loss_formula(), r.options.gradient_step, r.options.loss_step),
+        width, "");
     for (const std::string& name : r.skipped)
-        os << wrap(fmt::format("Skipped {}: it gets no gradient from the output, so it has no saliency.", name), width, "");
+        os << wrap(fmt::format("Skipped {}: it gets no gradient from the output, so it has no saliency.", name), width,
+                   "");
     os << '\n'
        << fmt::format("{:>4}  {:<10} {:>10} {:>10} {:>11} {:>11} {:>10} {:>11}  {:>5}", "rank", "weight", "w", "dL/dw",
                       "h_kk", "2nd diff", "saliency", "L(w_k=0)-L", "|w|rank")
@@ -35,8 +37,9 @@ void print_saliency_text(std::ostream& os, const SaliencyReport& r, const PrintO
            << '\n';
     }
     os << '\n';
-    os << wrap(fmt::format("The two estimates of h_kk agree to {:.1e} (largest relative difference).", r.max_disagreement),
-               width, "");
+    os << wrap(
+        fmt::format("The two estimates of h_kk agree to {:.1e} (largest relative difference).", r.max_disagreement),
+        width, "");
     os << wrap(fmt::format("Rank correlation (Spearman) between saliency and magnitude: {:.3f}.", r.rank_correlation),
                width, "");
     os << wrap(fmt::format("Removing {} of {} weights: the {} least salient and the {} smallest share {}; L = {} "
@@ -44,9 +47,10 @@ void print_saliency_text(std::ostream& os, const SaliencyReport& r, const PrintO
                            r.prune, r.weights.size(), r.prune, r.prune, r.overlap, num(r.loss),
                            num(r.loss_pruned_by_saliency), num(r.loss_pruned_by_magnitude)),
                width, "");
-    os << wrap("OBD assumes a trained network, where dL/dw is near 0; where it is not, the first-order term -w_k * dL/dw_k "
-               "also changes L, which is why the column L(w_k=0)-L can differ from the saliency.",
-               width, "");
+    os << wrap(
+        "OBD assumes a trained network, where dL/dw is near 0; where it is not, the first-order term -w_k * dL/dw_k "
+        "also changes L, which is why the column L(w_k=0)-L can differ from the saliency.",
+        width, "");
 }
 
 nlohmann::json saliency_json(const SaliencyReport& r) {

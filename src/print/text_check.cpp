@@ -31,8 +31,9 @@ void details(std::ostream& os, const Graph& g, const NodeCheck& c, const NumFmt&
             const Node& n = g.nodes[j];
             via.push_back(fmt::format("{} {} ({})", node_ref(g, j), n.op->name, n.op->surrogate->name(n.attrs)));
         }
-        os << pad << s.dim(fmt::format("surrogate: differentiated through the straight-through estimator of {}",
-                                       fmt::join(via, ", ")))
+        os << pad
+           << s.dim(fmt::format("surrogate: differentiated through the straight-through estimator of {}",
+                                fmt::join(via, ", ")))
            << '\n';
         os << pad
            << s.dim(fmt::format("plain differences through the true ops disagree, as they should: max error {:.2e} "
@@ -45,11 +46,12 @@ void details(std::ostream& os, const Graph& g, const NodeCheck& c, const NumFmt&
         const std::string side = k.matches == "neither" ? "neither (the kink lies strictly within +-h)"
                                                         : fmt::format("the {} one", k.matches);
         os << pad
-           << fmt::format("kink: {} element{} not compared: +-h crosses a point where an op is not differentiable; "
-                          "first at {}: {} changes piece at {}; one-sided differences left {}, right {}; "
-                          "analytic {} matches {}",
-                          c.kinks, c.kinks == 1 ? "" : "s", index_str(k.at), node_ref(g, k.where), index_str(k.where_at),
-                          num(k.left), num(k.right), num(k.analytic), side)
+           << fmt::format(
+                  "kink: {} element{} not compared: +-h crosses a point where an op is not differentiable; "
+                  "first at {}: {} changes piece at {}; one-sided differences left {}, right {}; "
+                  "analytic {} matches {}",
+                  c.kinks, c.kinks == 1 ? "" : "s", index_str(k.at), node_ref(g, k.where), index_str(k.where_at),
+                  num(k.left), num(k.right), num(k.analytic), side)
            << '\n';
     }
 }
@@ -74,15 +76,18 @@ void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& repo
     std::size_t nodes = 0, failed = 0, through_surrogates = 0, with_kinks = 0;
     for (const GradcheckReport& r : reports) {
         const Graph& g = *r.graph;
-        os << '\n' << s.heading(fmt::format("lesson {}", g.name)) << "   " << g.loss_formula() << "   "
-           << s.dim(fmt::format("mode {}{}", mode_name(r.mode), r.options.mode == GradcheckMode::Auto ? " (auto)" : ""));
+        os << '\n'
+           << s.heading(fmt::format("lesson {}", g.name)) << "   " << g.loss_formula() << "   "
+           << s.dim(
+                  fmt::format("mode {}{}", mode_name(r.mode), r.options.mode == GradcheckMode::Auto ? " (auto)" : ""));
         if (!(r.floor <= o.floor)) os << s.dim(fmt::format(", floor {:.2g} (the round-off of L)", r.floor));
         os << '\n';
         if (r.mode == GradcheckMode::Local)
-            os << wrap(std::string("local: each node is moved through its consumers j only, and L is L_i = sum_j <out_j, "
-                             "dout_j> with their analytic gradients: right exactly when each consumer's backward "
-                             "rule is, so every node passing proves every gradient from the output down"),
-                       80, "  ");
+            os << wrap(
+                std::string("local: each node is moved through its consumers j only, and L is L_i = sum_j <out_j, "
+                            "dout_j> with their analytic gradients: right exactly when each consumer's backward "
+                            "rule is, so every node passing proves every gradient from the output down"),
+                80, "  ");
         os << fmt::format("  {:>5}  {:<10} {:<14} {:>8}  {:>10}  {}", "step", "node", "shape", "elements", "max error",
                           "verdict")
            << '\n';
@@ -90,16 +95,17 @@ void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& repo
             const Node& n = g.nodes[c.node];
             const std::string word = check_verdict(c);
             std::string verdict = word == "FAIL" || !c.not_checkable.empty() ? s.bad(word)
-                                  : word == "KINK"                          ? s.grad(word)
-                                                                            : s.ok(word);
+                                  : word == "KINK"                           ? s.grad(word)
+                                                                             : s.ok(word);
             if (!c.not_checkable.empty())
                 verdict += ": " + c.not_checkable;
             else if (!c.passed)
                 verdict += fmt::format("  at {}: analytic {}, numeric {}", index_str(c.worst), wide(c.analytic),
                                        wide(c.numeric));
             const std::string error = c.compared == 0 ? std::string("-") : fmt::format("{:.2e}", c.max_error);
-            os << fmt::format("  {:>5}  {:<10} {:<14} {:>8}  {:>10}  {}", n.step ? std::to_string(*n.step) : std::string("-"),
-                              n.name, shape_str(n.shape), c.elements, error, verdict)
+            os << fmt::format("  {:>5}  {:<10} {:<14} {:>8}  {:>10}  {}",
+                              n.step ? std::to_string(*n.step) : std::string("-"), n.name, shape_str(n.shape),
+                              c.elements, error, verdict)
                << '\n';
             details(os, g, c, opt.num, s);
             through_surrogates += c.surrogates.empty() ? 0 : 1;
@@ -112,8 +118,8 @@ void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& repo
            << '\n';
     }
     os << '\n'
-       << fmt::format("summary: {} lesson{}, {} nodes checked, {} failed", reports.size(), reports.size() == 1 ? "" : "s",
-                      nodes, failed);
+       << fmt::format("summary: {} lesson{}, {} nodes checked, {} failed", reports.size(),
+                      reports.size() == 1 ? "" : "s", nodes, failed);
     if (through_surrogates) os << fmt::format(", {} through a surrogate", through_surrogates);
     if (with_kinks) os << fmt::format(", {} with elements at a kink", with_kinks);
     os << '\n';

@@ -22,8 +22,9 @@ void print_cost_text(std::ostream& os, const Graph& g, const PrintOptions& opt) 
     for (const NodeCost& c : r.nodes) {
         const Node& n = g.nodes[c.node];
         os << '\n' << fmt::format("{:<8}{} ({})", step_label(n), opt.style.node(n.name), n.op->name) << '\n';
-        os << wrap(fmt::format("weights        {}{}", c.weights, c.weights_formula.empty() ? "" : "  = " + c.weights_formula),
-                   width, "        ", "                       ");
+        os << wrap(
+            fmt::format("weights        {}{}", c.weights, c.weights_formula.empty() ? "" : "  = " + c.weights_formula),
+            width, "        ", "                       ");
         if (!c.macs_formula.empty())
             os << wrap(fmt::format("multiply-adds  {}  = {}", count(c.macs), c.macs_formula), width, "        ",
                        "                       ");
@@ -41,15 +42,16 @@ void print_cost_text(std::ostream& os, const Graph& g, const PrintOptions& opt) 
                                count(c.macs)),
                    width, "    ", "        ");
     auto ratio = [&](double x, double y) { return y == 0 ? std::string("-") : opt.num(x / y); };
-    os << wrap(fmt::format("{} / {}: weights {} / {} = {}, multiply-adds {} / {} = {}", b.label, a.label, b.weights,
-                           a.weights, ratio(double(b.weights), double(a.weights)), count(b.macs), count(a.macs),
-                           ratio(b.macs, a.macs)),
-               width, "    ", "        ");
+    os << wrap(
+        fmt::format("{} / {}: weights {} / {} = {}, multiply-adds {} / {} = {}", b.label, a.label, b.weights, a.weights,
+                    ratio(double(b.weights), double(a.weights)), count(b.macs), count(a.macs), ratio(b.macs, a.macs)),
+        width, "    ", "        ");
 }
 
 nlohmann::json cost_json(const Graph& g) {
     const CostReport r = cost_summary(g);
-    nlohmann::json j = {{"nodes", nlohmann::json::array()}, {"total_weights", r.total_weights}, {"total_macs", r.total_macs}};
+    nlohmann::json j = {
+        {"nodes", nlohmann::json::array()}, {"total_weights", r.total_weights}, {"total_macs", r.total_macs}};
     for (const NodeCost& c : r.nodes)
         j["nodes"].push_back({{"name", g.nodes[c.node].name},
                               {"op", g.nodes[c.node].op->name},

@@ -71,8 +71,9 @@ void edge(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e,
         }
     }
     if (!e.reduced_axes.empty()) {
-        say(fmt::format("{} was broadcast from {} to {} in the forward pass, so its gradient is summed over axis {}:",
-                        input.name, shape_str(input.shape), shape_str(e.unreduced.shape()), fmt::join(e.reduced_axes, ", ")));
+        say(fmt::format(
+            "{} was broadcast from {} to {} in the forward pass, so its gradient is summed over axis {}:", input.name,
+            shape_str(input.shape), shape_str(e.unreduced.shape()), fmt::join(e.reduced_axes, ", ")));
         say(fmt::format("{} = sum over axis {} of ({} * local)   {}", e.name, fmt::join(e.reduced_axes, ", "), upstream,
                         shape));
     }
@@ -90,9 +91,8 @@ std::string accumulation(const Trace& t, std::size_t node) {
     std::vector<std::size_t> consumers;
     for (const auto& r : t.nodes[node].received)
         if (std::find(consumers.begin(), consumers.end(), r.first) == consumers.end()) consumers.push_back(r.first);
-    const std::string feeds = consumers.size() == parts.size()
-                                  ? fmt::format("feeds {} nodes", parts.size())
-                                  : fmt::format("is used {} times", parts.size());
+    const std::string feeds = consumers.size() == parts.size() ? fmt::format("feeds {} nodes", parts.size())
+                                                               : fmt::format("is used {} times", parts.size());
     return fmt::format("{} {}, so their gradients add: {} = {}   ({})", g.nodes[node].name, feeds,
                        g.nodes[node].grad_name(), fmt::join(parts, " + "), fmt::join(from, ", "));
 }
@@ -139,8 +139,9 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt) {
     if (!g.resized.empty()) {
         std::vector<std::string> resized;
         for (std::size_t i : g.resized) resized.push_back(g.nodes[i].name + " " + shape_str(g.nodes[i].shape));
-        os << wrap(fmt::format("resized with --set: {} (the lesson's text describes its own sizes)", fmt::join(resized, ", ")),
-                   width, "");
+        os << wrap(
+            fmt::format("resized with --set: {} (the lesson's text describes its own sizes)", fmt::join(resized, ", ")),
+            width, "");
     }
     if (!g.description.empty()) os << '\n' << wrap(g.description, width, "");
     os << '\n' << s.heading("FORWARD PASS") << '\n';
@@ -170,7 +171,8 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt) {
         const bool sums = st.received.size() > 1;
         if (n.is_leaf() && !sums) continue;
         os << '\n'
-           << wrap(fmt::format("{:<8}{}{}", step_label(n), s.node(n.name), n.is_leaf() ? "" : " = " + forward_formula(g, i)),
+           << wrap(fmt::format("{:<8}{}{}", step_label(n), s.node(n.name),
+                               n.is_leaf() ? "" : " = " + forward_formula(g, i)),
                    width, "", "            ");
         if (sums) {
             os << wrap(text::accumulation(t, i), width, "        ");

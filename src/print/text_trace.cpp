@@ -88,8 +88,10 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
         text::worked(os, rule.explain(t.call(i, e.slot), *st.grad, t.names(i, e.slot), at, opt.num), opt, in2 + "    ");
     }
     if (n.is_leaf()) {
-        os << '\n' << in1 << s.grad(n.grad_name()) << " is " << n.name << "'s gradient: "
-           << (n.kind == NodeKind::Param ? "the step an optimizer would take against" : "what flows further down, to whatever produced the input")
+        os << '\n'
+           << in1 << s.grad(n.grad_name()) << " is " << n.name << "'s gradient: "
+           << (n.kind == NodeKind::Param ? "the step an optimizer would take against"
+                                         : "what flows further down, to whatever produced the input")
            << '\n';
     }
 }

@@ -26,7 +26,8 @@ std::string some_values(const Tensor& t, const PictureOptions& o) {
 std::vector<std::string> box_lines(const Trace& t, std::size_t i, const PictureOptions& o) {
     const Node& n = t.graph->nodes[i];
     const std::string what = n.is_leaf() ? std::string(kind_name(n.kind)) : n.op->name;
-    std::vector<std::string> lines{n.name, n.step ? fmt::format("step {}: {}", *n.step, what) : what, shape_str(n.shape)};
+    std::vector<std::string> lines{n.name, n.step ? fmt::format("step {}: {}", *n.step, what) : what,
+                                   shape_str(n.shape)};
     if (o.values) lines.push_back(some_values(t.nodes[i].value, o));
     return lines;
 }
@@ -109,7 +110,8 @@ std::string graph_dot(const Trace& t, const PictureOptions& o) {
     }
     os << "  // forward\n";
     for (std::size_t i = 0; i < g.nodes.size(); ++i)
-        for (std::size_t in : g.nodes[i].inputs) os << "  " << dot_quote(g.nodes[in].name) << " -> " << dot_quote(g.nodes[i].name) << ";\n";
+        for (std::size_t in : g.nodes[i].inputs)
+            os << "  " << dot_quote(g.nodes[in].name) << " -> " << dot_quote(g.nodes[i].name) << ";\n";
     if (o.backward) {
         os << "  // backward: what each node sends to its inputs\n";
         const std::string seed = dot_quote("seed " + g.nodes[g.output].grad_name());  // a space: no node has this name
@@ -145,7 +147,8 @@ std::string graph_mermaid(const Trace& t, const PictureOptions& o) {
         os << "  seed --> " << mermaid_id(g, g.output) << '\n';
         red.push_back(std::to_string(links++));
         for (const BackEdge& e : back_edges(t, o)) {
-            os << "  " << mermaid_id(g, e.from) << " -->|" << mermaid_text(e.label) << "| " << mermaid_id(g, e.to) << '\n';
+            os << "  " << mermaid_id(g, e.from) << " -->|" << mermaid_text(e.label) << "| " << mermaid_id(g, e.to)
+               << '\n';
             red.push_back(std::to_string(links++));
         }
         os << "  style seed fill:none,stroke:none,color:red\n";
@@ -154,7 +157,8 @@ std::string graph_mermaid(const Trace& t, const PictureOptions& o) {
     for (std::size_t i = 0; i < g.nodes.size(); ++i)
         if (g.nodes[i].kind == NodeKind::Const) os << "  style " << mermaid_id(g, i) << " stroke-dasharray: 4 3\n";
     if (o.highlight)
-        os << "  style " << mermaid_id(g, *o.highlight) << " fill:" << kHighlightFill << ",stroke:#333,stroke-width:3px\n";
+        os << "  style " << mermaid_id(g, *o.highlight) << " fill:" << kHighlightFill
+           << ",stroke:#333,stroke-width:3px\n";
     return os.str();
 }
 

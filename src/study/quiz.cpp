@@ -43,7 +43,8 @@ std::vector<Candidate> candidates(const Trace& t, std::size_t i, const QuizOptio
     std::vector<Candidate> c;
     const NodeState& st = t.nodes[i];
     if (allowed(o, QuizKind::Upstream) && i != t.graph->output && !st.received.empty())
-        c.push_back({QuizKind::Upstream, st.received.size() == 1 ? std::optional<EdgeRef>(st.received.front()) : std::nullopt});
+        c.push_back(
+            {QuizKind::Upstream, st.received.size() == 1 ? std::optional<EdgeRef>(st.received.front()) : std::nullopt});
     for (const EdgeGrad& e : st.edges) {
         if (e.status != EdgeGrad::Status::Flows) continue;
         if (allowed(o, QuizKind::Local) && e.local) c.push_back({QuizKind::Local, EdgeRef{i, e.slot}});
@@ -72,18 +73,20 @@ std::string edge_hint(const Trace& t, EdgeRef ref) {
     const Node& input = g.nodes[e.input];
     std::string hint = "the local gradient is " + e.formula;
     if (e.straight_through)
-        hint += fmt::format(" (a straight-through estimator's surrogate, not {}'s true derivative)", g.nodes[ref.first].name);
+        hint += fmt::format(" (a straight-through estimator's surrogate, not {}'s true derivative)",
+                            g.nodes[ref.first].name);
     if (e.local) hint += fmt::format("; {} = {} * local", e.name, g.nodes[ref.first].grad_name());
     if (!e.reduced_axes.empty())
-        hint += fmt::format("; {} was broadcast from {} to {} in the forward pass, so its gradient is summed over axis {}",
-                            input.name, shape_str(input.shape), shape_str(e.unreduced.shape()), fmt::join(e.reduced_axes, ", "));
+        hint += fmt::format(
+            "; {} was broadcast from {} to {} in the forward pass, so its gradient is summed over axis {}", input.name,
+            shape_str(input.shape), shape_str(e.unreduced.shape()), fmt::join(e.reduced_axes, ", "));
     return hint;
 }
 
 Worked edge_worked(const Trace& t, EdgeRef ref, const Index& in_at, const NumFmt& num) {
     const Node& n = t.graph->nodes[ref.first];
-    return n.op->rule(ref.second).explain(t.call(ref.first, ref.second), *t.nodes[ref.first].grad,
-                                          t.names(ref.first, ref.second), in_at, num);
+    return n.op->rule(ref.second)
+        .explain(t.call(ref.first, ref.second), *t.nodes[ref.first].grad, t.names(ref.first, ref.second), in_at, num);
 }
 
 Question make_question(const Trace& t, std::size_t i, const Candidate& c, Rng& rng, const NumFmt& num) {
@@ -92,7 +95,9 @@ Question make_question(const Trace& t, std::size_t i, const Candidate& c, Rng& r
     q.node = i;
     q.kind = c.kind;
     q.edge = c.edge;
-    auto pick = [&rng](const Tensor& tensor) { return tensor.unravel(static_cast<std::size_t>(rng.next() % tensor.size())); };
+    auto pick = [&rng](const Tensor& tensor) {
+        return tensor.unravel(static_cast<std::size_t>(rng.next() % tensor.size()));
+    };
     if (c.kind == QuizKind::Upstream) {
         const Node& n = g.nodes[i];
         const Tensor& grad = *t.nodes[i].grad;
@@ -112,7 +117,8 @@ Question make_question(const Trace& t, std::size_t i, const Candidate& c, Rng& r
     const Node& input = g.nodes[e.input];
     if (c.kind == QuizKind::Local) {
         q.at = pick(*e.local);
-        q.asked = fmt::format("d({})/d({}){}", g.nodes[i].name, input.name, q.at.empty() ? "" : " at " + index_str(q.at));
+        q.asked =
+            fmt::format("d({})/d({}){}", g.nodes[i].name, input.name, q.at.empty() ? "" : " at " + index_str(q.at));
         q.answer = e.local->at(q.at);
         q.hint = "the local gradient is " + e.formula;
         // The local gradient is a factor of the matching downstream element's arithmetic.
@@ -234,8 +240,8 @@ nlohmann::json quiz_json(const Trace& t, const std::vector<Question>& questions,
                           {"result", q.worked.result},
                           {"notes", q.worked.notes}}}});
     }
-    return {{"bnstep", kVersion}, {"command", "quiz"},  {"lesson", g.name},  {"seed", o.seed},
-            {"tolerance", o.tolerance}, {"questions", list}};
+    return {{"bnstep", kVersion}, {"command", "quiz"},        {"lesson", g.name},
+            {"seed", o.seed},     {"tolerance", o.tolerance}, {"questions", list}};
 }
 
 }  // namespace bnstep

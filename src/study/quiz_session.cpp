@@ -32,7 +32,8 @@ void show_upstream(std::ostream& out, const Trace& t, std::size_t node, const Pr
     std::string from = "given";
     if (node != g.output) from = "from " + text::sender(g, st.received.front().first);
     if (st.received.size() > 1) from = "the sum of what it received";
-    out << kIn1 << "upstream gradient " << opt.style.grad(n.grad_name()) << ' ' << shape_str(n.shape) << ", " << from << '\n';
+    out << kIn1 << "upstream gradient " << opt.style.grad(n.grad_name()) << ' ' << shape_str(n.shape) << ", " << from
+        << '\n';
     text::tensor(out, *st.grad, opt, kIn2);
 }
 
@@ -60,7 +61,8 @@ void ask(std::ostream& out, const Trace& t, const Question& q, std::size_t numbe
                 << text::sender(g, r.first) << '\n';
             text::tensor(out, e.contribution, opt, kIn2);
         }
-        out << wrap(fmt::format("What is {}, the gradient of {}?", opt.style.grad(q.asked), g.nodes[q.node].name), width, "");
+        out << wrap(fmt::format("What is {}, the gradient of {}?", opt.style.grad(q.asked), g.nodes[q.node].name),
+                    width, "");
         return;
     }
     const std::size_t at_node = q.kind == QuizKind::Upstream ? q.edge->first : q.node;
@@ -81,10 +83,11 @@ void ask(std::ostream& out, const Trace& t, const Question& q, std::size_t numbe
     if (q.kind == QuizKind::Local)
         question = fmt::format("What is the local gradient {}?", opt.style.grad(q.asked));
     else if (q.kind == QuizKind::Upstream)
-        question = fmt::format("What is {}, the upstream gradient of {}?", opt.style.grad(q.asked), g.nodes[q.node].name);
+        question =
+            fmt::format("What is {}, the upstream gradient of {}?", opt.style.grad(q.asked), g.nodes[q.node].name);
     else
-        question = fmt::format("What is {}, the gradient {} sends to {}?", opt.style.grad(q.asked), g.nodes[q.node].name,
-                               input.name);
+        question = fmt::format("What is {}, the gradient {} sends to {}?", opt.style.grad(q.asked),
+                               g.nodes[q.node].name, input.name);
     out << wrap(question, width, "");
 }
 
@@ -120,8 +123,8 @@ void summary(std::ostream& out, const Trace& t, const QuizResult& r, std::size_t
         out << fmt::format("Stopped after {} of {} questions ({}).\n", r.asked, count,
                            last == Reply::Quit ? "you quit" : "the answers ran out");
     const std::string score = fmt::format("{} of {}", r.correct, r.asked);
-    out << opt.style.heading("Score: ") << (r.correct == r.asked ? opt.style.ok(score) : opt.style.bad(score)) << " right ("
-        << r.first_try << " at the first try)\n";
+    out << opt.style.heading("Score: ") << (r.correct == r.asked ? opt.style.ok(score) : opt.style.bad(score))
+        << " right (" << r.first_try << " at the first try)\n";
     if (r.review.empty()) {
         if (r.asked > 0) out << "Nothing to review.\n";
         return;
@@ -141,10 +144,11 @@ QuizResult run_quiz(std::istream& in, std::ostream& out, const Trace& t, const s
     const Graph& g = *t.graph;
     const Style& s = opt.style;
     out << s.heading(fmt::format("Quiz on lesson {}: {}", g.name, g.title)) << '\n';
-    out << wrap(fmt::format("{} question{} (seed {}). Type a number and Enter (a fraction like 1/4 is fine); an answer "
-                            "within {} of the exact value counts. q quits.",
-                            questions.size(), questions.size() == 1 ? "" : "s", options.seed, percent(options.tolerance)),
-                static_cast<std::size_t>(opt.width), "");
+    out << wrap(
+        fmt::format("{} question{} (seed {}). Type a number and Enter (a fraction like 1/4 is fine); an answer "
+                    "within {} of the exact value counts. q quits.",
+                    questions.size(), questions.size() == 1 ? "" : "s", options.seed, percent(options.tolerance)),
+        static_cast<std::size_t>(opt.width), "");
     QuizResult r;
     Reply reply = Reply::Number;
     for (std::size_t k = 0; k < questions.size(); ++k) {
@@ -171,9 +175,10 @@ QuizResult run_quiz(std::istream& in, std::ostream& out, const Trace& t, const s
             out << kIn1 << s.ok("correct") << ": " << right << '\n';
             continue;
         }
-        out << wrap(fmt::format("{}: {}{}", s.bad("not right"), right,
-                                q.kind == QuizKind::Local ? "; it multiplies the upstream gradient here:" : ", worked out:"),
-                    static_cast<std::size_t>(opt.width), kIn1, kIn1 + "  ");
+        out << wrap(
+            fmt::format("{}: {}{}", s.bad("not right"), right,
+                        q.kind == QuizKind::Local ? "; it multiplies the upstream gradient here:" : ", worked out:"),
+            static_cast<std::size_t>(opt.width), kIn1, kIn1 + "  ");
         text::worked(out, q.worked, opt, kIn2);
     }
     r.finished = reply == Reply::Number;

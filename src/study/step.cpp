@@ -12,17 +12,28 @@ namespace {
 std::string position(const Graph& g, const RunBlock& b, std::size_t stop, std::size_t stops) {
     const Node& n = g.nodes[*b.node];
     const std::string pass = b.part == RunBlock::Part::Forward ? "forward" : "backward";
-    return fmt::format("{}/{} {}: {}", stop + 1, stops, pass, n.step ? fmt::format("step {} ({})", *n.step, n.name) : n.name);
+    return fmt::format("{}/{} {}: {}", stop + 1, stops, pass,
+                       n.step ? fmt::format("step {} ({})", *n.step, n.name) : n.name);
 }
 
 }  // namespace
 
 Key key_for_char(int c) {
     switch (c) {
-        case '\n': case '\r': case ' ': case 'n': case 'N': return Key::Next;
-        case 'b': case 'B': return Key::Back;
-        case 'q': case 'Q': case 3: case 4: return Key::Quit;  // 3, 4: Ctrl-C, Ctrl-D
-        case '?': case 'h': case 'H': return Key::Help;
+        case '\n':
+        case '\r':
+        case ' ':
+        case 'n':
+        case 'N': return Key::Next;
+        case 'b':
+        case 'B': return Key::Back;
+        case 'q':
+        case 'Q':
+        case 3:
+        case 4: return Key::Quit;  // 3, 4: Ctrl-C, Ctrl-D
+        case '?':
+        case 'h':
+        case 'H': return Key::Help;
         default: return Key::Other;
     }
 }
@@ -57,7 +68,8 @@ StepEnd step_through(std::ostream& out, KeySource& keys, const std::vector<RunBl
     std::size_t p = 0;
     show(p);
     for (;;) {
-        out << o.style.dim(fmt::format("-- {} -- Enter: next, b: back, q: quit, ?: keys", position(g, blocks[stops[p]], p, stops.size())))
+        out << o.style.dim(fmt::format("-- {} -- Enter: next, b: back, q: quit, ?: keys",
+                                       position(g, blocks[stops[p]], p, stops.size())))
             << std::flush;
         const Key key = keys.next_key();
         out << (o.erase_prompt ? "\r\x1b[K" : "\n");

@@ -19,7 +19,8 @@ namespace {
 termios g_saved{};
 int g_fd = -1;
 volatile sig_atomic_t g_active = 0;
-struct sigaction g_old_term {}, g_old_hup {};
+struct sigaction g_old_term {
+}, g_old_hup{};
 
 extern "C" void restore_and_reraise(int sig) {
     if (g_active) ::tcsetattr(g_fd, TCSANOW, &g_saved);
@@ -44,7 +45,8 @@ bool read_byte(int fd, unsigned char& c, int timeout_ms = -1) {
 }  // namespace
 
 TerminalKeys::TerminalKeys(int fd) : fd_(fd) {
-    if (!::isatty(fd) || ::tcgetattr(fd, &g_saved) != 0) throw UsageError("step mode needs a terminal to read keys from");
+    if (!::isatty(fd) || ::tcgetattr(fd, &g_saved) != 0)
+        throw UsageError("step mode needs a terminal to read keys from");
     g_fd = fd;
     struct sigaction action {};
     action.sa_handler = restore_and_reraise;
@@ -74,8 +76,10 @@ Key TerminalKeys::next_key() {
     unsigned char open = 0, letter = 0;
     if (!read_byte(fd_, open, 50) || (open != '[' && open != 'O') || !read_byte(fd_, letter, 50)) return Key::Other;
     switch (letter) {
-        case 'C': case 'B': return Key::Next;
-        case 'D': case 'A': return Key::Back;
+        case 'C':
+        case 'B': return Key::Next;
+        case 'D':
+        case 'A': return Key::Back;
         default: return Key::Other;
     }
 }

@@ -22,12 +22,16 @@ class Doc {
 public:
     explicit Doc(SheetFormat f) : f_(f) {}
     bool latex() const { return f_ == SheetFormat::Latex; }
-    std::string code(std::string_view s) const { return latex() ? "\\texttt{" + latex_escape(s) + "}" : fmt::format("`{}`", s); }
+    std::string code(std::string_view s) const {
+        return latex() ? "\\texttt{" + latex_escape(s) + "}" : fmt::format("`{}`", s);
+    }
     std::string prose(std::string_view s) const { return latex() ? latex_escape(s) : std::string(s); }
     void heading(int level, const std::string& text) {
         if (latex())
-            os_ << (level == 1 ? "{\\Large\\bfseries " : level == 2 ? "\\section*{" : "\\subsection*{") << text
-                << (level == 1 ? "}\\par\\medskip\n\n" : "}\n\n");
+            os_ << (level == 1   ? "{\\Large\\bfseries "
+                    : level == 2 ? "\\section*{"
+                                 : "\\subsection*{")
+                << text << (level == 1 ? "}\\par\\medskip\n\n" : "}\n\n");
         else
             os_ << std::string(static_cast<std::size_t>(level), '#') << ' ' << text << "\n\n";
     }
@@ -90,7 +94,8 @@ void gradient_box(Doc& doc, const std::string& name, const Tensor& value, bool a
     std::vector<std::string> lines;
     if (blank_per_element(value.shape())) {
         lines.push_back(fmt::format("{} {} =", name, shape_str(value.shape())));
-        for (auto& l : answers ? matrix_lines(value, opt.num) : blank_grid(value.shape())) lines.push_back(std::move(l));
+        for (auto& l : answers ? matrix_lines(value, opt.num) : blank_grid(value.shape()))
+            lines.push_back(std::move(l));
     } else {
         lines.push_back(fmt::format("{} {}, some elements:", name, shape_str(value.shape())));
         for (const Index& at : chosen_elements(value.shape()))
@@ -127,8 +132,9 @@ void backward_step(Doc& doc, const Trace& t, std::size_t i, bool answers, const 
         doc.paragraph(doc.prose(text::accumulation(t, i)));
         gradient_box(doc, n.grad_name(), *st.grad, answers, opt);
     } else {
-        doc.paragraph(fmt::format("Upstream gradient {}, {}.", doc.code(n.grad_name()),
-                                  doc.prose(i == g.output ? "given" : "from " + text::sender(g, st.received.front().first))));
+        doc.paragraph(
+            fmt::format("Upstream gradient {}, {}.", doc.code(n.grad_name()),
+                        doc.prose(i == g.output ? "given" : "from " + text::sender(g, st.received.front().first))));
     }
     for (const EdgeGrad& e : st.edges) {
         const Node& input = g.nodes[e.input];
@@ -185,7 +191,8 @@ std::string worksheet(const Trace& t, SheetFormat format, bool answers, const Pr
     const Node& out = g.nodes[g.output];
     doc.heading(2, doc.prose("Backward pass   " + g.loss_formula()));
     if (g.scalar_loss) {
-        doc.paragraph(fmt::format("The gradient of the loss with respect to itself: {}.", doc.code(out.grad_name() + " = 1")));
+        doc.paragraph(
+            fmt::format("The gradient of the loss with respect to itself: {}.", doc.code(out.grad_name() + " = 1")));
     } else {
         doc.paragraph(fmt::format("The upstream gradient of {}, given by the lesson: {} {}.", doc.code(out.name),
                                   doc.code(out.grad_name()), shape_str(out.shape)));
@@ -203,7 +210,13 @@ std::string latex_escape(std::string_view text) {
         const unsigned char c = static_cast<unsigned char>(text[k]);
         switch (c) {
             case '\\': out += "\\textbackslash{}"; break;
-            case '{': case '}': case '$': case '&': case '#': case '_': case '%':
+            case '{':
+            case '}':
+            case '$':
+            case '&':
+            case '#':
+            case '_':
+            case '%':
                 out += '\\';
                 out += static_cast<char>(c);
                 break;
