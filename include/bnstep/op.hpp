@@ -139,10 +139,26 @@ using ExplainForwardFn =
 using ExplainGradFn = std::function<Worked(const OpCall& call, const Tensor& upstream, const Names& names,
                                            const Index& in_at, const NumFmt& num)>;
 
+// The values an input takes where the op is defined and well conditioned:
+// the random-graph generator and the op tests draw inputs from it. Kinks are
+// not part of it: the op's `pieces` says where they are.
+struct Domain {
+    enum class Kind {
+        Any,           // any real number
+        Positive,      // > 0 (log, the divisor of div)
+        ClassLabels,   // integers in [0, classes): the last axis of the op's first input
+        Mask,          // 0 or 1
+        Distribution,  // >= 0, each row along the last axis summing to 1
+    };
+    Kind kind = Kind::Any;
+    double bound = 0;  // > 0: |x| <= bound as well (exp, softmax)
+};
+
 struct InputRule {
     std::string name;  // the input's name in formulas
     bool optional = false;
     bool differentiable = true;
+    Domain domain;
     std::string formula;  // the local gradient, e.g. "d(1/{v})/d{v} = -1/{v}^2"
     // The gradient is (in part) a straight-through estimator's, not the true
     // derivative: run and trace label it, and the formula says so.
