@@ -1,4 +1,4 @@
-// The convolution kernels of src/ops/conv_kernels.cpp on one realistic layer:
+// The convolution kernels of src/engine/ops/conv_kernels.cpp on one realistic layer:
 // x (8, 32, 56, 56) -> 64 channels, 3x3, padding 1 (an early ResNet/MobileNet
 // stage), and the two halves of its depthwise separable replacement.
 //

@@ -1,6 +1,6 @@
 #pragma once
 // Batch normalization computed by hand with plain loops, for the tests to
-// check bnstep against: independent of the library, from BACKGROUND.md
+// check bnstep against: independent of the library, from docs/background.md
 // section 1 only. Fill x, gamma, beta, eps and dout, then call compute().
 #include <cmath>
 #include <cstddef>
@@ -8,7 +8,7 @@
 
 namespace bnstep_test {
 
-// Batch normalization, forward and backward, staged exactly as BACKGROUND.md
+// Batch normalization, forward and backward, staged exactly as docs/background.md
 // section 1 lists the steps, plus the closed-form dx.
 struct BatchNorm {
     using Vec = std::vector<double>;

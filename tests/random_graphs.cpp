@@ -42,7 +42,7 @@ std::vector<std::size_t> divisors(std::size_t n) {
     return d;
 }
 
-// The pooling windows, as PoolGeometry in src/ops/pool.cpp lays them out.
+// The pooling windows, as PoolGeometry in src/engine/ops/pool.cpp lays them out.
 struct Windows {
     std::size_t n = 0, c = 0, h = 0, w = 0, kernel = 1, stride = 1, padding = 0, ho = 0, wo = 0;
 };

@@ -227,7 +227,7 @@ inline std::optional<double> batchnorm_gradient(const std::string& name, const s
 }
 
 // The local gradient of batch-norm node `node` with respect to `input` at
-// element `at` of the local gradient's shape, from BACKGROUND.md's gate rules.
+// element `at` of the local gradient's shape, from the gate rules of docs/background.md#the-gate-rules.
 inline std::optional<double> batchnorm_local(const std::string& node, const std::string& input,
                                              const std::vector<std::size_t>& at) {
     const BatchNorm& b = batchnorm_by_hand();

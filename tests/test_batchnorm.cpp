@@ -1,5 +1,5 @@
 // The batch-norm lessons against values computed here, independently, from
-// the formulas of BACKGROUND.md section 1 (staged and closed form).
+// the formulas of docs/background.md#batch-normalization-step-by-step (staged and closed form).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -64,7 +64,7 @@ BatchNorm reference_for(const Graph& g) {
 
 }  // namespace
 
-TEST_CASE("batchnorm: the staged lesson has BACKGROUND.md's nodes and steps") {
+TEST_CASE("batchnorm: the staged lesson has docs/background.md's nodes and steps") {
     const Graph g = load_lesson("batchnorm");
     const std::vector<std::pair<const char*, int>> steps = {{"x", 0},      {"mu", 1},      {"xmu", 2},  {"sq", 3},
                                                             {"var", 4},    {"sqrtvar", 5}, {"ivar", 6}, {"xhat", 7},
@@ -106,7 +106,7 @@ TEST_CASE("batchnorm: staged forward values and every gradient match the formula
     check_close(grad(t, "mu"), r.dmu);
     check_close(grad(t, "x"), r.dx);
 
-    // The two branches into xmu and into x, named and numbered as in BACKGROUND.md.
+    // The two branches into xmu and into x, named and numbered as in docs/background.md.
     const EdgeGrad& dxmu1 = edge(t, "xhat", "xmu");
     const EdgeGrad& dxmu2 = edge(t, "sq", "xmu");
     CHECK(dxmu1.name == "dxmu1");

@@ -1,6 +1,6 @@
 // End-to-end tests of the bnstep binary. Every number is checked against a
 // value computed here, independently, with plain loops from the batch-norm
-// formulas of BACKGROUND.md section 1 and the literals of
+// formulas of docs/background.md#batch-normalization-step-by-step and the literals of
 // lessons/batchnorm.json read at run time: never against bnstep output pasted
 // back in.
 #include <doctest/doctest.h>

@@ -935,7 +935,7 @@ TEST_CASE("conv: batchnorm2d forward and closed-form gradients against per-chann
     }
 
     // gradients: spatial batch norm is ordinary batch norm of the (N*H*W, C)
-    // matrix of channels, whose staged backward BACKGROUND.md section 1 gives
+    // matrix of channels, whose staged backward docs/background.md#batch-normalization-step-by-step gives
     bnstep_test::BatchNorm bn;
     bn.x = channels_as_columns(x);
     bn.dout = channels_as_columns(dout);

@@ -34,7 +34,7 @@ std::string separable_lesson(std::size_t k, std::size_t m, std::size_t n) {
 
 }  // namespace
 
-TEST_CASE("cost: weights and multiply-adds agree with BACKGROUND.md's formulas") {
+TEST_CASE("cost: weights and multiply-adds agree with docs/background.md's formulas") {
     for (const auto& [k, m, n] :
          std::vector<std::tuple<std::size_t, std::size_t, std::size_t>>{{3, 4, 8}, {3, 8, 16}, {5, 3, 7}}) {
         const std::string sizes = fmt::format("K={} M={} N={}", k, m, n);  // (clang 14: no capture of a binding)

@@ -11,7 +11,7 @@
 
 #include "bnstep/rng.hpp"
 #include "ops/gemm.hpp"
-#include "ops/parallel.hpp"
+#include "bnstep/parallel.hpp"
 
 using namespace bnstep;
 
@@ -60,22 +60,22 @@ TEST_CASE("parallel_ranges: every index once, small loops on the calling thread,
     for (std::size_t count : {0u, 1u, 2u, 3u, 17u, 1000u}) {
         CAPTURE(count);
         std::vector<std::atomic<int>> seen(count);
-        ops::parallel_ranges(count, 1e12, [&](std::size_t first, std::size_t last) {
+        parallel_ranges(count, 1e12, [&](std::size_t first, std::size_t last) {
             CHECK(first <= last);
             for (std::size_t i = first; i < last; ++i) ++seen[i];
         });
         for (std::size_t i = 0; i < count; ++i) CHECK(seen[i].load() == 1);
     }
     int calls = 0;
-    ops::parallel_ranges(100, 10.0, [&](std::size_t first, std::size_t last) {
+    parallel_ranges(100, 10.0, [&](std::size_t first, std::size_t last) {
         ++calls;
         CHECK(first == 0);
         CHECK(last == 100);
     });
     CHECK(calls == 1);
-    CHECK_THROWS_AS(ops::parallel_ranges(8, 1e12,
+    CHECK_THROWS_AS(parallel_ranges(8, 1e12,
                                          [](std::size_t first, std::size_t) {
-                                             if (first > 0 || bnstep::ops::worker_count() == 1)
+                                             if (first > 0 || bnstep::worker_count() == 1)
                                                  throw std::runtime_error("a range failed");
                                          }),
                     std::runtime_error);

@@ -8,6 +8,7 @@
 
 #include "bnstep/error.hpp"
 #include "bnstep/lesson.hpp"
+#include "settings.hpp"
 #include "cli_support.hpp"
 
 using bnstep_test::contains;
@@ -84,10 +85,10 @@ TEST_CASE("limits: tensor size and memory are checked before anything is allocat
     one_line_error(run_bnstep({"run", path, "--max-memory", "1M"}), 2, "above the limit of 1.0 MiB (--max-memory)");
     CHECK(run_bnstep({"run", path, "--max-memory", "1G"}).exit_code == 0);
     one_line_error(run_bnstep({"run", path, "--max-memory", "lots"}), 2, "--max-memory 'lots'");
-    CHECK(bnstep::parse_size("16M", "--x") == (16u << 20));
-    CHECK(bnstep::parse_size("3G", "--x") == (std::size_t{3} << 30));
-    CHECK(bnstep::parse_size("512", "--x") == 512);
-    CHECK_THROWS_AS(bnstep::parse_size("1.5G", "--x"), bnstep::UsageError);
+    CHECK(bnstep::cli::parse_size("16M", "--x") == (16u << 20));
+    CHECK(bnstep::cli::parse_size("3G", "--x") == (std::size_t{3} << 30));
+    CHECK(bnstep::cli::parse_size("512", "--x") == 512);
+    CHECK_THROWS_AS(bnstep::cli::parse_size("1.5G", "--x"), bnstep::UsageError);
 }
 
 TEST_CASE("limits: a UTF-8 byte order mark is skipped (RFC 8259 allows it)") {

@@ -1,6 +1,6 @@
 // Softmax and the losses against values worked out independently: by hand
 // from the formulas with std::exp and std::log, from published values, and
-// the distillation example of BACKGROUND.md. (test_ops.cpp checks every
+// the distillation example of docs/background.md. (test_ops.cpp checks every
 // backward rule against finite differences.)
 #include <doctest/doctest.h>
 
@@ -196,7 +196,7 @@ TEST_CASE("cross_entropy: labels that are not integers from 0 to C-1 are a Value
           "the label is 2: a class label must be an integer from 0 to 1 (C = 2 classes)");
 }
 
-TEST_CASE("soft_cross_entropy: the distillation gradient (q - p) / T of BACKGROUND.md") {
+TEST_CASE("soft_cross_entropy: the distillation gradient (q - p) / T of docs/background.md") {
     // The teacher's soft targets for (cat, dog, horse, zebra); a student's logits.
     const std::vector<double> p = {0.7, 0.25, 0.035, 0.015};
     const std::vector<double> z = {1.2, 0.9, -0.6, -1.5};

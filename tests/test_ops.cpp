@@ -330,7 +330,7 @@ TEST_CASE("ops: worked examples add up to the computed values") {
     }
 }
 
-TEST_CASE("ops: formulas name the gradient rules of BACKGROUND.md") {
+TEST_CASE("ops: formulas name the gradient rules of docs/background.md") {
     auto formula = [](const char* op, std::size_t input) {
         return render(builtin_ops().find(op)->inputs[input].formula,
                       [](std::string_view key) -> std::optional<std::string> { return std::string(key); });

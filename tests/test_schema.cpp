@@ -1,4 +1,4 @@
-// lessons/lesson.schema.json against the loader (src/lesson.cpp) and the op
+// lessons/lesson.schema.json against the loader (src/engine/lesson.cpp) and the op
 // table: the schema must declare exactly what the loader accepts, so that an
 // editor that validates with it agrees with `bnstep run`.
 #include <doctest/doctest.h>

@@ -1,4 +1,4 @@
-#include "cli/commands.hpp"
+#include "commands.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -8,10 +8,10 @@
 
 #include "bnstep/error.hpp"
 #include "bnstep/version.hpp"
-#include "ops/parallel.hpp"
-#include "cli/common.hpp"
-#include "cli/guard.hpp"
-#include "cli/option_values.hpp"
+#include "bnstep/parallel.hpp"
+#include "common.hpp"
+#include "guard.hpp"
+#include "option_values.hpp"
 
 namespace bnstep::cli {
 
@@ -136,7 +136,7 @@ std::vector<Command> core_commands() {
                      for (const auto& l : builtin_lessons()) names.emplace_back(l.name);
                  std::vector<Graph> graphs;
                  // Each thread of the check keeps its own copy of the values.
-                 common->memory_per_element(kBytesPerElement + 24 * ops::worker_count(),
+                 common->memory_per_element(kBytesPerElement + 24 * worker_count(),
                                             "the run and a copy of the values per thread of the check");
                  for (const auto& name : names) graphs.push_back(common->load(name));
                  std::vector<Trace> traces;

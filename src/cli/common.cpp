@@ -1,4 +1,4 @@
-#include "cli/common.hpp"
+#include "common.hpp"
 
 #include <unistd.h>
 
@@ -10,8 +10,9 @@
 #include <iostream>
 
 #include "bnstep/error.hpp"
-#include "cli/guard.hpp"
-#include "cli/option_values.hpp"
+#include "guard.hpp"
+#include "option_values.hpp"
+#include "settings.hpp"
 
 namespace bnstep::cli {
 

@@ -11,7 +11,7 @@
 #include "bnstep/graph.hpp"
 #include "bnstep/lesson.hpp"
 #include "bnstep/print.hpp"
-#include "cli/commands.hpp"
+#include "commands.hpp"
 
 namespace bnstep::cli {
 

@@ -1,4 +1,4 @@
-#include "cli/guard.hpp"
+#include "guard.hpp"
 
 #include <unistd.h>
 
@@ -13,7 +13,7 @@
 
 #include "bnstep/graph.hpp"
 #include "bnstep/visible.hpp"
-#include "cli/commands.hpp"
+#include "commands.hpp"
 
 namespace bnstep::cli {
 namespace {

@@ -7,8 +7,8 @@
 #include <new>
 
 #include "bnstep/error.hpp"
-#include "cli/commands.hpp"
-#include "cli/guard.hpp"
+#include "commands.hpp"
+#include "guard.hpp"
 
 namespace {
 
@@ -17,15 +17,9 @@ using namespace bnstep;
 int run_guarded(int argc, char** argv) {
     try {
         return cli::run(argc, argv);
-    } catch (const LessonError& e) {
-        cli::report_error("error", e.what());
-        return cli::kUsage;
-    } catch (const UsageError& e) {
-        cli::report_error("error", e.what());
-        return cli::kUsage;
-    } catch (const NumericError& e) {
-        cli::report_error("numeric fault", e.what());
-        return cli::kCheckFailed;
+    } catch (const Error& e) {
+        cli::report_error(e.kind == ErrorKind::Numeric ? "numeric fault" : "error", e.what());
+        return cli::exit_code(e.kind);
     } catch (const std::bad_alloc&) {
         cli::release_memory_reserve();
         cli::report_error("error", cli::out_of_memory_message());

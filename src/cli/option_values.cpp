@@ -1,10 +1,11 @@
-#include "cli/option_values.hpp"
+#include "option_values.hpp"
 
 #include <charconv>
 #include <fmt/format.h>
 
 #include "bnstep/error.hpp"
 #include "bnstep/lesson.hpp"
+#include "settings.hpp"
 
 namespace bnstep::cli {
 

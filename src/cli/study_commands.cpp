@@ -8,9 +8,10 @@
 
 #include "bnstep/error.hpp"
 #include "bnstep/study.hpp"
+#include "terminal_keys.hpp"
 #include "bnstep/text_file.hpp"
-#include "cli/common.hpp"
-#include "cli/option_values.hpp"
+#include "common.hpp"
+#include "option_values.hpp"
 
 namespace bnstep::cli {
 namespace {

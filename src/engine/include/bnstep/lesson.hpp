@@ -50,12 +50,6 @@ struct LessonOptions {
     Limits limits;
 };
 
-// "16M", "8G", "1000": a size with an optional K, M or G suffix (powers of 1024); a UsageError otherwise.
-std::size_t parse_size(const std::string& text, const std::string& option);
-
-// Parses "x.shape=8,32,56,56" into `options`; a UsageError names what is wrong.
-void parse_setting(const std::string& setting, LessonOptions& options);
-
 // `source` names the text in error messages (a path, or "lessons/x.json").
 Graph parse_lesson(std::string_view text, const std::string& source, const OpTable& ops = builtin_ops(),
                    const LessonOptions& options = {});

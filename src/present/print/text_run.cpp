@@ -196,7 +196,7 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt) {
         text::tensor(os, *t.nodes[i].grad, opt, "        ");
     }
     close(RunBlock::Part::Gradients);
-    print_cost_text(os, g, opt);
+    print_cost_text(os, g, t.cost, opt);
     close(RunBlock::Part::Cost);
     return blocks;
 }

@@ -72,8 +72,8 @@ void print_trace_text(std::ostream& os, const Trace& trace, std::size_t node, co
                       const PrintOptions& opt, const std::optional<Index>& input_index = std::nullopt);
 // The cost table that ends `run`: weights and multiply-adds per node, totals,
 // and the lesson's comparison of two designs.
-void print_cost_text(std::ostream& os, const Graph& g, const PrintOptions& opt);
-nlohmann::json cost_json(const Graph& g);
+void print_cost_text(std::ostream& os, const Graph& g, const CostReport& cost, const PrintOptions& opt);
+nlohmann::json cost_json(const Graph& g, const CostReport& cost);
 
 void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& reports, const PrintOptions& opt);
 // "ok", "ok (surrogate)", "KINK" (no element could be compared) or "FAIL".

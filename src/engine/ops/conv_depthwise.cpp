@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "ops/parallel.hpp"
+#include "bnstep/parallel.hpp"
 
 namespace bnstep::ops {
 namespace {

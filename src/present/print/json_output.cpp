@@ -107,7 +107,7 @@ json run_json(const Trace& t) {
     for (std::size_t i = 0; i < g.nodes.size(); ++i) j["nodes"].push_back(node_json(t, i));
     j["backward_order"] = json::array();
     for (std::size_t i : t.backward_order) j["backward_order"].push_back(g.nodes[i].name);
-    j["cost"] = cost_json(g);
+    j["cost"] = cost_json(g, t.cost);
     j["gradients"] = json::object();
     for (std::size_t i = 0; i < g.nodes.size(); ++i)
         if (g.nodes[i].is_leaf() && t.nodes[i].grad)

@@ -117,7 +117,7 @@ struct AttrError : ShapeError {
 
 // Raised by a forward rule for input values it cannot take (a class label out
 // of range, a mask that is not 0 or 1); the executor names the lesson and the
-// node and turns it into a LessonError (exit code 2).
+// node and turns it into a LessonError.
 struct ValueError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };

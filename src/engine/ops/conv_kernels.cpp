@@ -5,7 +5,7 @@
 
 #include "ops/conv_depthwise.hpp"
 #include "ops/gemm.hpp"
-#include "ops/parallel.hpp"
+#include "bnstep/parallel.hpp"
 
 namespace bnstep::ops {
 

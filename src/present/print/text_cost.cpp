@@ -14,8 +14,7 @@ std::string count(double v) { return fmt::format("{:.0f}", v); }
 
 }  // namespace
 
-void print_cost_text(std::ostream& os, const Graph& g, const PrintOptions& opt) {
-    const CostReport r = cost_summary(g);
+void print_cost_text(std::ostream& os, const Graph& g, const CostReport& r, const PrintOptions& opt) {
     if (r.nodes.empty()) return;
     const std::size_t width = static_cast<std::size_t>(opt.width);
     os << '\n' << opt.style.heading("COST: weights read and multiply-adds of one forward pass") << '\n';
@@ -48,8 +47,7 @@ void print_cost_text(std::ostream& os, const Graph& g, const PrintOptions& opt) 
         width, "    ", "        ");
 }
 
-nlohmann::json cost_json(const Graph& g) {
-    const CostReport r = cost_summary(g);
+nlohmann::json cost_json(const Graph& g, const CostReport& r) {
     nlohmann::json j = {
         {"nodes", nlohmann::json::array()}, {"total_weights", r.total_weights}, {"total_macs", r.total_macs}};
     for (const NodeCost& c : r.nodes)

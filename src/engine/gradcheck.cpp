@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "bnstep/rng.hpp"
-#include "ops/parallel.hpp"
+#include "bnstep/parallel.hpp"
 
 namespace bnstep {
 namespace {
@@ -300,7 +300,7 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
         const Tensor& analytic = *trace.nodes[check.node].grad;
         const std::size_t i = check.node;
         std::vector<ElementLosses> losses(elements.size());
-        ops::parallel_ranges(
+        parallel_ranges(
             elements.size(), on_values.work() * double(elements.size()), [&](std::size_t first, std::size_t last) {
                 const bool alone = first == 0 && last == elements.size();
                 std::vector<Tensor> copy;

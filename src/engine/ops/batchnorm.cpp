@@ -1,5 +1,5 @@
 // Batch normalization fused into one op, with the closed-form backward of
-// BACKGROUND.md section 1: `batchnorm` over the batch axis of an (N, D)
+// docs/background.md#the-closed-form: `batchnorm` over the batch axis of an (N, D)
 // input, and `batchnorm2d` (spatial) per channel of an (N, C, H, W) input,
 // whose statistics run over N, H and W. The two share everything but the
 // layout: which channel an element belongs to, and how indices are written.

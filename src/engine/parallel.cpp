@@ -1,4 +1,4 @@
-#include "ops/parallel.hpp"
+#include "bnstep/parallel.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-namespace bnstep::ops {
+namespace bnstep {
 namespace {
 
 // Starting and joining a thread costs some tens of microseconds; below about
@@ -53,4 +53,4 @@ void parallel_ranges(std::size_t count, double flops, const std::function<void(s
         if (e) std::rethrow_exception(e);
 }
 
-}  // namespace bnstep::ops
+}  // namespace bnstep

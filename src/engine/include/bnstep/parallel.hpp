@@ -3,7 +3,7 @@
 #include <cstddef>
 #include <functional>
 
-namespace bnstep::ops {
+namespace bnstep {
 
 // How many threads a large loop may use: BNSTEP_THREADS when set to a number
 // of at least 1, else the number of hardware threads.
@@ -15,4 +15,4 @@ std::size_t worker_count();
 // range throws is rethrown here once every thread has finished.
 void parallel_ranges(std::size_t count, double flops, const std::function<void(std::size_t, std::size_t)>& body);
 
-}  // namespace bnstep::ops
+}  // namespace bnstep

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "bnstep/cost.hpp"
 #include "bnstep/graph.hpp"
 
 namespace bnstep {
@@ -40,6 +41,7 @@ struct Trace {
     const Graph* graph = nullptr;
     std::vector<NodeState> nodes;
     std::vector<std::size_t> backward_order;  // nodes that get a gradient, reverse topological
+    CostReport cost;                          // weights and multiply-adds of the forward pass
 
     const EdgeGrad& edge(std::pair<std::size_t, std::size_t> consumer_slot) const {
         return nodes[consumer_slot.first].edges[consumer_slot.second];

@@ -10,7 +10,7 @@
 #include <cerrno>
 
 #include "bnstep/error.hpp"
-#include "bnstep/study.hpp"
+#include "terminal_keys.hpp"
 
 namespace bnstep {
 namespace {

@@ -196,6 +196,7 @@ Trace run(const Graph& g) {
             state.edges.push_back(std::move(e));
         }
     }
+    t.cost = cost_summary(g);
     return t;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Each file under src/ops/ adds one family of ops to the table.
+// Each file under src/engine/ops/ adds one family of ops to the table.
 #include "bnstep/op.hpp"
 
 namespace bnstep::ops {
