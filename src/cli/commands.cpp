@@ -187,8 +187,8 @@ std::vector<Command> core_commands() {
         {"ops", "the op table: each op's forward rule and local-gradient formulas",
          [](CLI::App& cmd) {
              auto common = std::make_shared<Common>();
-             cmd.add_option("--format", common->format, "output format")
-                 ->check(CLI::IsMember({"text", "markdown"}))
+             cmd.add_option("--format", common->format, "output format (schema: lessons/lesson.schema.json)")
+                 ->check(CLI::IsMember({"text", "markdown", "schema"}))
                  ->capture_default_str();
              cmd.add_option("--color", common->color, "colour: auto (only on a terminal), always or never")
                  ->check(CLI::IsMember({"auto", "always", "never"}))
@@ -196,6 +196,8 @@ std::vector<Command> core_commands() {
              return [common] {
                  if (common->format == "markdown")
                      std::cout << op_reference_markdown(builtin_ops());
+                 else if (common->format == "schema")
+                     std::cout << lesson_schema_json(builtin_ops());
                  else
                      std::cout << op_list_text(builtin_ops(), common->print().style);
                  return kOk;

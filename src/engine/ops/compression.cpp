@@ -15,6 +15,7 @@ AttrSpec ste_attr(Ste fallback) {
             static_cast<double>(fallback),
             "the straight-through estimator of sign in the backward pass: identity passes the gradient unchanged, "
             "hardtanh only where |x| <= 1",
+            {},
             {"identity", "hardtanh"}};
 }
 

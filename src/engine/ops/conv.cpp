@@ -235,10 +235,10 @@ void add_conv_ops(OpTable& t) {
         "groups = C is depthwise";
     op.forward_formula =
         "conv2d({x}, {w}{[, {b}]}; stride {stride}, padding {padding}, dilation {dilation}, groups {groups})";
-    op.attrs = {{"stride", AttrType::Int, 1.0, "step between windows"},
-                {"padding", AttrType::Int, 0.0, "zeros added on every side"},
-                {"dilation", AttrType::Int, 1.0, "spacing between kernel taps"},
-                {"groups", AttrType::Int, 1.0, "channel groups: 1 is ordinary, C is depthwise"}};
+    op.attrs = {{"stride", AttrType::Int, 1.0, "step between windows", {.min = 1}},
+                {"padding", AttrType::Int, 0.0, "zeros added on every side", {.min = 0}},
+                {"dilation", AttrType::Int, 1.0, "spacing between kernel taps", {.min = 1}},
+                {"groups", AttrType::Int, 1.0, "channel groups: 1 is ordinary, C is depthwise", {.min = 1}}};
     op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
         const ConvGeometry g = geometry(in[0], in[1], a);
         if (in.size() > 2 && in[2] != Shape{g.k})

@@ -183,7 +183,11 @@ OpDef soft_cross_entropy_op() {
         "entropy against a target distribution (torch.nn.functional.cross_entropy of logits/T with "
         "probability targets); logits and target (N, C) or (C,)";
     op.forward_formula = "-(1/N) * sum_n sum_c {target}[n,c] * log_softmax({logits}[n]/{temperature})[c]{[, N = {N}]}";
-    op.attrs = {{"temperature", AttrType::Number, 1.0, "T > 0: the logits are divided by T first"}};
+    op.attrs = {{"temperature",
+                 AttrType::Number,
+                 1.0,
+                 "T > 0: the logits are divided by T first",
+                 {.min = 0, .above_min = true}}};
     op.vars = n_var;
     op.shape = [](const std::vector<Shape>& in, const Attrs& attrs) {
         static_cast<void>(Batch(in[0]));

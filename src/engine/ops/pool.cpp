@@ -40,9 +40,9 @@ PoolGeometry geometry(const Shape& x, const Attrs& a) {
 PoolGeometry geometry(const OpCall& call) { return geometry(call.input(0).shape(), *call.attrs); }
 
 std::vector<AttrSpec> window_attrs() {
-    return {{"kernel", AttrType::Int, std::nullopt, "the window's side"},
-            {"stride", AttrType::Int, 0.0, "step between windows; 0 means the kernel size"},
-            {"padding", AttrType::Int, 0.0, "added on every side, at most half the kernel"}};
+    return {{"kernel", AttrType::Int, std::nullopt, "the window's side", {.min = 1}},
+            {"stride", AttrType::Int, 0.0, "step between windows; 0 means the kernel size", {.min = 0}},
+            {"padding", AttrType::Int, 0.0, "added on every side, at most half the kernel", {.min = 0}}};
 }
 
 // Calls f(h, w) for each input position inside window (i, j).

@@ -89,10 +89,21 @@ OpDef pow2_quantize() {
         "round(fraction * size) of largest |W| (on a tie the lower index first); the others pass unchanged. "
         "Quantized weights are frozen: they get no gradient";
     op.forward_formula = "beta(|{W}|) * sign({W}) where quantized, else {W}";
-    op.attrs = {{"n1", AttrType::Int, std::nullopt, "the largest exponent: 2^n1 is the largest magnitude"},
-                {"n2", AttrType::Int, std::nullopt, "the smallest exponent, n2 <= n1"},
-                {"fraction", AttrType::Number, 0.5,
-                 "without a mask, the share of weights quantized, those of largest |W| (from 0 to 1)"}};
+    op.attrs = {{"n1",
+                 AttrType::Int,
+                 std::nullopt,
+                 "the largest exponent: 2^n1 is the largest magnitude",
+                 {.min = -kMaxExponent, .max = kMaxExponent}},
+                {"n2",
+                 AttrType::Int,
+                 std::nullopt,
+                 "the smallest exponent, n2 <= n1",
+                 {.min = -kMaxExponent, .max = kMaxExponent}},
+                {"fraction",
+                 AttrType::Number,
+                 0.5,
+                 "without a mask, the share of weights quantized, those of largest |W| (from 0 to 1)",
+                 {.min = 0, .max = 1}}};
     op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
         grid_of(a);
         check_fraction(a, "fraction");

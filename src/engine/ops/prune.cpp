@@ -43,7 +43,11 @@ OpDef prune_mask() {
         "(on a tie of |W| the lower index is pruned first), 1 for the others; or m = the optional const input "
         "mask (1 = kept). out = W * m, so a pruned weight gets exactly zero gradient";
     op.forward_formula = "{W} * m";
-    op.attrs = {{"sparsity", AttrType::Number, 0.5, "without a mask, the share of weights pruned (from 0 to 1)"}};
+    op.attrs = {{"sparsity",
+                 AttrType::Number,
+                 0.5,
+                 "without a mask, the share of weights pruned (from 0 to 1)",
+                 {.min = 0, .max = 1}}};
     op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
         check_fraction(a, "sparsity");
         return weights_and_mask(in);

@@ -57,10 +57,11 @@ OpDef quantize() {
         "[-2^(bits-1), 2^(bits-1) - 1] when signed, then mapped back to (q - zero_point) * scale. The backward "
         "is PyTorch's: the gradient passes where the level was not clamped";
     op.forward_formula = "(clamp(nearbyint({x}/{scale}) + {zero_point}, {qmin}, {qmax}) - {zero_point}) * {scale}";
-    op.attrs = {{"bits", AttrType::Int, 8.0, "bits per level, 1 to 16"},
-                {"scale", AttrType::Number, std::nullopt, "the step between levels, above 0"},
-                {"zero_point", AttrType::Int, 0.0, "the level that stands for 0, from qmin to qmax"},
-                {"signed", AttrType::Bool, 0.0, "levels from -2^(bits-1) instead of from 0"}};
+    op.attrs = {
+        {"bits", AttrType::Int, 8.0, "bits per level, 1 to 16", {.min = 1, .max = 16}},
+        {"scale", AttrType::Number, std::nullopt, "the step between levels, above 0", {.min = 0, .above_min = true}},
+        {"zero_point", AttrType::Int, 0.0, "the level that stands for 0, from qmin to qmax"},
+        {"signed", AttrType::Bool, 0.0, "levels from -2^(bits-1) instead of from 0"}};
     op.vars = [](const std::vector<Shape>&, const Attrs& a) {
         const Grid g = grid_of(a);
         return std::map<std::string, std::string>{{"qmin", fmt::format("{}", g.qmin)},
@@ -182,7 +183,7 @@ OpDef ternarize() {
         "if none); out = alpha * t. The backward holds delta and alpha constant and passes the gradient straight "
         "to W";
     op.forward_formula = "alpha * t({W}), t in {-1, 0, +1} by comparing {W} with +-delta";
-    op.attrs = {{"delta_factor", AttrType::Number, 0.7, "delta as a multiple of mean |W| (TWN: 0.7)"}};
+    op.attrs = {{"delta_factor", AttrType::Number, 0.7, "delta as a multiple of mean |W| (TWN: 0.7)", {.min = 0}}};
     op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
         if (!(a.number("delta_factor") >= 0))
             throw AttrError(fmt::format("delta_factor must be at least 0, got {}", a.number("delta_factor")));

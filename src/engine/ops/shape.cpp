@@ -238,8 +238,8 @@ void add_shape_ops(OpTable& t) {
                  "split({x}; axis {axis}, parts {parts}, index {index})",
                  "d{x} = d{out} in piece {index} of {parts} along axis {axis}, 0 in the other pieces",
                  {{"axis", AttrType::Int, 1.0, "the axis split along"},
-                  {"parts", AttrType::Int, 2.0, "how many equal pieces"},
-                  {"index", AttrType::Int, std::nullopt, "which piece, from 0"}},
+                  {"parts", AttrType::Int, 2.0, "how many equal pieces", {.min = 1}},
+                  {"index", AttrType::Int, std::nullopt, "which piece, from 0", {.min = 0}}},
                  [](const Shape& in, const Attrs& a, Shape& out) {
                      if (in.empty()) throw ShapeError("cannot split a scalar");
                      const std::size_t axis = axis_in(a.integer("axis"), in.size());
@@ -265,7 +265,11 @@ void add_shape_ops(OpTable& t) {
          "the same numbers in row-major order, in a new shape (one dimension may be -1)",
          "reshape({x}; shape {shape})",
          "d{x} = reshape(d{out}, the shape of {x}): a reshape moves no number, so its gradient is reshaped back",
-         {{"shape", AttrType::IntList, std::nullopt, "the new shape; -1 once for the size that fits"}},
+         {{"shape",
+           AttrType::IntList,
+           std::nullopt,
+           "the new shape; -1 once for the size that fits",
+           {.min = 1, .fits = -1}}},
          [](const Shape& in, const Attrs& a, Shape& out) {
              const auto& want = a.list("shape");
              out.clear();
@@ -327,7 +331,7 @@ void add_shape_ops(OpTable& t) {
                "channel_shuffle({x}; groups {groups})",
                "out channel j*groups + i is {x} channel i*(C/groups) + j, so d{x} = channel_shuffle(d{out}; groups "
                "C/groups{[ = {inverse}]}): the backward applies the inverse permutation",
-               {{"groups", AttrType::Int, std::nullopt, "the number of channel groups"}},
+               {{"groups", AttrType::Int, std::nullopt, "the number of channel groups", {.min = 1}}},
                [](const Shape& in, const Attrs& a, Shape& out) {
                    if (in.size() != 4) throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(in)));
                    const long long groups = a.integer("groups");

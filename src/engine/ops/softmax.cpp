@@ -148,7 +148,11 @@ OpDef softmax_op(bool log) {
     op.forward_formula = log ? "{x}/{temperature} - log(sum_k exp({x}_k/{temperature})), k along axis={axis}"
                              : "exp({x}/{temperature}) / sum_k exp({x}_k/{temperature}), k along axis={axis}";
     op.attrs = {{"axis", AttrType::Int, -1.0, "the axis the softmax runs along (negative counts from the end)"},
-                {"temperature", AttrType::Number, 1.0, "T > 0: the input is divided by T first"}};
+                {"temperature",
+                 AttrType::Number,
+                 1.0,
+                 "T > 0: the input is divided by T first",
+                 {.min = 0, .above_min = true}}};
     op.shape = [](const std::vector<Shape>& in, const Attrs& attrs) {
         axis_attr(in[0], attrs);
         temperature_attr(attrs);

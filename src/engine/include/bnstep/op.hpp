@@ -24,12 +24,22 @@ namespace bnstep {
 enum class AttrType { Int, Number, Bool, IntList, Choice };
 std::string_view attr_type_name(AttrType type);
 
+// The values an attribute may take (for a list, each element), as the
+// lesson schema states them; the op's shape rule checks them and words the error.
+struct AttrRange {
+    std::optional<double> min;
+    std::optional<double> max;
+    bool above_min = false;         // min itself excluded (a temperature above 0)
+    std::optional<long long> fits;  // a list: an element that may stand once for the size that fits (-1)
+};
+
 struct AttrSpec {
     std::string name;
     AttrType type;
     std::optional<double> fallback;  // no fallback: the attribute is required (lists have none);
                                      // for a choice, the index of the default
     std::string help;
+    AttrRange range = {};
     std::vector<std::string> choices = {};  // Choice: the words a lesson may give; stored as their index
 };
 

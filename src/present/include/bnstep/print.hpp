@@ -96,5 +96,8 @@ nlohmann::json saliency_json(const SaliencyReport& report);
 // The op reference (docs/ops.md) and a short text listing, from the op table.
 std::string op_reference_markdown(const OpTable& ops);
 std::string op_list_text(const OpTable& ops, const Style& style, std::size_t width = 80);
+// lessons/lesson.schema.json: the lesson format as a JSON Schema (draft
+// 2020-12), its op rules from the op table.
+std::string lesson_schema_json(const OpTable& ops);
 
 }  // namespace bnstep
