@@ -153,12 +153,16 @@ struct Domain {
     Kind kind = Kind::Any;
     double bound = 0;  // > 0: |x| <= bound as well (exp, softmax)
 };
+// A domain that depends on the node's attributes (pow: a whole exponent p >= 0
+// takes a base of any sign, other exponents a positive one).
+using DomainFn = std::function<Domain(const Attrs& attrs)>;
 
 struct InputRule {
     std::string name;  // the input's name in formulas
     bool optional = false;
     bool differentiable = true;
     Domain domain;
+    DomainFn domain_of;   // when set, the domain for the given attributes; `domain` is then unused
     std::string formula;  // the local gradient, e.g. "d(1/{v})/d{v} = -1/{v}^2"
     // The gradient is (in part) a straight-through estimator's, not the true
     // derivative: run and trace label it, and the formula says so.
@@ -172,6 +176,8 @@ struct InputRule {
     // (the executor then undoes the broadcasting).
     VjpFn vjp;
     ExplainGradFn explain;
+
+    Domain domain_for(const Attrs& attrs) const { return domain_of ? domain_of(attrs) : domain; }
 };
 
 struct OpDef {

@@ -132,6 +132,7 @@ OpDef cross_entropy_op() {
 
     InputRule rz;
     rz.name = "logits";
+    rz.domain = {Domain::Kind::Any, 4.0};
     rz.formula = "d{logits} = (softmax({logits}) - onehot({labels})) / N{[, N = {N}]}, softmax along each row";
     rz.vjp = [](const OpCall& call, const Tensor& up) {
         const Tensor& z = call.input(0);
@@ -166,6 +167,7 @@ OpDef cross_entropy_op() {
     };
     InputRule ry;
     ry.name = "labels";
+    ry.domain = {Domain::Kind::ClassLabels};
     ry.differentiable = false;
     ry.formula = "none: {labels} are class indices (integers)";
     op.inputs = {std::move(rz), std::move(ry)};
@@ -233,6 +235,7 @@ OpDef soft_cross_entropy_op() {
 
     InputRule rz;
     rz.name = "logits";
+    rz.domain = {Domain::Kind::Any, 4.0};
     rz.formula =
         "d{logits} = (softmax({logits}/{temperature}) * sum_c {target} - {target}) / ({temperature} * N)"
         "{[, N = {N}]}; (q - p)/(T*N) when each row of {target} sums to 1";
@@ -280,6 +283,7 @@ OpDef soft_cross_entropy_op() {
     };
     InputRule rt;
     rt.name = "target";
+    rt.domain = {Domain::Kind::Distribution};
     rt.formula = "d{target} = -log_softmax({logits}/{temperature}) / N{[, N = {N}]}";
     rt.vjp = [](const OpCall& call, const Tensor& up) {
         const Tensor& z = call.input(0);

@@ -21,6 +21,7 @@ struct TermInput {
     std::string formula;
     Term derivative;  // of the term, before the division by N
     TermText text;
+    Domain domain = {};
 };
 
 struct PairLoss {
@@ -87,6 +88,7 @@ OpDef build(const PairLoss& loss) {
         InputRule rule;
         rule.name = input.name;
         rule.formula = input.formula;
+        rule.domain = input.domain;
         rule.vjp = [loss, d = input.derivative](const OpCall& call, const Tensor& up) {
             const Tensor& a = call.input(0);
             const Tensor& b = call.input(1);
@@ -133,13 +135,17 @@ PairLoss kl_div() {
                 if (p == "0") return std::string("0");  // 0 * log 0 = 0
                 return fmt::format("{p} * (log({p}) - {lq})", fmt::arg("p", p), fmt::arg("lq", lq));
             },
-            {{"log_q", "d{log_q} = -{p} / N{[, N = {N}]}", [](double, double p) { return -p; },
-              [](const std::string&, const std::string& p) { return "-" + p; }},
+            {{"log_q",
+              "d{log_q} = -{p} / N{[, N = {N}]}",
+              [](double, double p) { return -p; },
+              [](const std::string&, const std::string& p) { return "-" + p; },
+              {Domain::Kind::Any, 4.0}},
              {"p",
               "d{p} = (log({p}) + 1 - {log_q}) / N{[, N = {N}]}; at {p} = 0 the derivative is -infinity (log 0), "
               "reported as a non-finite gradient",
               [](double lq, double p) { return std::log(p) + 1.0 - lq; },
-              [](const std::string& lq, const std::string& p) { return fmt::format("log({}) + 1 - {}", p, lq); }}},
+              [](const std::string& lq, const std::string& p) { return fmt::format("log({}) + 1 - {}", p, lq); },
+              {Domain::Kind::Distribution}}},
             1};
 }
 

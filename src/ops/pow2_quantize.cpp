@@ -134,6 +134,7 @@ OpDef pow2_quantize() {
     };
     InputRule mask;
     mask.name = "mask";
+    mask.domain = {Domain::Kind::Mask};
     mask.optional = true;
     mask.differentiable = false;
     mask.formula = "none: {mask} says which weights are quantized (1) and which are not yet (0)";

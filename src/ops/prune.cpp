@@ -68,6 +68,7 @@ OpDef prune_mask() {
     };
     InputRule mask;
     mask.name = "mask";
+    mask.domain = {Domain::Kind::Mask};
     mask.optional = true;
     mask.differentiable = false;
     mask.formula = "none: {mask} says which weights are kept (1) and which are pruned (0)";

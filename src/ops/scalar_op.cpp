@@ -196,6 +196,8 @@ OpDef build(const ScalarOp& s) {
         InputRule rule;
         rule.name = in.name;
         rule.optional = in.optional;
+        rule.domain = in.domain;
+        rule.domain_of = in.domain_of;
         rule.straight_through = in.straight_through;
         rule.formula = formula_of(s, in);
         rule.local = [d = in.derivative, arity](const OpCall& call) {

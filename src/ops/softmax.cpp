@@ -165,6 +165,7 @@ OpDef softmax_op(bool log) {
     };
     InputRule rule;
     rule.name = "x";
+    rule.domain = {Domain::Kind::Any, 4.0};
     rule.formula = log ? "d{x} = (d{out} - softmax({x}/{temperature}) * sum_k d{out}_k) / {temperature}, "
                          "softmax({x}/{temperature}) = exp({out}), k along axis={axis}"
                        : "d{x} = {out} * (d{out} - sum_k d{out}_k * {out}_k) / {temperature}, k along axis={axis} "
