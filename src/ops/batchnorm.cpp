@@ -8,6 +8,7 @@
 
 #include "ops/explain.hpp"
 #include "ops/families.hpp"
+#include "ops/rules.hpp"
 
 namespace bnstep::ops {
 namespace {
@@ -91,11 +92,7 @@ InputRule affine_rule(const std::string& name, bool is_gamma, bool spatial) {
     if (!spatial) {
         // (D,) broadcasts against (N, D): the executor sums the (N, D) product over the batch axis.
         r.local = local;
-        r.vjp = [local](const OpCall& call, const Tensor& up) {
-            Tensor g = local(call);
-            for (std::size_t i = 0; i < g.size(); ++i) g[i] *= up[i];
-            return g;
-        };
+        r.vjp = upstream_times(local);
     } else {
         r.vjp = [local](const OpCall& call, const Tensor& up) {
             const Layout l(call.input(0).shape());
