@@ -16,25 +16,27 @@ namespace {
 
 // sign(x0) + s(x) - s(x0), s the estimator; its pieces are hardtanh's kinks.
 ScalarOp sign_op() {
-    ScalarInput x = in("x", "1 (ste identity), or 1 where |{x}| <= 1, else 0 (ste hardtanh, the BNN rule)",
-                       [](const Args& v, double, const Attrs& a) { return ste_derivative(ste_of(a), v[0]); });
-    x.straight_through = true;
-    x.local_for = [](const Attrs& a) { return ste_local_text(ste_of(a), "{x}"); };
-    ScalarOp op{
-        "sign",
-        "torch.sign: -1, 0 at 0, +1. Its true derivative is 0 wherever it is defined, so the backward passes the "
-        "gradient through a straight-through estimator: identity (BinaryConnect) or hardtanh (BNN: only where "
-        "|x| <= 1)",
-        "sign({x})",
-        {x},
-        [](const Args& v, const Attrs&) { return sign_of(v[0]); },
-        {ste_attr(Ste::Identity)},
-        "quantization"};
-    op.piece = [](const Args& v, const Attrs&) { return sign_piece(v[0]); };
-    op.surrogate =
-        ScalarSurrogate{ste_name, [](double v, const Attrs& a) { return ste_s(ste_of(a), v); },
-                        [](double v, const Attrs& a) { return ste_of(a) == Ste::Hardtanh ? unit_region(v) : 0LL; }};
-    return op;
+    return {
+        .name = "sign",
+        .summary =
+            "torch.sign: -1, 0 at 0, +1. Its true derivative is 0 wherever it is defined, so the backward "
+            "passes the gradient through a straight-through estimator: identity (BinaryConnect) or "
+            "hardtanh (BNN: only where |x| <= 1)",
+        .forward = "sign({x})",
+        .inputs = {{.name = "x",
+                    .local = "1 (ste identity), or 1 where |{x}| <= 1, else 0 (ste hardtanh, the BNN rule)",
+                    .derivative = [](const Args& v, double, const Attrs& a) { return ste_derivative(ste_of(a), v[0]); },
+                    .straight_through = true,
+                    .local_for = [](const Attrs& a) { return ste_local_text(ste_of(a), "{x}"); }}},
+        .f = [](const Args& v, const Attrs&) { return sign_of(v[0]); },
+        .attrs = {ste_attr(Ste::Identity)},
+        .family = "quantization",
+        .piece = [](const Args& v, const Attrs&) { return sign_piece(v[0]); },
+        .surrogate =
+            ScalarSurrogate{
+                .name = ste_name,
+                .s = [](double v, const Attrs& a) { return ste_s(ste_of(a), v); },
+                .piece = [](double v, const Attrs& a) { return ste_of(a) == Ste::Hardtanh ? unit_region(v) : 0LL; }}};
 }
 
 double hard_sigmoid(double w) { return std::clamp((w + 1) / 2, 0.0, 1.0); }

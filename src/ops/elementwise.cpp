@@ -34,54 +34,57 @@ double clamp_to(const Args& x, const Attrs& a) { return std::min(std::max(x[0], 
 
 // The piece is the side of 0, so that 0 itself differs from both neighbours.
 ScalarOp relu() {
-    ScalarOp op{"relu",
-                "max(a, 0); at a = 0 the gradient is 0 (the convention PyTorch uses)",
-                "max({a}, 0)",
-                {in(
-                    "a", "1 if {a} > 0 else 0", [](const Args& x, double, auto&) { return x[0] > 0 ? 1.0 : 0.0; },
-                    false, " (at {a} = 0 the gradient is 0, as in PyTorch)")},
-                [](const Args& x, auto&) { return x[0] > 0 ? x[0] : 0.0; }};
-    op.piece = [](const Args& x, const Attrs&) { return x[0] > 0 ? 1LL : x[0] < 0 ? -1LL : 0LL; };
-    return op;
+    return {.name = "relu",
+            .summary = "max(a, 0); at a = 0 the gradient is 0 (the convention PyTorch uses)",
+            .forward = "max({a}, 0)",
+            .inputs = {{.name = "a",
+                        .local = "1 if {a} > 0 else 0",
+                        .derivative = [](const Args& x, double, auto&) { return x[0] > 0 ? 1.0 : 0.0; },
+                        .note = " (at {a} = 0 the gradient is 0, as in PyTorch)"}},
+            .f = [](const Args& x, auto&) { return x[0] > 0 ? x[0] : 0.0; },
+            .piece = [](const Args& x, const Attrs&) { return x[0] > 0   ? 1LL
+                                                              : x[0] < 0 ? -1LL
+                                                                         : 0LL; }};
 }
 
 // PyTorch's hardtanh_backward passes the gradient strictly inside the bounds.
 ScalarOp hardtanh() {
-    ScalarOp op{
-        "hardtanh",
-        "x clipped to [min, max]; the gradient is 1 strictly inside and 0 at the bounds and beyond, as PyTorch's "
-        "hardtanh (compare clip)",
-        "hardtanh({x}, {min}, {max})",
-        {in(
-            "x", "1 if {min} < {x} < {max} else 0",
-            [](const Args& x, double, const Attrs& a) {
-                return a.number("min") < x[0] && x[0] < a.number("max") ? 1.0 : 0.0;
-            },
-            false, " (0 at {x} = {min} and at {x} = {max}, as PyTorch's hardtanh)")},
-        clamp_to,
-        bounds(-1.0, 1.0)};
-    op.piece = [](const Args& x, const Attrs& a) { return bound_piece(x[0], a.number("min"), a.number("max")); };
-    op.check_attrs = check_bounds;
-    return op;
+    return {.name = "hardtanh",
+            .summary =
+                "x clipped to [min, max]; the gradient is 1 strictly inside and 0 at the bounds and beyond, as "
+                "PyTorch's hardtanh (compare clip)",
+            .forward = "hardtanh({x}, {min}, {max})",
+            .inputs = {{.name = "x",
+                        .local = "1 if {min} < {x} < {max} else 0",
+                        .derivative =
+                            [](const Args& x, double, const Attrs& a) {
+                                return a.number("min") < x[0] && x[0] < a.number("max") ? 1.0 : 0.0;
+                            },
+                        .note = " (0 at {x} = {min} and at {x} = {max}, as PyTorch's hardtanh)"}},
+            .f = clamp_to,
+            .attrs = bounds(-1.0, 1.0),
+            .piece = [](const Args& x, const Attrs& a) { return bound_piece(x[0], a.number("min"), a.number("max")); },
+            .check_attrs = check_bounds};
 }
 
 // PyTorch's clamp backward passes the gradient at the bounds too.
 ScalarOp clip() {
-    ScalarOp op{"clip",
-                "x clamped to [min, max] as torch.clamp; the gradient is 1 from min to max, bounds included, and 0 "
-                "beyond (hardtanh gives 0 at the bounds)",
-                "clip({x}, {min}, {max})",
-                {in(
-                    "x", "1 if {min} <= {x} <= {max} else 0",
-                    [](const Args& x, double, const Attrs& a) {
-                        return a.number("min") <= x[0] && x[0] <= a.number("max") ? 1.0 : 0.0;
-                    },
-                    false, " (1 at {x} = {min} and at {x} = {max}, as torch.clamp; hardtanh gives 0 there)")},
-                clamp_to,
-                bounds(std::nullopt, std::nullopt)};
-    op.piece = [](const Args& x, const Attrs& a) { return bound_piece(x[0], a.number("min"), a.number("max")); };
-    op.check_attrs = check_bounds;
-    return op;
+    return {.name = "clip",
+            .summary =
+                "x clamped to [min, max] as torch.clamp; the gradient is 1 from min to max, bounds included, "
+                "and 0 beyond (hardtanh gives 0 at the bounds)",
+            .forward = "clip({x}, {min}, {max})",
+            .inputs = {{.name = "x",
+                        .local = "1 if {min} <= {x} <= {max} else 0",
+                        .derivative =
+                            [](const Args& x, double, const Attrs& a) {
+                                return a.number("min") <= x[0] && x[0] <= a.number("max") ? 1.0 : 0.0;
+                            },
+                        .note = " (1 at {x} = {min} and at {x} = {max}, as torch.clamp; hardtanh gives 0 there)"}},
+            .f = clamp_to,
+            .attrs = bounds(std::nullopt, std::nullopt),
+            .piece = [](const Args& x, const Attrs& a) { return bound_piece(x[0], a.number("min"), a.number("max")); },
+            .check_attrs = check_bounds};
 }
 
 }  // namespace

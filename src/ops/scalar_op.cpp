@@ -243,9 +243,4 @@ OpDef build(const ScalarOp& s) {
     return op;
 }
 
-ScalarInput in(std::string name, std::string local, std::function<double(const Args&, double, const Attrs&)> derivative,
-               bool optional, std::string note) {
-    return {std::move(name), std::move(local), std::move(derivative), optional, std::move(note)};
-}
-
 }  // namespace bnstep::ops

@@ -56,7 +56,4 @@ struct ScalarOp {
 
 OpDef build(const ScalarOp& s);
 
-ScalarInput in(std::string name, std::string local, std::function<double(const Args&, double, const Attrs&)> derivative,
-               bool optional = false, std::string note = "");
-
 }  // namespace bnstep::ops
