@@ -89,21 +89,21 @@ std::string window_text(const std::string& x, std::size_t n, std::size_t c, cons
 
 // What max_pool2d and avg_pool2d share: attributes, formula and shape rule.
 OpDef window_op(const std::string& name, const std::string& summary) {
-    OpDef op;
-    op.name = name;
-    op.family = "pool";
-    op.summary = summary;
-    op.forward_formula = name + "({x}; kernel {kernel}, stride {stride}, padding {padding})";
-    op.attrs = window_attrs();
-    op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
-        const PoolGeometry g = geometry(in[0], a);
-        return Shape{g.n, g.c, g.ho, g.wo};
-    };
-    op.window_taps = [](const std::vector<Shape>&, const Attrs& a) {
-        const auto kernel = static_cast<std::size_t>(a.integer("kernel"));
-        return saturating_mul(kernel, kernel);
-    };
-    return op;
+    return {.name = name,
+            .family = "pool",
+            .summary = summary,
+            .forward_formula = name + "({x}; kernel {kernel}, stride {stride}, padding {padding})",
+            .attrs = window_attrs(),
+            .shape =
+                [](const std::vector<Shape>& in, const Attrs& a) {
+                    const PoolGeometry g = geometry(in[0], a);
+                    return Shape{g.n, g.c, g.ho, g.wo};
+                },
+            .window_taps =
+                [](const std::vector<Shape>&, const Attrs& a) {
+                    const auto kernel = static_cast<std::size_t>(a.integer("kernel"));
+                    return saturating_mul(kernel, kernel);
+                }};
 }
 
 OpDef max_pool() {
@@ -252,65 +252,71 @@ OpDef avg_pool() {
 }
 
 OpDef global_avg_pool() {
-    OpDef op;
-    op.name = "global_avg_pool";
-    op.family = "pool";
-    op.summary = "the mean of each channel over its whole image: (N, C, H, W) -> (N, C)";
-    op.forward_formula = "global_avg_pool({x})";
-    op.vars = [](const std::vector<Shape>& in, const Attrs&) {
-        return std::map<std::string, std::string>{
-            {"HW", in[0].size() == 4 ? std::to_string(in[0][2] * in[0][3]) : "H*W"}};
-    };
-    op.shape = [](const std::vector<Shape>& in, const Attrs&) {
-        if (in[0].size() != 4) throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(in[0])));
-        return Shape{in[0][0], in[0][1]};
-    };
-    op.forward = [](const OpCall& call) {
-        const Shape& s = call.input(0).shape();
-        Tensor out(Shape{s[0], s[1]});
-        const std::size_t area = s[2] * s[3];
-        for (std::size_t e = 0; e < call.input(0).size(); ++e) out[e / area] += call.input(0)[e] / double(area);
-        return out;
-    };
-    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const Shape& s = call.input(0).shape();
-        const std::size_t area = s[2] * s[3];
-        std::vector<std::string> values;
-        for (std::size_t e = 0; e < area; ++e)
-            values.push_back(num.operand(call.input(0)[(at[0] * s[1] + at[1]) * area + e]));
-        Worked w;
-        w.lhs = element(names.out, call.out->shape(), concrete(at));
-        w.symbolic = fmt::format("(1/{}) * sum_{{h,w}} {}[{},{},h,w]", area, names.in[0], at[0], at[1]);
-        w.numeric = fmt::format("(1/{}) * ({})", area, join_terms(values));
-        w.result = call.out->at(at);
-        return w;
-    };
-    InputRule rule;
-    rule.name = "x";
-    rule.formula = "d{x}[n,c,h,w] = d{out}[n,c] / (H*W){[ = d{out}[n,c] / {HW}]} for every position";
-    rule.local = [](const OpCall& call) {
-        const Shape& s = call.input(0).shape();
-        return Tensor(s, 1.0 / double(s[2] * s[3]));
-    };
-    rule.vjp = [](const OpCall& call, const Tensor& up) {
-        const Shape& s = call.input(0).shape();
-        Tensor dx(s);
-        const std::size_t area = s[2] * s[3];
-        for (std::size_t e = 0; e < dx.size(); ++e) dx[e] = up[e / area] / double(area);
-        return dx;
-    };
-    rule.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
-        const Shape& s = call.input(0).shape();
-        const double area = double(s[2] * s[3]);
-        Worked w;
-        w.lhs = element(names.downstream, s, concrete(at));
-        w.symbolic = fmt::format("{}[{},{}] / {}", names.upstream, at[0], at[1], s[2] * s[3]);
-        w.numeric = fmt::format("{} / {}", num.operand(up.at({at[0], at[1]})), s[2] * s[3]);
-        w.result = up.at({at[0], at[1]}) / area;
-        return w;
-    };
-    op.inputs = {rule};
-    return op;
+    return {.name = "global_avg_pool",
+            .family = "pool",
+            .summary = "the mean of each channel over its whole image: (N, C, H, W) -> (N, C)",
+            .forward_formula = "global_avg_pool({x})",
+            .inputs = {{.name = "x",
+                        .formula = "d{x}[n,c,h,w] = d{out}[n,c] / (H*W){[ = d{out}[n,c] / {HW}]} for every position",
+                        .local =
+                            [](const OpCall& call) {
+                                const Shape& s = call.input(0).shape();
+                                return Tensor(s, 1.0 / double(s[2] * s[3]));
+                            },
+                        .vjp =
+                            [](const OpCall& call, const Tensor& up) {
+                                const Shape& s = call.input(0).shape();
+                                Tensor dx(s);
+                                const std::size_t area = s[2] * s[3];
+                                for (std::size_t e = 0; e < dx.size(); ++e) dx[e] = up[e / area] / double(area);
+                                return dx;
+                            },
+                        .explain =
+                            [](const OpCall& call, const Tensor& up, const Names& names, const Index& at,
+                               const NumFmt& num) {
+                                const Shape& s = call.input(0).shape();
+                                const double area = double(s[2] * s[3]);
+                                Worked w;
+                                w.lhs = element(names.downstream, s, concrete(at));
+                                w.symbolic = fmt::format("{}[{},{}] / {}", names.upstream, at[0], at[1], s[2] * s[3]);
+                                w.numeric = fmt::format("{} / {}", num.operand(up.at({at[0], at[1]})), s[2] * s[3]);
+                                w.result = up.at({at[0], at[1]}) / area;
+                                return w;
+                            }}},
+            .shape =
+                [](const std::vector<Shape>& in, const Attrs&) {
+                    if (in[0].size() != 4)
+                        throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(in[0])));
+                    return Shape{in[0][0], in[0][1]};
+                },
+            .forward =
+                [](const OpCall& call) {
+                    const Shape& s = call.input(0).shape();
+                    Tensor out(Shape{s[0], s[1]});
+                    const std::size_t area = s[2] * s[3];
+                    for (std::size_t e = 0; e < call.input(0).size(); ++e)
+                        out[e / area] += call.input(0)[e] / double(area);
+                    return out;
+                },
+            .explain =
+                [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+                    const Shape& s = call.input(0).shape();
+                    const std::size_t area = s[2] * s[3];
+                    std::vector<std::string> values;
+                    for (std::size_t e = 0; e < area; ++e)
+                        values.push_back(num.operand(call.input(0)[(at[0] * s[1] + at[1]) * area + e]));
+                    Worked w;
+                    w.lhs = element(names.out, call.out->shape(), concrete(at));
+                    w.symbolic = fmt::format("(1/{}) * sum_{{h,w}} {}[{},{},h,w]", area, names.in[0], at[0], at[1]);
+                    w.numeric = fmt::format("(1/{}) * ({})", area, join_terms(values));
+                    w.result = call.out->at(at);
+                    return w;
+                },
+            .vars =
+                [](const std::vector<Shape>& in, const Attrs&) {
+                    return std::map<std::string, std::string>{
+                        {"HW", in[0].size() == 4 ? std::to_string(in[0][2] * in[0][3]) : "H*W"}};
+                }};
 }
 
 }  // namespace
