@@ -87,12 +87,12 @@ ScalarOp clip() {
             .check_attrs = check_bounds};
 }
 
-}  // namespace
+using K = Domain::Kind;
 
-void add_elementwise_ops(OpTable& t) {
-    using K = Domain::Kind;
+// a + b, a - b, a * b, a / b, -a.
+std::vector<ScalarOp> arithmetic() {
     const auto one = [](auto&, double, auto&) { return 1.0; };
-    const std::vector<ScalarOp> ops = {
+    return {
         {.name = "add",
          .summary = "a + b, broadcast",
          .forward = "{a} + {b}",
@@ -126,6 +126,12 @@ void add_elementwise_ops(OpTable& t) {
          .forward = "-{a}",
          .inputs = {{.name = "a", .local = "-1", .derivative = [](auto&, double, auto&) { return -1.0; }}},
          .f = [](const Args& x, auto&) { return -x[0]; }},
+    };
+}
+
+// a^p, a^2, sqrt, 1/v, exp, log.
+std::vector<ScalarOp> functions() {
+    return {
         {.name = "pow",
          .summary = "a^p for a constant exponent p",
          .forward = "{a}^{p}",
@@ -188,7 +194,13 @@ void add_elementwise_ops(OpTable& t) {
                      .domain = {K::Positive}}},
          .f = [](const Args& x, auto&) { return std::log(x[0]); }},
     };
-    for (const auto& s : ops) t.add(build(s));
+}
+
+}  // namespace
+
+void add_elementwise_ops(OpTable& t) {
+    for (const auto& s : arithmetic()) t.add(build(s));
+    for (const auto& s : functions()) t.add(build(s));
     for (const ScalarOp& s : {relu(), hardtanh(), clip()}) t.add(build(s));
 }
 

@@ -87,168 +87,180 @@ std::string window_text(const std::string& x, std::size_t n, std::size_t c, cons
     return fmt::format("{}[{},{},{}:{},{}:{}]", x, n, c, r0, r0 + (long long)g.kernel, s0, s0 + (long long)g.kernel);
 }
 
-// What max_pool2d and avg_pool2d share: attributes, formula and shape rule.
-OpDef window_op(const std::string& name, const std::string& summary) {
-    return {.name = name,
-            .family = "pool",
-            .summary = summary,
-            .forward_formula = name + "({x}; kernel {kernel}, stride {stride}, padding {padding})",
-            .attrs = window_attrs(),
-            .shape =
-                [](const std::vector<Shape>& in, const Attrs& a) {
-                    const PoolGeometry g = geometry(in[0], a);
-                    return Shape{g.n, g.c, g.ho, g.wo};
-                },
-            .window_taps =
-                [](const std::vector<Shape>&, const Attrs& a) {
-                    const auto kernel = static_cast<std::size_t>(a.integer("kernel"));
-                    return saturating_mul(kernel, kernel);
-                }};
+// What max_pool2d and avg_pool2d share: family, attributes, formula and
+// shape rule, filled into the op's row.
+OpDef window_op(OpDef op) {
+    op.family = "pool";
+    op.forward_formula = op.name + "({x}; kernel {kernel}, stride {stride}, padding {padding})";
+    op.attrs = window_attrs();
+    op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
+        const PoolGeometry g = geometry(in[0], a);
+        return Shape{g.n, g.c, g.ho, g.wo};
+    };
+    op.window_taps = [](const std::vector<Shape>&, const Attrs& a) {
+        const auto kernel = static_cast<std::size_t>(a.integer("kernel"));
+        return saturating_mul(kernel, kernel);
+    };
+    return op;
 }
 
 OpDef max_pool() {
-    OpDef op = window_op("max_pool2d",
-                         "the maximum of each kernel x kernel window (padding never wins); on a tie the first maximum, "
-                         "row by row and left to right, is the one that gets the gradient");
-    op.forward = [](const OpCall& call) {
-        const PoolGeometry g = geometry(call);
-        Tensor out(Shape{g.n, g.c, g.ho, g.wo});
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-            out[e] = call.input(0)[argmax(g, call.input(0), n, c, i, j)];
-        });
-        return out;
-    };
-    // The piece of a window is where its maximum is: a tie crossed moves it.
-    op.pieces = [](const OpCall& call) {
-        const PoolGeometry g = geometry(call);
-        std::vector<long long> p(g.n * g.c * g.ho * g.wo);
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-            p[e] = static_cast<long long>(argmax(g, call.input(0), n, c, i, j));
-        });
-        return p;
-    };
-    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const PoolGeometry g = geometry(call);
-        const Tensor& x = call.input(0);
-        const std::size_t n = at[0], c = at[1], i = at[2], j = at[3];
-        std::vector<std::string> values;
-        for_window(g, i, j, [&](std::size_t h, std::size_t w) { values.push_back(num(x.at({n, c, h, w}))); });
-        Worked w;
-        w.lhs = element(names.out, call.out->shape(), concrete(at));
-        w.symbolic = "max " + window_text(names.in[0], n, c, g, i, j);
-        w.numeric = fmt::format("max({})", fmt::join(values, ", "));
-        w.result = call.out->at(at);
-        w.notes.push_back(
-            fmt::format("the maximum is {}{}", names.in[0], index_str(x.unravel(argmax(g, x, n, c, i, j)))));
-        return w;
-    };
-    InputRule rule;
-    rule.name = "x";
-    rule.formula =
-        "d{x}[n,c,h,w] = sum of d{out}[n,c,i,j] over the windows (i,j) whose maximum is {x}[n,c,h,w]; 0 for "
-        "an element that is no window's maximum (ties: the first maximum in the window)";
-    rule.vjp = [](const OpCall& call, const Tensor& up) {
-        const PoolGeometry g = geometry(call);
-        Tensor dx(call.input(0).shape());
-        for_outputs(g,
-                    [&](auto n, auto c, auto i, auto j, auto e) { dx[argmax(g, call.input(0), n, c, i, j)] += up[e]; });
-        return dx;
-    };
-    rule.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
-        const PoolGeometry g = geometry(call);
-        const Tensor& x = call.input(0);
-        const std::size_t target = x.offset(at);
-        std::vector<std::string> symbols, terms;
-        Worked w;
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-            if (argmax(g, x, n, c, i, j) != target) return;
-            symbols.push_back(fmt::format("{}[{},{},{},{}]", names.upstream, n, c, i, j));
-            terms.push_back(num.operand(up[e]));
-            w.result += up[e];
-        });
-        w.lhs = element(names.downstream, x.shape(), concrete(at));
-        if (symbols.empty()) {
-            w.symbolic = "0";
-            w.notes.push_back(
-                fmt::format("{}{} is the maximum of no window: it gets no gradient", names.in[0], index_str(at)));
-        } else {
-            w.symbolic = join_terms(symbols);
-            w.numeric = join_terms(terms);
-            w.notes.push_back(fmt::format("{}{} is the maximum of {} window{}", names.in[0], index_str(at),
-                                          symbols.size(), symbols.size() == 1 ? "" : "s"));
-        }
-        return w;
-    };
-    op.inputs = {rule};
-    return op;
+    return window_op(
+        {.name = "max_pool2d",
+         .summary = "the maximum of each kernel x kernel window (padding never wins); on a tie the first maximum, "
+                    "row by row and left to right, is the one that gets the gradient",
+         .inputs =
+             {{.name = "x",
+               .formula =
+                   "d{x}[n,c,h,w] = sum of d{out}[n,c,i,j] over the windows (i,j) whose maximum is {x}[n,c,h,w]; 0 for "
+                   "an element that is no window's maximum (ties: the first maximum in the window)",
+               .vjp =
+                   [](const OpCall& call, const Tensor& up) {
+                       const PoolGeometry g = geometry(call);
+                       Tensor dx(call.input(0).shape());
+                       for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                           dx[argmax(g, call.input(0), n, c, i, j)] += up[e];
+                       });
+                       return dx;
+                   },
+               .explain =
+                   [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+                       const PoolGeometry g = geometry(call);
+                       const Tensor& x = call.input(0);
+                       const std::size_t target = x.offset(at);
+                       std::vector<std::string> symbols, terms;
+                       Worked w;
+                       for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                           if (argmax(g, x, n, c, i, j) != target) return;
+                           symbols.push_back(fmt::format("{}[{},{},{},{}]", names.upstream, n, c, i, j));
+                           terms.push_back(num.operand(up[e]));
+                           w.result += up[e];
+                       });
+                       w.lhs = element(names.downstream, x.shape(), concrete(at));
+                       if (symbols.empty()) {
+                           w.symbolic = "0";
+                           w.notes.push_back(fmt::format("{}{} is the maximum of no window: it gets no gradient",
+                                                         names.in[0], index_str(at)));
+                       } else {
+                           w.symbolic = join_terms(symbols);
+                           w.numeric = join_terms(terms);
+                           w.notes.push_back(fmt::format("{}{} is the maximum of {} window{}", names.in[0],
+                                                         index_str(at), symbols.size(),
+                                                         symbols.size() == 1 ? "" : "s"));
+                       }
+                       return w;
+                   }}},
+         .forward =
+             [](const OpCall& call) {
+                 const PoolGeometry g = geometry(call);
+                 Tensor out(Shape{g.n, g.c, g.ho, g.wo});
+                 for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                     out[e] = call.input(0)[argmax(g, call.input(0), n, c, i, j)];
+                 });
+                 return out;
+             },
+         .explain =
+             [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+                 const PoolGeometry g = geometry(call);
+                 const Tensor& x = call.input(0);
+                 const std::size_t n = at[0], c = at[1], i = at[2], j = at[3];
+                 std::vector<std::string> values;
+                 for_window(g, i, j, [&](std::size_t h, std::size_t w) { values.push_back(num(x.at({n, c, h, w}))); });
+                 Worked w;
+                 w.lhs = element(names.out, call.out->shape(), concrete(at));
+                 w.symbolic = "max " + window_text(names.in[0], n, c, g, i, j);
+                 w.numeric = fmt::format("max({})", fmt::join(values, ", "));
+                 w.result = call.out->at(at);
+                 w.notes.push_back(
+                     fmt::format("the maximum is {}{}", names.in[0], index_str(x.unravel(argmax(g, x, n, c, i, j)))));
+                 return w;
+             },
+         // The piece of a window is where its maximum is: a tie crossed moves it.
+         .pieces =
+             [](const OpCall& call) {
+                 const PoolGeometry g = geometry(call);
+                 std::vector<long long> p(g.n * g.c * g.ho * g.wo);
+                 for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                     p[e] = static_cast<long long>(argmax(g, call.input(0), n, c, i, j));
+                 });
+                 return p;
+             }});
 }
 
 OpDef avg_pool() {
-    OpDef op = window_op("avg_pool2d",
-                         "the mean of each kernel x kernel window; padded zeros count in the divisor (kernel^2), as "
-                         "PyTorch's default count_include_pad");
-    op.forward = [](const OpCall& call) {
-        const PoolGeometry g = geometry(call);
-        const Tensor& x = call.input(0);
-        Tensor out(Shape{g.n, g.c, g.ho, g.wo});
-        const double area = double(g.kernel * g.kernel);
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-            double sum = 0;
-            for_window(g, i, j, [&](std::size_t h, std::size_t w) { sum += x.at({n, c, h, w}); });
-            out[e] = sum / area;
-        });
-        return out;
-    };
-    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const PoolGeometry g = geometry(call);
-        const Tensor& x = call.input(0);
-        const std::size_t n = at[0], c = at[1], i = at[2], j = at[3];
-        std::vector<std::string> values;
-        for_window(g, i, j, [&](std::size_t h, std::size_t w) { values.push_back(num.operand(x.at({n, c, h, w}))); });
-        Worked w;
-        w.lhs = element(names.out, call.out->shape(), concrete(at));
-        w.symbolic = fmt::format("(1/{}) * sum {}", g.kernel * g.kernel, window_text(names.in[0], n, c, g, i, j));
-        w.numeric = fmt::format("(1/{}) * ({})", g.kernel * g.kernel, join_terms(values));
-        w.result = call.out->at(at);
-        return w;
-    };
-    InputRule rule;
-    rule.name = "x";
-    rule.formula = "d{x}[n,c,h,w] = sum of d{out}[n,c,i,j] / kernel^2 over the windows (i,j) that contain (h,w)";
-    rule.vjp = [](const OpCall& call, const Tensor& up) {
-        const PoolGeometry g = geometry(call);
-        Tensor dx(call.input(0).shape());
-        const double area = double(g.kernel * g.kernel);
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-            for_window(g, i, j, [&](std::size_t h, std::size_t w) { dx.at({n, c, h, w}) += up[e] / area; });
-        });
-        return dx;
-    };
-    rule.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
-        const PoolGeometry g = geometry(call);
-        const double area = double(g.kernel * g.kernel);
-        std::vector<std::string> symbols, terms;
-        Worked w;
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-            if (n != at[0] || c != at[1]) return;
-            const long long r = (long long)at[2] - g.row(i, 0), s = (long long)at[3] - g.col(j, 0);
-            if (r < 0 || s < 0 || r >= (long long)g.kernel || s >= (long long)g.kernel) return;
-            symbols.push_back(fmt::format("{}[{},{},{},{}]", names.upstream, n, c, i, j));
-            terms.push_back(num.operand(up[e]));
-            w.result += up[e] / area;
-        });
-        w.lhs = element(names.downstream, call.input(0).shape(), concrete(at));
-        if (symbols.empty()) {
-            w.symbolic = "0";
-            w.notes.push_back("no window contains this element");
-        } else {
-            w.symbolic = fmt::format("({}) / {}", join_terms(symbols), g.kernel * g.kernel);
-            w.numeric = fmt::format("({}) / {}", join_terms(terms), g.kernel * g.kernel);
-        }
-        return w;
-    };
-    op.inputs = {rule};
-    return op;
+    return window_op(
+        {.name = "avg_pool2d",
+         .summary = "the mean of each kernel x kernel window; padded zeros count in the divisor (kernel^2), as "
+                    "PyTorch's default count_include_pad",
+         .inputs =
+             {{.name = "x",
+               .formula = "d{x}[n,c,h,w] = sum of d{out}[n,c,i,j] / kernel^2 over the windows (i,j) that contain (h,w)",
+               .vjp =
+                   [](const OpCall& call, const Tensor& up) {
+                       const PoolGeometry g = geometry(call);
+                       Tensor dx(call.input(0).shape());
+                       const double area = double(g.kernel * g.kernel);
+                       for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                           for_window(g, i, j, [&](std::size_t h, std::size_t w) {
+                               dx.at({n, c, h, w}) += up[e] / area;
+                           });
+                       });
+                       return dx;
+                   },
+               .explain =
+                   [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+                       const PoolGeometry g = geometry(call);
+                       const double area = double(g.kernel * g.kernel);
+                       std::vector<std::string> symbols, terms;
+                       Worked w;
+                       for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                           if (n != at[0] || c != at[1]) return;
+                           const long long r = (long long)at[2] - g.row(i, 0), s = (long long)at[3] - g.col(j, 0);
+                           if (r < 0 || s < 0 || r >= (long long)g.kernel || s >= (long long)g.kernel) return;
+                           symbols.push_back(fmt::format("{}[{},{},{},{}]", names.upstream, n, c, i, j));
+                           terms.push_back(num.operand(up[e]));
+                           w.result += up[e] / area;
+                       });
+                       w.lhs = element(names.downstream, call.input(0).shape(), concrete(at));
+                       if (symbols.empty()) {
+                           w.symbolic = "0";
+                           w.notes.push_back("no window contains this element");
+                       } else {
+                           w.symbolic = fmt::format("({}) / {}", join_terms(symbols), g.kernel * g.kernel);
+                           w.numeric = fmt::format("({}) / {}", join_terms(terms), g.kernel * g.kernel);
+                       }
+                       return w;
+                   }}},
+         .forward =
+             [](const OpCall& call) {
+                 const PoolGeometry g = geometry(call);
+                 const Tensor& x = call.input(0);
+                 Tensor out(Shape{g.n, g.c, g.ho, g.wo});
+                 const double area = double(g.kernel * g.kernel);
+                 for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                     double sum = 0;
+                     for_window(g, i, j, [&](std::size_t h, std::size_t w) { sum += x.at({n, c, h, w}); });
+                     out[e] = sum / area;
+                 });
+                 return out;
+             },
+         .explain =
+             [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+                 const PoolGeometry g = geometry(call);
+                 const Tensor& x = call.input(0);
+                 const std::size_t n = at[0], c = at[1], i = at[2], j = at[3];
+                 std::vector<std::string> values;
+                 for_window(g, i, j, [&](std::size_t h, std::size_t w) {
+                     values.push_back(num.operand(x.at({n, c, h, w})));
+                 });
+                 Worked w;
+                 w.lhs = element(names.out, call.out->shape(), concrete(at));
+                 w.symbolic =
+                     fmt::format("(1/{}) * sum {}", g.kernel * g.kernel, window_text(names.in[0], n, c, g, i, j));
+                 w.numeric = fmt::format("(1/{}) * ({})", g.kernel * g.kernel, join_terms(values));
+                 w.result = call.out->at(at);
+                 return w;
+             }});
 }
 
 OpDef global_avg_pool() {
