@@ -3,6 +3,7 @@
 // broadcast undone, and the same gradients by centred finite differences.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <vector>
@@ -12,13 +13,18 @@
 
 namespace bnstep::testing {
 
+// Input values are drawn from each input's domain in the op table
+// (InputRule::domain): [-2, 2] (within the bound) for any real, [0.5, 2] for a
+// positive input, integers below the classes (the last axis of the first
+// input) for class labels, 0 or 1 for a mask, positive rows summing to 1 for
+// a distribution. A case may set the range of real inputs by hand.
 struct OpCase {
-    std::string op;
-    std::vector<Shape> shapes;
-    Attrs attrs;
-    double low = -2.0, high = 2.0;             // where input values are drawn from
+    std::string op = {};
+    std::vector<Shape> shapes = {};
+    Attrs attrs = {};
+    double low = NAN, high = NAN;              // real inputs drawn from [low, high]; NaN: from the domain
     bool away_from_zero = false;               // keep |x| >= 0.2 (relu's kink, 1/x)
-    std::map<std::size_t, Tensor> given = {};  // inputs set by hand, not drawn (class labels)
+    std::map<std::size_t, Tensor> given = {};  // inputs set by hand, not drawn
 };
 
 struct OpRun {
@@ -35,21 +41,6 @@ inline OpCall call_for(const std::vector<Tensor>& inputs, const Attrs& attrs, co
     c.attrs = &attrs;
     c.out = out;
     return c;
-}
-
-inline std::vector<Tensor> random_inputs(const OpCase& oc, std::uint64_t seed) {
-    Rng rng(seed);
-    std::vector<Tensor> inputs;
-    for (const Shape& s : oc.shapes) {
-        Tensor t(s);
-        for (double& v : t.data()) {
-            v = rng.uniform(oc.low, oc.high);
-            if (oc.away_from_zero && std::fabs(v) < 0.2) v = v < 0 ? v - 0.2 : v + 0.2;
-        }
-        inputs.push_back(std::move(t));
-    }
-    for (const auto& [slot, value] : oc.given) inputs.at(slot) = value;
-    return inputs;
 }
 
 // A rank-1 tensor of the given values.
@@ -74,6 +65,50 @@ inline Attrs with_defaults(const OpDef& op, Attrs a) {
 inline OpCase completed(const OpDef& op, OpCase oc) {
     oc.attrs = with_defaults(op, std::move(oc.attrs));
     return oc;
+}
+
+// Values of `shape` in domain d, drawn with rng; `classes` for class labels.
+inline Tensor draw_in(const Domain& d, const Shape& shape, const OpCase& oc, std::size_t classes, Rng& rng) {
+    Tensor t(shape);
+    using K = Domain::Kind;
+    const double bound = d.bound > 0 ? std::min(2.0, d.bound) : 2.0;
+    const bool by_hand = !std::isnan(oc.low);
+    const double low = by_hand ? oc.low : d.kind == K::Positive ? 0.5 : -bound;
+    const double high = by_hand ? oc.high : d.kind == K::Positive ? 2.0 : bound;
+    for (double& v : t.data()) {
+        switch (d.kind) {
+            case K::ClassLabels: v = std::floor(rng.uniform(0, static_cast<double>(classes))); break;
+            case K::Mask: v = rng.uniform() < 0.5 ? 1.0 : 0.0; break;
+            case K::Distribution: v = rng.uniform(0.2, 1.2); break;
+            default:
+                v = rng.uniform(low, high);
+                if (oc.away_from_zero && std::fabs(v) < 0.2) v = v < 0 ? v - 0.2 : v + 0.2;
+        }
+    }
+    if (d.kind == K::Distribution) {
+        const std::size_t row = shape.empty() ? 1 : shape.back();
+        for (std::size_t r = 0; r < t.size(); r += row) {
+            double sum = 0;
+            for (std::size_t k = 0; k < row; ++k) sum += t[r + k];
+            for (std::size_t k = 0; k < row; ++k) t[r + k] /= sum;
+        }
+    }
+    return t;
+}
+
+inline std::vector<Tensor> random_inputs(const OpCase& oc, std::uint64_t seed) {
+    const OpDef* op = builtin_ops().find(oc.op);
+    REQUIRE_MESSAGE(op != nullptr, "no op " << oc.op);
+    const Attrs attrs = with_defaults(*op, oc.attrs);
+    Rng rng(seed);
+    std::vector<Tensor> inputs;
+    for (std::size_t k = 0; k < oc.shapes.size(); ++k) {
+        const Shape& first = oc.shapes.front();
+        const std::size_t classes = first.empty() ? 1 : first.back();
+        inputs.push_back(draw_in(op->rule(k).domain_for(attrs), oc.shapes[k], oc, classes, rng));
+    }
+    for (const auto& [slot, value] : oc.given) inputs.at(slot) = value;
+    return inputs;
 }
 
 inline OpRun run_op(const OpDef& op, OpCase oc, std::uint64_t seed = 1, double h = 1e-5) {

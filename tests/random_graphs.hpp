@@ -6,19 +6,19 @@
 // worked examples of every node (what `bnstep trace` prints) with the values
 // and gradients.
 //
-// The generator keeps every value in a safe domain by construction: what
-// feeds log, sqrt, reciprocal, a fractional or negative pow, and div's
-// denominator is made positive and away from 0 (exp of a bounded node, or
-// square + a positive constant); what feeds exp is bounded; a node larger
-// than `max_abs` is scaled down by a power of two; what feeds softmax and the
-// losses is bounded, probability targets are positive rows summing to 1 (a
-// leaf, or a softmax), class labels are integers in a const leaf. Ops with
-// kinks (relu, max_pool2d, hardtanh, clip, the range of quantize, the bins of
-// pow2_quantize, the choice by magnitude of prune_mask, the surrogates' own
-// kinks) are only placed where their input is at least `kink_margin` from a
-// kink, and batchnorm only where each channel's variance is at least
-// `min_variance` (or the channel has one element). Such a refusal is counted
-// in GeneratedLesson::avoided and another op is tried.
+// The generator takes each value's safe domain from the op table: every
+// input of a node is made to satisfy its InputRule::domain (a positive input
+// becomes exp of a bounded node, or square + a positive constant; a bounded
+// one is scaled down by a power of two; class labels, 0/1 masks and
+// distributions are new leaves, a distribution also a softmax), and a node
+// larger than `max_abs` is scaled down. A node is only placed where moving
+// any one element of its inputs by `kink_margin` leaves every output element
+// on its piece (OpDef::pieces, or for a straight-through op its surrogate's),
+// and batchnorm only where each channel's variance is at least `min_variance`
+// (or the channel has one element). Such a refusal is counted in
+// GeneratedLesson::avoided and another op is tried. Per op, the generator
+// chooses only shapes and attributes (tests/random_graph_families.cpp and
+// random_graph_layers.cpp).
 //
 // Used by tests/test_random_graphs.cpp and tools/graph_fuzz.cpp.
 #include <cstddef>

@@ -36,19 +36,19 @@ std::vector<OpCase> cases() {
         c.push_back({op, {{2, 3}, {}}});
         c.push_back({op, {{3}, {2, 2, 3}}});
     }
-    c.push_back({"div", {{4, 3}, {3}}, {}, 0.5, 2.0});
-    c.push_back({"div", {{2, 1}, {2, 3}}, {}, 0.5, 2.0});
-    c.push_back({"div", {{}, {2, 3}}, {}, 0.5, 2.0});
+    c.push_back({"div", {{4, 3}, {3}}});
+    c.push_back({"div", {{2, 1}, {2, 3}}});
+    c.push_back({"div", {{}, {2, 3}}});
     c.push_back({"neg", {{3, 4}}});
     c.push_back({"square", {{3, 4}}});
     c.push_back({"pow", {{3, 4}}, attrs({{"p", 3.0}})});
-    c.push_back({"pow", {{5}}, attrs({{"p", -0.5}}), 0.5, 3.0});
-    c.push_back({"sqrt", {{3, 4}}, {}, 0.5, 3.0});
-    c.push_back({"sqrt", {{3, 4}, {}}, {}, 0.5, 3.0});
-    c.push_back({"sqrt", {{3, 4}, {4}}, {}, 0.5, 3.0});
+    c.push_back({"pow", {{5}}, attrs({{"p", -0.5}})});
+    c.push_back({"sqrt", {{3, 4}}});
+    c.push_back({"sqrt", {{3, 4}, {}}});
+    c.push_back({"sqrt", {{3, 4}, {4}}});
     c.push_back({"reciprocal", {{3, 4}}, {}, -2.0, 2.0, true});
     c.push_back({"exp", {{3, 4}}});
-    c.push_back({"log", {{3, 4}}, {}, 0.3, 3.0});
+    c.push_back({"log", {{3, 4}}});
     c.push_back({"relu", {{4, 5}}, {}, -2.0, 2.0, true});
     c.push_back({"sum", {{4, 3}}, attrs({{"axis", 0}, {"keepdims", 0}})});
     c.push_back({"sum", {{4, 3}}, attrs({{"axis", 1}, {"keepdims", 1}})});
@@ -91,33 +91,27 @@ std::vector<OpCase> cases() {
     c.push_back({"transpose", {{2, 3, 4}}, list_attr("perm", {2, 0, 1})});
     c.push_back({"channel_shuffle", {{2, 6, 2, 2}}, attrs({{"groups", 2}})});
     c.push_back({"channel_shuffle", {{1, 6, 1, 3}}, attrs({{"groups", 3}})});
-    // Softmax and losses; kl_div takes p > 0 (log p), cross_entropy integer labels.
+    // Softmax and losses; targets, class labels and masks drawn from their domains.
     c.push_back({"softmax", {{3, 4}}});
     c.push_back({"softmax", {{2, 3, 2}}, attrs({{"axis", 1}, {"temperature", 2.5}})});
     c.push_back({"softmax", {{5}}, attrs({{"temperature", 0.5}})});
     c.push_back({"log_softmax", {{3, 4}}});
     c.push_back({"log_softmax", {{4, 3}}, attrs({{"axis", 0}, {"temperature", 3.0}})});
     c.push_back({"log_softmax", {{2, 2, 3}}, attrs({{"axis", -2}, {"temperature", 0.7}})});
-    {
-        OpCase batch{"cross_entropy", {{4, 3}, {4}}};
-        batch.given = {{1, Tensor(Shape{4}, std::vector<double>{2, 0, 1, 2})}};
-        c.push_back(batch);
-        OpCase one{"cross_entropy", {{5}, {}}};
-        one.given = {{1, Tensor::scalar(3)}};
-        c.push_back(one);
-    }
-    c.push_back({"soft_cross_entropy", {{3, 4}, {3, 4}}, {}, 0.1, 2.0});
+    c.push_back({"cross_entropy", {{4, 3}, {4}}});
+    c.push_back({"cross_entropy", {{5}, {}}});
+    c.push_back({"soft_cross_entropy", {{3, 4}, {3, 4}}});
     c.push_back({"soft_cross_entropy", {{3, 4}, {3, 4}}, attrs({{"temperature", 4.0}}), -2.0, 2.0});
     c.push_back({"soft_cross_entropy", {{5}, {5}}, attrs({{"temperature", 0.5}})});
-    c.push_back({"kl_div", {{3, 4}, {3, 4}}, {}, 0.1, 2.0});
-    c.push_back({"kl_div", {{6}, {6}}, {}, 0.1, 2.0});
-    c.push_back({"kl_div", {{2, 2, 3}, {2, 2, 3}}, {}, 0.1, 2.0});
+    c.push_back({"kl_div", {{3, 4}, {3, 4}}});
+    c.push_back({"kl_div", {{6}, {6}}});
+    c.push_back({"kl_div", {{2, 2, 3}, {2, 2, 3}}});
     c.push_back({"mse", {{3, 4}, {3, 4}}});
     c.push_back({"mse", {{7}, {7}}});
     c.push_back({"mse", {{}, {}}});
     // Clipping, quantization and pruning, with inputs kept off their kinks (the
     // bounds, 0 for sign and |.|); straight-through ops are checked against
-    // their surrogates. 0/1 masks are given by hand.
+    // their surrogates.
     c.push_back({"hardtanh", {{4, 5}}, {}, -0.9, 0.9});
     c.push_back({"hardtanh", {{3, 4}}, attrs({{"min", -0.5}, {"max", 1.5}}), -1.0, 2.0});
     c.push_back({"clip", {{3, 4}}, attrs({{"min", -1.0}, {"max", 0.5}})});
@@ -136,18 +130,10 @@ std::vector<OpCase> cases() {
     c.push_back({"quantize", {{2, 3}}, attrs({{"scale", 0.25}, {"bits", 3}, {"signed", 1}})});
     c.push_back({"pow2_quantize", {{3, 4}}, attrs({{"n1", 0}, {"n2", -3}})});
     c.push_back({"pow2_quantize", {{2, 5}}, attrs({{"n1", 1}, {"n2", -1}, {"fraction", 0.3}})});
-    {
-        OpCase masked{"pow2_quantize", {{2, 3}, {2, 3}}, attrs({{"n1", 0}, {"n2", -2}})};
-        masked.given = {{1, Tensor(Shape{2, 3}, std::vector<double>{1, 0, 0, 1, 1, 0})}};
-        c.push_back(masked);
-    }
+    c.push_back({"pow2_quantize", {{2, 3}, {2, 3}}, attrs({{"n1", 0}, {"n2", -2}})});
     c.push_back({"prune_mask", {{4, 3}}});
     c.push_back({"prune_mask", {{7}}, attrs({{"sparsity", 0.3}})});
-    {
-        OpCase masked{"prune_mask", {{2, 2}, {2, 2}}};
-        masked.given = {{1, Tensor(Shape{2, 2}, std::vector<double>{0, 1, 1, 0})}};
-        c.push_back(masked);
-    }
+    c.push_back({"prune_mask", {{2, 2}, {2, 2}}});
     return c;
 }
 

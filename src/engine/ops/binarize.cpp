@@ -16,25 +16,27 @@ namespace {
 
 // sign(x0) + s(x) - s(x0), s the estimator; its pieces are hardtanh's kinks.
 ScalarOp sign_op() {
-    ScalarInput x = in("x", "1 (ste identity), or 1 where |{x}| <= 1, else 0 (ste hardtanh, the BNN rule)",
-                       [](const Args& v, double, const Attrs& a) { return ste_derivative(ste_of(a), v[0]); });
-    x.straight_through = true;
-    x.local_for = [](const Attrs& a) { return ste_local_text(ste_of(a), "{x}"); };
-    ScalarOp op{
-        "sign",
-        "torch.sign: -1, 0 at 0, +1. Its true derivative is 0 wherever it is defined, so the backward passes the "
-        "gradient through a straight-through estimator: identity (BinaryConnect) or hardtanh (BNN: only where "
-        "|x| <= 1)",
-        "sign({x})",
-        {x},
-        [](const Args& v, const Attrs&) { return sign_of(v[0]); },
-        {ste_attr(Ste::Identity)},
-        "quantization"};
-    op.piece = [](const Args& v, const Attrs&) { return sign_piece(v[0]); };
-    op.surrogate =
-        ScalarSurrogate{ste_name, [](double v, const Attrs& a) { return ste_s(ste_of(a), v); },
-                        [](double v, const Attrs& a) { return ste_of(a) == Ste::Hardtanh ? unit_region(v) : 0LL; }};
-    return op;
+    return {
+        .name = "sign",
+        .summary =
+            "torch.sign: -1, 0 at 0, +1. Its true derivative is 0 wherever it is defined, so the backward "
+            "passes the gradient through a straight-through estimator: identity (BinaryConnect) or "
+            "hardtanh (BNN: only where |x| <= 1)",
+        .forward = "sign({x})",
+        .inputs = {{.name = "x",
+                    .local = "1 (ste identity), or 1 where |{x}| <= 1, else 0 (ste hardtanh, the BNN rule)",
+                    .derivative = [](const Args& v, double, const Attrs& a) { return ste_derivative(ste_of(a), v[0]); },
+                    .straight_through = true,
+                    .local_for = [](const Attrs& a) { return ste_local_text(ste_of(a), "{x}"); }}},
+        .f = [](const Args& v, const Attrs&) { return sign_of(v[0]); },
+        .attrs = {ste_attr(Ste::Identity)},
+        .family = "quantization",
+        .piece = [](const Args& v, const Attrs&) { return sign_piece(v[0]); },
+        .surrogate =
+            ScalarSurrogate{
+                .name = ste_name,
+                .s = [](double v, const Attrs& a) { return ste_s(ste_of(a), v); },
+                .piece = [](double v, const Attrs& a) { return ste_of(a) == Ste::Hardtanh ? unit_region(v) : 0LL; }}};
 }
 
 double hard_sigmoid(double w) { return std::clamp((w + 1) / 2, 0.0, 1.0); }
@@ -57,56 +59,58 @@ Tensor binarize_stochastic_forward(const OpCall& call) {
 }
 
 OpDef binarize_stochastic() {
-    OpDef op;
-    op.name = "binarize_stochastic";
-    op.family = "quantization";
-    op.summary =
-        "BinaryConnect's stochastic binarization: +1 with probability hard_sigmoid(w) = clip((w + 1)/2, 0, 1), "
-        "else -1; element k compares the k-th uniform draw u of the seed (splitmix64, the same on every "
-        "platform) with that probability. The backward differentiates the expectation E[out] = "
-        "2*hard_sigmoid(w) - 1 = hardtanh(w)";
-    op.forward_formula = "+1 if u < clip(({w} + 1)/2, 0, 1) else -1";
-    op.attrs = {{"seed", AttrType::Int, 1.0, "seeds the uniform draws u; element k (flat index) always gets draw k"}};
-    op.shape = [](const std::vector<Shape>& in, const Attrs&) { return in[0]; };
-    op.forward = binarize_stochastic_forward;
-    op.pieces = [](const OpCall& call) { return pieces_by_element(binarize_stochastic_forward(call), sign_piece); };
-    op.surrogate = anchored_surrogate([](const Attrs&) { return std::string("hardtanh, the expectation"); },
-                                      binarize_stochastic_forward, [](double w, const Attrs&) { return unit_clip(w); },
-                                      [](const OpCall& call) { return pieces_by_element(call.input(0), unit_region); });
-    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const Tensor& w = call.input(0);
-        const std::size_t k = w.offset(at);
-        const double u = uniform_draws(*call.attrs, k + 1).back();
-        const std::string wk = element(names.in[0], w.shape(), concrete(at));
-        Worked out;
-        out.lhs = element(names.out, w.shape(), concrete(at));
-        out.symbolic = fmt::format("+1 if u[{0}] < hard_sigmoid({1}) else -1", k, wk);
-        out.numeric = fmt::format("+1 if {} < {} else -1", num(u), num(hard_sigmoid(w[k])));
-        out.result = call.out->at(at);
-        out.notes.push_back(fmt::format("u[{}] = {}: draw {} of seed {}", k, num(u), k, call.attrs->integer("seed")));
-        out.notes.push_back(fmt::format("hard_sigmoid({}) = clip(({} + 1)/2, 0, 1) = {}: the probability of +1", wk,
-                                        num.operand(w[k]), num(hard_sigmoid(w[k]))));
-        return out;
-    };
-    op.inputs = {local_rule(
-        "w",
-        "d{out}/d{w}: true derivative 0 almost everywhere; straight-through estimator: 1 where |{w}| <= 1, else 0, "
-        "the derivative of the expectation E[{out}] = 2*hard_sigmoid({w}) - 1 = hardtanh({w})",
-        [](const OpCall& call) {
-            Tensor l(call.input(0).shape());
-            for (std::size_t k = 0; k < l.size(); ++k) l[k] = ste_derivative(Ste::Hardtanh, call.input(0)[k]);
-            return l;
-        },
-        [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-            const std::string wk = element(names.in[0], call.input(0).shape(), concrete(at));
-            const double v = call.input(0).at(at);
-            return LocalText{
-                "(" + ste_local_text(Ste::Hardtanh, wk) + ")",
-                {fmt::format("|{}| = {} {} 1: the estimator passes {}", wk, num(std::fabs(v)),
-                             std::fabs(v) <= 1 ? "<=" : ">", std::fabs(v) <= 1 ? "the gradient" : "nothing")}};
-        },
-        true)};
-    return op;
+    return {
+        .name = "binarize_stochastic",
+        .family = "quantization",
+        .summary =
+            "BinaryConnect's stochastic binarization: +1 with probability hard_sigmoid(w) = clip((w + 1)/2, 0, 1), "
+            "else -1; element k compares the k-th uniform draw u of the seed (splitmix64, the same on every "
+            "platform) with that probability. The backward differentiates the expectation E[out] = "
+            "2*hard_sigmoid(w) - 1 = hardtanh(w)",
+        .forward_formula = "+1 if u < clip(({w} + 1)/2, 0, 1) else -1",
+        .inputs = {local_rule(
+            "w",
+            "d{out}/d{w}: true derivative 0 almost everywhere; straight-through estimator: 1 where |{w}| <= 1, else 0, "
+            "the derivative of the expectation E[{out}] = 2*hard_sigmoid({w}) - 1 = hardtanh({w})",
+            [](const OpCall& call) {
+                Tensor l(call.input(0).shape());
+                for (std::size_t k = 0; k < l.size(); ++k) l[k] = ste_derivative(Ste::Hardtanh, call.input(0)[k]);
+                return l;
+            },
+            [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+                const std::string wk = element(names.in[0], call.input(0).shape(), concrete(at));
+                const double v = call.input(0).at(at);
+                return LocalText{
+                    "(" + ste_local_text(Ste::Hardtanh, wk) + ")",
+                    {fmt::format("|{}| = {} {} 1: the estimator passes {}", wk, num(std::fabs(v)),
+                                 std::fabs(v) <= 1 ? "<=" : ">", std::fabs(v) <= 1 ? "the gradient" : "nothing")}};
+            },
+            true)},
+        .attrs = {{"seed", AttrType::Int, 1.0, "seeds the uniform draws u; element k (flat index) always gets draw k"}},
+        .shape = [](const std::vector<Shape>& in, const Attrs&) { return in[0]; },
+        .forward = binarize_stochastic_forward,
+        .explain =
+            [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+                const Tensor& w = call.input(0);
+                const std::size_t k = w.offset(at);
+                const double u = uniform_draws(*call.attrs, k + 1).back();
+                const std::string wk = element(names.in[0], w.shape(), concrete(at));
+                Worked out;
+                out.lhs = element(names.out, w.shape(), concrete(at));
+                out.symbolic = fmt::format("+1 if u[{0}] < hard_sigmoid({1}) else -1", k, wk);
+                out.numeric = fmt::format("+1 if {} < {} else -1", num(u), num(hard_sigmoid(w[k])));
+                out.result = call.out->at(at);
+                out.notes.push_back(
+                    fmt::format("u[{}] = {}: draw {} of seed {}", k, num(u), k, call.attrs->integer("seed")));
+                out.notes.push_back(fmt::format("hard_sigmoid({}) = clip(({} + 1)/2, 0, 1) = {}: the probability of +1",
+                                                wk, num.operand(w[k]), num(hard_sigmoid(w[k]))));
+                return out;
+            },
+        .pieces = [](const OpCall& call) { return pieces_by_element(binarize_stochastic_forward(call), sign_piece); },
+        .surrogate =
+            anchored_surrogate([](const Attrs&) { return std::string("hardtanh, the expectation"); },
+                               binarize_stochastic_forward, [](double w, const Attrs&) { return unit_clip(w); },
+                               [](const OpCall& call) { return pieces_by_element(call.input(0), unit_region); })};
 }
 
 // XNOR-Net: filter k (index 0 of W) becomes alpha_k * sign(W), alpha_k = mean |W_k|.
@@ -209,61 +213,59 @@ Worked xnor_explain_grad(const OpCall& call, const Tensor& up, const Names& name
 }
 
 OpDef xnor_binarize() {
-    OpDef op;
-    op.name = "xnor_binarize";
-    op.family = "quantization";
-    op.summary =
-        "XNOR-Net's binary weights: each output filter k (index k of axis 0, n elements) becomes "
-        "alpha_k * sign(W), alpha_k = mean |W_k|, the scale that best fits the full-precision filter. The "
-        "backward goes through alpha by its true derivative and through sign by a straight-through estimator";
-    op.forward_formula = "alpha_k * sign({W}), alpha_k = mean |{W}[k,...]|";
-    op.attrs = {ste_attr(Ste::Hardtanh)};
-    op.vars = [](const std::vector<Shape>& in, const Attrs&) {
-        std::map<std::string, std::string> v;
-        if (!in.empty() && !in[0].empty()) v["n"] = std::to_string(element_count(in[0]) / in[0][0]);
-        return v;
-    };
-    op.shape = [](const std::vector<Shape>& in, const Attrs&) {
-        if (in[0].empty())
-            throw ShapeError("W must have at least one axis, whose index is the output filter; got a scalar");
-        return in[0];
-    };
-    op.forward = xnor_forward;
-    op.pieces = [](const OpCall& call) { return pieces_by_element(call.input(0), sign_piece); };
-    Surrogate sur;
-    sur.name = ste_name;
-    sur.forward = xnor_surrogate;
-    sur.pieces = [](const OpCall& call) {
-        const bool hardtanh = ste_of(*call.attrs) == Ste::Hardtanh;
-        return pieces_by_element(call.input(0),
-                                 [hardtanh](double v) { return 3 * sign_piece(v) + (hardtanh ? unit_region(v) : 0); });
-    };
-    op.surrogate = std::move(sur);
-    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const Tensor& w = call.input(0);
-        const Filters f = filters_of(w);
-        const std::size_t k = w.offset(at) / f.size;
-        const std::string wi = element(names.in[0], w.shape(), concrete(at));
-        Worked out;
-        out.lhs = element(names.out, w.shape(), concrete(at));
-        out.symbolic = fmt::format("alpha_{} * sign({})", k, wi);
-        out.numeric = fmt::format("({})({})", num(f.alpha[k]), num(sign_of(w.at(at))));
-        out.result = call.out->at(at);
-        out.notes.push_back(alpha_note(w, f, k, names.in[0], num));
-        return out;
-    };
-    InputRule rule;
-    rule.name = "W";
-    rule.straight_through = true;
-    rule.formula =
-        "d{W}[i] = d{out}[i] * alpha_k * ste'({W}[i]) + (sign({W}[i])/{n}) * sum_{j in filter k} "
-        "d{out}[j] * sign({W}[j]): through alpha_k its true derivative d alpha_k/d{W}[i] = sign({W}[i])/{n}; "
-        "through sign the true derivative 0 almost everywhere; straight-through estimator: ste' = 1 (ste "
-        "identity), or 1 where |{W}[i]| <= 1, else 0 (ste hardtanh)";
-    rule.vjp = xnor_vjp;
-    rule.explain = xnor_explain_grad;
-    op.inputs = {rule};
-    return op;
+    return {
+        .name = "xnor_binarize",
+        .family = "quantization",
+        .summary =
+            "XNOR-Net's binary weights: each output filter k (index k of axis 0, n elements) becomes "
+            "alpha_k * sign(W), alpha_k = mean |W_k|, the scale that best fits the full-precision filter. The "
+            "backward goes through alpha by its true derivative and through sign by a straight-through estimator",
+        .forward_formula = "alpha_k * sign({W}), alpha_k = mean |{W}[k,...]|",
+        .inputs =
+            {{.name = "W",
+              .formula =
+                  "d{W}[i] = d{out}[i] * alpha_k * ste'({W}[i]) + (sign({W}[i])/{n}) * sum_{j in filter k} "
+                  "d{out}[j] * sign({W}[j]): through alpha_k its true derivative d alpha_k/d{W}[i] = sign({W}[i])/{n}; "
+                  "through sign the true derivative 0 almost everywhere; straight-through estimator: ste' = 1 (ste "
+                  "identity), or 1 where |{W}[i]| <= 1, else 0 (ste hardtanh)",
+              .straight_through = true,
+              .vjp = xnor_vjp,
+              .explain = xnor_explain_grad}},
+        .attrs = {ste_attr(Ste::Hardtanh)},
+        .shape =
+            [](const std::vector<Shape>& in, const Attrs&) {
+                if (in[0].empty())
+                    throw ShapeError("W must have at least one axis, whose index is the output filter; got a scalar");
+                return in[0];
+            },
+        .forward = xnor_forward,
+        .explain =
+            [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+                const Tensor& w = call.input(0);
+                const Filters f = filters_of(w);
+                const std::size_t k = w.offset(at) / f.size;
+                const std::string wi = element(names.in[0], w.shape(), concrete(at));
+                Worked out;
+                out.lhs = element(names.out, w.shape(), concrete(at));
+                out.symbolic = fmt::format("alpha_{} * sign({})", k, wi);
+                out.numeric = fmt::format("({})({})", num(f.alpha[k]), num(sign_of(w.at(at))));
+                out.result = call.out->at(at);
+                out.notes.push_back(alpha_note(w, f, k, names.in[0], num));
+                return out;
+            },
+        .vars =
+            [](const std::vector<Shape>& in, const Attrs&) {
+                std::map<std::string, std::string> v;
+                if (!in.empty() && !in[0].empty()) v["n"] = std::to_string(element_count(in[0]) / in[0][0]);
+                return v;
+            },
+        .pieces = [](const OpCall& call) { return pieces_by_element(call.input(0), sign_piece); },
+        .surrogate = Surrogate{.name = ste_name, .forward = xnor_surrogate, .pieces = [](const OpCall& call) {
+                                   const bool hardtanh = ste_of(*call.attrs) == Ste::Hardtanh;
+                                   return pieces_by_element(call.input(0), [hardtanh](double v) {
+                                       return 3 * sign_piece(v) + (hardtanh ? unit_region(v) : 0);
+                                   });
+                               }}};
 }
 
 }  // namespace

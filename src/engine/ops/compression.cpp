@@ -31,23 +31,6 @@ std::string ste_local_text(Ste ste, const std::string& var) {
     return ste == Ste::Identity ? "1" : fmt::format("1 if |{}| <= 1 else 0", var);
 }
 
-Surrogate anchored_surrogate(std::function<std::string(const Attrs&)> name, ForwardFn forward,
-                             std::function<double(double, const Attrs&)> s, PiecesFn pieces) {
-    Surrogate sur;
-    sur.name = std::move(name);
-    sur.forward = [forward = std::move(forward), s = std::move(s)](const OpCall& call, const OpCall& base) {
-        OpCall at_base = base;
-        at_base.out = nullptr;
-        Tensor y = forward(at_base);
-        const Tensor& x = call.input(0);
-        const Tensor& x0 = base.input(0);
-        for (std::size_t i = 0; i < y.size(); ++i) y[i] += s(x[i], *call.attrs) - s(x0[i], *call.attrs);
-        return y;
-    };
-    sur.pieces = std::move(pieces);
-    return sur;
-}
-
 Shape weights_and_mask(const std::vector<Shape>& in) {
     if (in.size() == 2 && in[1] != in[0])
         throw ShapeError(fmt::format("mask must have the shape of W, {}, got {}", shape_str(in[0]), shape_str(in[1])));
@@ -91,11 +74,7 @@ InputRule local_rule(std::string name, std::string formula, LocalFn local, Local
     rule.formula = std::move(formula);
     rule.straight_through = straight_through;
     rule.local = std::move(local);
-    rule.vjp = [local = rule.local](const OpCall& call, const Tensor& upstream) {
-        Tensor g = local(call);
-        for (std::size_t i = 0; i < g.size(); ++i) g[i] *= upstream[i];
-        return g;
-    };
+    rule.vjp = upstream_times(rule.local);
     rule.explain = [local = rule.local, text = std::move(text)](const OpCall& call, const Tensor& upstream,
                                                                 const Names& names, const Index& at,
                                                                 const NumFmt& num) {

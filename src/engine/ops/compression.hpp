@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bnstep/op.hpp"
+#include "ops/rules.hpp"
 
 namespace bnstep::ops {
 
@@ -30,11 +31,6 @@ double ste_s(Ste ste, double x);
 double ste_derivative(Ste ste, double x);
 // The template of s' for a worked example, `{var}` the operand.
 std::string ste_local_text(Ste ste, const std::string& var);
-
-// The surrogate of an op whose output has its one input's shape: the op at
-// the forward input x0, moving as s: out(x0) + (s(x) - s(x0)).
-Surrogate anchored_surrogate(std::function<std::string(const Attrs&)> name, ForwardFn forward,
-                             std::function<double(double x, const Attrs& attrs)> s, PiecesFn pieces);
 
 // Shape rule of ops taking W and an optional mask of W's shape.
 Shape weights_and_mask(const std::vector<Shape>& in);

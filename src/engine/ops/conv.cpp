@@ -58,7 +58,7 @@ std::string window(const std::string& out, const std::string& tap, const ConvGeo
 
 std::string term(const NumFmt& num, double a, double b) { return fmt::format("({})({})", num(a), num(b)); }
 
-Worked explain_forward(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+Worked conv_explain_forward(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
     const ConvGeometry g = geometry(call);
     const Tensor& x = call.input(0);
     const Tensor& w = call.input(1);
@@ -224,44 +224,47 @@ InputRule bias_rule() {
     return rule;
 }
 
+OpDef conv2d() {
+    return {.name = "conv2d",
+            .family = "conv",
+            .summary =
+                "2-D convolution of x (N, C, H, W) with w (K, C/groups, R, S) and an optional bias b (K,); "
+                "groups = C is depthwise",
+            .forward_formula =
+                "conv2d({x}, {w}{[, {b}]}; stride {stride}, padding {padding}, dilation {dilation}, groups {groups})",
+            .inputs = {input_rule(), weight_rule(), bias_rule()},
+            .attrs = {{"stride", AttrType::Int, 1.0, "step between windows", {.min = 1}},
+                      {"padding", AttrType::Int, 0.0, "zeros added on every side", {.min = 0}},
+                      {"dilation", AttrType::Int, 1.0, "spacing between kernel taps", {.min = 1}},
+                      {"groups", AttrType::Int, 1.0, "channel groups: 1 is ordinary, C is depthwise", {.min = 1}}},
+            .shape =
+                [](const std::vector<Shape>& in, const Attrs& a) {
+                    const ConvGeometry g = geometry(in[0], in[1], a);
+                    if (in.size() > 2 && in[2] != Shape{g.k})
+                        throw ShapeError(fmt::format("b must have shape ({},) for K = {} filters, got {}", g.k, g.k,
+                                                     shape_str(in[2])));
+                    return Shape{g.n, g.k, g.ho, g.wo};
+                },
+            .forward =
+                [](const OpCall& call) {
+                    return conv_forward(geometry(call), call.input(0), call.input(1),
+                                        call.has_input(2) ? &call.input(2) : nullptr);
+                },
+            .explain = conv_explain_forward,
+            .cost =
+                [](const std::vector<Shape>& in, const Shape&, const Attrs& a) {
+                    const ConvGeometry g = geometry(in[0], in[1], a);
+                    return Cost{g.macs(),
+                                fmt::format("N*K*(C/groups)*R*S*Ho*Wo = {}*{}*{}*{}*{}*{}*{}", g.n, g.k,
+                                            g.c_per_group(), g.r, g.s, g.ho, g.wo),
+                                fmt::format("K*(C/groups)*R*S = {}*{}*{}*{}", g.k, g.c_per_group(), g.r, g.s)};
+                },
+            .window_taps = [](const std::vector<Shape>& in,
+                              const Attrs&) { return saturating_mul(saturating_mul(in[1][1], in[1][2]), in[1][3]); }};
+}
+
 }  // namespace
 
-void add_conv_ops(OpTable& t) {
-    OpDef op;
-    op.name = "conv2d";
-    op.family = "conv";
-    op.summary =
-        "2-D convolution of x (N, C, H, W) with w (K, C/groups, R, S) and an optional bias b (K,); "
-        "groups = C is depthwise";
-    op.forward_formula =
-        "conv2d({x}, {w}{[, {b}]}; stride {stride}, padding {padding}, dilation {dilation}, groups {groups})";
-    op.attrs = {{"stride", AttrType::Int, 1.0, "step between windows", {.min = 1}},
-                {"padding", AttrType::Int, 0.0, "zeros added on every side", {.min = 0}},
-                {"dilation", AttrType::Int, 1.0, "spacing between kernel taps", {.min = 1}},
-                {"groups", AttrType::Int, 1.0, "channel groups: 1 is ordinary, C is depthwise", {.min = 1}}};
-    op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
-        const ConvGeometry g = geometry(in[0], in[1], a);
-        if (in.size() > 2 && in[2] != Shape{g.k})
-            throw ShapeError(
-                fmt::format("b must have shape ({},) for K = {} filters, got {}", g.k, g.k, shape_str(in[2])));
-        return Shape{g.n, g.k, g.ho, g.wo};
-    };
-    op.forward = [](const OpCall& call) {
-        return conv_forward(geometry(call), call.input(0), call.input(1), call.has_input(2) ? &call.input(2) : nullptr);
-    };
-    op.explain = explain_forward;
-    op.cost = [](const std::vector<Shape>& in, const Shape&, const Attrs& a) {
-        const ConvGeometry g = geometry(in[0], in[1], a);
-        return Cost{g.macs(),
-                    fmt::format("N*K*(C/groups)*R*S*Ho*Wo = {}*{}*{}*{}*{}*{}*{}", g.n, g.k, g.c_per_group(), g.r, g.s,
-                                g.ho, g.wo),
-                    fmt::format("K*(C/groups)*R*S = {}*{}*{}*{}", g.k, g.c_per_group(), g.r, g.s)};
-    };
-    op.window_taps = [](const std::vector<Shape>& in, const Attrs&) {
-        return saturating_mul(saturating_mul(in[1][1], in[1][2]), in[1][3]);
-    };
-    op.inputs = {input_rule(), weight_rule(), bias_rule()};
-    t.add(std::move(op));
-}
+void add_conv_ops(OpTable& t) { t.add(conv2d()); }
 
 }  // namespace bnstep::ops

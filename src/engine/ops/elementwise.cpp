@@ -34,127 +34,173 @@ double clamp_to(const Args& x, const Attrs& a) { return std::min(std::max(x[0], 
 
 // The piece is the side of 0, so that 0 itself differs from both neighbours.
 ScalarOp relu() {
-    ScalarOp op{"relu",
-                "max(a, 0); at a = 0 the gradient is 0 (the convention PyTorch uses)",
-                "max({a}, 0)",
-                {in(
-                    "a", "1 if {a} > 0 else 0", [](const Args& x, double, auto&) { return x[0] > 0 ? 1.0 : 0.0; },
-                    false, " (at {a} = 0 the gradient is 0, as in PyTorch)")},
-                [](const Args& x, auto&) { return x[0] > 0 ? x[0] : 0.0; }};
-    op.piece = [](const Args& x, const Attrs&) { return x[0] > 0 ? 1LL : x[0] < 0 ? -1LL : 0LL; };
-    return op;
+    return {.name = "relu",
+            .summary = "max(a, 0); at a = 0 the gradient is 0 (the convention PyTorch uses)",
+            .forward = "max({a}, 0)",
+            .inputs = {{.name = "a",
+                        .local = "1 if {a} > 0 else 0",
+                        .derivative = [](const Args& x, double, auto&) { return x[0] > 0 ? 1.0 : 0.0; },
+                        .note = " (at {a} = 0 the gradient is 0, as in PyTorch)"}},
+            .f = [](const Args& x, auto&) { return x[0] > 0 ? x[0] : 0.0; },
+            .piece = [](const Args& x, const Attrs&) { return x[0] > 0   ? 1LL
+                                                              : x[0] < 0 ? -1LL
+                                                                         : 0LL; }};
 }
 
 // PyTorch's hardtanh_backward passes the gradient strictly inside the bounds.
 ScalarOp hardtanh() {
-    ScalarOp op{
-        "hardtanh",
-        "x clipped to [min, max]; the gradient is 1 strictly inside and 0 at the bounds and beyond, as PyTorch's "
-        "hardtanh (compare clip)",
-        "hardtanh({x}, {min}, {max})",
-        {in(
-            "x", "1 if {min} < {x} < {max} else 0",
-            [](const Args& x, double, const Attrs& a) {
-                return a.number("min") < x[0] && x[0] < a.number("max") ? 1.0 : 0.0;
-            },
-            false, " (0 at {x} = {min} and at {x} = {max}, as PyTorch's hardtanh)")},
-        clamp_to,
-        bounds(-1.0, 1.0)};
-    op.piece = [](const Args& x, const Attrs& a) { return bound_piece(x[0], a.number("min"), a.number("max")); };
-    op.check_attrs = check_bounds;
-    return op;
+    return {.name = "hardtanh",
+            .summary =
+                "x clipped to [min, max]; the gradient is 1 strictly inside and 0 at the bounds and beyond, as "
+                "PyTorch's hardtanh (compare clip)",
+            .forward = "hardtanh({x}, {min}, {max})",
+            .inputs = {{.name = "x",
+                        .local = "1 if {min} < {x} < {max} else 0",
+                        .derivative =
+                            [](const Args& x, double, const Attrs& a) {
+                                return a.number("min") < x[0] && x[0] < a.number("max") ? 1.0 : 0.0;
+                            },
+                        .note = " (0 at {x} = {min} and at {x} = {max}, as PyTorch's hardtanh)"}},
+            .f = clamp_to,
+            .attrs = bounds(-1.0, 1.0),
+            .piece = [](const Args& x, const Attrs& a) { return bound_piece(x[0], a.number("min"), a.number("max")); },
+            .check_attrs = check_bounds};
 }
 
 // PyTorch's clamp backward passes the gradient at the bounds too.
 ScalarOp clip() {
-    ScalarOp op{"clip",
-                "x clamped to [min, max] as torch.clamp; the gradient is 1 from min to max, bounds included, and 0 "
-                "beyond (hardtanh gives 0 at the bounds)",
-                "clip({x}, {min}, {max})",
-                {in(
-                    "x", "1 if {min} <= {x} <= {max} else 0",
-                    [](const Args& x, double, const Attrs& a) {
-                        return a.number("min") <= x[0] && x[0] <= a.number("max") ? 1.0 : 0.0;
-                    },
-                    false, " (1 at {x} = {min} and at {x} = {max}, as torch.clamp; hardtanh gives 0 there)")},
-                clamp_to,
-                bounds(std::nullopt, std::nullopt)};
-    op.piece = [](const Args& x, const Attrs& a) { return bound_piece(x[0], a.number("min"), a.number("max")); };
-    op.check_attrs = check_bounds;
-    return op;
+    return {.name = "clip",
+            .summary =
+                "x clamped to [min, max] as torch.clamp; the gradient is 1 from min to max, bounds included, "
+                "and 0 beyond (hardtanh gives 0 at the bounds)",
+            .forward = "clip({x}, {min}, {max})",
+            .inputs = {{.name = "x",
+                        .local = "1 if {min} <= {x} <= {max} else 0",
+                        .derivative =
+                            [](const Args& x, double, const Attrs& a) {
+                                return a.number("min") <= x[0] && x[0] <= a.number("max") ? 1.0 : 0.0;
+                            },
+                        .note = " (1 at {x} = {min} and at {x} = {max}, as torch.clamp; hardtanh gives 0 there)"}},
+            .f = clamp_to,
+            .attrs = bounds(std::nullopt, std::nullopt),
+            .piece = [](const Args& x, const Attrs& a) { return bound_piece(x[0], a.number("min"), a.number("max")); },
+            .check_attrs = check_bounds};
+}
+
+using K = Domain::Kind;
+
+// a + b, a - b, a * b, a / b, -a.
+std::vector<ScalarOp> arithmetic() {
+    const auto one = [](auto&, double, auto&) { return 1.0; };
+    return {
+        {.name = "add",
+         .summary = "a + b, broadcast",
+         .forward = "{a} + {b}",
+         .inputs = {{.name = "a", .local = "1", .derivative = one}, {.name = "b", .local = "1", .derivative = one}},
+         .f = [](const Args& x, auto&) { return x[0] + x[1]; }},
+        {.name = "sub",
+         .summary = "a - b, broadcast",
+         .forward = "{a} - {b}",
+         .inputs = {{.name = "a", .local = "1", .derivative = one},
+                    {.name = "b", .local = "-1", .derivative = [](auto&, double, auto&) { return -1.0; }}},
+         .f = [](const Args& x, auto&) { return x[0] - x[1]; }},
+        {.name = "mul",
+         .summary = "a * b, broadcast; each input's local gradient is the other input",
+         .forward = "{a} * {b}",
+         .inputs = {{.name = "a", .local = "{b}", .derivative = [](const Args& x, double, auto&) { return x[1]; }},
+                    {.name = "b", .local = "{a}", .derivative = [](const Args& x, double, auto&) { return x[0]; }}},
+         .f = [](const Args& x, auto&) { return x[0] * x[1]; }},
+        {.name = "div",
+         .summary = "a / b, broadcast",
+         .forward = "{a} / {b}",
+         .inputs = {{.name = "a",
+                     .local = "1/{b}",
+                     .derivative = [](const Args& x, double, auto&) { return 1.0 / x[1]; }},
+                    {.name = "b",
+                     .local = "-{a}/{b}^2",
+                     .derivative = [](const Args& x, double, auto&) { return -x[0] / (x[1] * x[1]); },
+                     .domain = {K::Positive}}},
+         .f = [](const Args& x, auto&) { return x[0] / x[1]; }},
+        {.name = "neg",
+         .summary = "-a",
+         .forward = "-{a}",
+         .inputs = {{.name = "a", .local = "-1", .derivative = [](auto&, double, auto&) { return -1.0; }}},
+         .f = [](const Args& x, auto&) { return -x[0]; }},
+    };
+}
+
+// a^p, a^2, sqrt, 1/v, exp, log.
+std::vector<ScalarOp> functions() {
+    return {
+        {.name = "pow",
+         .summary = "a^p for a constant exponent p",
+         .forward = "{a}^{p}",
+         .inputs = {{.name = "a",
+                     .local = "{p}*{a}^({p}-1)",
+                     .derivative =
+                         [](const Args& x, double, const Attrs& at) {
+                             return at.number("p") == 0 ? 0.0 : at.number("p") * std::pow(x[0], at.number("p") - 1);
+                         },
+                     // A whole exponent p >= 0 takes any base; other exponents a positive one.
+                     .domain_of =
+                         [](const Attrs& at) {
+                             const double p = at.number("p");
+                             return p >= 0 && p == std::floor(p) ? Domain{K::Any, 2.0} : Domain{K::Positive};
+                         }}},
+         .f = [](const Args& x, const Attrs& at) { return std::pow(x[0], at.number("p")); },
+         .attrs = {{"p", AttrType::Number, std::nullopt, "the constant exponent"}}},
+        {.name = "square",
+         .summary = "a^2",
+         .forward = "{a}^2",
+         .inputs = {{.name = "a",
+                     .local = "2*{a}",
+                     .derivative = [](const Args& x, double, auto&) { return 2 * x[0]; }}},
+         .f = [](const Args& x, auto&) { return x[0] * x[0]; }},
+        {.name = "sqrt",
+         .summary = "sqrt(v + eps), eps an optional second input (e.g. a const)",
+         .forward = "sqrt({v}{[ + {eps}]})",
+         .inputs = {{.name = "v",
+                     .local = "0.5/sqrt({v}{[ + {eps}]})",
+                     .derivative = [](auto&, double y, auto&) { return 0.5 / y; },
+                     .domain = {K::Positive}},
+                    {.name = "eps",
+                     .local = "0.5/sqrt({v}{[ + {eps}]})",
+                     .derivative = [](auto&, double y, auto&) { return 0.5 / y; },
+                     .optional = true,
+                     .domain = {K::Positive}}},
+         .f = [](const Args& x, auto&) { return std::sqrt(x[0] + x[1]); }},
+        {.name = "reciprocal",
+         .summary = "1/v",
+         .forward = "1/{v}",
+         .inputs = {{.name = "v",
+                     .local = "-1/{v}^2",
+                     .derivative = [](const Args& x, double, auto&) { return -1 / (x[0] * x[0]); },
+                     .domain = {K::Positive}}},
+         .f = [](const Args& x, auto&) { return 1 / x[0]; }},
+        {.name = "exp",
+         .summary = "e^a",
+         .forward = "exp({a})",
+         .inputs = {{.name = "a",
+                     .local = "exp({a})",
+                     .derivative = [](auto&, double y, auto&) { return y; },
+                     .domain = {K::Any, 2.0}}},
+         .f = [](const Args& x, auto&) { return std::exp(x[0]); }},
+        {.name = "log",
+         .summary = "natural logarithm",
+         .forward = "log({a})",
+         .inputs = {{.name = "a",
+                     .local = "1/{a}",
+                     .derivative = [](const Args& x, double, auto&) { return 1 / x[0]; },
+                     .domain = {K::Positive}}},
+         .f = [](const Args& x, auto&) { return std::log(x[0]); }},
+    };
 }
 
 }  // namespace
 
 void add_elementwise_ops(OpTable& t) {
-    const std::vector<ScalarOp> ops = {
-        {"add",
-         "a + b, broadcast",
-         "{a} + {b}",
-         {in("a", "1", [](auto&, double, auto&) { return 1.0; }),
-          in("b", "1", [](auto&, double, auto&) { return 1.0; })},
-         [](const Args& x, auto&) { return x[0] + x[1]; }},
-        {"sub",
-         "a - b, broadcast",
-         "{a} - {b}",
-         {in("a", "1", [](auto&, double, auto&) { return 1.0; }),
-          in("b", "-1", [](auto&, double, auto&) { return -1.0; })},
-         [](const Args& x, auto&) { return x[0] - x[1]; }},
-        {"mul",
-         "a * b, broadcast; each input's local gradient is the other input",
-         "{a} * {b}",
-         {in("a", "{b}", [](const Args& x, double, auto&) { return x[1]; }),
-          in("b", "{a}", [](const Args& x, double, auto&) { return x[0]; })},
-         [](const Args& x, auto&) { return x[0] * x[1]; }},
-        {"div",
-         "a / b, broadcast",
-         "{a} / {b}",
-         {in("a", "1/{b}", [](const Args& x, double, auto&) { return 1.0 / x[1]; }),
-          in("b", "-{a}/{b}^2", [](const Args& x, double, auto&) { return -x[0] / (x[1] * x[1]); })},
-         [](const Args& x, auto&) { return x[0] / x[1]; }},
-        {"neg",
-         "-a",
-         "-{a}",
-         {in("a", "-1", [](auto&, double, auto&) { return -1.0; })},
-         [](const Args& x, auto&) { return -x[0]; }},
-        {"pow",
-         "a^p for a constant exponent p",
-         "{a}^{p}",
-         {in("a", "{p}*{a}^({p}-1)",
-             [](const Args& x, double, const Attrs& at) {
-                 return at.number("p") == 0 ? 0.0 : at.number("p") * std::pow(x[0], at.number("p") - 1);
-             })},
-         [](const Args& x, const Attrs& at) { return std::pow(x[0], at.number("p")); },
-         {{"p", AttrType::Number, std::nullopt, "the constant exponent"}}},
-        {"square",
-         "a^2",
-         "{a}^2",
-         {in("a", "2*{a}", [](const Args& x, double, auto&) { return 2 * x[0]; })},
-         [](const Args& x, auto&) { return x[0] * x[0]; }},
-        {"sqrt",
-         "sqrt(v + eps), eps an optional second input (e.g. a const)",
-         "sqrt({v}{[ + {eps}]})",
-         {in("v", "0.5/sqrt({v}{[ + {eps}]})", [](auto&, double y, auto&) { return 0.5 / y; }),
-          in(
-              "eps", "0.5/sqrt({v}{[ + {eps}]})", [](auto&, double y, auto&) { return 0.5 / y; }, true)},
-         [](const Args& x, auto&) { return std::sqrt(x[0] + x[1]); }},
-        {"reciprocal",
-         "1/v",
-         "1/{v}",
-         {in("v", "-1/{v}^2", [](const Args& x, double, auto&) { return -1 / (x[0] * x[0]); })},
-         [](const Args& x, auto&) { return 1 / x[0]; }},
-        {"exp",
-         "e^a",
-         "exp({a})",
-         {in("a", "exp({a})", [](auto&, double y, auto&) { return y; })},
-         [](const Args& x, auto&) { return std::exp(x[0]); }},
-        {"log",
-         "natural logarithm",
-         "log({a})",
-         {in("a", "1/{a}", [](const Args& x, double, auto&) { return 1 / x[0]; })},
-         [](const Args& x, auto&) { return std::log(x[0]); }},
-    };
-    for (const auto& s : ops) t.add(build(s));
+    for (const auto& s : arithmetic()) t.add(build(s));
+    for (const auto& s : functions()) t.add(build(s));
     for (const ScalarOp& s : {relu(), hardtanh(), clip()}) t.add(build(s));
 }
 

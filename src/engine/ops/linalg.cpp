@@ -21,73 +21,80 @@ Tensor matmul(const Tensor& a, bool ta, const Tensor& b, bool tb) {
     return c;
 }
 
+Shape matmul_shape(const std::vector<Shape>& in, const Attrs&) {
+    if (in[0].size() != 2 || in[1].size() != 2)
+        throw ShapeError(
+            fmt::format("matmul needs two matrices (rank 2), got {} and {}", shape_str(in[0]), shape_str(in[1])));
+    if (in[0][1] != in[1][0])
+        throw ShapeError(fmt::format("inner dimensions differ: {} @ {} (expected A (n, k) and B (k, m))",
+                                     shape_str(in[0]), shape_str(in[1])));
+    return Shape{in[0][0], in[1][1]};
+}
+
+Cost matmul_cost(const std::vector<Shape>& in, const Shape&, const Attrs&) {
+    return Cost{double(in[0][0]) * double(in[0][1]) * double(in[1][1]),
+                fmt::format("n*k*m = {}*{}*{}", in[0][0], in[0][1], in[1][1]), ""};
+}
+
+Worked matmul_explain(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+    const Tensor& a = call.input(0);
+    const Tensor& b = call.input(1);
+    const std::size_t i = at[0], j = at[1];
+    return sum_of_products(
+        fmt::format("{}[{},{}]", names.out, i, j),
+        fmt::format("sum_k {}[{},k] * {}[k,{}]", names.in[0], i, names.in[1], j), a.shape()[1],
+        [&](std::size_t k) {
+            return std::pair{a.at({i, k}), b.at({k, j})};
+        },
+        num);
+}
+
+Worked explain_grad_a(const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+    const Tensor& b = call.input(1);
+    const std::size_t i = at[0], k = at[1];
+    return sum_of_products(
+        fmt::format("{}[{},{}]", names.downstream, i, k),
+        fmt::format("sum_j {}[{},j] * {}[{},j]", names.upstream, i, names.in[1], k), b.shape()[1],
+        [&](std::size_t j) {
+            return std::pair{up.at({i, j}), b.at({k, j})};
+        },
+        num);
+}
+
+Worked explain_grad_b(const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+    const Tensor& a = call.input(0);
+    const std::size_t k = at[0], j = at[1];
+    return sum_of_products(
+        fmt::format("{}[{},{}]", names.downstream, k, j),
+        fmt::format("sum_i {}[i,{}] * {}[i,{}]", names.in[0], k, names.upstream, j), a.shape()[0],
+        [&](std::size_t i) {
+            return std::pair{a.at({i, k}), up.at({i, j})};
+        },
+        num);
+}
+
 }  // namespace
 
 void add_linalg_ops(OpTable& t) {
-    OpDef op;
-    op.name = "matmul";
-    op.family = "linalg";
-    op.summary = "matrix product A @ B of an (n, k) and a (k, m) matrix";
-    op.forward_formula = "{A} @ {B}";
-    op.shape = [](const std::vector<Shape>& in, const Attrs&) {
-        if (in[0].size() != 2 || in[1].size() != 2)
-            throw ShapeError(
-                fmt::format("matmul needs two matrices (rank 2), got {} and {}", shape_str(in[0]), shape_str(in[1])));
-        if (in[0][1] != in[1][0])
-            throw ShapeError(fmt::format("inner dimensions differ: {} @ {} (expected A (n, k) and B (k, m))",
-                                         shape_str(in[0]), shape_str(in[1])));
-        return Shape{in[0][0], in[1][1]};
-    };
-    op.forward = [](const OpCall& call) { return matmul(call.input(0), false, call.input(1), false); };
-    op.cost = [](const std::vector<Shape>& in, const Shape&, const Attrs&) {
-        return Cost{double(in[0][0]) * double(in[0][1]) * double(in[1][1]),
-                    fmt::format("n*k*m = {}*{}*{}", in[0][0], in[0][1], in[1][1]), ""};
-    };
-    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const Tensor& a = call.input(0);
-        const Tensor& b = call.input(1);
-        const std::size_t i = at[0], j = at[1];
-        return sum_of_products(
-            fmt::format("{}[{},{}]", names.out, i, j),
-            fmt::format("sum_k {}[{},k] * {}[k,{}]", names.in[0], i, names.in[1], j), a.shape()[1],
-            [&](std::size_t k) {
-                return std::pair{a.at({i, k}), b.at({k, j})};
-            },
-            num);
-    };
-
-    InputRule ra;
-    ra.name = "A";
-    ra.formula = "d({A} @ {B})/d{A}: d{A} = d{out} @ {B}^T, i.e. d{A}[i,k] = sum_j d{out}[i,j] * {B}[k,j]";
-    ra.vjp = [](const OpCall& call, const Tensor& up) { return matmul(up, false, call.input(1), true); };
-    ra.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
-        const Tensor& b = call.input(1);
-        const std::size_t i = at[0], k = at[1];
-        return sum_of_products(
-            fmt::format("{}[{},{}]", names.downstream, i, k),
-            fmt::format("sum_j {}[{},j] * {}[{},j]", names.upstream, i, names.in[1], k), b.shape()[1],
-            [&](std::size_t j) {
-                return std::pair{up.at({i, j}), b.at({k, j})};
-            },
-            num);
-    };
-    InputRule rb;
-    rb.name = "B";
-    rb.formula = "d({A} @ {B})/d{B}: d{B} = {A}^T @ d{out}, i.e. d{B}[k,j] = sum_i {A}[i,k] * d{out}[i,j]";
-    rb.vjp = [](const OpCall& call, const Tensor& up) { return matmul(call.input(0), true, up, false); };
-    rb.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
-        const Tensor& a = call.input(0);
-        const std::size_t k = at[0], j = at[1];
-        return sum_of_products(
-            fmt::format("{}[{},{}]", names.downstream, k, j),
-            fmt::format("sum_i {}[i,{}] * {}[i,{}]", names.in[0], k, names.upstream, j), a.shape()[0],
-            [&](std::size_t i) {
-                return std::pair{a.at({i, k}), up.at({i, j})};
-            },
-            num);
-    };
-    op.inputs = {std::move(ra), std::move(rb)};
-    t.add(std::move(op));
+    t.add(
+        {.name = "matmul",
+         .family = "linalg",
+         .summary = "matrix product A @ B of an (n, k) and a (k, m) matrix",
+         .forward_formula = "{A} @ {B}",
+         .inputs = {{.name = "A",
+                     .formula = "d({A} @ {B})/d{A}: d{A} = d{out} @ {B}^T, i.e. d{A}[i,k] = sum_j d{out}[i,j] * "
+                                "{B}[k,j]",
+                     .vjp = [](const OpCall& call, const Tensor& up) { return matmul(up, false, call.input(1), true); },
+                     .explain = explain_grad_a},
+                    {.name = "B",
+                     .formula = "d({A} @ {B})/d{B}: d{B} = {A}^T @ d{out}, i.e. d{B}[k,j] = sum_i {A}[i,k] * "
+                                "d{out}[i,j]",
+                     .vjp = [](const OpCall& call, const Tensor& up) { return matmul(call.input(0), true, up, false); },
+                     .explain = explain_grad_b}},
+         .shape = matmul_shape,
+         .forward = [](const OpCall& call) { return matmul(call.input(0), false, call.input(1), false); },
+         .explain = matmul_explain,
+         .cost = matmul_cost});
 }
 
 }  // namespace bnstep::ops

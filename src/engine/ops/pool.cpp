@@ -87,13 +87,11 @@ std::string window_text(const std::string& x, std::size_t n, std::size_t c, cons
     return fmt::format("{}[{},{},{}:{},{}:{}]", x, n, c, r0, r0 + (long long)g.kernel, s0, s0 + (long long)g.kernel);
 }
 
-// What max_pool2d and avg_pool2d share: attributes, formula and shape rule.
-OpDef window_op(const std::string& name, const std::string& summary) {
-    OpDef op;
-    op.name = name;
+// What max_pool2d and avg_pool2d share: family, attributes, formula and
+// shape rule, filled into the op's row.
+OpDef window_op(OpDef op) {
     op.family = "pool";
-    op.summary = summary;
-    op.forward_formula = name + "({x}; kernel {kernel}, stride {stride}, padding {padding})";
+    op.forward_formula = op.name + "({x}; kernel {kernel}, stride {stride}, padding {padding})";
     op.attrs = window_attrs();
     op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
         const PoolGeometry g = geometry(in[0], a);
@@ -107,210 +105,230 @@ OpDef window_op(const std::string& name, const std::string& summary) {
 }
 
 OpDef max_pool() {
-    OpDef op = window_op("max_pool2d",
-                         "the maximum of each kernel x kernel window (padding never wins); on a tie the first maximum, "
-                         "row by row and left to right, is the one that gets the gradient");
-    op.forward = [](const OpCall& call) {
-        const PoolGeometry g = geometry(call);
-        Tensor out(Shape{g.n, g.c, g.ho, g.wo});
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-            out[e] = call.input(0)[argmax(g, call.input(0), n, c, i, j)];
-        });
-        return out;
-    };
-    // The piece of a window is where its maximum is: a tie crossed moves it.
-    op.pieces = [](const OpCall& call) {
-        const PoolGeometry g = geometry(call);
-        std::vector<long long> p(g.n * g.c * g.ho * g.wo);
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-            p[e] = static_cast<long long>(argmax(g, call.input(0), n, c, i, j));
-        });
-        return p;
-    };
-    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const PoolGeometry g = geometry(call);
-        const Tensor& x = call.input(0);
-        const std::size_t n = at[0], c = at[1], i = at[2], j = at[3];
-        std::vector<std::string> values;
-        for_window(g, i, j, [&](std::size_t h, std::size_t w) { values.push_back(num(x.at({n, c, h, w}))); });
-        Worked w;
-        w.lhs = element(names.out, call.out->shape(), concrete(at));
-        w.symbolic = "max " + window_text(names.in[0], n, c, g, i, j);
-        w.numeric = fmt::format("max({})", fmt::join(values, ", "));
-        w.result = call.out->at(at);
-        w.notes.push_back(
-            fmt::format("the maximum is {}{}", names.in[0], index_str(x.unravel(argmax(g, x, n, c, i, j)))));
-        return w;
-    };
-    InputRule rule;
-    rule.name = "x";
-    rule.formula =
-        "d{x}[n,c,h,w] = sum of d{out}[n,c,i,j] over the windows (i,j) whose maximum is {x}[n,c,h,w]; 0 for "
-        "an element that is no window's maximum (ties: the first maximum in the window)";
-    rule.vjp = [](const OpCall& call, const Tensor& up) {
-        const PoolGeometry g = geometry(call);
-        Tensor dx(call.input(0).shape());
-        for_outputs(g,
-                    [&](auto n, auto c, auto i, auto j, auto e) { dx[argmax(g, call.input(0), n, c, i, j)] += up[e]; });
-        return dx;
-    };
-    rule.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
-        const PoolGeometry g = geometry(call);
-        const Tensor& x = call.input(0);
-        const std::size_t target = x.offset(at);
-        std::vector<std::string> symbols, terms;
-        Worked w;
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-            if (argmax(g, x, n, c, i, j) != target) return;
-            symbols.push_back(fmt::format("{}[{},{},{},{}]", names.upstream, n, c, i, j));
-            terms.push_back(num.operand(up[e]));
-            w.result += up[e];
-        });
-        w.lhs = element(names.downstream, x.shape(), concrete(at));
-        if (symbols.empty()) {
-            w.symbolic = "0";
-            w.notes.push_back(
-                fmt::format("{}{} is the maximum of no window: it gets no gradient", names.in[0], index_str(at)));
-        } else {
-            w.symbolic = join_terms(symbols);
-            w.numeric = join_terms(terms);
-            w.notes.push_back(fmt::format("{}{} is the maximum of {} window{}", names.in[0], index_str(at),
-                                          symbols.size(), symbols.size() == 1 ? "" : "s"));
-        }
-        return w;
-    };
-    op.inputs = {rule};
-    return op;
+    return window_op(
+        {.name = "max_pool2d",
+         .summary = "the maximum of each kernel x kernel window (padding never wins); on a tie the first maximum, "
+                    "row by row and left to right, is the one that gets the gradient",
+         .inputs =
+             {{.name = "x",
+               .formula =
+                   "d{x}[n,c,h,w] = sum of d{out}[n,c,i,j] over the windows (i,j) whose maximum is {x}[n,c,h,w]; 0 for "
+                   "an element that is no window's maximum (ties: the first maximum in the window)",
+               .vjp =
+                   [](const OpCall& call, const Tensor& up) {
+                       const PoolGeometry g = geometry(call);
+                       Tensor dx(call.input(0).shape());
+                       for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                           dx[argmax(g, call.input(0), n, c, i, j)] += up[e];
+                       });
+                       return dx;
+                   },
+               .explain =
+                   [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+                       const PoolGeometry g = geometry(call);
+                       const Tensor& x = call.input(0);
+                       const std::size_t target = x.offset(at);
+                       std::vector<std::string> symbols, terms;
+                       Worked w;
+                       for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                           if (argmax(g, x, n, c, i, j) != target) return;
+                           symbols.push_back(fmt::format("{}[{},{},{},{}]", names.upstream, n, c, i, j));
+                           terms.push_back(num.operand(up[e]));
+                           w.result += up[e];
+                       });
+                       w.lhs = element(names.downstream, x.shape(), concrete(at));
+                       if (symbols.empty()) {
+                           w.symbolic = "0";
+                           w.notes.push_back(fmt::format("{}{} is the maximum of no window: it gets no gradient",
+                                                         names.in[0], index_str(at)));
+                       } else {
+                           w.symbolic = join_terms(symbols);
+                           w.numeric = join_terms(terms);
+                           w.notes.push_back(fmt::format("{}{} is the maximum of {} window{}", names.in[0],
+                                                         index_str(at), symbols.size(),
+                                                         symbols.size() == 1 ? "" : "s"));
+                       }
+                       return w;
+                   }}},
+         .forward =
+             [](const OpCall& call) {
+                 const PoolGeometry g = geometry(call);
+                 Tensor out(Shape{g.n, g.c, g.ho, g.wo});
+                 for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                     out[e] = call.input(0)[argmax(g, call.input(0), n, c, i, j)];
+                 });
+                 return out;
+             },
+         .explain =
+             [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+                 const PoolGeometry g = geometry(call);
+                 const Tensor& x = call.input(0);
+                 const std::size_t n = at[0], c = at[1], i = at[2], j = at[3];
+                 std::vector<std::string> values;
+                 for_window(g, i, j, [&](std::size_t h, std::size_t w) { values.push_back(num(x.at({n, c, h, w}))); });
+                 Worked w;
+                 w.lhs = element(names.out, call.out->shape(), concrete(at));
+                 w.symbolic = "max " + window_text(names.in[0], n, c, g, i, j);
+                 w.numeric = fmt::format("max({})", fmt::join(values, ", "));
+                 w.result = call.out->at(at);
+                 w.notes.push_back(
+                     fmt::format("the maximum is {}{}", names.in[0], index_str(x.unravel(argmax(g, x, n, c, i, j)))));
+                 return w;
+             },
+         // The piece of a window is where its maximum is: a tie crossed moves it.
+         .pieces =
+             [](const OpCall& call) {
+                 const PoolGeometry g = geometry(call);
+                 std::vector<long long> p(g.n * g.c * g.ho * g.wo);
+                 for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                     p[e] = static_cast<long long>(argmax(g, call.input(0), n, c, i, j));
+                 });
+                 return p;
+             }});
 }
 
 OpDef avg_pool() {
-    OpDef op = window_op("avg_pool2d",
-                         "the mean of each kernel x kernel window; padded zeros count in the divisor (kernel^2), as "
-                         "PyTorch's default count_include_pad");
-    op.forward = [](const OpCall& call) {
-        const PoolGeometry g = geometry(call);
-        const Tensor& x = call.input(0);
-        Tensor out(Shape{g.n, g.c, g.ho, g.wo});
-        const double area = double(g.kernel * g.kernel);
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-            double sum = 0;
-            for_window(g, i, j, [&](std::size_t h, std::size_t w) { sum += x.at({n, c, h, w}); });
-            out[e] = sum / area;
-        });
-        return out;
-    };
-    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const PoolGeometry g = geometry(call);
-        const Tensor& x = call.input(0);
-        const std::size_t n = at[0], c = at[1], i = at[2], j = at[3];
-        std::vector<std::string> values;
-        for_window(g, i, j, [&](std::size_t h, std::size_t w) { values.push_back(num.operand(x.at({n, c, h, w}))); });
-        Worked w;
-        w.lhs = element(names.out, call.out->shape(), concrete(at));
-        w.symbolic = fmt::format("(1/{}) * sum {}", g.kernel * g.kernel, window_text(names.in[0], n, c, g, i, j));
-        w.numeric = fmt::format("(1/{}) * ({})", g.kernel * g.kernel, join_terms(values));
-        w.result = call.out->at(at);
-        return w;
-    };
-    InputRule rule;
-    rule.name = "x";
-    rule.formula = "d{x}[n,c,h,w] = sum of d{out}[n,c,i,j] / kernel^2 over the windows (i,j) that contain (h,w)";
-    rule.vjp = [](const OpCall& call, const Tensor& up) {
-        const PoolGeometry g = geometry(call);
-        Tensor dx(call.input(0).shape());
-        const double area = double(g.kernel * g.kernel);
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-            for_window(g, i, j, [&](std::size_t h, std::size_t w) { dx.at({n, c, h, w}) += up[e] / area; });
-        });
-        return dx;
-    };
-    rule.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
-        const PoolGeometry g = geometry(call);
-        const double area = double(g.kernel * g.kernel);
-        std::vector<std::string> symbols, terms;
-        Worked w;
-        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-            if (n != at[0] || c != at[1]) return;
-            const long long r = (long long)at[2] - g.row(i, 0), s = (long long)at[3] - g.col(j, 0);
-            if (r < 0 || s < 0 || r >= (long long)g.kernel || s >= (long long)g.kernel) return;
-            symbols.push_back(fmt::format("{}[{},{},{},{}]", names.upstream, n, c, i, j));
-            terms.push_back(num.operand(up[e]));
-            w.result += up[e] / area;
-        });
-        w.lhs = element(names.downstream, call.input(0).shape(), concrete(at));
-        if (symbols.empty()) {
-            w.symbolic = "0";
-            w.notes.push_back("no window contains this element");
-        } else {
-            w.symbolic = fmt::format("({}) / {}", join_terms(symbols), g.kernel * g.kernel);
-            w.numeric = fmt::format("({}) / {}", join_terms(terms), g.kernel * g.kernel);
-        }
-        return w;
-    };
-    op.inputs = {rule};
-    return op;
+    return window_op(
+        {.name = "avg_pool2d",
+         .summary = "the mean of each kernel x kernel window; padded zeros count in the divisor (kernel^2), as "
+                    "PyTorch's default count_include_pad",
+         .inputs =
+             {{.name = "x",
+               .formula = "d{x}[n,c,h,w] = sum of d{out}[n,c,i,j] / kernel^2 over the windows (i,j) that contain (h,w)",
+               .vjp =
+                   [](const OpCall& call, const Tensor& up) {
+                       const PoolGeometry g = geometry(call);
+                       Tensor dx(call.input(0).shape());
+                       const double area = double(g.kernel * g.kernel);
+                       for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                           for_window(g, i, j, [&](std::size_t h, std::size_t w) {
+                               dx.at({n, c, h, w}) += up[e] / area;
+                           });
+                       });
+                       return dx;
+                   },
+               .explain =
+                   [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
+                       const PoolGeometry g = geometry(call);
+                       const double area = double(g.kernel * g.kernel);
+                       std::vector<std::string> symbols, terms;
+                       Worked w;
+                       for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                           if (n != at[0] || c != at[1]) return;
+                           const long long r = (long long)at[2] - g.row(i, 0), s = (long long)at[3] - g.col(j, 0);
+                           if (r < 0 || s < 0 || r >= (long long)g.kernel || s >= (long long)g.kernel) return;
+                           symbols.push_back(fmt::format("{}[{},{},{},{}]", names.upstream, n, c, i, j));
+                           terms.push_back(num.operand(up[e]));
+                           w.result += up[e] / area;
+                       });
+                       w.lhs = element(names.downstream, call.input(0).shape(), concrete(at));
+                       if (symbols.empty()) {
+                           w.symbolic = "0";
+                           w.notes.push_back("no window contains this element");
+                       } else {
+                           w.symbolic = fmt::format("({}) / {}", join_terms(symbols), g.kernel * g.kernel);
+                           w.numeric = fmt::format("({}) / {}", join_terms(terms), g.kernel * g.kernel);
+                       }
+                       return w;
+                   }}},
+         .forward =
+             [](const OpCall& call) {
+                 const PoolGeometry g = geometry(call);
+                 const Tensor& x = call.input(0);
+                 Tensor out(Shape{g.n, g.c, g.ho, g.wo});
+                 const double area = double(g.kernel * g.kernel);
+                 for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+                     double sum = 0;
+                     for_window(g, i, j, [&](std::size_t h, std::size_t w) { sum += x.at({n, c, h, w}); });
+                     out[e] = sum / area;
+                 });
+                 return out;
+             },
+         .explain =
+             [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+                 const PoolGeometry g = geometry(call);
+                 const Tensor& x = call.input(0);
+                 const std::size_t n = at[0], c = at[1], i = at[2], j = at[3];
+                 std::vector<std::string> values;
+                 for_window(g, i, j, [&](std::size_t h, std::size_t w) {
+                     values.push_back(num.operand(x.at({n, c, h, w})));
+                 });
+                 Worked w;
+                 w.lhs = element(names.out, call.out->shape(), concrete(at));
+                 w.symbolic =
+                     fmt::format("(1/{}) * sum {}", g.kernel * g.kernel, window_text(names.in[0], n, c, g, i, j));
+                 w.numeric = fmt::format("(1/{}) * ({})", g.kernel * g.kernel, join_terms(values));
+                 w.result = call.out->at(at);
+                 return w;
+             }});
 }
 
 OpDef global_avg_pool() {
-    OpDef op;
-    op.name = "global_avg_pool";
-    op.family = "pool";
-    op.summary = "the mean of each channel over its whole image: (N, C, H, W) -> (N, C)";
-    op.forward_formula = "global_avg_pool({x})";
-    op.vars = [](const std::vector<Shape>& in, const Attrs&) {
-        return std::map<std::string, std::string>{
-            {"HW", in[0].size() == 4 ? std::to_string(in[0][2] * in[0][3]) : "H*W"}};
-    };
-    op.shape = [](const std::vector<Shape>& in, const Attrs&) {
-        if (in[0].size() != 4) throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(in[0])));
-        return Shape{in[0][0], in[0][1]};
-    };
-    op.forward = [](const OpCall& call) {
-        const Shape& s = call.input(0).shape();
-        Tensor out(Shape{s[0], s[1]});
-        const std::size_t area = s[2] * s[3];
-        for (std::size_t e = 0; e < call.input(0).size(); ++e) out[e / area] += call.input(0)[e] / double(area);
-        return out;
-    };
-    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const Shape& s = call.input(0).shape();
-        const std::size_t area = s[2] * s[3];
-        std::vector<std::string> values;
-        for (std::size_t e = 0; e < area; ++e)
-            values.push_back(num.operand(call.input(0)[(at[0] * s[1] + at[1]) * area + e]));
-        Worked w;
-        w.lhs = element(names.out, call.out->shape(), concrete(at));
-        w.symbolic = fmt::format("(1/{}) * sum_{{h,w}} {}[{},{},h,w]", area, names.in[0], at[0], at[1]);
-        w.numeric = fmt::format("(1/{}) * ({})", area, join_terms(values));
-        w.result = call.out->at(at);
-        return w;
-    };
-    InputRule rule;
-    rule.name = "x";
-    rule.formula = "d{x}[n,c,h,w] = d{out}[n,c] / (H*W){[ = d{out}[n,c] / {HW}]} for every position";
-    rule.local = [](const OpCall& call) {
-        const Shape& s = call.input(0).shape();
-        return Tensor(s, 1.0 / double(s[2] * s[3]));
-    };
-    rule.vjp = [](const OpCall& call, const Tensor& up) {
-        const Shape& s = call.input(0).shape();
-        Tensor dx(s);
-        const std::size_t area = s[2] * s[3];
-        for (std::size_t e = 0; e < dx.size(); ++e) dx[e] = up[e / area] / double(area);
-        return dx;
-    };
-    rule.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
-        const Shape& s = call.input(0).shape();
-        const double area = double(s[2] * s[3]);
-        Worked w;
-        w.lhs = element(names.downstream, s, concrete(at));
-        w.symbolic = fmt::format("{}[{},{}] / {}", names.upstream, at[0], at[1], s[2] * s[3]);
-        w.numeric = fmt::format("{} / {}", num.operand(up.at({at[0], at[1]})), s[2] * s[3]);
-        w.result = up.at({at[0], at[1]}) / area;
-        return w;
-    };
-    op.inputs = {rule};
-    return op;
+    return {.name = "global_avg_pool",
+            .family = "pool",
+            .summary = "the mean of each channel over its whole image: (N, C, H, W) -> (N, C)",
+            .forward_formula = "global_avg_pool({x})",
+            .inputs = {{.name = "x",
+                        .formula = "d{x}[n,c,h,w] = d{out}[n,c] / (H*W){[ = d{out}[n,c] / {HW}]} for every position",
+                        .local =
+                            [](const OpCall& call) {
+                                const Shape& s = call.input(0).shape();
+                                return Tensor(s, 1.0 / double(s[2] * s[3]));
+                            },
+                        .vjp =
+                            [](const OpCall& call, const Tensor& up) {
+                                const Shape& s = call.input(0).shape();
+                                Tensor dx(s);
+                                const std::size_t area = s[2] * s[3];
+                                for (std::size_t e = 0; e < dx.size(); ++e) dx[e] = up[e / area] / double(area);
+                                return dx;
+                            },
+                        .explain =
+                            [](const OpCall& call, const Tensor& up, const Names& names, const Index& at,
+                               const NumFmt& num) {
+                                const Shape& s = call.input(0).shape();
+                                const double area = double(s[2] * s[3]);
+                                Worked w;
+                                w.lhs = element(names.downstream, s, concrete(at));
+                                w.symbolic = fmt::format("{}[{},{}] / {}", names.upstream, at[0], at[1], s[2] * s[3]);
+                                w.numeric = fmt::format("{} / {}", num.operand(up.at({at[0], at[1]})), s[2] * s[3]);
+                                w.result = up.at({at[0], at[1]}) / area;
+                                return w;
+                            }}},
+            .shape =
+                [](const std::vector<Shape>& in, const Attrs&) {
+                    if (in[0].size() != 4)
+                        throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(in[0])));
+                    return Shape{in[0][0], in[0][1]};
+                },
+            .forward =
+                [](const OpCall& call) {
+                    const Shape& s = call.input(0).shape();
+                    Tensor out(Shape{s[0], s[1]});
+                    const std::size_t area = s[2] * s[3];
+                    for (std::size_t e = 0; e < call.input(0).size(); ++e)
+                        out[e / area] += call.input(0)[e] / double(area);
+                    return out;
+                },
+            .explain =
+                [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+                    const Shape& s = call.input(0).shape();
+                    const std::size_t area = s[2] * s[3];
+                    std::vector<std::string> values;
+                    for (std::size_t e = 0; e < area; ++e)
+                        values.push_back(num.operand(call.input(0)[(at[0] * s[1] + at[1]) * area + e]));
+                    Worked w;
+                    w.lhs = element(names.out, call.out->shape(), concrete(at));
+                    w.symbolic = fmt::format("(1/{}) * sum_{{h,w}} {}[{},{},h,w]", area, names.in[0], at[0], at[1]);
+                    w.numeric = fmt::format("(1/{}) * ({})", area, join_terms(values));
+                    w.result = call.out->at(at);
+                    return w;
+                },
+            .vars =
+                [](const std::vector<Shape>& in, const Attrs&) {
+                    return std::map<std::string, std::string>{
+                        {"HW", in[0].size() == 4 ? std::to_string(in[0][2] * in[0][3]) : "H*W"}};
+                }};
 }
 
 }  // namespace

@@ -76,97 +76,103 @@ std::string why_quantized(const OpCall& call, const std::string& wi, const Index
                        quantized ? "quantized" : "not yet quantized, it stays full precision");
 }
 
-OpDef pow2_quantize() {
-    OpDef op;
-    op.name = "pow2_quantize";
-    op.family = "quantization";
-    op.summary =
-        "incremental network quantization (INQ, Zhou et al. 2017, eq. 4): a quantized weight becomes "
-        "beta * sign(W), beta in P = {0, 2^n2, ..., 2^n1} being the value with (alpha + beta)/2 <= |W| < "
-        "3*beta/2, alpha the element of P below beta: 2^k for |W| in [3*2^(k-2), 3*2^(k-1)) (from 2^(n2-1) "
-        "for k = n2), 0 below 2^(n2-1), and 2^n1 from 3*2^(n1-2) on (the paper picks n1 so that no weight is "
-        "larger). The quantized weights are those where the optional const input mask is 1, or else the "
-        "round(fraction * size) of largest |W| (on a tie the lower index first); the others pass unchanged. "
-        "Quantized weights are frozen: they get no gradient";
-    op.forward_formula = "beta(|{W}|) * sign({W}) where quantized, else {W}";
-    op.attrs = {{"n1",
-                 AttrType::Int,
-                 std::nullopt,
-                 "the largest exponent: 2^n1 is the largest magnitude",
-                 {.min = -kMaxExponent, .max = kMaxExponent}},
-                {"n2",
-                 AttrType::Int,
-                 std::nullopt,
-                 "the smallest exponent, n2 <= n1",
-                 {.min = -kMaxExponent, .max = kMaxExponent}},
-                {"fraction",
-                 AttrType::Number,
-                 0.5,
-                 "without a mask, the share of weights quantized, those of largest |W| (from 0 to 1)",
-                 {.min = 0, .max = 1}}};
-    op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
-        grid_of(a);
-        check_fraction(a, "fraction");
-        return weights_and_mask(in);
-    };
-    op.forward = pow2_forward;
-    // The bin of a quantized weight, signed, and one more id for a weight that
-    // is not quantized: a weight entering or leaving the quantized set changes piece.
-    op.pieces = [](const OpCall& call) {
-        const PowerGrid g = grid_of(*call.attrs);
-        const Tensor& w = call.input(0);
-        const std::vector<bool> quantized = quantized_of(call);
-        std::vector<long long> p(w.size());
-        for (std::size_t i = 0; i < w.size(); ++i) p[i] = quantized[i] ? sign_piece(w[i]) * g.bin(w[i]) : g.bins() + 1;
-        return p;
-    };
-    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const PowerGrid g = grid_of(*call.attrs);
-        const Tensor& w = call.input(0);
-        const std::size_t i = w.offset(at);
-        const bool quantized = quantized_of(call)[i];
-        const std::string wi = element(names.in[0], w.shape(), concrete(at));
-        Worked out;
-        out.lhs = element(names.out, w.shape(), concrete(at));
-        out.result = call.out->at(at);
-        out.notes.push_back(why_quantized(call, wi, at, quantized));
-        if (!quantized) {
-            out.symbolic = wi;
-            out.numeric = num(w[i]);
-            return out;
-        }
-        const long long b = g.bin(w[i]);
-        out.symbolic = fmt::format("{} * sign({})", b == 0 ? std::string("0") : fmt::format("2^{}", g.n2 + b - 1), wi);
-        out.numeric = fmt::format("({})({})", num(g.value(b)), num(sign_of(w[i])));
-        out.notes.push_back(
-            fmt::format("|{}| = {} lies in {}: {}", wi, num(std::fabs(w[i])), g.range(b, num),
-                        b == 0 ? std::string("0") : fmt::format("2^{} = {}", g.n2 + b - 1, num(g.value(b)))));
+// The bin of a quantized weight, signed, and one more id for a weight that
+// is not quantized: a weight entering or leaving the quantized set changes piece.
+std::vector<long long> pow2_pieces(const OpCall& call) {
+    const PowerGrid g = grid_of(*call.attrs);
+    const Tensor& w = call.input(0);
+    const std::vector<bool> quantized = quantized_of(call);
+    std::vector<long long> p(w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) p[i] = quantized[i] ? sign_piece(w[i]) * g.bin(w[i]) : g.bins() + 1;
+    return p;
+}
+
+Worked pow2_explain(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+    const PowerGrid g = grid_of(*call.attrs);
+    const Tensor& w = call.input(0);
+    const std::size_t i = w.offset(at);
+    const bool quantized = quantized_of(call)[i];
+    const std::string wi = element(names.in[0], w.shape(), concrete(at));
+    Worked out;
+    out.lhs = element(names.out, w.shape(), concrete(at));
+    out.result = call.out->at(at);
+    out.notes.push_back(why_quantized(call, wi, at, quantized));
+    if (!quantized) {
+        out.symbolic = wi;
+        out.numeric = num(w[i]);
         return out;
-    };
-    InputRule mask;
-    mask.name = "mask";
-    mask.optional = true;
-    mask.differentiable = false;
-    mask.formula = "none: {mask} says which weights are quantized (1) and which are not yet (0)";
-    op.inputs = {local_rule(
-                     "W",
-                     "d{out}/d{W} = 0 where {W} is quantized (frozen at its power of two), 1 where it is not yet (it "
-                     "passes unchanged); the true derivative",
-                     [](const OpCall& call) {
-                         const std::vector<bool> quantized = quantized_of(call);
-                         Tensor l(call.input(0).shape());
-                         for (std::size_t i = 0; i < l.size(); ++i) l[i] = quantized[i] ? 0.0 : 1.0;
-                         return l;
-                     },
-                     [](const OpCall& call, const Names& names, const Index& at, const NumFmt&) {
-                         const bool quantized = quantized_of(call)[call.input(0).offset(at)];
-                         const std::string wi = element(names.in[0], call.input(0).shape(), concrete(at));
-                         return LocalText{quantized ? "0" : "1",
-                                          {why_quantized(call, wi, at, quantized) +
-                                           (quantized ? ", so frozen: no gradient" : ", so the gradient passes")}};
-                     }),
-                 mask};
-    return op;
+    }
+    const long long b = g.bin(w[i]);
+    out.symbolic = fmt::format("{} * sign({})", b == 0 ? std::string("0") : fmt::format("2^{}", g.n2 + b - 1), wi);
+    out.numeric = fmt::format("({})({})", num(g.value(b)), num(sign_of(w[i])));
+    out.notes.push_back(
+        fmt::format("|{}| = {} lies in {}: {}", wi, num(std::fabs(w[i])), g.range(b, num),
+                    b == 0 ? std::string("0") : fmt::format("2^{} = {}", g.n2 + b - 1, num(g.value(b)))));
+    return out;
+}
+
+InputRule weights_rule() {
+    return local_rule(
+        "W",
+        "d{out}/d{W} = 0 where {W} is quantized (frozen at its power of two), 1 where it is not yet (it passes "
+        "unchanged); the true derivative",
+        [](const OpCall& call) {
+            const std::vector<bool> quantized = quantized_of(call);
+            Tensor l(call.input(0).shape());
+            for (std::size_t i = 0; i < l.size(); ++i) l[i] = quantized[i] ? 0.0 : 1.0;
+            return l;
+        },
+        [](const OpCall& call, const Names& names, const Index& at, const NumFmt&) {
+            const bool quantized = quantized_of(call)[call.input(0).offset(at)];
+            const std::string wi = element(names.in[0], call.input(0).shape(), concrete(at));
+            return LocalText{quantized ? "0" : "1",
+                             {why_quantized(call, wi, at, quantized) +
+                              (quantized ? ", so frozen: no gradient" : ", so the gradient passes")}};
+        });
+}
+
+OpDef pow2_quantize() {
+    return {.name = "pow2_quantize",
+            .family = "quantization",
+            .summary =
+                "incremental network quantization (INQ, Zhou et al. 2017, eq. 4): a quantized weight becomes "
+                "beta * sign(W), beta in P = {0, 2^n2, ..., 2^n1} being the value with (alpha + beta)/2 <= |W| < "
+                "3*beta/2, alpha the element of P below beta: 2^k for |W| in [3*2^(k-2), 3*2^(k-1)) (from 2^(n2-1) "
+                "for k = n2), 0 below 2^(n2-1), and 2^n1 from 3*2^(n1-2) on (the paper picks n1 so that no weight is "
+                "larger). The quantized weights are those where the optional const input mask is 1, or else the "
+                "round(fraction * size) of largest |W| (on a tie the lower index first); the others pass unchanged. "
+                "Quantized weights are frozen: they get no gradient",
+            .forward_formula = "beta(|{W}|) * sign({W}) where quantized, else {W}",
+            .inputs = {weights_rule(),
+                       {.name = "mask",
+                        .optional = true,
+                        .differentiable = false,
+                        .domain = {Domain::Kind::Mask},
+                        .formula = "none: {mask} says which weights are quantized (1) and which are not yet (0)"}},
+            .attrs = {{"n1",
+                       AttrType::Int,
+                       std::nullopt,
+                       "the largest exponent: 2^n1 is the largest magnitude",
+                       {.min = -kMaxExponent, .max = kMaxExponent}},
+                      {"n2",
+                       AttrType::Int,
+                       std::nullopt,
+                       "the smallest exponent, n2 <= n1",
+                       {.min = -kMaxExponent, .max = kMaxExponent}},
+                      {"fraction",
+                       AttrType::Number,
+                       0.5,
+                       "without a mask, the share of weights quantized, those of largest |W| (from 0 to 1)",
+                       {.min = 0, .max = 1}}},
+            .shape =
+                [](const std::vector<Shape>& in, const Attrs& a) {
+                    grid_of(a);
+                    check_fraction(a, "fraction");
+                    return weights_and_mask(in);
+                },
+            .forward = pow2_forward,
+            .explain = pow2_explain,
+            .pieces = pow2_pieces};
 }
 
 }  // namespace

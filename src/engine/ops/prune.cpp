@@ -34,64 +34,70 @@ std::string why_kept(const OpCall& call, const std::string& wi, const Index& at,
                        kept ? "not among" : "among", count, n, call.attrs->number("sparsity"));
 }
 
+Worked prune_explain(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+    const Tensor& w = call.input(0);
+    const bool kept = kept_of(call)[w.offset(at)];
+    const std::string wi = element(names.in[0], w.shape(), concrete(at));
+    Worked out;
+    out.lhs = element(names.out, w.shape(), concrete(at));
+    out.symbolic = fmt::format("{} * m{}", wi, index_str(at));
+    out.numeric = fmt::format("({})({})", num(w.at(at)), kept ? 1 : 0);
+    out.result = call.out->at(at);
+    out.notes.push_back(why_kept(call, wi, at, kept));
+    return out;
+}
+
+InputRule weights_rule() {
+    return local_rule(
+        "W",
+        "d{out}/d{W} = m: 1 for a kept weight, 0 for a pruned one (the true derivative: m stays constant as long as "
+        "the same weights are pruned)",
+        [](const OpCall& call) {
+            const std::vector<bool> kept = kept_of(call);
+            Tensor l(call.input(0).shape());
+            for (std::size_t i = 0; i < l.size(); ++i) l[i] = kept[i] ? 1.0 : 0.0;
+            return l;
+        },
+        [](const OpCall& call, const Names& names, const Index& at, const NumFmt&) {
+            const bool kept = kept_of(call)[call.input(0).offset(at)];
+            const std::string wi = element(names.in[0], call.input(0).shape(), concrete(at));
+            return LocalText{"m" + index_str(at), {why_kept(call, wi, at, kept)}};
+        });
+}
+
 OpDef prune_mask() {
-    OpDef op;
-    op.name = "prune_mask";
-    op.family = "pruning";
-    op.summary =
-        "magnitude pruning, as in Deep Compression: m = 0 for the round(sparsity * size) weights of smallest |W| "
-        "(on a tie of |W| the lower index is pruned first), 1 for the others; or m = the optional const input "
-        "mask (1 = kept). out = W * m, so a pruned weight gets exactly zero gradient";
-    op.forward_formula = "{W} * m";
-    op.attrs = {{"sparsity",
-                 AttrType::Number,
-                 0.5,
-                 "without a mask, the share of weights pruned (from 0 to 1)",
-                 {.min = 0, .max = 1}}};
-    op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
-        check_fraction(a, "sparsity");
-        return weights_and_mask(in);
-    };
-    op.forward = prune_forward;
-    // A perturbation that changes which weights are pruned crosses a kink.
-    op.pieces = [](const OpCall& call) {
-        const std::vector<bool> kept = kept_of(call);
-        return std::vector<long long>(kept.begin(), kept.end());
-    };
-    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const Tensor& w = call.input(0);
-        const bool kept = kept_of(call)[w.offset(at)];
-        const std::string wi = element(names.in[0], w.shape(), concrete(at));
-        Worked out;
-        out.lhs = element(names.out, w.shape(), concrete(at));
-        out.symbolic = fmt::format("{} * m{}", wi, index_str(at));
-        out.numeric = fmt::format("({})({})", num(w.at(at)), kept ? 1 : 0);
-        out.result = call.out->at(at);
-        out.notes.push_back(why_kept(call, wi, at, kept));
-        return out;
-    };
-    InputRule mask;
-    mask.name = "mask";
-    mask.optional = true;
-    mask.differentiable = false;
-    mask.formula = "none: {mask} says which weights are kept (1) and which are pruned (0)";
-    op.inputs = {local_rule(
-                     "W",
-                     "d{out}/d{W} = m: 1 for a kept weight, 0 for a pruned one (the true derivative: m stays constant "
-                     "as long as the same weights are pruned)",
-                     [](const OpCall& call) {
-                         const std::vector<bool> kept = kept_of(call);
-                         Tensor l(call.input(0).shape());
-                         for (std::size_t i = 0; i < l.size(); ++i) l[i] = kept[i] ? 1.0 : 0.0;
-                         return l;
-                     },
-                     [](const OpCall& call, const Names& names, const Index& at, const NumFmt&) {
-                         const bool kept = kept_of(call)[call.input(0).offset(at)];
-                         const std::string wi = element(names.in[0], call.input(0).shape(), concrete(at));
-                         return LocalText{"m" + index_str(at), {why_kept(call, wi, at, kept)}};
-                     }),
-                 mask};
-    return op;
+    return {.name = "prune_mask",
+            .family = "pruning",
+            .summary =
+                "magnitude pruning, as in Deep Compression: m = 0 for the round(sparsity * size) weights of "
+                "smallest |W| (on a tie of |W| the lower index is pruned first), 1 for the others; or m = the "
+                "optional const input mask (1 = kept). out = W * m, so a pruned weight gets exactly zero "
+                "gradient",
+            .forward_formula = "{W} * m",
+            .inputs = {weights_rule(),
+                       {.name = "mask",
+                        .optional = true,
+                        .differentiable = false,
+                        .domain = {Domain::Kind::Mask},
+                        .formula = "none: {mask} says which weights are kept (1) and which are pruned (0)"}},
+            .attrs = {{"sparsity",
+                       AttrType::Number,
+                       0.5,
+                       "without a mask, the share of weights pruned (from 0 to 1)",
+                       {.min = 0, .max = 1}}},
+            .shape =
+                [](const std::vector<Shape>& in, const Attrs& a) {
+                    check_fraction(a, "sparsity");
+                    return weights_and_mask(in);
+                },
+            .forward = prune_forward,
+            .explain = prune_explain,
+            // A perturbation that changes which weights are pruned crosses a kink.
+            .pieces =
+                [](const OpCall& call) {
+                    const std::vector<bool> kept = kept_of(call);
+                    return std::vector<long long>(kept.begin(), kept.end());
+                }};
 }
 
 }  // namespace

@@ -48,97 +48,105 @@ Tensor quantize_forward(const OpCall& call) {
 }
 
 OpDef quantize() {
-    OpDef op;
-    op.name = "quantize";
-    op.family = "quantization";
-    op.summary =
-        "fake (simulated) linear quantization, as torch.fake_quantize_per_tensor_affine: x/scale rounded to the "
-        "nearest integer (halves to even), plus zero_point, clamped to [qmin, qmax] = [0, 2^bits - 1], or "
-        "[-2^(bits-1), 2^(bits-1) - 1] when signed, then mapped back to (q - zero_point) * scale. The backward "
-        "is PyTorch's: the gradient passes where the level was not clamped";
-    op.forward_formula = "(clamp(nearbyint({x}/{scale}) + {zero_point}, {qmin}, {qmax}) - {zero_point}) * {scale}";
-    op.attrs = {
-        {"bits", AttrType::Int, 8.0, "bits per level, 1 to 16", {.min = 1, .max = 16}},
-        {"scale", AttrType::Number, std::nullopt, "the step between levels, above 0", {.min = 0, .above_min = true}},
-        {"zero_point", AttrType::Int, 0.0, "the level that stands for 0, from qmin to qmax"},
-        {"signed", AttrType::Bool, 0.0, "levels from -2^(bits-1) instead of from 0"}};
-    op.vars = [](const std::vector<Shape>&, const Attrs& a) {
-        const Grid g = grid_of(a);
-        return std::map<std::string, std::string>{{"qmin", fmt::format("{}", g.qmin)},
-                                                  {"qmax", fmt::format("{}", g.qmax)}};
-    };
-    op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
-        grid_of(a);
-        return in[0];
-    };
-    op.forward = quantize_forward;
-    // The level, with qmin - 1 and qmax + 1 for values clamped: where the
-    // level changes the output jumps, where clamping starts the gradient stops.
-    op.pieces = [](const OpCall& call) {
-        const Grid g = grid_of(*call.attrs);
-        return pieces_by_element(call.input(0), [&g](double x) {
-            return static_cast<long long>(std::clamp(g.level(x), g.qmin - 1, g.qmax + 1));
-        });
-    };
-    op.surrogate = anchored_surrogate(
-        [](const Attrs& a) {
-            const Grid g = grid_of(a);
-            return fmt::format("clip(x, {}, {})", g.lo(), g.hi());
-        },
-        quantize_forward,
-        [](double x, const Attrs& a) {
-            const Grid g = grid_of(a);
-            return std::clamp(x, g.lo(), g.hi());
-        },
-        [](const OpCall& call) {
-            const Grid g = grid_of(*call.attrs);
-            return pieces_by_element(call.input(0), [&g](double x) {
-                return x < g.lo() ? -1LL : x > g.hi() ? 1LL : 0LL;
-            });
-        });
-    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const Grid g = grid_of(*call.attrs);
-        const double x = call.input(0).at(at);
-        const std::string xi = element(names.in[0], call.input(0).shape(), concrete(at));
-        Worked w;
-        w.lhs = element(names.out, call.out->shape(), concrete(at));
-        w.symbolic = fmt::format("(clamp(nearbyint({}/{}) + {}, {}, {}) - {}) * {}", xi, g.scale, g.zero_point, g.qmin,
-                                 g.qmax, g.zero_point, g.scale);
-        w.numeric = fmt::format("({} - {}) * {}", g.q(x), g.zero_point, g.scale);
-        w.result = call.out->at(at);
-        w.notes.push_back(fmt::format("{}/scale = {}/{} = {}", xi, num.operand(x), g.scale, num(x / g.scale)));
-        w.notes.push_back(fmt::format("rounded to the nearest integer (halves to even): {}; plus zero_point {}: {}",
-                                      std::nearbyint(x / g.scale), g.zero_point, g.level(x)));
-        w.notes.push_back(
-            fmt::format("clamped to [{}, {}]: q = {}{}", g.qmin, g.qmax, g.q(x), g.passes(x) ? "" : " (saturated)"));
-        w.notes.push_back(fmt::format("dequantized: (q - zero_point) * scale = ({} - {}) * {} = {}", g.q(x),
-                                      g.zero_point, g.scale, num(g.out(x))));
-        return w;
-    };
-    op.inputs = {local_rule(
-        "x",
-        "d{out}/d{x}: true derivative 0 almost everywhere; straight-through estimator: 1 where {qmin} <= "
-        "nearbyint({x}/{scale}) + {zero_point} <= {qmax}, else 0 (identity inside the range, 0 where the level is clamped, "
-        "as PyTorch's fake quantization)",
-        [](const OpCall& call) {
-            const Grid g = grid_of(*call.attrs);
-            Tensor l(call.input(0).shape());
-            for (std::size_t i = 0; i < l.size(); ++i) l[i] = g.passes(call.input(0)[i]) ? 1.0 : 0.0;
-            return l;
-        },
-        [](const OpCall& call, const Names& names, const Index& at, const NumFmt&) {
-            const Grid g = grid_of(*call.attrs);
-            const double x = call.input(0).at(at);
-            const std::string xi = element(names.in[0], call.input(0).shape(), concrete(at));
-            return LocalText{
-                fmt::format("(1 if {} <= nearbyint({}/{}) + {} <= {} else 0)", g.qmin, xi, g.scale, g.zero_point,
-                            g.qmax),
-                {fmt::format("nearbyint({}/{}) + {} = {} is {} [{}, {}]: {}", xi, g.scale, g.zero_point, g.level(x),
-                             g.passes(x) ? "within" : "outside", g.qmin, g.qmax,
-                             g.passes(x) ? "the estimator passes the gradient" : "clamped, so no gradient passes")}};
-        },
-        true)};
-    return op;
+    return {
+        .name = "quantize",
+        .family = "quantization",
+        .summary =
+            "fake (simulated) linear quantization, as torch.fake_quantize_per_tensor_affine: x/scale rounded to the "
+            "nearest integer (halves to even), plus zero_point, clamped to [qmin, qmax] = [0, 2^bits - 1], or "
+            "[-2^(bits-1), 2^(bits-1) - 1] when signed, then mapped back to (q - zero_point) * scale. The backward "
+            "is PyTorch's: the gradient passes where the level was not clamped",
+        .forward_formula = "(clamp(nearbyint({x}/{scale}) + {zero_point}, {qmin}, {qmax}) - {zero_point}) * {scale}",
+        .inputs = {local_rule(
+            "x",
+            "d{out}/d{x}: true derivative 0 almost everywhere; straight-through estimator: 1 where {qmin} <= "
+            "nearbyint({x}/{scale}) + {zero_point} <= {qmax}, else 0 (identity inside the range, 0 where the level is clamped, "
+            "as PyTorch's fake quantization)",
+            [](const OpCall& call) {
+                const Grid g = grid_of(*call.attrs);
+                Tensor l(call.input(0).shape());
+                for (std::size_t i = 0; i < l.size(); ++i) l[i] = g.passes(call.input(0)[i]) ? 1.0 : 0.0;
+                return l;
+            },
+            [](const OpCall& call, const Names& names, const Index& at, const NumFmt&) {
+                const Grid g = grid_of(*call.attrs);
+                const double x = call.input(0).at(at);
+                const std::string xi = element(names.in[0], call.input(0).shape(), concrete(at));
+                return LocalText{
+                    fmt::format("(1 if {} <= nearbyint({}/{}) + {} <= {} else 0)", g.qmin, xi, g.scale, g.zero_point,
+                                g.qmax),
+                    {fmt::format(
+                        "nearbyint({}/{}) + {} = {} is {} [{}, {}]: {}", xi, g.scale, g.zero_point, g.level(x),
+                        g.passes(x) ? "within" : "outside", g.qmin, g.qmax,
+                        g.passes(x) ? "the estimator passes the gradient" : "clamped, so no gradient passes")}};
+            },
+            true)},
+        .attrs = {{"bits", AttrType::Int, 8.0, "bits per level, 1 to 16", {.min = 1, .max = 16}},
+                  {"scale",
+                   AttrType::Number,
+                   std::nullopt,
+                   "the step between levels, above 0",
+                   {.min = 0, .above_min = true}},
+                  {"zero_point", AttrType::Int, 0.0, "the level that stands for 0, from qmin to qmax"},
+                  {"signed", AttrType::Bool, 0.0, "levels from -2^(bits-1) instead of from 0"}},
+        .shape =
+            [](const std::vector<Shape>& in, const Attrs& a) {
+                grid_of(a);
+                return in[0];
+            },
+        .forward = quantize_forward,
+        .explain =
+            [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+                const Grid g = grid_of(*call.attrs);
+                const double x = call.input(0).at(at);
+                const std::string xi = element(names.in[0], call.input(0).shape(), concrete(at));
+                Worked w;
+                w.lhs = element(names.out, call.out->shape(), concrete(at));
+                w.symbolic = fmt::format("(clamp(nearbyint({}/{}) + {}, {}, {}) - {}) * {}", xi, g.scale, g.zero_point,
+                                         g.qmin, g.qmax, g.zero_point, g.scale);
+                w.numeric = fmt::format("({} - {}) * {}", g.q(x), g.zero_point, g.scale);
+                w.result = call.out->at(at);
+                w.notes.push_back(fmt::format("{}/scale = {}/{} = {}", xi, num.operand(x), g.scale, num(x / g.scale)));
+                w.notes.push_back(
+                    fmt::format("rounded to the nearest integer (halves to even): {}; plus zero_point {}: {}",
+                                std::nearbyint(x / g.scale), g.zero_point, g.level(x)));
+                w.notes.push_back(fmt::format("clamped to [{}, {}]: q = {}{}", g.qmin, g.qmax, g.q(x),
+                                              g.passes(x) ? "" : " (saturated)"));
+                w.notes.push_back(fmt::format("dequantized: (q - zero_point) * scale = ({} - {}) * {} = {}", g.q(x),
+                                              g.zero_point, g.scale, num(g.out(x))));
+                return w;
+            },
+        .vars =
+            [](const std::vector<Shape>&, const Attrs& a) {
+                const Grid g = grid_of(a);
+                return std::map<std::string, std::string>{{"qmin", fmt::format("{}", g.qmin)},
+                                                          {"qmax", fmt::format("{}", g.qmax)}};
+            },
+        // The level, with qmin - 1 and qmax + 1 for values clamped: where the
+        // level changes the output jumps, where clamping starts the gradient stops.
+        .pieces =
+            [](const OpCall& call) {
+                const Grid g = grid_of(*call.attrs);
+                return pieces_by_element(call.input(0), [&g](double x) {
+                    return static_cast<long long>(std::clamp(g.level(x), g.qmin - 1, g.qmax + 1));
+                });
+            },
+        .surrogate = anchored_surrogate(
+            [](const Attrs& a) {
+                const Grid g = grid_of(a);
+                return fmt::format("clip(x, {}, {})", g.lo(), g.hi());
+            },
+            quantize_forward,
+            [](double x, const Attrs& a) {
+                const Grid g = grid_of(a);
+                return std::clamp(x, g.lo(), g.hi());
+            },
+            [](const OpCall& call) {
+                const Grid g = grid_of(*call.attrs);
+                return pieces_by_element(call.input(0), [&g](double x) {
+                    return x < g.lo() ? -1LL : x > g.hi() ? 1LL : 0LL;
+                });
+            })};
 }
 
 // TWN: t = -1 below -delta, 0 within [-delta, delta], +1 above delta;
@@ -174,62 +182,65 @@ Tensor ternarize_forward(const OpCall& call) {
 }
 
 OpDef ternarize() {
-    OpDef op;
-    op.name = "ternarize";
-    op.family = "quantization";
-    op.summary =
-        "ternary weight networks (TWN) over the whole tensor: delta = delta_factor * mean |W|; t = -1 below "
-        "-delta, 0 within [-delta, delta], +1 above delta; alpha = the mean |W| of the weights with t != 0 (0 "
-        "if none); out = alpha * t. The backward holds delta and alpha constant and passes the gradient straight "
-        "to W";
-    op.forward_formula = "alpha * t({W}), t in {-1, 0, +1} by comparing {W} with +-delta";
-    op.attrs = {{"delta_factor", AttrType::Number, 0.7, "delta as a multiple of mean |W| (TWN: 0.7)", {.min = 0}}};
-    op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
-        if (!(a.number("delta_factor") >= 0))
-            throw AttrError(fmt::format("delta_factor must be at least 0, got {}", a.number("delta_factor")));
-        return in[0];
-    };
-    op.forward = ternarize_forward;
-    // The class of each weight; delta and alpha move with W, but smoothly
-    // while no weight changes class.
-    op.pieces = [](const OpCall& call) {
-        const Ternary r = ternary_of(call.input(0), *call.attrs);
-        return pieces_by_element(call.input(0), [&r](double v) { return static_cast<long long>(r.t(v)); });
-    };
-    op.surrogate = anchored_surrogate([](const Attrs&) { return std::string("identity"); }, ternarize_forward,
-                                      [](double v, const Attrs&) { return v; }, {});
-    op.explain = [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const Tensor& w = call.input(0);
-        const Ternary r = ternary_of(w, *call.attrs);
-        const double v = w.at(at);
-        const std::string wi = element(names.in[0], w.shape(), concrete(at));
-        Worked out;
-        out.lhs = element(names.out, w.shape(), concrete(at));
-        out.symbolic = fmt::format("alpha * t({})", wi);
-        out.numeric = fmt::format("({})({})", num(r.alpha), num(r.t(v)));
-        out.result = call.out->at(at);
-        out.notes.push_back(fmt::format("delta = {} * mean |{}| = {} * {} = {}", call.attrs->number("delta_factor"),
-                                        names.in[0], call.attrs->number("delta_factor"), num(r.mean_abs),
-                                        num(r.delta)));
-        out.notes.push_back(r.kept == 0 ? std::string("alpha = 0: no weight lies beyond +-delta")
+    return {
+        .name = "ternarize",
+        .family = "quantization",
+        .summary =
+            "ternary weight networks (TWN) over the whole tensor: delta = delta_factor * mean |W|; t = -1 below "
+            "-delta, 0 within [-delta, delta], +1 above delta; alpha = the mean |W| of the weights with t != 0 (0 "
+            "if none); out = alpha * t. The backward holds delta and alpha constant and passes the gradient straight "
+            "to W",
+        .forward_formula = "alpha * t({W}), t in {-1, 0, +1} by comparing {W} with +-delta",
+        .inputs = {local_rule(
+            "W",
+            "d{out}/d{W}: t({W}) has true derivative 0 almost everywhere; straight-through estimator: 1 (identity, as TWN: "
+            "delta and alpha are held constant and d{out} passes straight to {W}, leaving out alpha's own derivative)",
+            [](const OpCall& call) { return Tensor(call.input(0).shape(), 1.0); },
+            [](const OpCall&, const Names&, const Index&, const NumFmt&) {
+                return LocalText{"1", {"the straight-through estimator (identity): the gradient passes unchanged"}};
+            },
+            true)},
+        .attrs = {{"delta_factor", AttrType::Number, 0.7, "delta as a multiple of mean |W| (TWN: 0.7)", {.min = 0}}},
+        .shape =
+            [](const std::vector<Shape>& in, const Attrs& a) {
+                if (!(a.number("delta_factor") >= 0))
+                    throw AttrError(fmt::format("delta_factor must be at least 0, got {}", a.number("delta_factor")));
+                return in[0];
+            },
+        .forward = ternarize_forward,
+        .explain =
+            [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+                const Tensor& w = call.input(0);
+                const Ternary r = ternary_of(w, *call.attrs);
+                const double v = w.at(at);
+                const std::string wi = element(names.in[0], w.shape(), concrete(at));
+                Worked out;
+                out.lhs = element(names.out, w.shape(), concrete(at));
+                out.symbolic = fmt::format("alpha * t({})", wi);
+                out.numeric = fmt::format("({})({})", num(r.alpha), num(r.t(v)));
+                out.result = call.out->at(at);
+                out.notes.push_back(fmt::format("delta = {} * mean |{}| = {} * {} = {}",
+                                                call.attrs->number("delta_factor"), names.in[0],
+                                                call.attrs->number("delta_factor"), num(r.mean_abs), num(r.delta)));
+                out.notes.push_back(r.kept == 0
+                                        ? std::string("alpha = 0: no weight lies beyond +-delta")
                                         : fmt::format("alpha = mean |{}| over the {} weights beyond +-delta = {}",
                                                       names.in[0], r.kept, num(r.alpha)));
-        const std::string cls = r.t(v) > 0   ? fmt::format("{} = {} > delta: t = +1", wi, num(v))
-                                : r.t(v) < 0 ? fmt::format("{} = {} < -delta: t = -1", wi, num(v))
-                                             : fmt::format("|{}| = {} <= delta: t = 0", wi, num(std::fabs(v)));
-        out.notes.push_back(cls);
-        return out;
-    };
-    op.inputs = {local_rule(
-        "W",
-        "d{out}/d{W}: t({W}) has true derivative 0 almost everywhere; straight-through estimator: 1 (identity, as TWN: "
-        "delta and alpha are held constant and d{out} passes straight to {W}, leaving out alpha's own derivative)",
-        [](const OpCall& call) { return Tensor(call.input(0).shape(), 1.0); },
-        [](const OpCall&, const Names&, const Index&, const NumFmt&) {
-            return LocalText{"1", {"the straight-through estimator (identity): the gradient passes unchanged"}};
-        },
-        true)};
-    return op;
+                const std::string cls = r.t(v) > 0   ? fmt::format("{} = {} > delta: t = +1", wi, num(v))
+                                        : r.t(v) < 0 ? fmt::format("{} = {} < -delta: t = -1", wi, num(v))
+                                                     : fmt::format("|{}| = {} <= delta: t = 0", wi, num(std::fabs(v)));
+                out.notes.push_back(cls);
+                return out;
+            },
+        // The class of each weight; delta and alpha move with W, but smoothly
+        // while no weight changes class.
+        .pieces =
+            [](const OpCall& call) {
+                const Ternary r = ternary_of(call.input(0), *call.attrs);
+                return pieces_by_element(call.input(0), [&r](double v) { return static_cast<long long>(r.t(v)); });
+            },
+        .surrogate = anchored_surrogate([](const Attrs&) { return std::string("identity"); }, ternarize_forward,
+                                        [](double v, const Attrs&) { return v; }, {})};
 }
 
 }  // namespace

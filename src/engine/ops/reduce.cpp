@@ -27,90 +27,102 @@ std::vector<std::size_t> drop_axis(std::vector<std::size_t> v, std::size_t axis,
     return v;
 }
 
-OpDef reduction(const std::string& name, bool mean) {
-    OpDef op;
-    op.name = name;
-    op.family = "reduce";
-    op.summary = mean ? "mean over one axis (keepdims optional)" : "sum over one axis (keepdims optional)";
-    op.forward_formula = name + "({a}, axis={axis})";
-    op.attrs = {{"axis", AttrType::Int, 0.0, "the axis reduced (negative counts from the end)"},
-                {"keepdims", AttrType::Bool, 0.0, "keep the reduced axis with size 1"}};
-    op.vars = [](const std::vector<Shape>& in, const Attrs& attrs) {
-        return std::map<std::string, std::string>{{"N", std::to_string(in[0].at(axis_of(in[0], attrs)))}};
-    };
-    op.shape = [](const std::vector<Shape>& in, const Attrs& attrs) {
-        return drop_axis(in[0], axis_of(in[0], attrs), attrs.flag("keepdims"), 1);
-    };
-    auto scale = [mean](const Tensor& x, const Attrs& attrs) {
-        return mean ? 1.0 / static_cast<double>(x.shape()[axis_of(x.shape(), attrs)]) : 1.0;
-    };
-    op.forward = [scale](const OpCall& call) {
-        const Tensor& x = call.input(0);
-        Tensor out = sum_axis(x, axis_of(x.shape(), *call.attrs), call.attrs->flag("keepdims"));
-        const double s = scale(x, *call.attrs);
-        if (s != 1.0)
-            for (double& v : out.data()) v *= s;
-        return out;
-    };
-    op.explain = [mean](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const Tensor& x = call.input(0);
-        const std::size_t axis = axis_of(x.shape(), *call.attrs);
-        const bool keepdims = call.attrs->flag("keepdims");
-        SymIndex pos = concrete(at);
+// 1/N for the mean, N the size of the reduced axis; 1 for the sum.
+double scale(bool mean, const Tensor& x, const Attrs& attrs) {
+    return mean ? 1.0 / static_cast<double>(x.shape()[axis_of(x.shape(), attrs)]) : 1.0;
+}
+
+Worked reduce_explain_forward(bool mean, const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+    const Tensor& x = call.input(0);
+    const std::size_t axis = axis_of(x.shape(), *call.attrs);
+    const bool keepdims = call.attrs->flag("keepdims");
+    SymIndex pos = concrete(at);
+    if (keepdims)
+        pos[axis] = "k";
+    else
+        pos.insert(pos.begin() + static_cast<std::ptrdiff_t>(axis), "k");
+    std::vector<std::string> terms;
+    for (std::size_t k = 0; k < x.shape()[axis]; ++k) {
+        Index xi = at;
         if (keepdims)
-            pos[axis] = "k";
+            xi[axis] = k;
         else
-            pos.insert(pos.begin() + static_cast<std::ptrdiff_t>(axis), "k");
-        std::vector<std::string> terms;
-        for (std::size_t k = 0; k < x.shape()[axis]; ++k) {
-            Index xi = at;
-            if (keepdims)
-                xi[axis] = k;
-            else
-                xi.insert(xi.begin() + static_cast<std::ptrdiff_t>(axis), k);
-            terms.push_back(num.operand(x.at(xi)));
-        }
-        const std::string n = std::to_string(x.shape()[axis]);
-        Worked w;
-        w.lhs = element(names.out, call.out->shape(), concrete(at));
-        w.symbolic = (mean ? "(1/" + n + ") * " : std::string()) + "sum_k " + element(names.in[0], x.shape(), pos);
-        w.numeric = mean ? "(1/" + n + ") * (" + join_terms(terms) + ")" : join_terms(terms);
-        w.result = call.out->at(at);
-        return w;
-    };
-    InputRule rule;
-    rule.name = "a";
-    rule.formula =
-        mean ? "d(mean({a}, axis={axis}))/d{a} = 1/N{[ = 1/{N}]} for every element (a mean spreads its gradient evenly)"
-             : "d(sum({a}, axis={axis}))/d{a} = 1 for every element (a sum copies its gradient back)";
-    rule.local = [scale](const OpCall& call) {
-        return Tensor(call.input(0).shape(), scale(call.input(0), *call.attrs));
-    };
-    rule.vjp = [scale](const OpCall& call, const Tensor& upstream) {
-        const Tensor& x = call.input(0);
-        Shape kept = x.shape();
-        kept[axis_of(x.shape(), *call.attrs)] = 1;
-        Tensor g = broadcast_to(Tensor(kept, upstream.data()), x.shape());
-        const double s = scale(x, *call.attrs);
-        for (double& v : g.data()) v *= s;
-        return g;
-    };
-    rule.explain = [scale, mean](const OpCall& call, const Tensor& upstream, const Names& names, const Index& in_at,
-                                 const NumFmt& num) {
-        const Tensor& x = call.input(0);
-        const Index up = drop_axis(in_at, axis_of(x.shape(), *call.attrs), call.attrs->flag("keepdims"), 0);
-        const double s = scale(x, *call.attrs);
-        const std::string factor =
-            mean ? "(1/" + std::to_string(x.shape()[axis_of(x.shape(), *call.attrs)]) + ")" : std::string("1");
-        Worked w;
-        w.lhs = element(names.downstream, x.shape(), concrete(in_at));
-        w.symbolic = element(names.upstream, upstream.shape(), concrete(up)) + " * " + factor;
-        w.numeric = fmt::format("({})({})", num(upstream.at(up)), num(s));
-        w.result = upstream.at(up) * s;
-        return w;
-    };
-    op.inputs.push_back(std::move(rule));
-    return op;
+            xi.insert(xi.begin() + static_cast<std::ptrdiff_t>(axis), k);
+        terms.push_back(num.operand(x.at(xi)));
+    }
+    const std::string n = std::to_string(x.shape()[axis]);
+    Worked w;
+    w.lhs = element(names.out, call.out->shape(), concrete(at));
+    w.symbolic = (mean ? "(1/" + n + ") * " : std::string()) + "sum_k " + element(names.in[0], x.shape(), pos);
+    w.numeric = mean ? "(1/" + n + ") * (" + join_terms(terms) + ")" : join_terms(terms);
+    w.result = call.out->at(at);
+    return w;
+}
+
+Worked reduce_explain_grad(bool mean, const OpCall& call, const Tensor& upstream, const Names& names,
+                           const Index& in_at, const NumFmt& num) {
+    const Tensor& x = call.input(0);
+    const Index up = drop_axis(in_at, axis_of(x.shape(), *call.attrs), call.attrs->flag("keepdims"), 0);
+    const double s = scale(mean, x, *call.attrs);
+    const std::string factor =
+        mean ? "(1/" + std::to_string(x.shape()[axis_of(x.shape(), *call.attrs)]) + ")" : std::string("1");
+    Worked w;
+    w.lhs = element(names.downstream, x.shape(), concrete(in_at));
+    w.symbolic = element(names.upstream, upstream.shape(), concrete(up)) + " * " + factor;
+    w.numeric = fmt::format("({})({})", num(upstream.at(up)), num(s));
+    w.result = upstream.at(up) * s;
+    return w;
+}
+
+OpDef reduction(const std::string& name, bool mean) {
+    return {
+        .name = name,
+        .family = "reduce",
+        .summary = mean ? "mean over one axis (keepdims optional)" : "sum over one axis (keepdims optional)",
+        .forward_formula = name + "({a}, axis={axis})",
+        .inputs = {{.name = "a",
+                    .formula = mean ? "d(mean({a}, axis={axis}))/d{a} = 1/N{[ = 1/{N}]} for every element (a mean "
+                                      "spreads its gradient evenly)"
+                                    : "d(sum({a}, axis={axis}))/d{a} = 1 for every element (a sum copies its gradient "
+                                      "back)",
+                    .local =
+                        [mean](const OpCall& call) {
+                            return Tensor(call.input(0).shape(), scale(mean, call.input(0), *call.attrs));
+                        },
+                    .vjp =
+                        [mean](const OpCall& call, const Tensor& upstream) {
+                            const Tensor& x = call.input(0);
+                            Shape kept = x.shape();
+                            kept[axis_of(x.shape(), *call.attrs)] = 1;
+                            Tensor g = broadcast_to(Tensor(kept, upstream.data()), x.shape());
+                            const double s = scale(mean, x, *call.attrs);
+                            for (double& v : g.data()) v *= s;
+                            return g;
+                        },
+                    .explain =
+                        [mean](const OpCall& call, const Tensor& upstream, const Names& names, const Index& in_at,
+                               const NumFmt& num) {
+                            return reduce_explain_grad(mean, call, upstream, names, in_at, num);
+                        }}},
+        .attrs = {{"axis", AttrType::Int, 0.0, "the axis reduced (negative counts from the end)"},
+                  {"keepdims", AttrType::Bool, 0.0, "keep the reduced axis with size 1"}},
+        .shape = [](const std::vector<Shape>& in,
+                    const Attrs& attrs) { return drop_axis(in[0], axis_of(in[0], attrs), attrs.flag("keepdims"), 1); },
+        .forward =
+            [mean](const OpCall& call) {
+                const Tensor& x = call.input(0);
+                Tensor out = sum_axis(x, axis_of(x.shape(), *call.attrs), call.attrs->flag("keepdims"));
+                const double s = scale(mean, x, *call.attrs);
+                if (s != 1.0)
+                    for (double& v : out.data()) v *= s;
+                return out;
+            },
+        .explain = [mean](const OpCall& call, const Names& names, const Index& at,
+                          const NumFmt& num) { return reduce_explain_forward(mean, call, names, at, num); },
+        .vars =
+            [](const std::vector<Shape>& in, const Attrs& attrs) {
+                return std::map<std::string, std::string>{{"N", std::to_string(in[0].at(axis_of(in[0], attrs)))}};
+            }};
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "bnstep/error.hpp"
 #include "ops/explain.hpp"
+#include "ops/rules.hpp"
 
 namespace bnstep::ops {
 namespace {
@@ -129,25 +130,12 @@ PiecesFn pieces_of(std::function<long long(const Args&, const Attrs&)> piece, st
 }
 
 // f(x0) + (s(x) - s(x0)): the op at its forward input x0, moving as s moves.
-Surrogate surrogate_of(const ScalarOp& op) {
+Surrogate surrogate_of(const ScalarOp& op, ForwardFn forward) {
     const ScalarSurrogate& sur = *op.surrogate;
     if (op.inputs.size() != 1) throw InternalError(fmt::format("op '{}': a scalar surrogate needs one input", op.name));
-    Surrogate out;
-    out.name = sur.name;
-    out.forward = [f = op.f, s = sur.s](const OpCall& call, const OpCall& base) {
-        const Tensor& x = call.input(0);
-        const Tensor& x0 = base.input(0);
-        Tensor y(x.shape());
-        Args at_base(1);
-        for (std::size_t i = 0; i < y.size(); ++i) {
-            at_base[0] = x0[i];
-            y[i] = f(at_base, *call.attrs) + (s(x[i], *call.attrs) - s(x0[i], *call.attrs));
-        }
-        return y;
-    };
-    if (sur.piece)
-        out.pieces = pieces_of([piece = sur.piece](const Args& x, const Attrs& a) { return piece(x[0], a); }, 1);
-    return out;
+    PiecesFn pieces;
+    if (sur.piece) pieces = pieces_of([piece = sur.piece](const Args& x, const Attrs& a) { return piece(x[0], a); }, 1);
+    return anchored_surrogate(sur.name, std::move(forward), sur.s, std::move(pieces));
 }
 
 std::string formula_of(const ScalarOp& s, const ScalarInput& in) {
@@ -179,7 +167,7 @@ OpDef build(const ScalarOp& s) {
         return out;
     };
     if (s.piece) op.pieces = pieces_of(s.piece, arity);
-    if (s.surrogate) op.surrogate = surrogate_of(s);
+    if (s.surrogate) op.surrogate = surrogate_of(s, op.forward);
     // The worked examples keep the op's description; one shared copy, not one per rule.
     const auto shared = std::make_shared<const ScalarOp>(s);
     op.explain = [shared, keys](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
@@ -196,6 +184,8 @@ OpDef build(const ScalarOp& s) {
         InputRule rule;
         rule.name = in.name;
         rule.optional = in.optional;
+        rule.domain = in.domain;
+        rule.domain_of = in.domain_of;
         rule.straight_through = in.straight_through;
         rule.formula = formula_of(s, in);
         rule.local = [d = in.derivative, arity](const OpCall& call) {
@@ -204,11 +194,7 @@ OpDef build(const ScalarOp& s) {
                              [&](std::size_t i, const Args& x) { local[i] = d(x, (*call.out)[i], *call.attrs); });
             return local;
         };
-        rule.vjp = [local = rule.local](const OpCall& call, const Tensor& upstream) {
-            Tensor g = local(call);
-            for (std::size_t i = 0; i < g.size(); ++i) g[i] *= upstream[i];
-            return g;
-        };
+        rule.vjp = upstream_times(rule.local);
         rule.explain = [shared, keys, j, local_of = rule.local](const OpCall& call, const Tensor& upstream,
                                                                 const Names& names, const Index& in_at,
                                                                 const NumFmt& num) {
@@ -255,11 +241,6 @@ OpDef build(const ScalarOp& s) {
         op.inputs.push_back(std::move(rule));
     }
     return op;
-}
-
-ScalarInput in(std::string name, std::string local, std::function<double(const Args&, double, const Attrs&)> derivative,
-               bool optional, std::string note) {
-    return {std::move(name), std::move(local), std::move(derivative), optional, std::move(note)};
 }
 
 }  // namespace bnstep::ops

@@ -20,6 +20,8 @@ struct ScalarInput {
     std::function<double(const Args& x, double y, const Attrs& attrs)> derivative;
     bool optional = false;
     std::string note = "";  // appended to the formula (a convention at a kink)
+    Domain domain = {};     // the values the input takes (InputRule::domain)
+    DomainFn domain_of = {};
     // The derivative is a straight-through estimator's (the op's ScalarSurrogate
     // s'), not the op's own: the formula says so and the rule is labelled.
     bool straight_through = false;
@@ -53,8 +55,5 @@ struct ScalarOp {
 };
 
 OpDef build(const ScalarOp& s);
-
-ScalarInput in(std::string name, std::string local, std::function<double(const Args&, double, const Attrs&)> derivative,
-               bool optional = false, std::string note = "");
 
 }  // namespace bnstep::ops

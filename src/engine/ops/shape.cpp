@@ -23,22 +23,10 @@ std::size_t axis_in(long long axis, std::size_t rank) {
 // flat offset of the input element it copies.
 using GatherFn = std::function<std::vector<std::size_t>(const Shape& in, const Attrs& attrs, Shape& out)>;
 
-struct MoveOp {
-    std::string name, summary, forward, formula;
-    std::vector<AttrSpec> attrs;
-    GatherFn gather;
-    VarsFn vars = nullptr;
-};
-
-OpDef build(const MoveOp& m) {
-    OpDef op;
-    op.name = m.name;
-    op.family = "shape";
-    op.summary = m.summary;
-    op.forward_formula = m.forward;
-    op.attrs = m.attrs;
-    op.vars = m.vars;
-    auto gather = m.gather;
+// A one-input op that moves numbers, declared by its row of the table (name,
+// summary, formulas, attributes, vars) and its gather: fills in the shape
+// rule, forward, worked examples and the input's VJP.
+OpDef moves(OpDef op, GatherFn gather) {
     op.shape = [gather](const std::vector<Shape>& in, const Attrs& a) {
         Shape out;
         gather(in[0], a, out);
@@ -62,9 +50,7 @@ OpDef build(const MoveOp& m) {
         w.result = call.out->at(at);
         return w;
     };
-    InputRule rule;
-    rule.name = "x";
-    rule.formula = m.formula;
+    InputRule& rule = op.inputs.at(0);
     rule.vjp = [gather](const OpCall& call, const Tensor& up) {
         Shape shape;
         const auto from = gather(call.input(0).shape(), *call.attrs, shape);
@@ -94,7 +80,6 @@ OpDef build(const MoveOp& m) {
                                       names.in[0], index_str(at), names.out, index_str(Tensor(shape).unravel(e))));
         return w;
     };
-    op.inputs = {rule};
     return op;
 }
 
@@ -233,128 +218,144 @@ OpDef concat() {
 
 void add_shape_ops(OpTable& t) {
     t.add(concat());
-    t.add(build({"split",
-                 "one of `parts` equal pieces of x along an axis; the other pieces get no gradient from it",
-                 "split({x}; axis {axis}, parts {parts}, index {index})",
-                 "d{x} = d{out} in piece {index} of {parts} along axis {axis}, 0 in the other pieces",
-                 {{"axis", AttrType::Int, 1.0, "the axis split along"},
-                  {"parts", AttrType::Int, 2.0, "how many equal pieces", {.min = 1}},
-                  {"index", AttrType::Int, std::nullopt, "which piece, from 0", {.min = 0}}},
-                 [](const Shape& in, const Attrs& a, Shape& out) {
-                     if (in.empty()) throw ShapeError("cannot split a scalar");
-                     const std::size_t axis = axis_in(a.integer("axis"), in.size());
-                     const long long parts = a.integer("parts"), index = a.integer("index");
-                     if (parts < 1 || in[axis] % static_cast<std::size_t>(parts) != 0)
-                         throw ShapeError(fmt::format("axis {} of size {} does not split into {} equal parts", axis,
-                                                      in[axis], parts));
-                     if (index < 0 || index >= parts)
-                         throw ShapeError(fmt::format("index {} is not one of the {} parts", index, parts));
-                     out = in;
-                     out[axis] = in[axis] / static_cast<std::size_t>(parts);
-                     const Tensor src(in), dst(out);
-                     std::vector<std::size_t> from(dst.size());
-                     for (std::size_t e = 0; e < dst.size(); ++e) {
-                         Index at = dst.unravel(e);
-                         at[axis] += static_cast<std::size_t>(index) * out[axis];
-                         from[e] = src.offset(at);
-                     }
-                     return from;
-                 }}));
-    t.add(build(
-        {"reshape",
-         "the same numbers in row-major order, in a new shape (one dimension may be -1)",
-         "reshape({x}; shape {shape})",
-         "d{x} = reshape(d{out}, the shape of {x}): a reshape moves no number, so its gradient is reshaped back",
-         {{"shape",
-           AttrType::IntList,
-           std::nullopt,
-           "the new shape; -1 once for the size that fits",
-           {.min = 1, .fits = -1}}},
-         [](const Shape& in, const Attrs& a, Shape& out) {
-             const auto& want = a.list("shape");
-             out.clear();
-             std::size_t known = 1, free_axis = want.size();
-             for (std::size_t k = 0; k < want.size(); ++k) {
-                 if (want[k] == -1 && free_axis == want.size()) {
-                     free_axis = k;
-                     out.push_back(1);
-                     continue;
-                 }
-                 if (want[k] < 1)
-                     throw ShapeError(
-                         fmt::format("shape [{}]: each size must be at least 1, or -1 once", fmt::join(want, ",")));
-                 out.push_back(static_cast<std::size_t>(want[k]));
-                 known *= out.back();
-             }
-             const std::size_t total = element_count(in);
-             if (free_axis < want.size()) {
-                 if (total % known)
-                     throw ShapeError(fmt::format("{} elements do not fit shape [{}]", total, fmt::join(want, ",")));
-                 out[free_axis] = total / known;
-             }
-             if (out.size() > kMaxRank)
-                 throw ShapeError(fmt::format("shape [{}] has rank {}; bnstep tensors have rank 0 to {}",
-                                              fmt::join(want, ","), out.size(), kMaxRank));
-             if (element_count(out) != total)
-                 throw ShapeError(fmt::format("cannot reshape {} ({} elements) to [{}]", shape_str(in), total,
-                                              fmt::join(want, ",")));
-             return identity(total);
-         }}));
-    t.add(build({"flatten",
-                 "the axes from `start` on merged into one: (N, C, H, W) -> (N, C*H*W) for start 1",
-                 "flatten({x}; start {start})",
-                 "d{x} = reshape(d{out}, the shape of {x})",
-                 {{"start", AttrType::Int, 1.0, "the first axis merged"}},
-                 [](const Shape& in, const Attrs& a, Shape& out) {
-                     if (in.empty()) throw ShapeError("cannot flatten a scalar");
-                     const std::size_t start = axis_in(a.integer("start"), in.size());
-                     out.assign(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(start));
-                     out.push_back(element_count(Shape(in.begin() + static_cast<std::ptrdiff_t>(start), in.end())));
-                     return identity(element_count(in));
-                 }}));
-    t.add(
-        build({"transpose",
-               "the axes reordered: out axis k is x axis perm[k]",
-               "transpose({x}; perm {perm})",
-               "d{x} = transpose(d{out}; perm {inverse}): a permutation's backward is the inverse permutation",
-               {{"perm", AttrType::IntList, std::nullopt, "the input axis each output axis takes"}},
-               [](const Shape& in, const Attrs& a, Shape& out) { return permute(in, checked_perm(a, in.size()), out); },
-               [](const std::vector<Shape>& in, const Attrs& a) {
-                   std::vector<std::size_t> inverse(in[0].size());
-                   const auto perm = checked_perm(a, in[0].size());
-                   for (std::size_t k = 0; k < perm.size(); ++k) inverse[perm[k]] = k;
-                   return std::map<std::string, std::string>{{"inverse", fmt::format("[{}]", fmt::join(inverse, ","))}};
-               }}));
-    t.add(
-        build({"channel_shuffle",
-               "ShuffleNet's shuffle of (N, C, H, W): channels seen as a (groups, C/groups) grid, read out by columns",
-               "channel_shuffle({x}; groups {groups})",
-               "out channel j*groups + i is {x} channel i*(C/groups) + j, so d{x} = channel_shuffle(d{out}; groups "
-               "C/groups{[ = {inverse}]}): the backward applies the inverse permutation",
-               {{"groups", AttrType::Int, std::nullopt, "the number of channel groups", {.min = 1}}},
-               [](const Shape& in, const Attrs& a, Shape& out) {
-                   if (in.size() != 4) throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(in)));
-                   const long long groups = a.integer("groups");
-                   if (groups < 1 || in[1] % static_cast<std::size_t>(groups) != 0)
-                       throw ShapeError(fmt::format("groups = {} must divide the {} channels", groups, in[1]));
-                   out = in;
-                   const std::size_t g = static_cast<std::size_t>(groups), per = in[1] / g, plane = in[2] * in[3];
-                   std::vector<std::size_t> from(element_count(in));
-                   for (std::size_t n = 0; n < in[0]; ++n)
-                       for (std::size_t c = 0; c < in[1]; ++c) {
-                           const std::size_t src = (c % g) * per + c / g;  // out channel j*g + gi <- in gi*per + j
-                           for (std::size_t e = 0; e < plane; ++e)
-                               from[(n * in[1] + c) * plane + e] = (n * in[1] + src) * plane + e;
-                       }
-                   return from;
-               },
-               [](const std::vector<Shape>& in, const Attrs& a) {
-                   std::map<std::string, std::string> vars;
-                   const long long groups = a.integer("groups");
-                   if (in[0].size() == 4 && groups > 0 && in[0][1] % static_cast<std::size_t>(groups) == 0)
-                       vars["inverse"] = std::to_string(in[0][1] / static_cast<std::size_t>(groups));
-                   return vars;
-               }}));
+    t.add(moves(
+        {.name = "split",
+         .family = "shape",
+         .summary = "one of `parts` equal pieces of x along an axis; the other pieces get no gradient from it",
+         .forward_formula = "split({x}; axis {axis}, parts {parts}, index {index})",
+         .inputs = {{.name = "x",
+                     .formula = "d{x} = d{out} in piece {index} of {parts} along axis {axis}, 0 in the other pieces"}},
+         .attrs = {{"axis", AttrType::Int, 1.0, "the axis split along"},
+                   {"parts", AttrType::Int, 2.0, "how many equal pieces", {.min = 1}},
+                   {"index", AttrType::Int, std::nullopt, "which piece, from 0", {.min = 0}}}},
+        [](const Shape& in, const Attrs& a, Shape& out) {
+            if (in.empty()) throw ShapeError("cannot split a scalar");
+            const std::size_t axis = axis_in(a.integer("axis"), in.size());
+            const long long parts = a.integer("parts"), index = a.integer("index");
+            if (parts < 1 || in[axis] % static_cast<std::size_t>(parts) != 0)
+                throw ShapeError(
+                    fmt::format("axis {} of size {} does not split into {} equal parts", axis, in[axis], parts));
+            if (index < 0 || index >= parts)
+                throw ShapeError(fmt::format("index {} is not one of the {} parts", index, parts));
+            out = in;
+            out[axis] = in[axis] / static_cast<std::size_t>(parts);
+            const Tensor src(in), dst(out);
+            std::vector<std::size_t> from(dst.size());
+            for (std::size_t e = 0; e < dst.size(); ++e) {
+                Index at = dst.unravel(e);
+                at[axis] += static_cast<std::size_t>(index) * out[axis];
+                from[e] = src.offset(at);
+            }
+            return from;
+        }));
+    t.add(moves(
+        {.name = "reshape",
+         .family = "shape",
+         .summary = "the same numbers in row-major order, in a new shape (one dimension may be -1)",
+         .forward_formula = "reshape({x}; shape {shape})",
+         .inputs = {{.name = "x",
+                     .formula = "d{x} = reshape(d{out}, the shape of {x}): a reshape moves no number, so its "
+                                "gradient is reshaped back"}},
+         .attrs = {{"shape",
+                    AttrType::IntList,
+                    std::nullopt,
+                    "the new shape; -1 once for the size that fits",
+                    {.min = 1, .fits = -1}}}},
+        [](const Shape& in, const Attrs& a, Shape& out) {
+            const auto& want = a.list("shape");
+            out.clear();
+            std::size_t known = 1, free_axis = want.size();
+            for (std::size_t k = 0; k < want.size(); ++k) {
+                if (want[k] == -1 && free_axis == want.size()) {
+                    free_axis = k;
+                    out.push_back(1);
+                    continue;
+                }
+                if (want[k] < 1)
+                    throw ShapeError(
+                        fmt::format("shape [{}]: each size must be at least 1, or -1 once", fmt::join(want, ",")));
+                out.push_back(static_cast<std::size_t>(want[k]));
+                known *= out.back();
+            }
+            const std::size_t total = element_count(in);
+            if (free_axis < want.size()) {
+                if (total % known)
+                    throw ShapeError(fmt::format("{} elements do not fit shape [{}]", total, fmt::join(want, ",")));
+                out[free_axis] = total / known;
+            }
+            if (out.size() > kMaxRank)
+                throw ShapeError(fmt::format("shape [{}] has rank {}; bnstep tensors have rank 0 to {}",
+                                             fmt::join(want, ","), out.size(), kMaxRank));
+            if (element_count(out) != total)
+                throw ShapeError(
+                    fmt::format("cannot reshape {} ({} elements) to [{}]", shape_str(in), total, fmt::join(want, ",")));
+            return identity(total);
+        }));
+    t.add(moves({.name = "flatten",
+                 .family = "shape",
+                 .summary = "the axes from `start` on merged into one: (N, C, H, W) -> (N, C*H*W) for start 1",
+                 .forward_formula = "flatten({x}; start {start})",
+                 .inputs = {{.name = "x", .formula = "d{x} = reshape(d{out}, the shape of {x})"}},
+                 .attrs = {{"start", AttrType::Int, 1.0, "the first axis merged"}}},
+                [](const Shape& in, const Attrs& a, Shape& out) {
+                    if (in.empty()) throw ShapeError("cannot flatten a scalar");
+                    const std::size_t start = axis_in(a.integer("start"), in.size());
+                    out.assign(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(start));
+                    out.push_back(element_count(Shape(in.begin() + static_cast<std::ptrdiff_t>(start), in.end())));
+                    return identity(element_count(in));
+                }));
+    t.add(moves(
+        {.name = "transpose",
+         .family = "shape",
+         .summary = "the axes reordered: out axis k is x axis perm[k]",
+         .forward_formula = "transpose({x}; perm {perm})",
+         .inputs = {{.name = "x",
+                     .formula = "d{x} = transpose(d{out}; perm {inverse}): a permutation's backward is the inverse "
+                                "permutation"}},
+         .attrs = {{"perm", AttrType::IntList, std::nullopt, "the input axis each output axis takes"}},
+         .vars =
+             [](const std::vector<Shape>& in, const Attrs& a) {
+                 std::vector<std::size_t> inverse(in[0].size());
+                 const auto perm = checked_perm(a, in[0].size());
+                 for (std::size_t k = 0; k < perm.size(); ++k) inverse[perm[k]] = k;
+                 return std::map<std::string, std::string>{{"inverse", fmt::format("[{}]", fmt::join(inverse, ","))}};
+             }},
+        [](const Shape& in, const Attrs& a, Shape& out) { return permute(in, checked_perm(a, in.size()), out); }));
+    t.add(moves(
+        {.name = "channel_shuffle",
+         .family = "shape",
+         .summary =
+             "ShuffleNet's shuffle of (N, C, H, W): channels seen as a (groups, C/groups) grid, read out by columns",
+         .forward_formula = "channel_shuffle({x}; groups {groups})",
+         .inputs = {{.name = "x",
+                     .formula = "out channel j*groups + i is {x} channel i*(C/groups) + j, so d{x} = "
+                                "channel_shuffle(d{out}; groups C/groups{[ = {inverse}]}): the backward applies the "
+                                "inverse permutation"}},
+         .attrs = {{"groups", AttrType::Int, std::nullopt, "the number of channel groups", {.min = 1}}},
+         .vars =
+             [](const std::vector<Shape>& in, const Attrs& a) {
+                 std::map<std::string, std::string> vars;
+                 const long long groups = a.integer("groups");
+                 if (in[0].size() == 4 && groups > 0 && in[0][1] % static_cast<std::size_t>(groups) == 0)
+                     vars["inverse"] = std::to_string(in[0][1] / static_cast<std::size_t>(groups));
+                 return vars;
+             }},
+        [](const Shape& in, const Attrs& a, Shape& out) {
+            if (in.size() != 4) throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(in)));
+            const long long groups = a.integer("groups");
+            if (groups < 1 || in[1] % static_cast<std::size_t>(groups) != 0)
+                throw ShapeError(fmt::format("groups = {} must divide the {} channels", groups, in[1]));
+            out = in;
+            const std::size_t g = static_cast<std::size_t>(groups), per = in[1] / g, plane = in[2] * in[3];
+            std::vector<std::size_t> from(element_count(in));
+            for (std::size_t n = 0; n < in[0]; ++n)
+                for (std::size_t c = 0; c < in[1]; ++c) {
+                    const std::size_t src = (c % g) * per + c / g;  // out channel j*g + gi <- in gi*per + j
+                    for (std::size_t e = 0; e < plane; ++e)
+                        from[(n * in[1] + c) * plane + e] = (n * in[1] + src) * plane + e;
+                }
+            return from;
+        }));
 }
 
 }  // namespace bnstep::ops

@@ -48,7 +48,7 @@ std::pair<double, std::string> weighted_sum(const Site& s, const Tensor& up, con
                                   scaled_element(names.out, at, s.axis, 1.0), w.numeric, num(w.result))};
 }
 
-Worked explain_forward(bool log, const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+Worked softmax_explain_forward(bool log, const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
     const Site s(call, at);
     const SoftmaxRow r = softmax_row(call.input(0), s.rows, s.row, s.temperature);
     const std::string xs = element(names.in[0], call.input(0).shape(), concrete(at)) +
@@ -106,8 +106,8 @@ Tensor log_softmax_vjp(const OpCall& call, const Tensor& up) {
     return dx;
 }
 
-Worked explain_grad(bool log, const OpCall& call, const Tensor& up, const Names& names, const Index& at,
-                    const NumFmt& num) {
+Worked softmax_explain_grad(bool log, const OpCall& call, const Tensor& up, const Names& names, const Index& at,
+                            const NumFmt& num) {
     const Site s(call, at);
     const Tensor& y = *call.out;
     const Shape& shape = y.shape();
@@ -138,47 +138,46 @@ Worked explain_grad(bool log, const OpCall& call, const Tensor& up, const Names&
 }
 
 OpDef softmax_op(bool log) {
-    OpDef op;
-    op.name = log ? "log_softmax" : "softmax";
-    op.family = "softmax";
-    op.summary = log ? "log of the softmax along one axis at temperature T: x/T - log(sum_k exp(x_k/T)), computed as "
-                       "x/T - m - log(sum_k exp(x_k/T - m)) with m the row's largest x/T"
-                     : "softmax along one axis at temperature T (T > 1 softens it, as in distillation): "
-                       "exp(x/T - m) / sum_k exp(x_k/T - m), m the row's largest x/T, which cancels";
-    op.forward_formula = log ? "{x}/{temperature} - log(sum_k exp({x}_k/{temperature})), k along axis={axis}"
-                             : "exp({x}/{temperature}) / sum_k exp({x}_k/{temperature}), k along axis={axis}";
-    op.attrs = {{"axis", AttrType::Int, -1.0, "the axis the softmax runs along (negative counts from the end)"},
-                {"temperature",
-                 AttrType::Number,
-                 1.0,
-                 "T > 0: the input is divided by T first",
-                 {.min = 0, .above_min = true}}};
-    op.shape = [](const std::vector<Shape>& in, const Attrs& attrs) {
-        axis_attr(in[0], attrs);
-        temperature_attr(attrs);
-        return in[0];
-    };
-    op.forward = [log](const OpCall& call) {
-        const Tensor& x = call.input(0);
-        const std::size_t axis = axis_attr(x.shape(), *call.attrs);
-        const double t = temperature_attr(*call.attrs);
-        return log ? log_softmax_along(x, axis, t) : softmax_along(x, axis, t);
-    };
-    op.explain = [log](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        return explain_forward(log, call, names, at, num);
-    };
-    InputRule rule;
-    rule.name = "x";
-    rule.formula = log ? "d{x} = (d{out} - softmax({x}/{temperature}) * sum_k d{out}_k) / {temperature}, "
-                         "softmax({x}/{temperature}) = exp({out}), k along axis={axis}"
-                       : "d{x} = {out} * (d{out} - sum_k d{out}_k * {out}_k) / {temperature}, k along axis={axis} "
-                         "(the Jacobian diag({out}) - {out} {out}^T, divided by {temperature})";
-    rule.vjp = log ? log_softmax_vjp : softmax_vjp;
-    rule.explain = [log](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
-        return explain_grad(log, call, up, names, at, num);
-    };
-    op.inputs.push_back(std::move(rule));
-    return op;
+    return {
+        .name = log ? "log_softmax" : "softmax",
+        .family = "softmax",
+        .summary = log ? "log of the softmax along one axis at temperature T: x/T - log(sum_k exp(x_k/T)), computed as "
+                         "x/T - m - log(sum_k exp(x_k/T - m)) with m the row's largest x/T"
+                       : "softmax along one axis at temperature T (T > 1 softens it, as in distillation): "
+                         "exp(x/T - m) / sum_k exp(x_k/T - m), m the row's largest x/T, which cancels",
+        .forward_formula = log ? "{x}/{temperature} - log(sum_k exp({x}_k/{temperature})), k along axis={axis}"
+                               : "exp({x}/{temperature}) / sum_k exp({x}_k/{temperature}), k along axis={axis}",
+        .inputs = {{.name = "x",
+                    .domain = {Domain::Kind::Any, 4.0},
+                    .formula = log ? "d{x} = (d{out} - softmax({x}/{temperature}) * sum_k d{out}_k) / {temperature}, "
+                                     "softmax({x}/{temperature}) = exp({out}), k along axis={axis}"
+                                   : "d{x} = {out} * (d{out} - sum_k d{out}_k * {out}_k) / {temperature}, k along "
+                                     "axis={axis} (the Jacobian diag({out}) - {out} {out}^T, divided by {temperature})",
+                    .vjp = log ? log_softmax_vjp : softmax_vjp,
+                    .explain = [log](
+                                   const OpCall& call, const Tensor& up, const Names& names, const Index& at,
+                                   const NumFmt& num) { return softmax_explain_grad(log, call, up, names, at, num); }}},
+        .attrs = {{"axis", AttrType::Int, -1.0, "the axis the softmax runs along (negative counts from the end)"},
+                  {"temperature",
+                   AttrType::Number,
+                   1.0,
+                   "T > 0: the input is divided by T first",
+                   {.min = 0, .above_min = true}}},
+        .shape =
+            [](const std::vector<Shape>& in, const Attrs& attrs) {
+                axis_attr(in[0], attrs);
+                temperature_attr(attrs);
+                return in[0];
+            },
+        .forward =
+            [log](const OpCall& call) {
+                const Tensor& x = call.input(0);
+                const std::size_t axis = axis_attr(x.shape(), *call.attrs);
+                const double t = temperature_attr(*call.attrs);
+                return log ? log_softmax_along(x, axis, t) : softmax_along(x, axis, t);
+            },
+        .explain = [log](const OpCall& call, const Names& names, const Index& at,
+                         const NumFmt& num) { return softmax_explain_forward(log, call, names, at, num); }};
 }
 
 }  // namespace

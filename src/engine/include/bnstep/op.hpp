@@ -27,10 +27,10 @@ std::string_view attr_type_name(AttrType type);
 // The values an attribute may take (for a list, each element), as the
 // lesson schema states them; the op's shape rule checks them and words the error.
 struct AttrRange {
-    std::optional<double> min;
-    std::optional<double> max;
-    bool above_min = false;         // min itself excluded (a temperature above 0)
-    std::optional<long long> fits;  // a list: an element that may stand once for the size that fits (-1)
+    std::optional<double> min = std::nullopt;
+    std::optional<double> max = std::nullopt;
+    bool above_min = false;                        // min itself excluded (a temperature above 0)
+    std::optional<long long> fits = std::nullopt;  // a list: an element that may stand once for the size that fits (-1)
 };
 
 struct AttrSpec {
@@ -163,13 +163,17 @@ struct Domain {
     Kind kind = Kind::Any;
     double bound = 0;  // > 0: |x| <= bound as well (exp, softmax)
 };
+// A domain that depends on the node's attributes (pow: a whole exponent p >= 0
+// takes a base of any sign, other exponents a positive one).
+using DomainFn = std::function<Domain(const Attrs& attrs)>;
 
 struct InputRule {
-    std::string name;  // the input's name in formulas
+    std::string name = {};  // the input's name in formulas
     bool optional = false;
     bool differentiable = true;
-    Domain domain;
-    std::string formula;  // the local gradient, e.g. "d(1/{v})/d{v} = -1/{v}^2"
+    Domain domain = {};
+    DomainFn domain_of = {};   // when set, the domain for the given attributes; `domain` is then unused
+    std::string formula = {};  // the local gradient, e.g. "d(1/{v})/d{v} = -1/{v}^2"
     // The gradient is (in part) a straight-through estimator's, not the true
     // derivative: run and trace label it, and the formula says so.
     bool straight_through = false;
@@ -177,34 +181,38 @@ struct InputRule {
     // broadcasting, in the shape where it multiplies the upstream gradient
     // (the output's for elementwise ops, the input's for sum and mean);
     // empty otherwise.
-    LocalFn local;
+    LocalFn local = {};
     // The downstream gradient, in the input's shape or in the output's shape
     // (the executor then undoes the broadcasting).
-    VjpFn vjp;
-    ExplainGradFn explain;
+    VjpFn vjp = {};
+    ExplainGradFn explain = {};
+
+    Domain domain_for(const Attrs& attrs) const { return domain_of ? domain_of(attrs) : domain; }
 };
 
+// One row of the op table. Every member has a default, so that an op is
+// declared with designated initializers naming only what it has.
 struct OpDef {
-    std::string name;
-    std::string family;
-    std::string summary;
-    std::string forward_formula;  // e.g. "{a} * {b}"
-    std::vector<InputRule> inputs;
-    std::vector<AttrSpec> attrs;
-    ShapeFn shape;
-    ForwardFn forward;
-    ExplainForwardFn explain;
-    VarsFn vars;  // optional extra placeholders for formulas
-    CostFn cost;  // optional: ops whose multiply-adds the cost summary counts
+    std::string name = {};
+    std::string family = {};
+    std::string summary = {};
+    std::string forward_formula = {};  // e.g. "{a} * {b}"
+    std::vector<InputRule> inputs = {};
+    std::vector<AttrSpec> attrs = {};
+    ShapeFn shape = {};
+    ForwardFn forward = {};
+    ExplainForwardFn explain = {};
+    VarsFn vars = {};  // optional extra placeholders for formulas
+    CostFn cost = {};  // optional: ops whose multiply-adds the cost summary counts
     // Ops whose output elements each read a window of an input (convolution,
     // pooling): the elements one output element reads, saturated. The loader
     // bounds it by --max-elements, and the work of a run by --max-work.
-    std::function<std::size_t(const std::vector<Shape>& in, const Attrs& attrs)> window_taps;
+    std::function<std::size_t(const std::vector<Shape>& in, const Attrs& attrs)> window_taps = {};
     // The last input may repeat (concat): its rule serves every extra input,
     // and `{inputs}` in the forward formula lists them all.
     bool variadic = false;
-    PiecesFn pieces;                     // ops with kinks; empty for smooth ops
-    std::optional<Surrogate> surrogate;  // ops whose backward is a straight-through estimator
+    PiecesFn pieces = {};                     // ops with kinks; empty for smooth ops
+    std::optional<Surrogate> surrogate = {};  // ops whose backward is a straight-through estimator
 
     std::size_t min_arity() const;
     std::size_t max_arity() const { return variadic ? static_cast<std::size_t>(-1) : inputs.size(); }
