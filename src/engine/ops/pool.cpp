@@ -17,7 +17,7 @@ struct PoolGeometry {
     bool inside(long long a, long long b) const { return a >= 0 && b >= 0 && a < (long long)h && b < (long long)w; }
 };
 
-PoolGeometry geometry(const Shape& x, const Attrs& a) {
+PoolGeometry pool_geometry(const Shape& x, const Attrs& a) {
     if (x.size() != 4) throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(x)));
     PoolGeometry g;
     g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
@@ -37,7 +37,7 @@ PoolGeometry geometry(const Shape& x, const Attrs& a) {
     return g;
 }
 
-PoolGeometry geometry(const OpCall& call) { return geometry(call.input(0).shape(), *call.attrs); }
+PoolGeometry pool_geometry(const OpCall& call) { return pool_geometry(call.input(0).shape(), *call.attrs); }
 
 std::vector<AttrSpec> window_attrs() {
     return {{"kernel", AttrType::Int, std::nullopt, "the window's side", {.min = 1}},
@@ -94,7 +94,7 @@ OpDef window_op(OpDef op) {
     op.forward_formula = op.name + "({x}; kernel {kernel}, stride {stride}, padding {padding})";
     op.attrs = window_attrs();
     op.shape = [](const std::vector<Shape>& in, const Attrs& a) {
-        const PoolGeometry g = geometry(in[0], a);
+        const PoolGeometry g = pool_geometry(in[0], a);
         return Shape{g.n, g.c, g.ho, g.wo};
     };
     op.window_taps = [](const std::vector<Shape>&, const Attrs& a) {
@@ -116,7 +116,7 @@ OpDef max_pool() {
                    "an element that is no window's maximum (ties: the first maximum in the window)",
                .vjp =
                    [](const OpCall& call, const Tensor& up) {
-                       const PoolGeometry g = geometry(call);
+                       const PoolGeometry g = pool_geometry(call);
                        Tensor dx(call.input(0).shape());
                        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
                            dx[argmax(g, call.input(0), n, c, i, j)] += up[e];
@@ -125,7 +125,7 @@ OpDef max_pool() {
                    },
                .explain =
                    [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
-                       const PoolGeometry g = geometry(call);
+                       const PoolGeometry g = pool_geometry(call);
                        const Tensor& x = call.input(0);
                        const std::size_t target = x.offset(at);
                        std::vector<std::string> symbols, terms;
@@ -152,7 +152,7 @@ OpDef max_pool() {
                    }}},
          .forward =
              [](const OpCall& call) {
-                 const PoolGeometry g = geometry(call);
+                 const PoolGeometry g = pool_geometry(call);
                  Tensor out(Shape{g.n, g.c, g.ho, g.wo});
                  for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
                      out[e] = call.input(0)[argmax(g, call.input(0), n, c, i, j)];
@@ -161,7 +161,7 @@ OpDef max_pool() {
              },
          .explain =
              [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-                 const PoolGeometry g = geometry(call);
+                 const PoolGeometry g = pool_geometry(call);
                  const Tensor& x = call.input(0);
                  const std::size_t n = at[0], c = at[1], i = at[2], j = at[3];
                  std::vector<std::string> values;
@@ -178,7 +178,7 @@ OpDef max_pool() {
          // The piece of a window is where its maximum is: a tie crossed moves it.
          .pieces =
              [](const OpCall& call) {
-                 const PoolGeometry g = geometry(call);
+                 const PoolGeometry g = pool_geometry(call);
                  std::vector<long long> p(g.n * g.c * g.ho * g.wo);
                  for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
                      p[e] = static_cast<long long>(argmax(g, call.input(0), n, c, i, j));
@@ -197,7 +197,7 @@ OpDef avg_pool() {
                .formula = "d{x}[n,c,h,w] = sum of d{out}[n,c,i,j] / kernel^2 over the windows (i,j) that contain (h,w)",
                .vjp =
                    [](const OpCall& call, const Tensor& up) {
-                       const PoolGeometry g = geometry(call);
+                       const PoolGeometry g = pool_geometry(call);
                        Tensor dx(call.input(0).shape());
                        const double area = double(g.kernel * g.kernel);
                        for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
@@ -209,7 +209,7 @@ OpDef avg_pool() {
                    },
                .explain =
                    [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
-                       const PoolGeometry g = geometry(call);
+                       const PoolGeometry g = pool_geometry(call);
                        const double area = double(g.kernel * g.kernel);
                        std::vector<std::string> symbols, terms;
                        Worked w;
@@ -233,7 +233,7 @@ OpDef avg_pool() {
                    }}},
          .forward =
              [](const OpCall& call) {
-                 const PoolGeometry g = geometry(call);
+                 const PoolGeometry g = pool_geometry(call);
                  const Tensor& x = call.input(0);
                  Tensor out(Shape{g.n, g.c, g.ho, g.wo});
                  const double area = double(g.kernel * g.kernel);
@@ -246,7 +246,7 @@ OpDef avg_pool() {
              },
          .explain =
              [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-                 const PoolGeometry g = geometry(call);
+                 const PoolGeometry g = pool_geometry(call);
                  const Tensor& x = call.input(0);
                  const std::size_t n = at[0], c = at[1], i = at[2], j = at[3];
                  std::vector<std::string> values;

@@ -41,7 +41,7 @@ struct PowerGrid {
     }
 };
 
-PowerGrid grid_of(const Attrs& a) {
+PowerGrid power_grid_of(const Attrs& a) {
     const long long n1 = a.integer("n1"), n2 = a.integer("n2");
     for (const auto& [name, n] : {std::pair{"n1", n1}, std::pair{"n2", n2}})
         if (n < -kMaxExponent || n > kMaxExponent)
@@ -58,7 +58,7 @@ std::vector<bool> quantized_of(const OpCall& call) {
 }
 
 Tensor pow2_forward(const OpCall& call) {
-    const PowerGrid g = grid_of(*call.attrs);
+    const PowerGrid g = power_grid_of(*call.attrs);
     const Tensor& w = call.input(0);
     const std::vector<bool> quantized = quantized_of(call);
     Tensor out(w.shape());
@@ -79,7 +79,7 @@ std::string why_quantized(const OpCall& call, const std::string& wi, const Index
 // The bin of a quantized weight, signed, and one more id for a weight that
 // is not quantized: a weight entering or leaving the quantized set changes piece.
 std::vector<long long> pow2_pieces(const OpCall& call) {
-    const PowerGrid g = grid_of(*call.attrs);
+    const PowerGrid g = power_grid_of(*call.attrs);
     const Tensor& w = call.input(0);
     const std::vector<bool> quantized = quantized_of(call);
     std::vector<long long> p(w.size());
@@ -88,7 +88,7 @@ std::vector<long long> pow2_pieces(const OpCall& call) {
 }
 
 Worked pow2_explain(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-    const PowerGrid g = grid_of(*call.attrs);
+    const PowerGrid g = power_grid_of(*call.attrs);
     const Tensor& w = call.input(0);
     const std::size_t i = w.offset(at);
     const bool quantized = quantized_of(call)[i];
@@ -111,7 +111,7 @@ Worked pow2_explain(const OpCall& call, const Names& names, const Index& at, con
     return out;
 }
 
-InputRule weights_rule() {
+InputRule pow2_weights_rule() {
     return local_rule(
         "W",
         "d{out}/d{W} = 0 where {W} is quantized (frozen at its power of two), 1 where it is not yet (it passes "
@@ -143,7 +143,7 @@ OpDef pow2_quantize() {
                 "round(fraction * size) of largest |W| (on a tie the lower index first); the others pass unchanged. "
                 "Quantized weights are frozen: they get no gradient",
             .forward_formula = "beta(|{W}|) * sign({W}) where quantized, else {W}",
-            .inputs = {weights_rule(),
+            .inputs = {pow2_weights_rule(),
                        {.name = "mask",
                         .optional = true,
                         .differentiable = false,
@@ -166,7 +166,7 @@ OpDef pow2_quantize() {
                        {.min = 0, .max = 1}}},
             .shape =
                 [](const std::vector<Shape>& in, const Attrs& a) {
-                    grid_of(a);
+                    power_grid_of(a);
                     check_fraction(a, "fraction");
                     return weights_and_mask(in);
                 },

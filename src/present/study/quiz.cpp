@@ -54,7 +54,7 @@ std::vector<Candidate> candidates(const Trace& t, std::size_t i, const QuizOptio
 }
 
 // dx[i] = dx1[i] + dx2[i] for a node whose gradient adds several contributions.
-Worked accumulation_element(const Trace& t, std::size_t node, const Index& at, const NumFmt& num) {
+Worked quiz_accumulation_element(const Trace& t, std::size_t node, const Index& at, const NumFmt& num) {
     Worked w;
     w.lhs = t.graph->nodes[node].grad_name() + index_str(at);
     for (const auto& r : t.nodes[node].received) {
@@ -109,7 +109,7 @@ Question make_question(const Trace& t, std::size_t i, const Candidate& c, Rng& r
             q.worked = edge_worked(t, *c.edge, q.at, num);
         } else {
             q.hint = text::accumulation(t, i);
-            q.worked = accumulation_element(t, i, q.at, num);
+            q.worked = quiz_accumulation_element(t, i, q.at, num);
         }
         return q;
     }
