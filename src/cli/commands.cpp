@@ -176,6 +176,8 @@ std::vector<Command> core_commands() {
              return [lesson, options, common] {
                  const Graph g = common->load(*lesson);
                  options->max_work = common->limits.work;
+                 options->max_work_name = common->limits.names.work;
+                 options->params_name = "--param";
                  const SaliencyReport report = compute_saliency(g, *options);
                  if (common->format == "json")
                      print_json(saliency_json(report));

@@ -15,14 +15,17 @@
 
 namespace bnstep::cli {
 
+// The default limits, each named in messages by the option that sets it.
+Limits flag_named_limits();
+
 // Options most commands share.
 struct Common {
     std::string format = "text";
     int precision = 4;
     std::string color = "auto";
     bool full = false;
-    std::vector<std::string> settings;  // --set x.shape=...
-    Limits limits;                      // --max-file-size, --max-nodes, --max-elements, --max-memory, --max-work
+    std::vector<std::string> settings;    // --set x.shape=...
+    Limits limits = flag_named_limits();  // --max-file-size, --max-nodes, --max-elements, --max-memory, --max-work
 
     LessonOptions lesson_options() const;
     // What the command holds per element of every tensor, measured with

@@ -135,7 +135,7 @@ bool is_identifier(const std::string& s) {
                        [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
-Shape read_shape(const Reader& r, const json& j, const std::string& where, std::size_t max_elements) {
+Shape read_shape(const Reader& r, const json& j, const std::string& where, const Limits& limits) {
     r.list(j, where);
     if (j.size() > kMaxRank)
         r.fail(where, fmt::format("rank {} is too high: bnstep tensors have rank 0 to {}", j.size(), kMaxRank));
@@ -144,9 +144,9 @@ Shape read_shape(const Reader& r, const json& j, const std::string& where, std::
     for (std::size_t i = 0; i < j.size(); ++i) {
         const long long d = r.integer(j[i], at(where, i));
         if (d < 1) r.fail(at(where, i), fmt::format("expected a dimension of at least 1, got {}", d));
-        if (saturating_mul(count, static_cast<std::size_t>(d)) > max_elements)
-            r.fail(where, fmt::format("the shape has more than {} elements, the limit for one tensor (--max-elements)",
-                                      max_elements));
+        if (saturating_mul(count, static_cast<std::size_t>(d)) > limits.elements)
+            r.fail(where, fmt::format("the shape has more than {} elements, the limit for one tensor ({})",
+                                      limits.elements, limits.names.elements));
         count *= static_cast<std::size_t>(d);
         shape.push_back(static_cast<std::size_t>(d));
     }
@@ -279,24 +279,24 @@ Attrs read_attrs(const Reader& r, const OpDef& op, const json* attrs, const std:
     return out;
 }
 
-// An op node's output against --max-elements, its window against
-// --max-elements, and the run's multiply-adds so far against --max-work.
+// An op node's output and its window against Limits::elements, and the run's
+// multiply-adds so far against Limits::work.
 void check_node_size(const Reader& r, const Node& node, const std::vector<Shape>& in_shapes, const Limits& limits,
                      std::size_t& work) {
     const std::size_t elements = element_count(node.shape);
     if (elements > limits.elements)
         r.fail(node.location, fmt::format("{} would have shape {}, more than {} elements, the limit for one "
-                                          "tensor (--max-elements)",
-                                          node.name, shape_str(node.shape), limits.elements));
+                                          "tensor ({})",
+                                          node.name, shape_str(node.shape), limits.elements, limits.names.elements));
     std::size_t taps = 1;
     if (node.op->window_taps) {
         taps = node.op->window_taps(in_shapes, node.attrs);
         if (taps > limits.elements)
             r.fail(node.location,
                    fmt::format("each element of {} = {} reads a window of {} elements, more than the "
-                               "limit of {} (--max-elements)",
+                               "limit of {} ({})",
                                node.name, node.op->name, taps == SIZE_MAX ? "more than 2^64" : std::to_string(taps),
-                               limits.elements));
+                               limits.elements, limits.names.elements));
     }
     // The op's own count of multiply-adds where it has one, else one per element it reads.
     std::size_t node_work = saturating_mul(elements, taps);
@@ -307,8 +307,8 @@ void check_node_size(const Reader& r, const Node& node, const std::vector<Shape>
     work = saturating_add(work, node_work);
     if (work > limits.work)
         r.fail(node.location, fmt::format("a forward pass would take more than {} multiply-adds by {} = {}, the limit "
-                                          "(--max-work)",
-                                          limits.work, node.name, node.op->name));
+                                          "({})",
+                                          limits.work, node.name, node.op->name, limits.names.work));
 }
 
 // Topological order, the declaration order on ties; a cycle is an error.
@@ -395,9 +395,11 @@ std::string did_you_mean(std::string_view wanted, const std::vector<std::string>
 Graph parse_lesson(std::string_view text, const std::string& source, const OpTable& ops, const LessonOptions& options) {
     const Reader r(source);
     if (text.size() > options.limits.file_bytes)
-        throw LessonError(fmt::format("{}: the lesson is {}, above the limit of {} (--max-file-size)", source,
-                                      bytes_str(text.size()), bytes_str(options.limits.file_bytes)));
-    const json root = read_lesson_json(text, source, {options.limits.json_depth, options.limits.nodes});
+        throw LessonError(fmt::format("{}: the lesson is {}, above the limit of {} ({})", source,
+                                      bytes_str(text.size()), bytes_str(options.limits.file_bytes),
+                                      options.limits.names.file_bytes));
+    const json root =
+        read_lesson_json(text, source, {options.limits.json_depth, options.limits.nodes, options.limits.names.nodes});
     r.object(root, "");
     r.only_keys(root, "", {"$schema", "name", "title", "description", "leaves", "nodes", "output", "compare"});
 
@@ -445,8 +447,8 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     std::vector<std::pair<std::size_t, const json*>> leaf_items;
     if (const json* node_list = r.optional(root, "nodes");
         node_list && node_list->is_array() && leaves.size() + node_list->size() > options.limits.nodes)
-        r.fail("", fmt::format("{} leaves and nodes, above the limit of {} (--max-nodes)",
-                               leaves.size() + node_list->size(), options.limits.nodes));
+        r.fail("", fmt::format("{} leaves and nodes, above the limit of {} ({})", leaves.size() + node_list->size(),
+                               options.limits.nodes, options.limits.names.nodes));
     for (std::size_t i = 0; i < leaves.size(); ++i) {
         const std::string where = at("/leaves", i);
         const json& item = leaves[i];
@@ -465,20 +467,19 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
             r.fail(at(where, "kind"),
                    fmt::format("unknown kind '{}'; expected \"input\", \"param\" or \"const\"", kind));
         node.shape = read_shape(r, r.required(item, where, "shape", "a list of dimensions, [] for a scalar"),
-                                at(where, "shape"), options.limits.elements);
+                                at(where, "shape"), options.limits);
         if (const auto it = options.shapes.find(node.name); it != options.shapes.end()) {
             if (item.contains("values") && it->second != node.shape)
                 throw UsageError(
-                    fmt::format("--set {}.shape: {} gives literal values of shape {}; only a leaf "
+                    fmt::format("{} {}.shape: {} gives literal values of shape {}; only a leaf "
                                 "with \"random\" or \"fill\" can be resized",
-                                node.name, node.name, shape_str(node.shape)));
+                                options.limits.names.shapes, node.name, node.name, shape_str(node.shape)));
             if (it->second != node.shape) resized_names.push_back(node.name);
             node.shape = it->second;
             if (element_count(node.shape) > options.limits.elements)
-                throw UsageError(
-                    fmt::format("--set {}.shape: {} elements, above the limit for one tensor of {} "
-                                "(--max-elements)",
-                                node.name, element_count(node.shape), options.limits.elements));
+                throw UsageError(fmt::format("{} {}.shape: {} elements, above the limit for one tensor of {} ({})",
+                                             options.limits.names.shapes, node.name, element_count(node.shape),
+                                             options.limits.elements, options.limits.names.elements));
         }
         leaf_items.emplace_back(nodes.size() - 1, &item);  // values are read once the sizes are known to fit
     }
@@ -510,9 +511,9 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
             for (const Node& n : nodes)
                 if (n.kind != NodeKind::Op) leaf_names.push_back(n.name);
             const std::string hint = did_you_mean(name, leaf_names);
-            throw UsageError(fmt::format("--set {}.shape: lesson {} has no leaf '{}'{}; its leaves: {}", name, g.name,
-                                         name, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
-                                         fmt::join(leaf_names, ", ")));
+            throw UsageError(fmt::format(
+                "{} {}.shape: lesson {} has no leaf '{}'{}; its leaves: {}", options.limits.names.shapes, name, g.name,
+                name, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), fmt::join(leaf_names, ", ")));
         }
     }
     std::vector<std::vector<std::size_t>> inputs(nodes.size());
@@ -592,11 +593,11 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     for (const Node& n : g.nodes) total = saturating_add(total, element_count(n.shape));
     const std::size_t per_element = options.limits.bytes_per_element;
     if (total > options.limits.memory_bytes / per_element)
-        r.fail("",
-               fmt::format("a run would need about {} ({} elements in all, {} bytes each for {}), above the limit "
-                           "of {} (--max-memory)",
-                           total > SIZE_MAX / per_element ? "more than 16 EiB" : bytes_str(total * per_element), total,
-                           per_element, options.limits.bytes_per_element_use, bytes_str(options.limits.memory_bytes)));
+        r.fail("", fmt::format("a run would need about {} ({} elements in all, {} bytes each for {}), above the limit "
+                               "of {} ({})",
+                               total > SIZE_MAX / per_element ? "more than 16 EiB" : bytes_str(total * per_element),
+                               total, per_element, options.limits.bytes_per_element_use,
+                               bytes_str(options.limits.memory_bytes), options.limits.names.memory));
     for (const auto& [index, item] : leaf_items) {
         Node& leaf = g.nodes[position[index]];
         leaf.value = read_tensor(r, *item, leaf.shape, leaf.location);
@@ -621,9 +622,9 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
         if (up->contains("values") && !options.shapes.empty() &&
             element_count(out_shape) != count_numbers(up->at("values")))
             throw UsageError(
-                fmt::format("--set: the output '{}' is now {}, but its upstream gradient is given as literal "
+                fmt::format("{}: the output '{}' is now {}, but its upstream gradient is given as literal "
                             "values; only \"random\" or \"fill\" can follow a new shape",
-                            out_name, shape_str(out_shape)));
+                            options.limits.names.shapes, out_name, shape_str(out_shape)));
         g.seed = read_tensor(r, *up, out_shape, "/output/upstream");
     } else if (out_shape.empty()) {
         g.seed = Tensor::scalar(1.0);
@@ -664,7 +665,6 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     return g;
 }
 
-
 Graph load_lesson(const std::string& name_or_path, const OpTable& ops, const LessonOptions& options) {
     const bool is_path = name_or_path.find('/') != std::string::npos || name_or_path == "." || name_or_path == ".." ||
                          (name_or_path.size() > 5 && name_or_path.ends_with(".json"));
@@ -684,7 +684,8 @@ Graph load_lesson(const std::string& name_or_path, const OpTable& ops, const Les
                                       name_or_path, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
                                       fmt::join(names, ", ")));
     }
-    const std::string text = read_text_file(name_or_path, options.limits.file_bytes, "for a lesson (--max-file-size)");
+    const std::string text = read_text_file(name_or_path, options.limits.file_bytes,
+                                            fmt::format("for a lesson ({})", options.limits.names.file_bytes));
     return parse_lesson(text, name_or_path, ops, options);
 }
 

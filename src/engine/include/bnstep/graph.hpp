@@ -49,7 +49,7 @@ struct Graph {
     Tensor seed;                       // the upstream gradient of the output: L = sum(output * seed)
     bool scalar_loss = false;          // the output is a scalar loss and the seed is 1
     std::vector<CostGroup> compare;    // empty, or the two designs the lesson compares
-    std::vector<std::size_t> resized;  // leaves whose shape the user changed (--set)
+    std::vector<std::size_t> resized;  // leaves whose shape the caller changed (LessonOptions::shapes)
     std::size_t work = 0;              // multiply-adds of one forward pass, roughly (saturated); the loader bounds it
 
     std::optional<std::size_t> find(std::string_view name) const;
