@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bnstep/graph.hpp"
+#include "bnstep/did_you_mean.hpp"
 #include "bnstep/lesson.hpp"
 #include "bnstep/print.hpp"
 #include "commands.hpp"

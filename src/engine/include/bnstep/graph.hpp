@@ -67,4 +67,11 @@ struct Graph {
     std::string loss_formula() const;
 };
 
+// The nodes in topological order, given each node's inputs (indices), the
+// lower index first on ties. If the inputs hold a cycle, the order is partial
+// and `cycle` lists one, from the node where it is found back to that node
+// ("c", "b", "a", "c": c reads b, b reads a, a reads c); else it is empty.
+std::vector<std::size_t> topological_order(const std::vector<std::vector<std::size_t>>& inputs,
+                                           std::vector<std::size_t>& cycle);
+
 }  // namespace bnstep

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bnstep/did_you_mean.hpp"  // its hints, for callers that name lessons
 #include "bnstep/graph.hpp"
 #include "bnstep/op.hpp"
 
@@ -69,8 +70,5 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
 // A built-in lesson's name, or a path to a .json file.
 Graph load_lesson(const std::string& name_or_path, const OpTable& ops = builtin_ops(),
                   const LessonOptions& options = {});
-
-// The closest candidate within a small edit distance, or "".
-std::string did_you_mean(std::string_view wanted, const std::vector<std::string>& candidates);
 
 }  // namespace bnstep
