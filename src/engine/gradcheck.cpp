@@ -12,10 +12,8 @@
 #include "bnstep/rng.hpp"
 #include "gradcheck_perturbation.hpp"
 
-namespace bnstep {
+namespace bnstep::gradcheck_detail {
 namespace {
-
-using namespace gradcheck_detail;
 
 // The first op output element on different pieces in the two evaluations:
 // (its position in the downstream list, the element).
@@ -307,6 +305,9 @@ void check_directional(Checker& c, NodeCheck& check, Perturbation& p, const Scal
 }
 
 }  // namespace
+}  // namespace bnstep::gradcheck_detail
+
+namespace bnstep {
 
 std::string mode_name(GradcheckMode mode) {
     switch (mode) {
@@ -344,6 +345,7 @@ double relative_error(double analytic, double numeric, double floor) {
 }
 
 GradcheckReport check_gradients(const Graph& g, const Trace& trace, const GradcheckOptions& options) {
+    using namespace gradcheck_detail;
     GradcheckReport report;
     report.graph = &g;
     report.options = options;

@@ -11,10 +11,8 @@
 #include "json_reader.hpp"
 #include "lesson_reader.hpp"
 
-namespace bnstep {
+namespace bnstep::lesson_detail {
 namespace {
-
-using namespace lesson_detail;
 
 // The document, within the size, depth and node limits, and its top-level keys.
 json read_root(const Reader& r, std::string_view text, const Limits& limits) {
@@ -39,8 +37,12 @@ void read_header(LessonBuild& b, const std::string& source) {
 }
 
 }  // namespace
+}  // namespace bnstep::lesson_detail
+
+namespace bnstep {
 
 Graph parse_lesson(std::string_view text, const std::string& source, const OpTable& ops, const LessonOptions& options) {
+    using namespace lesson_detail;
     const Reader r(source);
     const json root = read_root(r, text, options.limits);
     LessonBuild b{r, ops, options, root, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}};
