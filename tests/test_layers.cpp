@@ -83,3 +83,20 @@ TEST_CASE("layers: the check itself sees a planted violation") {
     CHECK(lines(found).find("a.hpp: bnstep/print.hpp") != std::string::npos);
     CHECK(lines(found).find("b.cpp: ops/nothing.hpp") != std::string::npos);
 }
+
+TEST_CASE("layers: the engine never names an exit code, a flag or a terminal") {
+    // Word-level: messages and comments of the engine speak of limits and
+    // settings, and the command line supplies its flags' names.
+    const std::regex cli_words(R"((exit code|isatty|tcsetattr|std::exit|--(max|set|param|mode|seed|format)\b))");
+    std::vector<std::string> found;
+    for (const auto& entry : fs::recursive_directory_iterator(kSrc / "engine")) {
+        const fs::path& file = entry.path();
+        if (file.extension() != ".cpp" && file.extension() != ".hpp") continue;
+        std::ifstream in(file);
+        std::string line;
+        for (int n = 1; std::getline(in, line); ++n)
+            if (std::regex_search(line, cli_words))
+                found.push_back(fs::relative(file, kSrc).string() + ":" + std::to_string(n) + ": " + line);
+    }
+    CHECK_MESSAGE(found.empty(), "the engine speaks the command line's words:" << lines(found));
+}

@@ -15,194 +15,236 @@
 
 namespace bnstep::cli {
 
+namespace {
+
+// Each command: its arguments, what it does with them, and the function that
+// adds its options and returns the action; core_commands() wires them up.
+
+int list_lessons(const std::string& format) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& lesson : builtin_lessons()) {
+        const Graph g = parse_lesson(lesson.json, "lessons/" + std::string(lesson.name) + ".json");
+        if (format == "json")
+            list.push_back({{"name", g.name}, {"title", g.title}, {"nodes", g.nodes.size()}});
+        else
+            std::cout << fmt::format("{:<24} {:>3} nodes  {}\n", g.name, g.nodes.size(), g.title);
+    }
+    if (format == "json") print_json({{"bnstep", kVersion}, {"command", "lessons"}, {"lessons", list}});
+    return kOk;
+}
+
+std::function<int()> lessons_command(CLI::App& cmd) {
+    auto format = std::make_shared<std::string>("text");
+    cmd.add_option("--format", *format, "output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+    return [format] { return list_lessons(*format); };
+}
+
+struct RunArgs {
+    std::string lesson = "batchnorm";
+    Common common;
+    bool step = false;
+};
+
+int run_lesson(RunArgs& a) {
+    Common& common = a.common;
+    if (a.step) check_step_mode(common.format);
+    if (common.format == "json")
+        common.memory_per_element(192, "the run and its JSON text");
+    else if (common.full)
+        common.memory_per_element(80, "the run and its text");
+    const Graph g = common.load(a.lesson);
+    const Trace t = run(g);
+    if (a.step) return run_step_mode(t, common.print());
+    if (common.format == "json")
+        print_json(run_json(t));
+    else
+        print_run_text(std::cout, t, common.print());
+    return kOk;
+}
+
+std::function<int()> run_command(CLI::App& cmd) {
+    auto a = std::make_shared<RunArgs>();
+    cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
+    add_common(cmd, a->common, {"text", "json"});
+    add_lesson_options(cmd, a->common, true);
+    cmd.add_flag("--step", a->step,
+                 "pause after each node (on a terminal): Enter or n next, b back one node, q quit, ? keys");
+    return [a] { return run_lesson(*a); };
+}
+
+struct TraceArgs {
+    std::string lesson = "batchnorm";
+    std::string node, index, input_index;
+    Common common;
+};
+
+int trace_node(TraceArgs& a) {
+    Common& common = a.common;
+    if (common.format == "json") common.memory_per_element(112, "the run and its JSON text");
+    const Graph g = common.load(a.lesson);
+    const std::size_t i = find_node(g, a.node);
+    const Index at = parse_index(a.index, g.nodes[i]);
+    const std::optional<Index> input_at = parse_input_index(a.input_index, g, i);
+    const Trace t = run(g);
+    const PrintOptions opt = common.print();
+    if (common.format == "json")
+        print_json(trace_json(t, i, at, opt.num, input_at));
+    else
+        print_trace_text(std::cout, t, i, at, opt, input_at);
+    return kOk;
+}
+
+std::function<int()> trace_command(CLI::App& cmd) {
+    auto a = std::make_shared<TraceArgs>();
+    cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
+    cmd.add_option("--node,-n", a->node, "the node: its step number or its name")->required();
+    cmd.add_option("--index,-i", a->index,
+                   "the element of the node to work out, e.g. 1,2 (default: 1 on every axis longer than 1); "
+                   "the inputs' gradients use the matching element");
+    cmd.add_option("--input-index", a->input_index,
+                   "the element of the inputs' gradients to work out instead, e.g. 0,0,7,3 (for each input "
+                   "whose rank it fits)");
+    add_common(cmd, a->common, {"text", "json"});
+    add_lesson_options(cmd, a->common, true);
+    return [a] { return trace_node(*a); };
+}
+
+struct CheckArgs {
+    std::vector<std::string> lessons;
+    GradcheckOptions options;
+    Common common;
+};
+
+int check_lessons(CheckArgs& a) {
+    Common& common = a.common;
+    std::vector<std::string> names = a.lessons;
+    if (names.empty())
+        for (const auto& l : builtin_lessons()) names.emplace_back(l.name);
+    std::vector<Graph> graphs;
+    // Each thread of the check keeps its own copy of the values.
+    common.memory_per_element(kBytesPerElement + 24 * worker_count(),
+                              "the run and a copy of the values per thread of the check");
+    for (const auto& name : names) graphs.push_back(common.load(name));
+    std::vector<Trace> traces;
+    std::vector<GradcheckReport> reports;
+    for (const Graph& g : graphs) traces.push_back(run(g));
+    for (std::size_t k = 0; k < graphs.size(); ++k) reports.push_back(check_gradients(graphs[k], traces[k], a.options));
+    if (common.format == "json")
+        print_json(check_json(reports));
+    else
+        print_check_text(std::cout, reports, common.print());
+    for (const auto& r : reports)
+        if (!r.passed()) return kCheckFailed;
+    return kOk;
+}
+
+void add_check_mode(CLI::App& cmd, GradcheckOptions& options) {
+    const std::map<std::string, GradcheckMode> modes{{"auto", GradcheckMode::Auto},
+                                                     {"full", GradcheckMode::Full},
+                                                     {"sparse", GradcheckMode::Sparse},
+                                                     {"directional", GradcheckMode::Directional},
+                                                     {"local", GradcheckMode::Local}};
+    cmd.add_option_function<std::string>(
+           "--mode", [&options, modes](const std::string& m) { options.mode = modes.at(m); },
+           "full: every element; sparse: --samples elements per node; directional: one random "
+           "direction per node, full where it fails; local: every element, moved through its consumers "
+           "only; auto (default): full for small lessons, local for long graphs (over 500 nodes), else "
+           "directional")
+        ->check(CLI::IsMember({"auto", "full", "sparse", "directional", "local"}));
+}
+
+std::function<int()> check_command(CLI::App& cmd) {
+    auto a = std::make_shared<CheckArgs>();
+    GradcheckOptions& options = a->options;
+    cmd.add_option("lessons", a->lessons, "built-in lesson names or .json paths (default: all built-in lessons)");
+    cmd.add_option("--step", options.step, "h, the step of the centred differences")
+        ->check(positive)
+        ->capture_default_str();
+    cmd.add_option("--tolerance", options.tolerance, "the largest relative error that passes")
+        ->check(positive)
+        ->capture_default_str();
+    cmd.add_option("--floor", options.floor,
+                   "the smallest denominator of the relative error, so gradients near 0 compare absolutely")
+        ->check(positive)
+        ->capture_default_str();
+    add_check_mode(cmd, options);
+    add_whole(cmd, "--samples", options.samples, 1, kMaxElementsLimit, "elements checked per node in sparse mode");
+    add_whole(cmd, "--seed", options.seed, 0, UINT64_MAX, "seed of the sparse sample and of the directions");
+    add_common(cmd, a->common, {"text", "json"});
+    add_lesson_options(cmd, a->common, false);
+    return [a] { return check_lessons(*a); };
+}
+
+struct SaliencyArgs {
+    std::string lesson = "obd-saliency";
+    SaliencyOptions options;
+    Common common;
+};
+
+int rank_saliency(SaliencyArgs& a) {
+    const Graph g = a.common.load(a.lesson);
+    a.options.max_work = a.common.limits.work;
+    a.options.max_work_name = a.common.limits.names.work;
+    a.options.params_name = "--param";
+    const SaliencyReport report = compute_saliency(g, a.options);
+    if (a.common.format == "json")
+        print_json(saliency_json(report));
+    else
+        print_saliency_text(std::cout, report, a.common.print());
+    return kOk;
+}
+
+std::function<int()> saliency_command(CLI::App& cmd) {
+    auto a = std::make_shared<SaliencyArgs>();
+    cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
+    cmd.add_option("--param", a->options.params, "a leaf whose weights to rank (repeatable; default: every param)");
+    add_whole(cmd, "--prune", a->options.prune, 1, kMaxElementsLimit,
+              "how many weights to remove when comparing saliency with magnitude (default: a quarter)")
+        ->default_str("");
+    cmd.add_option("--step", a->options.gradient_step, "h of the gradient's centred difference")
+        ->check(positive)
+        ->capture_default_str();
+    cmd.add_option("--loss-step", a->options.loss_step, "h of the loss's second difference")
+        ->check(positive)
+        ->capture_default_str();
+    add_common(cmd, a->common, {"text", "json"});
+    add_lesson_options(cmd, a->common, false);
+    return [a] { return rank_saliency(*a); };
+}
+
+int list_ops(const Common& common) {
+    if (common.format == "markdown")
+        std::cout << op_reference_markdown(builtin_ops());
+    else if (common.format == "schema")
+        std::cout << lesson_schema_json(builtin_ops());
+    else
+        std::cout << op_list_text(builtin_ops(), common.print().style);
+    return kOk;
+}
+
+std::function<int()> ops_command(CLI::App& cmd) {
+    auto common = std::make_shared<Common>();
+    cmd.add_option("--format", common->format, "output format (schema: lessons/lesson.schema.json)")
+        ->check(CLI::IsMember({"text", "markdown", "schema"}))
+        ->capture_default_str();
+    cmd.add_option("--color", common->color, "colour: auto (only on a terminal), always or never")
+        ->check(CLI::IsMember({"auto", "always", "never"}))
+        ->capture_default_str();
+    return [common] { return list_ops(*common); };
+}
+
+}  // namespace
+
 std::vector<Command> core_commands() {
     return {
-        {"lessons", "list the built-in lessons",
-         [](CLI::App& cmd) {
-             auto format = std::make_shared<std::string>("text");
-             cmd.add_option("--format", *format, "output format")
-                 ->check(CLI::IsMember({"text", "json"}))
-                 ->capture_default_str();
-             return [format] {
-                 nlohmann::json list = nlohmann::json::array();
-                 for (const auto& lesson : builtin_lessons()) {
-                     const Graph g = parse_lesson(lesson.json, "lessons/" + std::string(lesson.name) + ".json");
-                     if (*format == "json")
-                         list.push_back({{"name", g.name}, {"title", g.title}, {"nodes", g.nodes.size()}});
-                     else
-                         std::cout << fmt::format("{:<24} {:>3} nodes  {}\n", g.name, g.nodes.size(), g.title);
-                 }
-                 if (*format == "json") print_json({{"bnstep", kVersion}, {"command", "lessons"}, {"lessons", list}});
-                 return kOk;
-             };
-         }},
-        {"run", "forward and backward pass of a lesson, every node explained",
-         [](CLI::App& cmd) {
-             auto lesson = std::make_shared<std::string>("batchnorm");
-             auto common = std::make_shared<Common>();
-             cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")
-                 ->capture_default_str();
-             add_common(cmd, *common, {"text", "json"});
-             add_lesson_options(cmd, *common, true);
-             auto step = std::make_shared<bool>(false);
-             cmd.add_flag("--step", *step,
-                          "pause after each node (on a terminal): Enter or n next, b back one node, q quit, ? keys");
-             return [lesson, common, step]() -> int {
-                 if (*step) check_step_mode(common->format);
-                 if (common->format == "json")
-                     common->memory_per_element(192, "the run and its JSON text");
-                 else if (common->full)
-                     common->memory_per_element(80, "the run and its text");
-                 const Graph g = common->load(*lesson);
-                 const Trace t = run(g);
-                 if (*step) return run_step_mode(t, common->print());
-                 if (common->format == "json")
-                     print_json(run_json(t));
-                 else
-                     print_run_text(std::cout, t, common->print());
-                 return kOk;
-             };
-         }},
-        {"trace", "one node in depth, with one element worked by hand",
-         [](CLI::App& cmd) {
-             auto lesson = std::make_shared<std::string>("batchnorm");
-             auto node = std::make_shared<std::string>();
-             auto index = std::make_shared<std::string>();
-             auto common = std::make_shared<Common>();
-             cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")
-                 ->capture_default_str();
-             cmd.add_option("--node,-n", *node, "the node: its step number or its name")->required();
-             cmd.add_option("--index,-i", *index,
-                            "the element of the node to work out, e.g. 1,2 (default: 1 on every axis longer than 1); "
-                            "the inputs' gradients use the matching element");
-             auto input_index = std::make_shared<std::string>();
-             cmd.add_option("--input-index", *input_index,
-                            "the element of the inputs' gradients to work out instead, e.g. 0,0,7,3 (for each input "
-                            "whose rank it fits)");
-             add_common(cmd, *common, {"text", "json"});
-             add_lesson_options(cmd, *common, true);
-             return [lesson, node, index, input_index, common] {
-                 if (common->format == "json") common->memory_per_element(112, "the run and its JSON text");
-                 const Graph g = common->load(*lesson);
-                 const std::size_t i = find_node(g, *node);
-                 const Index at = parse_index(*index, g.nodes[i]);
-                 const std::optional<Index> input_at = parse_input_index(*input_index, g, i);
-                 const Trace t = run(g);
-                 const PrintOptions opt = common->print();
-                 if (common->format == "json")
-                     print_json(trace_json(t, i, at, opt.num, input_at));
-                 else
-                     print_trace_text(std::cout, t, i, at, opt, input_at);
-                 return kOk;
-             };
-         }},
+        {"lessons", "list the built-in lessons", lessons_command},
+        {"run", "forward and backward pass of a lesson, every node explained", run_command},
+        {"trace", "one node in depth, with one element worked by hand", trace_command},
         {"check-gradients", "numeric against analytic gradient, every node (default: every built-in lesson)",
-         [](CLI::App& cmd) {
-             auto lessons = std::make_shared<std::vector<std::string>>();
-             auto options = std::make_shared<GradcheckOptions>();
-             auto common = std::make_shared<Common>();
-             cmd.add_option("lessons", *lessons,
-                            "built-in lesson names or .json paths (default: all built-in lessons)");
-             cmd.add_option("--step", options->step, "h, the step of the centred differences")
-                 ->check(positive)
-                 ->capture_default_str();
-             cmd.add_option("--tolerance", options->tolerance, "the largest relative error that passes")
-                 ->check(positive)
-                 ->capture_default_str();
-             cmd.add_option("--floor", options->floor,
-                            "the smallest denominator of the relative error, so gradients near 0 compare absolutely")
-                 ->check(positive)
-                 ->capture_default_str();
-             const std::map<std::string, GradcheckMode> modes{{"auto", GradcheckMode::Auto},
-                                                              {"full", GradcheckMode::Full},
-                                                              {"sparse", GradcheckMode::Sparse},
-                                                              {"directional", GradcheckMode::Directional},
-                                                              {"local", GradcheckMode::Local}};
-             cmd.add_option_function<std::string>(
-                    "--mode", [options, modes](const std::string& m) { options->mode = modes.at(m); },
-                    "full: every element; sparse: --samples elements per node; directional: one random "
-                    "direction per node, full where it fails; local: every element, moved through its consumers "
-                    "only; auto (default): full for small lessons, local for long graphs (over 500 nodes), else "
-                    "directional")
-                 ->check(CLI::IsMember({"auto", "full", "sparse", "directional", "local"}));
-             add_whole(cmd, "--samples", options->samples, 1, kMaxElementsLimit,
-                       "elements checked per node in sparse mode");
-             add_whole(cmd, "--seed", options->seed, 0, UINT64_MAX, "seed of the sparse sample and of the directions");
-             add_common(cmd, *common, {"text", "json"});
-             add_lesson_options(cmd, *common, false);
-             return [lessons, options, common] {
-                 std::vector<std::string> names = *lessons;
-                 if (names.empty())
-                     for (const auto& l : builtin_lessons()) names.emplace_back(l.name);
-                 std::vector<Graph> graphs;
-                 // Each thread of the check keeps its own copy of the values.
-                 common->memory_per_element(kBytesPerElement + 24 * worker_count(),
-                                            "the run and a copy of the values per thread of the check");
-                 for (const auto& name : names) graphs.push_back(common->load(name));
-                 std::vector<Trace> traces;
-                 std::vector<GradcheckReport> reports;
-                 for (const Graph& g : graphs) traces.push_back(run(g));
-                 for (std::size_t k = 0; k < graphs.size(); ++k)
-                     reports.push_back(check_gradients(graphs[k], traces[k], *options));
-                 if (common->format == "json")
-                     print_json(check_json(reports));
-                 else
-                     print_check_text(std::cout, reports, common->print());
-                 for (const auto& r : reports)
-                     if (!r.passed()) return kCheckFailed;
-                 return kOk;
-             };
-         }},
+         check_command},
         {"saliency", "Optimal Brain Damage: rank weights by 0.5 * h_kk * w^2 from the Hessian's diagonal",
-         [](CLI::App& cmd) {
-             auto lesson = std::make_shared<std::string>("obd-saliency");
-             auto options = std::make_shared<SaliencyOptions>();
-             auto common = std::make_shared<Common>();
-             cmd.add_option("lesson", *lesson, "a built-in lesson's name or a path to a .json lesson")
-                 ->capture_default_str();
-             cmd.add_option("--param", options->params,
-                            "a leaf whose weights to rank (repeatable; default: every param)");
-             add_whole(cmd, "--prune", options->prune, 1, kMaxElementsLimit,
-                       "how many weights to remove when comparing saliency with magnitude (default: a quarter)")
-                 ->default_str("");
-             cmd.add_option("--step", options->gradient_step, "h of the gradient's centred difference")
-                 ->check(positive)
-                 ->capture_default_str();
-             cmd.add_option("--loss-step", options->loss_step, "h of the loss's second difference")
-                 ->check(positive)
-                 ->capture_default_str();
-             add_common(cmd, *common, {"text", "json"});
-             add_lesson_options(cmd, *common, false);
-             return [lesson, options, common] {
-                 const Graph g = common->load(*lesson);
-                 options->max_work = common->limits.work;
-                 const SaliencyReport report = compute_saliency(g, *options);
-                 if (common->format == "json")
-                     print_json(saliency_json(report));
-                 else
-                     print_saliency_text(std::cout, report, common->print());
-                 return kOk;
-             };
-         }},
-        {"ops", "the op table: each op's forward rule and local-gradient formulas",
-         [](CLI::App& cmd) {
-             auto common = std::make_shared<Common>();
-             cmd.add_option("--format", common->format, "output format (schema: lessons/lesson.schema.json)")
-                 ->check(CLI::IsMember({"text", "markdown", "schema"}))
-                 ->capture_default_str();
-             cmd.add_option("--color", common->color, "colour: auto (only on a terminal), always or never")
-                 ->check(CLI::IsMember({"auto", "always", "never"}))
-                 ->capture_default_str();
-             return [common] {
-                 if (common->format == "markdown")
-                     std::cout << op_reference_markdown(builtin_ops());
-                 else if (common->format == "schema")
-                     std::cout << lesson_schema_json(builtin_ops());
-                 else
-                     std::cout << op_list_text(builtin_ops(), common->print().style);
-                 return kOk;
-             };
-         }},
+         saliency_command},
+        {"ops", "the op table: each op's forward rule and local-gradient formulas", ops_command},
     };
 }
 

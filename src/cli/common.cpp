@@ -16,6 +16,17 @@
 
 namespace bnstep::cli {
 
+Limits flag_named_limits() {
+    Limits limits;
+    limits.names.file_bytes = "--max-file-size";
+    limits.names.nodes = "--max-nodes";
+    limits.names.elements = "--max-elements";
+    limits.names.memory = "--max-memory";
+    limits.names.work = "--max-work";
+    limits.names.shapes = "--set";
+    return limits;
+}
+
 LessonOptions Common::lesson_options() const {
     LessonOptions o;
     o.limits = limits;

@@ -9,11 +9,18 @@
 #include <vector>
 
 #include "bnstep/graph.hpp"
+#include "bnstep/did_you_mean.hpp"
 #include "bnstep/lesson.hpp"
 #include "bnstep/print.hpp"
 #include "commands.hpp"
 
 namespace bnstep::cli {
+
+// The help of every command's lesson argument.
+inline constexpr const char* kLessonHelp = "a built-in lesson's name or a path to a .json lesson";
+
+// The default limits, each named in messages by the option that sets it.
+Limits flag_named_limits();
 
 // Options most commands share.
 struct Common {
@@ -21,8 +28,8 @@ struct Common {
     int precision = 4;
     std::string color = "auto";
     bool full = false;
-    std::vector<std::string> settings;  // --set x.shape=...
-    Limits limits;                      // --max-file-size, --max-nodes, --max-elements, --max-memory, --max-work
+    std::vector<std::string> settings;    // --set x.shape=...
+    Limits limits = flag_named_limits();  // --max-file-size, --max-nodes, --max-elements, --max-memory, --max-work
 
     LessonOptions lesson_options() const;
     // What the command holds per element of every tensor, measured with

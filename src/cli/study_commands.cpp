@@ -16,7 +16,6 @@
 namespace bnstep::cli {
 namespace {
 
-const char* const kLessonHelp = "a built-in lesson's name or a path to a .json lesson";
 constexpr std::size_t kMaxAnswerBytes = std::size_t{1} << 20;
 
 QuizKind kind_named(const std::string& name) {
@@ -87,80 +86,97 @@ void check_step_mode(const std::string& format) {
             "every node at once)");
 }
 
+namespace {
+
+std::function<int()> quiz_command(CLI::App& cmd) {
+    auto a = std::make_shared<QuizArgs>();
+    cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
+    add_whole(cmd, "--seed", a->options.seed, 0, UINT64_MAX, "the seed that picks each question and element");
+    cmd.add_option("--node,-n", a->node, "ask every question of this node only (a step number or a name)");
+    cmd.add_option("--kind", a->kinds, "only questions of this kind (repeatable)")
+        ->check(CLI::IsMember({"local", "upstream", "downstream"}));
+    cmd.add_option("--answers", a->answers, "read the answers from this file, one per line (default: standard input)");
+    cmd.add_option("--tolerance", a->options.tolerance, "the relative error an answer may have")
+        ->check(positive)
+        ->capture_default_str();
+    add_common(cmd, a->common, {"text", "json"});
+    add_lesson_options(cmd, a->common, true);
+    cmd.footer(
+        "Answers are read one per line; q quits. --format json writes the questions and their answers "
+        "instead of asking.\nExit code: 0 when every question was answered (whatever the score), 1 when "
+        "the answers ran out or q was typed first, 2 a usage or lesson error.");
+    return [a] { return quiz(*a); };
+}
+
+struct WorksheetArgs {
+    std::string lesson = "batchnorm";
+    bool answers = false;
+    Common common;
+};
+
+int write_worksheet(const WorksheetArgs& a) {
+    const Graph g = a.common.load(a.lesson);
+    const Trace t = run(g);
+    const SheetFormat format = a.common.format == "latex" ? SheetFormat::Latex : SheetFormat::Markdown;
+    std::cout << worksheet(t, format, a.answers, a.common.print());
+    return kOk;
+}
+
+std::function<int()> worksheet_command(CLI::App& cmd) {
+    auto a = std::make_shared<WorksheetArgs>();
+    a->common.format = "markdown";
+    cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
+    cmd.add_flag("--answers", a->answers, "write the answer key: the blanks filled in with run's numbers");
+    cmd.add_option("--format", a->common.format, "markdown, or latex for pdflatex")
+        ->check(CLI::IsMember({"markdown", "latex"}))
+        ->capture_default_str();
+    add_whole(cmd, "--precision", a->common.precision, 1, 17, "significant digits of printed numbers");
+    add_lesson_options(cmd, a->common, true);
+    return [a] { return write_worksheet(*a); };
+}
+
+struct GraphArgs {
+    std::string lesson = "batchnorm";
+    std::string highlight;
+    PictureOptions picture;
+    Common common;
+};
+
+int draw_graph(const GraphArgs& a) {
+    const Graph g = a.common.load(a.lesson);
+    PictureOptions o = a.picture;
+    if (!a.highlight.empty()) o.highlight = find_node(g, a.highlight);
+    o.num.precision = a.common.precision;
+    o.command = picture_command(a.lesson, a.common.format, o, a.highlight);
+    const Trace t = run(g);
+    std::cout << (a.common.format == "mermaid" ? graph_mermaid(t, o) : graph_dot(t, o));
+    return kOk;
+}
+
+std::function<int()> graph_command(CLI::App& cmd) {
+    auto a = std::make_shared<GraphArgs>();
+    a->common.format = "dot";
+    cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
+    cmd.add_option("--format", a->common.format, "dot (Graphviz) or mermaid")
+        ->check(CLI::IsMember({"dot", "mermaid"}))
+        ->capture_default_str();
+    cmd.add_flag("--backward", a->picture.backward, "add the backward edges, in red, labelled with their gradient");
+    cmd.add_flag("--values", a->picture.values, "show the first few numbers of each value and gradient");
+    cmd.add_option("--highlight", a->highlight, "mark one node (a step number or a name)");
+    add_whole(cmd, "--precision", a->common.precision, 1, 17, "significant digits of the numbers --values shows");
+    add_lesson_options(cmd, a->common, false);
+    cmd.footer("Render with Graphviz: bnstep graph batchnorm --backward | dot -Tsvg > batchnorm.svg");
+    return [a] { return draw_graph(*a); };
+}
+
+}  // namespace
+
 std::vector<Command> study_commands() {
     return {
-        {"quiz", "predict each gradient of the backward pass: a hint, a second try, then the arithmetic",
-         [](CLI::App& cmd) {
-             auto a = std::make_shared<QuizArgs>();
-             cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
-             add_whole(cmd, "--seed", a->options.seed, 0, UINT64_MAX, "the seed that picks each question and element");
-             cmd.add_option("--node,-n", a->node, "ask every question of this node only (a step number or a name)");
-             cmd.add_option("--kind", a->kinds, "only questions of this kind (repeatable)")
-                 ->check(CLI::IsMember({"local", "upstream", "downstream"}));
-             cmd.add_option("--answers", a->answers,
-                            "read the answers from this file, one per line (default: standard input)");
-             cmd.add_option("--tolerance", a->options.tolerance, "the relative error an answer may have")
-                 ->check(positive)
-                 ->capture_default_str();
-             add_common(cmd, a->common, {"text", "json"});
-             add_lesson_options(cmd, a->common, true);
-             cmd.footer(
-                 "Answers are read one per line; q quits. --format json writes the questions and their answers "
-                 "instead of asking.\nExit code: 0 when every question was answered (whatever the score), 1 when "
-                 "the answers ran out or q was typed first, 2 a usage or lesson error.");
-             return [a] { return quiz(*a); };
-         }},
+        {"quiz", "predict each gradient of the backward pass: a hint, a second try, then the arithmetic", quiz_command},
         {"worksheet", "a printable sheet: forward values, and each backward step's formula with blanks to fill",
-         [](CLI::App& cmd) {
-             auto lesson = std::make_shared<std::string>("batchnorm");
-             auto answers = std::make_shared<bool>(false);
-             auto common = std::make_shared<Common>();
-             common->format = "markdown";
-             cmd.add_option("lesson", *lesson, kLessonHelp)->capture_default_str();
-             cmd.add_flag("--answers", *answers, "write the answer key: the blanks filled in with run's numbers");
-             cmd.add_option("--format", common->format, "markdown, or latex for pdflatex")
-                 ->check(CLI::IsMember({"markdown", "latex"}))
-                 ->capture_default_str();
-             add_whole(cmd, "--precision", common->precision, 1, 17, "significant digits of printed numbers");
-             add_lesson_options(cmd, *common, true);
-             return [lesson, answers, common] {
-                 const Graph g = common->load(*lesson);
-                 const Trace t = run(g);
-                 const SheetFormat format = common->format == "latex" ? SheetFormat::Latex : SheetFormat::Markdown;
-                 std::cout << worksheet(t, format, *answers, common->print());
-                 return kOk;
-             };
-         }},
-        {"graph", "the computational graph as Graphviz DOT or Mermaid, backward edges in red",
-         [](CLI::App& cmd) {
-             auto lesson = std::make_shared<std::string>("batchnorm");
-             auto highlight = std::make_shared<std::string>();
-             auto picture = std::make_shared<PictureOptions>();
-             auto common = std::make_shared<Common>();
-             common->format = "dot";
-             cmd.add_option("lesson", *lesson, kLessonHelp)->capture_default_str();
-             cmd.add_option("--format", common->format, "dot (Graphviz) or mermaid")
-                 ->check(CLI::IsMember({"dot", "mermaid"}))
-                 ->capture_default_str();
-             cmd.add_flag("--backward", picture->backward,
-                          "add the backward edges, in red, labelled with their gradient");
-             cmd.add_flag("--values", picture->values, "show the first few numbers of each value and gradient");
-             cmd.add_option("--highlight", *highlight, "mark one node (a step number or a name)");
-             add_whole(cmd, "--precision", common->precision, 1, 17,
-                       "significant digits of the numbers --values shows");
-             add_lesson_options(cmd, *common, false);
-             cmd.footer("Render with Graphviz: bnstep graph batchnorm --backward | dot -Tsvg > batchnorm.svg");
-             return [lesson, highlight, picture, common] {
-                 const Graph g = common->load(*lesson);
-                 PictureOptions o = *picture;
-                 if (!highlight->empty()) o.highlight = find_node(g, *highlight);
-                 o.num.precision = common->precision;
-                 o.command = picture_command(*lesson, common->format, o, *highlight);
-                 const Trace t = run(g);
-                 std::cout << (common->format == "mermaid" ? graph_mermaid(t, o) : graph_dot(t, o));
-                 return kOk;
-             };
-         }},
+         worksheet_command},
+        {"graph", "the computational graph as Graphviz DOT or Mermaid, backward edges in red", graph_command},
     };
 }
 

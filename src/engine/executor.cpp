@@ -97,6 +97,116 @@ double loss(const Graph& g, const std::vector<Tensor>& values) {
     return l;
 }
 
+namespace {
+
+// How many contributions each node will receive, to number them.
+std::vector<std::size_t> contributions_expected(const Graph& g, const std::vector<bool>& gets) {
+    std::vector<std::size_t> expected(g.nodes.size(), 0);
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+        if (!gets[i] || g.nodes[i].is_leaf()) continue;
+        for (std::size_t s = 0; s < g.nodes[i].inputs.size(); ++s)
+            if (gets[g.nodes[i].inputs[s]] && g.nodes[i].op->rule(s).differentiable) ++expected[g.nodes[i].inputs[s]];
+    }
+    return expected;
+}
+
+// Node i's gradient, complete once every reader has sent its contribution.
+void check_gradient(const Graph& g, const NodeState& state, std::size_t i) {
+    const Node& node = g.nodes[i];
+    if (state.grad->shape() != node.shape)
+        throw InternalError(fmt::format("{}: gradient has shape {}, value has {}", node.label(),
+                                        shape_str(state.grad->shape()), shape_str(node.shape)));
+    if (const auto bad = first_non_finite(*state.grad))
+        throw NumericError(fmt::format("{}: {}: the gradient {} is {} at {}", g.source, node.label(), node.grad_name(),
+                                       NumFmt{}((*state.grad)[*bad]), index_str(state.grad->unravel(*bad))));
+}
+
+// A contribution of node i to its input, in the input's shape and finite.
+void check_contribution(const Graph& g, const Trace& t, std::size_t i, const EdgeGrad& e, const InputRule& rule,
+                        const OpCall& call) {
+    const Node& node = g.nodes[i];
+    const std::size_t in = e.input;
+    if (e.contribution.shape() != g.nodes[in].shape)
+        throw InternalError(fmt::format("{}: gradient for input '{}' has shape {}, expected {}", node.label(),
+                                        g.nodes[in].name, shape_str(e.contribution.shape()),
+                                        shape_str(g.nodes[in].shape)));
+    if (const auto bad = first_non_finite(e.contribution)) {
+        const Index at = e.contribution.unravel(*bad);
+        Names names = names_of(g, i);
+        names.downstream = e.name;
+        const Worked w = rule.explain(call, *t.nodes[i].grad, names, at, NumFmt{6});
+        throw NumericError(fmt::format("{}: {}: the gradient {} it sends to {} is {} at {}: {} = {} = {}", g.source,
+                                       node.label(), e.name, g.nodes[in].name, NumFmt{}(e.contribution[*bad]),
+                                       index_str(at), w.lhs, w.symbolic, w.numeric));
+    }
+}
+
+// Node i's contribution along edge `e` (to input e.input, by `rule`), added to
+// the input's gradient.
+void send_gradient(Trace& t, std::size_t i, EdgeGrad& e, const InputRule& rule, const OpCall& call,
+                   const std::vector<std::size_t>& expected) {
+    const Graph& g = *t.graph;
+    const std::size_t in = e.input;
+    const NodeState& state = t.nodes[i];
+    NodeState& target = t.nodes[in];
+    target.received.emplace_back(i, e.slot);
+    e.straight_through = rule.straight_through;
+    std::vector<std::size_t> via = state.surrogates;
+    if (rule.straight_through) via.push_back(i);
+    for (std::size_t k : via)
+        if (std::find(target.surrogates.begin(), target.surrogates.end(), k) == target.surrogates.end())
+            target.surrogates.push_back(k);
+    std::sort(target.surrogates.begin(), target.surrogates.end());
+    e.name = g.nodes[in].grad_name() + (expected[in] > 1 ? std::to_string(target.received.size()) : "");
+    if (rule.local) e.local = rule.local(call);
+    Tensor vjp = rule.vjp(call, *state.grad);
+    if (vjp.shape() == g.nodes[in].shape) {
+        e.contribution = std::move(vjp);
+    } else {
+        Unbroadcast u = unbroadcast(vjp, g.nodes[in].shape);
+        e.contribution = std::move(u.value);
+        e.reduced_axes = std::move(u.axes);
+        e.unreduced = std::move(vjp);
+    }
+    check_contribution(g, t, i, e, rule, call);
+    Tensor& acc = *target.grad;
+    for (std::size_t k = 0; k < acc.size(); ++k) acc[k] += e.contribution[k];
+}
+
+// Op node i's edges: each input's formula, and its contribution where the input gets one.
+void backward_node(Trace& t, std::size_t i, const std::vector<bool>& gets, const std::vector<std::size_t>& expected) {
+    const Graph& g = *t.graph;
+    const Node& node = g.nodes[i];
+    OpCall call = t.call(i);
+    std::vector<Shape> in_shapes;
+    std::vector<std::string> in_names;
+    for (std::size_t in : node.inputs) {
+        in_shapes.push_back(g.nodes[in].shape);
+        in_names.push_back(g.nodes[in].name);
+    }
+    const auto formula_names_ = formula_names(*node.op, in_names, node.name, in_shapes, node.attrs);
+    for (std::size_t s = 0; s < node.inputs.size(); ++s) {
+        const InputRule& rule = node.op->rule(s);
+        const std::size_t in = node.inputs[s];
+        call.slot = s;
+        EdgeGrad e;
+        e.input = in;
+        e.slot = s;
+        auto edge_names = formula_names_;
+        edge_names[rule.name] = in_names[s];  // a repeated input is named by its slot
+        e.formula = render(rule.formula, edge_names);
+        if (!rule.differentiable)
+            e.status = EdgeGrad::Status::NotDifferentiable;
+        else if (!gets[in])
+            e.status = EdgeGrad::Status::ConstInput;
+        else
+            send_gradient(t, i, e, rule, call, expected);
+        t.nodes[i].edges.push_back(std::move(e));
+    }
+}
+
+}  // namespace
+
 Trace run(const Graph& g) {
     Trace t;
     t.graph = &g;
@@ -111,90 +221,13 @@ Trace run(const Graph& g) {
         throw LessonError(fmt::format("{}: the output '{}' is a constant: nothing gets a gradient", g.source,
                                       g.nodes[g.output].name));
     *t.nodes[g.output].grad = g.seed;
-
-    // How many contributions each node will receive, to number them.
-    std::vector<std::size_t> expected(g.nodes.size(), 0);
-    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
-        if (!gets[i] || g.nodes[i].is_leaf()) continue;
-        for (std::size_t s = 0; s < g.nodes[i].inputs.size(); ++s)
-            if (gets[g.nodes[i].inputs[s]] && g.nodes[i].op->rule(s).differentiable) ++expected[g.nodes[i].inputs[s]];
-    }
+    const std::vector<std::size_t> expected = contributions_expected(g, gets);
 
     for (std::size_t i = g.nodes.size(); i-- > 0;) {
         if (!gets[i]) continue;
         t.backward_order.push_back(i);
-        const Node& node = g.nodes[i];
-        NodeState& state = t.nodes[i];
-        if (state.grad->shape() != node.shape)
-            throw InternalError(fmt::format("{}: gradient has shape {}, value has {}", node.label(),
-                                            shape_str(state.grad->shape()), shape_str(node.shape)));
-        if (const auto bad = first_non_finite(*state.grad))
-            throw NumericError(fmt::format("{}: {}: the gradient {} is {} at {}", g.source, node.label(),
-                                           node.grad_name(), NumFmt{}((*state.grad)[*bad]),
-                                           index_str(state.grad->unravel(*bad))));
-        if (node.is_leaf()) continue;
-        OpCall call = t.call(i);
-        std::vector<Shape> in_shapes;
-        std::vector<std::string> in_names;
-        for (std::size_t in : node.inputs) {
-            in_shapes.push_back(g.nodes[in].shape);
-            in_names.push_back(g.nodes[in].name);
-        }
-        const auto formula_names_ = formula_names(*node.op, in_names, node.name, in_shapes, node.attrs);
-        for (std::size_t s = 0; s < node.inputs.size(); ++s) {
-            const InputRule& rule = node.op->rule(s);
-            const std::size_t in = node.inputs[s];
-            call.slot = s;
-            EdgeGrad e;
-            e.input = in;
-            e.slot = s;
-            auto edge_names = formula_names_;
-            edge_names[rule.name] = in_names[s];  // a repeated input is named by its slot
-            e.formula = render(rule.formula, edge_names);
-            if (!rule.differentiable) {
-                e.status = EdgeGrad::Status::NotDifferentiable;
-            } else if (!gets[in]) {
-                e.status = EdgeGrad::Status::ConstInput;
-            } else {
-                NodeState& target = t.nodes[in];
-                target.received.emplace_back(i, s);
-                e.straight_through = rule.straight_through;
-                std::vector<std::size_t> via = state.surrogates;
-                if (rule.straight_through) via.push_back(i);
-                for (std::size_t k : via)
-                    if (std::find(target.surrogates.begin(), target.surrogates.end(), k) == target.surrogates.end())
-                        target.surrogates.push_back(k);
-                std::sort(target.surrogates.begin(), target.surrogates.end());
-                e.name = g.nodes[in].grad_name() + (expected[in] > 1 ? std::to_string(target.received.size()) : "");
-                if (rule.local) e.local = rule.local(call);
-                Tensor vjp = rule.vjp(call, *state.grad);
-                if (vjp.shape() == g.nodes[in].shape) {
-                    e.contribution = std::move(vjp);
-                } else {
-                    Unbroadcast u = unbroadcast(vjp, g.nodes[in].shape);
-                    e.contribution = std::move(u.value);
-                    e.reduced_axes = std::move(u.axes);
-                    e.unreduced = std::move(vjp);
-                }
-                if (e.contribution.shape() != g.nodes[in].shape)
-                    throw InternalError(fmt::format("{}: gradient for input '{}' has shape {}, expected {}",
-                                                    node.label(), g.nodes[in].name, shape_str(e.contribution.shape()),
-                                                    shape_str(g.nodes[in].shape)));
-                if (const auto bad = first_non_finite(e.contribution)) {
-                    const Index at = e.contribution.unravel(*bad);
-                    Names names = names_of(g, i);
-                    names.downstream = e.name;
-                    const Worked w = rule.explain(call, *state.grad, names, at, NumFmt{6});
-                    throw NumericError(fmt::format("{}: {}: the gradient {} it sends to {} is {} at {}: {} = {} = {}",
-                                                   g.source, node.label(), e.name, g.nodes[in].name,
-                                                   NumFmt{}(e.contribution[*bad]), index_str(at), w.lhs, w.symbolic,
-                                                   w.numeric));
-                }
-                Tensor& acc = *target.grad;
-                for (std::size_t k = 0; k < acc.size(); ++k) acc[k] += e.contribution[k];
-            }
-            state.edges.push_back(std::move(e));
-        }
+        check_gradient(g, t.nodes[i], i);
+        if (!g.nodes[i].is_leaf()) backward_node(t, i, gets, expected);
     }
     t.cost = cost_summary(g);
     return t;

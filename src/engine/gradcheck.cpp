@@ -1,3 +1,6 @@
+// The gradient check: each node's analytic gradient against centred
+// differences of the loss, in the mode the options ask for (full, sparse,
+// directional or local), each mode a function of its own.
 #include "bnstep/gradcheck.hpp"
 
 #include <algorithm>
@@ -5,136 +8,12 @@
 #include <fmt/format.h>
 #include <limits>
 
-#include "bnstep/rng.hpp"
 #include "bnstep/parallel.hpp"
+#include "bnstep/rng.hpp"
+#include "gradcheck_perturbation.hpp"
 
-namespace bnstep {
+namespace bnstep::gradcheck_detail {
 namespace {
-
-enum class Mode { True, Surrogate };
-
-// Which piece each element of an op's output lies on, per node downstream of
-// the perturbed one (in the order Perturbation::downstream lists them).
-using Pieces = std::vector<std::vector<long long>>;
-
-// Re-evaluates what a moved node changes, and the loss it is checked against:
-// - whole: everything downstream of the node, and L = sum(output * seed);
-// - local: only the node's consumers j, and L_i = sum_j <out_j, dout_j> (plus
-//   <v, seed> for the output), whose derivative is the node's gradient when
-//   every consumer's gradient dout_j is right; checking every node so proves
-//   every gradient, from the output's seed down, at a cost per node that does
-//   not grow with the graph above it (PyTorch's gradcheck checks ops so).
-class Perturbation {
-public:
-    // `consumers`: the node's consumers (Graph::consumers) for a local check; null for a whole one.
-    Perturbation(const Graph& g, const Trace& t, std::vector<Tensor>& values, std::size_t node,
-                 const std::vector<std::size_t>* consumers)
-        : g_(g), t_(t), values_(values), node_(node), local_(consumers != nullptr) {
-        if (consumers) {
-            for (std::size_t j : *consumers)
-                if (t.nodes[j].grad && (saved_.empty() || saved_.back().first != j)) keep(j);
-            return;
-        }
-        const std::vector<bool> downstream = g.downstream_of(node);
-        for (std::size_t j = node + 1; j < g.nodes.size(); ++j)
-            if (downstream[j]) keep(j);
-    }
-    ~Perturbation() {
-        for (auto& [j, value] : saved_) values_[j] = std::move(value);
-    }
-    Perturbation(const Perturbation&) = delete;
-    Perturbation& operator=(const Perturbation&) = delete;
-
-    const std::vector<std::size_t>& surrogates() const { return surrogates_; }
-    // The nodes downstream of the perturbed one, in topological order.
-    std::size_t downstream(std::size_t k) const { return saved_[k].first; }
-    // Floating-point operations, roughly, of one evaluation.
-    double work() const {
-        double w = 0.0;
-        for (const auto& [j, value] : saved_) w += 10.0 * double(value.size());
-        return w;
-    }
-
-    // The loss at the values as they are, and sum |term| of it: the scale of its round-off.
-    double current_loss() const { return loss_terms(false); }
-    double loss_magnitude() const { return loss_terms(true); }
-
-    // L with element e of the node moved to `value`; the pieces of the ops
-    // downstream go to `pieces` when given.
-    double loss_at(std::size_t e, double value, Mode mode, Pieces* pieces) {
-        const double original = values_[node_][e];
-        values_[node_][e] = value;
-        const double l = evaluate(mode, pieces);
-        values_[node_][e] = original;
-        return l;
-    }
-
-    // L with the node's whole value moved by t * direction.
-    double loss_along(const Tensor& direction, double t, Mode mode, Pieces* pieces) {
-        const Tensor original = values_[node_];
-        Tensor& v = values_[node_];
-        for (std::size_t e = 0; e < v.size(); ++e) v[e] += t * direction[e];
-        const double l = evaluate(mode, pieces);
-        values_[node_] = original;
-        return l;
-    }
-
-private:
-    double evaluate(Mode mode, Pieces* pieces) {
-        if (pieces) pieces->assign(saved_.size(), {});
-        const bool surrogate = mode == Mode::Surrogate;
-        if (local_) {
-            // Each consumer sees the moved node and every other input as it was:
-            // its new value is not written where another consumer would read it.
-            double l = node_ == g_.output ? sum_of_products(values_[node_], g_.seed, false) : 0.0;
-            for (std::size_t k = 0; k < saved_.size(); ++k) {
-                const std::size_t j = saved_[k].first;
-                Tensor out = forward_as_checked(g_, t_, values_, j, surrogate);
-                if (pieces) {
-                    std::swap(values_[j], out);
-                    (*pieces)[k] = pieces_as_checked(g_, values_, j, surrogate);
-                    std::swap(values_[j], out);
-                }
-                l += sum_of_products(out, *t_.nodes[j].grad, false);
-            }
-            return l;
-        }
-        for (std::size_t k = 0; k < saved_.size(); ++k) {
-            const std::size_t j = saved_[k].first;
-            if (g_.nodes[j].is_leaf()) continue;
-            values_[j] = forward_as_checked(g_, t_, values_, j, surrogate);
-            if (pieces) (*pieces)[k] = pieces_as_checked(g_, values_, j, surrogate);
-        }
-        return current_loss();
-    }
-
-    void keep(std::size_t j) {
-        saved_.emplace_back(j, values_[j]);
-        if (g_.nodes[j].op && g_.nodes[j].op->surrogate) surrogates_.push_back(j);
-    }
-
-    static double sum_of_products(const Tensor& value, const Tensor& weight, bool magnitude) {
-        double l = 0.0;
-        for (std::size_t k = 0; k < value.size(); ++k)
-            l += magnitude ? std::fabs(value[k] * weight[k]) : value[k] * weight[k];
-        return l;
-    }
-
-    double loss_terms(bool magnitude) const {
-        double l = !local_ || node_ == g_.output ? sum_of_products(values_[g_.output], g_.seed, magnitude) : 0.0;
-        if (local_)
-            for (const auto& [j, unused] : saved_) l += sum_of_products(values_[j], *t_.nodes[j].grad, magnitude);
-        return l;
-    }
-
-    const Graph& g_;
-    const Trace& t_;
-    std::vector<Tensor>& values_;
-    std::size_t node_;
-    bool local_;
-    std::vector<std::pair<std::size_t, Tensor>> saved_;
-    std::vector<std::size_t> surrogates_;
-};
 
 // The first op output element on different pieces in the two evaluations:
 // (its position in the downstream list, the element).
@@ -220,7 +99,215 @@ Tensor random_direction(const Shape& shape, std::uint64_t seed) {
     return d;
 }
 
+// What every node's check shares.
+struct Checker {
+    const Graph& g;
+    const Trace& trace;
+    const GradcheckOptions& options;
+    GradcheckReport& report;
+    std::vector<Tensor> values;  // the trace's, moved and restored by each Perturbation
+    double h = 0.0;
+    std::vector<std::vector<std::size_t>> consumers;  // local mode only
+
+    const std::vector<std::size_t>* local_consumers(std::size_t i) const {
+        return consumers.empty() ? nullptr : &consumers[i];
+    }
+};
+
+// The loss a node's check differentiates, and its floor: options.floor,
+// raised to the loss's round-off, eps * sum |terms| / h, over the tolerance.
+struct Scale {
+    double base = 0.0, floor = 0.0;
+    std::string unusable;  // why no difference of the loss can be compared, or ""
+};
+
+Scale scale_of(Checker& c, const Perturbation& p) {
+    Scale sc;
+    sc.base = p.current_loss();
+    const double roundoff = std::numeric_limits<double>::epsilon() * p.loss_magnitude() / c.h;
+    sc.floor = std::max(c.options.floor, roundoff / c.options.tolerance);
+    if (!std::isfinite(sc.floor))
+        sc.unusable =
+            "L overflows: the round-off of L, eps * (the sum of |its terms|) / h, is not finite, so no "
+            "difference of L can be compared";
+    c.report.floor = std::max(c.report.floor, sc.floor);
+    return sc;
+}
+
+// The losses at +-h of `elements` of node i, the elements shared between
+// threads (each with its own copy of the values; one thread works on `values`
+// itself, so a node's cost does not grow with the graph upstream of it).
+std::vector<ElementLosses> element_losses(Checker& c, std::size_t i, Mode mode,
+                                          const std::vector<std::size_t>& elements, Perturbation& on_values) {
+    const double h = c.h;
+    std::vector<ElementLosses> losses(elements.size());
+    parallel_ranges(
+        elements.size(), on_values.work() * double(elements.size()), [&](std::size_t first, std::size_t last) {
+            const bool alone = first == 0 && last == elements.size();
+            std::vector<Tensor> copy;
+            if (!alone) copy = c.values;
+            std::optional<Perturbation> own_copy;
+            if (!alone) own_copy.emplace(c.g, c.trace, copy, i, c.local_consumers(i));
+            Perturbation& p = alone ? on_values : *own_copy;
+            const std::vector<Tensor>& own = alone ? c.values : copy;
+            Pieces plus_pieces, minus_pieces;
+            for (std::size_t k = first; k < last; ++k) {
+                const std::size_t e = elements[k];
+                const double v = own[i][e];
+                ElementLosses& r = losses[k];
+                r.plus = p.loss_at(e, v + h, mode, &plus_pieces);
+                r.minus = p.loss_at(e, v - h, mode, &minus_pieces);
+                if (mode == Mode::Surrogate)
+                    r.plain =
+                        (p.loss_at(e, v + h, Mode::True, nullptr) - p.loss_at(e, v - h, Mode::True, nullptr)) / (2 * h);
+                if (const auto change = first_change(plus_pieces, minus_pieces))
+                    r.change = std::make_pair(p.downstream(change->first), change->second);
+            }
+        });
+    return losses;
+}
+
+// The one-sided differences at an element whose +-h crossed a kink.
+KinkCrossing kink_at(const Checker& c, const Tensor& analytic, std::size_t e, const ElementLosses& l, const Scale& sc) {
+    KinkCrossing k;
+    k.at = analytic.unravel(e);
+    k.where = l.change->first;
+    k.where_at = c.values[l.change->first].unravel(l.change->second);
+    k.left = (sc.base - l.minus) / c.h;
+    k.right = (l.plus - sc.base) / c.h;
+    k.analytic = analytic[e];
+    k.matches = which_side(k.analytic, k.left, k.right, sc.floor);
+    return k;
+}
+
+// Centred differences, element by element, over `elements` of the node: the
+// losses first, then compared in element order.
+void check_elements(Checker& c, NodeCheck& check, Mode mode, const std::vector<std::size_t>& elements,
+                    Perturbation& on_values, const Scale& sc) {
+    const double floor = sc.floor, h = c.h;
+    const std::size_t i = check.node;
+    const Tensor& analytic = *c.trace.nodes[i].grad;
+    const std::vector<ElementLosses> losses = element_losses(c, i, mode, elements, on_values);
+    double largest = 0.0;
+    check.not_checkable = sc.unusable;
+    for (std::size_t k = 0; k < elements.size(); ++k) {
+        const std::size_t e = elements[k];
+        const double plus = losses[k].plus, minus = losses[k].minus;
+        largest = std::max(largest, std::fabs(analytic[e]));
+        if (check.not_checkable.empty()) {
+            if (const std::string why = unresolvable(c.values[i][e], h, plus, minus); !why.empty())
+                check.not_checkable =
+                    fmt::format("at {}: {}", analytic.rank() ? index_str(analytic.unravel(e)) : "the scalar", why);
+        }
+        if (mode == Mode::Surrogate) {
+            const double plain = losses[k].plain;
+            const double error = relative_error(analytic[e], plain, floor);
+            if (k == 0 || error > check.plain_max_error || std::isnan(error)) {
+                check.plain_max_error = error;
+                check.plain_numeric = plain;
+                check.plain_worst = analytic.unravel(e);
+            }
+        }
+        if (losses[k].change) {
+            ++check.kinks;
+            if (!check.first_kink) check.first_kink = kink_at(c, analytic, e, losses[k], sc);
+            continue;
+        }
+        const double numeric = (plus - minus) / (2 * h);
+        const double error = relative_error(analytic[e], numeric, floor);
+        if (check.compared == 0 || error > check.max_error || std::isnan(error)) {
+            check.max_error = error;
+            check.worst = analytic.unravel(e);
+            check.analytic = analytic[e];
+            check.numeric = numeric;
+        }
+        ++check.compared;
+    }
+    if (check.not_checkable.empty()) check.not_checkable = vacuous(largest, floor, c.options);
+    check.passed = check.not_checkable.empty() && (check.compared == 0 || check.max_error <= c.options.tolerance);
+}
+
+Mode mode_of(const Perturbation& p) { return p.surrogates().empty() ? Mode::True : Mode::Surrogate; }
+std::uint64_t node_seed(const Checker& c, std::size_t i) { return c.options.seed * 1000003u + i; }
+
+// Full: every element of the node, against the whole loss.
+void check_full(Checker& c, NodeCheck& check, Perturbation& p, const Scale& sc) {
+    const std::size_t size = check.elements;
+    check_elements(c, check, mode_of(p), sample(size, size, node_seed(c, check.node)), p, sc);
+}
+
+// Local: every element of the node, against L_i of its consumers (the
+// Perturbation was made local).
+void check_local(Checker& c, NodeCheck& check, Perturbation& p, const Scale& sc) { check_full(c, check, p, sc); }
+
+// Sparse: a seeded sample of options.samples elements.
+void check_sparse(Checker& c, NodeCheck& check, Perturbation& p, const Scale& sc) {
+    check_elements(c, check, mode_of(p), sample(check.elements, c.options.samples, node_seed(c, check.node)), p, sc);
+}
+
+// After a directional check that failed or crossed a kink: a full one (a node
+// too large for a full check within the run's bounds is sampled instead),
+// keeping the directional figures.
+void fall_back_to_full(Checker& c, NodeCheck& check, Perturbation& p, const Scale& sc) {
+    NodeCheck full;
+    full.node = check.node;
+    full.elements = check.elements;
+    full.surrogates = check.surrogates;
+    full.mode = GradcheckMode::Full;
+    full.fell_back = true;
+    full.directional_analytic = check.directional_analytic;
+    full.directional_numeric = check.directional_numeric;
+    full.directional_error = check.directional_error;
+    check = std::move(full);
+    const std::size_t size = check.elements;
+    const std::size_t count = size <= kAutoFullElements ? size : c.options.samples;
+    if (count < size) check.mode = GradcheckMode::Sparse;
+    check_elements(c, check, mode_of(p), sample(size, count, node_seed(c, check.node)), p, sc);
+}
+
+// Directional: one seeded random unit direction, (L(v + h dir) - L(v - h dir)) / 2h
+// against <grad, dir>.
+void check_directional(Checker& c, NodeCheck& check, Perturbation& p, const Scale& sc) {
+    const double h = c.h, floor = sc.floor;
+    const Mode mode = mode_of(p);
+    const Tensor& analytic = *c.trace.nodes[check.node].grad;
+    const Tensor dir = random_direction(analytic.shape(), node_seed(c, check.node));
+    double along = 0.0;
+    for (std::size_t e = 0; e < analytic.size(); ++e) along += analytic[e] * dir[e];
+    Pieces plus_pieces, minus_pieces;
+    const double plus = p.loss_along(dir, h, mode, &plus_pieces);
+    const double minus = p.loss_along(dir, -h, mode, &minus_pieces);
+    check.directional_analytic = along;
+    check.directional_numeric = (plus - minus) / (2 * h);
+    check.directional_error = relative_error(along, check.directional_numeric, floor);
+    if (mode == Mode::Surrogate) {
+        check.plain_numeric =
+            (p.loss_along(dir, h, Mode::True, nullptr) - p.loss_along(dir, -h, Mode::True, nullptr)) / (2 * h);
+        check.plain_max_error = relative_error(along, check.plain_numeric, floor);
+    }
+    check.max_error = check.directional_error;
+    check.analytic = along;
+    check.numeric = check.directional_numeric;
+    check.compared = 1;
+    check.passed = check.directional_error <= c.options.tolerance;
+    double largest = 0.0;
+    for (std::size_t e = 0; e < analytic.size(); ++e) largest = std::max(largest, std::fabs(analytic[e]));
+    if (!std::isfinite(plus) || !std::isfinite(minus))
+        check.not_checkable = fmt::format(
+            "L overflowed when the value moved by h along the direction "
+            "(L(v + h dir) = {:g}, L(v - h dir) = {:g})",
+            plus, minus);
+    if (check.not_checkable.empty()) check.not_checkable = sc.unusable;
+    if (check.not_checkable.empty()) check.not_checkable = vacuous(largest, floor, c.options);
+    check.passed = check.passed && check.not_checkable.empty();
+    if (check.not_checkable.empty() && (!check.passed || first_change(plus_pieces, minus_pieces)))
+        fall_back_to_full(c, check, p, sc);
+}
+
 }  // namespace
+}  // namespace bnstep::gradcheck_detail
+
+namespace bnstep {
 
 std::string mode_name(GradcheckMode mode) {
     switch (mode) {
@@ -258,182 +345,28 @@ double relative_error(double analytic, double numeric, double floor) {
 }
 
 GradcheckReport check_gradients(const Graph& g, const Trace& trace, const GradcheckOptions& options) {
+    using namespace gradcheck_detail;
     GradcheckReport report;
     report.graph = &g;
     report.options = options;
     report.mode = resolve(options, trace);
-    std::vector<Tensor> values;
-    for (const NodeState& s : trace.nodes) values.push_back(s.value);
-    const double h = options.step;
-    const std::vector<std::vector<std::size_t>> consumers =
-        report.mode == GradcheckMode::Local ? g.consumers() : std::vector<std::vector<std::size_t>>{};
-    auto local_consumers = [&](std::size_t i) { return consumers.empty() ? nullptr : &consumers[i]; };
     report.floor = options.floor;
-
-    // The loss a node's check differentiates, and its floor: options.floor,
-    // raised to the loss's round-off, eps * sum |terms| / h, over the tolerance.
-    struct Scale {
-        double base = 0.0, floor = 0.0;
-        std::string unusable;  // why no difference of the loss can be compared, or ""
-    };
-    auto scale_of = [&](const Perturbation& p) {
-        Scale sc;
-        sc.base = p.current_loss();
-        const double roundoff = std::numeric_limits<double>::epsilon() * p.loss_magnitude() / h;
-        sc.floor = std::max(options.floor, roundoff / options.tolerance);
-        if (!std::isfinite(sc.floor))
-            sc.unusable =
-                "L overflows: the round-off of L, eps * (the sum of |its terms|) / h, is not finite, so no "
-                "difference of L can be compared";
-        report.floor = std::max(report.floor, sc.floor);
-        return sc;
-    };
-
-    // Centred differences, element by element, over `elements` of node i.
-    // The losses are computed first, the elements shared between threads
-    // (each with its own copy of the values; one thread works on `values`
-    // itself, so a node's cost does not grow with the graph upstream of it),
-    // then compared in element order.
-    auto check_elements = [&](NodeCheck& check, Mode mode, const std::vector<std::size_t>& elements,
-                              Perturbation& on_values, const Scale& sc) {
-        const double floor = sc.floor, base_loss = sc.base;
-        const Tensor& analytic = *trace.nodes[check.node].grad;
-        const std::size_t i = check.node;
-        std::vector<ElementLosses> losses(elements.size());
-        parallel_ranges(
-            elements.size(), on_values.work() * double(elements.size()), [&](std::size_t first, std::size_t last) {
-                const bool alone = first == 0 && last == elements.size();
-                std::vector<Tensor> copy;
-                if (!alone) copy = values;
-                std::optional<Perturbation> own_copy;
-                if (!alone) own_copy.emplace(g, trace, copy, i, local_consumers(i));
-                Perturbation& p = alone ? on_values : *own_copy;
-                const std::vector<Tensor>& own = alone ? values : copy;
-                Pieces plus_pieces, minus_pieces;
-                for (std::size_t k = first; k < last; ++k) {
-                    const std::size_t e = elements[k];
-                    const double v = own[i][e];
-                    ElementLosses& r = losses[k];
-                    r.plus = p.loss_at(e, v + h, mode, &plus_pieces);
-                    r.minus = p.loss_at(e, v - h, mode, &minus_pieces);
-                    if (mode == Mode::Surrogate)
-                        r.plain =
-                            (p.loss_at(e, v + h, Mode::True, nullptr) - p.loss_at(e, v - h, Mode::True, nullptr)) /
-                            (2 * h);
-                    if (const auto change = first_change(plus_pieces, minus_pieces))
-                        r.change = std::make_pair(p.downstream(change->first), change->second);
-                }
-            });
-        double largest = 0.0;
-        check.not_checkable = sc.unusable;
-        for (std::size_t k = 0; k < elements.size(); ++k) {
-            const std::size_t e = elements[k];
-            const double plus = losses[k].plus, minus = losses[k].minus;
-            largest = std::max(largest, std::fabs(analytic[e]));
-            if (check.not_checkable.empty()) {
-                if (const std::string why = unresolvable(values[i][e], h, plus, minus); !why.empty())
-                    check.not_checkable =
-                        fmt::format("at {}: {}", analytic.rank() ? index_str(analytic.unravel(e)) : "the scalar", why);
-            }
-            if (mode == Mode::Surrogate) {
-                const double plain = losses[k].plain;
-                const double error = relative_error(analytic[e], plain, floor);
-                if (k == 0 || error > check.plain_max_error || std::isnan(error)) {
-                    check.plain_max_error = error;
-                    check.plain_numeric = plain;
-                    check.plain_worst = analytic.unravel(e);
-                }
-            }
-            if (const auto& change = losses[k].change) {
-                ++check.kinks;
-                if (!check.first_kink) {
-                    KinkCrossing k;
-                    k.at = analytic.unravel(e);
-                    k.where = change->first;
-                    k.where_at = values[change->first].unravel(change->second);
-                    k.left = (base_loss - minus) / h;
-                    k.right = (plus - base_loss) / h;
-                    k.analytic = analytic[e];
-                    k.matches = which_side(k.analytic, k.left, k.right, floor);
-                    check.first_kink = std::move(k);
-                }
-                continue;
-            }
-            const double numeric = (plus - minus) / (2 * h);
-            const double error = relative_error(analytic[e], numeric, floor);
-            if (check.compared == 0 || error > check.max_error || std::isnan(error)) {
-                check.max_error = error;
-                check.worst = analytic.unravel(e);
-                check.analytic = analytic[e];
-                check.numeric = numeric;
-            }
-            ++check.compared;
-        }
-        if (check.not_checkable.empty()) check.not_checkable = vacuous(largest, floor, options);
-        check.passed = check.not_checkable.empty() && (check.compared == 0 || check.max_error <= options.tolerance);
-    };
-
+    Checker c{g, trace, options, report, {}, options.step, {}};
+    for (const NodeState& s : trace.nodes) c.values.push_back(s.value);
+    if (report.mode == GradcheckMode::Local) c.consumers = g.consumers();
     for (std::size_t i : trace.backward_order) {
-        const Tensor& analytic = *trace.nodes[i].grad;
-        Perturbation p(g, trace, values, i, local_consumers(i));
-        const Scale sc = scale_of(p);
-        const double floor = sc.floor;
-        const Mode mode = p.surrogates().empty() ? Mode::True : Mode::Surrogate;
+        Perturbation p(g, trace, c.values, i, c.local_consumers(i));
+        const Scale sc = scale_of(c, p);
         NodeCheck check;
         check.node = i;
-        check.elements = analytic.size();
+        check.elements = trace.nodes[i].grad->size();
         check.surrogates = p.surrogates();
         check.mode = report.mode;
-        const std::uint64_t node_seed = options.seed * 1000003u + i;
-        if (report.mode == GradcheckMode::Directional) {
-            const Tensor dir = random_direction(analytic.shape(), node_seed);
-            double along = 0.0;
-            for (std::size_t e = 0; e < analytic.size(); ++e) along += analytic[e] * dir[e];
-            Pieces plus_pieces, minus_pieces;
-            const double plus = p.loss_along(dir, h, mode, &plus_pieces);
-            const double minus = p.loss_along(dir, -h, mode, &minus_pieces);
-            check.directional_analytic = along;
-            check.directional_numeric = (plus - minus) / (2 * h);
-            check.directional_error = relative_error(along, check.directional_numeric, floor);
-            if (mode == Mode::Surrogate) {
-                check.plain_numeric =
-                    (p.loss_along(dir, h, Mode::True, nullptr) - p.loss_along(dir, -h, Mode::True, nullptr)) / (2 * h);
-                check.plain_max_error = relative_error(along, check.plain_numeric, floor);
-            }
-            check.max_error = check.directional_error;
-            check.analytic = along;
-            check.numeric = check.directional_numeric;
-            check.compared = 1;
-            check.passed = check.directional_error <= options.tolerance;
-            double largest = 0.0;
-            for (std::size_t e = 0; e < analytic.size(); ++e) largest = std::max(largest, std::fabs(analytic[e]));
-            if (!std::isfinite(plus) || !std::isfinite(minus))
-                check.not_checkable = fmt::format(
-                    "L overflowed when the value moved by h along the direction "
-                    "(L(v + h dir) = {:g}, L(v - h dir) = {:g})",
-                    plus, minus);
-            if (check.not_checkable.empty()) check.not_checkable = sc.unusable;
-            if (check.not_checkable.empty()) check.not_checkable = vacuous(largest, floor, options);
-            check.passed = check.passed && check.not_checkable.empty();
-            if (check.not_checkable.empty() && (!check.passed || first_change(plus_pieces, minus_pieces))) {
-                NodeCheck full;
-                full.node = i;
-                full.elements = analytic.size();
-                full.surrogates = check.surrogates;
-                full.mode = GradcheckMode::Full;
-                full.fell_back = true;
-                full.directional_analytic = check.directional_analytic;
-                full.directional_numeric = check.directional_numeric;
-                full.directional_error = check.directional_error;
-                check = std::move(full);
-                // A node too large for a full check within the run's bounds is sampled instead.
-                const std::size_t count = analytic.size() <= kAutoFullElements ? analytic.size() : options.samples;
-                if (count < analytic.size()) check.mode = GradcheckMode::Sparse;
-                check_elements(check, mode, sample(analytic.size(), count, node_seed), p, sc);
-            }
-        } else {
-            const std::size_t count = report.mode == GradcheckMode::Sparse ? options.samples : analytic.size();
-            check_elements(check, mode, sample(analytic.size(), count, node_seed), p, sc);
+        switch (report.mode) {
+            case GradcheckMode::Directional: check_directional(c, check, p, sc); break;
+            case GradcheckMode::Sparse: check_sparse(c, check, p, sc); break;
+            case GradcheckMode::Local: check_local(c, check, p, sc); break;
+            default: check_full(c, check, p, sc); break;
         }
         report.checks.push_back(std::move(check));
     }

@@ -1,6 +1,8 @@
 #include "bnstep/graph.hpp"
 
 #include <fmt/format.h>
+#include <functional>
+#include <queue>
 
 namespace bnstep {
 
@@ -73,6 +75,52 @@ std::string Graph::loss_formula() const {
     const Node& out = nodes[output];
     if (scalar_loss) return fmt::format("L = {} (a scalar loss, seed dL/d{} = 1)", out.name, out.name);
     return fmt::format("L = sum({} * {})", out.name, out.grad_name());
+}
+
+std::vector<std::size_t> topological_order(const std::vector<std::vector<std::size_t>>& inputs,
+                                           std::vector<std::size_t>& cycle) {
+    cycle.clear();
+    const std::size_t n = inputs.size();
+    std::vector<std::size_t> missing(n, 0);
+    std::vector<std::vector<std::size_t>> readers(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        missing[i] = inputs[i].size();
+        for (std::size_t in : inputs[i]) readers[in].push_back(i);
+    }
+    std::priority_queue<std::size_t, std::vector<std::size_t>, std::greater<>> ready;
+    for (std::size_t i = 0; i < n; ++i)
+        if (missing[i] == 0) ready.push(i);
+    std::vector<std::size_t> order;
+    while (!ready.empty()) {
+        const std::size_t i = ready.top();
+        ready.pop();
+        order.push_back(i);
+        for (std::size_t reader : readers[i])
+            if (--missing[reader] == 0) ready.push(reader);
+    }
+    if (order.size() == n) return order;
+    // Walk back along unfinished inputs until a node repeats: that is a cycle.
+    std::size_t start = 0;
+    while (missing[start] == 0) ++start;
+    std::vector<std::size_t> path{start};
+    std::vector<int> seen(n, -1);
+    seen[start] = 0;
+    for (;;) {
+        const std::size_t cur = path.back();
+        std::size_t next = cur;
+        for (std::size_t in : inputs[cur])
+            if (missing[in] != 0) {
+                next = in;
+                break;
+            }
+        if (seen[next] >= 0) {
+            for (std::size_t k = path.size(); k-- > static_cast<std::size_t>(seen[next]);) cycle.push_back(path[k]);
+            cycle.push_back(path.back());
+            return order;
+        }
+        seen[next] = static_cast<int>(path.size());
+        path.push_back(next);
+    }
 }
 
 }  // namespace bnstep

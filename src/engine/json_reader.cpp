@@ -90,8 +90,8 @@ private:
         Frame& f = frames_.back();
         if (f.value->is_object()) return &((*f.value)[f.key] = std::move(v));
         if (f.counts_items && ++items_ > limits_.items)
-            fail(pointer(), fmt::format("at least {} leaves and nodes, above the limit of {} (--max-nodes)", items_,
-                                        limits_.items));
+            fail(pointer(), fmt::format("at least {} leaves and nodes, above the limit of {} ({})", items_,
+                                        limits_.items, limits_.items_name));
         f.value->push_back(std::move(v));
         return &f.value->back();
     }

@@ -11,8 +11,9 @@
 namespace bnstep {
 
 struct JsonLimits {
-    std::size_t depth = 64;      // nesting of lists and objects
-    std::size_t items = 10'000;  // leaves and nodes together (--max-nodes)
+    std::size_t depth = 64;                     // nesting of lists and objects
+    std::size_t items = 10'000;                 // leaves and nodes together (Limits::nodes)
+    std::string items_name = "the node limit";  // how messages name `items`
 };
 
 nlohmann::json read_lesson_json(std::string_view text, const std::string& source, const JsonLimits& limits);

@@ -15,10 +15,11 @@ namespace {
 
 // The leaves to rank. A param that gets no gradient (it does not reach the
 // output, or reaches it only through a label, a mask or a comparison) has no
-// Hessian to estimate: by default it is skipped with a note; named with
-// --param it is an error.
-std::vector<std::size_t> chosen_params(const Graph& g, const Trace& base, const std::vector<std::string>& names,
+// Hessian to estimate: by default it is skipped with a note; named in
+// SaliencyOptions::params it is an error.
+std::vector<std::size_t> chosen_params(const Graph& g, const Trace& base, const SaliencyOptions& options,
                                        std::vector<std::string>& skipped) {
+    const std::vector<std::string>& names = options.params;
     std::vector<std::size_t> leaves;
     if (names.empty()) {
         bool any = false;
@@ -43,14 +44,14 @@ std::vector<std::size_t> chosen_params(const Graph& g, const Trace& base, const 
             std::vector<std::string> candidates;
             for (const Node& n : g.nodes)
                 if (n.is_leaf() && n.kind != NodeKind::Const) candidates.push_back(n.name);
-            throw UsageError(fmt::format("--param {}: lesson {} has no such input or param leaf; it has: {}", name,
-                                         g.name, fmt::join(candidates, ", ")));
+            throw UsageError(fmt::format("{} {}: lesson {} has no such input or param leaf; it has: {}",
+                                         options.params_name, name, g.name, fmt::join(candidates, ", ")));
         }
         if (!base.nodes[*i].grad)
             throw UsageError(
-                fmt::format("--param {}: it gets no gradient from the output of lesson {} (it does not reach "
+                fmt::format("{} {}: it gets no gradient from the output of lesson {} (it does not reach "
                             "the output through a differentiable path), so it has no saliency",
-                            name, g.name));
+                            options.params_name, name, g.name));
         if (std::find(leaves.begin(), leaves.end(), *i) == leaves.end()) leaves.push_back(*i);
     }
     return leaves;
@@ -89,17 +90,17 @@ SaliencyReport compute_saliency(const Graph& g, const SaliencyOptions& options) 
     report.loss = loss_of(work);
     const double h = options.gradient_step, h2 = options.loss_step;
     const Trace base = run(work);
-    const std::vector<std::size_t> leaves = chosen_params(g, base, options.params, report.skipped);
+    const std::vector<std::size_t> leaves = chosen_params(g, base, options, report.skipped);
     std::size_t weights = 0;
     for (std::size_t leaf : leaves) weights = saturating_add(weights, g.nodes[leaf].value.size());
     // Each weight costs two runs (forward and backward) and three forward passes.
     if (saturating_mul(saturating_mul(weights, 7), std::max<std::size_t>(g.work, 1)) > options.max_work)
         throw UsageError(
             fmt::format("saliency of {} weights in lesson {} would take about {} multiply-adds (7 forward "
-                        "passes of {} each per weight), more than the limit of {} (--max-work); "
-                        "pick fewer with --param",
+                        "passes of {} each per weight), more than the limit of {} ({}); "
+                        "pick fewer with {}",
                         weights, g.name, static_cast<double>(weights) * 7.0 * static_cast<double>(g.work), g.work,
-                        options.max_work));
+                        options.max_work, options.max_work_name, options.params_name));
     for (std::size_t leaf : leaves) {
         Tensor& w = work.nodes[leaf].value;
         for (std::size_t k = 0; k < w.size(); ++k) {

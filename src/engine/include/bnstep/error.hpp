@@ -1,7 +1,7 @@
 #pragma once
 // Errors the library reports. Each carries one line of text that names where
 // the problem is (file, JSON location or node) and what was expected, and a
-// kind; what a kind means to a caller (the command line's exit code) is the
+// kind; what a kind means to a caller (how a command reports it) is the
 // caller's business.
 #include <stdexcept>
 #include <string>

@@ -14,7 +14,7 @@
 //   threshold): the two sides lie on different pieces of the function, so the
 //   element is not compared; its one-sided differences are reported instead.
 //
-// How many elements each node's check moves (--mode):
+// How many elements each node's check moves (GradcheckOptions::mode):
 // - full: every element, as above;
 // - sparse: a seeded sample of `samples` elements per node (CS231n's sparse check);
 // - directional: one seeded random unit direction v per node,

@@ -49,7 +49,7 @@ struct Graph {
     Tensor seed;                       // the upstream gradient of the output: L = sum(output * seed)
     bool scalar_loss = false;          // the output is a scalar loss and the seed is 1
     std::vector<CostGroup> compare;    // empty, or the two designs the lesson compares
-    std::vector<std::size_t> resized;  // leaves whose shape the user changed (--set)
+    std::vector<std::size_t> resized;  // leaves whose shape the caller changed (LessonOptions::shapes)
     std::size_t work = 0;              // multiply-adds of one forward pass, roughly (saturated); the loader bounds it
 
     std::optional<std::size_t> find(std::string_view name) const;
@@ -66,5 +66,12 @@ struct Graph {
     // What the loss is, for display: "sum(out * dout)" or "loss".
     std::string loss_formula() const;
 };
+
+// The nodes in topological order, given each node's inputs (indices), the
+// lower index first on ties. If the inputs hold a cycle, the order is partial
+// and `cycle` lists one, from the node where it is found back to that node
+// ("c", "b", "a", "c": c reads b, b reads a, a reads c); else it is empty.
+std::vector<std::size_t> topological_order(const std::vector<std::vector<std::size_t>>& inputs,
+                                           std::vector<std::size_t>& cycle);
 
 }  // namespace bnstep

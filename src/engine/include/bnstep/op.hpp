@@ -206,7 +206,7 @@ struct OpDef {
     CostFn cost = {};  // optional: ops whose multiply-adds the cost summary counts
     // Ops whose output elements each read a window of an input (convolution,
     // pooling): the elements one output element reads, saturated. The loader
-    // bounds it by --max-elements, and the work of a run by --max-work.
+    // bounds it by Limits::elements, and the work of a run by Limits::work.
     std::function<std::size_t(const std::vector<Shape>& in, const Attrs& attrs)> window_taps = {};
     // The last input may repeat (concat): its rule serves every extra input,
     // and `{inputs}` in the forward formula lists them all.

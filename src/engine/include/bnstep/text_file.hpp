@@ -8,7 +8,7 @@
 
 namespace bnstep {
 
-// `what` names the limit in the message, e.g. "for a lesson (--max-file-size)".
+// `what` names the limit in the message, e.g. "for a lesson (the file-size limit)".
 std::string read_text_file(const std::string& path, std::size_t max_bytes, const std::string& what);
 
 // Everything readable from an open descriptor (standard input), at most
