@@ -162,7 +162,9 @@ bool has_type(const json& v, const std::string& type) {
 // not silently passed here.
 bool valid(const json& s, const json& v) {
     if (s.is_boolean()) return s.get<bool>();
-    for (const auto& [key, k] : s.items()) {
+    for (const auto& item : s.items()) {
+        const std::string& key = item.key();
+        const json& k = item.value();
         bool ok = true;
         if (key == "description" || key == "default" || key == "minContains" || key == "maxContains")
             ok = true;  // the last two: with "contains"
