@@ -49,6 +49,7 @@ std::vector<OpCase> cases() {
     c.push_back({"reciprocal", {{3, 4}}, {}, -2.0, 2.0, true});
     c.push_back({"exp", {{3, 4}}});
     c.push_back({"log", {{3, 4}}});
+    c.push_back({"sigmoid", {{3, 4}}, {}, -6.0, 6.0});
     c.push_back({"relu", {{4, 5}}, {}, -2.0, 2.0, true});
     c.push_back({"sum", {{4, 3}}, attrs({{"axis", 0}, {"keepdims", 0}})});
     c.push_back({"sum", {{4, 3}}, attrs({{"axis", 1}, {"keepdims", 1}})});
@@ -205,6 +206,7 @@ TEST_CASE("ops: the table is complete and every op is tested") {
                                             "reciprocal",
                                             "exp",
                                             "log",
+                                            "sigmoid",
                                             "relu",
                                             "sum",
                                             "mean",
@@ -336,6 +338,19 @@ TEST_CASE("ops: relu at exactly 0 passes no gradient") {
     const Tensor y = relu->forward(call_for({x}, none, nullptr));
     const Tensor local = relu->inputs[0].local(call_for({x}, none, &y));
     CHECK(local.data() == std::vector<double>{0.0, 0.0, 1.0});
+}
+
+TEST_CASE("ops: sigmoid by hand: 1/(1 + e^0) = 0.5 with slope 0.25; at ln 3, 0.75 with slope 0.1875") {
+    const OpDef* sigmoid = builtin_ops().find("sigmoid");
+    REQUIRE(sigmoid != nullptr);
+    const Tensor x(Shape{2}, std::vector<double>{0.0, std::log(3.0)});
+    const Attrs none;
+    const Tensor y = sigmoid->forward(call_for({x}, none, nullptr));
+    const Tensor local = sigmoid->inputs[0].local(call_for({x}, none, &y));
+    CHECK(y[0] == 0.5);
+    CHECK(y[1] == doctest::Approx(0.75).epsilon(1e-15));
+    CHECK(local[0] == 0.25);
+    CHECK(local[1] == doctest::Approx(0.1875).epsilon(1e-15));
 }
 
 TEST_CASE("ops: shape rules reject what does not fit, with a clear message") {

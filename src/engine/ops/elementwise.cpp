@@ -193,6 +193,13 @@ std::vector<ScalarOp> functions() {
                      .derivative = [](const Args& x, double, auto&) { return 1 / x[0]; },
                      .domain = {K::Positive}}},
          .f = [](const Args& x, auto&) { return std::log(x[0]); }},
+        {.name = "sigmoid",
+         .summary = "the logistic function 1/(1 + e^-a); its local gradient reuses the output",
+         .forward = "1/(1 + exp(-{a}))",
+         .inputs = {{.name = "a",
+                     .local = "{out}*(1 - {out})",
+                     .derivative = [](auto&, double y, auto&) { return y * (1 - y); }}},
+         .f = [](const Args& x, auto&) { return 1 / (1 + std::exp(-x[0])); }},
     };
 }
 
