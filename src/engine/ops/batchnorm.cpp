@@ -125,112 +125,115 @@ InputRule affine_rule(const std::string& name, bool is_gamma, bool spatial) {
     return r;
 }
 
+std::string batchnorm_x_formula(bool spatial) {
+    return "closed form: d{x} = (1/M) * {gamma} * ivar * (M * d{out} - sum d{out} - xhat * sum(d{out} * xhat)), "
+           "sums per channel over " +
+           std::string(spatial ? "n, h, w" : "the batch") + ", ivar = (var + {eps})^-0.5{[, M = {M}]}";
+}
+
+Tensor batchnorm_x_vjp(const OpCall& call, const Tensor& up) {
+    const Layout l(call.input(0).shape());
+    const Stats s = stats_of(call);
+    const auto [sum_up, sum_up_xhat] = upstream_sums(l, up, s.xhat);
+    const double m = static_cast<double>(l.count);
+    Tensor dx(call.input(0).shape());
+    for (std::size_t e = 0; e < dx.size(); ++e) {
+        const std::size_t c = l.channel_of(e);
+        dx[e] = (1.0 / m) * call.input(1)[c] * s.ivar[c] * (m * up[e] - sum_up[c] - s.xhat[e] * sum_up_xhat[c]);
+    }
+    return dx;
+}
+
+Worked batchnorm_x_explain(const OpCall& call, const Tensor& up, const Names& names, const Index& at,
+                           const NumFmt& num) {
+    const Layout l(call.input(0).shape());
+    const Stats s = stats_of(call);
+    const auto [sum_up, sum_up_xhat] = upstream_sums(l, up, s.xhat);
+    const std::size_t c = at[1];
+    const double m = static_cast<double>(l.count);
+    const double g = call.input(1)[c], u = up.at(at), xh = s.xhat.at(at);
+    const std::string over = l.batch_letters();
+    Worked w;
+    w.lhs = names.downstream + index_str(at);
+    w.symbolic = fmt::format("(1/M) * {}[{c}] * ivar[{c}] * (M * {}{} - sum_{o} {} - xhat{} * sum_{o} {} * {})",
+                             names.in[1], names.upstream, index_str(at), l.element(names.upstream, c), index_str(at),
+                             l.element(names.upstream, c), l.element("xhat", c), fmt::arg("c", c), fmt::arg("o", over));
+    w.numeric =
+        fmt::format("(1/{}) * {} * {} * ({} * {} - {} - {} * {})", l.count, num.operand(g), num.operand(s.ivar[c]),
+                    l.count, num.operand(u), num.operand(sum_up[c]), num.operand(xh), num.operand(sum_up_xhat[c]));
+    w.result = (1.0 / m) * g * s.ivar[c] * (m * u - sum_up[c] - xh * sum_up_xhat[c]);
+    w.notes = stats_notes(l, s, names.in[0], c, num);
+    w.notes.push_back(fmt::format("M = {}, the elements per channel", l.count));
+    w.notes.push_back(fmt::format("xhat{} = ({}{} - mu[{}]) * ivar[{}] = {}", index_str(at), names.in[0], index_str(at),
+                                  c, c, num(xh)));
+    return w;
+}
+
+Shape batchnorm_shape(bool spatial, const std::vector<Shape>& in) {
+    if (!spatial && in[0].size() != 2)
+        throw ShapeError(
+            fmt::format("x must be a matrix (N, D), got {} (batchnorm2d takes (N, C, H, W))", shape_str(in[0])));
+    if (spatial && in[0].size() != 4)
+        throw ShapeError(fmt::format("x must be (N, C, H, W), got {} (batchnorm takes (N, D))", shape_str(in[0])));
+    const Shape d{in[0][1]};
+    for (std::size_t i = 1; i < 3; ++i)
+        if (in[i] != d)
+            throw ShapeError(fmt::format("{} must have shape {} to match x {}, got {}", i == 1 ? "gamma" : "beta",
+                                         shape_str(d), shape_str(in[0]), shape_str(in[i])));
+    return in[0];
+}
+
+Tensor batchnorm_forward(const OpCall& call) {
+    const Layout l(call.input(0).shape());
+    const Stats s = stats_of(call);
+    Tensor out(call.input(0).shape());
+    for (std::size_t e = 0; e < out.size(); ++e)
+        out[e] = call.input(1)[l.channel_of(e)] * s.xhat[e] + call.input(2)[l.channel_of(e)];
+    return out;
+}
+
+Worked batchnorm_explain(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+    const Layout l(call.input(0).shape());
+    const Stats s = stats_of(call);
+    const std::size_t c = at[1];
+    const auto& n = names.in;
+    const std::string xi = n[0] + index_str(at);
+    Worked w;
+    w.lhs = names.out + index_str(at);
+    w.symbolic = fmt::format("{}[{c}] * ({} - mu[{c}]) * ivar[{c}] + {}[{c}]", n[1], xi, n[2], fmt::arg("c", c));
+    w.numeric = drop_double_parens(fmt::format("{} * ({} - {}) * {} + {}", num.operand(call.input(1)[c]),
+                                               num.operand(call.input(0).at(at)), num.operand(s.mu[c]),
+                                               num.operand(s.ivar[c]), num.operand(call.input(2)[c])));
+    w.result = call.out->at(at);
+    w.notes = stats_notes(l, s, n[0], c, num);
+    return w;
+}
+
+std::map<std::string, std::string> batchnorm_vars(bool spatial, const std::vector<Shape>& in) {
+    const std::size_t rank = spatial ? 4 : 2;
+    if (in[0].size() != rank) return std::map<std::string, std::string>{};
+    return std::map<std::string, std::string>{{"M", std::to_string(Layout(in[0]).count)}};
+}
+
 OpDef batchnorm_op(bool spatial) {
-    return {
-        .name = spatial ? "batchnorm2d" : "batchnorm",
-        .family = "norm",
-        .summary = spatial
-                       ? "spatial batch normalization of (N, C, H, W): statistics per channel over N, H and W, fused; "
-                         "backward in closed form"
-                       : "batch normalization of an (N, D) input over the batch axis, fused; backward in closed form",
-        .forward_formula = "{gamma} * ({x} - mu) / sqrt(var + {eps}) + {beta}",
-        .inputs =
-            {{.name = "x",
-              .formula =
-                  "closed form: d{x} = (1/M) * {gamma} * ivar * (M * d{out} - sum d{out} - xhat * sum(d{out} * xhat)), "
-                  "sums per channel over " +
-                  std::string(spatial ? "n, h, w" : "the batch") + ", ivar = (var + {eps})^-0.5{[, M = {M}]}",
-              .vjp =
-                  [](const OpCall& call, const Tensor& up) {
-                      const Layout l(call.input(0).shape());
-                      const Stats s = stats_of(call);
-                      const auto [sum_up, sum_up_xhat] = upstream_sums(l, up, s.xhat);
-                      const double m = static_cast<double>(l.count);
-                      Tensor dx(call.input(0).shape());
-                      for (std::size_t e = 0; e < dx.size(); ++e) {
-                          const std::size_t c = l.channel_of(e);
-                          dx[e] = (1.0 / m) * call.input(1)[c] * s.ivar[c] *
-                                  (m * up[e] - sum_up[c] - s.xhat[e] * sum_up_xhat[c]);
-                      }
-                      return dx;
-                  },
-              .explain =
-                  [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
-                      const Layout l(call.input(0).shape());
-                      const Stats s = stats_of(call);
-                      const auto [sum_up, sum_up_xhat] = upstream_sums(l, up, s.xhat);
-                      const std::size_t c = at[1];
-                      const double m = static_cast<double>(l.count);
-                      const double g = call.input(1)[c], u = up.at(at), xh = s.xhat.at(at);
-                      const std::string over = l.batch_letters();
-                      Worked w;
-                      w.lhs = names.downstream + index_str(at);
-                      w.symbolic = fmt::format(
-                          "(1/M) * {}[{c}] * ivar[{c}] * (M * {}{} - sum_{o} {} - xhat{} * sum_{o} {} * {})",
-                          names.in[1], names.upstream, index_str(at), l.element(names.upstream, c), index_str(at),
-                          l.element(names.upstream, c), l.element("xhat", c), fmt::arg("c", c), fmt::arg("o", over));
-                      w.numeric = fmt::format("(1/{}) * {} * {} * ({} * {} - {} - {} * {})", l.count, num.operand(g),
-                                              num.operand(s.ivar[c]), l.count, num.operand(u), num.operand(sum_up[c]),
-                                              num.operand(xh), num.operand(sum_up_xhat[c]));
-                      w.result = (1.0 / m) * g * s.ivar[c] * (m * u - sum_up[c] - xh * sum_up_xhat[c]);
-                      w.notes = stats_notes(l, s, names.in[0], c, num);
-                      w.notes.push_back(fmt::format("M = {}, the elements per channel", l.count));
-                      w.notes.push_back(fmt::format("xhat{} = ({}{} - mu[{}]) * ivar[{}] = {}", index_str(at),
-                                                    names.in[0], index_str(at), c, c, num(xh)));
-                      return w;
-                  }},
-             affine_rule("gamma", true, spatial),
-             affine_rule("beta", false, spatial)},
-        .attrs = {{"eps", AttrType::Number, 1e-5, "added to the variance before the square root"}},
-        .shape =
-            [spatial](const std::vector<Shape>& in, const Attrs&) {
-                if (!spatial && in[0].size() != 2)
-                    throw ShapeError(fmt::format("x must be a matrix (N, D), got {} (batchnorm2d takes (N, C, H, W))",
-                                                 shape_str(in[0])));
-                if (spatial && in[0].size() != 4)
-                    throw ShapeError(
-                        fmt::format("x must be (N, C, H, W), got {} (batchnorm takes (N, D))", shape_str(in[0])));
-                const Shape d{in[0][1]};
-                for (std::size_t i = 1; i < 3; ++i)
-                    if (in[i] != d)
-                        throw ShapeError(fmt::format("{} must have shape {} to match x {}, got {}",
-                                                     i == 1 ? "gamma" : "beta", shape_str(d), shape_str(in[0]),
-                                                     shape_str(in[i])));
-                return in[0];
-            },
-        .forward =
-            [](const OpCall& call) {
-                const Layout l(call.input(0).shape());
-                const Stats s = stats_of(call);
-                Tensor out(call.input(0).shape());
-                for (std::size_t e = 0; e < out.size(); ++e)
-                    out[e] = call.input(1)[l.channel_of(e)] * s.xhat[e] + call.input(2)[l.channel_of(e)];
-                return out;
-            },
-        .explain =
-            [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-                const Layout l(call.input(0).shape());
-                const Stats s = stats_of(call);
-                const std::size_t c = at[1];
-                const auto& n = names.in;
-                const std::string xi = n[0] + index_str(at);
-                Worked w;
-                w.lhs = names.out + index_str(at);
-                w.symbolic =
-                    fmt::format("{}[{c}] * ({} - mu[{c}]) * ivar[{c}] + {}[{c}]", n[1], xi, n[2], fmt::arg("c", c));
-                w.numeric = drop_double_parens(fmt::format("{} * ({} - {}) * {} + {}", num.operand(call.input(1)[c]),
-                                                           num.operand(call.input(0).at(at)), num.operand(s.mu[c]),
-                                                           num.operand(s.ivar[c]), num.operand(call.input(2)[c])));
-                w.result = call.out->at(at);
-                w.notes = stats_notes(l, s, n[0], c, num);
-                return w;
-            },
-        .vars =
-            [spatial](const std::vector<Shape>& in, const Attrs&) {
-                const std::size_t rank = spatial ? 4 : 2;
-                if (in[0].size() != rank) return std::map<std::string, std::string>{};
-                return std::map<std::string, std::string>{{"M", std::to_string(Layout(in[0]).count)}};
-            }};
+    return {.name = spatial ? "batchnorm2d" : "batchnorm",
+            .family = "norm",
+            .summary =
+                spatial ? "spatial batch normalization of (N, C, H, W): statistics per channel over N, H and W, fused; "
+                          "backward in closed form"
+                        : "batch normalization of an (N, D) input over the batch axis, fused; backward in closed form",
+            .forward_formula = "{gamma} * ({x} - mu) / sqrt(var + {eps}) + {beta}",
+            .inputs = {{.name = "x",
+                        .formula = batchnorm_x_formula(spatial),
+                        .vjp = batchnorm_x_vjp,
+                        .explain = batchnorm_x_explain},
+                       affine_rule("gamma", true, spatial),
+                       affine_rule("beta", false, spatial)},
+            .attrs = {{"eps", AttrType::Number, 1e-5, "added to the variance before the square root"}},
+            .shape = [spatial](const std::vector<Shape>& in, const Attrs&) { return batchnorm_shape(spatial, in); },
+            .forward = batchnorm_forward,
+            .explain = batchnorm_explain,
+            .vars = [spatial](const std::vector<Shape>& in, const Attrs&) { return batchnorm_vars(spatial, in); }};
 }
 
 }  // namespace

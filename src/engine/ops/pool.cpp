@@ -104,6 +104,74 @@ OpDef window_op(OpDef op) {
     return op;
 }
 
+Tensor max_pool_vjp(const OpCall& call, const Tensor& up) {
+    const PoolGeometry g = pool_geometry(call);
+    Tensor dx(call.input(0).shape());
+    for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) { dx[argmax(g, call.input(0), n, c, i, j)] += up[e]; });
+    return dx;
+}
+
+Worked max_pool_x_explain(const OpCall& call, const Tensor& up, const Names& names, const Index& at,
+                          const NumFmt& num) {
+    const PoolGeometry g = pool_geometry(call);
+    const Tensor& x = call.input(0);
+    const std::size_t target = x.offset(at);
+    std::vector<std::string> symbols, terms;
+    Worked w;
+    for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+        if (argmax(g, x, n, c, i, j) != target) return;
+        symbols.push_back(fmt::format("{}[{},{},{},{}]", names.upstream, n, c, i, j));
+        terms.push_back(num.operand(up[e]));
+        w.result += up[e];
+    });
+    w.lhs = element(names.downstream, x.shape(), concrete(at));
+    if (symbols.empty()) {
+        w.symbolic = "0";
+        w.notes.push_back(
+            fmt::format("{}{} is the maximum of no window: it gets no gradient", names.in[0], index_str(at)));
+    } else {
+        w.symbolic = join_terms(symbols);
+        w.numeric = join_terms(terms);
+        w.notes.push_back(fmt::format("{}{} is the maximum of {} window{}", names.in[0], index_str(at), symbols.size(),
+                                      symbols.size() == 1 ? "" : "s"));
+    }
+    return w;
+}
+
+Tensor max_pool_forward(const OpCall& call) {
+    const PoolGeometry g = pool_geometry(call);
+    Tensor out(Shape{g.n, g.c, g.ho, g.wo});
+    for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+        out[e] = call.input(0)[argmax(g, call.input(0), n, c, i, j)];
+    });
+    return out;
+}
+
+Worked max_pool_explain(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+    const PoolGeometry g = pool_geometry(call);
+    const Tensor& x = call.input(0);
+    const std::size_t n = at[0], c = at[1], i = at[2], j = at[3];
+    std::vector<std::string> values;
+    for_window(g, i, j, [&](std::size_t h, std::size_t w) { values.push_back(num(x.at({n, c, h, w}))); });
+    Worked w;
+    w.lhs = element(names.out, call.out->shape(), concrete(at));
+    w.symbolic = "max " + window_text(names.in[0], n, c, g, i, j);
+    w.numeric = fmt::format("max({})", fmt::join(values, ", "));
+    w.result = call.out->at(at);
+    w.notes.push_back(fmt::format("the maximum is {}{}", names.in[0], index_str(x.unravel(argmax(g, x, n, c, i, j)))));
+    return w;
+}
+
+// The piece of a window is where its maximum is: a tie crossed moves it.
+std::vector<long long> max_pool_pieces(const OpCall& call) {
+    const PoolGeometry g = pool_geometry(call);
+    std::vector<long long> p(g.n * g.c * g.ho * g.wo);
+    for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
+        p[e] = static_cast<long long>(argmax(g, call.input(0), n, c, i, j));
+    });
+    return p;
+}
+
 OpDef max_pool() {
     return window_op(
         {.name = "max_pool2d",
@@ -114,77 +182,11 @@ OpDef max_pool() {
                .formula =
                    "d{x}[n,c,h,w] = sum of d{out}[n,c,i,j] over the windows (i,j) whose maximum is {x}[n,c,h,w]; 0 for "
                    "an element that is no window's maximum (ties: the first maximum in the window)",
-               .vjp =
-                   [](const OpCall& call, const Tensor& up) {
-                       const PoolGeometry g = pool_geometry(call);
-                       Tensor dx(call.input(0).shape());
-                       for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-                           dx[argmax(g, call.input(0), n, c, i, j)] += up[e];
-                       });
-                       return dx;
-                   },
-               .explain =
-                   [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
-                       const PoolGeometry g = pool_geometry(call);
-                       const Tensor& x = call.input(0);
-                       const std::size_t target = x.offset(at);
-                       std::vector<std::string> symbols, terms;
-                       Worked w;
-                       for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-                           if (argmax(g, x, n, c, i, j) != target) return;
-                           symbols.push_back(fmt::format("{}[{},{},{},{}]", names.upstream, n, c, i, j));
-                           terms.push_back(num.operand(up[e]));
-                           w.result += up[e];
-                       });
-                       w.lhs = element(names.downstream, x.shape(), concrete(at));
-                       if (symbols.empty()) {
-                           w.symbolic = "0";
-                           w.notes.push_back(fmt::format("{}{} is the maximum of no window: it gets no gradient",
-                                                         names.in[0], index_str(at)));
-                       } else {
-                           w.symbolic = join_terms(symbols);
-                           w.numeric = join_terms(terms);
-                           w.notes.push_back(fmt::format("{}{} is the maximum of {} window{}", names.in[0],
-                                                         index_str(at), symbols.size(),
-                                                         symbols.size() == 1 ? "" : "s"));
-                       }
-                       return w;
-                   }}},
-         .forward =
-             [](const OpCall& call) {
-                 const PoolGeometry g = pool_geometry(call);
-                 Tensor out(Shape{g.n, g.c, g.ho, g.wo});
-                 for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-                     out[e] = call.input(0)[argmax(g, call.input(0), n, c, i, j)];
-                 });
-                 return out;
-             },
-         .explain =
-             [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-                 const PoolGeometry g = pool_geometry(call);
-                 const Tensor& x = call.input(0);
-                 const std::size_t n = at[0], c = at[1], i = at[2], j = at[3];
-                 std::vector<std::string> values;
-                 for_window(g, i, j, [&](std::size_t h, std::size_t w) { values.push_back(num(x.at({n, c, h, w}))); });
-                 Worked w;
-                 w.lhs = element(names.out, call.out->shape(), concrete(at));
-                 w.symbolic = "max " + window_text(names.in[0], n, c, g, i, j);
-                 w.numeric = fmt::format("max({})", fmt::join(values, ", "));
-                 w.result = call.out->at(at);
-                 w.notes.push_back(
-                     fmt::format("the maximum is {}{}", names.in[0], index_str(x.unravel(argmax(g, x, n, c, i, j)))));
-                 return w;
-             },
-         // The piece of a window is where its maximum is: a tie crossed moves it.
-         .pieces =
-             [](const OpCall& call) {
-                 const PoolGeometry g = pool_geometry(call);
-                 std::vector<long long> p(g.n * g.c * g.ho * g.wo);
-                 for_outputs(g, [&](auto n, auto c, auto i, auto j, auto e) {
-                     p[e] = static_cast<long long>(argmax(g, call.input(0), n, c, i, j));
-                 });
-                 return p;
-             }});
+               .vjp = max_pool_vjp,
+               .explain = max_pool_x_explain}},
+         .forward = max_pool_forward,
+         .explain = max_pool_explain,
+         .pieces = max_pool_pieces});
 }
 
 OpDef avg_pool() {

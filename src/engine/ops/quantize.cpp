@@ -47,6 +47,83 @@ Tensor quantize_forward(const OpCall& call) {
     return out;
 }
 
+Tensor quantize_local(const OpCall& call) {
+    const Grid g = grid_of(*call.attrs);
+    Tensor l(call.input(0).shape());
+    for (std::size_t i = 0; i < l.size(); ++i) l[i] = g.passes(call.input(0)[i]) ? 1.0 : 0.0;
+    return l;
+}
+
+LocalText quantize_local_text(const OpCall& call, const Names& names, const Index& at, const NumFmt&) {
+    const Grid g = grid_of(*call.attrs);
+    const double x = call.input(0).at(at);
+    const std::string xi = element(names.in[0], call.input(0).shape(), concrete(at));
+    return LocalText{
+        fmt::format("(1 if {} <= nearbyint({}/{}) + {} <= {} else 0)", g.qmin, xi, g.scale, g.zero_point, g.qmax),
+        {fmt::format("nearbyint({}/{}) + {} = {} is {} [{}, {}]: {}", xi, g.scale, g.zero_point, g.level(x),
+                     g.passes(x) ? "within" : "outside", g.qmin, g.qmax,
+                     g.passes(x) ? "the estimator passes the gradient" : "clamped, so no gradient passes")}};
+}
+
+Shape quantize_shape(const std::vector<Shape>& in, const Attrs& a) {
+    grid_of(a);
+    return in[0];
+}
+
+Worked quantize_explain(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+    const Grid g = grid_of(*call.attrs);
+    const double x = call.input(0).at(at);
+    const std::string xi = element(names.in[0], call.input(0).shape(), concrete(at));
+    Worked w;
+    w.lhs = element(names.out, call.out->shape(), concrete(at));
+    w.symbolic = fmt::format("(clamp(nearbyint({}/{}) + {}, {}, {}) - {}) * {}", xi, g.scale, g.zero_point, g.qmin,
+                             g.qmax, g.zero_point, g.scale);
+    w.numeric = fmt::format("({} - {}) * {}", g.q(x), g.zero_point, g.scale);
+    w.result = call.out->at(at);
+    w.notes.push_back(fmt::format("{}/scale = {}/{} = {}", xi, num.operand(x), g.scale, num(x / g.scale)));
+    w.notes.push_back(fmt::format("rounded to the nearest integer (halves to even): {}; plus zero_point {}: {}",
+                                  std::nearbyint(x / g.scale), g.zero_point, g.level(x)));
+    w.notes.push_back(
+        fmt::format("clamped to [{}, {}]: q = {}{}", g.qmin, g.qmax, g.q(x), g.passes(x) ? "" : " (saturated)"));
+    w.notes.push_back(fmt::format("dequantized: (q - zero_point) * scale = ({} - {}) * {} = {}", g.q(x), g.zero_point,
+                                  g.scale, num(g.out(x))));
+    return w;
+}
+
+std::map<std::string, std::string> quantize_vars(const std::vector<Shape>&, const Attrs& a) {
+    const Grid g = grid_of(a);
+    return std::map<std::string, std::string>{{"qmin", fmt::format("{}", g.qmin)}, {"qmax", fmt::format("{}", g.qmax)}};
+}
+
+// The level, with qmin - 1 and qmax + 1 for values clamped: where the
+// level changes the output jumps, where clamping starts the gradient stops.
+std::vector<long long> quantize_pieces(const OpCall& call) {
+    const Grid g = grid_of(*call.attrs);
+    return pieces_by_element(call.input(0), [&g](double x) {
+        return static_cast<long long>(std::clamp(g.level(x), g.qmin - 1, g.qmax + 1));
+    });
+}
+
+// The straight-through estimator as the derivative of clip(x, lo, hi).
+Surrogate quantize_surrogate() {
+    return anchored_surrogate(
+        [](const Attrs& a) {
+            const Grid g = grid_of(a);
+            return fmt::format("clip(x, {}, {})", g.lo(), g.hi());
+        },
+        quantize_forward,
+        [](double x, const Attrs& a) {
+            const Grid g = grid_of(a);
+            return std::clamp(x, g.lo(), g.hi());
+        },
+        [](const OpCall& call) {
+            const Grid g = grid_of(*call.attrs);
+            return pieces_by_element(call.input(0), [&g](double x) {
+                return x < g.lo() ? -1LL : x > g.hi() ? 1LL : 0LL;
+            });
+        });
+}
+
 OpDef quantize() {
     return {
         .name = "quantize",
@@ -62,25 +139,7 @@ OpDef quantize() {
             "d{out}/d{x}: true derivative 0 almost everywhere; straight-through estimator: 1 where {qmin} <= "
             "nearbyint({x}/{scale}) + {zero_point} <= {qmax}, else 0 (identity inside the range, 0 where the level is clamped, "
             "as PyTorch's fake quantization)",
-            [](const OpCall& call) {
-                const Grid g = grid_of(*call.attrs);
-                Tensor l(call.input(0).shape());
-                for (std::size_t i = 0; i < l.size(); ++i) l[i] = g.passes(call.input(0)[i]) ? 1.0 : 0.0;
-                return l;
-            },
-            [](const OpCall& call, const Names& names, const Index& at, const NumFmt&) {
-                const Grid g = grid_of(*call.attrs);
-                const double x = call.input(0).at(at);
-                const std::string xi = element(names.in[0], call.input(0).shape(), concrete(at));
-                return LocalText{
-                    fmt::format("(1 if {} <= nearbyint({}/{}) + {} <= {} else 0)", g.qmin, xi, g.scale, g.zero_point,
-                                g.qmax),
-                    {fmt::format(
-                        "nearbyint({}/{}) + {} = {} is {} [{}, {}]: {}", xi, g.scale, g.zero_point, g.level(x),
-                        g.passes(x) ? "within" : "outside", g.qmin, g.qmax,
-                        g.passes(x) ? "the estimator passes the gradient" : "clamped, so no gradient passes")}};
-            },
-            true)},
+            quantize_local, quantize_local_text, true)},
         .attrs = {{"bits", AttrType::Int, 8.0, "bits per level, 1 to 16", {.min = 1, .max = 16}},
                   {"scale",
                    AttrType::Number,
@@ -89,64 +148,12 @@ OpDef quantize() {
                    {.min = 0, .above_min = true}},
                   {"zero_point", AttrType::Int, 0.0, "the level that stands for 0, from qmin to qmax"},
                   {"signed", AttrType::Bool, 0.0, "levels from -2^(bits-1) instead of from 0"}},
-        .shape =
-            [](const std::vector<Shape>& in, const Attrs& a) {
-                grid_of(a);
-                return in[0];
-            },
+        .shape = quantize_shape,
         .forward = quantize_forward,
-        .explain =
-            [](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-                const Grid g = grid_of(*call.attrs);
-                const double x = call.input(0).at(at);
-                const std::string xi = element(names.in[0], call.input(0).shape(), concrete(at));
-                Worked w;
-                w.lhs = element(names.out, call.out->shape(), concrete(at));
-                w.symbolic = fmt::format("(clamp(nearbyint({}/{}) + {}, {}, {}) - {}) * {}", xi, g.scale, g.zero_point,
-                                         g.qmin, g.qmax, g.zero_point, g.scale);
-                w.numeric = fmt::format("({} - {}) * {}", g.q(x), g.zero_point, g.scale);
-                w.result = call.out->at(at);
-                w.notes.push_back(fmt::format("{}/scale = {}/{} = {}", xi, num.operand(x), g.scale, num(x / g.scale)));
-                w.notes.push_back(
-                    fmt::format("rounded to the nearest integer (halves to even): {}; plus zero_point {}: {}",
-                                std::nearbyint(x / g.scale), g.zero_point, g.level(x)));
-                w.notes.push_back(fmt::format("clamped to [{}, {}]: q = {}{}", g.qmin, g.qmax, g.q(x),
-                                              g.passes(x) ? "" : " (saturated)"));
-                w.notes.push_back(fmt::format("dequantized: (q - zero_point) * scale = ({} - {}) * {} = {}", g.q(x),
-                                              g.zero_point, g.scale, num(g.out(x))));
-                return w;
-            },
-        .vars =
-            [](const std::vector<Shape>&, const Attrs& a) {
-                const Grid g = grid_of(a);
-                return std::map<std::string, std::string>{{"qmin", fmt::format("{}", g.qmin)},
-                                                          {"qmax", fmt::format("{}", g.qmax)}};
-            },
-        // The level, with qmin - 1 and qmax + 1 for values clamped: where the
-        // level changes the output jumps, where clamping starts the gradient stops.
-        .pieces =
-            [](const OpCall& call) {
-                const Grid g = grid_of(*call.attrs);
-                return pieces_by_element(call.input(0), [&g](double x) {
-                    return static_cast<long long>(std::clamp(g.level(x), g.qmin - 1, g.qmax + 1));
-                });
-            },
-        .surrogate = anchored_surrogate(
-            [](const Attrs& a) {
-                const Grid g = grid_of(a);
-                return fmt::format("clip(x, {}, {})", g.lo(), g.hi());
-            },
-            quantize_forward,
-            [](double x, const Attrs& a) {
-                const Grid g = grid_of(a);
-                return std::clamp(x, g.lo(), g.hi());
-            },
-            [](const OpCall& call) {
-                const Grid g = grid_of(*call.attrs);
-                return pieces_by_element(call.input(0), [&g](double x) {
-                    return x < g.lo() ? -1LL : x > g.hi() ? 1LL : 0LL;
-                });
-            })};
+        .explain = quantize_explain,
+        .vars = quantize_vars,
+        .pieces = quantize_pieces,
+        .surrogate = quantize_surrogate()};
 }
 
 // TWN: t = -1 below -delta, 0 within [-delta, delta], +1 above delta;

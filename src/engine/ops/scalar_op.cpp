@@ -145,6 +145,110 @@ std::string formula_of(const ScalarOp& s, const ScalarInput& in) {
     return fmt::format("d({})/d{{{}}} = {}{}", s.forward, in.name, in.local, in.note);
 }
 
+ShapeFn scalar_shape_rule(std::function<void(const Attrs& attrs)> check) {
+    return [check = std::move(check)](const std::vector<Shape>& in, const Attrs& attrs) {
+        if (check) check(attrs);
+        return broadcast_all(in);
+    };
+}
+
+ForwardFn scalar_forward(std::function<double(const Args& x, const Attrs& attrs)> f, std::size_t arity) {
+    return [f = std::move(f), arity](const OpCall& call) {
+        Tensor out(shape_of_call(call));
+        for_each_element(call, arity, out.shape(), [&](std::size_t i, const Args& x) { out[i] = f(x, *call.attrs); });
+        return out;
+    };
+}
+
+Worked scalar_explain(const ScalarOp& s, const std::vector<std::string>& keys, const OpCall& call, const Names& names,
+                      const Index& at, const NumFmt& num) {
+    Worked w;
+    w.lhs = element(names.out, call.out->shape(), concrete(at));
+    w.symbolic = at_position(s.forward, keys, call, names, concrete(at), nullptr, num);
+    w.numeric = drop_double_parens(at_position(s.forward, keys, call, names, {}, &at, num));
+    w.result = call.out->at(at);
+    return w;
+}
+
+LocalFn scalar_local(std::function<double(const Args& x, double y, const Attrs& attrs)> d, std::size_t arity) {
+    return [d = std::move(d), arity](const OpCall& call) {
+        Tensor local(call.out->shape());
+        for_each_element(call, arity, local.shape(),
+                         [&](std::size_t i, const Args& x) { local[i] = d(x, (*call.out)[i], *call.attrs); });
+        return local;
+    };
+}
+
+// The output position an input element reaches, with a summed letter on each
+// axis where the input is broadcast; `letters` gets those letters.
+SymIndex scalar_summed_position(const Shape& out_shape, const Shape& in_shape, const Index& in_at,
+                                std::vector<std::string>& letters) {
+    const std::size_t lead = out_shape.size() - in_shape.size();
+    SymIndex pos;
+    for (std::size_t a = 0; a < out_shape.size(); ++a) {
+        const bool reduced = a < lead || (in_shape[a - lead] == 1 && out_shape[a] != 1);
+        if (reduced) {
+            letters.push_back(sum_letter(letters.size()));
+            pos.push_back(letters.back());
+        } else {
+            pos.push_back(std::to_string(in_at[a - lead]));
+        }
+    }
+    return pos;
+}
+
+// The worked example of input j's gradient: upstream times the local gradient,
+// summed where the input is broadcast.
+Worked scalar_input_explain(const ScalarOp& s, const std::vector<std::string>& keys, std::size_t j, const Tensor& local,
+                            const OpCall& call, const Tensor& upstream, const Names& names, const Index& in_at,
+                            const NumFmt& num) {
+    const Shape& out_shape = call.out->shape();
+    const Shape& in_shape = call.input(j).shape();
+    std::vector<std::string> letters;
+    const SymIndex pos = scalar_summed_position(out_shape, in_shape, in_at, letters);
+    const std::string local_tmpl = s.inputs[j].local_for ? s.inputs[j].local_for(*call.attrs) : s.inputs[j].local;
+    const std::string local_sym = at_position(local_tmpl, keys, call, names, pos, nullptr, num);
+    Worked w;
+    w.lhs = element(names.downstream, in_shape, concrete(in_at));
+    w.symbolic = sum_prefix(letters) + element(names.upstream, out_shape, pos) + " * " + wrap(local_sym);
+    std::vector<std::string> terms;
+    const auto sources = broadcast_sources(out_shape, in_shape, in_at);
+    for (const Index& p : sources) {
+        terms.push_back(fmt::format("({})({})", num(upstream.at(p)), num(local.at(p))));
+        w.result += upstream.at(p) * local.at(p);
+    }
+    w.numeric = join_terms(terms);
+    if (!is_atom(local_sym)) {
+        const Index& p = sources.front();
+        const std::string local_at = at_position(local_tmpl, keys, call, names, concrete(p), nullptr, num);
+        const std::string local_num = drop_double_parens(at_position(local_tmpl, keys, call, names, {}, &p, num));
+        if (local_at != local_num)
+            w.notes.push_back(
+                fmt::format("local gradient at {}: {} = {} = {}", index_str(p), local_at, local_num, num(local.at(p))));
+    }
+    return w;
+}
+
+InputRule scalar_input_rule(const std::shared_ptr<const ScalarOp>& shared, const std::vector<std::string>& keys,
+                            std::size_t j) {
+    const ScalarOp& s = *shared;
+    const ScalarInput& in = s.inputs[j];
+    InputRule rule;
+    rule.name = in.name;
+    rule.optional = in.optional;
+    rule.domain = in.domain;
+    rule.domain_of = in.domain_of;
+    rule.straight_through = in.straight_through;
+    rule.formula = formula_of(s, in);
+    rule.local = scalar_local(in.derivative, s.inputs.size());
+    rule.vjp = upstream_times(rule.local);
+    rule.explain = [shared, keys, j, local_of = rule.local](const OpCall& call, const Tensor& upstream,
+                                                            const Names& names, const Index& in_at, const NumFmt& num) {
+        return scalar_input_explain(*shared, keys, j, local_of(call), call, upstream, names, in_at, num);
+    };
+    return rule;
+}
+
 }  // namespace
 
 OpDef build(const ScalarOp& s) {
@@ -157,89 +261,16 @@ OpDef build(const ScalarOp& s) {
     const std::size_t arity = s.inputs.size();
     std::vector<std::string> keys;
     for (const auto& input : s.inputs) keys.push_back(input.name);
-    op.shape = [check = s.check_attrs](const std::vector<Shape>& in, const Attrs& attrs) {
-        if (check) check(attrs);
-        return broadcast_all(in);
-    };
-    op.forward = [f = s.f, arity](const OpCall& call) {
-        Tensor out(shape_of_call(call));
-        for_each_element(call, arity, out.shape(), [&](std::size_t i, const Args& x) { out[i] = f(x, *call.attrs); });
-        return out;
-    };
+    op.shape = scalar_shape_rule(s.check_attrs);
+    op.forward = scalar_forward(s.f, arity);
     if (s.piece) op.pieces = pieces_of(s.piece, arity);
     if (s.surrogate) op.surrogate = surrogate_of(s, op.forward);
     // The worked examples keep the op's description; one shared copy, not one per rule.
     const auto shared = std::make_shared<const ScalarOp>(s);
     op.explain = [shared, keys](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const ScalarOp& s = *shared;
-        Worked w;
-        w.lhs = element(names.out, call.out->shape(), concrete(at));
-        w.symbolic = at_position(s.forward, keys, call, names, concrete(at), nullptr, num);
-        w.numeric = drop_double_parens(at_position(s.forward, keys, call, names, {}, &at, num));
-        w.result = call.out->at(at);
-        return w;
+        return scalar_explain(*shared, keys, call, names, at, num);
     };
-    for (std::size_t j = 0; j < arity; ++j) {
-        const ScalarInput& in = s.inputs[j];
-        InputRule rule;
-        rule.name = in.name;
-        rule.optional = in.optional;
-        rule.domain = in.domain;
-        rule.domain_of = in.domain_of;
-        rule.straight_through = in.straight_through;
-        rule.formula = formula_of(s, in);
-        rule.local = [d = in.derivative, arity](const OpCall& call) {
-            Tensor local(call.out->shape());
-            for_each_element(call, arity, local.shape(),
-                             [&](std::size_t i, const Args& x) { local[i] = d(x, (*call.out)[i], *call.attrs); });
-            return local;
-        };
-        rule.vjp = upstream_times(rule.local);
-        rule.explain = [shared, keys, j, local_of = rule.local](const OpCall& call, const Tensor& upstream,
-                                                                const Names& names, const Index& in_at,
-                                                                const NumFmt& num) {
-            const ScalarOp& s = *shared;
-            const Shape& out_shape = call.out->shape();
-            const Shape& in_shape = call.input(j).shape();
-            const Tensor local = local_of(call);
-            const std::size_t lead = out_shape.size() - in_shape.size();
-            SymIndex pos;
-            std::vector<std::string> letters;
-            for (std::size_t a = 0; a < out_shape.size(); ++a) {
-                const bool reduced = a < lead || (in_shape[a - lead] == 1 && out_shape[a] != 1);
-                if (reduced) {
-                    letters.push_back(sum_letter(letters.size()));
-                    pos.push_back(letters.back());
-                } else {
-                    pos.push_back(std::to_string(in_at[a - lead]));
-                }
-            }
-            const std::string local_tmpl =
-                s.inputs[j].local_for ? s.inputs[j].local_for(*call.attrs) : s.inputs[j].local;
-            const std::string local_sym = at_position(local_tmpl, keys, call, names, pos, nullptr, num);
-            Worked w;
-            w.lhs = element(names.downstream, in_shape, concrete(in_at));
-            w.symbolic = sum_prefix(letters) + element(names.upstream, out_shape, pos) + " * " + wrap(local_sym);
-            std::vector<std::string> terms;
-            const auto sources = broadcast_sources(out_shape, in_shape, in_at);
-            for (const Index& p : sources) {
-                terms.push_back(fmt::format("({})({})", num(upstream.at(p)), num(local.at(p))));
-                w.result += upstream.at(p) * local.at(p);
-            }
-            w.numeric = join_terms(terms);
-            if (!is_atom(local_sym)) {
-                const Index& p = sources.front();
-                const std::string local_at = at_position(local_tmpl, keys, call, names, concrete(p), nullptr, num);
-                const std::string local_num =
-                    drop_double_parens(at_position(local_tmpl, keys, call, names, {}, &p, num));
-                if (local_at != local_num)
-                    w.notes.push_back(fmt::format("local gradient at {}: {} = {} = {}", index_str(p), local_at,
-                                                  local_num, num(local.at(p))));
-            }
-            return w;
-        };
-        op.inputs.push_back(std::move(rule));
-    }
+    for (std::size_t j = 0; j < arity; ++j) op.inputs.push_back(scalar_input_rule(shared, keys, j));
     return op;
 }
 

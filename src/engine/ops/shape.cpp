@@ -118,107 +118,142 @@ std::vector<std::size_t> checked_perm(const Attrs& a, std::size_t rank) {
     return perm;
 }
 
-OpDef concat() {
-    OpDef op;
-    op.name = "concat";
-    op.family = "shape";
-    op.variadic = true;
-    op.summary = "joins two or more tensors along an axis; its backward splits the gradient back into the pieces";
-    op.forward_formula = "concat({inputs}; axis {axis})";
-    op.attrs = {{"axis", AttrType::Int, 1.0, "the axis joined along (1: channels in NCHW)"}};
-    auto offsets = [](const std::vector<Shape>& in, std::size_t axis) {
-        std::vector<std::size_t> off{0};
-        for (const Shape& s : in) off.push_back(off.back() + s[axis]);
-        return off;
-    };
-    op.shape = [offsets](const std::vector<Shape>& in, const Attrs& a) {
-        const std::size_t axis = axis_in(a.integer("axis"), in[0].size());
-        for (const Shape& s : in) {
-            bool fits = s.size() == in[0].size();
-            for (std::size_t d = 0; fits && d < s.size(); ++d) fits = d == axis || s[d] == in[0][d];
-            if (!fits)
-                throw ShapeError(fmt::format("{} and {} differ outside axis {}", shape_str(in[0]), shape_str(s), axis));
-        }
-        Shape out = in[0];
-        out[axis] = offsets(in, axis).back();
-        return out;
-    };
-    auto shapes = [](const OpCall& call) {
-        std::vector<Shape> s;
-        for (const Tensor* t : call.in) s.push_back(t->shape());
-        return s;
-    };
-    op.forward = [offsets, shapes](const OpCall& call) {
-        const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
-        const auto off = offsets(shapes(call), axis);
-        Shape out_shape = call.input(0).shape();
-        out_shape[axis] = off.back();
-        Tensor out(out_shape);
-        for (std::size_t k = 0; k < call.in.size(); ++k)
-            for (std::size_t e = 0; e < call.input(k).size(); ++e) {
-                Index at = call.input(k).unravel(e);
-                at[axis] += off[k];
-                out.at(at) = call.input(k)[e];
-            }
-        return out;
-    };
-    // Which input an output index came from, and where in it.
-    auto locate = [offsets, shapes](const OpCall& call, Index at) {
-        const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
-        const auto off = offsets(shapes(call), axis);
-        std::size_t k = 0;
-        while (at[axis] >= off[k + 1]) ++k;
-        at[axis] -= off[k];
-        return std::pair{k, at};
-    };
-    op.explain = [locate](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
-        const auto [k, in_at] = locate(call, at);
-        Worked w;
-        w.lhs = element(names.out, call.out->shape(), concrete(at));
-        w.symbolic = element(names.in[k], call.input(k).shape(), concrete(in_at));
-        w.numeric = num(call.input(k).at(in_at));
-        w.result = call.out->at(at);
-        return w;
-    };
-    InputRule rule;
-    rule.name = "x";
-    rule.formula =
-        "d{x} = the slice of d{out} where {x} sits along axis {axis}: the gradient is split back into the pieces";
-    rule.vjp = [offsets, shapes](const OpCall& call, const Tensor& up) {
-        const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
-        const auto off = offsets(shapes(call), axis);
-        Tensor dx(call.input(call.slot).shape());
-        for (std::size_t e = 0; e < dx.size(); ++e) {
-            Index at = dx.unravel(e);
-            at[axis] += off[call.slot];
-            dx[e] = up.at(at);
-        }
-        return dx;
-    };
-    rule.explain = [offsets, shapes](const OpCall& call, const Tensor& up, const Names& names, const Index& at,
-                                     const NumFmt& num) {
-        const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
-        const auto off = offsets(shapes(call), axis);
-        Index up_at = at;
-        up_at[axis] += off[call.slot];
-        Worked w;
-        w.lhs = element(names.downstream, call.input(call.slot).shape(), concrete(at));
-        w.symbolic = element(names.upstream, up.shape(), concrete(up_at));
-        w.numeric = num(up.at(up_at));
-        w.result = up.at(up_at);
-        w.notes.push_back(fmt::format("{} fills positions {} to {} of axis {} of {}", names.in[call.slot],
-                                      off[call.slot], off[call.slot + 1] - 1, axis, names.out));
-        return w;
-    };
-    op.inputs = {rule, rule};  // at least two pieces; the rule serves every one
-    return op;
+// ---- concat(x, x, ...; axis) ----
+
+std::vector<std::size_t> concat_offsets(const std::vector<Shape>& in, std::size_t axis) {
+    std::vector<std::size_t> off{0};
+    for (const Shape& s : in) off.push_back(off.back() + s[axis]);
+    return off;
 }
 
-}  // namespace
+std::vector<Shape> concat_shapes(const OpCall& call) {
+    std::vector<Shape> s;
+    for (const Tensor* t : call.in) s.push_back(t->shape());
+    return s;
+}
 
-void add_shape_ops(OpTable& t) {
-    t.add(concat());
-    t.add(moves(
+Shape concat_shape(const std::vector<Shape>& in, const Attrs& a) {
+    const std::size_t axis = axis_in(a.integer("axis"), in[0].size());
+    for (const Shape& s : in) {
+        bool fits = s.size() == in[0].size();
+        for (std::size_t d = 0; fits && d < s.size(); ++d) fits = d == axis || s[d] == in[0][d];
+        if (!fits)
+            throw ShapeError(fmt::format("{} and {} differ outside axis {}", shape_str(in[0]), shape_str(s), axis));
+    }
+    Shape out = in[0];
+    out[axis] = concat_offsets(in, axis).back();
+    return out;
+}
+
+Tensor concat_forward(const OpCall& call) {
+    const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
+    const auto off = concat_offsets(concat_shapes(call), axis);
+    Shape out_shape = call.input(0).shape();
+    out_shape[axis] = off.back();
+    Tensor out(out_shape);
+    for (std::size_t k = 0; k < call.in.size(); ++k)
+        for (std::size_t e = 0; e < call.input(k).size(); ++e) {
+            Index at = call.input(k).unravel(e);
+            at[axis] += off[k];
+            out.at(at) = call.input(k)[e];
+        }
+    return out;
+}
+
+// Which input an output index came from, and where in it.
+std::pair<std::size_t, Index> concat_locate(const OpCall& call, Index at) {
+    const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
+    const auto off = concat_offsets(concat_shapes(call), axis);
+    std::size_t k = 0;
+    while (at[axis] >= off[k + 1]) ++k;
+    at[axis] -= off[k];
+    return std::pair{k, at};
+}
+
+Worked concat_explain(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
+    const auto [k, in_at] = concat_locate(call, at);
+    Worked w;
+    w.lhs = element(names.out, call.out->shape(), concrete(at));
+    w.symbolic = element(names.in[k], call.input(k).shape(), concrete(in_at));
+    w.numeric = num(call.input(k).at(in_at));
+    w.result = call.out->at(at);
+    return w;
+}
+
+Tensor concat_vjp(const OpCall& call, const Tensor& up) {
+    const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
+    const auto off = concat_offsets(concat_shapes(call), axis);
+    Tensor dx(call.input(call.slot).shape());
+    for (std::size_t e = 0; e < dx.size(); ++e) {
+        Index at = dx.unravel(e);
+        at[axis] += off[call.slot];
+        dx[e] = up.at(at);
+    }
+    return dx;
+}
+
+Worked concat_input_explain(const OpCall& call, const Tensor& up, const Names& names, const Index& at,
+                            const NumFmt& num) {
+    const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
+    const auto off = concat_offsets(concat_shapes(call), axis);
+    Index up_at = at;
+    up_at[axis] += off[call.slot];
+    Worked w;
+    w.lhs = element(names.downstream, call.input(call.slot).shape(), concrete(at));
+    w.symbolic = element(names.upstream, up.shape(), concrete(up_at));
+    w.numeric = num(up.at(up_at));
+    w.result = up.at(up_at);
+    w.notes.push_back(fmt::format("{} fills positions {} to {} of axis {} of {}", names.in[call.slot], off[call.slot],
+                                  off[call.slot + 1] - 1, axis, names.out));
+    return w;
+}
+
+// The rule of every piece.
+InputRule concat_input_rule() {
+    return {.name = "x",
+            .formula =
+                "d{x} = the slice of d{out} where {x} sits along axis {axis}: the gradient is split back into "
+                "the pieces",
+            .vjp = concat_vjp,
+            .explain = concat_input_explain};
+}
+
+OpDef concat() {
+    return {.name = "concat",
+            .family = "shape",
+            .summary = "joins two or more tensors along an axis; its backward splits the gradient back into the pieces",
+            .forward_formula = "concat({inputs}; axis {axis})",
+            .inputs = {concat_input_rule(), concat_input_rule()},  // at least two pieces; the rule serves every one
+            .attrs = {{"axis", AttrType::Int, 1.0, "the axis joined along (1: channels in NCHW)"}},
+            .shape = concat_shape,
+            .forward = concat_forward,
+            .explain = concat_explain,
+            .variadic = true};
+}
+
+// ---- split(x; axis, parts, index) ----
+
+std::vector<std::size_t> split_gather(const Shape& in, const Attrs& a, Shape& out) {
+    if (in.empty()) throw ShapeError("cannot split a scalar");
+    const std::size_t axis = axis_in(a.integer("axis"), in.size());
+    const long long parts = a.integer("parts"), index = a.integer("index");
+    if (parts < 1 || in[axis] % static_cast<std::size_t>(parts) != 0)
+        throw ShapeError(fmt::format("axis {} of size {} does not split into {} equal parts", axis, in[axis], parts));
+    if (index < 0 || index >= parts) throw ShapeError(fmt::format("index {} is not one of the {} parts", index, parts));
+    out = in;
+    out[axis] = in[axis] / static_cast<std::size_t>(parts);
+    const Tensor src(in), dst(out);
+    std::vector<std::size_t> from(dst.size());
+    for (std::size_t e = 0; e < dst.size(); ++e) {
+        Index at = dst.unravel(e);
+        at[axis] += static_cast<std::size_t>(index) * out[axis];
+        from[e] = src.offset(at);
+    }
+    return from;
+}
+
+OpDef split_op() {
+    return moves(
         {.name = "split",
          .family = "shape",
          .summary = "one of `parts` equal pieces of x along an axis; the other pieces get no gradient from it",
@@ -228,83 +263,92 @@ void add_shape_ops(OpTable& t) {
          .attrs = {{"axis", AttrType::Int, 1.0, "the axis split along"},
                    {"parts", AttrType::Int, 2.0, "how many equal pieces", {.min = 1}},
                    {"index", AttrType::Int, std::nullopt, "which piece, from 0", {.min = 0}}}},
-        [](const Shape& in, const Attrs& a, Shape& out) {
-            if (in.empty()) throw ShapeError("cannot split a scalar");
-            const std::size_t axis = axis_in(a.integer("axis"), in.size());
-            const long long parts = a.integer("parts"), index = a.integer("index");
-            if (parts < 1 || in[axis] % static_cast<std::size_t>(parts) != 0)
-                throw ShapeError(
-                    fmt::format("axis {} of size {} does not split into {} equal parts", axis, in[axis], parts));
-            if (index < 0 || index >= parts)
-                throw ShapeError(fmt::format("index {} is not one of the {} parts", index, parts));
-            out = in;
-            out[axis] = in[axis] / static_cast<std::size_t>(parts);
-            const Tensor src(in), dst(out);
-            std::vector<std::size_t> from(dst.size());
-            for (std::size_t e = 0; e < dst.size(); ++e) {
-                Index at = dst.unravel(e);
-                at[axis] += static_cast<std::size_t>(index) * out[axis];
-                from[e] = src.offset(at);
-            }
-            return from;
-        }));
-    t.add(moves(
-        {.name = "reshape",
-         .family = "shape",
-         .summary = "the same numbers in row-major order, in a new shape (one dimension may be -1)",
-         .forward_formula = "reshape({x}; shape {shape})",
-         .inputs = {{.name = "x",
-                     .formula = "d{x} = reshape(d{out}, the shape of {x}): a reshape moves no number, so its "
-                                "gradient is reshaped back"}},
-         .attrs = {{"shape",
-                    AttrType::IntList,
-                    std::nullopt,
-                    "the new shape; -1 once for the size that fits",
-                    {.min = 1, .fits = -1}}}},
-        [](const Shape& in, const Attrs& a, Shape& out) {
-            const auto& want = a.list("shape");
-            out.clear();
-            std::size_t known = 1, free_axis = want.size();
-            for (std::size_t k = 0; k < want.size(); ++k) {
-                if (want[k] == -1 && free_axis == want.size()) {
-                    free_axis = k;
-                    out.push_back(1);
-                    continue;
-                }
-                if (want[k] < 1)
-                    throw ShapeError(
-                        fmt::format("shape [{}]: each size must be at least 1, or -1 once", fmt::join(want, ",")));
-                out.push_back(static_cast<std::size_t>(want[k]));
-                known *= out.back();
-            }
-            const std::size_t total = element_count(in);
-            if (free_axis < want.size()) {
-                if (total % known)
-                    throw ShapeError(fmt::format("{} elements do not fit shape [{}]", total, fmt::join(want, ",")));
-                out[free_axis] = total / known;
-            }
-            if (out.size() > kMaxRank)
-                throw ShapeError(fmt::format("shape [{}] has rank {}; bnstep tensors have rank 0 to {}",
-                                             fmt::join(want, ","), out.size(), kMaxRank));
-            if (element_count(out) != total)
-                throw ShapeError(
-                    fmt::format("cannot reshape {} ({} elements) to [{}]", shape_str(in), total, fmt::join(want, ",")));
-            return identity(total);
-        }));
-    t.add(moves({.name = "flatten",
-                 .family = "shape",
-                 .summary = "the axes from `start` on merged into one: (N, C, H, W) -> (N, C*H*W) for start 1",
-                 .forward_formula = "flatten({x}; start {start})",
-                 .inputs = {{.name = "x", .formula = "d{x} = reshape(d{out}, the shape of {x})"}},
-                 .attrs = {{"start", AttrType::Int, 1.0, "the first axis merged"}}},
-                [](const Shape& in, const Attrs& a, Shape& out) {
-                    if (in.empty()) throw ShapeError("cannot flatten a scalar");
-                    const std::size_t start = axis_in(a.integer("start"), in.size());
-                    out.assign(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(start));
-                    out.push_back(element_count(Shape(in.begin() + static_cast<std::ptrdiff_t>(start), in.end())));
-                    return identity(element_count(in));
-                }));
-    t.add(moves(
+        split_gather);
+}
+
+// ---- reshape(x; shape) ----
+
+std::vector<std::size_t> reshape_gather(const Shape& in, const Attrs& a, Shape& out) {
+    const auto& want = a.list("shape");
+    out.clear();
+    std::size_t known = 1, free_axis = want.size();
+    for (std::size_t k = 0; k < want.size(); ++k) {
+        if (want[k] == -1 && free_axis == want.size()) {
+            free_axis = k;
+            out.push_back(1);
+            continue;
+        }
+        if (want[k] < 1)
+            throw ShapeError(fmt::format("shape [{}]: each size must be at least 1, or -1 once", fmt::join(want, ",")));
+        out.push_back(static_cast<std::size_t>(want[k]));
+        known *= out.back();
+    }
+    const std::size_t total = element_count(in);
+    if (free_axis < want.size()) {
+        if (total % known)
+            throw ShapeError(fmt::format("{} elements do not fit shape [{}]", total, fmt::join(want, ",")));
+        out[free_axis] = total / known;
+    }
+    if (out.size() > kMaxRank)
+        throw ShapeError(fmt::format("shape [{}] has rank {}; bnstep tensors have rank 0 to {}", fmt::join(want, ","),
+                                     out.size(), kMaxRank));
+    if (element_count(out) != total)
+        throw ShapeError(
+            fmt::format("cannot reshape {} ({} elements) to [{}]", shape_str(in), total, fmt::join(want, ",")));
+    return identity(total);
+}
+
+OpDef reshape_op() {
+    return moves({.name = "reshape",
+                  .family = "shape",
+                  .summary = "the same numbers in row-major order, in a new shape (one dimension may be -1)",
+                  .forward_formula = "reshape({x}; shape {shape})",
+                  .inputs = {{.name = "x",
+                              .formula = "d{x} = reshape(d{out}, the shape of {x}): a reshape moves no number, so its "
+                                         "gradient is reshaped back"}},
+                  .attrs = {{"shape",
+                             AttrType::IntList,
+                             std::nullopt,
+                             "the new shape; -1 once for the size that fits",
+                             {.min = 1, .fits = -1}}}},
+                 reshape_gather);
+}
+
+// ---- flatten(x; start) ----
+
+std::vector<std::size_t> flatten_gather(const Shape& in, const Attrs& a, Shape& out) {
+    if (in.empty()) throw ShapeError("cannot flatten a scalar");
+    const std::size_t start = axis_in(a.integer("start"), in.size());
+    out.assign(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(start));
+    out.push_back(element_count(Shape(in.begin() + static_cast<std::ptrdiff_t>(start), in.end())));
+    return identity(element_count(in));
+}
+
+OpDef flatten_op() {
+    return moves({.name = "flatten",
+                  .family = "shape",
+                  .summary = "the axes from `start` on merged into one: (N, C, H, W) -> (N, C*H*W) for start 1",
+                  .forward_formula = "flatten({x}; start {start})",
+                  .inputs = {{.name = "x", .formula = "d{x} = reshape(d{out}, the shape of {x})"}},
+                  .attrs = {{"start", AttrType::Int, 1.0, "the first axis merged"}}},
+                 flatten_gather);
+}
+
+// ---- transpose(x; perm) ----
+
+std::map<std::string, std::string> transpose_vars(const std::vector<Shape>& in, const Attrs& a) {
+    std::vector<std::size_t> inverse(in[0].size());
+    const auto perm = checked_perm(a, in[0].size());
+    for (std::size_t k = 0; k < perm.size(); ++k) inverse[perm[k]] = k;
+    return std::map<std::string, std::string>{{"inverse", fmt::format("[{}]", fmt::join(inverse, ","))}};
+}
+
+std::vector<std::size_t> transpose_gather(const Shape& in, const Attrs& a, Shape& out) {
+    return permute(in, checked_perm(a, in.size()), out);
+}
+
+OpDef transpose_op() {
+    return moves(
         {.name = "transpose",
          .family = "shape",
          .summary = "the axes reordered: out axis k is x axis perm[k]",
@@ -313,15 +357,38 @@ void add_shape_ops(OpTable& t) {
                      .formula = "d{x} = transpose(d{out}; perm {inverse}): a permutation's backward is the inverse "
                                 "permutation"}},
          .attrs = {{"perm", AttrType::IntList, std::nullopt, "the input axis each output axis takes"}},
-         .vars =
-             [](const std::vector<Shape>& in, const Attrs& a) {
-                 std::vector<std::size_t> inverse(in[0].size());
-                 const auto perm = checked_perm(a, in[0].size());
-                 for (std::size_t k = 0; k < perm.size(); ++k) inverse[perm[k]] = k;
-                 return std::map<std::string, std::string>{{"inverse", fmt::format("[{}]", fmt::join(inverse, ","))}};
-             }},
-        [](const Shape& in, const Attrs& a, Shape& out) { return permute(in, checked_perm(a, in.size()), out); }));
-    t.add(moves(
+         .vars = transpose_vars},
+        transpose_gather);
+}
+
+// ---- channel_shuffle(x; groups) ----
+
+std::map<std::string, std::string> channel_shuffle_vars(const std::vector<Shape>& in, const Attrs& a) {
+    std::map<std::string, std::string> vars;
+    const long long groups = a.integer("groups");
+    if (in[0].size() == 4 && groups > 0 && in[0][1] % static_cast<std::size_t>(groups) == 0)
+        vars["inverse"] = std::to_string(in[0][1] / static_cast<std::size_t>(groups));
+    return vars;
+}
+
+std::vector<std::size_t> channel_shuffle_gather(const Shape& in, const Attrs& a, Shape& out) {
+    if (in.size() != 4) throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(in)));
+    const long long groups = a.integer("groups");
+    if (groups < 1 || in[1] % static_cast<std::size_t>(groups) != 0)
+        throw ShapeError(fmt::format("groups = {} must divide the {} channels", groups, in[1]));
+    out = in;
+    const std::size_t g = static_cast<std::size_t>(groups), per = in[1] / g, plane = in[2] * in[3];
+    std::vector<std::size_t> from(element_count(in));
+    for (std::size_t n = 0; n < in[0]; ++n)
+        for (std::size_t c = 0; c < in[1]; ++c) {
+            const std::size_t src = (c % g) * per + c / g;  // out channel j*g + gi <- in gi*per + j
+            for (std::size_t e = 0; e < plane; ++e) from[(n * in[1] + c) * plane + e] = (n * in[1] + src) * plane + e;
+        }
+    return from;
+}
+
+OpDef channel_shuffle_op() {
+    return moves(
         {.name = "channel_shuffle",
          .family = "shape",
          .summary =
@@ -332,30 +399,19 @@ void add_shape_ops(OpTable& t) {
                                 "channel_shuffle(d{out}; groups C/groups{[ = {inverse}]}): the backward applies the "
                                 "inverse permutation"}},
          .attrs = {{"groups", AttrType::Int, std::nullopt, "the number of channel groups", {.min = 1}}},
-         .vars =
-             [](const std::vector<Shape>& in, const Attrs& a) {
-                 std::map<std::string, std::string> vars;
-                 const long long groups = a.integer("groups");
-                 if (in[0].size() == 4 && groups > 0 && in[0][1] % static_cast<std::size_t>(groups) == 0)
-                     vars["inverse"] = std::to_string(in[0][1] / static_cast<std::size_t>(groups));
-                 return vars;
-             }},
-        [](const Shape& in, const Attrs& a, Shape& out) {
-            if (in.size() != 4) throw ShapeError(fmt::format("x must be (N, C, H, W), got {}", shape_str(in)));
-            const long long groups = a.integer("groups");
-            if (groups < 1 || in[1] % static_cast<std::size_t>(groups) != 0)
-                throw ShapeError(fmt::format("groups = {} must divide the {} channels", groups, in[1]));
-            out = in;
-            const std::size_t g = static_cast<std::size_t>(groups), per = in[1] / g, plane = in[2] * in[3];
-            std::vector<std::size_t> from(element_count(in));
-            for (std::size_t n = 0; n < in[0]; ++n)
-                for (std::size_t c = 0; c < in[1]; ++c) {
-                    const std::size_t src = (c % g) * per + c / g;  // out channel j*g + gi <- in gi*per + j
-                    for (std::size_t e = 0; e < plane; ++e)
-                        from[(n * in[1] + c) * plane + e] = (n * in[1] + src) * plane + e;
-                }
-            return from;
-        }));
+         .vars = channel_shuffle_vars},
+        channel_shuffle_gather);
+}
+
+}  // namespace
+
+void add_shape_ops(OpTable& t) {
+    t.add(concat());
+    t.add(split_op());
+    t.add(reshape_op());
+    t.add(flatten_op());
+    t.add(transpose_op());
+    t.add(channel_shuffle_op());
 }
 
 }  // namespace bnstep::ops
