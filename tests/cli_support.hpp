@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-extern char** environ;
+extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX leaves it to the program to declare
 
 namespace bnstep_test {
 

@@ -346,7 +346,7 @@ TEST_CASE("cli: trace --index 2,1 on step 7 works divar[1] out by hand") {
     REQUIRE(at + 2 < lines.size());
 
     // "= (a0)(b0) + (a1)(b1) + ...": the products of dxhat[k,1] and xmu[k,1].
-    const std::string numeric = lines[at + 1];
+    const std::string& numeric = lines[at + 1];
     CAPTURE(numeric);
     const std::regex product(R"(\(([^()]+)\)\(([^()]+)\))");
     std::vector<std::pair<double, double>> terms;
@@ -360,7 +360,7 @@ TEST_CASE("cli: trace --index 2,1 on step 7 works divar[1] out by hand") {
     }
     // "= result"
     std::smatch m;
-    const std::string result_line = lines[at + 2];
+    const std::string& result_line = lines[at + 2];
     CAPTURE(result_line);
     REQUIRE(std::regex_match(result_line, m, std::regex(R"(^\s*= (\S+)\s*$)")));
     CHECK(std::stod(m[1]) == doctest::Approx(bn.divar[1]).epsilon(5e-4));

@@ -440,7 +440,7 @@ TEST_CASE("formulas: every printed local gradient equals the op's local rule") {
             ++checked;
         }
     }
-    for (const auto& entry : uncovered) {
+    for (const auto& entry : uncovered) {  // no structured binding: clang 14 cannot capture one
         const auto& key = entry.first;
         CHECK_MESSAGE(with_local.count(key) == 1, key.first, " ", key.second, " is not a rule with `local`");
     }
@@ -450,9 +450,9 @@ TEST_CASE("formulas: every printed local gradient equals the op's local rule") {
 }
 
 TEST_CASE("formulas: the elementwise VJP texts of scalar losses equal the VJP at upstream 1") {
-    for (const auto& text : vjp_texts) {
-        const auto& name = text.first;
-        const auto& input = text.second;
+    for (const auto& text : vjp_texts) {  // no structured binding: clang 14 cannot capture one
+        const std::string& name = text.first;
+        const std::string& input = text.second;
         CAPTURE(name);
         CAPTURE(input);
         const OpDef& op = op_named(name.c_str());

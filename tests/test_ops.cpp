@@ -251,7 +251,7 @@ TEST_CASE("ops: the table is complete and every op is tested") {
             CAPTURE(in.name);
             CHECK_FALSE(in.name.empty());
             if (!in.differentiable) continue;
-            CHECK(in.formula.find("d") != std::string::npos);
+            CHECK(in.formula.find('d') != std::string::npos);
             CHECK(in.vjp);
             CHECK(in.explain);
         }
@@ -302,7 +302,7 @@ TEST_CASE("ops: worked examples add up to the computed values") {
         for (std::size_t e = 0; e < r.out.size(); ++e) {
             const Worked w = op->explain(call, names, r.out.unravel(e), num);
             CHECK(w.result == doctest::Approx(r.out[e]).epsilon(1e-12));
-            CHECK(w.lhs.find("y") == 0);
+            CHECK(w.lhs.find('y') == 0);
         }
         for (std::size_t k = 0; k < r.inputs.size(); ++k) {
             if (!op->rule(k).differentiable) continue;

@@ -162,7 +162,7 @@ bool has_type(const json& v, const std::string& type) {
 // not silently passed here.
 bool valid(const json& s, const json& v) {
     if (s.is_boolean()) return s.get<bool>();
-    for (const auto& item : s.items()) {
+    for (const auto& item : s.items()) {  // no structured binding: clang 14 cannot capture one
         const std::string& key = item.key();
         const json& k = item.value();
         bool ok = true;
@@ -248,7 +248,7 @@ TEST_CASE("schema: every key the built-in lessons use is declared") {
     auto check_keys = [](const json& obj, const std::string& def, const std::string& where) {
         const Keys allowed = declared(def);
         for (const auto& item : obj.items()) {
-            const std::string key = item.key();
+            const std::string& key = item.key();
             CAPTURE(where);
             CHECK_MESSAGE(allowed.count(key) == 1, "key '" << key << "' is not declared in the schema");
         }
@@ -274,7 +274,7 @@ TEST_CASE("schema: every key the built-in lessons use is declared") {
             const json& attrs = rule->at("then").at("properties").at("attrs");
             const Keys allowed = attrs.contains("properties") ? keys_of(attrs.at("properties")) : Keys{};
             for (const auto& item : node.at("attrs").items()) {
-                const std::string key = item.key();
+                const std::string& key = item.key();
                 CAPTURE(where);
                 CHECK_MESSAGE(allowed.count(key) == 1, "attribute '" << key << "' is not declared in the schema");
             }
@@ -298,7 +298,7 @@ TEST_CASE("schema: every key the schema declares is accepted by the loader") {
         REQUIRE(load_error(c.lesson) == "");
         const json& properties = object_schema(c.def).at("properties");
         for (const auto& item : properties.items()) {
-            const std::string key = item.key();
+            const std::string& key = item.key();
             const json& declaration = item.value();
             CAPTURE(key);
             json lesson = c.lesson;
@@ -347,7 +347,7 @@ TEST_CASE("schema: required keys are the keys the loader requires") {
         // tensor, the one of values/random/fill that the schema's oneOf asks
         // for), so the loader needs no more than the schema requires.
         for (const auto& item : c.lesson[json::json_pointer(c.pointer)].items()) {
-            const std::string key = item.key();
+            const std::string& key = item.key();
             CAPTURE(key);
             const bool tensor_key = c.tensor && (key == "values" || key == "random" || key == "fill");
             CHECK((req.count(key) == 1 || tensor_key));
@@ -586,7 +586,7 @@ TEST_CASE("schema: each op's rule accepts and rejects the inputs and attributes 
                 const json lesson = with(v);
                 CHECK(node_valid(lesson.at("nodes").at(0)));
                 const std::string error = load_error(lesson);
-                CHECK_MESSAGE((error == "" || error.find("must not exceed") != std::string::npos), "got: " << error);
+                CHECK_MESSAGE((error.empty() || error.find("must not exceed") != std::string::npos), "got: " << error);
             }
         }
     }

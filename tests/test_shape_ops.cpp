@@ -155,7 +155,8 @@ TEST_CASE("shape ops: channel_shuffle is a permutation and its backward inverts 
         check_equal(backward(op, {&x}, a, y, 0, y), x);
 
         // shuffling with groups g and then with C/g is the identity
-        const Attrs back = one("groups", double(channels / static_cast<std::size_t>(c.groups)));
+        const std::size_t per_group = channels / static_cast<std::size_t>(c.groups);  // exact: g divides C
+        const Attrs back = one("groups", double(per_group));
         check_equal(forward(op, {&y}, back), x);
         // ... which is what the backward applies to any upstream gradient
         const Tensor up = numbered(c.shape, 0.5);

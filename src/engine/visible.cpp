@@ -35,7 +35,7 @@ std::string visible(std::string_view text) {
         const auto c = static_cast<unsigned char>(text[k]);
         char32_t cp = 0;
         const std::size_t len = utf8_at(text, k, cp);
-        if (len == 0) {
+        if (len == 0) {  // NOLINT(bugprone-branch-clone): printed as a control byte is, below
             out += fmt::format("\\x{:02x}", c);
             ++k;
         } else if (cp == '\n') {

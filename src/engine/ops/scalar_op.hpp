@@ -19,7 +19,7 @@ struct ScalarInput {
     std::string local;  // formula template of the local derivative
     std::function<double(const Args& x, double y, const Attrs& attrs)> derivative;
     bool optional = false;
-    std::string note = "";  // appended to the formula (a convention at a kink)
+    std::string note = {};  // appended to the formula (a convention at a kink)
     Domain domain = {};     // the values the input takes (InputRule::domain)
     DomainFn domain_of = {};
     // The derivative is a straight-through estimator's (the op's ScalarSurrogate
