@@ -27,6 +27,21 @@ extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX leav
 
 namespace bnstep_test {
 
+// Built with AddressSanitizer (quickstart's build-check): every bnstep the
+// tests start is several times slower, so the tests that start hundreds
+// sample what the plain build runs in full.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kUnderSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kUnderSanitizer = true;
+#else
+inline constexpr bool kUnderSanitizer = false;
+#endif
+#else
+inline constexpr bool kUnderSanitizer = false;
+#endif
+
 struct RunResult {
     int exit_code = -1;  // the process's exit status; 128 + signal if it was killed by one
     bool timed_out = false;
