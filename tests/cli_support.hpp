@@ -28,7 +28,7 @@ extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX leav
 namespace bnstep_test {
 
 // Built with AddressSanitizer (quickstart's build-check): every bnstep the
-// tests start is several times slower, so the tests that start hundreds
+// tests start is several times slower, so a test that starts hundreds may
 // sample what the plain build runs in full.
 #if defined(__SANITIZE_ADDRESS__)
 inline constexpr bool kUnderSanitizer = true;

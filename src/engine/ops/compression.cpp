@@ -52,6 +52,12 @@ std::size_t count_of(double fraction, std::size_t n) {
     return std::min(n, static_cast<std::size_t>(std::round(fraction * static_cast<double>(n))));
 }
 
+Tensor flags_as(const Shape& shape, const std::vector<bool>& flags, bool when) {
+    Tensor t(shape);
+    for (std::size_t i = 0; i < t.size(); ++i) t[i] = flags[i] == when ? 1.0 : 0.0;
+    return t;
+}
+
 void check_fraction(const Attrs& attrs, const std::string& name) {
     const double f = attrs.number(name);
     if (!(f >= 0.0 && f <= 1.0)) throw AttrError(fmt::format("{} must be from 0 to 1, got {}", name, f));

@@ -43,6 +43,8 @@ void check_fraction(const Attrs& attrs, const std::string& name);
 // Flags for the `count` elements of largest (or smallest) |w|; on a tie of
 // |w| the lower index is taken first.
 std::vector<bool> by_magnitude(const Tensor& w, std::size_t count, bool largest);
+// 1 where flags[i] == when, else 0, in `shape`: a 0/1 local gradient from flags.
+Tensor flags_as(const Shape& shape, const std::vector<bool>& flags, bool when);
 
 // How a worked example writes one element's local gradient: the factor
 // ("m[2]", "[|w[2]| <= 1]") and notes that say why it has its value.

@@ -116,12 +116,7 @@ InputRule pow2_weights_rule() {
         "W",
         "d{out}/d{W} = 0 where {W} is quantized (frozen at its power of two), 1 where it is not yet (it passes "
         "unchanged); the true derivative",
-        [](const OpCall& call) {
-            const std::vector<bool> quantized = quantized_of(call);
-            Tensor l(call.input(0).shape());
-            for (std::size_t i = 0; i < l.size(); ++i) l[i] = quantized[i] ? 0.0 : 1.0;
-            return l;
-        },
+        [](const OpCall& call) { return flags_as(call.input(0).shape(), quantized_of(call), false); },
         [](const OpCall& call, const Names& names, const Index& at, const NumFmt&) {
             const bool quantized = quantized_of(call)[call.input(0).offset(at)];
             const std::string wi = element(names.in[0], call.input(0).shape(), concrete(at));

@@ -52,12 +52,7 @@ InputRule weights_rule() {
         "W",
         "d{out}/d{W} = m: 1 for a kept weight, 0 for a pruned one (the true derivative: m stays constant as long as "
         "the same weights are pruned)",
-        [](const OpCall& call) {
-            const std::vector<bool> kept = kept_of(call);
-            Tensor l(call.input(0).shape());
-            for (std::size_t i = 0; i < l.size(); ++i) l[i] = kept[i] ? 1.0 : 0.0;
-            return l;
-        },
+        [](const OpCall& call) { return flags_as(call.input(0).shape(), kept_of(call), true); },
         [](const OpCall& call, const Names& names, const Index& at, const NumFmt&) {
             const bool kept = kept_of(call)[call.input(0).offset(at)];
             const std::string wi = element(names.in[0], call.input(0).shape(), concrete(at));
