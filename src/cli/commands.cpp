@@ -8,6 +8,7 @@
 
 #include "bnstep/error.hpp"
 #include "bnstep/version.hpp"
+#include "build_info.hpp"
 #include "bnstep/parallel.hpp"
 #include "common.hpp"
 #include "guard.hpp"
@@ -64,7 +65,7 @@ int run_lesson(RunArgs& a) {
 
 std::function<int()> run_command(CLI::App& cmd) {
     auto a = std::make_shared<RunArgs>();
-    cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
+    add_lesson_argument(cmd, a->lesson);
     add_common(cmd, a->common, {"text", "json"});
     add_lesson_options(cmd, a->common, true);
     cmd.add_flag("--step", a->step,
@@ -96,8 +97,8 @@ int trace_node(TraceArgs& a) {
 
 std::function<int()> trace_command(CLI::App& cmd) {
     auto a = std::make_shared<TraceArgs>();
-    cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
-    cmd.add_option("--node,-n", a->node, "the node: its step number or its name")->required();
+    add_lesson_argument(cmd, a->lesson);
+    cmd.add_option("--node,-n", a->node, "the node: its step number or its name")->type_name(kNodeType)->required();
     cmd.add_option("--index,-i", a->index,
                    "the element of the node to work out, e.g. 1,2 (default: 1 on every axis longer than 1); "
                    "the inputs' gradients use the matching element");
@@ -156,7 +157,8 @@ void add_check_mode(CLI::App& cmd, GradcheckOptions& options) {
 std::function<int()> check_command(CLI::App& cmd) {
     auto a = std::make_shared<CheckArgs>();
     GradcheckOptions& options = a->options;
-    cmd.add_option("lessons", a->lessons, "built-in lesson names or .json paths (default: all built-in lessons)");
+    cmd.add_option("lessons", a->lessons, "built-in lesson names or .json paths (default: all built-in lessons)")
+        ->type_name(kLessonType);
     cmd.add_option("--step", options.step, "h, the step of the centred differences")
         ->check(positive)
         ->capture_default_str();
@@ -196,8 +198,9 @@ int rank_saliency(SaliencyArgs& a) {
 
 std::function<int()> saliency_command(CLI::App& cmd) {
     auto a = std::make_shared<SaliencyArgs>();
-    cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
-    cmd.add_option("--param", a->options.params, "a leaf whose weights to rank (repeatable; default: every param)");
+    add_lesson_argument(cmd, a->lesson);
+    cmd.add_option("--param", a->options.params, "a leaf whose weights to rank (repeatable; default: every param)")
+        ->type_name(kLeafType);
     add_whole(cmd, "--prune", a->options.prune, 1, kMaxElementsLimit,
               "how many weights to remove when comparing saliency with magnitude (default: a quarter)")
         ->default_str("");
@@ -251,18 +254,24 @@ std::vector<Command> core_commands() {
 std::vector<Command> all_commands() {
     std::vector<Command> table = core_commands();
     for (auto& c : study_commands()) table.push_back(std::move(c));
+    for (auto& c : tool_commands()) table.push_back(std::move(c));
     return table;
 }
 
-int run(int argc, char** argv) {
-    CLI::App app{
+std::unique_ptr<CLI::App> make_app() {
+    auto app = std::make_unique<CLI::App>(
         "bnstep: backpropagation by hand, one node at a time.\n"
         "Every forward value, local gradient, upstream and downstream gradient, with the arithmetic shown.",
-        "bnstep"};
-    app.set_version_flag("--version", fmt::format("bnstep {}", kVersion), "print the version and exit");
-    app.footer(
+        "bnstep");
+    app->set_version_flag("--version", version_text(), "print the version, the commit and the build, and exit");
+    app->footer(
         "Exit codes: 0 success, 1 a gradient check failed (or a NaN appeared), 2 a usage or lesson error.\n"
-        "Run 'bnstep COMMAND --help' for a command's options.");
+        "Run 'bnstep COMMAND --help' for a command's options, 'man bnstep' for the manual.");
+    return app;
+}
+
+int run(int argc, char** argv) {
+    const std::unique_ptr<CLI::App> app = make_app();
     std::vector<std::string> names;
     std::function<int()> action;
     const std::vector<Command> table = all_commands();
@@ -270,11 +279,14 @@ int run(int argc, char** argv) {
     // is a good part of bnstep's start-up time. Without a command (--help, an
     // unknown word) every command is listed, by name.
     const std::string wanted = argc >= 2 ? argv[1] : "";
-    for (const auto& c : table) names.emplace_back(c.name);
-    const bool known = std::find(names.begin(), names.end(), wanted) != names.end();
+    for (const auto& c : table)
+        if (!c.hidden) names.emplace_back(c.name);
+    const auto named = std::find_if(table.begin(), table.end(), [&](const Command& c) { return c.name == wanted; });
+    const bool known = named != table.end();
     for (const auto& c : table) {
-        if (known && wanted != c.name) continue;
-        CLI::App* sub = app.add_subcommand(c.name, c.help);
+        if ((known && wanted != c.name) || (!known && c.hidden)) continue;
+        CLI::App* sub = app->add_subcommand(c.name, c.help);
+        if (c.hidden) sub->group("");
         if (wanted == c.name) {
             auto act = c.setup(*sub);
             sub->callback([&action, act] { action = act; });
@@ -287,15 +299,15 @@ int run(int argc, char** argv) {
                                      fmt::join(names, ", ")));
     }
     try {
-        app.parse(argc, argv);
+        app->parse(argc, argv);
     } catch (const CLI::Success& e) {
-        return app.exit(e);
+        return app->exit(e);
     } catch (const CLI::ParseError& e) {
         report_error("error", fmt::format("{} (see bnstep {}--help)", e.what(), known ? wanted + " " : ""));
         return kUsage;
     }
     if (!action) {
-        std::cout << app.help();
+        std::cout << app->help();
         return kOk;
     }
     return action();

@@ -50,6 +50,10 @@ PrintOptions Common::print() const {
     return o;
 }
 
+CLI::Option* add_lesson_argument(CLI::App& cmd, std::string& lesson) {
+    return cmd.add_option("lesson", lesson, kLessonHelp)->type_name(kLessonType)->capture_default_str();
+}
+
 void add_common(CLI::App& cmd, Common& c, const std::vector<std::string>& formats) {
     cmd.add_option("--format", c.format, "output format")->check(CLI::IsMember(formats))->capture_default_str();
     add_whole(cmd, "--precision", c.precision, 1, 17, "significant digits of printed numbers");

@@ -3,6 +3,7 @@
 // the command table's entry type. Each commands file adds its own entries.
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -18,6 +19,16 @@ namespace bnstep::cli {
 
 // The help of every command's lesson argument.
 inline constexpr const char* kLessonHelp = "a built-in lesson's name or a path to a .json lesson";
+
+// The type names --help shows that the shell completions act on: a lesson
+// (built-in names and .json files), a node or a leaf of that lesson, any file.
+inline constexpr const char* kLessonType = "LESSON";
+inline constexpr const char* kNodeType = "NODE";
+inline constexpr const char* kLeafType = "LEAF";
+inline constexpr const char* kFileType = "FILE";
+
+// The optional lesson argument most commands take.
+CLI::Option* add_lesson_argument(CLI::App& cmd, std::string& lesson);
 
 // The default limits, each named in messages by the option that sets it.
 Limits flag_named_limits();
@@ -60,11 +71,16 @@ struct Command {
     const char* name;
     const char* help;
     std::function<std::function<int()>(CLI::App&)> setup;  // adds options, returns the action
+    bool hidden = false;  // left out of --help, the manual and the completions (__complete)
 };
+
+// bnstep itself, before any command: its description, --help, --version and footer.
+std::unique_ptr<CLI::App> make_app();
 
 // The command table, in the order of `bnstep --help`.
 std::vector<Command> core_commands();   // commands.cpp: lessons, run, trace, check-gradients, ops
 std::vector<Command> study_commands();  // study_commands.cpp: quiz, worksheet, graph
+std::vector<Command> tool_commands();   // tool_commands.cpp: version, man, completions, __complete
 std::vector<Command> all_commands();    // commands.cpp: all of them
 
 // `run --step` (study_commands.cpp): check_step_mode throws a UsageError unless

@@ -90,12 +90,14 @@ namespace {
 
 std::function<int()> quiz_command(CLI::App& cmd) {
     auto a = std::make_shared<QuizArgs>();
-    cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
+    add_lesson_argument(cmd, a->lesson);
     add_whole(cmd, "--seed", a->options.seed, 0, UINT64_MAX, "the seed that picks each question and element");
-    cmd.add_option("--node,-n", a->node, "ask every question of this node only (a step number or a name)");
+    cmd.add_option("--node,-n", a->node, "ask every question of this node only (a step number or a name)")
+        ->type_name(kNodeType);
     cmd.add_option("--kind", a->kinds, "only questions of this kind (repeatable)")
         ->check(CLI::IsMember({"local", "upstream", "downstream"}));
-    cmd.add_option("--answers", a->answers, "read the answers from this file, one per line (default: standard input)");
+    cmd.add_option("--answers", a->answers, "read the answers from this file, one per line (default: standard input)")
+        ->type_name(kFileType);
     cmd.add_option("--tolerance", a->options.tolerance, "the relative error an answer may have")
         ->check(positive)
         ->capture_default_str();
@@ -125,7 +127,7 @@ int write_worksheet(const WorksheetArgs& a) {
 std::function<int()> worksheet_command(CLI::App& cmd) {
     auto a = std::make_shared<WorksheetArgs>();
     a->common.format = "markdown";
-    cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
+    add_lesson_argument(cmd, a->lesson);
     cmd.add_flag("--answers", a->answers, "write the answer key: the blanks filled in with run's numbers");
     cmd.add_option("--format", a->common.format, "markdown, or latex for pdflatex")
         ->check(CLI::IsMember({"markdown", "latex"}))
@@ -156,13 +158,13 @@ int draw_graph(const GraphArgs& a) {
 std::function<int()> graph_command(CLI::App& cmd) {
     auto a = std::make_shared<GraphArgs>();
     a->common.format = "dot";
-    cmd.add_option("lesson", a->lesson, kLessonHelp)->capture_default_str();
+    add_lesson_argument(cmd, a->lesson);
     cmd.add_option("--format", a->common.format, "dot (Graphviz) or mermaid")
         ->check(CLI::IsMember({"dot", "mermaid"}))
         ->capture_default_str();
     cmd.add_flag("--backward", a->picture.backward, "add the backward edges, in red, labelled with their gradient");
     cmd.add_flag("--values", a->picture.values, "show the first few numbers of each value and gradient");
-    cmd.add_option("--highlight", a->highlight, "mark one node (a step number or a name)");
+    cmd.add_option("--highlight", a->highlight, "mark one node (a step number or a name)")->type_name(kNodeType);
     add_whole(cmd, "--precision", a->common.precision, 1, 17, "significant digits of the numbers --values shows");
     add_lesson_options(cmd, a->common, false);
     cmd.footer("Render with Graphviz: bnstep graph batchnorm --backward | dot -Tsvg > batchnorm.svg");

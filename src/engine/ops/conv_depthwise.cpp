@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "bnstep/parallel.hpp"
+#include "ops/vector_clones.hpp"
 
 namespace bnstep::ops {
 namespace {
@@ -26,14 +27,6 @@ Span valid_span(std::size_t out, std::size_t in, std::size_t tap, const ConvGeom
 }
 
 }  // namespace
-
-// On x86-64 with GCC the plane loops are compiled for AVX2 + FMA machines too,
-// picked at load time; elsewhere once, for the baseline instruction set.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define BNSTEP_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define BNSTEP_VECTOR_CLONES
-#endif
 
 // out planes [first, last) of the flattened (n, k): out[n,k,i,j] = b[k] + sum_{r,s} w[k,0,r,s] * x[n, c(k), ...]
 BNSTEP_VECTOR_CLONES void depthwise_forward_planes(const ConvGeometry& g, const double* x, const double* w,

@@ -1,0 +1,95 @@
+# What `cmake --install` and the Debian package (`cpack -G DEB`) put where:
+# the binary, its manual page and shell completions (generated at build time
+# by the binary itself, from the same command table as --help), the lessons'
+# JSON Schema, the lessons as files, and the documentation.
+include(GNUInstallDirs)
+
+set(BNSTEP_SHARE ${PROJECT_BINARY_DIR}/share)
+find_program(BNSTEP_GZIP gzip)
+set(BNSTEP_MAN_PAGE ${BNSTEP_SHARE}/man/man1/bnstep.1)
+if(BNSTEP_GZIP)
+  set(BNSTEP_MAN_INSTALLED ${BNSTEP_MAN_PAGE}.gz)
+else()
+  set(BNSTEP_MAN_INSTALLED ${BNSTEP_MAN_PAGE})
+endif()
+set(BNSTEP_BASH_COMPLETION ${BNSTEP_SHARE}/bash-completion/completions/bnstep)
+set(BNSTEP_ZSH_COMPLETION ${BNSTEP_SHARE}/zsh/_bnstep)
+set(BNSTEP_FISH_COMPLETION ${BNSTEP_SHARE}/fish/vendor_completions.d/bnstep.fish)
+
+function(bnstep_generate out args)
+  get_filename_component(dir ${out} DIRECTORY)
+  file(RELATIVE_PATH name ${PROJECT_BINARY_DIR} ${out})
+  set(byproducts ${out})
+  set(gzip "")
+  if(ARGN)
+    set(gzip ${BNSTEP_GZIP})
+    list(APPEND byproducts ${out}.gz)
+  endif()
+  add_custom_command(
+    OUTPUT ${byproducts}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${dir}
+    COMMAND ${CMAKE_COMMAND} -DBNSTEP=$<TARGET_FILE:bnstep> "-DARGS=${args}" -DOUT=${out} -DGZIP=${gzip}
+            -P ${PROJECT_SOURCE_DIR}/cmake/bnstep_output.cmake
+    DEPENDS bnstep ${PROJECT_SOURCE_DIR}/cmake/bnstep_output.cmake
+    COMMENT "Writing the file ${name}"
+    VERBATIM)
+endfunction()
+
+if(BNSTEP_GZIP)
+  bnstep_generate(${BNSTEP_MAN_PAGE} man GZIP)
+else()
+  bnstep_generate(${BNSTEP_MAN_PAGE} man)
+endif()
+bnstep_generate(${BNSTEP_BASH_COMPLETION} "completions|bash")
+bnstep_generate(${BNSTEP_ZSH_COMPLETION} "completions|zsh")
+bnstep_generate(${BNSTEP_FISH_COMPLETION} "completions|fish")
+add_custom_target(bnstep_docs ALL
+  DEPENDS ${BNSTEP_MAN_INSTALLED} ${BNSTEP_BASH_COMPLETION} ${BNSTEP_ZSH_COMPLETION} ${BNSTEP_FISH_COMPLETION})
+
+install(TARGETS bnstep RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(FILES ${BNSTEP_MAN_INSTALLED} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${BNSTEP_BASH_COMPLETION} DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+install(FILES ${BNSTEP_FISH_COMPLETION} DESTINATION ${CMAKE_INSTALL_DATADIR}/fish/vendor_completions.d)
+# zsh reads share/zsh/vendor-completions under /usr (Debian's zsh) and
+# share/zsh/site-functions under any other prefix; the choice is made when
+# installing, so the package (installed under /usr) and `cmake --install`
+# (under /usr/local) each put it where their zsh looks.
+install(CODE "
+  set(bnstep_zsh_dir site-functions)
+  if(CMAKE_INSTALL_PREFIX STREQUAL \"/usr\")
+    set(bnstep_zsh_dir vendor-completions)
+  endif()
+  file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DATADIR}/zsh/\${bnstep_zsh_dir}\"
+       TYPE FILE FILES \"${BNSTEP_ZSH_COMPLETION}\")")
+
+file(GLOB BNSTEP_LESSON_FILES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/lessons/*.json)
+list(FILTER BNSTEP_LESSON_FILES EXCLUDE REGEX "\\.schema\\.json$")
+install(FILES ${PROJECT_SOURCE_DIR}/lessons/lesson.schema.json DESTINATION ${CMAKE_INSTALL_DATADIR}/bnstep)
+install(FILES ${BNSTEP_LESSON_FILES} DESTINATION ${CMAKE_INSTALL_DATADIR}/bnstep/lessons)
+install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
+
+# The Debian package: `cpack -G DEB` in the build directory. The static build
+# depends on nothing at run time; a dynamic one (-DBNSTEP_STATIC=OFF) gets its
+# libraries' packages from dpkg-shlibdeps (dpkg-dev).
+set(CPACK_PACKAGE_NAME bnstep)
+set(CPACK_PACKAGE_VENDOR "the bnstep developers")
+set(CPACK_PACKAGE_CONTACT "the bnstep developers")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "backpropagation by hand, one node at a time")
+string(CONCAT CPACK_PACKAGE_DESCRIPTION
+    "bnstep loads a lesson (a small computational graph: batch normalization in its steps, convolution layers, "
+    "the layers of compressed networks) and prints, node by node, the forward value, the local gradient, the "
+    "upstream and the downstream gradient, with the arithmetic shown. It checks every gradient against finite "
+    "differences, quizzes the student, writes worksheets and draws the graph.")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION education)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+find_program(BNSTEP_DPKG_SHLIBDEPS dpkg-shlibdeps)
+if(BNSTEP_DPKG_SHLIBDEPS)
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+elseif(NOT BNSTEP_LINK_STATIC)
+  message(STATUS "bnstep: dpkg-shlibdeps (dpkg-dev) is missing: a dynamic build's package would name no dependency")
+endif()
+set(CPACK_STRIP_FILES ON)
+include(CPack)

@@ -1,0 +1,209 @@
+#include "completion.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <string_view>
+
+#include "bnstep/lesson.hpp"
+#include "bnstep/op.hpp"
+#include "bnstep/visible.hpp"
+
+namespace bnstep::cli {
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+// bash's COMP_WORDS split "--format=js" at the '='; join it back.
+std::vector<std::string> join_equals(const std::vector<std::string>& words) {
+    std::vector<std::string> joined;
+    for (std::size_t i = 0; i < words.size(); ++i) {
+        if (words[i] == "=" && !joined.empty() && starts_with(joined.back(), "--")) {
+            joined.back() += "=";
+            if (i + 1 < words.size()) joined.back() += words[++i];
+        } else {
+            joined.push_back(words[i]);
+        }
+    }
+    return joined;
+}
+
+// The command line after the command's name, up to the word being completed.
+struct Line {
+    std::vector<std::string> positionals;
+    std::vector<const OptionSpec*> given;
+    const OptionSpec* awaiting = nullptr;  // the previous word was this option, still without its value
+};
+
+Line read_line(const CommandSpec& cmd, const std::vector<std::string>& words) {
+    Line line;
+    bool options_ended = false;
+    for (const std::string& w : words) {
+        if (line.awaiting) {
+            line.awaiting = nullptr;
+            continue;
+        }
+        if (options_ended || w.size() < 2 || w[0] != '-') {
+            line.positionals.push_back(w);
+            continue;
+        }
+        if (w == "--") {
+            options_ended = true;
+            continue;
+        }
+        const bool inline_value = w.find('=') != std::string::npos || (w[1] != '-' && w.size() > 2);
+        const std::string name = w[1] == '-' ? w.substr(0, w.find('=')) : w.substr(0, 2);
+        const OptionSpec* o = cmd.find(name);
+        if (!o) continue;
+        line.given.push_back(o);
+        if (o->value != ValueKind::None && !inline_value) line.awaiting = o;
+    }
+    return line;
+}
+
+void add_matching(Completion& c, const std::string& prefix, const std::string& word, const std::string& description) {
+    if (starts_with(word, prefix)) c.candidates.push_back({word, description});
+}
+
+// The lesson the line names, or the command's default.
+std::string lesson_of(const CommandSpec& cmd, const Line& line) {
+    if (!line.positionals.empty()) return line.positionals.front();
+    const OptionSpec* p = cmd.positional();
+    return p ? p->default_value : "";
+}
+
+// cur is the value of `o` ("--format=js": prefix "--format=", cur "js").
+void complete_value(Completion& c, const CommandSpec& cmd, const Line& line, const OptionSpec& o,
+                    const std::string& prefix, const std::string& cur) {
+    switch (o.value) {
+        case ValueKind::Choice:
+            for (const auto& choice : o.choices) add_matching(c, cur, choice, "");
+            break;
+        case ValueKind::Lesson:
+            for (const auto& l : lesson_candidates()) add_matching(c, cur, l.word, l.description);
+            c.lesson_files = true;
+            break;
+        case ValueKind::Node:
+        case ValueKind::Leaf:
+            for (const auto& n : node_candidates(lesson_of(cmd, line), o.value == ValueKind::Leaf))
+                add_matching(c, cur, n.word, n.description);
+            break;
+        case ValueKind::File: c.files = true; break;
+        case ValueKind::None:
+        case ValueKind::Other: break;
+    }
+    for (auto& candidate : c.candidates) candidate.word = prefix + candidate.word;
+}
+
+void complete_option(Completion& c, const CommandSpec& cmd, const Line& line, const std::string& cur) {
+    for (const auto& o : cmd.options) {
+        if (o.positional) continue;
+        const bool given = std::find(line.given.begin(), line.given.end(), &o) != line.given.end();
+        if (given && !o.repeatable) continue;
+        for (const auto& name : o.names) add_matching(c, cur, name, o.help);
+    }
+    add_matching(c, cur, "-h", "print this command's help");
+    add_matching(c, cur, "--help", "print this command's help");
+}
+
+Completion complete_command_word(const AppSpec& spec, const std::string& cur) {
+    Completion c;
+    if (starts_with(cur, "-")) {
+        for (const auto& o : spec.options)
+            for (const auto& name : o.names) add_matching(c, cur, name, o.help);
+        return c;
+    }
+    for (const auto& cmd : spec.commands) add_matching(c, cur, cmd.name, cmd.help);
+    return c;
+}
+
+// A lesson file's names are untrusted: a word the shell would have to quote,
+// or that hides control characters, is not offered.
+bool offerable(const std::string& word) {
+    if (word.empty() || word[0] == ':') return false;
+    return std::all_of(word.begin(), word.end(), [](char ch) {
+        const auto u = static_cast<unsigned char>(ch);
+        return std::isalnum(u) || std::string_view("_-.=/+,:@%").find(ch) != std::string_view::npos;
+    });
+}
+
+}  // namespace
+
+std::vector<Candidate> lesson_candidates() {
+    std::vector<Candidate> out;
+    for (const auto& lesson : builtin_lessons()) {
+        std::string title;
+        try {
+            title = parse_lesson(lesson.json, "lessons/" + std::string(lesson.name) + ".json").title;
+        } catch (const std::exception&) {
+        }
+        out.push_back({std::string(lesson.name), title});
+    }
+    return out;
+}
+
+std::vector<Candidate> node_candidates(const std::string& lesson, bool leaves_only) {
+    std::vector<Candidate> out;
+    try {
+        const Graph g = load_lesson(lesson);
+        for (const Node& n : g.nodes) {
+            if (leaves_only && n.kind != NodeKind::Param) continue;
+            const std::string what = n.is_leaf() ? std::string(kind_name(n.kind)) : n.op->name;
+            if (n.step) out.push_back({std::to_string(*n.step), fmt::format("{}: {}", n.name, what)});
+            out.push_back({n.name, n.step ? fmt::format("step {}: {}", *n.step, what) : what});
+        }
+    } catch (const std::exception&) {
+        out.clear();  // a lesson that does not load has nothing to offer
+    }
+    return out;
+}
+
+Completion complete_line(const AppSpec& spec, std::vector<std::string> words) {
+    words = join_equals(words);
+    if (words.empty()) words.emplace_back();
+    const std::string cur = words.back();
+    words.pop_back();
+    const auto named =
+        std::find_if(words.begin(), words.end(), [](const std::string& w) { return !starts_with(w, "-"); });
+    if (named == words.end()) return complete_command_word(spec, cur);
+    const CommandSpec* cmd = spec.find(*named);
+    if (!cmd) return {};
+    const Line line = read_line(*cmd, std::vector<std::string>(named + 1, words.end()));
+    Completion c;
+    if (line.awaiting) {
+        complete_value(c, *cmd, line, *line.awaiting, "", cur);
+        return c;
+    }
+    if (starts_with(cur, "--") && cur.find('=') != std::string::npos) {
+        const std::string name = cur.substr(0, cur.find('='));
+        if (const OptionSpec* o = cmd->find(name); o && o->value != ValueKind::None)
+            complete_value(c, *cmd, line, *o, name + "=", cur.substr(name.size() + 1));
+        return c;
+    }
+    if (starts_with(cur, "-")) {
+        complete_option(c, *cmd, line, cur);
+        return c;
+    }
+    // A positional argument: the first one, or more of a repeatable one.
+    const OptionSpec* p = cmd->positional();
+    if (p && (line.positionals.empty() || p->repeatable)) complete_value(c, *cmd, line, *p, "", cur);
+    return c;
+}
+
+std::string completion_lines(const Completion& c) {
+    std::string out;
+    for (const auto& candidate : c.candidates) {
+        const std::string& w = candidate.word;
+        if (!offerable(w)) continue;
+        out += w;
+        if (!candidate.description.empty()) out += "\t" + visible(candidate.description);
+        out += "\n";
+    }
+    if (c.files) out += ":files\n";
+    if (c.lesson_files) out += ":json\n";
+    return out;
+}
+
+}  // namespace bnstep::cli
