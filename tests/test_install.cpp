@@ -5,6 +5,7 @@
 #include <elf.h>
 
 #include <cctype>
+#include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -24,7 +25,7 @@ bool has_interpreter(const fs::path& file) {
             "\x7f"
             "ELF");
     REQUIRE(header.e_ident[EI_CLASS] == ELFCLASS64);
-    for (unsigned i = 0; i < header.e_phnum; ++i) {
+    for (std::uint64_t i = 0; i < header.e_phnum; ++i) {
         Elf64_Phdr ph{};
         in.seekg(static_cast<std::streamoff>(header.e_phoff + i * header.e_phentsize));
         REQUIRE(in.read(reinterpret_cast<char*>(&ph), sizeof ph));
@@ -178,7 +179,8 @@ TEST_CASE("package: cpack -G DEB builds a package that dpkg installs into a root
     const fs::path root = dir.path() / "root";
     fs::create_directories(root / "var" / "lib" / "dpkg" / "info");
     fs::create_directories(root / "var" / "lib" / "dpkg" / "updates");
-    std::ofstream(root / "var" / "lib" / "dpkg" / "status");
+    std::ofstream status(root / "var" / "lib" / "dpkg" / "status");  // an empty database
+    status.close();
     const std::string root_option = "--root=" + root.string();
     // --path-include: a machine whose dpkg leaves out manual pages (Docker's slim images) still installs them here.
     std::vector<std::string> install{root_option,        "--force-not-root", "--force-script-chrootless",
