@@ -51,6 +51,8 @@ std::string kernels_text(const KernelBuild& k) {
 
 }  // namespace
 
+std::string commit_date() { return kCommitDate; }
+
 std::string version_text() {
     return fmt::format("bnstep {}\n{}\nbuild: {}, {} linking, {}{}\n{}", kVersion, commit_text(), BNSTEP_BUILD_TYPE,
                        BNSTEP_LINKING, compiler(), sanitized() ? ", with AddressSanitizer" : "",

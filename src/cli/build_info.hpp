@@ -10,5 +10,7 @@ namespace bnstep::cli {
 std::string version_text();
 // The same, and the machine, as JSON for bug reports.
 nlohmann::json version_json();
+// The date of the commit built from ("2026-12-03"), or "" outside a git checkout.
+std::string commit_date();
 
 }  // namespace bnstep::cli
