@@ -53,19 +53,27 @@ install(FILES ${BNSTEP_FISH_COMPLETION} DESTINATION ${CMAKE_INSTALL_DATADIR}/fis
 # zsh reads share/zsh/vendor-completions under /usr (Debian's zsh) and
 # share/zsh/site-functions under any other prefix; the choice is made when
 # installing, so the package (installed under /usr) and `cmake --install`
-# (under /usr/local) each put it where their zsh looks.
+# (under /usr/local) each put it where their zsh looks. BNSTEP_ZSH_COMPLETION_DIR
+# (relative to the prefix) overrides it, e.g. share/zsh/site-functions for a
+# distribution whose zsh reads that under /usr.
+set(BNSTEP_ZSH_COMPLETION_DIR "" CACHE STRING "Where zsh's completion goes, relative to the prefix (default: by prefix)")
 install(CODE "
-  set(bnstep_zsh_dir site-functions)
-  if(CMAKE_INSTALL_PREFIX STREQUAL \"/usr\")
-    set(bnstep_zsh_dir vendor-completions)
+  set(bnstep_zsh_dir \"${BNSTEP_ZSH_COMPLETION_DIR}\")
+  if(NOT bnstep_zsh_dir)
+    string(REGEX REPLACE \"/+$\" \"\" bnstep_prefix \"\${CMAKE_INSTALL_PREFIX}\")
+    set(bnstep_zsh_dir ${CMAKE_INSTALL_DATADIR}/zsh/site-functions)
+    if(bnstep_prefix STREQUAL \"/usr\")
+      set(bnstep_zsh_dir ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
+    endif()
   endif()
-  file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DATADIR}/zsh/\${bnstep_zsh_dir}\"
+  file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/\${bnstep_zsh_dir}\"
        TYPE FILE FILES \"${BNSTEP_ZSH_COMPLETION}\")")
 
 file(GLOB BNSTEP_LESSON_FILES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/lessons/*.json)
 list(FILTER BNSTEP_LESSON_FILES EXCLUDE REGEX "\\.schema\\.json$")
-install(FILES ${PROJECT_SOURCE_DIR}/lessons/lesson.schema.json DESTINATION ${CMAKE_INSTALL_DATADIR}/bnstep)
-install(FILES ${BNSTEP_LESSON_FILES} DESTINATION ${CMAKE_INSTALL_DATADIR}/bnstep/lessons)
+# The schema beside the lessons, as in the repository: their "$schema" names it so.
+install(FILES ${PROJECT_SOURCE_DIR}/lessons/lesson.schema.json ${BNSTEP_LESSON_FILES}
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bnstep/lessons)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
 
@@ -76,11 +84,14 @@ set(CPACK_PACKAGE_NAME bnstep)
 set(CPACK_PACKAGE_VENDOR "the bnstep developers")
 set(CPACK_PACKAGE_CONTACT "the bnstep developers")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "backpropagation by hand, one node at a time")
+# Debian wants the long description in lines of at most 80 characters.
 string(CONCAT CPACK_PACKAGE_DESCRIPTION
-    "bnstep loads a lesson (a small computational graph: batch normalization in its steps, convolution layers, "
-    "the layers of compressed networks) and prints, node by node, the forward value, the local gradient, the "
-    "upstream and the downstream gradient, with the arithmetic shown. It checks every gradient against finite "
-    "differences, quizzes the student, writes worksheets and draws the graph.")
+    "bnstep loads a lesson (a small computational graph: batch normalization in\n"
+    "its steps, convolution layers, the layers of compressed networks) and prints,\n"
+    "node by node, the forward value, the local gradient, the upstream and the\n"
+    "downstream gradient, with the arithmetic shown. It checks every gradient\n"
+    "against finite differences, quizzes the student, writes worksheets and draws\n"
+    "the graph.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION education)

@@ -31,6 +31,21 @@ TEST_CASE("cli: --version prints the project version first") {
     CHECK(out.rfind("bnstep " + project_version() + "\n", 0) == 0);
 }
 
+TEST_CASE("cli: a bad BNSTEP_THREADS is a one-line error, not ignored") {
+    for (const std::string bad : {"0", "-1", "abc", "1.5", "4294967297", "18446744073709551617", "1025"}) {
+        CAPTURE(bad);
+        const RunResult r = run_bnstep({"run", "batchnorm"}, "", {{"BNSTEP_THREADS", bad}});
+        CHECK(r.exit_code == 2);
+        CHECK(r.out.empty());
+        CHECK(lines_of(r.err).size() == 1);
+        CHECK(contains(r.err, "BNSTEP_THREADS must be a whole number from 1 to 1024, got '" + bad + "'"));
+    }
+    for (const std::string good : {"1", "2", "1024", ""}) {
+        CAPTURE(good);
+        CHECK(run_bnstep({"check-gradients", "conv2d"}, "", {{"BNSTEP_THREADS", good}}).exit_code == 0);
+    }
+}
+
 TEST_CASE("cli: --help on the app lists every command and the exit codes") {
     const std::string out = ok_output({"--help"});
     for (const char* cmd : {"lessons", "run", "trace", "check-gradients", "ops"}) {

@@ -3,6 +3,8 @@
 // prints, each against what the lesson files and --help say.
 #include <doctest/doctest.h>
 
+#include <cctype>
+#include <cstdlib>
 #include <fstream>
 
 #include "command_specs.hpp"
@@ -98,7 +100,19 @@ TEST_CASE("completion: lessons, and the nodes of the lesson on the line") {
               "",
           }) == node_words("batchnorm"));
     CHECK(offered({"trace", "--node", "x", "--precision", "6", "fire-module", "--index", ""}).empty());
-    CHECK(offered({"quiz", "--format=json", "distillation", "-n", ""}) == node_words("distillation"));
+    // quiz: every op node of the lesson (and a leaf only where contributions are summed), each accepted.
+    const std::set<std::string> quiz_nodes = offered({"quiz", "--format=json", "distillation", "-n", ""});
+    const auto distillation =
+        nlohmann::json::parse(read_text_file(fs::path(source_dir()) / "lessons" / "distillation.json"));
+    for (const auto& n : distillation.at("nodes")) {
+        CHECK(quiz_nodes.count(n.at("name").get<std::string>()) == 1);
+        CHECK(quiz_nodes.count(std::to_string(n.at("step").get<int>())) == 1);
+    }
+    for (const auto& word : quiz_nodes) {
+        CAPTURE(word);
+        CHECK(node_words("distillation").count(word) == 1);
+        CHECK(run_bnstep({"quiz", "distillation", "-n", word, "--format", "json"}).exit_code == 0);
+    }
     CHECK(offered({"graph", "xnor-net", "--highlight", "a"}) == with_prefix(node_words("xnor-net"), "a"));
     CHECK(offered({"trace", "--node=x"}) == std::set<std::string>{"--node=x", "--node=xhat", "--node=xmu"});
     // A lesson file on the line.
@@ -106,7 +120,38 @@ TEST_CASE("completion: lessons, and the nodes of the lesson on the line") {
     CHECK(offered({"trace", file, "-n", ""}) == node_words("ternary"));
     // saliency --param: the lesson's params only.
     const auto params = offered({"saliency", "--param", ""});
-    CHECK(params == std::set<std::string>{"W1", "W2"});
+    CHECK(params == std::set<std::string>{"x", "W1", "W2"});  // its input and params; the labels get no gradient
+    // Only what each command accepts: quiz the nodes it has questions for, saliency the leaves with a
+    // gradient (by name) -- each offered word is accepted by the command, and a refused one is not offered.
+    const auto accepted = [](const std::vector<std::string>& args) {
+        const RunResult r = run_bnstep(args);
+        return r.exit_code == 0;
+    };
+    for (const auto& node : offered({"quiz", "conv2d", "-n", ""})) {
+        CAPTURE(node);
+        CHECK(accepted({"quiz", "conv2d", "-n", node, "--format", "json"}));
+    }
+    CHECK(offered({"quiz", "conv2d", "-n", ""}).count("w") == 0);
+    CHECK(!accepted({"quiz", "conv2d", "-n", "w", "--format", "json"}));
+    const auto depthwise_params = offered({"saliency", "depthwise-separable", "--param", ""});
+    CHECK(depthwise_params.count("w_std") == 0);
+    CHECK(!accepted({"saliency", "depthwise-separable", "--param", "w_std"}));
+    for (const auto& param : depthwise_params) {
+        CAPTURE(param);
+        CHECK(!param.empty());
+        CHECK(!std::isdigit(static_cast<unsigned char>(param[0])));  // names, not steps
+    }
+    CHECK(accepted({"saliency", "depthwise-separable", "--param", *depthwise_params.begin()}));
+    // After "--" every word is an argument: no option is offered.
+    CHECK(offered({"run", "--", "-"}).empty());
+    CHECK(offered({"run", "--", "b"}) == with_prefix(lesson_names(), "b"));
+    // A path as typed: quotes and ~ are the shell's, undone before the lesson is read.
+    const char* home = std::getenv("HOME");
+    if (home != nullptr && fs::path(source_dir()).string().rfind(home, 0) == 0) {
+        const std::string rest = fs::path(source_dir()).string().substr(std::string(home).size());
+        CHECK(offered({"trace", "~" + rest + "/lessons/conv2d.json", "-n", ""}) == node_words("conv2d"));
+    }
+    CHECK(offered({"trace", "'" + file + "'", "-n", ""}) == node_words("ternary"));
     // A lesson that does not load offers no node, and no error.
     CHECK(offered({"trace", "no-such-lesson", "-n", ""}).empty());
     // quiz --answers: a file name.
@@ -170,6 +215,11 @@ TEST_CASE("completion: bash, driven through COMP_WORDS") {
     CHECK(complete("run s") == std::set<std::string>{"sub"});  // directories hold lessons too
     CHECK(complete("quiz --answers a") == std::set<std::string>{"answers.txt"});
     CHECK(complete("run --col") == std::set<std::string>{"--color"});
+    // bash splits words at ':' and '=' too: the word is joined back, and bash's part of it replaced.
+    std::ofstream(dir.path() / "x:y.json") << read_text_file(fs::path(source_dir()) / "lessons" / "conv2d.json");
+    CHECK(complete("run x :") == std::set<std::string>{"y.json"});
+    CHECK(complete("trace x : y.json -n ''") == node_words("conv2d"));
+    CHECK(complete("quiz --answers = a") == std::set<std::string>{"answers.txt"});
 }
 
 TEST_CASE("completion: fish, driven through complete -C") {
@@ -190,9 +240,14 @@ TEST_CASE("completion: fish, driven through complete -C") {
     };
     CHECK(complete("bnstep tr") == std::set<std::string>{"trace"});
     CHECK(complete("bnstep trace --node ") == node_words("batchnorm"));
-    CHECK(complete("bnstep quiz fire-module -n ") == node_words("fire-module"));
+    CHECK(complete("bnstep quiz fire-module -n ") == offered({"quiz", "fire-module", "-n", ""}));
+    CHECK(complete("bnstep graph fire-module --highlight ") == node_words("fire-module"));
     CHECK(complete("bnstep run --format=") == std::set<std::string>{"--format=text", "--format=json"});
     CHECK(complete("bnstep run dist") == std::set<std::string>{"distillation"});
+    std::ofstream(dir.path() / "mine.json") << "{}";
+    std::ofstream(dir.path() / "notes.txt") << "";
+    CHECK(complete("bnstep run m") == std::set<std::string>{"magnitude-pruning", "mine.json"});  // no notes.txt
+    CHECK(complete("bnstep quiz --answers=n") == std::set<std::string>{"--answers=notes.txt"});
 }
 
 TEST_CASE("completion: zsh, driven through a pseudo-terminal") {

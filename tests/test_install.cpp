@@ -70,7 +70,7 @@ std::vector<std::string> expected_files(const std::string& zsh_dir) {
                                    "share/bash-completion/completions/bnstep",
                                    "share/zsh/" + zsh_dir + "/_bnstep",
                                    "share/fish/vendor_completions.d/bnstep.fish",
-                                   "share/bnstep/lesson.schema.json",
+                                   "share/bnstep/lessons/lesson.schema.json",
                                    "share/doc/bnstep/README.md",
                                    "share/doc/bnstep/docs/lesson-format.md",
                                    "share/doc/bnstep/docs/background.md"};
@@ -130,7 +130,7 @@ TEST_CASE("install: cmake --install puts each file where its reader looks") {
         const RunResult v = run_command({(prefix / "bin" / "bnstep").string(), "--version"});
         CHECK(v.exit_code == 0);
         CHECK(v.out == run_bnstep({"--version"}).out);
-        CHECK(read_text_file(prefix / "share" / "bnstep" / "lesson.schema.json") ==
+        CHECK(read_text_file(prefix / "share" / "bnstep" / "lessons" / "lesson.schema.json") ==
               run_bnstep({"ops", "--format", "schema"}).out);
     }
     SUBCASE("under /usr, as a package does: zsh's vendor-completions") {
@@ -143,6 +143,19 @@ TEST_CASE("install: cmake --install puts each file where its reader looks") {
             CHECK(files.count(f) == 1);
         }
         CHECK(files.count("share/zsh/site-functions/_bnstep") == 0);
+        // Each lesson's "$schema" names a file beside it.
+        const fs::path lessons = dir.path() / "usr" / "share" / "bnstep" / "lessons";
+        for (const auto& lesson : lesson_names()) {
+            CAPTURE(lesson);
+            const auto j = nlohmann::json::parse(read_text_file(lessons / (lesson + ".json")));
+            CHECK(fs::is_regular_file(lessons / j.at("$schema").get<std::string>()));
+        }
+    }
+    SUBCASE("a trailing slash is the same prefix") {
+        const RunResult r = run_program("cmake", {"--install", build_dir().string(), "--prefix", "/usr/"},
+                                        {{"DESTDIR", dir.path().string()}});
+        REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+        CHECK(fs::exists(dir.path() / "usr" / "share" / "zsh" / "vendor-completions" / "_bnstep"));
     }
 }
 
@@ -174,6 +187,13 @@ TEST_CASE("package: cpack -G DEB builds a package that dpkg installs into a root
     const bool dynamic = has_interpreter(binary_path());
     CHECK(depends.empty() == !dynamic);
     if (dynamic) CHECK(contains(depends, "libc6"));
+    // Debian's control fields: a description of lines of at most 80 characters.
+    const std::string description = run_program("dpkg-deb", {"--field", deb.string(), "Description"}).out;
+    CHECK(lines_of(description).size() >= 3);
+    for (const auto& line : lines_of(description)) {
+        CAPTURE(line);
+        CHECK(line.size() <= 80);
+    }
 
     // Installed into a scratch root, run from there, and removed again.
     const fs::path root = dir.path() / "root";

@@ -271,6 +271,7 @@ std::unique_ptr<CLI::App> make_app() {
 }
 
 int run(int argc, char** argv) {
+    if (const std::string problem = worker_setting_problem(); !problem.empty()) throw UsageError(problem);
     const std::unique_ptr<CLI::App> app = make_app();
     std::vector<std::string> names;
     std::function<int()> action;

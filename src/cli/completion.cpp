@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <string_view>
 
 #include "bnstep/lesson.hpp"
+#include "bnstep/executor.hpp"
 #include "bnstep/op.hpp"
+#include "bnstep/study.hpp"
 #include "bnstep/visible.hpp"
 
 namespace bnstep::cli {
@@ -16,12 +19,13 @@ namespace {
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
-// bash's COMP_WORDS split "--format=js" at the '='; join it back.
-std::vector<std::string> join_equals(const std::vector<std::string>& words) {
+// bash's COMP_WORDS split "--format=js" and "x:y.json" at '=' and ':'; a
+// lone '=' or ':' is joined back to its neighbours.
+std::vector<std::string> join_split_words(const std::vector<std::string>& words) {
     std::vector<std::string> joined;
     for (std::size_t i = 0; i < words.size(); ++i) {
-        if (words[i] == "=" && !joined.empty() && starts_with(joined.back(), "--")) {
-            joined.back() += "=";
+        if ((words[i] == "=" || words[i] == ":") && !joined.empty()) {
+            joined.back() += words[i];
             if (i + 1 < words.size()) joined.back() += words[++i];
         } else {
             joined.push_back(words[i]);
@@ -35,11 +39,12 @@ struct Line {
     std::vector<std::string> positionals;
     std::vector<const OptionSpec*> given;
     const OptionSpec* awaiting = nullptr;  // the previous word was this option, still without its value
+    bool options_ended = false;            // after "--", every word is an argument
 };
 
 Line read_line(const CommandSpec& cmd, const std::vector<std::string>& words) {
     Line line;
-    bool options_ended = false;
+    bool& options_ended = line.options_ended;
     for (const std::string& w : words) {
         if (line.awaiting) {
             line.awaiting = nullptr;
@@ -67,9 +72,33 @@ void add_matching(Completion& c, const std::string& prefix, const std::string& w
     if (starts_with(word, prefix)) c.candidates.push_back({word, description});
 }
 
+// A path as the shell would pass it: quotes and backslashes removed, a
+// leading ~ or $HOME expanded (bash hands the completion the word as typed).
+std::string shell_path(const std::string& typed) {
+    std::string out;
+    char quote = 0;
+    for (std::size_t i = 0; i < typed.size(); ++i) {
+        const char c = typed[i];
+        if (quote != 0 && c == quote) {
+            quote = 0;
+        } else if (quote == 0 && (c == '\'' || c == '"')) {
+            quote = c;
+        } else if (c == '\\' && quote != '\'' && i + 1 < typed.size()) {
+            out += typed[++i];
+        } else {
+            out += c;
+        }
+    }
+    const char* home = std::getenv("HOME");
+    if (home == nullptr) return out;
+    for (const std::string prefix : {"~", "$HOME", "${HOME}"})
+        if (out == prefix || starts_with(out, prefix + "/")) return home + out.substr(prefix.size());
+    return out;
+}
+
 // The lesson the line names, or the command's default.
 std::string lesson_of(const CommandSpec& cmd, const Line& line) {
-    if (!line.positionals.empty()) return line.positionals.front();
+    if (!line.positionals.empty()) return shell_path(line.positionals.front());
     const OptionSpec* p = cmd.positional();
     return p ? p->default_value : "";
 }
@@ -86,10 +115,16 @@ void complete_value(Completion& c, const CommandSpec& cmd, const Line& line, con
             c.lesson_files = true;
             break;
         case ValueKind::Node:
-        case ValueKind::Leaf:
-            for (const auto& n : node_candidates(lesson_of(cmd, line), o.value == ValueKind::Leaf))
+        case ValueKind::Leaf: {
+            // What each command accepts: saliency's leaves that get a gradient,
+            // the nodes quiz has questions for, any node for trace and graph.
+            const NodeSet set = o.value == ValueKind::Leaf ? NodeSet::GradientLeaves
+                                : cmd.name == "quiz"       ? NodeSet::WithQuestions
+                                                           : NodeSet::All;
+            for (const auto& n : node_candidates(lesson_of(cmd, line), set))
                 add_matching(c, cur, n.word, n.description);
             break;
+        }
         case ValueKind::File: c.files = true; break;
         case ValueKind::None:
         case ValueKind::Other: break;
@@ -144,24 +179,36 @@ std::vector<Candidate> lesson_candidates() {
     return out;
 }
 
-std::vector<Candidate> node_candidates(const std::string& lesson, bool leaves_only) {
+std::vector<Candidate> node_candidates(const std::string& lesson, NodeSet set) {
     std::vector<Candidate> out;
     try {
         const Graph g = load_lesson(lesson);
-        for (const Node& n : g.nodes) {
-            if (leaves_only && n.kind != NodeKind::Param) continue;
+        std::vector<bool> accepted(g.nodes.size(), set == NodeSet::All);
+        if (set != NodeSet::All) {
+            const Trace t = bnstep::run(g);
+            if (set == NodeSet::WithQuestions)
+                for (std::size_t i : nodes_with_questions(t, QuizOptions{})) accepted[i] = true;
+            else
+                for (std::size_t i = 0; i < g.nodes.size(); ++i)
+                    accepted[i] = g.nodes[i].is_leaf() && g.nodes[i].kind != NodeKind::Const && t.nodes[i].grad;
+        }
+        for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+            if (!accepted[i]) continue;
+            const Node& n = g.nodes[i];
             const std::string what = n.is_leaf() ? std::string(kind_name(n.kind)) : n.op->name;
-            if (n.step) out.push_back({std::to_string(*n.step), fmt::format("{}: {}", n.name, what)});
+            // saliency --param takes names only; trace, quiz and graph steps too.
+            if (n.step && set != NodeSet::GradientLeaves)
+                out.push_back({std::to_string(*n.step), fmt::format("{}: {}", n.name, what)});
             out.push_back({n.name, n.step ? fmt::format("step {}: {}", *n.step, what) : what});
         }
     } catch (const std::exception&) {
-        out.clear();  // a lesson that does not load has nothing to offer
+        out.clear();  // a lesson that does not load or run has nothing to offer
     }
     return out;
 }
 
 Completion complete_line(const AppSpec& spec, std::vector<std::string> words) {
-    words = join_equals(words);
+    words = join_split_words(words);
     if (words.empty()) words.emplace_back();
     const std::string cur = words.back();
     words.pop_back();
@@ -176,13 +223,13 @@ Completion complete_line(const AppSpec& spec, std::vector<std::string> words) {
         complete_value(c, *cmd, line, *line.awaiting, "", cur);
         return c;
     }
-    if (starts_with(cur, "--") && cur.find('=') != std::string::npos) {
+    if (!line.options_ended && starts_with(cur, "--") && cur.find('=') != std::string::npos) {
         const std::string name = cur.substr(0, cur.find('='));
         if (const OptionSpec* o = cmd->find(name); o && o->value != ValueKind::None)
             complete_value(c, *cmd, line, *o, name + "=", cur.substr(name.size() + 1));
         return c;
     }
-    if (starts_with(cur, "-")) {
+    if (starts_with(cur, "-") && !line.options_ended) {
         complete_option(c, *cmd, line, cur);
         return c;
     }

@@ -25,9 +25,15 @@ struct Completion {
 // "=" is joined back to its neighbours.
 Completion complete_line(const AppSpec& spec, std::vector<std::string> words);
 
-// The steps and names of a lesson's nodes (leaves only: its leaves), or
-// nothing when it does not load.
-std::vector<Candidate> node_candidates(const std::string& lesson, bool leaves_only = false);
+// Which of a lesson's nodes an option takes.
+enum class NodeSet {
+    All,             // trace --node, graph --highlight
+    WithQuestions,   // quiz --node: the nodes quiz has a question for
+    GradientLeaves,  // saliency --param: input and param leaves that get a gradient
+};
+
+// The steps and names of those nodes, or nothing when the lesson does not load.
+std::vector<Candidate> node_candidates(const std::string& lesson, NodeSet set = NodeSet::All);
 std::vector<Candidate> lesson_candidates();
 
 // One "word<TAB>description" per line, then ":files" or ":json" when the

@@ -6,28 +6,38 @@ namespace bnstep::cli {
 
 namespace {
 
-// COMP_WORDS splits "--format=js" at '='; bnstep joins it back and answers
-// with whole words, so the part up to '=' is cut off again here.
+// COMP_WORDS splits "--format=js" and "x:y.json" at '=' and ':' (bash's
+// COMP_WORDBREAKS); the word is joined again for bnstep, and the part before
+// bash's own word is cut off the replies.
 constexpr const char* kBash = R"(# bash completion for bnstep: `bnstep completions bash` wrote this script.
 # Install it as PREFIX/share/bash-completion/completions/bnstep, or source it.
 # It asks bnstep itself (`bnstep __complete line WORD...`) what to offer.
 _bnstep() {
-    local cur=${COMP_WORDS[COMP_CWORD]} line split=0 IFS=$'\n'
-    [[ $cur == "=" || ${COMP_WORDS[COMP_CWORD-1]} == "=" ]] && split=1
-    [[ $cur == "=" ]] && cur=""
+    local word=${COMP_WORDS[COMP_CWORD]} i=$COMP_CWORD line IFS=$'\n'
+    local cur=$word
+    [[ $cur == [=:] ]] && cur=""
+    while (( i > 1 )) && [[ ${COMP_WORDS[i]} == [=:] || ${COMP_WORDS[i-1]} == [=:] ]]; do
+        (( i-- ))
+        word=${COMP_WORDS[i]}$word
+    done
+    # The file name in the word (after --answers=), and what bash's own word leaves off it.
+    local prefix=${word%"$cur"} path=$word
+    [[ $path == --*=* ]] && path=${path#*=}
+    local path_prefix=${path%"$cur"}
     COMPREPLY=()
-    for line in $("${COMP_WORDS[0]}" __complete line "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null); do
+    for line in $("${COMP_WORDS[0]}" __complete line "${COMP_WORDS[@]:1:i-1}" "$word" 2>/dev/null); do
         case $line in
             :files)
                 compopt -o filenames 2>/dev/null
-                COMPREPLY+=($(compgen -f -- "$cur")) ;;
+                for line in $(compgen -f -- "$path"); do COMPREPLY+=("${line#"$path_prefix"}"); done ;;
             :json)
                 compopt -o filenames 2>/dev/null
-                COMPREPLY+=($(compgen -d -- "$cur") $(compgen -f -X '!*.json' -- "$cur")) ;;
+                for line in $(compgen -d -- "$path") $(compgen -f -X '!*.json' -- "$path"); do
+                    COMPREPLY+=("${line#"$path_prefix"}")
+                done ;;
             *)
                 line=${line%%$'\t'*}
-                ((split)) && line=${line#*=}
-                COMPREPLY+=("$line") ;;
+                COMPREPLY+=("${line#"$prefix"}") ;;
         esac
     done
     return 0
@@ -59,6 +69,8 @@ _bnstep() {
         esac
     done
     (( $#candidates )) && _describe -t bnstep 'bnstep' candidates
+    # --answers=FILE: the file name after the '='.
+    (( json || files )) && [[ $PREFIX == --*=* ]] && compset -P '*='
     (( json )) && _files -g '*.json(-.)'
     (( files )) && _files
     return 0
@@ -76,12 +88,19 @@ constexpr const char* kFish = R"(# fish completion for bnstep: `bnstep completio
 function __bnstep_complete
     set -l tokens (commandline -opc)
     set -l current (commandline -ct)
+    # --answers=FILE: the file name after the '='.
+    set -l prefix (string match -r -- '^--[^=]*=' $current)
+    set -l path (string replace -r -- '^--[^=]*=' '' $current)
     for line in ($tokens[1] __complete line $tokens[2..-1] "$current" 2>/dev/null)
         switch $line
             case :files
-                __fish_complete_path $current
+                for p in (__fish_complete_path $path)
+                    echo "$prefix$p"
+                end
             case :json
-                __fish_complete_suffix .json
+                for p in (__fish_complete_path $path)
+                    string match -q -r -- '(/|\.json)(\t.*)?$' $p; and echo "$prefix$p"
+                end
             case '*'
                 echo $line
         end

@@ -26,8 +26,8 @@ student, writes worksheets and draws the graph.
 .PP
 A \fILESSON\fR is the name of a built-in lesson (listed below and by
 \fBbnstep lessons\fR) or the path of a lesson file; the lesson format is
-described in \fIdocs/lesson\-format.md\fR and checked by the JSON Schema
-\fIlesson.schema.json\fR (see \fBFILES\fR).
+described in \fIdocs/lesson\-format.md\fR of the documentation and checked by
+the JSON Schema \fIlesson.schema.json\fR (see \fBFILES\fR for both).
 Commands that take a lesson default to \fBbatchnorm\fR.
 A \fINODE\fR is a node's step number or its name.
 .PP
@@ -91,20 +91,19 @@ To page long output with its colours, run for example
 (\fBman\fR itself reads \fBMANPAGER\fR and \fBPAGER\fR to show this page.)
 .SH FILES
 The built-in lessons are compiled into the binary: bnstep reads no file but
-the lesson files it is given.
+the lesson files it is given and the answers file of \fBquiz \-\-answers\fR.
 Installed beside it, under the installation prefix (\fI/usr\fR for the Debian
 package, \fI/usr/local\fR by default for \fBcmake \-\-install\fR):
 .TP
-.I share/bnstep/lesson.schema.json
-The JSON Schema of lesson files, for an editor to check a lesson as it is
-typed (also printed by \fBbnstep ops \-\-format schema\fR).
-.TP
 .I share/bnstep/lessons/
-The built-in lessons as files, to copy and change.
+The built-in lessons as files, to copy and change, and beside them
+\fIlesson.schema.json\fR, the JSON Schema they name, for an editor to check a
+lesson as it is typed (also printed by \fBbnstep ops \-\-format schema\fR).
 .TP
 .I share/doc/bnstep/
-The documentation: the mathematics of each lesson, the lesson format, the JSON
-output, studying with quizzes and worksheets.
+The documentation: \fIREADME.md\fR and \fIdocs/\fR: the mathematics of each
+lesson, the lesson format, the JSON output, studying with quizzes and
+worksheets.
 .TP
 .I share/bash\-completion/completions/bnstep
 .TQ
@@ -224,7 +223,7 @@ std::vector<OptionSpec> shared_options(const AppSpec& spec) {
 
 std::string command_section(const CommandSpec& c, const std::string& app_footer,
                             const std::vector<OptionSpec>& shared) {
-    std::string out = fmt::format(".SS {}\n.PP\n{}\n.PP\n{}\n", roff(c.name), synopsis(c), roff(sentence(c.help)));
+    std::string out = fmt::format(".SS {}\n{}\n.PP\n{}\n", roff(c.name), synopsis(c), roff(sentence(c.help)));
     std::vector<std::string> also;
     for (const auto& o : c.options) {
         const auto same = [&](const OptionSpec& s) { return same_option(s, o); };

@@ -75,7 +75,8 @@ std::function<int()> complete_command(CLI::App& cmd) {
 
 std::vector<Command> tool_commands() {
     return {
-        {"version", "the version, the git commit, the build and the machine, for bug reports", version_command},
+        {"version", "the version, the git commit and the build (--format json adds the machine, for bug reports)",
+         version_command},
         {"man", "the manual page, in roff (installed as man bnstep)", man_command},
         {"completions", "the completion script for bash, zsh or fish", completions_command},
         {"__complete", "what the shell completions offer", complete_command, true},

@@ -1,6 +1,9 @@
 #include "bnstep/parallel.hpp"
 
+#include "bnstep/visible.hpp"
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <exception>
 #include <thread>
@@ -13,16 +16,30 @@ namespace {
 // a millisecond of arithmetic on one core the loop stays on the calling thread.
 constexpr double kMinFlopsPerThread = 4e6;
 
+// BNSTEP_THREADS as a whole number from 1 to kMaxWorkers, or 0.
+std::size_t threads_set() {
+    const char* v = std::getenv("BNSTEP_THREADS");
+    if (v == nullptr || *v < '0' || *v > '9') return 0;
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long n = std::strtoull(v, &end, 10);
+    if (errno != 0 || *end != '\0' || n < 1 || n > kMaxWorkers) return 0;
+    return static_cast<std::size_t>(n);
+}
+
 std::size_t threads_from_environment() {
-    if (const char* v = std::getenv("BNSTEP_THREADS")) {
-        char* end = nullptr;
-        const long n = std::strtol(v, &end, 10);
-        if (end != v && *end == '\0' && n >= 1) return static_cast<std::size_t>(n);
-    }
-    return std::max(1u, std::thread::hardware_concurrency());
+    if (const std::size_t n = threads_set()) return n;
+    return std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, kMaxWorkers);
 }
 
 }  // namespace
+
+std::string worker_setting_problem() {
+    const char* v = std::getenv("BNSTEP_THREADS");
+    if (v == nullptr || *v == '\0' || threads_set() != 0) return "";
+    return "BNSTEP_THREADS must be a whole number from 1 to " + std::to_string(kMaxWorkers) + ", got '" + visible(v) +
+           "'";
+}
 
 std::size_t worker_count() {
     static const std::size_t n = threads_from_environment();

@@ -133,14 +133,20 @@ Question make_question(const Trace& t, std::size_t i, const Candidate& c, Rng& r
     return q;
 }
 
-std::string nodes_with_questions(const Trace& t, const QuizOptions& o) {
+std::string question_node_list(const Trace& t, const QuizOptions& o) {
     std::vector<std::string> names;
-    for (std::size_t i : walk(t))
-        if (!candidates(t, i, o).empty()) names.push_back(text::sender(*t.graph, i));
+    for (std::size_t i : nodes_with_questions(t, o)) names.push_back(text::sender(*t.graph, i));
     return names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "));
 }
 
 }  // namespace
+
+std::vector<std::size_t> nodes_with_questions(const Trace& t, const QuizOptions& o) {
+    std::vector<std::size_t> nodes;
+    for (std::size_t i : walk(t))
+        if (!candidates(t, i, o).empty()) nodes.push_back(i);
+    return nodes;
+}
 
 std::string_view quiz_kind_name(QuizKind kind) {
     switch (kind) {
@@ -163,7 +169,7 @@ std::vector<Question> make_quiz(const Trace& t, const QuizOptions& o, const NumF
         if (c.empty())
             throw UsageError(fmt::format("lesson {}: no question fits {}{}; nodes with questions: {}", g.name,
                                          g.nodes[i].label(), o.kinds.empty() ? "" : " with this --kind",
-                                         nodes_with_questions(t, o)));
+                                         question_node_list(t, o)));
         for (const Candidate& one : c) questions.push_back(make_question(t, i, one, rng, num));
         return questions;
     }

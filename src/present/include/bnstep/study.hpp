@@ -47,6 +47,10 @@ struct Question {
 // `node` set every question that node allows. A UsageError when none fits.
 std::vector<Question> make_quiz(const Trace& trace, const QuizOptions& options, const NumFmt& num);
 
+// The nodes that have a question (of the allowed kinds), in walk order: the
+// nodes QuizOptions::node may name.
+std::vector<std::size_t> nodes_with_questions(const Trace& trace, const QuizOptions& options);
+
 // Whether `given` is `expected` within the relative `tolerance`; numbers
 // below 1e-9 in magnitude count as zero (round-off of an exact 0).
 bool answer_matches(double given, double expected, double tolerance);
