@@ -39,6 +39,13 @@ std::set<std::string> split_lines(const std::string& text) {
 const std::vector<std::pair<std::string, std::string>> kPathWithBnstep = {
     {"PATH", fs::path(binary_path()).parent_path().string() + ":" + std::getenv("PATH")}};
 
+// The shell's path, or "" with a note when it is not installed (the test then has nothing to drive).
+std::string shell_or_skip(const std::string& name) {
+    const std::string path = program(name);
+    if (path.empty()) MESSAGE(name << " is not installed: skipped (./quickstart.sh test installs it)");
+    return path;
+}
+
 }  // namespace
 
 TEST_CASE("completion: commands, options and their values come from the command table") {
@@ -223,11 +230,8 @@ TEST_CASE("completion: bash, driven through COMP_WORDS") {
 }
 
 TEST_CASE("completion: fish, driven through complete -C") {
-    const std::string fish = program("fish");
-    if (fish.empty()) {
-        MESSAGE("fish is not installed: skipped (./quickstart.sh test installs it)");
-        return;
-    }
+    const std::string fish = shell_or_skip("fish");
+    if (fish.empty()) return;
     TempDir dir;
     const fs::path script = dir.path() / "bnstep.fish";
     std::ofstream(script) << run_bnstep({"completions", "fish"}).out;
@@ -251,11 +255,8 @@ TEST_CASE("completion: fish, driven through complete -C") {
 }
 
 TEST_CASE("completion: zsh, driven through a pseudo-terminal") {
-    const std::string zsh = program("zsh");
-    if (zsh.empty()) {
-        MESSAGE("zsh is not installed: skipped (./quickstart.sh test installs it)");
-        return;
-    }
+    const std::string zsh = shell_or_skip("zsh");
+    if (zsh.empty()) return;
     TempDir dir;
     std::ofstream(dir.path() / "_bnstep") << run_bnstep({"completions", "zsh"}).out;
     CHECK(run_command({zsh, "-n", (dir.path() / "_bnstep").string()}).exit_code == 0);

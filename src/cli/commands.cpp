@@ -263,7 +263,9 @@ std::unique_ptr<CLI::App> make_app() {
         "bnstep: backpropagation by hand, one node at a time.\n"
         "Every forward value, local gradient, upstream and downstream gradient, with the arithmetic shown.",
         "bnstep");
-    app->set_version_flag("--version", version_text(), "print the version, the commit and the build, and exit");
+    // A function, so that the build is described only when --version is given.
+    app->set_version_flag("--version", std::function<std::string()>(version_text),
+                          "print the version, the commit and the build, and exit");
     app->footer(
         "Exit codes: 0 success, 1 a gradient check failed (or a NaN appeared), 2 a usage or lesson error.\n"
         "Run 'bnstep COMMAND --help' for a command's options, 'man bnstep' for the manual.");

@@ -81,8 +81,9 @@ When set to anything but the empty string, no colour is printed, even with
 \fB\-\-color always\fR.
 .TP
 .B BNSTEP_THREADS
-The number of threads the convolution kernels and gradient checks may use
-(at least 1); by default, one per hardware thread.
+The number of threads the convolution kernels and gradient checks may use, a
+whole number from 1 to 1024 (anything else is an error, exit status 2); by
+default, one per hardware thread.
 .TP
 .B PAGER
 Not read: bnstep writes to its standard output and never starts a pager.
