@@ -166,7 +166,7 @@ TEST_CASE("completion: lessons, and the nodes of the lesson on the line") {
     CHECK(bnstep::cli::complete_line(spec, {"quiz", "--answers", ""}).files);
 }
 
-TEST_CASE("completion: what __complete prints, and and from a lesson file") {
+TEST_CASE("completion: what __complete prints, for a built-in lesson and a lesson file") {
     const RunResult r = run_bnstep({"__complete", "nodes", "batchnorm"});
     CHECK(r.exit_code == 0);
     CHECK(split_lines(r.out) == node_words("batchnorm"));
