@@ -141,8 +141,13 @@ std::string parser_message(const std::string& what) {
 json read_lesson_json(std::string_view text, const std::string& source, const JsonLimits& limits) {
     Builder builder(source, limits);
     if (json::sax_parse(text.begin(), text.end(), &builder)) return std::move(builder.root());
-    std::string what = parser_message(builder.error());
-    if (builder.error_id() == 406) {
+    throw LessonError(malformed_json_message(text, source, builder.error_byte(), builder.error_id(), builder.error()));
+}
+
+std::string malformed_json_message(std::string_view text, const std::string& source, std::size_t byte, int id,
+                                   const std::string& parser_what) {
+    std::string what = parser_message(parser_what);
+    if (id == 406) {
         // A number beyond a double's range: the message quotes it; point at its first appearance.
         std::string where = source;
         if (const auto q = what.find('\''); q != std::string::npos) {
@@ -150,17 +155,16 @@ json read_lesson_json(std::string_view text, const std::string& source, const Js
             if (const auto at = text.find(literal); at != std::string_view::npos)
                 where = text_position(source, text, at + 1);
         }
-        throw LessonError(fmt::format("{}: malformed JSON: {} (numbers must fit a double)", where, what));
+        return fmt::format("{}: malformed JSON: {} (numbers must fit a double)", where, what);
     }
     // NaN and Infinity are not JSON: say so where the parser stopped at one.
-    const std::size_t byte = builder.error_byte();
     const std::size_t at_byte = byte > 0 ? byte - 1 : 0;
     const std::size_t from = at_byte > 8 ? at_byte - 8 : 0;
     const std::string_view near = text.substr(std::min(from, text.size()), 17);
     if (what.find("invalid literal") != std::string::npos &&
         (near.find("NaN") != std::string_view::npos || near.find("Infinity") != std::string_view::npos))
         what += " (JSON has no NaN or Infinity: every number must be finite)";
-    throw LessonError(fmt::format("{}: malformed JSON: {}", text_position(source, text, byte), what));
+    return fmt::format("{}: malformed JSON: {}", text_position(source, text, byte), what);
 }
 
 }  // namespace bnstep

@@ -18,4 +18,9 @@ struct JsonLimits {
 
 nlohmann::json read_lesson_json(std::string_view text, const std::string& source, const JsonLimits& limits);
 
+// "file:line:col: malformed JSON: ..." for the error at which a SAX parse of
+// `text` stopped: the parser's byte offset, exception id and message.
+std::string malformed_json_message(std::string_view text, const std::string& source, std::size_t byte, int id,
+                                   const std::string& parser_what);
+
 }  // namespace bnstep

@@ -12,6 +12,7 @@ enum class ErrorKind {
     Lesson,   // a lesson that cannot be loaded, validated or executed
     Usage,    // a request the caller got wrong (unknown node, bad index ...)
     Numeric,  // a forward value or gradient that is NaN or infinite
+    Data,     // a file of arrays (.npz, .npy, JSON) that cannot be read or written
 };
 
 struct Error : std::runtime_error {
@@ -29,6 +30,10 @@ struct UsageError : Error {
 
 struct NumericError : Error {
     explicit NumericError(const std::string& message) : Error(ErrorKind::Numeric, message) {}
+};
+
+struct DataError : Error {
+    explicit DataError(const std::string& message) : Error(ErrorKind::Data, message) {}
 };
 
 // A broken invariant inside bnstep itself (a gradient of the wrong shape ...).
