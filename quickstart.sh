@@ -44,8 +44,9 @@ case "${1:-}" in
     if [ ! -f build-check/CMakeCache.txt ]; then
       CXX=clang++ cmake -S . -B build-check -DCMAKE_BUILD_TYPE=Release -DBNSTEP_FUZZ=ON -DBNSTEP_WERROR=$werror >/dev/null
     fi
-    # Only what the sanitizer run needs: the tests, the binary they run, the fuzzer.
-    cmake --build build-check --parallel "$jobs" --target bnstep_tests bnstep bnstep_fuzz -- --no-print-directory >/dev/null
+    # Only what the sanitizer run needs: the tests, the binary they run, the fuzzers.
+    cmake --build build-check --parallel "$jobs" --target bnstep_tests bnstep bnstep_fuzz bnstep_fuzz_arrays \
+      -- --no-print-directory >/dev/null
     # Tests that compare printed text only (the docs' excerpts, line widths, colour) run in the
     # plain build below; under the sanitizers they would only repeat commands other tests run.
     # The Debian package is built from the plain build only (cpack would build all of build-check);
@@ -63,6 +64,15 @@ case "${1:-}" in
         -max_len=1048576 -timeout=20 -rss_limit_mb=4096 \
         -max_total_time="${FUZZ_SECONDS:-20}" -print_final_stats=1 -artifact_prefix=build-check/ >build-check/fuzz.log 2>&1 &
     fuzz_pid=$!
+    # The arrays fuzzer (a student's .npz, .npy or JSON through compare), seeded with export's files.
+    mkdir -p build-check/corpus-arrays
+    ./build/bnstep export batchnorm -o build-check/corpus-arrays/batchnorm.npz >/dev/null
+    ./build/bnstep export magnitude-pruning --with-answers -o build-check/corpus-arrays/pruning.json >/dev/null
+    ./build-check/fuzz/bnstep_fuzz_arrays build-check/corpus-arrays -dict=fuzz/arrays.dict \
+        -max_len=65536 -timeout=20 -rss_limit_mb=4096 \
+        -max_total_time="${FUZZ_SECONDS:-20}" -print_final_stats=1 -artifact_prefix=build-check/arrays- \
+        >build-check/fuzz-arrays.log 2>&1 &
+    fuzz_arrays_pid=$!
     tests_ok=true
     ctest --test-dir build --output-on-failure --parallel "$jobs" || tests_ok=false
     if ! wait "$fuzz_pid"; then
@@ -70,7 +80,13 @@ case "${1:-}" in
       echo "quickstart: the fuzzer found a failure; its input is saved as build-check/crash-* (see build-check/fuzz.log)" >&2
       exit 1
     fi
+    if ! wait "$fuzz_arrays_pid"; then
+      tail -n 40 build-check/fuzz-arrays.log
+      echo "quickstart: the arrays fuzzer found a failure; its input is saved as build-check/arrays-crash-* (see build-check/fuzz-arrays.log)" >&2
+      exit 1
+    fi
     echo "quickstart: fuzzing: $(grep -m1 '^Done' build-check/fuzz.log), no failure"
+    echo "quickstart: fuzzing the array files: $(grep -m1 '^Done' build-check/fuzz-arrays.log), no failure"
     $tests_ok ;;
   *)    echo "usage: ./quickstart.sh [test | run ARGS...]" >&2; exit 2 ;;
 esac

@@ -76,10 +76,14 @@ install(FILES ${PROJECT_SOURCE_DIR}/lessons/lesson.schema.json ${BNSTEP_LESSON_F
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bnstep/lessons)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
-# The Debian package: `cpack -G DEB` in the build directory. The static build
-# depends on nothing at run time; a dynamic one (-DBNSTEP_STATIC=OFF) gets its
-# libraries' packages from dpkg-shlibdeps (dpkg-dev).
+# The Debian package: `cpack -G DEB` in the build directory. A dynamic build
+# (-DBNSTEP_STATIC=OFF) gets its libraries' packages from dpkg-shlibdeps
+# (dpkg-dev). libzip, which export and compare load for .npz files, is named
+# by hand: dpkg-shlibdeps cannot see a library loaded with dlopen. The static
+# build loads it through the C library it was linked with, so it also needs
+# that glibc release at run time.
 set(CPACK_PACKAGE_NAME bnstep)
 set(CPACK_PACKAGE_VENDOR "the bnstep developers")
 set(CPACK_PACKAGE_CONTACT "the bnstep developers")
@@ -101,6 +105,16 @@ if(BNSTEP_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 elseif(NOT BNSTEP_LINK_STATIC)
   message(STATUS "bnstep: dpkg-shlibdeps (dpkg-dev) is missing: a dynamic build's package would name no dependency")
+endif()
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "${BNSTEP_LIBZIP_PACKAGE}")
+if(BNSTEP_LINK_STATIC)
+  execute_process(COMMAND getconf GNU_LIBC_VERSION OUTPUT_VARIABLE BNSTEP_GLIBC OUTPUT_STRIP_TRAILING_WHITESPACE
+                  ERROR_QUIET)
+  if(BNSTEP_GLIBC MATCHES "^glibc ([0-9]+)\\.([0-9]+)")
+    math(EXPR BNSTEP_GLIBC_NEXT "${CMAKE_MATCH_2} + 1")
+    string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS
+           ", libc6 (>= ${CMAKE_MATCH_1}.${CMAKE_MATCH_2}), libc6 (<< ${CMAKE_MATCH_1}.${BNSTEP_GLIBC_NEXT})")
+  endif()
 endif()
 set(CPACK_STRIP_FILES ON)
 include(CPack)

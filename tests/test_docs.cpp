@@ -144,9 +144,10 @@ DocExcerpts parse_doc(const std::string& markdown) {
 }
 
 // The docs this file checks: every docs/*.md but the two that hold no text
-// output of bnstep.
+// output of bnstep, and check-your-backward.md, whose workflow writes files:
+// tests/test_cli_exercise.cpp runs it in a scratch directory.
 std::vector<std::string> checked_doc_names() {
-    const std::set<std::string> skipped{"ops.md", "json-output.md"};
+    const std::set<std::string> skipped{"ops.md", "json-output.md", "check-your-backward.md"};
     std::vector<std::string> names;
     for (const auto& entry : fs::directory_iterator(fs::path(source_dir()) / "docs")) {
         const std::string name = entry.path().filename().string();

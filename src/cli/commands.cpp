@@ -254,6 +254,7 @@ std::vector<Command> core_commands() {
 std::vector<Command> all_commands() {
     std::vector<Command> table = core_commands();
     for (auto& c : study_commands()) table.push_back(std::move(c));
+    for (auto& c : exercise_commands()) table.push_back(std::move(c));
     for (auto& c : tool_commands()) table.push_back(std::move(c));
     return table;
 }
@@ -267,7 +268,8 @@ std::unique_ptr<CLI::App> make_app() {
     app->set_version_flag("--version", std::function<std::string()>(version_text),
                           "print the version, the commit and the build, and exit");
     app->footer(
-        "Exit codes: 0 success, 1 a gradient check failed (or a NaN appeared), 2 a usage or lesson error.\n"
+        "Exit codes: 0 success, 1 a gradient check failed or compare found a wrong tensor (or a NaN appeared),\n"
+        "2 a usage, lesson or data-file error.\n"
         "Run 'bnstep COMMAND --help' for a command's options, 'man bnstep' for the manual.");
     return app;
 }

@@ -57,6 +57,16 @@ The answer key of the batch-norm worksheet, for pdflatex.
 .B bnstep graph \-\-backward | dot \-Tsvg > batchnorm.svg
 The computational graph with its backward edges, drawn by Graphviz.
 .TP
+.B bnstep export batchnorm \-o batchnorm.npz
+The lesson's leaves and upstream gradient for NumPy, to write the backward
+pass by hand; \fBnp.savez("mine.npz", dx=dx, dgamma=dgamma, ...)\fR saves its
+gradients under the same names.
+.TP
+.B bnstep compare batchnorm mine.npz
+Which of those gradients is wrong, why, and where the error starts, with one
+element worked out; \fBbnstep compare batchnorm subs/*.npz \-\-format csv\fR
+grades a class, one row per file.
+.TP
 .B bnstep run my\-lesson.json \-\-set x.shape=8,16
 A lesson file of one's own, with the leaf x resized.
 .TP
@@ -69,11 +79,14 @@ Success.
 .TP
 .B 1
 A gradient check failed, or a NaN or an infinity appeared in a run; for
-\fBquiz\fR, the answers ran out or \fBq\fR was typed before the last question.
+\fBquiz\fR, the answers ran out or \fBq\fR was typed before the last question;
+for \fBcompare\fR, a tensor given was wrong (or not a tensor of the lesson).
 .TP
 .B 2
-A usage error (an unknown command or option, a bad value) or a bad lesson
-file: a one-line message names the file, the place in it and what is expected.
+A usage error (an unknown command or option, a bad value), a bad lesson
+file or a data file that cannot be read or written (\fBexport\fR,
+\fBcompare\fR): a one-line message names the file, the place in it and what is
+expected.
 .SH ENVIRONMENT
 .TP
 .B NO_COLOR

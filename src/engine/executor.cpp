@@ -207,6 +207,18 @@ void backward_node(Trace& t, std::size_t i, const std::vector<bool>& gets, const
 
 }  // namespace
 
+Worked explain_accumulation(const Trace& t, std::size_t node, const Index& at, const NumFmt& num) {
+    Worked w;
+    w.lhs = t.graph->nodes[node].grad_name() + index_str(at);
+    for (const auto& r : t.nodes[node].received) {
+        const EdgeGrad& e = t.edge(r);
+        w.symbolic += (w.symbolic.empty() ? "" : " + ") + e.name + index_str(at);
+        w.numeric += (w.numeric.empty() ? "" : " + ") + num.operand(e.contribution.at(at));
+    }
+    w.result = t.nodes[node].grad->at(at);
+    return w;
+}
+
 Trace run(const Graph& g) {
     Trace t;
     t.graph = &g;

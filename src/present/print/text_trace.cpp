@@ -5,26 +5,6 @@
 #include "print/text_shared.hpp"
 
 namespace bnstep {
-namespace {
-
-// dx[i] = dx1[i] + dx2[i] for a node that received several contributions.
-Worked accumulation_element(const Trace& t, std::size_t node, const Index& at, const NumFmt& num) {
-    const Graph& g = *t.graph;
-    Worked w;
-    w.lhs = g.nodes[node].grad_name() + index_str(at);
-    std::string sym, numeric;
-    for (const auto& r : t.nodes[node].received) {
-        const EdgeGrad& e = t.edge(r);
-        sym += (sym.empty() ? "" : " + ") + e.name + index_str(at);
-        numeric += (numeric.empty() ? "" : " + ") + num.operand(e.contribution.at(at));
-    }
-    w.symbolic = sym;
-    w.numeric = numeric;
-    w.result = t.nodes[node].grad->at(at);
-    return w;
-}
-
-}  // namespace
 
 void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& index, const PrintOptions& opt,
                       const std::optional<Index>& input_index) {
@@ -75,7 +55,7 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
     text::tensor(os, *st.grad, opt, in2);
     if (st.received.size() > 1) {
         os << in1 << "worked element " << index_str(index) << ":\n";
-        text::worked(os, accumulation_element(t, i, index, opt.num), opt, in2);
+        text::worked(os, explain_accumulation(t, i, index, opt.num), opt, in2);
     }
     for (const EdgeGrad& e : st.edges) {
         os << '\n';

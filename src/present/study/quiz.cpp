@@ -53,19 +53,6 @@ std::vector<Candidate> candidates(const Trace& t, std::size_t i, const QuizOptio
     return c;
 }
 
-// dx[i] = dx1[i] + dx2[i] for a node whose gradient adds several contributions.
-Worked quiz_accumulation_element(const Trace& t, std::size_t node, const Index& at, const NumFmt& num) {
-    Worked w;
-    w.lhs = t.graph->nodes[node].grad_name() + index_str(at);
-    for (const auto& r : t.nodes[node].received) {
-        const EdgeGrad& e = t.edge(r);
-        w.symbolic += (w.symbolic.empty() ? "" : " + ") + e.name + index_str(at);
-        w.numeric += (w.numeric.empty() ? "" : " + ") + num.operand(e.contribution.at(at));
-    }
-    w.result = t.nodes[node].grad->at(at);
-    return w;
-}
-
 // The formula and the rules that turn it into the downstream gradient.
 std::string edge_hint(const Trace& t, EdgeRef ref) {
     const Graph& g = *t.graph;
@@ -109,7 +96,7 @@ Question make_question(const Trace& t, std::size_t i, const Candidate& c, Rng& r
             q.worked = edge_worked(t, *c.edge, q.at, num);
         } else {
             q.hint = text::accumulation(t, i);
-            q.worked = quiz_accumulation_element(t, i, q.at, num);
+            q.worked = explain_accumulation(t, i, q.at, num);
         }
         return q;
     }

@@ -59,6 +59,10 @@ double loss(const Graph& g, const std::vector<Tensor>& values);
 // Forward, then backward. Gradients start from zero on every call.
 Trace run(const Graph& g);
 
+// One element of a gradient that adds several contributions:
+// "dx[0,1] = dx1[0,1] + dx2[0,1] = a + b".
+Worked explain_accumulation(const Trace& t, std::size_t node, const Index& at, const NumFmt& num);
+
 OpCall call_of(const Graph& g, const std::vector<Tensor>& values, std::size_t node);
 
 }  // namespace bnstep

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "bnstep/compare.hpp"
 #include "bnstep/executor.hpp"
 #include "bnstep/gradcheck.hpp"
 #include "bnstep/numfmt.hpp"
@@ -90,6 +91,12 @@ Index input_element(const Index& index, const Shape& node_shape, const Shape& sh
 nlohmann::json check_json(const std::vector<GradcheckReport>& reports);
 
 // The Optimal Brain Damage table of `bnstep saliency`.
+// `compare`: one file in detail (every tensor, the first wrong one worked
+// out), several as one line each; JSON; CSV with a row per file.
+void print_compare_text(std::ostream& os, const std::vector<CompareOutcome>& outcomes, const PrintOptions& opt);
+nlohmann::json compare_json(const std::vector<CompareOutcome>& outcomes);
+std::string compare_csv(const std::vector<CompareOutcome>& outcomes);
+
 void print_saliency_text(std::ostream& os, const SaliencyReport& report, const PrintOptions& opt);
 nlohmann::json saliency_json(const SaliencyReport& report);
 
