@@ -45,6 +45,9 @@ Tensor times(const Tensor& a, double c) {
     return map(a, [c](double v) { return c * v; });
 }
 
+// Summed over every axis but 1: a convolution's bias gradient from its output's.
+Tensor summed(const Tensor& t) { return sum_axis(sum_axis(sum_axis(t, 3, false), 2, false), 0, false); }
+
 void replace(std::vector<NamedTensor>& given, const std::string& name, Tensor t) {
     auto it = std::find_if(given.begin(), given.end(), [&](const NamedTensor& n) { return n.name == name; });
     REQUIRE(it != given.end());
@@ -157,7 +160,7 @@ TEST_CASE("compare: each classic batch-norm mistake is diagnosed as that mistake
              return Tensor(Shape{1, 3}, bn.ref("dvar").data());
          },
          "keepdims", "keepdims=True"},
-        {"dbeta", [&] { return bn.ref("dout"); }, "not-summed", "broadcast over axis 0"},
+        {"dbeta", [&] { return bn.ref("dout"); }, "not-summed", "along axis 0"},
         {"dsq", [&] { return times(bn.ref("dsq"), 4); }, "factor", "a 1/4 missing"},
         {"dvar", [&] { return times(bn.ref("dvar"), 2); }, "factor", "twice"},
         {"dxmu2", [&] { return times(bn.ref("dxmu2"), 0.5); }, "factor", "2v"},
@@ -297,4 +300,42 @@ TEST_CASE("compare: on every built-in lesson the answer key passes, and any grad
             CHECK(w.origin == "local");
         }
     }
+}
+
+TEST_CASE("compare: the convolution's bias not summed, its filters' axes swapped, its ReLU forgotten") {
+    const Lesson c("conv2d");
+    const Tensor& dconv = c.ref("dconv");  // (N, K, H, W) = (2, 2, 5, 5)
+    REQUIRE(dconv.shape() == Shape{2, 2, 5, 5});
+    // db summed over the batch only: (K, H, W).
+    std::vector<NamedTensor> given = c.all_right();
+    replace(given, "db", sum_axis(dconv, 0, false));
+    FirstWrong w = first_wrong(compare_tensors(c.trace, given, "mine.npz"));
+    CHECK(w.name == "db");
+    CHECK(w.cause == "not-summed");
+    CHECK(w.message.find("axes 1 and 2") != std::string::npos);
+    // db as the upstream itself, summed over nothing.
+    given = c.all_right();
+    replace(given, "db", dconv);
+    w = first_wrong(compare_tensors(c.trace, given, "mine.npz"));
+    CHECK(w.cause == "not-summed");
+    CHECK(w.message.find("axes 0, 2 and 3") != std::string::npos);
+    // dw with its first two axes swapped: (C, K, R, S).
+    const Tensor& dw = c.ref("dw");
+    Tensor swapped(Shape{dw.shape()[1], dw.shape()[0], dw.shape()[2], dw.shape()[3]});
+    for (std::size_t flat = 0; flat < dw.size(); ++flat) {
+        const Index at = dw.unravel(flat);
+        swapped.at({at[1], at[0], at[2], at[3]}) = dw[flat];
+    }
+    given = c.all_right();
+    replace(given, "dw", swapped);
+    w = first_wrong(compare_tensors(c.trace, given, "mine.npz"));
+    CHECK(w.name == "dw");
+    CHECK(w.cause == "transposed");
+    // db from dout: the ReLU's mask forgotten.
+    given = c.all_right();
+    replace(given, "db", summed(c.ref("dout")));
+    w = first_wrong(compare_tensors(c.trace, given, "mine.npz"));
+    CHECK(w.name == "db");
+    CHECK(w.cause == "wrong-upstream");
+    CHECK(w.message.find("times dout, where the upstream gradient is dconv") != std::string::npos);
 }

@@ -77,6 +77,36 @@ Shape squeezed(const Shape& s) {
     return out;
 }
 
+// The ways to sum axes of `got` away and leave `want`: want's lengths are
+// got's in the same order, the summed axes anywhere between them.
+std::vector<std::vector<std::size_t>> axes_to_sum(const Shape& got, const Shape& want) {
+    std::vector<std::vector<std::size_t>> out;
+    if (got.size() <= want.size()) return out;
+    const std::size_t n = got.size();
+    for (unsigned mask = 1; mask < (1u << n); ++mask) {
+        std::vector<std::size_t> summed;
+        Shape kept;
+        for (std::size_t a = 0; a < n; ++a) (mask >> a & 1 ? summed.push_back(a) : kept.push_back(got[a]));
+        if (kept == want) out.push_back(std::move(summed));
+    }
+    return out;
+}
+
+Tensor summed_over(const Tensor& t, const std::vector<std::size_t>& axes) {
+    Tensor out = t;
+    for (auto a = axes.rbegin(); a != axes.rend(); ++a) out = sum_axis(out, *a, false);
+    return out;
+}
+
+std::string axes_words(const std::vector<std::size_t>& axes) {
+    if (axes.size() == 1) return fmt::format("axis {}", axes[0]);
+    std::vector<std::string> words;
+    for (std::size_t a : axes) words.push_back(std::to_string(a));
+    const std::string last = words.back();
+    words.pop_back();
+    return fmt::format("axes {} and {}", fmt::join(words, ", "), last);
+}
+
 Diagnosis shape_cause(const Graph& g, const ReferenceTensor& r, const Tensor& given, const Closeness& close) {
     const Shape& want = r.tensor->shape();
     const Shape& got = given.shape();
@@ -94,15 +124,20 @@ Diagnosis shape_cause(const Graph& g, const ReferenceTensor& r, const Tensor& gi
                                 "it" +
                                 values};
     }
-    if (const auto b = broadcast_shapes(got, want); b && *b == got && element_count(got) > element_count(want)) {
-        const Unbroadcast u = unbroadcast(given, want);
-        std::vector<std::size_t> axes = u.axes;
-        const bool right = close.close(u.value, *r.tensor);
+    for (const auto& axes : axes_to_sum(got, want)) {
+        if (!close.close(summed_over(given, axes), *r.tensor)) continue;
         return {"not-summed",
-                fmt::format("{}: {} is broadcast over axis {} in the forward pass, so its gradient is summed over "
-                            "that axis{}",
-                            head, g.nodes[r.node].name, fmt::join(axes, " and "),
-                            right ? "; summed so, your numbers are right" : "")};
+                fmt::format("{}: {} is used along {} in the forward pass (broadcast, or shared as a "
+                            "bias is), so its gradient is summed over {}; summed so, your numbers "
+                            "are right",
+                            head, g.nodes[r.node].name, axes_words(axes), axes.size() == 1 ? "it" : "them")};
+    }
+    if (const auto b = broadcast_shapes(got, want); b && *b == got && element_count(got) > element_count(want)) {
+        const std::vector<std::size_t> axes = unbroadcast(given, want).axes;
+        return {"not-summed",
+                fmt::format("{}: {} is broadcast along {} in the forward pass, so its gradient is "
+                            "summed over {}",
+                            head, g.nodes[r.node].name, axes_words(axes), axes.size() == 1 ? "it" : "them")};
     }
     if (got.size() == want.size() && got.size() >= 2 && std::is_permutation(got.begin(), got.end(), want.begin())) {
         std::vector<std::size_t> perm(got.size());
