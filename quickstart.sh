@@ -51,8 +51,10 @@ case "${1:-}" in
     # plain build below; under the sanitizers they would only repeat commands other tests run.
     # The Debian package is built from the plain build only (cpack would build all of build-check);
     # the manual page's rendering and the shells driving the completion scripts are checked there too.
+    # So are the checker's verdicts on 1600 lessons with a planted wrong rule: under the sanitizers,
+    # 'random graphs: every generated lesson ...' runs the same code on correct rules.
     ctest --test-dir build-check --output-on-failure --parallel "$jobs" \
-      -E '^docs: |^cli: run and trace output fit in 80 columns|^cli: colour follows|^package: |^manual: |^completion: (bash|fish|zsh)' >build-check/ctest.log 2>&1 || {
+      -E '^docs: |^cli: run and trace output fit in 80 columns|^cli: colour follows|^package: |^manual: |^completion: (bash|fish|zsh)|^random graphs: the check catches a wrong' >build-check/ctest.log 2>&1 || {
       cat build-check/ctest.log
       echo "quickstart: the tests failed under the sanitizers (build-check/ctest.log)" >&2
       exit 1

@@ -23,24 +23,11 @@
 #include <utility>
 #include <vector>
 
+#include "sanitizer.hpp"
+
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX leaves it to the program to declare
 
 namespace bnstep_test {
-
-// Built with AddressSanitizer (quickstart's build-check): every bnstep the
-// tests start is several times slower, so a test that starts hundreds may
-// sample what the plain build runs in full.
-#if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kUnderSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-inline constexpr bool kUnderSanitizer = true;
-#else
-inline constexpr bool kUnderSanitizer = false;
-#endif
-#else
-inline constexpr bool kUnderSanitizer = false;
-#endif
 
 struct RunResult {
     int exit_code = -1;  // the process's exit status; 128 + signal if it was killed by one
