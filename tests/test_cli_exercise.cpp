@@ -184,6 +184,8 @@ TEST_CASE("compare: each classic mistake planted in the examples is diagnosed as
          "transpose of the right answer", "dW = dWp * m", "dW = dWp.T * m"},
         {"magnitude-pruning", "pruning_backward.py", "dW = dWp * m", "dW = dWp", "dW", "no-local",
          "without the local gradient"},
+        {"magnitude-pruning", "pruning_backward.py", "dx = dy @ Wp.T", "dx = dy @ W.T", "dx", "wrong-local",
+         "with W read where Wp was due"},
     };
     const Scratch s("planted");
     ok_output({"export", "batchnorm", "-o", s / "batchnorm.npz"});

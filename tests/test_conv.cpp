@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -615,4 +616,36 @@ TEST_CASE("conv: shape errors name the problem") {
     Attrs s0;
     s0.set("stride", 0);
     CHECK(message({{1, 4, 5, 5}, {4, 4, 3, 3}}, s0).find("stride") != std::string::npos);
+}
+
+TEST_CASE("conv: a worked dx element counts the (filter, window) pairs per input pixel in columns, or in one line") {
+    const OpDef& op = op_named("conv2d");
+    const Names names{{"x", "w"}, "conv", "dconv", "dx"};
+    for (const std::size_t width : {12, 56}) {
+        CAPTURE(width);
+        // 20 filters of 3x3, padding 1: 9 windows read an inner pixel, 4 a corner.
+        const Geo g{1, 2, 6, width, 20, 3, 3, 1, 1};
+        const ConvInputs in = inputs_for(g, 77);
+        const Attrs a = with_defaults(op, g.attrs());
+        const Tensor out = op.forward(call_of({&in.x, &in.w}, a));
+        const Worked w =
+            op.rule(0).explain(call_of({&in.x, &in.w}, a, &out, 0), in.dout, names, {0, 1, 2, 3}, NumFmt{});
+        std::vector<std::string> rows;
+        for (const std::string& note : w.notes)
+            if (!note.empty() && note.front() == ' ') rows.push_back(note);
+        if (width == 56) {
+            CHECK(rows.empty());
+            CHECK(std::find(w.notes.begin(), w.notes.end(), "80 to 180 (filter, window) pairs read each x[0,1,h,w]") !=
+                  w.notes.end());
+            continue;
+        }
+        REQUIRE(rows.size() == 6);
+        std::istringstream first(rows[0]), inner(rows[2]);
+        std::vector<double> corner_row{std::istream_iterator<double>(first), std::istream_iterator<double>()};
+        std::vector<double> inner_row{std::istream_iterator<double>(inner), std::istream_iterator<double>()};
+        REQUIRE(corner_row.size() == 12);
+        CHECK(corner_row.front() == 80);
+        CHECK(corner_row[1] == 120);
+        CHECK(inner_row[1] == 180);
+    }
 }

@@ -252,6 +252,20 @@ std::vector<Candidate> edge_candidates(const Trace& t, const EdgeGrad& e, std::s
                                        up, g.nodes[c.inputs[s]].name, t.nodes[consumer].edges[s].formula,
                                        g.nodes[e.input].name, e.formula)});
     }
+    // The rule with a forward value swapped: an input read as another value of its shape (W for Wp).
+    for (std::size_t q = 0; q < c.inputs.size(); ++q) {
+        const Tensor& read = t.nodes[c.inputs[q]].value;
+        for (std::size_t j = 0; j < g.nodes.size(); ++j) {
+            const Tensor& instead = t.nodes[j].value;
+            if (j == consumer || instead.shape() != read.shape() || exact.close(instead, read)) continue;
+            OpCall swapped = call;
+            swapped.in[q] = &instead;
+            if (auto x = summed_to_shape(rule.vjp(swapped, upstream), shape))
+                out.push_back({std::move(*x), "wrong-local",
+                               fmt::format("the local gradient of {} ({}) with {} read where {} was due", step,
+                                           e.formula, g.nodes[j].name, g.nodes[c.inputs[q]].name)});
+        }
+    }
     if (e.local) {
         const Tensor& local = *e.local;
         const auto up_b = broadcast_as(upstream, local.shape());

@@ -1,5 +1,6 @@
 // 2-D convolution, NCHW, weights (K, C/groups, R, S), optional bias (K,).
 // groups = 1 is the ordinary convolution, groups = C the depthwise one.
+#include <algorithm>
 #include <fmt/format.h>
 
 #include "ops/conv_kernels.hpp"
@@ -8,6 +9,9 @@
 
 namespace bnstep::ops {
 namespace {
+
+// The widest table of read counts a worked element shows, in characters.
+constexpr std::size_t kReadsTableWidth = 60;
 
 std::size_t positive_attr(const Attrs& a, const char* name, long long min) {
     const long long v = a.integer(name);
@@ -144,10 +148,21 @@ InputRule input_rule() {
                         const long long hh = g.in_row(i, r), vv = g.in_col(j, s);
                         if (inside(g, hh, vv)) reads.at({(std::size_t)hh, (std::size_t)vv}) += double(g.k_per_group());
                     }
+        const auto [fewest, most] = std::minmax_element(reads.data().begin(), reads.data().end());
+        // A table row per input row, each column at least one wider than the largest count, so
+        // that rows start with a space; a summary instead where the rows would not fit a line.
+        const std::size_t width = std::max<std::size_t>(3, fmt::format("{}", *most).size() + 1);
+        if (g.w * width > kReadsTableWidth) {
+            const auto none = std::count(reads.data().begin(), reads.data().end(), 0.0);
+            out.notes.push_back(fmt::format("{} to {} (filter, window) pairs read each {}[{},{},h,w]{}", *fewest, *most,
+                                            names.in[0], n, c,
+                                            none ? fmt::format(", none {} of them", none) : std::string()));
+            return out;
+        }
         out.notes.push_back(fmt::format("how many (filter, window) pairs read each {}[{},{},h,w]:", names.in[0], n, c));
         for (std::size_t hh = 0; hh < g.h; ++hh) {
             std::string row;
-            for (std::size_t vv = 0; vv < g.w; ++vv) row += fmt::format("{:>3}", reads.at({hh, vv}));
+            for (std::size_t vv = 0; vv < g.w; ++vv) row += fmt::format("{:>{}}", reads.at({hh, vv}), width);
             out.notes.push_back(row);
         }
         return out;
