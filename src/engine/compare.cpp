@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <map>
+#include <numeric>
 #include <set>
 #include <tuple>
 
@@ -123,24 +124,38 @@ std::optional<Worked> explain_element(const Trace& t, const ReferenceTensor& r, 
 
 namespace {
 
+// Which nodes each node reaches, computed for the nodes asked about only:
+// nothing when every tensor is right.
+class Reach {
+public:
+    explicit Reach(const Graph& g) : graph_(g), rows_(g.nodes.size()) {}
+    bool operator()(std::size_t from, std::size_t to) {
+        if (rows_[from].empty()) rows_[from] = graph_.downstream_of(from);
+        return rows_[from][to];
+    }
+
+private:
+    const Graph& graph_;
+    std::vector<std::vector<bool>> rows_;
+};
+
 // Is `other` on the way to `r`: computed before it, and read by the steps
 // that compute it? Forward values feed every gradient (local gradients read
 // them); a gradient is fed by the gradients and contributions of the nodes
 // downstream of its node, a contribution by those of its sender.
-bool feeds_into(const ReferenceTensor& r, const ReferenceTensor& other,
-                const std::vector<std::vector<bool>>& downstream) {
+bool feeds_into(const ReferenceTensor& r, const ReferenceTensor& other, Reach& downstream) {
     using Kind = ReferenceTensor::Kind;
     const bool other_forward = other.kind == Kind::Leaf || other.kind == Kind::Value;
     switch (r.kind) {
         case Kind::Leaf:
         case Kind::Upstream: return false;
-        case Kind::Value: return other_forward && other.node != r.node && downstream[other.node][r.node];
+        case Kind::Value: return other_forward && other.node != r.node && downstream(other.node, r.node);
         case Kind::Gradient:
             if (other_forward || other.kind == Kind::Upstream) return true;
-            return (other.node != r.node && downstream[r.node][other.node]) ||
+            return (other.node != r.node && downstream(r.node, other.node)) ||
                    (other.kind == Kind::Contribution && other.node == r.node);
         case Kind::Contribution:
-            return other_forward || other.kind == Kind::Upstream || downstream[r.consumer][other.node];
+            return other_forward || other.kind == Kind::Upstream || downstream(r.consumer, other.node);
     }
     return false;
 }
@@ -149,7 +164,7 @@ bool is_backward(const ReferenceTensor& r) {
     return r.kind == ReferenceTensor::Kind::Gradient || r.kind == ReferenceTensor::Kind::Contribution;
 }
 
-Diagnosis origin_of(const CompareReport& report, std::size_t k, const std::vector<std::vector<bool>>& downstream) {
+Diagnosis origin_of(const CompareReport& report, std::size_t k, Reach& downstream) {
     const ReferenceTensor& r = report.references[*report.tensors[k].reference];
     std::vector<std::string> wrong, right;
     bool gave_gradient = false;
@@ -208,37 +223,31 @@ CompareReport compare_tensors(const Trace& t, const std::vector<NamedTensor>& gi
     }
     const std::vector<std::size_t> position = backward_positions(t);
 
-    std::vector<const Tensor*> tensors;
-    for (const NamedTensor& n : given) {
-        TensorComparison c;
-        c.name = n.name;
-        c.given_shape = n.tensor.shape();
-        const auto it = by_name.find(n.name);
-        if (it == by_name.end()) {
-            c.verdict = Verdict::Unknown;
-            c.hint = did_you_mean(n.name, names);
-        } else {
-            c.reference = it->second;
-        }
-        report.tensors.push_back(std::move(c));
-        tensors.push_back(&n.tensor);
-    }
-    std::vector<std::size_t> order(report.tensors.size());
-    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+    // The given tensors in the order they are computed, names not of the lesson last.
+    std::vector<std::optional<std::size_t>> reference_of(given.size());
+    for (std::size_t k = 0; k < given.size(); ++k)
+        if (const auto it = by_name.find(given[k].name); it != by_name.end()) reference_of[k] = it->second;
     auto key = [&](std::size_t k) {
-        const auto& ref = report.tensors[k].reference;
-        return ref ? std::pair{std::size_t{0}, computed_at(t, report.references[*ref], position)}
+        return reference_of[k]
+                   ? std::pair{std::size_t{0}, computed_at(t, report.references[*reference_of[k]], position)}
                    : std::pair{std::size_t{1}, Position{k, 0, 0}};
     };
+    std::vector<std::size_t> order(given.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
-    std::vector<TensorComparison> sorted;
-    std::vector<const Tensor*> sorted_tensors;
+    std::vector<const Tensor*> tensors;
     for (std::size_t k : order) {
-        sorted.push_back(std::move(report.tensors[k]));
-        sorted_tensors.push_back(tensors[k]);
+        TensorComparison c;
+        c.name = given[k].name;
+        c.given_shape = given[k].tensor.shape();
+        c.reference = reference_of[k];
+        if (!c.reference) {
+            c.verdict = Verdict::Unknown;
+            c.hint = did_you_mean(c.name, names);
+        }
+        report.tensors.push_back(std::move(c));
+        tensors.push_back(&given[k].tensor);
     }
-    report.tensors = std::move(sorted);
-    tensors = std::move(sorted_tensors);
 
     const Closeness close{options};
     for (std::size_t k = 0; k < report.tensors.size(); ++k) {
@@ -257,8 +266,7 @@ CompareReport compare_tensors(const Trace& t, const std::vector<NamedTensor>& gi
         c.verdict = e.error <= options.tolerance ? Verdict::Ok : Verdict::Wrong;
     }
 
-    std::vector<std::vector<bool>> downstream(g.nodes.size());
-    for (std::size_t i = 0; i < g.nodes.size(); ++i) downstream[i] = g.downstream_of(i);
+    Reach downstream(g);
     std::size_t causes = 0;
     for (std::size_t k = 0; k < report.tensors.size(); ++k) {
         TensorComparison& c = report.tensors[k];

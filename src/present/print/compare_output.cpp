@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <set>
@@ -214,17 +215,17 @@ std::string csv_field(const std::string& s) {
 
 std::string compare_csv(const std::vector<CompareOutcome>& outcomes) {
     // A column per tensor any file gave, in the order they are computed.
-    std::vector<std::string> columns;
-    std::set<std::string> seen;
+    std::set<std::string, std::less<>> given;
     const CompareReport* any = nullptr;
-    for (const auto& o : outcomes)
-        if (o.report) any = &*o.report;
+    for (const auto& o : outcomes) {
+        if (!o.report) continue;
+        any = &*o.report;
+        for (const auto& c : o.report->tensors) given.insert(c.name);
+    }
+    std::vector<std::string> columns;
     if (any)
         for (const ReferenceTensor& ref : any->references)
-            for (const auto& o : outcomes)
-                if (o.report && !seen.count(ref.name))
-                    for (const auto& c : o.report->tensors)
-                        if (c.name == ref.name && seen.insert(ref.name).second) columns.push_back(ref.name);
+            if (given.count(ref.name)) columns.push_back(ref.name);
     std::string out = "file,result,right,wrong,first_wrong,cause,origin,error";
     for (const auto& c : columns) out += "," + csv_field(c);
     out += '\n';
@@ -242,10 +243,11 @@ std::string compare_csv(const std::vector<CompareOutcome>& outcomes) {
                        {r.passed() ? "ok" : "wrong", std::to_string(right), std::to_string(r.tensors.size() - right),
                         first ? first->name : "", first && first->cause ? first->cause->code : "",
                         first && first->origin ? first->origin->code : "", ""});
+            std::map<std::string_view, const TensorComparison*> by_name;
+            for (const auto& c : r.tensors) by_name[c.name] = &c;
             for (const auto& name : columns) {
-                const auto it = std::find_if(r.tensors.begin(), r.tensors.end(),
-                                             [&](const TensorComparison& c) { return c.name == name; });
-                row.push_back(it == r.tensors.end() ? "" : short_verdict(*it));
+                const auto it = by_name.find(name);
+                row.push_back(it == by_name.end() ? "" : short_verdict(*it->second));
             }
         }
         for (std::size_t k = 0; k < row.size(); ++k) out += (k ? "," : "") + csv_field(row[k]);
