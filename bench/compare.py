@@ -17,7 +17,8 @@ bnstep_bench (libbenchmark-dev); the script builds it.
 
 Whole-process figures (a bnstep command, a python3 script) are the median wall
 time of --runs runs; in-process figures (a gradcheck or a convolution inside a
-running Python, bnstep_bench) the median of repeated calls. Ratios are
+running Python; bnstep's check_gradients and convolution in bnstep_bench, the
+rows marked [in process]) the median of repeated calls. Ratios are
 peer time / bnstep time (or bnstep rate / peer rate): above 1, bnstep is faster.
 """
 import argparse
@@ -188,6 +189,22 @@ def bnstep_conv_rates(build):
     return rates
 
 
+def bnstep_gradcheck_times(build):
+    """Seconds of check_gradients in process, per (case, mode), from bnstep_bench (median of 3)."""
+    subprocess.run(["cmake", "--build", build, "--target", "bnstep_bench", "--", "--no-print-directory"],
+                   check=True, stdout=subprocess.DEVNULL)
+    out = subprocess.run([os.path.join(build, "bench", "bnstep_bench"), "--benchmark_filter=^gradcheck/",
+                          "--benchmark_repetitions=3", "--benchmark_format=json"],
+                         check=True, capture_output=True, text=True).stdout
+    times = {}
+    unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            parts = b["run_name"].split("/")  # gradcheck/<case>/<mode>[/real_time]
+            times[(parts[1], parts[2])] = b["real_time"] * unit[b["time_unit"]]
+    return times
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
@@ -212,27 +229,34 @@ def main():
     t_np = whole_process([sys.executable, "-c", NUMPY_BATCHNORM], args.runs) if np else None
     row("bnstep run batchnorm", t_run, "python3 NumPy script", t_np)
 
-    print("\nGradient checks: bnstep check-gradients (whole process, every node, every element)")
+    print("\nGradient checks: bnstep check-gradients (whole process, every node, every element), and")
+    print("check_gradients in process [in process] (bnstep_bench: the lesson loaded and run outside the timing),")
     print("vs peers inside a running Python (PyTorch: the leaves only)")
+    try:
+        in_process = bnstep_gradcheck_times(build)
+    except (subprocess.CalledProcessError, FileNotFoundError, KeyError, ValueError) as e:
+        in_process = {}
+        print(f"  bnstep_bench unavailable ({type(e).__name__}); install libbenchmark-dev")
     bn_random = os.path.join(LESSONS, "batchnorm-random.json")
     bn_big = ["--set", "x.shape=64,256", "--set", "gamma.shape=256", "--set", "beta.shape=256"]
     cases = [
-        ("batch norm 4x3", [bnstep, "check-gradients", "batchnorm"] + full,
+        ("batch norm 4x3", "batchnorm_4x3", [bnstep, "check-gradients", "batchnorm"] + full,
          torch_batchnorm, [(4, 3), (3,), (3,)], 20, None),
-        ("batch norm 64x256", [bnstep, "check-gradients", bn_random] + bn_big + full,
+        ("batch norm 64x256", "batchnorm_64x256", [bnstep, "check-gradients", bn_random] + bn_big + full,
          torch_batchnorm, [(64, 256), (256,), (256,)], 1, (64, 256)),
-        ("conv2d x 2x3x8x8, w 4x3x3x3 (+bias, relu)",
+        ("conv2d x 2x3x8x8, w 4x3x3x3 (+bias, relu)", "conv2d_2x3x8x8",
          [bnstep, "check-gradients", "conv2d", "--set", "x.shape=2,3,8,8", "--set", "w.shape=4,3,3,3",
           "--set", "b.shape=4"] + full,
          (lambda x, w, b: torch.relu(torch.nn.functional.conv2d(x, w, b, padding=1))) if torch else None,
          [(2, 3, 8, 8), (4, 3, 3, 3), (4,)], 3, None),
-        ("depthwise conv x 2x8x8x8, w 8x1x3x3",
+        ("depthwise conv x 2x8x8x8, w 8x1x3x3", "depthwise_2x8x8x8",
          [bnstep, "check-gradients", os.path.join(LESSONS, "depthwise-conv.json")] + full,
          (lambda x, w: torch.nn.functional.conv2d(x, w, padding=1, groups=8)) if torch else None,
          [(2, 8, 8, 8), (8, 1, 3, 3)], 3, None),
     ]
-    for what, argv, fn, shapes, torch_runs, numpy_shape in cases:
+    for what, key, argv, fn, shapes, torch_runs, numpy_shape in cases:
         slow = numpy_shape is not None and args.quick
+        t_full = None
         if not slow:
             t_b = whole_process(argv, 1 if numpy_shape else max(3, args.runs // 4))
             if numpy_shape:
@@ -240,11 +264,16 @@ def main():
                 row(what, t_b, "NumPy CS231n check", t_n)
             t_full = torch_gradcheck_time(fn, shapes, False, torch_runs) if torch else None
             row(what, t_b, "torch gradcheck (full)", t_full)
+        if (key, "full") in in_process:
+            row(what + " [in process]", in_process[(key, "full")], "torch gradcheck (full)", t_full)
         if full:  # bnstep's directional mode: two evaluations per node, like PyTorch's fast mode
             t_d = whole_process([a for a in argv if a != "full"][:-1] + ["--mode", "directional"],
                                 max(3, args.runs // 4))
             t_fast = torch_gradcheck_time(fn, shapes, True, max(3, torch_runs)) if torch else None
             row(what + " [directional]", t_d, "torch gradcheck (fast_mode)", t_fast)
+            if (key, "directional") in in_process:
+                row(what + " [directional, in process]", in_process[(key, "directional")],
+                    "torch gradcheck (fast_mode)", t_fast)
 
     print("\nConvolution forward + backward, float64, x 8x32x56x56 (GFLOP/s, wall time; higher is better)")
     try:

@@ -18,14 +18,14 @@ using namespace bnstep_test;
 namespace {
 
 // A gradient the sheet asks for: its name and the lines under "name (shape) =".
-struct Box {
+struct AnswerBox {
     std::string name;
     bool grid = true;                // one blank per element; else "name[i,j] = ..." lines
     std::vector<std::string> lines;  // inside the ```text block, after the box's first line
 };
 
-std::vector<Box> boxes(const std::string& markdown) {
-    std::vector<Box> out;
+std::vector<AnswerBox> boxes(const std::string& markdown) {
+    std::vector<AnswerBox> out;
     const std::regex grid_head(R"(^(\w+) \([0-9, ]*\) =$)"), element_head(R"(^(\w+) \([0-9, ]*\), some elements:$)");
     bool in_block = false, in_box = false;
     for (const std::string& line : lines_of(markdown)) {
@@ -76,12 +76,12 @@ std::string sheet(const std::string& lesson, SheetFormat f, bool answers) {
 
 TEST_CASE("worksheet: the batch-norm answer key holds the gradients worked out by hand") {
     const std::string key = sheet("batchnorm", SheetFormat::Markdown, true);
-    const std::vector<Box> found = boxes(key);
+    const std::vector<AnswerBox> found = boxes(key);
     std::vector<std::string> names;
-    for (const Box& b : found) names.push_back(b.name);
+    for (const AnswerBox& b : found) names.push_back(b.name);
     CHECK(names == std::vector<std::string>{"dgammax", "dbeta", "dgamma", "dxhat", "dxmu1", "divar", "dsqrtvar", "dvar",
                                             "dsq", "dxmu2", "dxmu", "dx1", "dmu", "dx2", "dx"});
-    for (const Box& b : found) {
+    for (const AnswerBox& b : found) {
         CAPTURE(b.name);
         REQUIRE(b.grid);
         const std::vector<double> printed = numbers_in(b.lines);
@@ -123,12 +123,12 @@ TEST_CASE("worksheet: every lesson's answer key is run's numbers, and its blanks
         const Graph g = load_lesson(std::string(lesson.name));
         const Trace t = run(g);
         const PrintOptions opt;
-        const std::vector<Box> key = boxes(worksheet(t, SheetFormat::Markdown, true, opt));
-        const std::vector<Box> blank = boxes(worksheet(t, SheetFormat::Markdown, false, opt));
+        const std::vector<AnswerBox> key = boxes(worksheet(t, SheetFormat::Markdown, true, opt));
+        const std::vector<AnswerBox> blank = boxes(worksheet(t, SheetFormat::Markdown, false, opt));
         REQUIRE(key.size() == blank.size());
         REQUIRE_FALSE(key.empty());
         for (std::size_t k = 0; k < key.size(); ++k) {
-            const Box& b = key[k];
+            const AnswerBox& b = key[k];
             CAPTURE(b.name);
             CHECK(blank[k].name == b.name);
             CHECK(blank[k].lines.size() == b.lines.size());
@@ -160,7 +160,7 @@ TEST_CASE("worksheet end to end: each answer line is a line of bnstep run's outp
         std::set<std::string> run_lines;
         for (const std::string& l : lines_of(ran.out))
             run_lines.insert(l.substr(std::min(l.find_first_not_of(' '), l.size())));
-        for (const Box& b : boxes(key.out)) {
+        for (const AnswerBox& b : boxes(key.out)) {
             CAPTURE(b.name);
             for (const std::string& line : b.lines)
                 CHECK(run_lines.count(line.substr(line.find_first_not_of(' '))) == 1);

@@ -122,13 +122,13 @@ int check_lessons(CheckArgs& a) {
     if (names.empty())
         for (const auto& l : builtin_lessons()) names.emplace_back(l.name);
     std::vector<Graph> graphs;
-    // Each thread of the check keeps its own copy of the values.
+    // Each thread of the check holds the new values of what a move reaches: at most every node.
     common.memory_per_element(kBytesPerElement + 24 * worker_count(),
                               "the run and a copy of the values per thread of the check");
     for (const auto& name : names) graphs.push_back(common.load(name));
     std::vector<Trace> traces;
     std::vector<GradcheckReport> reports;
-    for (const Graph& g : graphs) traces.push_back(run(g));
+    for (const Graph& g : graphs) traces.push_back(run(g, TraceDetail::Gradients));
     for (std::size_t k = 0; k < graphs.size(); ++k) reports.push_back(check_gradients(graphs[k], traces[k], a.options));
     if (common.format == "json")
         print_json(check_json(reports));

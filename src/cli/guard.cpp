@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <malloc.h>
 #include <cstring>
 #include <fmt/format.h>
 #include <iostream>
@@ -56,6 +57,8 @@ private:
 OutputBuffer output;
 
 constexpr std::size_t kReserveBytes = std::size_t{64} << 20;
+// Blocks up to this size come from the heap (glibc's M_MMAP_THRESHOLD).
+constexpr int kHeapBlockLimit = 32 << 20;
 void* reserve = nullptr;
 std::string lesson_summary;
 
@@ -78,6 +81,12 @@ void keep_memory_reserve() {
     // Not touched, so it costs address space only until memory runs out.
     reserve = std::malloc(kReserveBytes);
     std::set_new_handler(on_allocation_failure);
+    // glibc maps every block of 128 KB or more afresh and unmaps it when it is
+    // freed, so the thousands of such tensors a gradient check makes are each
+    // faulted in page by page. From the heap, without trimming, a freed block
+    // is reused instead.
+    mallopt(M_MMAP_THRESHOLD, kHeapBlockLimit);
+    mallopt(M_TRIM_THRESHOLD, 16 * kHeapBlockLimit);
 }
 
 void release_memory_reserve() {

@@ -144,7 +144,7 @@ void check_contribution(const Graph& g, const Trace& t, std::size_t i, const Edg
 // Node i's contribution along edge `e` (to input e.input, by `rule`), added to
 // the input's gradient.
 void send_gradient(Trace& t, std::size_t i, EdgeGrad& e, const InputRule& rule, const OpCall& call,
-                   const std::vector<std::size_t>& expected) {
+                   const std::vector<std::size_t>& expected, TraceDetail detail) {
     const Graph& g = *t.graph;
     const std::size_t in = e.input;
     const NodeState& state = t.nodes[i];
@@ -158,7 +158,7 @@ void send_gradient(Trace& t, std::size_t i, EdgeGrad& e, const InputRule& rule, 
             target.surrogates.push_back(k);
     std::sort(target.surrogates.begin(), target.surrogates.end());
     e.name = g.nodes[in].grad_name() + (expected[in] > 1 ? std::to_string(target.received.size()) : "");
-    if (rule.local) e.local = rule.local(call);
+    if (rule.local && detail == TraceDetail::Everything) e.local = rule.local(call);
     Tensor vjp = rule.vjp(call, *state.grad);
     if (vjp.shape() == g.nodes[in].shape) {
         e.contribution = std::move(vjp);
@@ -171,10 +171,12 @@ void send_gradient(Trace& t, std::size_t i, EdgeGrad& e, const InputRule& rule, 
     check_contribution(g, t, i, e, rule, call);
     Tensor& acc = *target.grad;
     for (std::size_t k = 0; k < acc.size(); ++k) acc[k] += e.contribution[k];
+    if (detail == TraceDetail::Gradients) e.contribution = e.unreduced = Tensor();
 }
 
 // Op node i's edges: each input's formula, and its contribution where the input gets one.
-void backward_node(Trace& t, std::size_t i, const std::vector<bool>& gets, const std::vector<std::size_t>& expected) {
+void backward_node(Trace& t, std::size_t i, const std::vector<bool>& gets, const std::vector<std::size_t>& expected,
+                   TraceDetail detail) {
     const Graph& g = *t.graph;
     const Node& node = g.nodes[i];
     OpCall call = t.call(i);
@@ -200,7 +202,7 @@ void backward_node(Trace& t, std::size_t i, const std::vector<bool>& gets, const
         else if (!gets[in])
             e.status = EdgeGrad::Status::ConstInput;
         else
-            send_gradient(t, i, e, rule, call, expected);
+            send_gradient(t, i, e, rule, call, expected, detail);
         t.nodes[i].edges.push_back(std::move(e));
     }
 }
@@ -219,7 +221,7 @@ Worked explain_accumulation(const Trace& t, std::size_t node, const Index& at, c
     return w;
 }
 
-Trace run(const Graph& g) {
+Trace run(const Graph& g, TraceDetail detail) {
     Trace t;
     t.graph = &g;
     std::vector<Tensor> values = forward(g);
@@ -239,7 +241,7 @@ Trace run(const Graph& g) {
         if (!gets[i]) continue;
         t.backward_order.push_back(i);
         check_gradient(g, t.nodes[i], i);
-        if (!g.nodes[i].is_leaf()) backward_node(t, i, gets, expected);
+        if (!g.nodes[i].is_leaf()) backward_node(t, i, gets, expected, detail);
     }
     t.cost = cost_summary(g);
     return t;

@@ -4,6 +4,7 @@
 #include "bnstep/gradcheck.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <fmt/format.h>
 #include <limits>
@@ -15,13 +16,17 @@
 namespace bnstep::gradcheck_detail {
 namespace {
 
-// The first op output element on different pieces in the two evaluations:
-// (its position in the downstream list, the element).
-std::optional<std::pair<std::size_t, std::size_t>> first_change(const Pieces& a, const Pieces& b) {
+// The op output elements on different pieces in the two evaluations, as
+// (position in the downstream list, position in that node's changed box).
+std::vector<std::pair<std::size_t, std::size_t>> changes(const Pieces& a, const Pieces& b, std::size_t at_most) {
+    std::vector<std::pair<std::size_t, std::size_t>> found;
     for (std::size_t j = 0; j < a.size(); ++j)
         for (std::size_t k = 0; k < a[j].size() && k < b[j].size(); ++k)
-            if (a[j][k] != b[j][k]) return std::make_pair(j, k);
-    return std::nullopt;
+            if (a[j][k] != b[j][k]) {
+                found.emplace_back(j, k);
+                if (found.size() == at_most) return found;
+            }
+    return found;
 }
 
 // Why a centred difference cannot check this element, or "".
@@ -29,8 +34,9 @@ std::string unresolvable(double v, double h, double plus, double minus) {
     if (v + h == v || v - h == v)
         return fmt::format("the step h = {:g} is lost in the round-off of the value {:g} (v + h == v)", h, v);
     if (!std::isfinite(plus) || !std::isfinite(minus))
-        return fmt::format("L overflowed when the value {:g} moved by h (L(v + h) = {:g}, L(v - h) = {:g})", v, plus,
-                           minus);
+        return fmt::format(
+            "L overflowed when the value {:g} moved by h (L(v + h) - L(v) = {:g}, L(v - h) - L(v) = {:g})", v, plus,
+            minus);
     return "";
 }
 
@@ -60,8 +66,9 @@ std::string which_side(double analytic, double left, double right, double floor)
 // The two (or, through a surrogate, four) evaluations of one element.
 struct ElementLosses {
     double plus = 0.0, minus = 0.0;
-    double plain = 0.0;  // the plain centred difference through the true ops, when a surrogate is differentiated
-    std::optional<std::pair<std::size_t, std::size_t>> change;  // a kink between the two
+    double centre = 0.0;  // at the element's own value, through the same recomputation: only beside a change
+    double plain = 0.0;   // the plain centred difference through the true ops, when a surrogate is differentiated
+    std::optional<std::pair<std::size_t, std::size_t>> change;  // a kink between the two: node, element
 };
 
 GradcheckMode resolve(const GradcheckOptions& options, const Trace& trace) {
@@ -104,8 +111,6 @@ struct Checker {
     const Graph& g;
     const Trace& trace;
     const GradcheckOptions& options;
-    GradcheckReport& report;
-    std::vector<Tensor> values;  // the trace's, moved and restored by each Perturbation
     double h = 0.0;
     std::vector<std::vector<std::size_t>> consumers;  // local mode only
 
@@ -114,29 +119,26 @@ struct Checker {
     }
 };
 
-// The loss a node's check differentiates, and its floor: options.floor,
-// raised to the loss's round-off, eps * sum |terms| / h, over the tolerance.
+// The floor of a node's check: options.floor, raised to the round-off of the
+// loss it differentiates, eps * sum |terms| / h, over the tolerance.
 struct Scale {
-    double base = 0.0, floor = 0.0;
+    double floor = 0.0;
     std::string unusable;  // why no difference of the loss can be compared, or ""
 };
 
 Scale scale_of(Checker& c, const Perturbation& p) {
     Scale sc;
-    sc.base = p.current_loss();
     const double roundoff = std::numeric_limits<double>::epsilon() * p.loss_magnitude() / c.h;
     sc.floor = std::max(c.options.floor, roundoff / c.options.tolerance);
     if (!std::isfinite(sc.floor))
         sc.unusable =
             "L overflows: the round-off of L, eps * (the sum of |its terms|) / h, is not finite, so no "
             "difference of L can be compared";
-    c.report.floor = std::max(c.report.floor, sc.floor);
     return sc;
 }
 
-// The losses at +-h of `elements` of node i, the elements shared between
-// threads (each with its own copy of the values; one thread works on `values`
-// itself, so a node's cost does not grow with the graph upstream of it).
+// The changes of the loss at +-h of `elements` of node i, the elements
+// shared between threads, each with a Perturbation of its own.
 std::vector<ElementLosses> element_losses(Checker& c, std::size_t i, Mode mode,
                                           const std::vector<std::size_t>& elements, Perturbation& on_values) {
     const double h = c.h;
@@ -144,24 +146,24 @@ std::vector<ElementLosses> element_losses(Checker& c, std::size_t i, Mode mode,
     parallel_ranges(
         elements.size(), on_values.work() * double(elements.size()), [&](std::size_t first, std::size_t last) {
             const bool alone = first == 0 && last == elements.size();
-            std::vector<Tensor> copy;
-            if (!alone) copy = c.values;
-            std::optional<Perturbation> own_copy;
-            if (!alone) own_copy.emplace(c.g, c.trace, copy, i, c.local_consumers(i));
-            Perturbation& p = alone ? on_values : *own_copy;
-            const std::vector<Tensor>& own = alone ? c.values : copy;
+            std::optional<Perturbation> own;
+            if (!alone) own.emplace(c.g, c.trace, i, c.local_consumers(i));
+            Perturbation& p = alone ? on_values : *own;
             Pieces plus_pieces, minus_pieces;
             for (std::size_t k = first; k < last; ++k) {
                 const std::size_t e = elements[k];
-                const double v = own[i][e];
+                const double v = c.trace.nodes[i].value[e];
                 ElementLosses& r = losses[k];
                 r.plus = p.loss_at(e, v + h, mode, &plus_pieces);
                 r.minus = p.loss_at(e, v - h, mode, &minus_pieces);
                 if (mode == Mode::Surrogate)
                     r.plain =
                         (p.loss_at(e, v + h, Mode::True, nullptr) - p.loss_at(e, v - h, Mode::True, nullptr)) / (2 * h);
-                if (const auto change = first_change(plus_pieces, minus_pieces))
-                    r.change = std::make_pair(p.downstream(change->first), change->second);
+                if (const auto change = changes(plus_pieces, minus_pieces, 1); !change.empty()) {
+                    r.centre = p.loss_at(e, v, mode, nullptr);
+                    r.change =
+                        std::make_pair(p.downstream(change[0].first), p.element_of(change[0].first, change[0].second));
+                }
             }
         });
     return losses;
@@ -172,9 +174,9 @@ KinkCrossing kink_at(const Checker& c, const Tensor& analytic, std::size_t e, co
     KinkCrossing k;
     k.at = analytic.unravel(e);
     k.where = l.change->first;
-    k.where_at = c.values[l.change->first].unravel(l.change->second);
-    k.left = (sc.base - l.minus) / c.h;
-    k.right = (l.plus - sc.base) / c.h;
+    k.where_at = c.trace.nodes[l.change->first].value.unravel(l.change->second);
+    k.left = (l.centre - l.minus) / c.h;
+    k.right = (l.plus - l.centre) / c.h;
     k.analytic = analytic[e];
     k.matches = which_side(k.analytic, k.left, k.right, sc.floor);
     return k;
@@ -195,7 +197,7 @@ void check_elements(Checker& c, NodeCheck& check, Mode mode, const std::vector<s
         const double plus = losses[k].plus, minus = losses[k].minus;
         largest = std::max(largest, std::fabs(analytic[e]));
         if (check.not_checkable.empty()) {
-            if (const std::string why = unresolvable(c.values[i][e], h, plus, minus); !why.empty())
+            if (const std::string why = unresolvable(c.trace.nodes[i].value[e], h, plus, minus); !why.empty())
                 check.not_checkable =
                     fmt::format("at {}: {}", analytic.rank() ? index_str(analytic.unravel(e)) : "the scalar", why);
         }
@@ -245,9 +247,9 @@ void check_sparse(Checker& c, NodeCheck& check, Perturbation& p, const Scale& sc
     check_elements(c, check, mode_of(p), sample(check.elements, c.options.samples, node_seed(c, check.node)), p, sc);
 }
 
-// After a directional check that failed or crossed a kink: a full one (a node
-// too large for a full check within the run's bounds is sampled instead),
-// keeping the directional figures.
+// After a directional check that failed: a full one (a node too large for a
+// full check within the run's bounds is sampled instead), which names the
+// wrong elements, keeping the directional figures.
 void fall_back_to_full(Checker& c, NodeCheck& check, Perturbation& p, const Scale& sc) {
     NodeCheck full;
     full.node = check.node;
@@ -265,43 +267,100 @@ void fall_back_to_full(Checker& c, NodeCheck& check, Perturbation& p, const Scal
     check_elements(c, check, mode_of(p), sample(size, count, node_seed(c, check.node)), p, sc);
 }
 
+// Rounds of taking kinks out of a direction before the rest is given up.
+constexpr std::size_t kExclusionRounds = 8;
+// Excluded elements tried one by one for the kink the report shows.
+constexpr std::size_t kKinkProbes = 8;
+
+// The direction with the elements set to 0 whose +-h reaches an op element
+// that changed piece, rescaled to unit length: the changes of L along it, and
+// how many elements it leaves out (all of them when the kinks never stop).
+struct KinkFreeDirection {
+    Tensor dir;
+    double plus = 0.0, minus = 0.0;
+    std::vector<std::size_t> excluded;  // in increasing order
+};
+
+KinkFreeDirection kink_free_direction(const Checker& c, std::size_t i, Perturbation& p, Mode mode) {
+    KinkFreeDirection d{random_direction(c.trace.nodes[i].value.shape(), node_seed(c, i)), 0.0, 0.0, {}};
+    std::vector<bool> out(d.dir.size(), false);
+    for (std::size_t round = 0;; ++round) {
+        Pieces plus_pieces, minus_pieces;
+        d.plus = p.loss_along(d.dir, c.h, mode, &plus_pieces);
+        d.minus = p.loss_along(d.dir, -c.h, mode, &minus_pieces);
+        const auto crossed = changes(plus_pieces, minus_pieces, static_cast<std::size_t>(-1));
+        if (crossed.empty()) break;
+        bool widened = false;
+        for (const auto& [k, at] : crossed)
+            if (const auto box = p.reaching(k, p.element_of(k, at)))
+                for_each_in(*box, d.dir.shape(), [&](std::size_t e, std::size_t) {
+                    widened = widened || !out[e];
+                    out[e] = true;
+                });
+        if (!widened || round + 1 == kExclusionRounds) std::fill(out.begin(), out.end(), true);
+        double norm = 0.0;
+        for (std::size_t e = 0; e < d.dir.size(); ++e) {
+            if (out[e]) d.dir[e] = 0.0;
+            norm += d.dir[e] * d.dir[e];
+        }
+        if (norm == 0.0) {
+            d.plus = d.minus = 0.0;
+            break;
+        }
+        for (double& v : d.dir.data()) v /= std::sqrt(norm);
+    }
+    for (std::size_t e = 0; e < out.size(); ++e)
+        if (out[e]) d.excluded.push_back(e);
+    return d;
+}
+
+// The first of a few excluded elements whose own +-h crosses a kink, with its
+// one-sided differences.
+std::optional<KinkCrossing> first_kink_among(Checker& c, std::size_t i, Perturbation& p, Mode mode,
+                                             const std::vector<std::size_t>& excluded, const Scale& sc) {
+    for (std::size_t k = 0; k < excluded.size() && k < kKinkProbes; ++k) {
+        const std::vector<ElementLosses> losses = element_losses(c, i, mode, {excluded[k]}, p);
+        if (losses[0].change) return kink_at(c, *c.trace.nodes[i].grad, excluded[k], losses[0], sc);
+    }
+    return std::nullopt;
+}
+
 // Directional: one seeded random unit direction, (L(v + h dir) - L(v - h dir)) / 2h
-// against <grad, dir>.
+// against <grad, dir>, with the elements whose move crosses a kink left out of it.
 void check_directional(Checker& c, NodeCheck& check, Perturbation& p, const Scale& sc) {
     const double h = c.h, floor = sc.floor;
     const Mode mode = mode_of(p);
     const Tensor& analytic = *c.trace.nodes[check.node].grad;
-    const Tensor dir = random_direction(analytic.shape(), node_seed(c, check.node));
-    double along = 0.0;
-    for (std::size_t e = 0; e < analytic.size(); ++e) along += analytic[e] * dir[e];
-    Pieces plus_pieces, minus_pieces;
-    const double plus = p.loss_along(dir, h, mode, &plus_pieces);
-    const double minus = p.loss_along(dir, -h, mode, &minus_pieces);
+    const KinkFreeDirection d = kink_free_direction(c, check.node, p, mode);
+    double along = 0.0, largest = 0.0;
+    for (std::size_t e = 0; e < analytic.size(); ++e) {
+        along += analytic[e] * d.dir[e];
+        largest = std::max(largest, std::fabs(analytic[e]));
+    }
+    check.kinks = d.excluded.size();
+    check.compared = check.elements - check.kinks;
+    if (check.kinks) check.first_kink = first_kink_among(c, check.node, p, mode, d.excluded, sc);
     check.directional_analytic = along;
-    check.directional_numeric = (plus - minus) / (2 * h);
+    check.directional_numeric = (d.plus - d.minus) / (2 * h);
     check.directional_error = relative_error(along, check.directional_numeric, floor);
     if (mode == Mode::Surrogate) {
         check.plain_numeric =
-            (p.loss_along(dir, h, Mode::True, nullptr) - p.loss_along(dir, -h, Mode::True, nullptr)) / (2 * h);
+            (p.loss_along(d.dir, h, Mode::True, nullptr) - p.loss_along(d.dir, -h, Mode::True, nullptr)) / (2 * h);
         check.plain_max_error = relative_error(along, check.plain_numeric, floor);
     }
     check.max_error = check.directional_error;
     check.analytic = along;
     check.numeric = check.directional_numeric;
-    check.compared = 1;
-    check.passed = check.directional_error <= c.options.tolerance;
-    double largest = 0.0;
-    for (std::size_t e = 0; e < analytic.size(); ++e) largest = std::max(largest, std::fabs(analytic[e]));
-    if (!std::isfinite(plus) || !std::isfinite(minus))
+    check.passed = check.compared == 0 || check.directional_error <= c.options.tolerance;
+    if (!std::isfinite(d.plus) || !std::isfinite(d.minus))
         check.not_checkable = fmt::format(
             "L overflowed when the value moved by h along the direction "
-            "(L(v + h dir) = {:g}, L(v - h dir) = {:g})",
-            plus, minus);
+            "(L(v + h dir) - L(v) = {:g}, L(v - h dir) - L(v) = {:g})",
+            d.plus, d.minus);
     if (check.not_checkable.empty()) check.not_checkable = sc.unusable;
     if (check.not_checkable.empty()) check.not_checkable = vacuous(largest, floor, c.options);
     check.passed = check.passed && check.not_checkable.empty();
-    if (check.not_checkable.empty() && (!check.passed || first_change(plus_pieces, minus_pieces)))
-        fall_back_to_full(c, check, p, sc);
+    if (check.not_checkable.empty() && !check.passed) fall_back_to_full(c, check, p, sc);
 }
 
 }  // namespace
@@ -351,13 +410,17 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
     report.options = options;
     report.mode = resolve(options, trace);
     report.floor = options.floor;
-    Checker c{g, trace, options, report, {}, options.step, {}};
-    for (const NodeState& s : trace.nodes) c.values.push_back(s.value);
+    Checker c{g, trace, options, options.step, {}};
     if (report.mode == GradcheckMode::Local) c.consumers = g.consumers();
-    for (std::size_t i : trace.backward_order) {
-        Perturbation p(g, trace, c.values, i, c.local_consumers(i));
+    const std::vector<std::size_t>& order = trace.backward_order;
+    std::vector<NodeCheck> checks(order.size());
+    std::vector<double> floors(order.size());
+    const auto check_node = [&](std::size_t k) {
+        const std::size_t i = order[k];
+        Perturbation p(g, trace, i, c.local_consumers(i));
         const Scale sc = scale_of(c, p);
-        NodeCheck check;
+        floors[k] = sc.floor;
+        NodeCheck& check = checks[k];
         check.node = i;
         check.elements = trace.nodes[i].grad->size();
         check.surrogates = p.surrogates();
@@ -368,8 +431,21 @@ GradcheckReport check_gradients(const Graph& g, const Trace& trace, const Gradch
             case GradcheckMode::Local: check_local(c, check, p, sc); break;
             default: check_full(c, check, p, sc); break;
         }
-        report.checks.push_back(std::move(check));
+    };
+    if (report.mode == GradcheckMode::Directional) {
+        // Two evaluations a node: the nodes, not their elements, are shared
+        // between threads, each thread taking the next node not yet taken.
+        double work = 0.0;
+        for (std::size_t i : order) work += 2.0 * Perturbation(g, trace, i, nullptr).work();
+        std::atomic<std::size_t> next{0};
+        parallel_ranges(order.size(), work, [&](std::size_t, std::size_t) {
+            for (std::size_t k = next++; k < order.size(); k = next++) check_node(k);
+        });
+    } else {
+        for (std::size_t k = 0; k < order.size(); ++k) check_node(k);
     }
+    report.checks = std::move(checks);
+    for (double f : floors) report.floor = std::max(report.floor, f);
     return report;
 }
 

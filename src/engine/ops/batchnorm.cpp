@@ -215,6 +215,25 @@ std::map<std::string, std::string> batchnorm_vars(bool spatial, const std::vecto
     return std::map<std::string, std::string>{{"M", std::to_string(Layout(in[0]).count)}};
 }
 
+// Statistics per channel (axis 1): an element of x reaches its channel's
+// every element; gamma[c] and beta[c] reach channel c.
+ReachRule batchnorm_reach() {
+    return {.affects =
+                [](const std::vector<Shape>&, const Shape& out, const Attrs&, std::size_t slot, const Box& changed) {
+                    Box b = Box::whole(out);
+                    b.lo[1] = changed.lo[slot == 0 ? 1 : 0];
+                    b.hi[1] = changed.hi[slot == 0 ? 1 : 0];
+                    return b;
+                },
+            .reads =
+                [](const std::vector<Shape>& in, const Shape&, const Attrs&, const Box& out_box) {
+                    Box x = Box::whole(in[0]), channels{{out_box.lo[1]}, {out_box.hi[1]}};
+                    x.lo[1] = out_box.lo[1];
+                    x.hi[1] = out_box.hi[1];
+                    return std::vector<Box>{x, channels, channels};
+                }};
+}
+
 OpDef batchnorm_op(bool spatial) {
     return {.name = spatial ? "batchnorm2d" : "batchnorm",
             .family = "norm",
@@ -233,7 +252,8 @@ OpDef batchnorm_op(bool spatial) {
             .shape = [spatial](const std::vector<Shape>& in, const Attrs&) { return batchnorm_shape(spatial, in); },
             .forward = batchnorm_forward,
             .explain = batchnorm_explain,
-            .vars = [spatial](const std::vector<Shape>& in, const Attrs&) { return batchnorm_vars(spatial, in); }};
+            .vars = [spatial](const std::vector<Shape>& in, const Attrs&) { return batchnorm_vars(spatial, in); },
+            .reach = batchnorm_reach()};
 }
 
 }  // namespace

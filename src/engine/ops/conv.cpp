@@ -6,6 +6,7 @@
 #include "ops/conv_kernels.hpp"
 #include "ops/explain.hpp"
 #include "ops/families.hpp"
+#include "ops/reach.hpp"
 
 namespace bnstep::ops {
 namespace {
@@ -239,6 +240,60 @@ InputRule bias_rule() {
     return rule;
 }
 
+// x[n,c,h,w] reaches batch n, the filters of c's group, the outputs whose
+// windows read (h,w); w[k] and b[k] reach the filters of k's group (so that
+// a slice holds whole groups). An output box reads x over its windows, the
+// padding included, and w and b of its filters.
+ReachRule conv_reach() {
+    const auto axes = [](const ConvGeometry& g) {
+        return std::make_pair(
+            WindowAxis{(long long)g.r, (long long)g.stride, (long long)g.padding, (long long)g.dilation},
+            WindowAxis{(long long)g.s, (long long)g.stride, (long long)g.padding, (long long)g.dilation});
+    };
+    return {.affects =
+                [axes](const std::vector<Shape>& in, const Shape& out, const Attrs& a, std::size_t slot,
+                       const Box& changed) {
+                    const ConvGeometry g = geometry(in[0], in[1], a);
+                    const auto kg = (long long)g.k_per_group(), cg = (long long)g.c_per_group();
+                    Box b = Box::whole(out);
+                    if (slot == 0) {
+                        b.lo[0] = changed.lo[0];
+                        b.hi[0] = changed.hi[0];
+                        b.lo[1] = changed.lo[1] / cg * kg;
+                        b.hi[1] = (changed.hi[1] + cg - 1) / cg * kg;
+                        const auto [rows, cols] = axes(g);
+                        reach_window(b, changed, out, rows, cols);
+                    } else {
+                        b.lo[1] = changed.lo[0] / kg * kg;
+                        b.hi[1] = (changed.hi[0] + kg - 1) / kg * kg;
+                    }
+                    return b;
+                },
+            .reads =
+                [axes](const std::vector<Shape>& in, const Shape&, const Attrs& a, const Box& out_box) {
+                    const ConvGeometry g = geometry(in[0], in[1], a);
+                    const auto kg = (long long)g.k_per_group(), cg = (long long)g.c_per_group();
+                    Box x = Box::whole(in[0]), w = Box::whole(in[1]);
+                    x.lo[0] = out_box.lo[0];
+                    x.hi[0] = out_box.hi[0];
+                    x.lo[1] = out_box.lo[1] / kg * cg;
+                    x.hi[1] = (out_box.hi[1] + kg - 1) / kg * cg;
+                    const auto [rows, cols] = axes(g);
+                    read_window(x, out_box, rows, cols);
+                    w.lo[0] = out_box.lo[1];
+                    w.hi[0] = out_box.hi[1];
+                    std::vector<Box> boxes{x, w};
+                    if (in.size() > 2) boxes.push_back(Box{{out_box.lo[1]}, {out_box.hi[1]}});
+                    return boxes;
+                },
+            .sliced_attrs =
+                [](const Attrs& a, const std::vector<Shape>& in, const Box& out_box) {
+                    const ConvGeometry g = geometry(in[0], in[1], a);
+                    const auto kg = (long long)g.k_per_group();
+                    return with_integer(with_integer(a, "padding", 0), "groups", (out_box.extent(1) + kg - 1) / kg);
+                }};
+}
+
 OpDef conv2d() {
     return {.name = "conv2d",
             .family = "conv",
@@ -275,7 +330,8 @@ OpDef conv2d() {
                                 fmt::format("K*(C/groups)*R*S = {}*{}*{}*{}", g.k, g.c_per_group(), g.r, g.s)};
                 },
             .window_taps = [](const std::vector<Shape>& in,
-                              const Attrs&) { return saturating_mul(saturating_mul(in[1][1], in[1][2]), in[1][3]); }};
+                              const Attrs&) { return saturating_mul(saturating_mul(in[1][1], in[1][2]), in[1][3]); },
+            .reach = conv_reach()};
 }
 
 }  // namespace

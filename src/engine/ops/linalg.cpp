@@ -73,6 +73,28 @@ Worked explain_grad_b(const OpCall& call, const Tensor& up, const Names& names, 
         num);
 }
 
+// A changed A[i,k] reaches row i of the output, a changed B[k,j] column j;
+// out[i,j] reads row i of A and column j of B.
+ReachRule matmul_reach() {
+    return {.affects =
+                [](const std::vector<Shape>&, const Shape& out, const Attrs&, std::size_t slot, const Box& changed) {
+                    Box b = Box::whole(out);
+                    const std::size_t axis = slot == 0 ? 0 : 1;
+                    b.lo[axis] = changed.lo[axis];
+                    b.hi[axis] = changed.hi[axis];
+                    return b;
+                },
+            .reads =
+                [](const std::vector<Shape>& in, const Shape&, const Attrs&, const Box& out_box) {
+                    Box a = Box::whole(in[0]), b = Box::whole(in[1]);
+                    a.lo[0] = out_box.lo[0];
+                    a.hi[0] = out_box.hi[0];
+                    b.lo[1] = out_box.lo[1];
+                    b.hi[1] = out_box.hi[1];
+                    return std::vector<Box>{a, b};
+                }};
+}
+
 }  // namespace
 
 void add_linalg_ops(OpTable& t) {
@@ -94,7 +116,8 @@ void add_linalg_ops(OpTable& t) {
          .shape = matmul_shape,
          .forward = [](const OpCall& call) { return matmul(call.input(0), false, call.input(1), false); },
          .explain = matmul_explain,
-         .cost = matmul_cost});
+         .cost = matmul_cost,
+         .reach = matmul_reach()});
 }
 
 }  // namespace bnstep::ops

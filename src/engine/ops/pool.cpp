@@ -6,6 +6,7 @@
 
 #include "ops/explain.hpp"
 #include "ops/families.hpp"
+#include "ops/reach.hpp"
 
 namespace bnstep::ops {
 namespace {
@@ -89,6 +90,34 @@ std::string window_text(const std::string& x, std::size_t n, std::size_t c, cons
 
 // What max_pool2d and avg_pool2d share: family, attributes, formula and
 // shape rule, filled into the op's row.
+// x[n,c,h,w] reaches the windows of channel c in batch n that read (h,w); an
+// output box reads its windows, the padding held in the slice as `pad`.
+ReachRule window_reach(double pad) {
+    const auto axes = [](const std::vector<Shape>& in, const Attrs& a) {
+        const PoolGeometry g = pool_geometry(in[0], a);
+        const WindowAxis axis{(long long)g.kernel, (long long)g.stride, (long long)g.padding, 1};
+        return axis;
+    };
+    return {
+        .affects =
+            [axes](const std::vector<Shape>& in, const Shape& out, const Attrs& a, std::size_t, const Box& changed) {
+                Box b = changed;
+                const WindowAxis axis = axes(in, a);
+                reach_window(b, changed, out, axis, axis);
+                return b;
+            },
+        .reads =
+            [axes](const std::vector<Shape>& in, const Shape&, const Attrs& a, const Box& out_box) {
+                Box x = out_box;
+                const WindowAxis axis = axes(in, a);
+                read_window(x, out_box, axis, axis);
+                return std::vector<Box>{x};
+            },
+        .sliced_attrs = [](const Attrs& a, const std::vector<Shape>&,
+                           const Box&) { return with_integer(a, "padding", 0); },
+        .pad = pad};
+}
+
 OpDef window_op(OpDef op) {
     op.family = "pool";
     op.forward_formula = op.name + "({x}; kernel {kernel}, stride {stride}, padding {padding})";
@@ -186,6 +215,7 @@ OpDef max_pool() {
                .explain = max_pool_x_explain}},
          .forward = max_pool_forward,
          .explain = max_pool_explain,
+         .reach = window_reach(-std::numeric_limits<double>::infinity()),
          .pieces = max_pool_pieces});
 }
 
@@ -262,7 +292,8 @@ OpDef avg_pool() {
                  w.numeric = fmt::format("(1/{}) * ({})", g.kernel * g.kernel, join_terms(values));
                  w.result = call.out->at(at);
                  return w;
-             }});
+             },
+         .reach = window_reach(0.0)});
 }
 
 OpDef global_avg_pool() {
@@ -330,7 +361,18 @@ OpDef global_avg_pool() {
                 [](const std::vector<Shape>& in, const Attrs&) {
                     return std::map<std::string, std::string>{
                         {"HW", in[0].size() == 4 ? std::to_string(in[0][2] * in[0][3]) : "H*W"}};
-                }};
+                },
+            .reach = ReachRule{.affects =
+                                   [](const std::vector<Shape>&, const Shape&, const Attrs&, std::size_t,
+                                      const Box& changed) {
+                                       return Box{{changed.lo[0], changed.lo[1]}, {changed.hi[0], changed.hi[1]}};
+                                   },
+                               .reads =
+                                   [](const std::vector<Shape>& in, const Shape&, const Attrs&, const Box& out_box) {
+                                       return std::vector<Box>{Box{
+                                           {out_box.lo[0], out_box.lo[1], 0, 0},
+                                           {out_box.hi[0], out_box.hi[1], (long long)in[0][2], (long long)in[0][3]}}};
+                                   }}};
 }
 
 }  // namespace

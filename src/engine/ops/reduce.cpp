@@ -74,6 +74,35 @@ Worked reduce_explain_grad(bool mean, const OpCall& call, const Tensor& upstream
     return w;
 }
 
+// An element reaches the reduced element of its slice; an output element reads its whole slice.
+ReachRule reduce_reach() {
+    return {.affects =
+                [](const std::vector<Shape>& in, const Shape&, const Attrs& attrs, std::size_t, const Box& changed) {
+                    const std::size_t axis = axis_of(in[0], attrs);
+                    Box b = changed;
+                    if (attrs.flag("keepdims")) {
+                        b.lo[axis] = 0;
+                        b.hi[axis] = 1;
+                    } else {
+                        b.lo.erase(axis);
+                        b.hi.erase(axis);
+                    }
+                    return b;
+                },
+            .reads =
+                [](const std::vector<Shape>& in, const Shape&, const Attrs& attrs, const Box& out_box) {
+                    const std::size_t axis = axis_of(in[0], attrs);
+                    Box b = out_box;
+                    if (!attrs.flag("keepdims")) {
+                        b.lo.insert(axis, 0);
+                        b.hi.insert(axis, 0);
+                    }
+                    b.lo[axis] = 0;
+                    b.hi[axis] = static_cast<long long>(in[0][axis]);
+                    return std::vector<Box>{b};
+                }};
+}
+
 OpDef reduction(const std::string& name, bool mean) {
     return {
         .name = name,
@@ -122,7 +151,8 @@ OpDef reduction(const std::string& name, bool mean) {
         .vars =
             [](const std::vector<Shape>& in, const Attrs& attrs) {
                 return std::map<std::string, std::string>{{"N", std::to_string(in[0].at(axis_of(in[0], attrs)))}};
-            }};
+            },
+        .reach = reduce_reach()};
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "bnstep/error.hpp"
 #include "ops/explain.hpp"
+#include "ops/reach.hpp"
 #include "ops/rules.hpp"
 
 namespace bnstep::ops {
@@ -264,7 +265,10 @@ OpDef build(const ScalarOp& s) {
     op.shape = scalar_shape_rule(s.check_attrs);
     op.forward = scalar_forward(s.f, arity);
     if (s.piece) op.pieces = pieces_of(s.piece, arity);
-    if (s.surrogate) op.surrogate = surrogate_of(s, op.forward);
+    if (s.surrogate)
+        op.surrogate = surrogate_of(s, op.forward);
+    else
+        op.reach = elementwise_reach();
     // The worked examples keep the op's description; one shared copy, not one per rule.
     const auto shared = std::make_shared<const ScalarOp>(s);
     op.explain = [shared, keys](const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {

@@ -7,6 +7,7 @@
 
 #include "ops/explain.hpp"
 #include "ops/families.hpp"
+#include "ops/reach.hpp"
 #include "ops/softmax_math.hpp"
 
 namespace bnstep::ops {
@@ -177,7 +178,9 @@ OpDef softmax_op(bool log) {
                 return log ? log_softmax_along(x, axis, t) : softmax_along(x, axis, t);
             },
         .explain = [log](const OpCall& call, const Names& names, const Index& at,
-                         const NumFmt& num) { return softmax_explain_forward(log, call, names, at, num); }};
+                         const NumFmt& num) { return softmax_explain_forward(log, call, names, at, num); },
+        .reach = along_axes_reach(
+            [](const Shape& x, const Attrs& attrs) { return std::vector<std::size_t>{axis_attr(x, attrs)}; })};
 }
 
 }  // namespace

@@ -56,8 +56,13 @@ std::vector<Tensor> forward(const Graph& g);
 // The loss: sum(output * seed).
 double loss(const Graph& g, const std::vector<Tensor>& values);
 
+// How much of the backward pass a trace keeps: everything `run` and `trace`
+// show, or only the values and gradients a gradient check compares (no local
+// gradient tensors, and each edge's contribution dropped once it is added).
+enum class TraceDetail { Everything, Gradients };
+
 // Forward, then backward. Gradients start from zero on every call.
-Trace run(const Graph& g);
+Trace run(const Graph& g, TraceDetail detail = TraceDetail::Everything);
 
 // One element of a gradient that adds several contributions:
 // "dx[0,1] = dx1[0,1] + dx2[0,1] = a + b".

@@ -1,7 +1,8 @@
 #pragma once
 // Numeric gradients by centred differences, compared with the analytic ones:
 // for every node that gets a gradient, each element of its value is moved by
-// +h and -h, only what lies downstream of it is recomputed, and
+// +h and -h, only the elements downstream that the move can change are
+// recomputed (each op's reach, OpDef::reach), and
 //   n = (L(v + h) - L(v - h)) / 2h,   error = |a - n| / max(|a|, |n|, floor).
 //
 // Two things make a plain finite difference the wrong yardstick, and the
@@ -19,10 +20,12 @@
 // - sparse: a seeded sample of `samples` elements per node (CS231n's sparse check);
 // - directional: one seeded random unit direction v per node,
 //   (L(v + h dir) - L(v - h dir)) / 2h against the analytic <grad, dir>: two
-//   downstream evaluations per node whatever its size (PyTorch's fast mode);
-//   a node that fails, or whose +-h dir crosses a kink, is checked again in
-//   full (a node of more than kAutoFullElements elements: in a sample of
-//   `samples`), which names the wrong elements;
+//   downstream evaluations per node whatever its size (PyTorch's fast mode).
+//   Elements whose move reaches an op element that changes piece are taken
+//   out of the direction (set to 0 there) and reported as kinks, so the node
+//   stays directional; a node that fails is checked again in full (a node of
+//   more than kAutoFullElements elements: in a sample of `samples`), which
+//   names the wrong elements;
 // - local: every element, but each node's move is carried only through its
 //   consumers j, against L_i = sum_j <out_j, dout_j> with their analytic
 //   gradients (plus <v, seed> for the output): dL_i/dv is the node's gradient
@@ -102,8 +105,9 @@ struct NodeCheck {
     std::size_t kinks = 0;  // elements not compared: +-h crossed a kink
     std::optional<KinkCrossing> first_kink;
     // How this node was checked: full, sparse or directional. A directional
-    // check that failed or crossed a kink is followed by a full one (mode Full,
-    // fell_back set), and the directional figures stay here.
+    // check that failed is followed by a full one (mode Full, fell_back set),
+    // and the directional figures stay here. In directional mode, `kinks` is
+    // the elements left out of the direction and `compared` the rest.
     GradcheckMode mode = GradcheckMode::Full;
     bool fell_back = false;
     double directional_analytic = 0.0;  // <grad, dir>

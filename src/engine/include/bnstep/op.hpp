@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bnstep/numfmt.hpp"
+#include "bnstep/region.hpp"
 #include "bnstep/tensor.hpp"
 
 namespace bnstep {
@@ -149,6 +150,28 @@ using ExplainForwardFn =
 using ExplainGradFn = std::function<Worked(const OpCall& call, const Tensor& upstream, const Names& names,
                                            const Index& in_at, const NumFmt& num)>;
 
+// Which elements a change reaches, for the gradient check: moving one element
+// recomputes only the output box it can change, from the input boxes that box
+// reads. The contract, tested on random graphs: outside `affects` the output
+// does not change, and the op evaluated on the slices `reads` gives (with
+// `sliced_attrs`) is the box of the whole output. An op without a ReachRule is
+// recomputed whole.
+struct ReachRule {
+    // The output box that a change of input `slot` within `changed` can move.
+    std::function<Box(const std::vector<Shape>& in, const Shape& out, const Attrs& attrs, std::size_t slot,
+                      const Box& changed)>
+        affects;
+    // Per input, the box an output box reads; it may reach past the input's
+    // edges, where the slice holds `pad` (the op's padding).
+    std::function<std::vector<Box>(const std::vector<Shape>& in, const Shape& out, const Attrs& attrs,
+                                   const Box& out_box)>
+        reads;
+    // The attributes the op takes on the slices (padding 0: the slice holds
+    // it; the number of groups in the slice); empty: the node's own.
+    std::function<Attrs(const Attrs& attrs, const std::vector<Shape>& in, const Box& out_box)> sliced_attrs = {};
+    double pad = 0.0;
+};
+
 // The values an input takes where the op is defined and well conditioned:
 // the random-graph generator and the op tests draw inputs from it. Kinks are
 // not part of it: the op's `pieces` says where they are.
@@ -211,6 +234,7 @@ struct OpDef {
     // The last input may repeat (concat): its rule serves every extra input,
     // and `{inputs}` in the forward formula lists them all.
     bool variadic = false;
+    std::optional<ReachRule> reach = {};      // what a change reaches; empty: the whole output
     PiecesFn pieces = {};                     // ops with kinks; empty for smooth ops
     std::optional<Surrogate> surrogate = {};  // ops whose backward is a straight-through estimator
 
