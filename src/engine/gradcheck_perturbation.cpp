@@ -1,5 +1,6 @@
 #include "gradcheck_perturbation.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -8,26 +9,40 @@
 namespace bnstep::gradcheck_detail {
 
 Perturbation::Perturbation(const Graph& g, const Trace& t, std::size_t node, const std::vector<std::size_t>* consumers)
-    : g_(g), t_(t), node_(node), local_(consumers != nullptr), changed_(g.nodes.size()) {
-    in_shapes_.resize(g.nodes.size());
-    const auto keep = [&](std::size_t j) {
-        order_.push_back(j);
-        for (std::size_t m : g.nodes[j].inputs) in_shapes_[j].push_back(base(m).shape());
-        if (g.nodes[j].op && g.nodes[j].op->surrogate) surrogates_.push_back(j);
-    };
+    : g_(g), t_(t), node_(node), local_(consumers != nullptr) {
     if (consumers) {
         for (std::size_t j : *consumers)
-            if (t.nodes[j].grad && (order_.empty() || order_.back() != j)) keep(j);
-        return;
+            if (t.nodes[j].grad) order_.push_back(j);
+        std::sort(order_.begin(), order_.end());
+        order_.erase(std::unique(order_.begin(), order_.end()), order_.end());
+    } else {
+        const std::vector<bool> downstream = g.downstream_of(node);
+        for (std::size_t j = node + 1; j < g.nodes.size(); ++j)
+            if (downstream[j] && !g.nodes[j].is_leaf()) order_.push_back(j);
     }
-    const std::vector<bool> downstream = g.downstream_of(node);
-    for (std::size_t j = node + 1; j < g.nodes.size(); ++j)
-        if (downstream[j] && !g.nodes[j].is_leaf()) keep(j);
+    changed_.resize(order_.size() + 1);
+    for (std::size_t j : order_) {
+        in_shapes_.emplace_back();
+        for (std::size_t m : g.nodes[j].inputs) in_shapes_.back().push_back(base(m).shape());
+        if (g.nodes[j].op->surrogate) surrogates_.push_back(j);
+    }
+}
+
+std::optional<std::size_t> Perturbation::slot(std::size_t m) const {
+    if (m == node_) return 0;
+    const auto it = std::lower_bound(order_.begin(), order_.end(), m);
+    if (it == order_.end() || *it != m) return std::nullopt;
+    return static_cast<std::size_t>(it - order_.begin()) + 1;
+}
+
+const Perturbation::Changed* Perturbation::moved(std::size_t m) const {
+    if (local_ && m != node_) return nullptr;
+    const auto at = slot(m);
+    return at && changed_[*at].active ? &changed_[*at] : nullptr;
 }
 
 std::size_t Perturbation::element_of(std::size_t k, std::size_t k_in_box) const {
-    const std::size_t j = order_[k];
-    return offset_of(changed_[j].box, k_in_box, base(j).shape());
+    return offset_of(changed_[k + 1].box, k_in_box, base(order_[k]).shape());
 }
 
 double Perturbation::work() const {
@@ -50,19 +65,19 @@ double Perturbation::loss_magnitude() const {
 
 double Perturbation::loss_at(std::size_t e, double value, Mode mode, Pieces* pieces) {
     const Shape& shape = base(node_).shape();
-    changed_[node_] = {true, Box::element(shape, e), Tensor(Shape(shape.size(), 1), std::vector<double>{value})};
+    changed_[0] = {true, Box::element(shape, e), Tensor(Shape(shape.size(), 1), std::vector<double>{value})};
     return evaluate(mode, pieces);
 }
 
 double Perturbation::loss_along(const Tensor& direction, double t, Mode mode, Pieces* pieces) {
     Tensor moved = base(node_);
     for (std::size_t e = 0; e < moved.size(); ++e) moved[e] += t * direction[e];
-    changed_[node_] = {true, Box::whole(moved.shape()), std::move(moved)};
+    changed_[0] = {true, Box::whole(moved.shape()), std::move(moved)};
     return evaluate(mode, pieces);
 }
 
-double Perturbation::change_of(std::size_t j, const Tensor& weight) const {
-    const Changed& c = changed_[j];
+double Perturbation::change_of(std::size_t at, std::size_t j, const Tensor& weight) const {
+    const Changed& c = changed_[at];
     if (!c.active) return 0.0;
     double d = 0.0;
     const Tensor& old = base(j);
@@ -73,11 +88,14 @@ double Perturbation::change_of(std::size_t j, const Tensor& weight) const {
 
 double Perturbation::evaluate(Mode mode, Pieces* pieces) {
     if (pieces) pieces->assign(order_.size(), {});
-    for (std::size_t j : order_) changed_[j].active = false;
+    for (std::size_t k = 1; k < changed_.size(); ++k) changed_[k].active = false;
     for (std::size_t k = 0; k < order_.size(); ++k) evaluate_node(k, mode, pieces);
-    if (!local_) return change_of(g_.output, g_.seed);
-    double l = node_ == g_.output ? change_of(node_, g_.seed) : 0.0;
-    for (std::size_t j : order_) l += change_of(j, *t_.nodes[j].grad);
+    if (!local_) {
+        const auto at = slot(g_.output);
+        return at ? change_of(*at, g_.output, g_.seed) : 0.0;
+    }
+    double l = node_ == g_.output ? change_of(0, node_, g_.seed) : 0.0;
+    for (std::size_t k = 0; k < order_.size(); ++k) l += change_of(k + 1, order_[k], *t_.nodes[order_[k]].grad);
     return l;
 }
 
@@ -89,13 +107,13 @@ void Perturbation::evaluate_node(std::size_t k, Mode mode, Pieces* pieces) {
     const Node& node = g_.nodes[j];
     const OpDef& op = *node.op;
     const Shape& out_shape = base(j).shape();
-    const std::vector<Shape>& in_shapes = input_shapes(j);
+    const std::vector<Shape>& in_shapes = in_shapes_[k];
     std::optional<Box> out;
     for (std::size_t s = 0; s < node.inputs.size(); ++s) {
-        const std::size_t m = node.inputs[s];
-        if (!moved(m)) continue;
+        const Changed* m = moved(node.inputs[s]);
+        if (!m) continue;
         const Box reach =
-            op.reach ? op.reach->affects(in_shapes, out_shape, node.attrs, s, changed_[m].box) : Box::whole(out_shape);
+            op.reach ? op.reach->affects(in_shapes, out_shape, node.attrs, s, m->box) : Box::whole(out_shape);
         if (reach.empty()) continue;
         out = out ? hull(*out, reach) : reach;
     }
@@ -109,20 +127,21 @@ void Perturbation::evaluate_node(std::size_t k, Mode mode, Pieces* pieces) {
     OpCall call;
     for (std::size_t s = 0; s < node.inputs.size(); ++s) {
         const std::size_t m = node.inputs[s];
+        const Changed* moved_m = moved(m);
         const Box read = sliced ? reads[s] : Box::whole(in_shapes[s]);
         const bool whole = read.is_whole(in_shapes[s]);
-        if (!moved(m) && whole) {
+        if (!moved_m && whole) {
             call.in.push_back(&base(m));
             continue;
         }
-        if (moved(m) && changed_[m].box == read) {
-            call.in.push_back(&changed_[m].value);
+        if (moved_m && moved_m->box == read) {
+            call.in.push_back(&moved_m->value);
             continue;
         }
         slices.push_back(whole ? base(m) : slice(base(m), read, op.reach->pad));
-        if (moved(m)) {
-            const Box part = intersect(changed_[m].box, read);
-            if (!part.empty()) copy_part(changed_[m].value, changed_[m].box, slices.back(), read, part);
+        if (moved_m) {
+            const Box part = intersect(moved_m->box, read);
+            if (!part.empty()) copy_part(moved_m->value, moved_m->box, slices.back(), read, part);
         }
         call.in.push_back(&slices.back());
     }
@@ -139,28 +158,30 @@ void Perturbation::evaluate_node(std::size_t k, Mode mode, Pieces* pieces) {
         const PiecesFn& fn = surrogate ? op.surrogate->pieces : op.pieces;
         if (fn) (*pieces)[k] = fn(call);
     }
-    changed_[j] = {true, *out, std::move(value)};
+    changed_[k + 1] = {true, *out, std::move(value)};
 }
 
 std::optional<Box> Perturbation::reaching(std::size_t k, std::size_t e) const {
-    std::vector<std::optional<Box>> need(g_.nodes.size());
-    need[order_[k]] = Box::element(base(order_[k]).shape(), e);
+    std::vector<std::optional<Box>> need(changed_.size());  // per slot
+    need[k + 1] = Box::element(base(order_[k]).shape(), e);
     const auto widen = [&](std::size_t m, const Box& b) {
+        const auto at = slot(m);
+        if (!at) return;
         const Box inside = clip(b, base(m).shape());
-        if (!inside.empty()) need[m] = need[m] ? hull(*need[m], inside) : inside;
+        if (!inside.empty()) need[*at] = need[*at] ? hull(*need[*at], inside) : inside;
     };
     for (std::size_t kk = k + 1; kk-- > 0;) {
+        if (!need[kk + 1]) continue;
         const std::size_t j = order_[kk];
-        if (!need[j]) continue;
         const Node& node = g_.nodes[j];
-        const std::vector<Shape>& in_shapes = input_shapes(j);
-        const std::vector<Box> reads = node.op->reach
-                                           ? node.op->reach->reads(in_shapes, base(j).shape(), node.attrs, *need[j])
-                                           : std::vector<Box>{};
+        const std::vector<Shape>& in_shapes = in_shapes_[kk];
+        const std::vector<Box> reads =
+            node.op->reach ? node.op->reach->reads(in_shapes, base(j).shape(), node.attrs, *need[kk + 1])
+                           : std::vector<Box>{};
         for (std::size_t s = 0; s < node.inputs.size(); ++s)
             widen(node.inputs[s], node.op->reach ? reads[s] : Box::whole(in_shapes[s]));
     }
-    return need[node_];
+    return need[0];
 }
 
 }  // namespace bnstep::gradcheck_detail

@@ -59,11 +59,15 @@ private:
         Box box;       // of the node's value
         Tensor value;  // the box's elements
     };
-    bool moved(std::size_t m) const { return changed_[m].active && (!local_ || m == node_); }
+    // Where node m's changes are kept: 0 for the moved node, k + 1 for downstream(k).
+    std::optional<std::size_t> slot(std::size_t m) const;
+    // Node m's changes, when the evaluation of a node should see them.
+    const Changed* moved(std::size_t m) const;
     double evaluate(Mode mode, Pieces* pieces);
     void evaluate_node(std::size_t k, Mode mode, Pieces* pieces);
-    double change_of(std::size_t j, const Tensor& weight) const;  // sum over the changed box of (new - old) * weight
-    const std::vector<Shape>& input_shapes(std::size_t j) const { return in_shapes_[j]; }
+    // Sum over the changed box of slot `at`, node j, of (new - old) * weight.
+    double change_of(std::size_t at, std::size_t j, const Tensor& weight) const;
+
     const Tensor& base(std::size_t m) const { return t_.nodes[m].value; }
 
     const Graph& g_;
@@ -71,8 +75,8 @@ private:
     std::size_t node_;
     bool local_;
     std::vector<std::size_t> order_;
-    std::vector<Changed> changed_;               // per graph node
-    std::vector<std::vector<Shape>> in_shapes_;  // per graph node: its inputs' shapes (the nodes in order_)
+    std::vector<Changed> changed_;               // per slot
+    std::vector<std::vector<Shape>> in_shapes_;  // per downstream node: its inputs' shapes
     std::vector<std::size_t> surrogates_;
 };
 
