@@ -174,34 +174,29 @@ def bnstep_supports_mode(bnstep):
     return "--mode" in help_text
 
 
-def bnstep_conv_rates(build):
-    """GFLOP/s of conv_forward_backward per layer from bnstep_bench (wall time, median of 5)."""
+def bnstep_bench_medians(build, pattern, repetitions):
+    """The median of each bnstep_bench benchmark matching `pattern`, built first (Google Benchmark's JSON)."""
     subprocess.run(["cmake", "--build", build, "--target", "bnstep_bench", "--", "--no-print-directory"],
                    check=True, stdout=subprocess.DEVNULL)
-    out = subprocess.run([os.path.join(build, "bench", "bnstep_bench"), "--benchmark_filter=conv_forward_backward",
-                          "--benchmark_repetitions=5", "--benchmark_format=json"],
+    out = subprocess.run([os.path.join(build, "bench", "bnstep_bench"), f"--benchmark_filter={pattern}",
+                          f"--benchmark_repetitions={repetitions}", "--benchmark_format=json"],
                          check=True, capture_output=True, text=True).stdout
-    rates = {}
-    for b in json.loads(out)["benchmarks"]:
-        if b.get("aggregate_name") == "median":
-            layer = b["run_name"].split("/")[1]  # conv_forward_backward/<layer>/real_time
-            rates[layer] = b["FLOPS"] / 1e9
-    return rates
+    return [b for b in json.loads(out)["benchmarks"] if b.get("aggregate_name") == "median"]
+
+
+def bnstep_conv_rates(build):
+    """GFLOP/s of conv_forward_backward per layer from bnstep_bench (wall time, median of 5)."""
+    return {b["run_name"].split("/")[1]: b["FLOPS"] / 1e9  # conv_forward_backward/<layer>/real_time
+            for b in bnstep_bench_medians(build, "conv_forward_backward", 5)}
 
 
 def bnstep_gradcheck_times(build):
     """Seconds of check_gradients in process, per (case, mode), from bnstep_bench (median of 3)."""
-    subprocess.run(["cmake", "--build", build, "--target", "bnstep_bench", "--", "--no-print-directory"],
-                   check=True, stdout=subprocess.DEVNULL)
-    out = subprocess.run([os.path.join(build, "bench", "bnstep_bench"), "--benchmark_filter=^gradcheck/",
-                          "--benchmark_repetitions=3", "--benchmark_format=json"],
-                         check=True, capture_output=True, text=True).stdout
-    times = {}
     unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-    for b in json.loads(out)["benchmarks"]:
-        if b.get("aggregate_name") == "median":
-            parts = b["run_name"].split("/")  # gradcheck/<case>/<mode>[/real_time]
-            times[(parts[1], parts[2])] = b["real_time"] * unit[b["time_unit"]]
+    times = {}
+    for b in bnstep_bench_medians(build, "^gradcheck/", 3):
+        parts = b["run_name"].split("/")  # gradcheck/<case>/<mode>[/real_time]
+        times[(parts[1], parts[2])] = b["real_time"] * unit[b["time_unit"]]
     return times
 
 

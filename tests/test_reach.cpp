@@ -223,8 +223,7 @@ TEST_CASE("gradcheck: the full check through the reach agrees with differences r
     })";
     const Graph g = parse_lesson(lesson, "bn.json");
     const Trace t = run(g);
-    GradcheckOptions o;
-    o.mode = GradcheckMode::Full;
+    const GradcheckOptions o{.mode = GradcheckMode::Full};
     const GradcheckReport r = check_gradients(g, t, o);
     CHECK(r.passed());
     for (const NodeCheck& c : r.checks) {
@@ -248,9 +247,7 @@ TEST_CASE("gradcheck: directional mode takes the elements at a kink out of the d
     })";
     const Graph g = parse_lesson(lesson, "kinks.json");
     const Trace t = run(g);
-    GradcheckOptions o;
-    o.mode = GradcheckMode::Directional;
-    const GradcheckReport r = check_gradients(g, t, o);
+    const GradcheckReport r = check_gradients(g, t, GradcheckOptions{.mode = GradcheckMode::Directional});
     CHECK(r.passed());
     const NodeCheck* y = nullptr;
     const NodeCheck* x = nullptr;

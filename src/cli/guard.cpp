@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <malloc.h>
 #include <cstring>
 #include <fmt/format.h>
 #include <iostream>
@@ -13,6 +12,7 @@
 #include <streambuf>
 
 #include "bnstep/graph.hpp"
+#include "bnstep/heap.hpp"
 #include "bnstep/visible.hpp"
 #include "commands.hpp"
 
@@ -71,8 +71,6 @@ constexpr bool kKeepReserve = true;
 #else
 constexpr bool kKeepReserve = true;
 #endif
-// Blocks up to this size come from the heap (glibc's M_MMAP_THRESHOLD).
-constexpr int kHeapBlockLimit = 32 << 20;
 void* reserve = nullptr;
 std::string lesson_summary;
 
@@ -95,12 +93,7 @@ void keep_memory_reserve() {
     // Not touched, so it costs address space only until memory runs out.
     if (kKeepReserve) reserve = std::malloc(kReserveBytes);
     std::set_new_handler(on_allocation_failure);
-    // glibc maps every block of 128 KB or more afresh and unmaps it when it is
-    // freed, so the thousands of such tensors a gradient check makes are each
-    // faulted in page by page. From the heap, without trimming, a freed block
-    // is reused instead.
-    mallopt(M_MMAP_THRESHOLD, kHeapBlockLimit);
-    mallopt(M_TRIM_THRESHOLD, 16 * kHeapBlockLimit);
+    keep_tensors_on_heap();
 }
 
 void release_memory_reserve() {

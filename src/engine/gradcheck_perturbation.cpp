@@ -47,7 +47,7 @@ std::size_t Perturbation::element_of(std::size_t k, std::size_t k_in_box) const 
 
 double Perturbation::work() const {
     double w = 0.0;
-    for (std::size_t j : order_) w += 10.0 * double(base(j).size());
+    for (std::size_t j : order_) w += kFlopsPerElement * double(base(j).size());
     return w;
 }
 

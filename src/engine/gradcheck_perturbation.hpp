@@ -15,6 +15,9 @@ namespace bnstep::gradcheck_detail {
 
 enum class Mode { True, Surrogate };
 
+// Floating-point operations, roughly, of evaluating one element of an op.
+inline constexpr double kFlopsPerElement = 10.0;
+
 // Which piece each element of an op's changed box lies on, per node the
 // perturbation reaches (in the order Perturbation::downstream lists them).
 using Pieces = std::vector<std::vector<long long>>;
@@ -38,7 +41,7 @@ public:
     std::size_t downstream(std::size_t k) const { return order_[k]; }
     // The element of node downstream(k) at position `k_in_box` of its changed box in the last evaluation.
     std::size_t element_of(std::size_t k, std::size_t k_in_box) const;
-    // Floating-point operations, roughly, of one evaluation of the whole node.
+    // Floating-point operations, roughly, of evaluating whole everything the node reaches.
     double work() const;
 
     // Sum |term| of L at the trace's values: the scale of its round-off.
