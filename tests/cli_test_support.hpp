@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "batchnorm_reference.hpp"
+#include "bnstep/op.hpp"
 #include "cli_support.hpp"
 
 namespace bnstep_cli_test {
@@ -164,9 +165,15 @@ inline std::vector<LessonFacts> lesson_facts() {
         f.name = j.at("name");
         f.title = j.at("title");
         f.node_count = j.at("leaves").size() + j.at("nodes").size();
-        // The nodes that get a gradient: not constants, and on a path to the output.
+        // The nodes that get a gradient: not constants, and on a path to the output
+        // through inputs the op table declares differentiable (not a label, a mask or a buffer).
         std::map<std::string, std::vector<std::string>> inputs;
-        for (const json& n : j.at("nodes")) inputs[n.at("name")] = n.at("inputs").get<std::vector<std::string>>();
+        for (const json& n : j.at("nodes")) {
+            const bnstep::OpDef* op = bnstep::builtin_ops().find(n.at("op").get<std::string>());
+            const auto names = n.at("inputs").get<std::vector<std::string>>();
+            for (std::size_t s = 0; s < names.size(); ++s)
+                if (op->rule(s).differentiable) inputs[n.at("name")].push_back(names[s]);
+        }
         std::set<std::string> consts;
         for (const json& l : j.at("leaves"))
             if (l.at("kind") == "const") consts.insert(l.at("name").get<std::string>());

@@ -131,6 +131,7 @@ private:
     std::optional<std::size_t> gen_reduce(const std::string& op);
     std::optional<std::size_t> gen_matmul();
     std::optional<std::size_t> gen_norm(const std::string& op);
+    std::optional<std::size_t> gen_running_stat(const std::string& op);
     std::optional<std::size_t> gen_conv();
     std::optional<std::size_t> gen_pool(const std::string& op);
     std::optional<std::size_t> gen_shape(const std::string& op);

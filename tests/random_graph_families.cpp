@@ -129,11 +129,19 @@ std::pair<double, std::size_t> min_channel_variance(const Tensor& x) {
 }  // namespace
 
 std::optional<std::size_t> Builder::gen_norm(const std::string& op) {
-    const std::size_t x = of_rank(op == "batchnorm" ? 2 : 4);
+    if (op == "running_mean" || op == "running_var") return gen_running_stat(op);
+    const bool spatial = op == "batchnorm2d" || op == "batchnorm2d_inference";
+    const std::size_t x = of_rank(spatial ? 4 : 2);
+    const Shape d{shape(x)[1]};
+    if (op.ends_with("_inference")) {  // the running statistics are buffers: constants, as the lessons give them
+        const std::size_t mean = leaf(d, Range::Signed, "const"), var = leaf(d, Range::Positive, "const");
+        json attrs;
+        if (chance(0.5)) attrs["eps"] = choose<double>({1e-5, 1e-3, 0.1});
+        return make(op, {x, mean, var, leaf(d), leaf(d)}, attrs);
+    }
     const auto [var, m] = min_channel_variance(value(x));
     if (m > 1 && var < opt_.min_variance) return avoid("batchnorm with a tiny variance");
     if (m == 1) feature(op + " with one element per channel");
-    const Shape d{shape(x)[1]};
     auto affine = [&]() {
         if (auto i = pick([&](std::size_t j) { return shape(j) == d; }); i && chance(0.3)) return *i;
         return leaf(d, chance(0.5) ? Range::Signed : Range::Positive);
@@ -142,6 +150,20 @@ std::optional<std::size_t> Builder::gen_norm(const std::string& op) {
     json attrs;
     if (chance(0.5)) attrs["eps"] = choose<double>({1e-5, 1e-3, 0.01, 0.1});
     return make(op, {x, gamma, beta}, attrs);
+}
+
+std::optional<std::size_t> Builder::gen_running_stat(const std::string& op) {
+    // Only constants feed a running statistic: no gradient reaches its inputs.
+    auto size = [&](long long lo, long long hi) { return static_cast<std::size_t>(between(lo, hi)); };
+    const Shape xs =
+        chance(0.5) ? Shape{size(2, 4), size(1, 3)} : Shape{size(1, 2), size(1, 3), size(1, 2), size(1, 3)};
+    const std::size_t x = leaf(xs, Range::Signed, "const");
+    if (op == "running_var" && min_channel_variance(value(x)).second < 2)
+        return avoid("running_var of one element per channel");
+    const Shape d{shape(x)[1]};
+    json attrs;
+    if (chance(0.5)) attrs["momentum"] = choose<double>({0.1, 0.5, 0.0, 1.0});
+    return make(op, {x, leaf(d, op == "running_var" ? Range::Positive : Range::Signed, "const")}, attrs);
 }
 
 std::optional<std::size_t> Builder::gen_pool(const std::string& op) {

@@ -96,7 +96,12 @@ std::optional<std::size_t> Builder::make(const std::string& op, const std::vecto
     if (!def) throw std::logic_error("generator bug: no op " + op);
     const Attrs a = attrs_of(*def, attrs);
     std::vector<std::size_t> x;
-    for (std::size_t k = 0; k < in.size(); ++k) x.push_back(satisfy(op, in[k], def->rule(k).domain_for(a), x));
+    for (std::size_t k = 0; k < in.size(); ++k) {
+        // A leaf given for an input no gradient reaches (a buffer) is used as it
+        // is: a helper node made from it would be a second path for a gradient.
+        const bool as_given = in[k].node && entries_[*in[k].node].leaf && !def->rule(k).differentiable;
+        x.push_back(as_given ? *in[k].node : satisfy(op, in[k], def->rule(k).domain_for(a), x));
+    }
     if (at_kink(*def, x, a)) return avoid(op + " at a kink");
     return node(op, x, attrs, helper);
 }

@@ -74,9 +74,9 @@ TEST_CASE("parallel_ranges: every index once, small loops on the calling thread,
     });
     CHECK(calls == 1);
     CHECK_THROWS_AS(parallel_ranges(8, 1e12,
-                                         [](std::size_t first, std::size_t) {
-                                             if (first > 0 || bnstep::worker_count() == 1)
-                                                 throw std::runtime_error("a range failed");
-                                         }),
+                                    [](std::size_t first, std::size_t) {
+                                        if (first > 0 || bnstep::worker_count() == 1)
+                                            throw std::runtime_error("a range failed");
+                                    }),
                     std::runtime_error);
 }

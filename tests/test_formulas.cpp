@@ -60,6 +60,25 @@ Tensor mask_of(const Shape& shape) {
     return m;
 }
 
+// Batch norm at inference: x and, per channel (axis 1), the running
+// statistics, gamma and beta, read at the channel of element e.
+Plan inference_plan(const std::vector<Shape>& x_shapes) {
+    Plan plan;
+    for (const Shape& x : x_shapes) {
+        const Shape c{x[1]};
+        plan.settings.push_back({{x, c, c, c, c}, {{"eps", 1e-5}}});
+    }
+    plan.defined = [](const std::vector<Tensor>& in, const Attrs&, std::size_t e, FormulaVars& vars) {
+        const Shape& x = in[0].shape();
+        const std::size_t plane = x.size() == 4 ? x[2] * x[3] : 1, c = (e / plane) % x[1];
+        vars["running_mean"] = in[1][c];
+        vars["running_var"] = in[2][c];
+        vars["gamma"] = in[3][c];
+        vars["beta"] = in[4][c];
+    };
+    return plan;
+}
+
 Plan plan_for(const OpDef& op) {
     const Shape s{4, 5};
     static const std::map<std::string, Plan> plans = {
@@ -102,6 +121,8 @@ Plan plan_for(const OpDef& op) {
               vars["mu"] = mu;
               vars["var"] = var / double(n);
           }}},
+        {"batchnorm_inference", inference_plan({{5, 3}, {2, 4}})},
+        {"batchnorm2d_inference", inference_plan({{2, 3, 2, 2}, {1, 2, 3, 1}})},
         {"binarize_stochastic", {{{{s}, {{"seed", 1}}}, {{s}, {{"seed", 7}}}}}},
         {"ternarize", {{{{s}}, {{s}, {{"delta_factor", 0.5}}}}}},
         {"quantize",

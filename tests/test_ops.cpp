@@ -64,6 +64,10 @@ std::vector<OpCase> cases() {
     c.push_back({"batchnorm", {{2, 4}, {4}, {4}}, attrs({{"eps", 1e-3}})});
     c.push_back({"batchnorm2d", {{2, 3, 3, 3}, {3}, {3}}, attrs({{"eps", 1e-5}})});
     c.push_back({"batchnorm2d", {{1, 2, 2, 5}, {2}, {2}}, attrs({{"eps", 1e-3}})});
+    c.push_back({"running_mean", {{5, 3}, {3}}, attrs({{"momentum", 0.1}})});
+    c.push_back({"running_var", {{2, 2, 2, 3}, {2}}, attrs({{"momentum", 0.3}})});
+    c.push_back({"batchnorm_inference", {{5, 3}, {3}, {3}, {3}, {3}}, attrs({{"eps", 1e-5}})});
+    c.push_back({"batchnorm2d_inference", {{2, 3, 2, 2}, {3}, {3}, {3}, {3}}, attrs({{"eps", 1e-3}})});
     // Convolution: padding, stride, dilation, groups, depthwise, 1x1, uneven sizes, with and without bias.
     c.push_back({"conv2d", {{2, 3, 5, 5}, {2, 3, 3, 3}, {2}}, attrs({{"padding", 1}})});
     c.push_back({"conv2d", {{1, 2, 6, 7}, {3, 2, 3, 2}}, attrs({{"stride", 2}, {"padding", 1}})});
@@ -213,6 +217,10 @@ TEST_CASE("ops: the table is complete and every op is tested") {
                                             "matmul",
                                             "batchnorm",
                                             "batchnorm2d",
+                                            "running_mean",
+                                            "running_var",
+                                            "batchnorm_inference",
+                                            "batchnorm2d_inference",
                                             "conv2d",
                                             "max_pool2d",
                                             "avg_pool2d",

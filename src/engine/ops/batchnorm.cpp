@@ -6,34 +6,12 @@
 #include <cmath>
 #include <fmt/format.h>
 
+#include "ops/batchnorm_shared.hpp"
 #include "ops/explain.hpp"
 #include "ops/families.hpp"
 #include "ops/rules.hpp"
 
 namespace bnstep::ops {
-namespace {
-
-struct Layout {
-    bool spatial = false;                            // (N, C, H, W) rather than (N, D)
-    std::size_t channels = 0, count = 0, plane = 1;  // count: elements per channel (M)
-
-    explicit Layout(const Shape& x) : spatial(x.size() == 4) {
-        channels = x[1];
-        plane = spatial ? x[2] * x[3] : 1;
-        count = x[0] * plane;
-    }
-    std::size_t channel_of(std::size_t flat) const { return (flat / plane) % channels; }
-    const char* batch_letters() const { return spatial ? "{n,h,w}" : "k"; }
-    // x[k,j] or x[n,c,h,w] with the channel written out.
-    std::string element(const std::string& name, std::size_t c) const {
-        return spatial ? fmt::format("{}[n,{},h,w]", name, c) : fmt::format("{}[k,{}]", name, c);
-    }
-};
-
-struct Stats {
-    std::vector<double> mu, var, ivar;
-    Tensor xhat;
-};
 
 Stats stats_of(const Tensor& x, double eps) {
     const Layout l(x.shape());
@@ -57,17 +35,6 @@ Stats stats_of(const Tensor& x, double eps) {
     return s;
 }
 
-Stats stats_of(const OpCall& call) { return stats_of(call.input(0), call.attrs->number("eps")); }
-
-// The statistics of channel c, one line each, for the worked examples.
-std::vector<std::string> stats_notes(const Layout& l, const Stats& s, const std::string& x, std::size_t c,
-                                     const NumFmt& num) {
-    const char* over = l.batch_letters();
-    return {fmt::format("mu[{}] = mean_{} {} = {}", c, over, l.element(x, c), num(s.mu[c])),
-            fmt::format("var[{}] = mean_{} ({} - mu[{}])^2 = {}", c, over, l.element(x, c), c, num(s.var[c])),
-            fmt::format("ivar[{c}] = 1/sqrt(var[{c}] + eps) = {v}", fmt::arg("c", c), fmt::arg("v", num(s.ivar[c])))};
-}
-
 // Per channel: sum of the upstream gradient, and of upstream * xhat.
 std::pair<std::vector<double>, std::vector<double>> upstream_sums(const Layout& l, const Tensor& up,
                                                                   const Tensor& xhat) {
@@ -79,22 +46,20 @@ std::pair<std::vector<double>, std::vector<double>> upstream_sums(const Layout& 
     return {sum_up, sum_up_xhat};
 }
 
-// gamma and beta: one value per channel, used at every element of it.
-InputRule affine_rule(const std::string& name, bool is_gamma, bool spatial) {
+ChannelFactor ones_factor() {
+    return {.local = [](const OpCall& call) { return Tensor(call.out->shape(), 1.0); }, .name = "1", .notes = {}};
+}
+
+InputRule channel_affine_rule(std::string name, std::string formula, bool spatial, ChannelFactor factor) {
     InputRule r;
-    r.name = name;
-    const std::string over = spatial ? "n, h and w" : "the batch";
-    r.formula = is_gamma ? "d{out}/d{gamma} = xhat = ({x} - mu) / sqrt(var + {eps}), summed over " + over
-                         : "d{out}/d{beta} = 1, summed over " + over;
-    auto local = [is_gamma](const OpCall& call) {
-        return is_gamma ? stats_of(call).xhat : Tensor(call.out->shape(), 1.0);
-    };
+    r.name = std::move(name);
+    r.formula = std::move(formula);
     if (!spatial) {
         // (D,) broadcasts against (N, D): the executor sums the (N, D) product over the batch axis.
-        r.local = local;
-        r.vjp = upstream_times(local);
+        r.local = factor.local;
+        r.vjp = upstream_times(factor.local);
     } else {
-        r.vjp = [local](const OpCall& call, const Tensor& up) {
+        r.vjp = [local = factor.local](const OpCall& call, const Tensor& up) {
             const Layout l(call.input(0).shape());
             const Tensor loc = local(call);
             Tensor g(Shape{l.channels});
@@ -102,10 +67,9 @@ InputRule affine_rule(const std::string& name, bool is_gamma, bool spatial) {
             return g;
         };
     }
-    r.explain = [is_gamma](const OpCall& call, const Tensor& up, const Names& names, const Index& at,
-                           const NumFmt& num) {
+    r.explain = [factor](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
         const Layout l(call.input(0).shape());
-        const Stats s = stats_of(call);
+        const Tensor loc = factor.local(call);
         const std::size_t c = at[0];
         std::vector<std::size_t> members;
         for (std::size_t e = 0; e < up.size(); ++e)
@@ -113,16 +77,43 @@ InputRule affine_rule(const std::string& name, bool is_gamma, bool spatial) {
         Worked w = sum_of_products(
             fmt::format("{}[{}]", names.downstream, c),
             fmt::format("sum_{} {} * {}", l.batch_letters(), l.element(names.upstream, c),
-                        is_gamma ? l.element("xhat", c) : "1"),
+                        factor.name == "1" ? "1" : l.element(factor.name, c)),
             members.size(),
             [&](std::size_t k) {
-                return std::pair{up[members[k]], is_gamma ? s.xhat[members[k]] : 1.0};
+                return std::pair{up[members[k]], loc[members[k]]};
             },
             num);
-        if (is_gamma) w.notes = stats_notes(l, s, names.in[0], c, num);
+        if (factor.notes) w.notes = factor.notes(call, names, c, num);
         return w;
     };
     return r;
+}
+
+namespace {
+
+Stats batch_stats(const OpCall& call) { return stats_of(call.input(0), call.attrs->number("eps")); }
+
+// The statistics of channel c, one line each, for the worked examples.
+std::vector<std::string> stats_notes(const Layout& l, const Stats& s, const std::string& x, std::size_t c,
+                                     const NumFmt& num) {
+    const char* over = l.batch_letters();
+    return {fmt::format("mu[{}] = mean_{} {} = {}", c, over, l.element(x, c), num(s.mu[c])),
+            fmt::format("var[{}] = mean_{} ({} - mu[{}])^2 = {}", c, over, l.element(x, c), c, num(s.var[c])),
+            fmt::format("ivar[{c}] = 1/sqrt(var[{c}] + eps) = {v}", fmt::arg("c", c), fmt::arg("v", num(s.ivar[c])))};
+}
+
+// gamma and beta of training mode: the factor of gamma is xhat from the batch's statistics.
+InputRule affine_rule(const std::string& name, bool is_gamma, bool spatial) {
+    const std::string over = spatial ? "n, h and w" : "the batch";
+    if (!is_gamma) return channel_affine_rule(name, "d{out}/d{beta} = 1, summed over " + over, spatial, ones_factor());
+    return channel_affine_rule(
+        name, "d{out}/d{gamma} = xhat = ({x} - mu) / sqrt(var + {eps}), summed over " + over, spatial,
+        {.local = [](const OpCall& call) { return batch_stats(call).xhat; },
+         .name = "xhat",
+         .notes =
+             [](const OpCall& call, const Names& names, std::size_t c, const NumFmt& num) {
+                 return stats_notes(Layout(call.input(0).shape()), batch_stats(call), names.in[0], c, num);
+             }});
 }
 
 std::string batchnorm_x_formula(bool spatial) {
@@ -133,13 +124,12 @@ std::string batchnorm_x_formula(bool spatial) {
 
 Tensor batchnorm_x_vjp(const OpCall& call, const Tensor& up) {
     const Layout l(call.input(0).shape());
-    const Stats s = stats_of(call);
+    const Stats s = batch_stats(call);
     const auto [sum_up, sum_up_xhat] = upstream_sums(l, up, s.xhat);
-    const double m = static_cast<double>(l.count);
     Tensor dx(call.input(0).shape());
     for (std::size_t e = 0; e < dx.size(); ++e) {
         const std::size_t c = l.channel_of(e);
-        dx[e] = (1.0 / m) * call.input(1)[c] * s.ivar[c] * (m * up[e] - sum_up[c] - s.xhat[e] * sum_up_xhat[c]);
+        dx[e] = training_dx(l.count, call.input(1)[c], s.ivar[c], up[e], sum_up[c], s.xhat[e], sum_up_xhat[c]);
     }
     return dx;
 }
@@ -147,10 +137,9 @@ Tensor batchnorm_x_vjp(const OpCall& call, const Tensor& up) {
 Worked batchnorm_x_explain(const OpCall& call, const Tensor& up, const Names& names, const Index& at,
                            const NumFmt& num) {
     const Layout l(call.input(0).shape());
-    const Stats s = stats_of(call);
+    const Stats s = batch_stats(call);
     const auto [sum_up, sum_up_xhat] = upstream_sums(l, up, s.xhat);
     const std::size_t c = at[1];
-    const double m = static_cast<double>(l.count);
     const double g = call.input(1)[c], u = up.at(at), xh = s.xhat.at(at);
     const std::string over = l.batch_letters();
     Worked w;
@@ -161,7 +150,7 @@ Worked batchnorm_x_explain(const OpCall& call, const Tensor& up, const Names& na
     w.numeric =
         fmt::format("(1/{}) * {} * {} * ({} * {} - {} - {} * {})", l.count, num.operand(g), num.operand(s.ivar[c]),
                     l.count, num.operand(u), num.operand(sum_up[c]), num.operand(xh), num.operand(sum_up_xhat[c]));
-    w.result = (1.0 / m) * g * s.ivar[c] * (m * u - sum_up[c] - xh * sum_up_xhat[c]);
+    w.result = training_dx(l.count, g, s.ivar[c], u, sum_up[c], xh, sum_up_xhat[c]);
     w.notes = stats_notes(l, s, names.in[0], c, num);
     w.notes.push_back(fmt::format("M = {}, the elements per channel", l.count));
     w.notes.push_back(fmt::format("xhat{} = ({}{} - mu[{}]) * ivar[{}] = {}", index_str(at), names.in[0], index_str(at),
@@ -185,7 +174,7 @@ Shape batchnorm_shape(bool spatial, const std::vector<Shape>& in) {
 
 Tensor batchnorm_forward(const OpCall& call) {
     const Layout l(call.input(0).shape());
-    const Stats s = stats_of(call);
+    const Stats s = batch_stats(call);
     Tensor out(call.input(0).shape());
     for (std::size_t e = 0; e < out.size(); ++e)
         out[e] = call.input(1)[l.channel_of(e)] * s.xhat[e] + call.input(2)[l.channel_of(e)];
@@ -194,7 +183,7 @@ Tensor batchnorm_forward(const OpCall& call) {
 
 Worked batchnorm_explain(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
     const Layout l(call.input(0).shape());
-    const Stats s = stats_of(call);
+    const Stats s = batch_stats(call);
     const std::size_t c = at[1];
     const auto& n = names.in;
     const std::string xi = n[0] + index_str(at);

@@ -8,6 +8,7 @@ void add_elementwise_ops(OpTable& table);       // elementwise.cpp
 void add_reduce_ops(OpTable& table);            // reduce.cpp
 void add_linalg_ops(OpTable& table);            // linalg.cpp
 void add_norm_ops(OpTable& table);              // batchnorm.cpp
+void add_norm_inference_ops(OpTable& table);    // batchnorm_inference.cpp
 void add_conv_ops(OpTable& table);              // conv.cpp
 void add_pool_ops(OpTable& table);              // pool.cpp
 void add_shape_ops(OpTable& table);             // shape.cpp

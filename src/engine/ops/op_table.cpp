@@ -74,6 +74,7 @@ const OpTable& builtin_ops() {
         ops::add_reduce_ops(t);
         ops::add_linalg_ops(t);
         ops::add_norm_ops(t);
+        ops::add_norm_inference_ops(t);
         ops::add_conv_ops(t);
         ops::add_pool_ops(t);
         ops::add_shape_ops(t);

@@ -34,8 +34,11 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
 
     os << '\n' << s.heading(fmt::format("BACKWARD   {}", g.loss_formula())) << '\n';
     if (!st.grad) {
-        os << in1 << n.name << (n.kind == NodeKind::Const ? " is a constant" : " does not reach the output")
-           << ": it gets no gradient\n";
+        const char* why = n.kind == NodeKind::Const ? " is a constant"
+                          : g.reaches_output()[i]
+                              ? " reaches the output only through inputs that are not differentiable"
+                              : " does not reach the output";
+        os << in1 << n.name << why << ": it gets no gradient\n";
         return;
     }
     if (i == g.output) {
