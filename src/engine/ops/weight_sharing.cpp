@@ -235,11 +235,16 @@ OpDef kmeans_centroids() {
                                "the n_j weights of its cluster",
                     .vjp = kmeans_vjp,
                     .explain = kmeans_explain_grad}},
-        .attrs = {{"clusters", AttrType::Int, 4.0, "k, the number of centroids", {.min = 1, .max = kMaxClusters}},
+        .attrs = {{"clusters",
+                   AttrType::Int,
+                   4.0,
+                   "k, the number of centroids, from 1 to 256",
+                   {.min = 1, .max = kMaxClusters}},
                   {"iterations",
                    AttrType::Int,
                    100.0,
-                   "the most Lloyd updates made before the assignment settles",
+                   "the most Lloyd updates (each centroid moved to its cluster's mean), from 1 to 1000; fewer when "
+                   "the assignment settles",
                    {.min = 1, .max = kMaxLloydUpdates}}},
         .shape =
             [](const std::vector<Shape>& in, const Attrs& a) {
