@@ -13,6 +13,7 @@
 #include "bnstep/gradcheck.hpp"
 #include "bnstep/lesson.hpp"
 #include "bnstep/op.hpp"
+#include "bnstep/rng.hpp"
 #include "op_harness.hpp"
 
 using namespace bnstep;
@@ -132,6 +133,26 @@ TEST_CASE("weight sharing: ties go to the lower centroid; an empty cluster keeps
     CHECK(dv.data() == std::vector<double>{0.5, 0.0, 0.0, 0.5});
     CHECK(KMeansRun(3).explain_centroid(v, 1).notes.back() ==
           "no weight was ever nearest to C[1]: an empty cluster keeps its centroid");
+}
+
+TEST_CASE("weight sharing: the nearest centroid is the first minimum of a scan in index order") {
+    // Brute force against the rule as written, on values of a coarse grid so
+    // that equal centroids and weights halfway between two are common.
+    Rng rng(17);
+    for (int trial = 0; trial < 300; ++trial) {
+        const std::size_t k = 1 + rng.next() % 9, n = 1 + rng.next() % 12;
+        Tensor c(Shape{k}), w(Shape{n});
+        for (double& v : c.data()) v = static_cast<double>(rng.next() % 9) * 0.5 - 2.0;
+        for (double& v : w.data()) v = static_cast<double>(rng.next() % 19) * 0.25 - 2.25;
+        std::vector<long long> scanned(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            std::size_t best = 0;
+            for (std::size_t j = 1; j < k; ++j)
+                if (std::fabs(w[i] - c[j]) < std::fabs(w[i] - c[best])) best = j;
+            scanned[i] = static_cast<long long>(best);
+        }
+        CHECK(cluster_indices(w, c) == scanned);
+    }
 }
 
 TEST_CASE("weight sharing: the iterations limit stops Lloyd's algorithm early") {

@@ -17,19 +17,8 @@ namespace {
 constexpr long long kMaxClusters = 256;  // 8-bit indices, Deep Compression's convolution layers
 constexpr long long kMaxLloydUpdates = 1000;
 
-// The nearest centroid of w; on a tie the lower index.
-std::size_t nearest_centroid(double w, const Tensor& c) {
-    std::size_t best = 0;
-    for (std::size_t k = 1; k < c.size(); ++k)
-        if (std::fabs(w - c[k]) < std::fabs(w - c[best])) best = k;
-    return best;
-}
-
-std::vector<std::size_t> nearest_centroids(const Tensor& w, const Tensor& c) {
-    std::vector<std::size_t> idx(w.size());
-    for (std::size_t i = 0; i < w.size(); ++i) idx[i] = nearest_centroid(w[i], c);
-    return idx;
-}
+// The nearest centroid of each weight; on a tie the lower index.
+std::vector<std::size_t> nearest_centroids(const Tensor& w, const Tensor& c) { return nearest_indices(w, c); }
 
 // torch.linspace(lo, hi, k)[j]: the first half counted up from lo, the rest down from hi.
 double linear_init(double lo, double hi, std::size_t j, std::size_t k) {
@@ -264,14 +253,15 @@ OpDef kmeans_centroids() {
 
 Tensor shared_forward(const OpCall& call) {
     const Tensor &w = call.input(0), &c = call.input(1);
+    const std::vector<std::size_t> idx = nearest_centroids(w, c);
     Tensor out(w.shape());
-    for (std::size_t i = 0; i < w.size(); ++i) out[i] = c[nearest_centroid(w[i], c)];
+    for (std::size_t i = 0; i < w.size(); ++i) out[i] = c[idx[i]];
     return out;
 }
 
 Worked shared_explain(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
     const Tensor &w = call.input(0), &c = call.input(1);
-    const std::size_t k = nearest_centroid(w.at(at), c);
+    const std::size_t k = nearest_centroids(w, c)[w.offset(at)];
     const std::string wi = element(names.in[0], w.shape(), concrete(at));
     Worked out;
     out.lhs = element(names.out, w.shape(), concrete(at));
@@ -287,8 +277,9 @@ Worked shared_explain(const OpCall& call, const Names& names, const Index& at, c
 
 Tensor segment_sum(const OpCall& call, const Tensor& upstream) {
     const Tensor &w = call.input(0), &c = call.input(1);
+    const std::vector<std::size_t> idx = nearest_centroids(w, c);
     Tensor dc(c.shape(), 0.0);
-    for (std::size_t i = 0; i < w.size(); ++i) dc[nearest_centroid(w[i], c)] += upstream[i];
+    for (std::size_t i = 0; i < w.size(); ++i) dc[idx[i]] += upstream[i];
     return dc;
 }
 
@@ -298,8 +289,9 @@ Worked segment_sum_explain(const OpCall& call, const Tensor& upstream, const Nam
     const std::size_t k = at[0];
     std::vector<std::string> symbols, values, weights;
     double sum = 0.0;
+    const std::vector<std::size_t> idx = nearest_centroids(w, c);
     for (std::size_t i = 0; i < w.size(); ++i) {
-        if (nearest_centroid(w[i], c) != k) continue;
+        if (idx[i] != k) continue;
         const SymIndex pos = concrete(w.unravel(i));
         symbols.push_back(element(names.upstream, upstream.shape(), pos));
         values.push_back(num.operand(upstream[i]));
