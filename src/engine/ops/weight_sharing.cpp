@@ -111,13 +111,14 @@ std::string weight_name(const Names& names, const Tensor& w, std::size_t i) {
     return element(names.in[0], w.shape(), concrete(w.unravel(i)));
 }
 
-std::string init_note(const Clustering& r, const Tensor& w, std::size_t j, const NumFmt& num) {
+std::string init_note(const Clustering& r, const Names& names, std::size_t j, const NumFmt& num) {
     const std::size_t k = r.initial.size();
-    if (k == 1) return fmt::format("linear initialisation: C[0] = min W = {}", num(w[r.argmin]));
+    const double lo = r.initial[0], hi = r.initial[k - 1];
+    const std::string& w = names.in[0];
+    if (k == 1) return fmt::format("linear initialisation: {}[0] = min {} = {}", names.out, w, num(lo));
     return fmt::format(
-        "linear initialisation over [min W, max W] = [{}, {}]: C[{}] started at {} + {}/{} * ({} - {}) = {}",
-        num(w[r.argmin]), num(w[r.argmax]), j, num(w[r.argmin]), j, k - 1, num.operand(w[r.argmax]),
-        num.operand(w[r.argmin]), num(r.initial[j]));
+        "linear initialisation over [min {}, max {}] = [{}, {}]: {}[{}] started at {} + {}/{} * ({} - {}) = {}", w, w,
+        num(lo), num(hi), names.out, j, num(lo), j, k - 1, num.operand(hi), num.operand(lo), num(r.initial[j]));
 }
 
 std::string lloyd_note(const Clustering& r) {
@@ -136,13 +137,14 @@ Worked kmeans_explain(const OpCall& call, const Names& names, const Index& at, c
     Worked out;
     out.lhs = element(names.out, call.out->shape(), concrete(at));
     out.result = call.out->at(at);
-    out.notes.push_back(init_note(r, w, j, num));
+    out.notes.push_back(init_note(r, names, j, num));
     out.notes.push_back(lloyd_note(r));
     const auto& members = r.members[j];
     if (members.empty()) {
         out.symbolic = "its initial value";
         out.numeric = num(r.initial[j]);
-        out.notes.push_back(fmt::format("no weight was ever nearest to C[{}]: an empty cluster keeps its centroid", j));
+        out.notes.push_back(
+            fmt::format("no weight was ever nearest to {}[{}]: an empty cluster keeps its centroid", names.out, j));
         return out;
     }
     std::vector<std::string> symbols, values;
@@ -153,7 +155,7 @@ Worked kmeans_explain(const OpCall& call, const Names& names, const Index& at, c
     out.symbolic = fmt::format("({}) / {}", join_terms(symbols), members.size());
     out.numeric = fmt::format("({}) / {}", join_terms(values), members.size());
     out.notes.push_back(
-        fmt::format("C[{}] is the mean of its cluster: the {} weight{} nearest to it at the last update", j,
+        fmt::format("{}[{}] is the mean of its cluster: the {} weight{} nearest to it at the last update", names.out, j,
                     members.size(), members.size() == 1 ? "" : "s"));
     return out;
 }
@@ -173,16 +175,16 @@ Worked kmeans_explain_grad(const OpCall& call, const Tensor& upstream, const Nam
         if (!m.empty() && std::find(m.begin(), m.end(), i) != m.end()) {
             symbols.push_back(fmt::format("{} / {}", dc, m.size()));
             values.push_back(fmt::format("{} / {}", num.operand(upstream[j]), m.size()));
-            out.notes.push_back(fmt::format("{} is one of the {} weights whose mean is C[{}]: dC[{}]/d{} = 1/{}", wi,
-                                            m.size(), j, j, wi, m.size()));
+            out.notes.push_back(fmt::format("{} is one of the {} weights whose mean is {}[{}]: d{}[{}]/d{} = 1/{}", wi,
+                                            m.size(), names.out, j, names.out, j, wi, m.size()));
         } else if (m.empty() && (i == r.argmin || i == r.argmax)) {
             const double t = init_share(j, k), local = (i == r.argmin ? 1.0 - t : 0.0) + (i == r.argmax ? t : 0.0);
             symbols.push_back(fmt::format("{} * {}", dc, num(local)));
             values.push_back(fmt::format("{} * {}", num.operand(upstream[j]), num(local)));
             out.notes.push_back(
-                fmt::format("C[{}] kept its linear initialisation, which moves with {} W: "
-                            "dC[{}]/d{} = {}",
-                            j, i == r.argmin ? "min" : "max", j, wi, num(local)));
+                fmt::format("{}[{}] kept its linear initialisation, which moves with {} {}: "
+                            "d{}[{}]/d{} = {}",
+                            names.out, j, i == r.argmin ? "min" : "max", names.in[0], names.out, j, wi, num(local)));
         }
     }
     out.symbolic = symbols.empty() ? "0" : join_terms(symbols);
