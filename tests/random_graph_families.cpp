@@ -279,6 +279,17 @@ std::optional<std::size_t> Builder::gen_quantization(const std::string& op) {
         if (made && zero_point != 0) feature("quantize zero_point");
         return made;
     }
+    if (op == "kmeans_centroids" || op == "shared_weights") {
+        const long long clusters = between(1, 5);
+        put(attrs, "clusters", clusters, 4);
+        if (chance(0.3)) attrs["iterations"] = between(1, 3);
+        if (op == "kmeans_centroids") return make(op, {x}, attrs);
+        if (chance(0.5)) return make(op, {x, In::fresh(Shape{static_cast<std::size_t>(clusters)})});
+        const auto centroids = make("kmeans_centroids", {x}, attrs, true);
+        if (!centroids) return std::nullopt;
+        feature("shared_weights of its own k-means");
+        return make(op, {x, *centroids});
+    }
     // pow2_quantize
     const long long n1 = between(-2, 1), n2 = n1 - between(0, 3);
     attrs["n1"] = n1;

@@ -250,7 +250,8 @@ TEST_CASE("completion: fish, driven through complete -C") {
     CHECK(complete("bnstep run dist") == std::set<std::string>{"distillation"});
     std::ofstream(dir.path() / "mine.json") << "{}";
     std::ofstream(dir.path() / "notes.txt") << "";
-    CHECK(complete("bnstep run m") == std::set<std::string>{"magnitude-pruning", "mine.json"});  // no notes.txt
+    CHECK(complete("bnstep run ma") == std::set<std::string>{"magnitude-pruning"});
+    CHECK(complete("bnstep run mi") == std::set<std::string>{"mimic-learning", "mine.json"});  // no notes.txt
     CHECK(complete("bnstep quiz --answers=n") == std::set<std::string>{"--answers=notes.txt"});
 }
 

@@ -139,6 +139,12 @@ std::vector<OpCase> cases() {
     c.push_back({"prune_mask", {{4, 3}}});
     c.push_back({"prune_mask", {{7}}, attrs({{"sparsity", 0.3}})});
     c.push_back({"prune_mask", {{2, 2}, {2, 2}}});
+    c.push_back({"kmeans_centroids", {{4, 4}}});
+    c.push_back({"kmeans_centroids", {{3, 5}}, attrs({{"clusters", 3}})});
+    c.push_back({"kmeans_centroids", {{2, 3}}, attrs({{"clusters", 8}})});  // empty clusters keep their start
+    c.push_back({"kmeans_centroids", {{12}}, attrs({{"clusters", 3}, {"iterations", 1}})});
+    c.push_back({"shared_weights", {{4, 4}, {4}}});
+    c.push_back({"shared_weights", {{2, 3, 2}, {3}}});
     return c;
 }
 

@@ -107,7 +107,7 @@ TEST_CASE("random graphs: the check catches a wrong straight-through rule, and d
             CHECK((r.verdict == fuzz::Verdict::Failed || r.verdict == fuzz::Verdict::Passed));
             failed += r.verdict == fuzz::Verdict::Failed;
         }
-        CHECK(failed >= 10);
+        CHECK(failed >= 8);  // each of the quantization family's ops is drawn in a few dozen of the 300 lessons
     }
 }
 

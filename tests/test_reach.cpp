@@ -58,7 +58,8 @@ std::string box_mismatch(const Tensor& full, const Box& box, const Tensor& slice
     std::string bad;
     for_each_in(box, full.shape(), [&](std::size_t offset, std::size_t k) {
         const double a = full[offset], b = sliced[k];
-        const bool same = std::fabs(a - b) <= 1e-12 * std::max(1.0, std::fabs(a)) || (std::isnan(a) && std::isnan(b));
+        const bool same =
+            a == b || std::fabs(a - b) <= 1e-12 * std::max(1.0, std::fabs(a)) || (std::isnan(a) && std::isnan(b));
         if (bad.empty() && !same)
             bad = fmt::format("at {}: whole {} vs sliced {}", index_str(full.unravel(offset)), a, b);
     });

@@ -74,6 +74,44 @@ std::vector<bool> by_magnitude(const Tensor& w, std::size_t count, bool largest)
     return chosen;
 }
 
+namespace {
+
+std::size_t nearest_by_scan(double w, const Tensor& c) {
+    std::size_t best = 0;
+    for (std::size_t k = 1; k < c.size(); ++k)
+        if (std::fabs(w - c[k]) < std::fabs(w - c[best])) best = k;
+    return best;
+}
+
+// Only the values on either side of w can be nearest; among the equally near
+// ones (equal values, or a tie across w) the lowest index wins.
+std::size_t nearest_in_sorted(double w, const Tensor& c, const std::vector<std::size_t>& order) {
+    const auto above =
+        std::lower_bound(order.begin(), order.end(), w, [&c](std::size_t k, double v) { return c[k] < v; });
+    double best = INFINITY;
+    if (above != order.end()) best = std::fabs(w - c[*above]);
+    if (above != order.begin()) best = std::min(best, std::fabs(w - c[*std::prev(above)]));
+    std::size_t index = c.size();
+    for (auto it = above; it != order.end() && std::fabs(w - c[*it]) == best; ++it) index = std::min(index, *it);
+    for (auto it = above; it != order.begin() && std::fabs(w - c[*std::prev(it)]) == best; --it)
+        index = std::min(index, *std::prev(it));
+    return index == c.size() ? nearest_by_scan(w, c) : index;  // (w NaN)
+}
+
+}  // namespace
+
+std::vector<std::size_t> nearest_indices(const Tensor& w, const Tensor& c) {
+    std::vector<std::size_t> idx(w.size());
+    const bool orderable = std::none_of(c.data().begin(), c.data().end(), [](double v) { return std::isnan(v); });
+    std::vector<std::size_t> order(c.size());
+    std::iota(order.begin(), order.end(), 0);
+    if (orderable)
+        std::stable_sort(order.begin(), order.end(), [&c](std::size_t a, std::size_t b) { return c[a] < c[b]; });
+    for (std::size_t i = 0; i < w.size(); ++i)
+        idx[i] = orderable ? nearest_in_sorted(w[i], c, order) : nearest_by_scan(w[i], c);
+    return idx;
+}
+
 InputRule local_rule(std::string name, std::string formula, LocalFn local, LocalTextFn text, bool straight_through) {
     InputRule rule;
     rule.name = std::move(name);

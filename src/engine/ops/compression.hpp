@@ -40,6 +40,10 @@ std::vector<bool> read_mask(const Tensor& mask, const std::string& meaning_of_on
 // round(fraction * n), halves rounded up, for fraction in [0, 1].
 std::size_t count_of(double fraction, std::size_t n);
 void check_fraction(const Attrs& attrs, const std::string& name);
+// For each element of w, the index of the nearest element of c; on a tie of
+// distance the lower index (a scan of c in order keeping the first minimum),
+// found by a binary search among the sorted values of c.
+std::vector<std::size_t> nearest_indices(const Tensor& w, const Tensor& c);
 // Flags for the `count` elements of largest (or smallest) |w|; on a tie of
 // |w| the lower index is taken first.
 std::vector<bool> by_magnitude(const Tensor& w, std::size_t count, bool largest);

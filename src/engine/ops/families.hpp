@@ -19,5 +19,6 @@ void add_binarize_ops(OpTable& table);          // binarize.cpp
 void add_quantize_ops(OpTable& table);          // quantize.cpp
 void add_pow2_quantize_ops(OpTable& table);     // pow2_quantize.cpp
 void add_prune_ops(OpTable& table);             // prune.cpp
+void add_weight_sharing_ops(OpTable& table);    // weight_sharing.cpp
 
 }  // namespace bnstep::ops

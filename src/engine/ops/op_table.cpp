@@ -84,6 +84,7 @@ const OpTable& builtin_ops() {
         ops::add_binarize_ops(t);
         ops::add_quantize_ops(t);
         ops::add_pow2_quantize_ops(t);
+        ops::add_weight_sharing_ops(t);
         ops::add_prune_ops(t);
         return t;
     }());
