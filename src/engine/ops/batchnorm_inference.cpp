@@ -28,7 +28,7 @@ void check_batch_shape(const Shape& x, const std::string& op) {
 
 Shape running_stat_shape(const std::vector<Shape>& in, const std::string& op) {
     check_batch_shape(in[0], op);
-    const Shape c{in[0][1]};
+    Shape c{in[0][1]};
     if (in[1] != c)
         throw ShapeError(fmt::format("running must have shape {}, one value per channel of x {}, got {}", shape_str(c),
                                      shape_str(in[0]), shape_str(in[1])));
