@@ -27,9 +27,9 @@ void print_program(std::ostream& os, const NetTrimReport& r, const PrintOptions&
     const std::string x = g.nodes[g.nodes[r.matmul].inputs[0]].name, w = g.nodes[r.param].name,
                       y = g.nodes[r.relu].name;
     os << opt.style.heading(fmt::format("Net-Trim of {} in lesson {}", w, g.name)) << '\n';
-    os << wrap(fmt::format("The layer {} = relu({} {}) ({} and {}): {} is {}, {} is {}, {} is {}.", y, x, w,
-                           step_label(g.nodes[r.matmul]), step_label(g.nodes[r.relu]), x, shape_text(r.x), w,
-                           shape_text(r.w), y, shape_text(r.y)),
+    const std::string z = g.nodes[r.matmul].name;
+    os << wrap(fmt::format("The layer {} = relu({}), {} = {} {}: {} is {}, {} is {}, {} is {}.", y, z, z, x, w, x,
+                           shape_text(r.x), w, shape_text(r.w), y, shape_text(r.y)),
                width, "");
     os << wrap(fmt::format("For each unit j (column j of {}) separately, with y = {}[:, j], its active set O = {{i : "
                            "y_i > 0}} and the rest Oc: minimise ||w||_1 subject to ||(X w)_O - y_O||_2 <= epsilon "
@@ -78,9 +78,9 @@ void print_solution(std::ostream& os, const NetTrimReport& r, const NetTrimSolut
        << '\n';
     for (const std::string& line : matrix_lines(s.trimmed, num, width - 8)) os << "        " << line << '\n';
     for (const NetTrimUnit& u : s.units)
-        os << wrap(fmt::format("unit {}: {} iterations{}; ||(X u)_O - y_O||_2 = {} (epsilon {}), max(0, (X u)_Oc) = {}",
-                               u.unit, u.log.size(), u.converged ? "" : " (not converged)", num(u.active_error),
-                               num(s.epsilon), num(u.inactive_violation)),
+        os << wrap(fmt::format("unit {}: {} iterations{}, ||(X u)_O - y_O||_2 = {}, max(0, (X u)_Oc) = {}", u.unit,
+                               u.log.size(), u.converged ? "" : " (not converged)", num(u.active_error),
+                               num(u.inactive_violation)),
                    width, "    ", "        ");
 }
 
