@@ -308,9 +308,9 @@ std::vector<Command> core_commands() {
          check_command},
         {"saliency", "Optimal Brain Damage: rank weights by 0.5 * h_kk * w^2 from the Hessian's diagonal",
          saliency_command},
+        {"ops", "the op table: each op's forward rule and local-gradient formulas", ops_command},
         {"net-trim", "Net-Trim: prune a ReLU layer by minimising ||W||_1 with its outputs kept, solved by ADMM",
          net_trim_command},
-        {"ops", "the op table: each op's forward rule and local-gradient formulas", ops_command},
     };
 }
 
