@@ -246,6 +246,14 @@ NetTrimSolution solve_for(const NetTrimReport& r, double epsilon) {
 
 }  // namespace
 
+std::vector<std::size_t> net_trim_params(const Graph& g) {
+    const auto consumers = g.consumers();
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < g.nodes.size(); ++i)
+        if (g.nodes[i].kind == NodeKind::Param && layer_of(g, consumers, i)) out.push_back(i);
+    return out;
+}
+
 NetTrimReport net_trim(const Graph& g, const NetTrimOptions& options) {
     check_options(options);
     const Layer layer = find_layer(g, options);

@@ -84,6 +84,10 @@ struct NetTrimReport {
 
 NetTrimReport net_trim(const Graph& g, const NetTrimOptions& options);
 
+// The param leaves W that Net-Trim can prune: read as the right operand of a
+// matmul whose output a relu reads.
+std::vector<std::size_t> net_trim_params(const Graph& g);
+
 // One unit's program, on plain arrays: x is n x d row-major, y has n entries.
 NetTrimUnit net_trim_unit(const std::vector<double>& x, std::size_t n, std::size_t d, const std::vector<double>& y,
                           double epsilon, const NetTrimOptions& options);
