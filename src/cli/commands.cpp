@@ -259,7 +259,7 @@ std::function<int()> net_trim_command(CLI::App& cmd) {
         ->type_name("E");
     add_whole(cmd, "--iterations", o.iterations, 1, kNetTrimMaxIterations,
               "the most ADMM iterations per unit and epsilon");
-    cmd.add_option("--rho", o.rho, "the ADMM penalty rho")->check(positive)->capture_default_str();
+    cmd.add_option("--rho", o.rho, "the ADMM penalty rho, from 1e-6 to 1e6")->check(positive)->capture_default_str();
     cmd.add_option("--tolerance", o.tolerance, "tol of the stopping rule (absolute and relative)")
         ->check(positive)
         ->capture_default_str();

@@ -88,8 +88,8 @@ void check_options(const NetTrimOptions& o) {
         if (!std::isfinite(e) || e < 0)
             throw UsageError(fmt::format("{} {}: expected a number >= 0 (how far each unit's active outputs may move)",
                                          o.epsilon_name, e));
-    if (!std::isfinite(o.rho) || o.rho <= 0)
-        throw UsageError(fmt::format("{} {}: expected a number > 0", o.rho_name, o.rho));
+    if (!(o.rho >= 1e-6 && o.rho <= 1e6))
+        throw UsageError(fmt::format("{} {}: expected a number from 1e-6 to 1e6", o.rho_name, o.rho));
     if (!std::isfinite(o.tolerance) || o.tolerance <= 0 || o.tolerance >= 1)
         throw UsageError(fmt::format("{} {}: expected a number between 0 and 1", o.tolerance_name, o.tolerance));
     if (!std::isfinite(o.zero_threshold) || o.zero_threshold < 0)
@@ -286,8 +286,8 @@ NetTrimReport net_trim(const Graph& g, const NetTrimOptions& options) {
     if (options.iterations * m * options.epsilons.size() > kNetTrimMaxLogged)
         throw UsageError(
             fmt::format("{} {}: {} units x {} epsilons x {} iterations is more than the {} iterations "
-                        "bnstep logs at most; lower {}",
-                        options.param_name, g.nodes[layer.param].name, m, options.epsilons.size(), options.iterations,
+                        "bnstep logs at most; lower {} or give fewer epsilons",
+                        options.iterations_name, options.iterations, m, options.epsilons.size(), options.iterations,
                         kNetTrimMaxLogged, options.iterations_name));
     const std::vector<Tensor> values = forward(g);
     r.x = values[x_node];
