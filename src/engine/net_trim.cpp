@@ -101,62 +101,85 @@ void check_options(const NetTrimOptions& o) {
 
 }  // namespace
 
+namespace {
+
+// One unit's program: X (n x d, row-major), the original outputs y, epsilon,
+// and the Cholesky factor of I + X^T X.
+struct UnitProgram {
+    const Vec& x;
+    std::size_t n, d;
+    const Vec& y;
+    double epsilon;
+    Vec gram_factor;
+};
+
+// The ADMM iterates: w and the split (u, z), with the scaled duals (a, b).
+struct AdmmState {
+    Vec w, u, a, z, b;
+};
+
+AdmmStep admm_iteration(const UnitProgram& p, AdmmState& s, double rho, double tol) {
+    const std::size_t n = p.n, d = p.d;
+    Vec target(n);
+    for (std::size_t i = 0; i < n; ++i) target[i] = s.z[i] - s.b[i];
+    Vec rhs = transposed_times(p.x, n, d, target);
+    for (std::size_t c = 0; c < d; ++c) rhs[c] += s.u[c] - s.a[c];
+    s.w = cholesky_solve(p.gram_factor, d, rhs);
+    const Vec xw = times(p.x, n, d, s.w);
+    const Vec u_prev = s.u, z_prev = s.z;
+    for (std::size_t c = 0; c < d; ++c) s.u[c] = soft_threshold(s.w[c] + s.a[c], 1.0 / rho);
+    Vec v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = xw[i] + s.b[i];
+    s.z = project_to_constraints(v, p.y, p.epsilon);
+    for (std::size_t c = 0; c < d; ++c) s.a[c] += s.w[c] - s.u[c];
+    for (std::size_t i = 0; i < n; ++i) s.b[i] += xw[i] - s.z[i];
+
+    // The residuals and thresholds of the stopping rule (net_trim.hpp).
+    AdmmStep step;
+    Vec residual, moved(n), primal_side, split_side;
+    for (std::size_t c = 0; c < d; ++c) {
+        residual.push_back(s.w[c] - s.u[c]);
+        step.objective += std::fabs(s.u[c]);
+        primal_side.push_back(s.w[c]);
+        split_side.push_back(s.u[c]);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        residual.push_back(xw[i] - s.z[i]);
+        moved[i] = s.z[i] - z_prev[i];
+        primal_side.push_back(xw[i]);
+        split_side.push_back(s.z[i]);
+    }
+    Vec dual = transposed_times(p.x, n, d, moved);
+    for (std::size_t c = 0; c < d; ++c) dual[c] += s.u[c] - u_prev[c];
+    step.primal = norm2(residual);
+    step.dual = rho * norm2(dual);
+    step.eps_primal =
+        std::sqrt(static_cast<double>(d + n)) * tol + tol * std::max(norm2(primal_side), norm2(split_side));
+    step.eps_dual = std::sqrt(static_cast<double>(d)) * tol + tol * rho * norm2(s.a);
+    return step;
+}
+
+}  // namespace
+
 NetTrimUnit net_trim_unit(const Vec& x, std::size_t n, std::size_t d, const Vec& y, double epsilon,
                           const NetTrimOptions& options) {
-    const double rho = options.rho, tol = options.tolerance;
-    const Vec l = cholesky_of_gram(x, n, d);
-    Vec w(d, 0.0), u(d, 0.0), a(d, 0.0), z(n, 0.0), b(n, 0.0);
+    const UnitProgram program{x, n, d, y, epsilon, cholesky_of_gram(x, n, d)};
+    AdmmState state{Vec(d, 0.0), Vec(d, 0.0), Vec(d, 0.0), Vec(n, 0.0), Vec(n, 0.0)};
     NetTrimUnit unit;
-    for (std::size_t k = 0; k < options.iterations && !unit.converged; ++k) {
-        Vec rhs = transposed_times(x, n, d, [&] {
-            Vec t(n);
-            for (std::size_t i = 0; i < n; ++i) t[i] = z[i] - b[i];
-            return t;
-        }());
-        for (std::size_t c = 0; c < d; ++c) rhs[c] += u[c] - a[c];
-        w = cholesky_solve(l, d, rhs);
-        const Vec xw = times(x, n, d, w);
-        const Vec u_prev = u, z_prev = z;
-        for (std::size_t c = 0; c < d; ++c) u[c] = soft_threshold(w[c] + a[c], 1.0 / rho);
-        Vec v(n);
-        for (std::size_t i = 0; i < n; ++i) v[i] = xw[i] + b[i];
-        z = project_to_constraints(v, y, epsilon);
-        for (std::size_t c = 0; c < d; ++c) a[c] += w[c] - u[c];
-        for (std::size_t i = 0; i < n; ++i) b[i] += xw[i] - z[i];
-
-        AdmmStep step;
-        Vec residual, moved(n), primal_side, split_side;
-        for (std::size_t c = 0; c < d; ++c) {
-            residual.push_back(w[c] - u[c]);
-            step.objective += std::fabs(u[c]);
-            primal_side.push_back(w[c]);
-            split_side.push_back(u[c]);
-        }
-        for (std::size_t i = 0; i < n; ++i) {
-            residual.push_back(xw[i] - z[i]);
-            moved[i] = z[i] - z_prev[i];
-            primal_side.push_back(xw[i]);
-            split_side.push_back(z[i]);
-        }
-        Vec dual = transposed_times(x, n, d, moved);
-        for (std::size_t c = 0; c < d; ++c) dual[c] += u[c] - u_prev[c];
-        step.primal = norm2(residual);
-        step.dual = rho * norm2(dual);
-        step.eps_primal =
-            std::sqrt(static_cast<double>(d + n)) * tol + tol * std::max(norm2(primal_side), norm2(split_side));
-        step.eps_dual = std::sqrt(static_cast<double>(d)) * tol + tol * rho * norm2(a);
+    while (unit.log.size() < options.iterations && !unit.converged) {
+        const AdmmStep step = admm_iteration(program, state, options.rho, options.tolerance);
         unit.converged = step.primal <= step.eps_primal && step.dual <= step.eps_dual;
         unit.log.push_back(step);
     }
-    unit.weights = u;
-    const Vec xu = times(x, n, d, u);
+    unit.weights = state.u;
+    const Vec xu = times(x, n, d, state.u);
     double off = 0;
     for (std::size_t i = 0; i < n; ++i) {
         if (y[i] > 0)
             off += (xu[i] - y[i]) * (xu[i] - y[i]);
         else
             unit.inactive_violation = std::max(unit.inactive_violation, xu[i]);
-        unit.dual_z.push_back(rho * b[i]);
+        unit.dual_z.push_back(options.rho * state.b[i]);
     }
     unit.active_error = std::sqrt(off);
     return unit;
