@@ -123,6 +123,11 @@ TEST_CASE("net-trim: the first two ADMM iterations and the solution of a one-wei
     const double w2 = 2.0 * s1 / 7.25;
     CHECK(u.log[1].objective == doctest::Approx(w2 - 1.0).epsilon(1e-13));
     CHECK(u.log[1].eps_dual == doctest::Approx(2.0 * tol).epsilon(1e-12));
+    // z: X w + b = (w2 - 0.8 shrink) x on O lies outside the ball, so it lands on the sphere at
+    // y_O + eps (direction of x_O) = (0.8 - eps / sqrt(5.25)) x_O; on row 2, -w2 <= 0 stays. Then
+    // r = ||(w - u, X w - z)|| = sqrt(1 + (w2 - 0.8 + eps / sqrt(5.25))^2 * 5.25).
+    const double gap = w2 - 0.8 + eps / std::sqrt(5.25);
+    CHECK(u.log[1].primal == doctest::Approx(std::sqrt(1.0 + gap * gap * 5.25)).epsilon(1e-12));
     // The program: min |w| with w >= 0 (from row 2) and |w - 0.8| sqrt(5.25) <= eps.
     CHECK(u.converged);
     REQUIRE(u.weights.size() == 1);
