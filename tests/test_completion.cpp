@@ -149,6 +149,11 @@ TEST_CASE("completion: lessons, and the nodes of the lesson on the line") {
         CHECK(!std::isdigit(static_cast<unsigned char>(param[0])));  // names, not steps
     }
     CHECK(accepted({"saliency", "depthwise-separable", "--param", *depthwise_params.begin()}));
+    // net-trim --param: the params W of a layer relu(matmul(X, W)), each accepted; not the input X.
+    CHECK(offered({"net-trim", "--param", ""}) == std::set<std::string>{"W"});
+    CHECK(accepted({"net-trim", "--param", "W", "--epsilon", "0.1", "--format", "json"}));
+    CHECK(!accepted({"net-trim", "--param", "X"}));
+    CHECK(offered({"net-trim", "obd-saliency", "--param", ""}) == std::set<std::string>{"W1"});
     // After "--" every word is an argument: no option is offered.
     CHECK(offered({"run", "--", "-"}).empty());
     CHECK(offered({"run", "--", "b"}) == with_prefix(lesson_names(), "b"));

@@ -171,7 +171,7 @@ TEST_CASE("gradcheck: every new compression lesson passes, naming its surrogates
         for (const NodeCheck& c : r.checks) through += c.surrogates.empty() ? 0 : 1;
         CHECK(through > 0);
     }
-    for (const char* name : {"inq", "magnitude-pruning", "obd-saliency", "distillation", "fitnets-hint"}) {
+    for (const char* name : {"inq", "magnitude-pruning", "obd-saliency", "distillation", "fitnets-hint", "net-trim"}) {
         CAPTURE(name);
         const Graph g = load_lesson(name);
         const GradcheckReport r = check_gradients(g, run(g), GradcheckOptions{});

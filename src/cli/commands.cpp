@@ -215,6 +215,67 @@ std::function<int()> saliency_command(CLI::App& cmd) {
     return [a] { return rank_saliency(*a); };
 }
 
+struct NetTrimArgs {
+    std::string lesson = "net-trim";
+    NetTrimOptions options;
+    NetTrimShow show;
+    Common common;
+};
+
+int trim_layer(NetTrimArgs& a) {
+    const Graph g = a.common.load(a.lesson);
+    NetTrimOptions& o = a.options;
+    o.max_work = a.common.limits.work;
+    o.max_work_name = a.common.limits.names.work;
+    o.param_name = "--param";
+    o.epsilon_name = "--epsilon";
+    o.iterations_name = "--iterations";
+    o.rho_name = "--rho";
+    o.tolerance_name = "--tolerance";
+    o.threshold_name = "--zero-threshold";
+    const NetTrimReport report = net_trim(g, o);
+    const std::size_t units = report.w.shape()[1];
+    if (a.show.unit >= units)
+        throw UsageError(fmt::format("--unit {}: {} has {} units, numbered from 0 to {}", a.show.unit,
+                                     g.nodes[report.param].name, units, units - 1));
+    if (a.common.format == "json")
+        print_json(net_trim_json(report));
+    else
+        print_net_trim_text(std::cout, report, a.show, a.common.print());
+    return kOk;
+}
+
+std::function<int()> net_trim_command(CLI::App& cmd) {
+    auto a = std::make_shared<NetTrimArgs>();
+    NetTrimOptions& o = a->options;
+    add_lesson_argument(cmd, a->lesson);
+    cmd.add_option("--param", o.param,
+                   "the weight leaf W of a layer relu(matmul(X, W)) (default: the first param that is one)")
+        ->type_name(kLeafType);
+    cmd.add_option("--epsilon", o.epsilons,
+                   "how far each unit's active outputs may move, ||(X w)_O - y_O||_2 <= epsilon (repeatable or "
+                   "comma-separated; default: 0,0.05,0.1,0.2,0.5)")
+        ->delimiter(',')
+        ->type_name("E");
+    add_whole(cmd, "--iterations", o.iterations, 1, kNetTrimMaxIterations,
+              "the most ADMM iterations per unit and epsilon");
+    cmd.add_option("--rho", o.rho, "the ADMM penalty rho, from 1e-6 to 1e6")->check(positive)->capture_default_str();
+    cmd.add_option("--tolerance", o.tolerance, "tol of the stopping rule (absolute and relative)")
+        ->check(positive)
+        ->capture_default_str();
+    cmd.add_option("--zero-threshold", o.zero_threshold, "weights with |w| at or below it count as zero in the table")
+        ->capture_default_str();
+    add_whole(cmd, "--unit", a->show.unit, 0, kMaxElementsLimit,
+              "the unit whose ADMM iterations the text shows, at the last epsilon");
+    add_whole(cmd, "--log-every", a->show.every, 1, kNetTrimMaxIterations,
+              "in the text log, every K-th iteration after the first 10 (default: about 20 lines)")
+        ->type_name("K")
+        ->default_str("");
+    add_common(cmd, a->common, {"text", "json"});
+    add_lesson_options(cmd, a->common, false);
+    return [a] { return trim_layer(*a); };
+}
+
 int list_ops(const Common& common) {
     if (common.format == "markdown")
         std::cout << op_reference_markdown(builtin_ops());
@@ -248,6 +309,8 @@ std::vector<Command> core_commands() {
         {"saliency", "Optimal Brain Damage: rank weights by 0.5 * h_kk * w^2 from the Hessian's diagonal",
          saliency_command},
         {"ops", "the op table: each op's forward rule and local-gradient formulas", ops_command},
+        {"net-trim", "Net-Trim: prune a ReLU layer by minimising ||W||_1 with its outputs kept, solved by ADMM",
+         net_trim_command},
     };
 }
 

@@ -9,6 +9,7 @@
 
 #include "bnstep/lesson.hpp"
 #include "bnstep/executor.hpp"
+#include "bnstep/net_trim.hpp"
 #include "bnstep/op.hpp"
 #include "bnstep/study.hpp"
 #include "bnstep/visible.hpp"
@@ -103,6 +104,13 @@ std::string lesson_of(const CommandSpec& cmd, const Line& line) {
     return p ? p->default_value : "";
 }
 
+// What each command accepts: saliency's leaves that get a gradient, net-trim's
+// layer weights, the nodes quiz has questions for, any node for trace and graph.
+NodeSet accepted_nodes(const CommandSpec& cmd, const OptionSpec& o) {
+    if (o.value == ValueKind::Leaf) return cmd.name == "net-trim" ? NodeSet::NetTrimWeights : NodeSet::GradientLeaves;
+    return cmd.name == "quiz" ? NodeSet::WithQuestions : NodeSet::All;
+}
+
 // cur is the value of `o` ("--format=js": prefix "--format=", cur "js").
 void complete_value(Completion& c, const CommandSpec& cmd, const Line& line, const OptionSpec& o,
                     const std::string& prefix, const std::string& cur) {
@@ -116,11 +124,7 @@ void complete_value(Completion& c, const CommandSpec& cmd, const Line& line, con
             break;
         case ValueKind::Node:
         case ValueKind::Leaf: {
-            // What each command accepts: saliency's leaves that get a gradient,
-            // the nodes quiz has questions for, any node for trace and graph.
-            const NodeSet set = o.value == ValueKind::Leaf ? NodeSet::GradientLeaves
-                                : cmd.name == "quiz"       ? NodeSet::WithQuestions
-                                                           : NodeSet::All;
+            const NodeSet set = accepted_nodes(cmd, o);
             for (const auto& n : node_candidates(lesson_of(cmd, line), set))
                 add_matching(c, cur, n.word, n.description);
             break;
@@ -184,7 +188,9 @@ std::vector<Candidate> node_candidates(const std::string& lesson, NodeSet set) {
     try {
         const Graph g = load_lesson(lesson);
         std::vector<bool> accepted(g.nodes.size(), set == NodeSet::All);
-        if (set != NodeSet::All) {
+        if (set == NodeSet::NetTrimWeights) {
+            for (std::size_t i : net_trim_params(g)) accepted[i] = true;
+        } else if (set != NodeSet::All) {
             const Trace t = bnstep::run(g);
             if (set == NodeSet::WithQuestions)
                 for (std::size_t i : nodes_with_questions(t, QuizOptions{})) accepted[i] = true;
@@ -196,8 +202,8 @@ std::vector<Candidate> node_candidates(const std::string& lesson, NodeSet set) {
             if (!accepted[i]) continue;
             const Node& n = g.nodes[i];
             const std::string what = n.is_leaf() ? std::string(kind_name(n.kind)) : n.op->name;
-            // saliency --param takes names only; trace, quiz and graph steps too.
-            if (n.step && set != NodeSet::GradientLeaves)
+            // saliency and net-trim --param take names only; trace, quiz and graph steps too.
+            if (n.step && set != NodeSet::GradientLeaves && set != NodeSet::NetTrimWeights)
                 out.push_back({std::to_string(*n.step), fmt::format("{}: {}", n.name, what)});
             out.push_back({n.name, n.step ? fmt::format("step {}: {}", *n.step, what) : what});
         }

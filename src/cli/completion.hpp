@@ -30,6 +30,7 @@ enum class NodeSet {
     All,             // trace --node, graph --highlight
     WithQuestions,   // quiz --node: the nodes quiz has a question for
     GradientLeaves,  // saliency --param: input and param leaves that get a gradient
+    NetTrimWeights,  // net-trim --param: params W of a layer relu(matmul(X, W))
 };
 
 // The steps and names of those nodes, or nothing when the lesson does not load.

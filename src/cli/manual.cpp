@@ -67,6 +67,11 @@ Which of those gradients is wrong, why, and where the error starts, with one
 element worked out; \fBbnstep compare batchnorm subs/*.npz \-\-format csv\fR
 grades a class, one row per file.
 .TP
+.B bnstep net\-trim \-\-epsilon 0,0.1,0.3 \-\-unit 1
+Net-Trim on the lesson's ReLU layer: for each epsilon, the weights of smallest
+l1 norm whose outputs stay within epsilon of the layer's, found by ADMM (the
+iterations of unit 1 shown), then the sparsity against the output error.
+.TP
 .B bnstep run my\-lesson.json \-\-set x.shape=8,16
 A lesson file of one's own, with the leaf x resized.
 .TP

@@ -36,9 +36,10 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
     if (!st.grad) {
         const char* why = n.kind == NodeKind::Const ? " is a constant"
                           : g.reaches_output()[i]
-                              ? " reaches the output only through inputs that are not differentiable"
+                              ? " reaches the output only through inputs that are not differentiable (a buffer, a "
+                                "label, a mask)"
                               : " does not reach the output";
-        os << in1 << n.name << why << ": it gets no gradient\n";
+        os << wrap(n.name + why + ": it gets no gradient", width, in1, in1 + "  ");
         return;
     }
     if (i == g.output) {

@@ -12,6 +12,7 @@
 #include "bnstep/compare.hpp"
 #include "bnstep/executor.hpp"
 #include "bnstep/gradcheck.hpp"
+#include "bnstep/net_trim.hpp"
 #include "bnstep/numfmt.hpp"
 #include "bnstep/saliency.hpp"
 
@@ -99,6 +100,17 @@ std::string compare_csv(const std::vector<CompareOutcome>& outcomes);
 
 void print_saliency_text(std::ostream& os, const SaliencyReport& report, const PrintOptions& opt);
 nlohmann::json saliency_json(const SaliencyReport& report);
+
+// `bnstep net-trim`: the ADMM log of one unit at the last epsilon (its first
+// 10 iterations, then every `every`-th and the last; 0: about 20 lines), the
+// trimmed weights per epsilon and the sparsity-versus-error table.
+struct NetTrimShow {
+    std::size_t unit = 0;
+    std::size_t every = 0;
+};
+void print_net_trim_text(std::ostream& os, const NetTrimReport& report, const NetTrimShow& show,
+                         const PrintOptions& opt);
+nlohmann::json net_trim_json(const NetTrimReport& report);
 
 // The op reference (docs/ops.md) and a short text listing, from the op table.
 std::string op_reference_markdown(const OpTable& ops);
