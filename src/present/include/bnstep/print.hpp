@@ -13,6 +13,8 @@
 #include "bnstep/executor.hpp"
 #include "bnstep/gradcheck.hpp"
 #include "bnstep/numfmt.hpp"
+#include "bnstep/fisher.hpp"
+#include "bnstep/layerwise_obs.hpp"
 #include "bnstep/saliency.hpp"
 
 namespace bnstep {
@@ -99,6 +101,12 @@ std::string compare_csv(const std::vector<CompareOutcome>& outcomes);
 
 void print_saliency_text(std::ostream& os, const SaliencyReport& report, const PrintOptions& opt);
 nlohmann::json saliency_json(const SaliencyReport& report);
+// `saliency --method obs`: layer-wise Optimal Brain Surgeon on one matmul's weight.
+void print_obs_text(std::ostream& os, const ObsReport& report, const PrintOptions& opt);
+nlohmann::json obs_json(const ObsReport& report);
+// `saliency --method fisher`: the empirical Fisher diagonal from per-example gradients, beside OBD.
+void print_fisher_text(std::ostream& os, const FisherReport& report, const PrintOptions& opt);
+nlohmann::json fisher_json(const FisherReport& report);
 
 // The op reference (docs/ops.md) and a short text listing, from the op table.
 std::string op_reference_markdown(const OpTable& ops);
