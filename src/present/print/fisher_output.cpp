@@ -93,11 +93,11 @@ void print_fisher_summary(std::ostream& os, const FisherReport& r, const PrintOp
                            r.gradient_norm, r.max_fisher_hessian_gap),
                width, "");
     os << wrap(
-        "Where F approximates H: for a negative log-likelihood loss, the Hessian is the Fisher of the model's "
-        "own predictive distribution plus a term that vanishes where the model fits (a residual times the "
-        "second derivative of the logits). The empirical Fisher uses the lesson's labels instead of labels "
-        "drawn from the model, so F_kk ~ h_kk only at a minimum whose labels the model predicts well; away "
-        "from it (or with another loss) they can differ by far.",
+        "Where F approximates H: for a negative log-likelihood (cross-entropy) loss, H is the Fisher of the "
+        "model's own predictive distribution (labels drawn from p, not the data's) plus the residuals p - y "
+        "times the logits' second derivatives in w. The empirical Fisher puts the data's labels in place of "
+        "labels drawn from p, so F_kk ~ h_kk at a minimum where the labels are distributed as the model "
+        "predicts; away from a minimum, or for another loss, they can differ by far.",
         width, "");
     const std::size_t total = r.weights.size();
     os << wrap(fmt::format("Removing {} of {} weights: L = {} becomes {} without the least salient by Fisher, {} by "

@@ -139,8 +139,8 @@ void print_obs_text(std::ostream& os, const ObsReport& r, const PrintOptions& op
                            num(r.error_obd), obs_names(r, r.obd_removed), num(r.error_magnitude),
                            obs_names(r, r.magnitude_removed)),
                width, "");
-    os << wrap(fmt::format("The lesson's loss {} = {} becomes {} (OBS), {} (OBD) and {} (magnitude).", g.loss_formula(),
-                           num(r.loss), num(r.loss_obs), num(r.loss_obd), num(r.loss_magnitude)),
+    os << wrap(fmt::format("The lesson's loss L = {} becomes {} (OBS), {} (OBD) and {} (magnitude).", num(r.loss),
+                           num(r.loss_obs), num(r.loss_obd), num(r.loss_magnitude)),
                width, "");
 }
 
