@@ -128,6 +128,11 @@ TEST_CASE("fisher: a lesson without a batch, an example out of range and an unkn
                                         FisherOptions{.saliency = {}, .example = 3, .example_name = "--example"}),
                          doctest::Contains("--example 3: lesson"), UsageError);
     FisherOptions o;
+    o.saliency.prune = 3;
+    o.saliency.prune_name = "--prune";
+    CHECK_THROWS_WITH_AS(compute_fisher(least_squares_column(), o), doctest::Contains("--prune 3: lesson"), UsageError);
+    o.saliency.prune = 2;
+    CHECK(compute_fisher(least_squares_column(), o).obd.prune == 2);
     o.saliency.params = {"nope"};
     CHECK_THROWS_AS(compute_fisher(least_squares_column(), o), UsageError);
     o.saliency.params = {};
@@ -150,6 +155,8 @@ TEST_CASE("fisher: the command, text and JSON, and its option errors") {
     for (const auto& args :
          std::vector<std::vector<std::string>>{{"saliency", "obd-saliency", "--method", "fisher", "--example", "6"},
                                                {"saliency", "obd-saliency", "--example", "1"},
+                                               {"saliency", "obd-saliency", "--method", "fisher", "--prune", "25"},
+                                               {"saliency", "obd-saliency", "--prune", "25"},
                                                {"saliency", "obd-saliency", "--method", "fisher", "--param", "y"}}) {
         const auto bad = bnstep_test::run_bnstep(args);
         CAPTURE(args.back());

@@ -230,6 +230,7 @@ int rank_saliency(SaliencyArgs& a) {
     a.options.max_work = a.common.limits.work;
     a.options.max_work_name = a.common.limits.names.work;
     a.options.params_name = "--param";
+    a.options.prune_name = "--prune";
     if (a.method == "fisher") return fisher_pruning(a, g);
     const SaliencyReport report = compute_saliency(g, a.options);
     if (a.common.format == "json")
