@@ -94,10 +94,13 @@ std::vector<std::size_t> obs_ranks(const std::vector<double>& keys) {
 
 void obs_check_limits(const ObsReport& r, const ObsOptions& o) {
     const std::size_t d3 = saturating_mul(saturating_mul(r.d, r.d), r.d);
-    // The first inverse, one per removal, and E from x @ dW for every weight alone and every step.
-    const std::size_t work = saturating_add(saturating_mul(d3, saturating_add(r.prune, 1)),
-                                            saturating_mul(saturating_mul(r.n, r.d), saturating_mul(r.d, r.m)));
-    const std::size_t total = saturating_add(work, saturating_mul(r.prune, saturating_mul(r.n, r.d * r.m)));
+    // H and its inverse, one inverse per removal, E from x @ dw for every weight alone and after every step,
+    // and the lesson's loss four times.
+    const std::size_t nd = saturating_mul(r.n, r.d), dm = saturating_mul(r.d, r.m);
+    std::size_t total = saturating_add(saturating_mul(nd, r.d), saturating_mul(d3, saturating_add(r.prune, 1)));
+    total = saturating_add(total, saturating_mul(nd, dm));
+    total = saturating_add(total, saturating_mul(r.prune, saturating_mul(nd, r.m)));
+    total = saturating_add(total, saturating_mul(r.graph->work, 4));
     if (total > o.max_work)
         throw UsageError(
             fmt::format("layer-wise OBS on {} ({} x {}, {} examples) would take about {} multiply-adds, "
@@ -124,9 +127,9 @@ void obs_rank_weights(ObsReport& r, const MatrixXd& x, const MatrixXd& w, const 
             s.inverse = hinv(qi, qi);
             s.saliency = s.weight * s.weight / (2.0 * s.inverse);
             s.obd_saliency = 0.5 * s.hessian * s.weight * s.weight;
-            MatrixXd dw = MatrixXd::Zero(w.rows(), w.cols());
-            dw.col(ji) = -(s.weight / s.inverse) * hinv.col(qi);
-            dw(qi, ji) = -s.weight;
+            // Only column j moves: E is that column's share, from x @ dw_j.
+            MatrixXd dw = -(s.weight / s.inverse) * hinv.col(qi);
+            dw(qi, 0) = -s.weight;
             s.error_alone = obs_layer_error(x, dw);
             magnitude.push_back(std::fabs(s.weight));
             r.weights.push_back(s);
@@ -139,7 +142,11 @@ void obs_rank_weights(ObsReport& r, const MatrixXd& x, const MatrixXd& w, const 
 MatrixXd obs_prune(ObsReport& r, const MatrixXd& x, const MatrixXd& w0, const MatrixXd& h, const MatrixXd& hinv) {
     MatrixXd w = w0;
     std::vector<std::vector<bool>> removed(r.m, std::vector<bool>(r.d, false));
-    std::vector<MatrixXd> column_inverse(r.m, hinv);
+    // A column's own inverse once it has lost a weight; until then (0 x 0) it shares hinv.
+    std::vector<MatrixXd> column_inverse(r.m);
+    auto inverse_of = [&](std::size_t j) -> const MatrixXd& {
+        return column_inverse[j].size() ? column_inverse[j] : hinv;
+    };
     for (std::size_t step = 0; step < r.prune; ++step) {
         ObsRemoval best;
         best.saliency = INFINITY;
@@ -148,7 +155,7 @@ MatrixXd obs_prune(ObsReport& r, const MatrixXd& x, const MatrixXd& w0, const Ma
             for (std::size_t j = 0; j < r.m; ++j) {
                 if (removed[j][q]) continue;
                 const double wq = w(static_cast<Eigen::Index>(q), static_cast<Eigen::Index>(j));
-                const double inv = column_inverse[j](static_cast<Eigen::Index>(q), static_cast<Eigen::Index>(q));
+                const double inv = inverse_of(j)(static_cast<Eigen::Index>(q), static_cast<Eigen::Index>(q));
                 const double s = wq * wq / (2.0 * inv);
                 if (s < best.saliency || (s == best.saliency && std::fabs(wq) < best_magnitude)) {
                     best = {
@@ -157,7 +164,7 @@ MatrixXd obs_prune(ObsReport& r, const MatrixXd& x, const MatrixXd& w0, const Ma
                 }
             }
         const auto q = static_cast<Eigen::Index>(best.at[0]), j = static_cast<Eigen::Index>(best.at[1]);
-        const VectorXd update = -(best.weight / best.inverse) * column_inverse[best.at[1]].col(q);
+        const VectorXd update = -(best.weight / best.inverse) * inverse_of(best.at[1]).col(q);
         w.col(j) += update;
         w(q, j) = 0.0;  // exactly, not up to rounding
         best.update.assign(update.data(), update.data() + update.size());
