@@ -69,6 +69,7 @@ TEST_CASE("fisher: F_kk, the example's gradient and the saliency match the close
     }
     CHECK(r.example_loss == doctest::Approx(residual(1) * residual(1)).epsilon(1e-13));
     CHECK(r.max_mean_gradient_gap < 1e-14);
+    CHECK(r.loss_is_mean);
     // The worked weight's per-example gradients, every n.
     const std::size_t worked = r.obd.weights[r.weights.front().obd].at[0];
     REQUIRE(r.worked_gradients.size() == 3);
@@ -120,6 +121,24 @@ TEST_CASE("fisher: at the minimum of the fisher-pruning lesson, F_kk is the Hess
     CHECK(away.gradient_norm > 0.1);
     CHECK(away.max_fisher_hessian_gap > 0.5);
     CHECK(away.max_mean_gradient_gap < 1e-14);
+}
+
+TEST_CASE("fisher: a loss that is not the mean of the per-example losses is said so") {
+    // Centring h over the batch couples the examples: on one example h - mean(h) is 0.
+    const Graph g = parse_lesson(R"({"title": "coupled",
+        "leaves": [{"name": "x", "kind": "input", "shape": [3, 2], "values": [[1.0, -2.0], [0.5, 1.5], [-1.0, 0.25]]},
+                   {"name": "W", "kind": "param", "shape": [2, 1], "values": [[0.3], [-0.8]]},
+                   {"name": "t", "kind": "const", "shape": [3, 1], "values": [[1.0], [0.0], [0.5]]}],
+        "nodes": [{"name": "h", "op": "matmul", "inputs": ["x", "W"]},
+                  {"name": "m", "op": "mean", "inputs": ["h"], "attrs": {"axis": 0, "keepdims": true}},
+                  {"name": "c", "op": "sub", "inputs": ["h", "m"]},
+                  {"name": "loss", "op": "mse", "inputs": ["c", "t"]}],
+        "output": {"node": "loss"}})",
+                                 "coupled.json");
+    const FisherReport r = compute_fisher(g, FisherOptions{});
+    CHECK_FALSE(r.loss_is_mean);
+    // Every example alone has h - mean(h) = 0, so no gradient reaches W.
+    for (const FisherWeight& f : r.weights) CHECK(f.fisher == 0.0);
 }
 
 TEST_CASE("fisher: a lesson without a batch, an example out of range and an unknown param are usage errors") {

@@ -143,6 +143,9 @@ FisherReport compute_fisher(const Graph& g, const FisherOptions& options) {
             std::max(r.max_fisher_hessian_gap, std::fabs(f.fisher - s.hessian) / std::max(std::fabs(s.hessian), 1e-3));
     }
     r.gradient_norm = std::sqrt(norm2);
+    const double scale = std::max({1.0, std::fabs(r.obd.loss), r.gradient_norm});
+    r.loss_is_mean =
+        std::fabs(r.mean_example_loss - r.obd.loss) <= 1e-9 * scale && r.max_mean_gradient_gap <= 1e-9 * scale;
     std::stable_sort(r.weights.begin(), r.weights.end(),
                      [](const FisherWeight& a, const FisherWeight& b) { return a.saliency < b.saliency; });
 

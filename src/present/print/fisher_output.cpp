@@ -88,6 +88,12 @@ void print_fisher_summary(std::ostream& os, const FisherReport& r, const PrintOp
                            "{:.1e}; (1/N) sum_n L_n = {} and L = {}.",
                            r.max_mean_gradient_gap, num(r.mean_example_loss), num(r.obd.loss)),
                width, "");
+    if (!r.loss_is_mean)
+        os << wrap(
+            "Note: the lesson's loss is not the mean of the per-example losses (its examples interact, as "
+            "through batch statistics, or it sums over the batch), so F is the Fisher of the L_n, not a "
+            "stand-in for the Hessian of L.",
+            width, "");
     os << wrap(fmt::format("||dL/dw|| = {:.3e}; F_kk and h_kk differ by at most {:.3g} (relative to |h_kk|, floor "
                            "1e-3).",
                            r.gradient_norm, r.max_fisher_hessian_gap),
@@ -169,6 +175,7 @@ nlohmann::json fisher_json(const FisherReport& r) {
             {"skipped", r.obd.skipped},
             {"gradient_norm", r.gradient_norm},
             {"max_mean_gradient_gap", r.max_mean_gradient_gap},
+            {"loss_is_mean", r.loss_is_mean},
             {"max_fisher_hessian_gap", r.max_fisher_hessian_gap},
             {"prune", r.obd.prune},
             {"loss_pruned_by_fisher", r.loss_pruned_by_fisher},

@@ -43,9 +43,12 @@ struct FisherReport {
     std::vector<double> worked_gradients;  // dL_n/dw_k of the least salient by Fisher, for every n
     double gradient_norm = 0.0;            // ||dL/dw|| over the ranked weights: ~0 at a minimum
     double max_mean_gradient_gap = 0.0;    // max_k |(1/N) sum_n dL_n/dw_k - dL/dw_k|
-    double max_fisher_hessian_gap = 0.0;   // max_k |F_kk - h_kk| / max(|h_kk|, 1e-3)
-    double loss_pruned_by_fisher = 0.0;    // L with the K of least Fisher saliency set to 0
-    std::size_t overlap_with_obd = 0;      // weights both the Fisher and the OBD choice remove
+    // L = (1/N) sum_n L_n and dL/dw = (1/N) sum_n dL_n/dw (to 1e-9): false when the examples interact
+    // (batch statistics) or the loss sums over the batch, and F is then not the Fisher of L.
+    bool loss_is_mean = true;
+    double max_fisher_hessian_gap = 0.0;  // max_k |F_kk - h_kk| / max(|h_kk|, 1e-3)
+    double loss_pruned_by_fisher = 0.0;   // L with the K of least Fisher saliency set to 0
+    std::size_t overlap_with_obd = 0;     // weights both the Fisher and the OBD choice remove
 };
 
 FisherReport compute_fisher(const Graph& g, const FisherOptions& options);
