@@ -179,15 +179,59 @@ std::function<int()> check_command(CLI::App& cmd) {
 
 struct SaliencyArgs {
     std::string lesson = "obd-saliency";
+    std::string method = "obd";
     SaliencyOptions options;
+    double damping = 0.0;
+    std::size_t example = 0;
     Common common;
 };
 
+int fisher_pruning(const SaliencyArgs& a, const Graph& g) {
+    const FisherReport report =
+        compute_fisher(g, FisherOptions{.saliency = a.options, .example = a.example, .example_name = "--example"});
+    if (a.common.format == "json")
+        print_json(fisher_json(report));
+    else
+        print_fisher_text(std::cout, report, a.common.print());
+    return kOk;
+}
+
+int layerwise_obs(SaliencyArgs& a, const Graph& g) {
+    if (a.options.params.size() > 1)
+        throw UsageError(fmt::format("--method obs prunes one layer: give one --param (the weight of a matmul), not {}",
+                                     a.options.params.size()));
+    const ObsOptions options{.param = a.options.params.empty() ? "" : a.options.params.front(),
+                             .damping = a.damping,
+                             .prune = a.options.prune,
+                             .max_work = a.common.limits.work,
+                             .max_elements = a.common.limits.elements,
+                             .param_name = "--param",
+                             .damping_name = "--damping",
+                             .prune_name = "--prune",
+                             .max_work_name = a.common.limits.names.work,
+                             .max_elements_name = a.common.limits.names.elements};
+    const ObsReport report = compute_layerwise_obs(g, options);
+    if (a.common.format == "json")
+        print_json(obs_json(report));
+    else
+        print_obs_text(std::cout, report, a.common.print());
+    return kOk;
+}
+
 int rank_saliency(SaliencyArgs& a) {
+    if (a.method != "obs" && a.damping != 0.0)
+        throw UsageError(
+            fmt::format("--damping is for --method obs (the inverse of the layer's Hessian), not {}", a.method));
+    if (a.method != "fisher" && a.example != 0)
+        throw UsageError(
+            fmt::format("--example is for --method fisher (the example whose gradient is shown), not {}", a.method));
     const Graph g = a.common.load(a.lesson);
+    if (a.method == "obs") return layerwise_obs(a, g);
     a.options.max_work = a.common.limits.work;
     a.options.max_work_name = a.common.limits.names.work;
     a.options.params_name = "--param";
+    a.options.prune_name = "--prune";
+    if (a.method == "fisher") return fisher_pruning(a, g);
     const SaliencyReport report = compute_saliency(g, a.options);
     if (a.common.format == "json")
         print_json(saliency_json(report));
@@ -199,11 +243,25 @@ int rank_saliency(SaliencyArgs& a) {
 std::function<int()> saliency_command(CLI::App& cmd) {
     auto a = std::make_shared<SaliencyArgs>();
     add_lesson_argument(cmd, a->lesson);
-    cmd.add_option("--param", a->options.params, "a leaf whose weights to rank (repeatable; default: every param)")
+    cmd.add_option("--method", a->method,
+                   "obd: Optimal Brain Damage, 0.5 * h_kk * w^2; fisher: 0.5 * F_kk * w^2 from per-example "
+                   "gradients; obs: layer-wise Optimal Brain Surgeon on the matmul whose weight is --param")
+        ->check(CLI::IsMember({"obd", "fisher", "obs"}))
+        ->capture_default_str();
+    cmd.add_option("--param", a->options.params,
+                   "a leaf whose weights to rank (repeatable; default: every param); with --method obs, the weight W "
+                   "of one matmul y = x @ W")
         ->type_name(kLeafType);
     add_whole(cmd, "--prune", a->options.prune, 1, kMaxElementsLimit,
-              "how many weights to remove when comparing saliency with magnitude (default: a quarter)")
+              "how many weights to remove when comparing the rankings (default: a quarter)")
         ->default_str("");
+    cmd.add_option("--damping", a->damping,
+                   "--method obs: invert H + lambda * I instead of H (needed when H is singular)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    add_whole(cmd, "--example", a->example, 0, kMaxElementsLimit,
+              "--method fisher: the example (along the input leaves' first axis) whose own gradient is shown")
+        ->capture_default_str();
     cmd.add_option("--step", a->options.gradient_step, "h of the gradient's centred difference")
         ->check(positive)
         ->capture_default_str();
@@ -306,7 +364,8 @@ std::vector<Command> core_commands() {
         {"trace", "one node in depth, with one element worked by hand", trace_command},
         {"check-gradients", "numeric against analytic gradient, every node (default: every built-in lesson)",
          check_command},
-        {"saliency", "Optimal Brain Damage: rank weights by 0.5 * h_kk * w^2 from the Hessian's diagonal",
+        {"saliency",
+         "rank weights for pruning: Optimal Brain Damage, Fisher information or layer-wise Optimal Brain Surgeon",
          saliency_command},
         {"ops", "the op table: each op's forward rule and local-gradient formulas", ops_command},
         {"net-trim", "Net-Trim: prune a ReLU layer by minimising ||W||_1 with its outputs kept, solved by ADMM",

@@ -67,6 +67,25 @@ Which of those gradients is wrong, why, and where the error starts, with one
 element worked out; \fBbnstep compare batchnorm subs/*.npz \-\-format csv\fR
 grades a class, one row per file.
 .TP
+.B bnstep saliency obd\-saliency
+Optimal Brain Damage (the default \fB\-\-method obd\fR): every weight's saliency
+0.5 h_kk w^2 from the Hessian's diagonal, ranked beside magnitude, with the loss
+after pruning a quarter of the weights (\fB\-\-prune\fR \fIK\fR) by each.
+.TP
+.B bnstep saliency fisher\-pruning \-\-method fisher
+The empirical Fisher diagonal F_kk = (1/N) sum_n (dL_n/dw_k)^2 from each
+example's own backward pass (the batch is the first axis of the lesson's
+\fBinput\fR leaves; \fB\-\-example\fR \fIn\fR picks the example whose gradient is
+shown), ranked beside the Hessian's diagonal and magnitude; at this lesson's
+minimum the two diagonals agree.
+.TP
+.B bnstep saliency layerwise\-obs \-\-method obs \-\-param W \-\-prune 3
+Layer-wise Optimal Brain Surgeon on the matmul y = x @ W: H = x^T x / n and
+its inverse, each weight's saliency w_q^2 / (2 [H^\-1]_qq), the re-fit of the
+rest of its column, and the layer's error after removing 3 weights by OBS, OBD
+and magnitude; \fB\-\-damping\fR \fIlambda\fR inverts H + lambda I when H is
+singular.
+.TP
 .B bnstep net\-trim \-\-epsilon 0,0.1,0.3 \-\-unit 1
 Net-Trim on the lesson's ReLU layer: for each epsilon, the weights of smallest
 l1 norm whose outputs stay within epsilon of the layer's, found by ADMM (the

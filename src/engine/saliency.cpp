@@ -93,6 +93,9 @@ SaliencyReport compute_saliency(const Graph& g, const SaliencyOptions& options) 
     const std::vector<std::size_t> leaves = chosen_params(g, base, options, report.skipped);
     std::size_t weights = 0;
     for (std::size_t leaf : leaves) weights = saturating_add(weights, g.nodes[leaf].value.size());
+    if (options.prune > weights)
+        throw UsageError(fmt::format("{} {}: lesson {} has {} weights to rank, so K must be 1 to {}",
+                                     options.prune_name, options.prune, g.name, weights, weights));
     // Each weight costs two runs (forward and backward) and three forward passes.
     if (saturating_mul(saturating_mul(weights, 7), std::max<std::size_t>(g.work, 1)) > options.max_work)
         throw UsageError(
@@ -140,8 +143,7 @@ SaliencyReport compute_saliency(const Graph& g, const SaliencyOptions& options) 
     std::stable_sort(report.weights.begin(), report.weights.end(),
                      [](const WeightSaliency& a, const WeightSaliency& b) { return a.saliency < b.saliency; });
 
-    report.prune = options.prune ? std::min(options.prune, report.weights.size())
-                                 : std::max<std::size_t>(1, report.weights.size() / 4);
+    report.prune = options.prune ? options.prune : std::max<std::size_t>(1, report.weights.size() / 4);
     auto loss_without = [&](auto remove) {
         Graph pruned = g;
         for (const WeightSaliency& s : report.weights)

@@ -12,14 +12,15 @@
 namespace bnstep {
 
 struct SaliencyOptions {
-    std::vector<std::string> params;               // leaves to rank; empty: every param leaf
-    double gradient_step = 1e-5;                   // h of the gradient's centred difference
-    double loss_step = 1e-4;                       // h of the loss's second difference (larger: it divides by h^2)
-    std::size_t prune = 0;                         // how many weights to remove in the comparison; 0: a quarter
+    std::vector<std::string> params;  // leaves to rank; empty: every param leaf
+    double gradient_step = 1e-5;      // h of the gradient's centred difference
+    double loss_step = 1e-4;          // h of the loss's second difference (larger: it divides by h^2)
+    std::size_t prune = 0;            // how many weights to remove in the comparison (at most all); 0: a quarter
     std::size_t max_work = std::size_t{16} << 30;  // multiply-adds the whole ranking may take
     // How messages name `params` ("<params_name> w: ...") and `max_work`:
     // the caller names its own knobs.
     std::string params_name = "param";
+    std::string prune_name = "prune";
     std::string max_work_name = "the work limit";
 };
 

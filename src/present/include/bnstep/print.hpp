@@ -14,6 +14,8 @@
 #include "bnstep/gradcheck.hpp"
 #include "bnstep/net_trim.hpp"
 #include "bnstep/numfmt.hpp"
+#include "bnstep/fisher.hpp"
+#include "bnstep/layerwise_obs.hpp"
 #include "bnstep/saliency.hpp"
 
 namespace bnstep {
@@ -100,6 +102,12 @@ std::string compare_csv(const std::vector<CompareOutcome>& outcomes);
 
 void print_saliency_text(std::ostream& os, const SaliencyReport& report, const PrintOptions& opt);
 nlohmann::json saliency_json(const SaliencyReport& report);
+// `saliency --method obs`: layer-wise Optimal Brain Surgeon on one matmul's weight.
+void print_obs_text(std::ostream& os, const ObsReport& report, const PrintOptions& opt);
+nlohmann::json obs_json(const ObsReport& report);
+// `saliency --method fisher`: the empirical Fisher diagonal from per-example gradients, beside OBD.
+void print_fisher_text(std::ostream& os, const FisherReport& report, const PrintOptions& opt);
+nlohmann::json fisher_json(const FisherReport& report);
 
 // `bnstep net-trim`: the ADMM log of one unit at the last epsilon (its first
 // 10 iterations, then every `every`-th and the last; 0: about 20 lines), the
