@@ -97,7 +97,8 @@ TEST_CASE("networks: SqueezeNet 1.0's Fire modules, 1,248,424 parameters") {
     CHECK(row(cost, "pool1").out.h == 54);
     CHECK(row(cost, "pool4").out.h == 27);
     CHECK(row(cost, "pool8").out.h == 13);
-    CHECK(row(cost, "fire2/expand3x3").out.c == 128);
+    CHECK(row(cost, "fire2/expand3x3").out.c == 64);
+    CHECK(row(cost, "fire2/concat").out.c == 128);  // the 1x1 and 3x3 expands side by side
 }
 
 TEST_CASE("networks: MobileNet's depthwise separable layers against standard convolutions") {

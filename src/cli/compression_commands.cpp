@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "bnstep/print_compression.hpp"
+#include "bnstep/version.hpp"
 #include "common.hpp"
 #include "option_values.hpp"
 
@@ -110,7 +111,8 @@ int network_costs(CostArgs& a) {
             }
             list.push_back(network_json(c, e));
         }
-        print_json(list.size() == 1 ? list.front() : nlohmann::json{{"command", "cost"}, {"networks", list}});
+        print_json(list.size() == 1 ? list.front()
+                                    : nlohmann::json{{"bnstep", kVersion}, {"command", "cost"}, {"networks", list}});
         return kOk;
     }
     if (costs.size() > 1) {

@@ -46,7 +46,7 @@ LessonCompression compress_lesson(const Graph& g, const CompressRequest& request
     c.leaf = pick_param(g, request.param);
     const Tensor& w = g.nodes[c.leaf].value;
     const bool conv = consumer(g, c.leaf, "conv2d", 1).has_value();
-    c.layer_kind = conv ? "convolution" : "fully connected";
+    c.layer_kind = conv ? "a convolution" : "no convolution";
     CompressionOptions options{.bits = request.bits.value_or(conv ? 8 : 5),
                                .index_bits = request.index_bits.value_or(conv ? 8 : 5)};
     const double work = static_cast<double>(w.size()) * std::ldexp(1.0, options.bits) * kMaxKmeansIterations;

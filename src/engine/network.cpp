@@ -103,7 +103,11 @@ void add_layer(NetworkCost& cost, const Shaper& sh, ActivationShape& at) {
             cost.layers.push_back(s);
             cost.layers.push_back(conv_row(sh, l.name + "/expand1x1", s.out, l.expand1x1, 1, 1, 0, 1, true));
             cost.layers.push_back(conv_row(sh, l.name + "/expand3x3", s.out, l.expand3x3, 3, 1, 1, 1, true));
-            cost.layers.back().out.c = l.expand1x1 + l.expand3x3;  // the two expands, concatenated
+            const ActivationShape e3 = cost.layers.back().out;
+            cost.layers.push_back({.name = l.name + "/concat",
+                                   .type = "concat",
+                                   .in = e3,
+                                   .out = {l.expand1x1 + l.expand3x3, e3.h, e3.w}});
             break;
         }
         default: cost.layers.push_back(pool_row(sh, l, at)); break;

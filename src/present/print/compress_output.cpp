@@ -33,7 +33,8 @@ void print_code_table(std::ostream& os, const HuffmanCode& code, const std::stri
 }
 
 void print_stage_line(std::ostream& os, const StorageStage& s, const NumFmt& num) {
-    os << fmt::format("    {:<10} {:>10} bits = {:<34} ratio {}\n", s.name, bits_str(s.bits), s.formula, num(s.ratio));
+    os << fmt::format("    {:<10} {:>10} bits = {:<34} ratio {}\n", s.name, bits_str(s.bits), s.formula,
+                      s.bits == 0 ? "-" : num(s.ratio));
 }
 
 }  // namespace
@@ -45,8 +46,10 @@ void print_compress_text(std::ostream& os, const LessonCompression& c, const Pri
     const Style& s = opt.style;
     const int k = r.options.bits, b = r.options.index_bits;
     os << s.heading(fmt::format("Deep Compression of {} in lesson {}", g.nodes[c.leaf].name, g.name)) << '\n';
-    os << wrap(fmt::format("{} weights of a {} layer; {} bits per shared weight, {} bits per relative index{}.",
-                           r.weights.size(), c.layer_kind, k, b,
+    os << wrap(fmt::format("{} weights; {} bits per shared weight and {} bits per relative index (the paper's "
+                           "defaults: 8 and 8 for a convolution's weights, 5 and 5 for a fully connected layer's; "
+                           "these are read by {}){}.",
+                           r.weights.size(), k, b, c.layer_kind,
                            c.prune_node ? fmt::format(", pruned by node {}", g.nodes[*c.prune_node].name)
                            : c.sparsity ? fmt::format(", pruned by magnitude (--sparsity {})", *c.sparsity)
                                         : ", not pruned"),

@@ -70,6 +70,7 @@ void print_estimate(std::ostream& os, const CompressionEstimate& e, const Networ
 
 std::string megabytes(double bits) {
     const double bytes = bits / 8;
+    if (bytes < 1e6) return fmt::format("{} bytes = {:.1f} kB ({:.1f} KiB)", grouped(bytes), bytes / 1e3, bytes / 1024);
     return fmt::format("{} bytes = {:.1f} MB ({:.1f} MiB)", grouped(bytes), bytes / 1e6, bytes / (1 << 20));
 }
 
@@ -79,10 +80,12 @@ void print_network_text(std::ostream& os, const NetworkCost& cost, const std::op
     const std::size_t width = static_cast<std::size_t>(opt.width);
     os << opt.style.heading(fmt::format("{}: {}", spec.name, spec.title)) << '\n';
     if (!spec.description.empty()) os << wrap(spec.description, width, "");
-    os << fmt::format(
-        "\ninput {}x{}x{} (channels x height x width); K output channels, C input channels, g groups, "
-        "R*S the kernel, H'*W' the output\n\n",
-        spec.channels, spec.height, spec.width);
+    os << '\n'
+       << wrap(fmt::format("input {}x{}x{} (channels x height x width); K output channels, C input channels, g "
+                           "groups, R*S the kernel, H'*W' the output",
+                           spec.channels, spec.height, spec.width),
+               width, "")
+       << '\n';
     for (const LayerCost& c : cost.layers) print_layer(os, c, opt);
     os << '\n' << opt.style.heading("TOTAL") << '\n';
     os << wrap(
@@ -101,7 +104,10 @@ void print_network_text(std::ostream& os, const NetworkCost& cost, const std::op
             fmt::format("published: {} ({}): {}", grouped(double(*spec.published_parameters)), spec.published_source,
                         *spec.published_parameters == cost.params() ? "the same" : "DIFFERENT"),
             width, "    ", "        ");
-    if (estimate) print_estimate(os, *estimate, spec, opt);
+    if (estimate)
+        print_estimate(os, *estimate, spec, opt);
+    else
+        os << '\n' << wrap("Give --sparsity to estimate what Deep Compression would leave of it.", width, "");
 }
 
 void print_networks_summary(std::ostream& os, const std::vector<NetworkCost>& costs, const PrintOptions& opt) {

@@ -22,7 +22,7 @@ struct LessonCompression {
     std::size_t leaf = 0;
     std::optional<std::size_t> prune_node;  // the lesson's prune_mask node used
     std::optional<double> sparsity;         // the magnitude pruning applied instead
-    std::string layer_kind;                 // "convolution" or "fully connected", for the default bits
+    std::string layer_kind;                 // "a convolution" or "no convolution": what reads the param
     CompressionReport report;
 };
 

@@ -23,7 +23,7 @@ nlohmann::json network_json(const NetworkCost& cost, const std::optional<Compres
 // Several networks, one line each, and their ratios to the first.
 void print_networks_summary(std::ostream& os, const std::vector<NetworkCost>& costs, const PrintOptions& opt);
 
-// "244.4 MB (233.1 MiB)" for a number of bits.
+// "244,400,000 bytes = 244.4 MB (233.1 MiB)" for a number of bits (kB and KiB below 10^6 bytes).
 std::string megabytes(double bits);
 
 }  // namespace bnstep
