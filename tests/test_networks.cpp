@@ -240,5 +240,8 @@ TEST_CASE("networks: the cost command, one network, several, a user's file and e
     CHECK(bad.err.find("tiny.json: /layers/0/type: unknown layer type 'pool'") != std::string::npos);
     CHECK(std::count(bad.err.begin(), bad.err.end(), '\n') == 1);
     CHECK(bnstep_test::run_bnstep({"cost", "vgg16", "--sparsity", "1"}).exit_code == 2);
+    // The completions offer the built-in networks and .json files.
+    const auto complete = bnstep_test::run_bnstep({"__complete", "line", "cost", "mobile"});
+    CHECK(complete.out == "mobilenet-v1\nmobilenet-v1-conv\n:json\n");
     std::filesystem::remove_all(dir);
 }

@@ -26,6 +26,7 @@ inline constexpr const char* kLessonType = "LESSON";
 inline constexpr const char* kNodeType = "NODE";
 inline constexpr const char* kLeafType = "LEAF";
 inline constexpr const char* kFileType = "FILE";
+inline constexpr const char* kNetworkType = "NETWORK";  // cost: a built-in network or a .json file
 
 // The optional lesson argument most commands take.
 CLI::Option* add_lesson_argument(CLI::App& cmd, std::string& lesson);

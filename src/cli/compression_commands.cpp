@@ -15,8 +15,6 @@ namespace bnstep::cli {
 
 namespace {
 
-inline constexpr const char* kNetworkType = "NETWORK";
-
 // A whole number from 1 to 16 into `target`, left empty when not given.
 CLI::Option* add_bits(CLI::App& cmd, const std::string& name, std::optional<int>& target, const std::string& help) {
     return cmd

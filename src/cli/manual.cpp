@@ -194,7 +194,7 @@ std::string sentence(std::string text) {
 
 // A positional argument as the synopsis names it: LESSON, SHELL.
 std::string argument_name(const OptionSpec& o) {
-    std::string name = o.value == ValueKind::Lesson ? o.type : o.names.front();
+    std::string name = o.value == ValueKind::Lesson || o.value == ValueKind::Network ? o.type : o.names.front();
     for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return italic(name) + (o.repeatable ? " ..." : "");
 }
