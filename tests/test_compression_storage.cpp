@@ -6,6 +6,7 @@
 // equality, prefix-freeness and, on small alphabets, optimality by brute force.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>

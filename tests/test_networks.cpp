@@ -5,6 +5,7 @@
 // counts against the series they sum, and bad network files.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,10 @@ std::size_t conv(std::size_t c, std::size_t k, std::size_t r, bool bias = true) 
     return k * c * r * r + (bias ? k : 0);
 }
 std::size_t fc(std::size_t in, std::size_t out) { return in * out + out; }
+
+// VGG-16's first fully connected layer reads 7x7x512 features, AlexNet's 6x6x256.
+constexpr std::size_t kFc6Inputs = std::size_t{7} * 7 * 512;
+constexpr std::size_t kFc6AlexNet = std::size_t{6} * 6 * 256;
 
 NetworkCost cost_of(const std::string& name, NetworkSpec& keep) {
     keep = load_network(name, 1 << 20);
@@ -41,32 +46,33 @@ TEST_CASE("networks: VGG-16 has 138,357,544 parameters, fc6 7*7*512*4096 weights
          {std::vector<std::size_t>{64, 64}, {128, 128}, {256, 256, 256}, {512, 512, 512}, {512, 512, 512}}) {
         for (std::size_t k : block) {
             expected += conv(c, k, 3);
-            macs_conv += 3 * 3 * c * k * side * side;
+            macs_conv += c * k * 9 * side * side;
             c = k;
         }
         side /= 2;
     }
-    expected += fc(7 * 7 * 512, 4096) + fc(4096, 4096) + fc(4096, 1000);
+    expected += fc(kFc6Inputs, 4096) + fc(4096, 4096) + fc(4096, 1000);
     CHECK(expected == 138'357'544);
     NetworkSpec spec;
     const NetworkCost cost = cost_of("vgg16", spec);
     CHECK(cost.params() == expected);
-    CHECK(row(cost, "fc6").weights == 7 * 7 * 512 * 4096);
+    CHECK(row(cost, "fc6").weights == kFc6Inputs * 4096);
     CHECK(row(cost, "fc6").biases == 4096);
     CHECK(row(cost, "fc6").params_formula == "in*out + out = (512*7*7)*4096 + 4096");
     CHECK(row(cost, "pool5").out.h == 7);
-    CHECK(cost.macs == static_cast<double>(macs_conv + 7 * 7 * 512 * 4096 + 4096 * 4096 + 4096 * 1000));
+    CHECK(cost.macs == static_cast<double>(macs_conv + (kFc6Inputs * 4096) + (std::size_t{4096} * 4096) +
+                                           (std::size_t{4096} * 1000)));
     // 553,430,176 bytes at 32 bits: the 528 MB (MiB) of the survey, the paper's 552 MB.
     CHECK(cost.params() * 4 == 553'430'176);
 }
 
 TEST_CASE("networks: AlexNet, torchvision's 61,100,840 and the two-tower 60,965,224") {
     const std::size_t single = conv(3, 64, 11) + conv(64, 192, 5) + conv(192, 384, 3) + conv(384, 256, 3) +
-                               conv(256, 256, 3) + fc(256 * 6 * 6, 4096) + fc(4096, 4096) + fc(4096, 1000);
+                               conv(256, 256, 3) + fc(kFc6AlexNet, 4096) + fc(4096, 4096) + fc(4096, 1000);
     CHECK(single == 61'100'840);
     // Grouped conv2, conv4, conv5: each filter sees half the input channels.
     const std::size_t towers = conv(3, 96, 11) + conv(96 / 2, 256, 5) + conv(256, 384, 3) + conv(384 / 2, 384, 3) +
-                               conv(384 / 2, 256, 3) + fc(256 * 6 * 6, 4096) + fc(4096, 4096) + fc(4096, 1000);
+                               conv(384 / 2, 256, 3) + fc(kFc6AlexNet, 4096) + fc(4096, 4096) + fc(4096, 1000);
     CHECK(towers == 60'965'224);
     NetworkSpec a, b;
     const NetworkCost one = cost_of("alexnet", a);
@@ -106,7 +112,7 @@ TEST_CASE("networks: MobileNet's depthwise separable layers against standard con
                                                                   {512, 2}, {512, 1},  {512, 1}, {512, 1}, {512, 1},
                                                                   {512, 1}, {1024, 2}, {1024, 1}};
     // No biases before batch norm; batch norm's gamma and beta, 2 per channel.
-    std::size_t separable = conv(3, 32, 3, false) + 2 * 32, standard = separable;
+    std::size_t separable = conv(3, 32, 3, false) + std::size_t{64}, standard = separable;
     double separable_macs = 3.0 * 32 * 9 * 112 * 112, standard_macs = separable_macs;
     std::size_t c = 32, side = 112;
     for (const auto& [k, stride] : blocks) {
@@ -150,7 +156,7 @@ TEST_CASE("networks: expected relative-index counts sum the geometric series of 
         for (std::size_t j = 0; j < 20000; ++j) {
             const double pj = p * std::pow(1 - p, static_cast<double>(j));
             series[j % m] += pj;
-            series[m - 1] += static_cast<double>(j / m) * pj;
+            series[m - 1] += std::floor(static_cast<double>(j) / static_cast<double>(m)) * pj;
         }
         const std::vector<double> closed = expected_run_counts(p, b);
         for (std::size_t s = 0; s < m; ++s) CHECK(closed[s] == doctest::Approx(series[s]).epsilon(1e-12));
