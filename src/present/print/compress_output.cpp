@@ -1,4 +1,5 @@
 // `bnstep compress`: Deep Compression's stages on one layer, as text and JSON.
+#include <cmath>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -11,13 +12,18 @@ namespace {
 
 std::string bits_str(double bits) { return fmt::format("{:.0f}", bits); }
 
+// The first kShownEntries entries: enough to follow the rule, short for a large layer.
+constexpr std::size_t kShownEntries = 100;
+
 void print_entries(std::ostream& os, const CompressionReport& r, std::size_t width) {
     std::string line;
-    for (std::size_t i = 0; i < r.entries.size(); ++i) {
+    for (std::size_t i = 0; i < r.entries.size() && i < kShownEntries; ++i) {
         const SparseEntry& e = r.entries[i];
         if (!line.empty()) line += ", ";
         line += fmt::format("{}:{}{}", e.position, e.run, e.filler ? " (filler)" : "");
     }
+    if (r.entries.size() > kShownEntries)
+        line += fmt::format(" ... and {} more (--format json lists them all)", r.entries.size() - kShownEntries);
     os << wrap("entries as position:run  " + line, width, "    ", "      ");
 }
 
@@ -78,10 +84,12 @@ void print_compress_text(std::ostream& os, const LessonCompression& c, const Pri
     print_stage_line(os, r.stages[3], opt.num);
     os << '\n' << s.heading("SUMMARY") << '\n';
     for (const StorageStage& st : r.stages) print_stage_line(os, st, opt.num);
-    os << wrap(
-        "The code tables themselves are not counted, as in the paper; in a layer this small the codebook "
-        "of 32-bit centroids weighs more than it does in a real one.",
-        width, "");
+    const double codebook = std::ldexp(1.0, k) * kFloatBits;
+    os << wrap(fmt::format("The code tables themselves are not counted, as in the paper. The codebook, 2^{}*{} = {} "
+                           "bits, is {}% of the quantized layer: a share that vanishes in a layer of millions of "
+                           "weights.",
+                           k, kFloatBits, bits_str(codebook), opt.num(100 * codebook / r.stages[2].bits)),
+               width, "");
 }
 
 nlohmann::json compress_json(const LessonCompression& c) {
@@ -95,7 +103,8 @@ nlohmann::json compress_json(const LessonCompression& c) {
     };
     json entries = json::array();
     for (const SparseEntry& e : r.entries)
-        entries.push_back({{"position", e.position}, {"run", e.run}, {"filler", e.filler}});
+        entries.push_back(
+            {{"position", e.position}, {"run", e.run}, {"filler", e.filler}, {"value", r.weights[e.position]}});
     json stages = json::array();
     for (const StorageStage& s : r.stages)
         stages.push_back({{"name", s.name}, {"bits", s.bits}, {"formula", s.formula}, {"ratio", s.ratio}});
