@@ -60,7 +60,8 @@ LessonCompression compress_lesson(const Graph& g, const CompressRequest& request
         for (std::size_t i = 0; i < weights.size(); ++i)
             if (pruned[i]) weights[i] = 0;
     } else if ((c.prune_node = consumer(g, c.leaf, "prune_mask", 0))) {
-        const Tensor& p = forward(g)[*c.prune_node];
+        const std::vector<Tensor> values = forward(g);
+        const Tensor& p = values[*c.prune_node];
         weights.assign(p.data().begin(), p.data().end());
     }
     c.report = deep_compression(weights, options);
