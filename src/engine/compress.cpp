@@ -12,7 +12,8 @@
 namespace bnstep {
 namespace {
 
-std::optional<std::size_t> consumer(const Graph& g, std::size_t leaf, const std::string& op, std::size_t slot) {
+std::optional<std::size_t> first_consumer_op(const Graph& g, std::size_t leaf, const std::string& op,
+                                             std::size_t slot) {
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
         const Node& n = g.nodes[i];
         if (!n.is_leaf() && n.op->name == op && n.inputs.size() > slot && n.inputs[slot] == leaf) return i;
@@ -20,7 +21,7 @@ std::optional<std::size_t> consumer(const Graph& g, std::size_t leaf, const std:
     return std::nullopt;
 }
 
-std::size_t pick_param(const Graph& g, const std::string& wanted) {
+std::size_t param_to_compress(const Graph& g, const std::string& wanted) {
     std::vector<std::string> params;
     std::optional<std::size_t> pruned, largest;
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
@@ -28,7 +29,7 @@ std::size_t pick_param(const Graph& g, const std::string& wanted) {
         if (n.kind != NodeKind::Param) continue;
         params.push_back(n.name);
         if (!wanted.empty() && n.name == wanted) return i;
-        if (!pruned && consumer(g, i, "prune_mask", 0)) pruned = i;
+        if (!pruned && first_consumer_op(g, i, "prune_mask", 0)) pruned = i;
         if (!largest || element_count(n.shape) > element_count(g.nodes[*largest].shape)) largest = i;
     }
     if (wanted.empty() && (pruned || largest)) return pruned ? *pruned : *largest;
@@ -43,9 +44,9 @@ std::size_t pick_param(const Graph& g, const std::string& wanted) {
 
 LessonCompression compress_lesson(const Graph& g, const CompressRequest& request) {
     LessonCompression c{.graph = &g};
-    c.leaf = pick_param(g, request.param);
+    c.leaf = param_to_compress(g, request.param);
     const Tensor& w = g.nodes[c.leaf].value;
-    const bool conv = consumer(g, c.leaf, "conv2d", 1).has_value();
+    const bool conv = first_consumer_op(g, c.leaf, "conv2d", 1).has_value();
     c.layer_kind = conv ? "a convolution" : "no convolution";
     CompressionOptions options{.bits = request.bits.value_or(conv ? 8 : 5),
                                .index_bits = request.index_bits.value_or(conv ? 8 : 5)};
@@ -59,7 +60,7 @@ LessonCompression compress_lesson(const Graph& g, const CompressRequest& request
         const std::vector<bool> pruned = ops::by_magnitude(w, ops::count_of(*request.sparsity, w.size()), false);
         for (std::size_t i = 0; i < weights.size(); ++i)
             if (pruned[i]) weights[i] = 0;
-    } else if ((c.prune_node = consumer(g, c.leaf, "prune_mask", 0))) {
+    } else if ((c.prune_node = first_consumer_op(g, c.leaf, "prune_mask", 0))) {
         const std::vector<Tensor> values = forward(g);
         const Tensor& p = values[*c.prune_node];
         weights.assign(p.data().begin(), p.data().end());

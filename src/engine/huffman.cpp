@@ -8,7 +8,7 @@ namespace bnstep {
 namespace {
 
 // Each symbol's depth in the Huffman tree of `weights` (all above 0).
-std::vector<int> huffman_lengths(const std::vector<double>& weights) {
+std::vector<int> huffman_tree_depths(const std::vector<double>& weights) {
     const std::size_t n = weights.size();
     using Tree = std::pair<double, std::size_t>;  // weight, order of making
     std::priority_queue<Tree, std::vector<Tree>, std::greater<>> lightest;
@@ -34,7 +34,7 @@ std::vector<int> huffman_lengths(const std::vector<double>& weights) {
 
 // The binary number one above `code`, of the same length (it never overflows
 // for the lengths of a Huffman code).
-void increment(std::string& code) {
+void increment_code_word(std::string& code) {
     for (std::size_t i = code.size(); i-- > 0;) {
         if (code[i] == '0') {
             code[i] = '1';
@@ -55,7 +55,7 @@ HuffmanCode huffman_code(const std::vector<double>& counts) {
         weights.push_back(counts[s]);
     }
     if (weights.empty()) return code;
-    std::vector<int> lengths = weights.size() == 1 ? std::vector<int>{1} : huffman_lengths(weights);
+    std::vector<int> lengths = weights.size() == 1 ? std::vector<int>{1} : huffman_tree_depths(weights);
     std::vector<std::size_t> order(weights.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lengths[a] < lengths[b]; });
@@ -63,7 +63,7 @@ HuffmanCode huffman_code(const std::vector<double>& counts) {
     for (std::size_t k = 0; k < order.size(); ++k) {
         HuffmanSymbol& s = code.symbols[order[k]];
         s.length = lengths[order[k]];
-        if (k > 0) increment(word);
+        if (k > 0) increment_code_word(word);
         word.append(static_cast<std::size_t>(s.length) - word.size(), '0');
         s.code = word;
         code.total_count += s.count;

@@ -9,7 +9,7 @@
 namespace bnstep {
 namespace {
 
-struct Shaper {
+struct LayerShaper {
     const NetworkSpec& spec;
     const LayerSpec& layer;
 
@@ -32,8 +32,8 @@ struct Shaper {
     }
 };
 
-LayerCost conv_row(const Shaper& sh, std::string name, ActivationShape in, std::size_t k, std::size_t r,
-                   std::size_t stride, std::size_t pad, std::size_t groups, bool bias) {
+LayerCost conv_cost_row(const LayerShaper& sh, std::string name, ActivationShape in, std::size_t k, std::size_t r,
+                        std::size_t stride, std::size_t pad, std::size_t groups, bool bias) {
     if (in.c % groups != 0 || k % groups != 0)
         sh.fail(fmt::format("groups ({}) must divide the input channels ({}) and the output channels ({})", groups,
                             in.c, k));
@@ -55,7 +55,7 @@ LayerCost conv_row(const Shaper& sh, std::string name, ActivationShape in, std::
     return c;
 }
 
-LayerCost linear_row(const Shaper& sh, const LayerSpec& l, ActivationShape in) {
+LayerCost linear_cost_row(const LayerShaper& sh, const LayerSpec& l, ActivationShape in) {
     LayerCost c{.name = l.name, .type = "linear", .in = in, .out = {l.out, 1, 1}, .fully_connected = true};
     const std::size_t features = sh.product({in.c, in.h, in.w}, "input features");
     c.weights = sh.product({features, l.out}, "weights");
@@ -68,7 +68,7 @@ LayerCost linear_row(const Shaper& sh, const LayerSpec& l, ActivationShape in) {
     return c;
 }
 
-LayerCost pool_row(const Shaper& sh, const LayerSpec& l, ActivationShape in) {
+LayerCost pool_cost_row(const LayerShaper& sh, const LayerSpec& l, ActivationShape in) {
     LayerCost c{.name = l.name, .in = in};
     if (l.kind == LayerKind::GlobalAvgPool) {
         c.type = "global avgpool";
@@ -81,7 +81,7 @@ LayerCost pool_row(const Shaper& sh, const LayerSpec& l, ActivationShape in) {
     return c;
 }
 
-LayerCost batchnorm_row(const Shaper& sh, const LayerSpec& l, ActivationShape in) {
+LayerCost batchnorm_cost_row(const LayerShaper& sh, const LayerSpec& l, ActivationShape in) {
     LayerCost c{.name = l.name, .type = "batchnorm", .in = in, .out = in};
     c.biases = 2 * in.c;
     c.params_formula = fmt::format("2*C = 2*{} (gamma and beta; the running mean and variance are buffers)", in.c);
@@ -90,19 +90,20 @@ LayerCost batchnorm_row(const Shaper& sh, const LayerSpec& l, ActivationShape in
     return c;
 }
 
-void add_layer(NetworkCost& cost, const Shaper& sh, ActivationShape& at) {
+void add_layer_costs(NetworkCost& cost, const LayerShaper& sh, ActivationShape& at) {
     const LayerSpec& l = sh.layer;
     switch (l.kind) {
         case LayerKind::Conv:
-            cost.layers.push_back(conv_row(sh, l.name, at, l.out, l.kernel, l.stride, l.padding, l.groups, l.bias));
+            cost.layers.push_back(
+                conv_cost_row(sh, l.name, at, l.out, l.kernel, l.stride, l.padding, l.groups, l.bias));
             break;
-        case LayerKind::Linear: cost.layers.push_back(linear_row(sh, l, at)); break;
-        case LayerKind::BatchNorm: cost.layers.push_back(batchnorm_row(sh, l, at)); break;
+        case LayerKind::Linear: cost.layers.push_back(linear_cost_row(sh, l, at)); break;
+        case LayerKind::BatchNorm: cost.layers.push_back(batchnorm_cost_row(sh, l, at)); break;
         case LayerKind::Fire: {
-            const LayerCost s = conv_row(sh, l.name + "/squeeze1x1", at, l.squeeze, 1, 1, 0, 1, true);
+            const LayerCost s = conv_cost_row(sh, l.name + "/squeeze1x1", at, l.squeeze, 1, 1, 0, 1, true);
             cost.layers.push_back(s);
-            cost.layers.push_back(conv_row(sh, l.name + "/expand1x1", s.out, l.expand1x1, 1, 1, 0, 1, true));
-            cost.layers.push_back(conv_row(sh, l.name + "/expand3x3", s.out, l.expand3x3, 3, 1, 1, 1, true));
+            cost.layers.push_back(conv_cost_row(sh, l.name + "/expand1x1", s.out, l.expand1x1, 1, 1, 0, 1, true));
+            cost.layers.push_back(conv_cost_row(sh, l.name + "/expand3x3", s.out, l.expand3x3, 3, 1, 1, 1, true));
             const ActivationShape e3 = cost.layers.back().out;
             cost.layers.push_back({.name = l.name + "/concat",
                                    .type = "concat",
@@ -110,7 +111,7 @@ void add_layer(NetworkCost& cost, const Shaper& sh, ActivationShape& at) {
                                    .out = {l.expand1x1 + l.expand3x3, e3.h, e3.w}});
             break;
         }
-        default: cost.layers.push_back(pool_row(sh, l, at)); break;
+        default: cost.layers.push_back(pool_cost_row(sh, l, at)); break;
     }
     at = cost.layers.back().out;
 }
@@ -120,7 +121,7 @@ void add_layer(NetworkCost& cost, const Shaper& sh, ActivationShape& at) {
 NetworkCost network_cost(const NetworkSpec& spec) {
     NetworkCost cost{.spec = &spec};
     ActivationShape at{spec.channels, spec.height, spec.width};
-    for (const LayerSpec& l : spec.layers) add_layer(cost, Shaper{spec, l}, at);
+    for (const LayerSpec& l : spec.layers) add_layer_costs(cost, LayerShaper{spec, l}, at);
     for (const LayerCost& c : cost.layers) {
         if (__builtin_add_overflow(cost.weights, c.weights, &cost.weights) ||
             __builtin_add_overflow(cost.biases, c.biases, &cost.biases))

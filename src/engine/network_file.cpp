@@ -17,29 +17,30 @@ using lesson_detail::at;
 using lesson_detail::json;
 using lesson_detail::Reader;
 
-constexpr long long kLargestDimension = 1'000'000;
-constexpr std::size_t kMostLayers = 10'000;
+constexpr long long kLargestNetworkDimension = 1'000'000;
+constexpr std::size_t kMostNetworkLayers = 10'000;
 
-std::size_t whole(const Reader& r, const json& j, const std::string& where, long long low) {
+std::size_t network_whole(const Reader& r, const json& j, const std::string& where, long long low) {
     const long long v = r.integer(j, where);
-    if (v < low || v > kLargestDimension)
-        r.fail(where, fmt::format("expected a whole number from {} to {}, got {}", low, kLargestDimension, v));
+    if (v < low || v > kLargestNetworkDimension)
+        r.fail(where,
+               fmt::format("expected a whole number from {} to {}, got {}", low, kLargestNetworkDimension, v));
     return static_cast<std::size_t>(v);
 }
 
-std::size_t whole_or(const Reader& r, const json& obj, const std::string& where, const std::string& key,
-                     std::size_t fallback, long long low = 1) {
+std::size_t network_whole_or(const Reader& r, const json& obj, const std::string& where, const std::string& key,
+                             std::size_t fallback, long long low = 1) {
     const json* j = r.optional(obj, key);
-    return j ? whole(r, *j, at(where, key), low) : fallback;
+    return j ? network_whole(r, *j, at(where, key), low) : fallback;
 }
 
-struct KindInfo {
+struct LayerKindInfo {
     LayerKind kind;
     std::vector<std::string> keys;
 };
 
-const std::map<std::string, KindInfo>& layer_kinds() {
-    static const std::map<std::string, KindInfo> kinds{
+const std::map<std::string, LayerKindInfo>& network_layer_kinds() {
+    static const std::map<std::string, LayerKindInfo> kinds{
         {"conv", {LayerKind::Conv, {"name", "type", "out", "kernel", "stride", "padding", "groups", "bias"}}},
         {"linear", {LayerKind::Linear, {"name", "type", "out", "bias"}}},
         {"maxpool", {LayerKind::MaxPool, {"name", "type", "kernel", "stride", "padding", "ceil_mode"}}},
@@ -50,10 +51,10 @@ const std::map<std::string, KindInfo>& layer_kinds() {
     return kinds;
 }
 
-LayerSpec read_layer(const Reader& r, const json& j, const std::string& where, std::size_t number) {
+LayerSpec read_network_layer(const Reader& r, const json& j, const std::string& where, std::size_t number) {
     r.object(j, where);
     const std::string type = r.string(r.required(j, where, "type", "the layer's type"), at(where, "type"));
-    const auto& kinds = layer_kinds();
+    const auto& kinds = network_layer_kinds();
     const auto found = kinds.find(type);
     if (found == kinds.end()) {
         std::vector<std::string> names;
@@ -70,23 +71,25 @@ LayerSpec read_layer(const Reader& r, const json& j, const std::string& where, s
     if (l.name.empty()) r.fail(at(where, "name"), "expected a name, got an empty string");
     const bool pool = l.kind == LayerKind::MaxPool || l.kind == LayerKind::AvgPool;
     if (l.kind == LayerKind::Conv || l.kind == LayerKind::Linear)
-        l.out = whole(r, r.required(j, where, "out", "output channels or features"), at(where, "out"), 1);
+        l.out = network_whole(r, r.required(j, where, "out", "output channels or features"), at(where, "out"), 1);
     if (l.kind == LayerKind::Conv || pool)
-        l.kernel = whole(r, r.required(j, where, "kernel", "the window's side"), at(where, "kernel"), 1);
-    l.stride = whole_or(r, j, where, "stride", pool ? l.kernel : 1);
-    l.padding = whole_or(r, j, where, "padding", 0, 0);
-    l.groups = whole_or(r, j, where, "groups", 1);
+        l.kernel = network_whole(r, r.required(j, where, "kernel", "the window's side"), at(where, "kernel"), 1);
+    l.stride = network_whole_or(r, j, where, "stride", pool ? l.kernel : 1);
+    l.padding = network_whole_or(r, j, where, "padding", 0, 0);
+    l.groups = network_whole_or(r, j, where, "groups", 1);
     if (const json* b = r.optional(j, "bias")) l.bias = r.boolean(*b, at(where, "bias"));
     if (const json* c = r.optional(j, "ceil_mode")) l.ceil_mode = r.boolean(*c, at(where, "ceil_mode"));
     if (l.kind == LayerKind::Fire) {
-        l.squeeze = whole(r, r.required(j, where, "squeeze", "squeeze channels"), at(where, "squeeze"), 1);
-        l.expand1x1 = whole(r, r.required(j, where, "expand1x1", "1x1 expand channels"), at(where, "expand1x1"), 1);
-        l.expand3x3 = whole(r, r.required(j, where, "expand3x3", "3x3 expand channels"), at(where, "expand3x3"), 1);
+        l.squeeze = network_whole(r, r.required(j, where, "squeeze", "squeeze channels"), at(where, "squeeze"), 1);
+        l.expand1x1 =
+            network_whole(r, r.required(j, where, "expand1x1", "1x1 expand channels"), at(where, "expand1x1"), 1);
+        l.expand3x3 =
+            network_whole(r, r.required(j, where, "expand3x3", "3x3 expand channels"), at(where, "expand3x3"), 1);
     }
     return l;
 }
 
-void read_extras(const Reader& r, const json& root, NetworkSpec& n) {
+void read_network_extras(const Reader& r, const json& root, NetworkSpec& n) {
     if (const json* p = r.optional(root, "published")) {
         r.object(*p, "/published");
         r.only_keys(*p, "/published", {"parameters", "source"});
@@ -126,19 +129,19 @@ NetworkSpec parse_network(std::string_view text, const std::string& source) {
     const json& input = r.list(r.required(root, "", "input", "the input's [channels, height, width]"), "/input");
     if (input.size() != 3)
         r.fail("/input", fmt::format("expected [channels, height, width], got {} numbers", input.size()));
-    n.channels = whole(r, input[0], "/input/0", 1);
-    n.height = whole(r, input[1], "/input/1", 1);
-    n.width = whole(r, input[2], "/input/2", 1);
+    n.channels = network_whole(r, input[0], "/input/0", 1);
+    n.height = network_whole(r, input[1], "/input/1", 1);
+    n.width = network_whole(r, input[2], "/input/2", 1);
     const json& layers = r.list(r.required(root, "", "layers", "a list of layers"), "/layers");
-    if (layers.empty() || layers.size() > kMostLayers)
-        r.fail("/layers", fmt::format("expected 1 to {} layers, got {}", kMostLayers, layers.size()));
+    if (layers.empty() || layers.size() > kMostNetworkLayers)
+        r.fail("/layers", fmt::format("expected 1 to {} layers, got {}", kMostNetworkLayers, layers.size()));
     std::set<std::string> names;
     for (std::size_t i = 0; i < layers.size(); ++i) {
-        n.layers.push_back(read_layer(r, layers[i], at("/layers", i), i + 1));
+        n.layers.push_back(read_network_layer(r, layers[i], at("/layers", i), i + 1));
         if (!names.insert(n.layers.back().name).second)
             r.fail(at("/layers", i), fmt::format("a second layer named '{}'", n.layers.back().name));
     }
-    read_extras(r, root, n);
+    read_network_extras(r, root, n);
     network_cost(n);  // every layer fits its input
     return n;
 }

@@ -9,7 +9,7 @@
 namespace bnstep {
 namespace {
 
-std::vector<double> linear_centroids(const std::vector<double>& values, std::size_t learned, bool zero_centroid) {
+std::vector<double> codebook_linear_start(const std::vector<double>& values, std::size_t learned, bool zero_centroid) {
     std::vector<double> c;
     if (zero_centroid) c.push_back(0.0);
     const auto [lo, hi] = values.empty() ? std::pair{0.0, 0.0}
@@ -21,25 +21,25 @@ std::vector<double> linear_centroids(const std::vector<double>& values, std::siz
     return c;
 }
 
-std::size_t nearest(const std::vector<double>& centroids, double w) {
+std::size_t nearest_centroid_index(const std::vector<double>& centroids, double w) {
     std::size_t best = 0;
     for (std::size_t j = 1; j < centroids.size(); ++j)
         if (std::fabs(w - centroids[j]) < std::fabs(w - centroids[best])) best = j;
     return best;
 }
 
-double pow2(int bits) { return std::ldexp(1.0, bits); }
+double two_to(int bits) { return std::ldexp(1.0, bits); }
 
-std::string entries_str(std::size_t kept, std::size_t fillers) {
+std::string entry_count_text(std::size_t kept, std::size_t fillers) {
     return fillers == 0 ? fmt::format("{}", kept) : fmt::format("({} + {})", kept, fillers);
 }
 
-void add_stages(CompressionReport& r) {
+void add_storage_stages(CompressionReport& r) {
     const int k = r.options.bits, b = r.options.index_bits;
     const double n = static_cast<double>(r.weights.size());
     const double entries = static_cast<double>(r.entries.size());
-    const double codebook = pow2(k) * kFloatBits;
-    const std::string e = entries_str(r.kept.size(), r.fillers);
+    const double codebook = two_to(k) * kFloatBits;
+    const std::string e = entry_count_text(r.kept.size(), r.fillers);
     const double dense = n * kFloatBits;
     auto stage = [&](std::string name, double bits, std::string formula) {
         r.stages.push_back({std::move(name), bits, std::move(formula), bits == 0 ? 0.0 : dense / bits});
@@ -71,11 +71,12 @@ std::vector<SparseEntry> relative_indices(const std::vector<std::size_t>& kept, 
 Codebook share_weights(const std::vector<double>& kept_values, int bits, bool zero_centroid) {
     Codebook cb;
     cb.zero_centroid = zero_centroid;
-    const auto size = static_cast<std::size_t>(pow2(bits));
-    cb.initial = linear_centroids(kept_values, zero_centroid ? size - 1 : size, zero_centroid);
+    const auto size = static_cast<std::size_t>(two_to(bits));
+    cb.initial = codebook_linear_start(kept_values, zero_centroid ? size - 1 : size, zero_centroid);
     cb.centroids = cb.initial;
     cb.index.assign(kept_values.size(), 0);
-    for (std::size_t i = 0; i < kept_values.size(); ++i) cb.index[i] = nearest(cb.centroids, kept_values[i]);
+    for (std::size_t i = 0; i < kept_values.size(); ++i)
+        cb.index[i] = nearest_centroid_index(cb.centroids, kept_values[i]);
     for (cb.iterations = 0; cb.iterations < kMaxKmeansIterations;) {
         std::vector<double> sum(size, 0.0);
         std::vector<std::size_t> members(size, 0);
@@ -88,7 +89,7 @@ Codebook share_weights(const std::vector<double>& kept_values, int bits, bool ze
         ++cb.iterations;
         bool changed = false;
         for (std::size_t i = 0; i < kept_values.size(); ++i) {
-            const std::size_t j = nearest(cb.centroids, kept_values[i]);
+            const std::size_t j = nearest_centroid_index(cb.centroids, kept_values[i]);
             changed = changed || j != cb.index[i];
             cb.index[i] = j;
         }
@@ -123,7 +124,7 @@ CompressionReport deep_compression(const std::vector<double>& weights, const Com
     }
     r.weight_code = huffman_code(index_counts);
     r.run_code = huffman_code(run_counts);
-    add_stages(r);
+    add_storage_stages(r);
     return r;
 }
 
