@@ -16,7 +16,8 @@ namespace bnstep::cli {
 namespace {
 
 // A whole number from 1 to 16 into `target`, left empty when not given.
-CLI::Option* add_bits(CLI::App& cmd, const std::string& name, std::optional<int>& target, const std::string& help) {
+CLI::Option* add_bit_count_option(CLI::App& cmd, const std::string& name, std::optional<int>& target,
+                                  const std::string& help) {
     return cmd
         .add_option_function<std::string>(
             name,
@@ -25,8 +26,8 @@ CLI::Option* add_bits(CLI::App& cmd, const std::string& name, std::optional<int>
         ->type_name("INT");
 }
 
-CLI::Option* add_share(CLI::App& cmd, const std::string& name, std::optional<double>& target, bool below_one,
-                       const std::string& help) {
+CLI::Option* add_share_option(CLI::App& cmd, const std::string& name, std::optional<double>& target, bool below_one,
+                              const std::string& help) {
     return cmd
         .add_option_function<std::string>(
             name,
@@ -53,7 +54,7 @@ struct CompressArgs {
     Common common;
 };
 
-int compress_weights(CompressArgs& a) {
+int compress_lesson_weights(CompressArgs& a) {
     const Graph g = a.common.load(a.lesson);
     a.request.max_work = a.common.limits.work;
     a.request.max_work_name = a.common.limits.names.work;
@@ -71,25 +72,26 @@ std::function<int()> compress_command(CLI::App& cmd) {
     cmd.add_option("--param", a->request.param,
                    "the param to compress (default: the one a prune_mask node reads, else the largest)")
         ->type_name(kLeafType);
-    add_share(cmd, "--sparsity", a->request.sparsity, false,
-              "prune this share of the weights by magnitude instead of by the lesson's prune_mask node");
-    add_bits(cmd, "--bits", a->request.bits,
-             "k: bits per shared weight, a codebook of 2^k centroids (default: 8 for a convolution, 5 otherwise)");
-    add_bits(cmd, "--index-bits", a->request.index_bits,
-             "bits per relative index (default: 8 for a convolution, 5 otherwise)");
+    add_share_option(cmd, "--sparsity", a->request.sparsity, false,
+                     "prune this share of the weights by magnitude instead of by the lesson's prune_mask node");
+    add_bit_count_option(
+        cmd, "--bits", a->request.bits,
+        "k: bits per shared weight, a codebook of 2^k centroids (default: 8 for a convolution, 5 otherwise)");
+    add_bit_count_option(cmd, "--index-bits", a->request.index_bits,
+                         "bits per relative index (default: 8 for a convolution, 5 otherwise)");
     add_common(cmd, a->common, {"text", "json"});
     add_lesson_options(cmd, a->common, false);
-    return [a] { return compress_weights(*a); };
+    return [a] { return compress_lesson_weights(*a); };
 }
 
-struct CostArgs {
+struct NetworkCostArgs {
     std::vector<std::string> networks;
     std::optional<double> sparsity;
     EstimateOptions estimate;
     Common common;
 };
 
-int network_costs(CostArgs& a) {
+int print_network_costs(NetworkCostArgs& a) {
     std::vector<std::string> names = a.networks;
     if (names.empty())
         for (const BuiltinNetwork& b : builtin_networks()) names.emplace_back(b.name);
@@ -128,8 +130,8 @@ int network_costs(CostArgs& a) {
     return kOk;
 }
 
-std::function<int()> cost_command(CLI::App& cmd) {
-    auto a = std::make_shared<CostArgs>();
+std::function<int()> network_cost_command(CLI::App& cmd) {
+    auto a = std::make_shared<NetworkCostArgs>();
     std::string names;
     for (const BuiltinNetwork& b : builtin_networks()) names += (names.empty() ? "" : ", ") + std::string(b.name);
     cmd.add_option("networks", a->networks,
@@ -137,17 +139,19 @@ std::function<int()> cost_command(CLI::App& cmd) {
                                "side (default: every built-in network)",
                                names))
         ->type_name(kNetworkType);
-    add_share(cmd, "--sparsity", a->sparsity, true,
-              "estimate Deep Compression with this share of the weights pruned (default: the paper's rate, for "
-              "the networks it compressed)");
-    add_bits(cmd, "--bits", a->estimate.bits,
-             "bits per shared weight in the estimate (default: 8 for convolutions, 5 for fully connected layers)");
-    add_bits(cmd, "--index-bits", a->estimate.index_bits,
-             "bits per relative index in the estimate (default: 8 for convolutions, 5 for fully connected layers)");
+    add_share_option(cmd, "--sparsity", a->sparsity, true,
+                     "estimate Deep Compression with this share of the weights pruned (default: the paper's rate, for "
+                     "the networks it compressed)");
+    add_bit_count_option(
+        cmd, "--bits", a->estimate.bits,
+        "bits per shared weight in the estimate (default: 8 for convolutions, 5 for fully connected layers)");
+    add_bit_count_option(
+        cmd, "--index-bits", a->estimate.index_bits,
+        "bits per relative index in the estimate (default: 8 for convolutions, 5 for fully connected layers)");
     add_common(cmd, a->common, {"text", "json"});
     add_size(cmd, "--max-file-size", a->common.limits.file_bytes,
              fmt::format("the largest network file read, e.g. 64M (default {}M)", Limits{}.file_bytes >> 20));
-    return [a] { return network_costs(*a); };
+    return [a] { return print_network_costs(*a); };
 }
 
 }  // namespace
@@ -157,7 +161,7 @@ std::vector<Command> compression_commands() {
         {"compress", "Deep Compression's storage: pruned with relative indices, shared weights, Huffman coding",
          compress_command},
         {"cost", "parameters, multiply-adds and megabytes of AlexNet, VGG-16 ... from their layer shapes",
-         cost_command},
+         network_cost_command},
     };
 }
 

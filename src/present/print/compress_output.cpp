@@ -10,25 +10,25 @@
 namespace bnstep {
 namespace {
 
-std::string bits_str(double bits) { return fmt::format("{:.0f}", bits); }
+std::string storage_bits_text(double bits) { return fmt::format("{:.0f}", bits); }
 
-// The first kShownEntries entries: enough to follow the rule, short for a large layer.
-constexpr std::size_t kShownEntries = 100;
+// The first kShownSparseEntries entries: enough to follow the rule, short for a large layer.
+constexpr std::size_t kShownSparseEntries = 100;
 
-void print_entries(std::ostream& os, const CompressionReport& r, std::size_t width) {
+void print_sparse_entries(std::ostream& os, const CompressionReport& r, std::size_t width) {
     std::string line;
-    for (std::size_t i = 0; i < r.entries.size() && i < kShownEntries; ++i) {
+    for (std::size_t i = 0; i < r.entries.size() && i < kShownSparseEntries; ++i) {
         const SparseEntry& e = r.entries[i];
         if (!line.empty()) line += ", ";
         line += fmt::format("{}:{}{}", e.position, e.run, e.filler ? " (filler)" : "");
     }
-    if (r.entries.size() > kShownEntries)
-        line += fmt::format(" ... and {} more (--format json lists them all)", r.entries.size() - kShownEntries);
+    if (r.entries.size() > kShownSparseEntries)
+        line += fmt::format(" ... and {} more (--format json lists them all)", r.entries.size() - kShownSparseEntries);
     os << wrap("entries as position:run  " + line, width, "    ", "      ");
 }
 
-void print_code_table(std::ostream& os, const HuffmanCode& code, const std::string& what,
-                      const std::vector<double>& values, const NumFmt& num) {
+void print_huffman_table(std::ostream& os, const HuffmanCode& code, const std::string& what,
+                         const std::vector<double>& values, const NumFmt& num) {
     os << fmt::format("    {:>6}  {:>10}  {:>6}  {:<12} {:>6}\n", what, values.empty() ? "" : "centroid", "count",
                       "code word", "bits");
     for (const HuffmanSymbol& s : code.symbols)
@@ -38,8 +38,8 @@ void print_code_table(std::ostream& os, const HuffmanCode& code, const std::stri
                       code.total_count);
 }
 
-void print_stage_line(std::ostream& os, const StorageStage& s, const NumFmt& num) {
-    os << fmt::format("    {:<10} {:>10} bits = {:<34} ratio {}\n", s.name, bits_str(s.bits), s.formula,
+void print_storage_stage(std::ostream& os, const StorageStage& s, const NumFmt& num) {
+    os << fmt::format("    {:<10} {:>10} bits = {:<34} ratio {}\n", s.name, storage_bits_text(s.bits), s.formula,
                       s.bits == 0 ? "-" : num(s.ratio));
 }
 
@@ -61,34 +61,34 @@ void print_compress_text(std::ostream& os, const LessonCompression& c, const Pri
                                         : ", not pruned"),
                width, "");
     os << '\n' << s.heading("1. Dense") << '\n';
-    print_stage_line(os, r.stages[0], opt.num);
+    print_storage_stage(os, r.stages[0], opt.num);
     os << '\n' << s.heading("2. Pruned: sparse entries with relative indices") << '\n';
     os << wrap(fmt::format("{} nonzero weights kept of {}. Each entry stores the run of zeros before it in {} bits "
                            "(at most {}); a longer run gets a filler zero after {} zeros: {} filler{}.",
                            r.kept.size(), r.weights.size(), b, (1 << b) - 1, (1 << b) - 1, r.fillers,
                            r.fillers == 1 ? "" : "s"),
                width, "    ", "    ");
-    print_entries(os, r, width);
-    print_stage_line(os, r.stages[1], opt.num);
+    print_sparse_entries(os, r, width);
+    print_storage_stage(os, r.stages[1], opt.num);
     os << '\n' << s.heading(fmt::format("3. Quantized: weight sharing, 2^{} = {} centroids", k, 1 << k)) << '\n';
     os << wrap(fmt::format("k-means from centroids spaced linearly over [min, max] of the kept weights{}; "
                            "{} iteration{} until no weight changed cluster. Squared error sum (w - c)^2 = {}.",
                            r.codebook.zero_centroid ? " (centroid 0 pinned at 0 for the fillers)" : "",
                            r.codebook.iterations, r.codebook.iterations == 1 ? "" : "s", opt.num(r.squared_error)),
                width, "    ", "    ");
-    print_stage_line(os, r.stages[2], opt.num);
+    print_storage_stage(os, r.stages[2], opt.num);
     os << '\n' << s.heading("4. Huffman coding of the weight indices and of the relative indices") << '\n';
-    print_code_table(os, r.weight_code, "index", r.codebook.centroids, opt.num);
+    print_huffman_table(os, r.weight_code, "index", r.codebook.centroids, opt.num);
     os << '\n';
-    print_code_table(os, r.run_code, "run", {}, opt.num);
-    print_stage_line(os, r.stages[3], opt.num);
+    print_huffman_table(os, r.run_code, "run", {}, opt.num);
+    print_storage_stage(os, r.stages[3], opt.num);
     os << '\n' << s.heading("SUMMARY") << '\n';
-    for (const StorageStage& st : r.stages) print_stage_line(os, st, opt.num);
+    for (const StorageStage& st : r.stages) print_storage_stage(os, st, opt.num);
     const double codebook = std::ldexp(1.0, k) * kFloatBits;
     os << wrap(fmt::format("The code tables themselves are not counted, as in the paper. The codebook, 2^{}*{} = {} "
                            "bits, is {}% of the quantized layer: a share that vanishes in a layer of millions of "
                            "weights.",
-                           k, kFloatBits, bits_str(codebook), opt.num(100 * codebook / r.stages[2].bits)),
+                           k, kFloatBits, storage_bits_text(codebook), opt.num(100 * codebook / r.stages[2].bits)),
                width, "");
 }
 

@@ -13,32 +13,34 @@ namespace bnstep {
 namespace {
 
 // 138357544 -> "138,357,544"
-std::string grouped(double v) {
+std::string thousands_grouped(double v) {
     std::string digits = fmt::format("{:.0f}", v);
     const std::size_t first = digits[0] == '-' ? 1 : 0;
     for (std::size_t i = digits.size(); i > first + 3; i -= 3) digits.insert(i - 3, ",");
     return digits;
 }
 
-std::string activation_str(const ActivationShape& s) { return fmt::format("{}x{}x{}", s.c, s.h, s.w); }
+std::string activation_shape_text(const ActivationShape& s) { return fmt::format("{}x{}x{}", s.c, s.h, s.w); }
 
-std::string ratio_str(double dense, double bits, const NumFmt& num) {
+std::string compression_ratio_text(double dense, double bits, const NumFmt& num) {
     return bits == 0 ? "-" : num(dense / bits) + "x";
 }
 
-void print_layer(std::ostream& os, const LayerCost& c, const PrintOptions& opt) {
+void print_network_layer(std::ostream& os, const LayerCost& c, const PrintOptions& opt) {
     const std::size_t width = static_cast<std::size_t>(opt.width);
-    os << fmt::format("{} ({})  {} -> {}\n", opt.style.node(c.name), c.type, activation_str(c.in),
-                      activation_str(c.out));
+    os << fmt::format("{} ({})  {} -> {}\n", opt.style.node(c.name), c.type, activation_shape_text(c.in),
+                      activation_shape_text(c.out));
     if (!c.params_formula.empty())
-        os << wrap(fmt::format("parameters     {} = {}", grouped(static_cast<double>(c.params())), c.params_formula),
-                   width, "    ", "                   ");
+        os << wrap(
+            fmt::format("parameters     {} = {}", thousands_grouped(static_cast<double>(c.params())), c.params_formula),
+            width, "    ", "                   ");
     if (!c.macs_formula.empty())
-        os << wrap(fmt::format("multiply-adds  {} = {}", grouped(c.macs), c.macs_formula), width, "    ",
+        os << wrap(fmt::format("multiply-adds  {} = {}", thousands_grouped(c.macs), c.macs_formula), width, "    ",
                    "                   ");
 }
 
-void print_estimate(std::ostream& os, const CompressionEstimate& e, const NetworkSpec& spec, const PrintOptions& opt) {
+void print_compression_estimate(std::ostream& os, const CompressionEstimate& e, const NetworkSpec& spec,
+                                const PrintOptions& opt) {
     const std::size_t width = static_cast<std::size_t>(opt.width);
     os << '\n' << opt.style.heading("DEEP COMPRESSION, estimated from the shapes") << '\n';
     os << wrap(fmt::format("{}% of each layer's weights pruned, the kept ones spread at random (so the runs of zeros "
@@ -52,16 +54,16 @@ void print_estimate(std::ostream& os, const CompressionEstimate& e, const Networ
     auto kb = [](double bits) { return fmt::format("{:.1f}", bits / 8e3); };
     for (const LayerEstimate& l : e.layers)
         os << fmt::format("{:<20} {:>2} {:>2} {:>12} {:>9} {:>8.3f} {:>10} {:>10} {:>10} {:>10}\n", l.name, l.bits,
-                          l.index_bits, grouped(l.kept), grouped(l.fillers), l.run_average_bits, kb(l.dense_bits),
-                          kb(l.pruned_bits), kb(l.quantized_bits), kb(l.huffman_bits));
+                          l.index_bits, thousands_grouped(l.kept), thousands_grouped(l.fillers), l.run_average_bits,
+                          kb(l.dense_bits), kb(l.pruned_bits), kb(l.quantized_bits), kb(l.huffman_bits));
     os << '\n';
     os << fmt::format("    dense      {}\n", megabytes(e.dense_bits));
     os << fmt::format("    pruned     {}   {}\n", megabytes(e.pruned_bits),
-                      ratio_str(e.dense_bits, e.pruned_bits, opt.num));
+                      compression_ratio_text(e.dense_bits, e.pruned_bits, opt.num));
     os << fmt::format("    quantized  {}   {}\n", megabytes(e.quantized_bits),
-                      ratio_str(e.dense_bits, e.quantized_bits, opt.num));
+                      compression_ratio_text(e.dense_bits, e.quantized_bits, opt.num));
     os << fmt::format("    Huffman    {}   {}\n", megabytes(e.huffman_bits),
-                      ratio_str(e.dense_bits, e.huffman_bits, opt.num));
+                      compression_ratio_text(e.dense_bits, e.huffman_bits, opt.num));
     if (spec.compression)
         os << wrap(fmt::format("The paper's figure, for comparison: {}.", spec.compression->paper), width, "");
 }
@@ -70,8 +72,9 @@ void print_estimate(std::ostream& os, const CompressionEstimate& e, const Networ
 
 std::string megabytes(double bits) {
     const double bytes = bits / 8;
-    if (bytes < 1e6) return fmt::format("{} bytes = {:.1f} kB ({:.1f} KiB)", grouped(bytes), bytes / 1e3, bytes / 1024);
-    return fmt::format("{} bytes = {:.1f} MB ({:.1f} MiB)", grouped(bytes), bytes / 1e6, bytes / (1 << 20));
+    if (bytes < 1e6)
+        return fmt::format("{} bytes = {:.1f} kB ({:.1f} KiB)", thousands_grouped(bytes), bytes / 1e3, bytes / 1024);
+    return fmt::format("{} bytes = {:.1f} MB ({:.1f} MiB)", thousands_grouped(bytes), bytes / 1e6, bytes / (1 << 20));
 }
 
 void print_network_text(std::ostream& os, const NetworkCost& cost, const std::optional<CompressionEstimate>& estimate,
@@ -86,26 +89,27 @@ void print_network_text(std::ostream& os, const NetworkCost& cost, const std::op
                            spec.channels, spec.height, spec.width),
                width, "")
        << '\n';
-    for (const LayerCost& c : cost.layers) print_layer(os, c, opt);
+    for (const LayerCost& c : cost.layers) print_network_layer(os, c, opt);
     os << '\n' << opt.style.heading("TOTAL") << '\n';
     os << wrap(
-        fmt::format("{} parameters ({} weights + {} biases{}), {} multiply-adds", grouped(double(cost.params())),
-                    grouped(double(cost.weights)), grouped(double(cost.biases)),
+        fmt::format("{} parameters ({} weights + {} biases{}), {} multiply-adds",
+                    thousands_grouped(double(cost.params())), thousands_grouped(double(cost.weights)),
+                    thousands_grouped(double(cost.biases)),
                     spec.layers.end() != std::find_if(spec.layers.begin(), spec.layers.end(),
                                                       [](const LayerSpec& l) { return l.kind == LayerKind::BatchNorm; })
                         ? " and batch norm's gamma and beta"
                         : "",
-                    grouped(cost.macs)),
+                    thousands_grouped(cost.macs)),
         width, "    ", "        ");
-    os << fmt::format("    at 32 bits: {}*4 = {}\n", grouped(double(cost.params())),
+    os << fmt::format("    at 32 bits: {}*4 = {}\n", thousands_grouped(double(cost.params())),
                       megabytes(static_cast<double>(cost.params()) * kFloatBits));
     if (spec.published_parameters)
         os << wrap(
-            fmt::format("published: {} ({}): {}", grouped(double(*spec.published_parameters)), spec.published_source,
-                        *spec.published_parameters == cost.params() ? "the same" : "DIFFERENT"),
+            fmt::format("published: {} ({}): {}", thousands_grouped(double(*spec.published_parameters)),
+                        spec.published_source, *spec.published_parameters == cost.params() ? "the same" : "DIFFERENT"),
             width, "    ", "        ");
     if (estimate)
-        print_estimate(os, *estimate, spec, opt);
+        print_compression_estimate(os, *estimate, spec, opt);
     else
         os << '\n' << wrap("Give --sparsity to estimate what Deep Compression would leave of it.", width, "");
 }
@@ -118,9 +122,10 @@ void print_networks_summary(std::ostream& os, const std::vector<NetworkCost>& co
     for (const NetworkCost& c : costs) {
         const double bytes = static_cast<double>(c.params()) * 4;
         os << fmt::format("{:<20} {:>13} {:>9.1f} {:>9.1f} {:>16} {:>8} {:>8}\n", c.spec->name,
-                          grouped(double(c.params())), bytes / 1e6, bytes / (1 << 20), grouped(c.macs),
-                          ratio_str(double(c.params()), double(first.params()), opt.num),
-                          ratio_str(c.macs, first.macs, opt.num));
+                          thousands_grouped(double(c.params())), bytes / 1e6, bytes / (1 << 20),
+                          thousands_grouped(c.macs),
+                          compression_ratio_text(double(c.params()), double(first.params()), opt.num),
+                          compression_ratio_text(c.macs, first.macs, opt.num));
     }
     os << wrap(fmt::format("The last two columns: each network against the first ({}). MB = 10^6 bytes, MiB = 2^20.",
                            first.spec->name),
