@@ -24,7 +24,7 @@ namespace {
 
 // The least sum of count * length over all prefix codes: every vector of
 // lengths 1..n-1 whose Kraft sum is at most 1 (such lengths have a prefix code).
-double brute_force_best(const std::vector<double>& counts) {
+double brute_force_least_bits(const std::vector<double>& counts) {
     const std::size_t n = counts.size();
     std::vector<int> len(n, 1);
     double best = INFINITY;
@@ -93,7 +93,7 @@ TEST_CASE("huffman: random counts give a complete prefix code no longer than the
                 if (&s != &t) CHECK(t.code.rfind(s.code, 0) != 0);  // s is no prefix of t
         }
         CHECK(kraft == 1.0);  // a Huffman tree is full
-        CHECK(code.total_bits == brute_force_best(counts));
+        CHECK(code.total_bits == brute_force_least_bits(counts));
     }
 }
 

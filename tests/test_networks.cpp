@@ -18,21 +18,21 @@ using namespace bnstep;
 
 namespace {
 
-std::size_t conv(std::size_t c, std::size_t k, std::size_t r, bool bias = true) {
+std::size_t conv_params(std::size_t c, std::size_t k, std::size_t r, bool bias = true) {
     return k * c * r * r + (bias ? k : 0);
 }
-std::size_t fc(std::size_t in, std::size_t out) { return in * out + out; }
+std::size_t fc_params(std::size_t in, std::size_t out) { return in * out + out; }
 
 // VGG-16's first fully connected layer reads 7x7x512 features, AlexNet's 6x6x256.
 constexpr std::size_t kFc6Inputs = std::size_t{7} * 7 * 512;
 constexpr std::size_t kFc6AlexNet = std::size_t{6} * 6 * 256;
 
-NetworkCost cost_of(const std::string& name, NetworkSpec& keep) {
+NetworkCost network_cost_of(const std::string& name, NetworkSpec& keep) {
     keep = load_network(name, 1 << 20);
     return network_cost(keep);
 }
 
-const LayerCost& row(const NetworkCost& c, const std::string& name) {
+const LayerCost& layer_row(const NetworkCost& c, const std::string& name) {
     for (const LayerCost& l : c.layers)
         if (l.name == name) return l;
     throw std::runtime_error("no layer " + name);
@@ -45,21 +45,21 @@ TEST_CASE("networks: VGG-16 has 138,357,544 parameters, fc6 7*7*512*4096 weights
     for (const std::vector<std::size_t>& block :
          {std::vector<std::size_t>{64, 64}, {128, 128}, {256, 256, 256}, {512, 512, 512}, {512, 512, 512}}) {
         for (std::size_t k : block) {
-            expected += conv(c, k, 3);
+            expected += conv_params(c, k, 3);
             macs_conv += c * k * 9 * side * side;
             c = k;
         }
         side /= 2;
     }
-    expected += fc(kFc6Inputs, 4096) + fc(4096, 4096) + fc(4096, 1000);
+    expected += fc_params(kFc6Inputs, 4096) + fc_params(4096, 4096) + fc_params(4096, 1000);
     CHECK(expected == 138'357'544);
     NetworkSpec spec;
-    const NetworkCost cost = cost_of("vgg16", spec);
+    const NetworkCost cost = network_cost_of("vgg16", spec);
     CHECK(cost.params() == expected);
-    CHECK(row(cost, "fc6").weights == kFc6Inputs * 4096);
-    CHECK(row(cost, "fc6").biases == 4096);
-    CHECK(row(cost, "fc6").params_formula == "in*out + out = (512*7*7)*4096 + 4096");
-    CHECK(row(cost, "pool5").out.h == 7);
+    CHECK(layer_row(cost, "fc6").weights == kFc6Inputs * 4096);
+    CHECK(layer_row(cost, "fc6").biases == 4096);
+    CHECK(layer_row(cost, "fc6").params_formula == "in*out + out = (512*7*7)*4096 + 4096");
+    CHECK(layer_row(cost, "pool5").out.h == 7);
     CHECK(cost.macs == static_cast<double>(macs_conv + (kFc6Inputs * 4096) + (std::size_t{4096} * 4096) +
                                            (std::size_t{4096} * 1000)));
     // 553,430,176 bytes at 32 bits: the 528 MB (MiB) of the survey, the paper's 552 MB.
@@ -67,44 +67,46 @@ TEST_CASE("networks: VGG-16 has 138,357,544 parameters, fc6 7*7*512*4096 weights
 }
 
 TEST_CASE("networks: AlexNet, torchvision's 61,100,840 and the two-tower 60,965,224") {
-    const std::size_t single = conv(3, 64, 11) + conv(64, 192, 5) + conv(192, 384, 3) + conv(384, 256, 3) +
-                               conv(256, 256, 3) + fc(kFc6AlexNet, 4096) + fc(4096, 4096) + fc(4096, 1000);
+    const std::size_t single = conv_params(3, 64, 11) + conv_params(64, 192, 5) + conv_params(192, 384, 3) +
+                               conv_params(384, 256, 3) + conv_params(256, 256, 3) + fc_params(kFc6AlexNet, 4096) +
+                               fc_params(4096, 4096) + fc_params(4096, 1000);
     CHECK(single == 61'100'840);
     // Grouped conv2, conv4, conv5: each filter sees half the input channels.
-    const std::size_t towers = conv(3, 96, 11) + conv(96 / 2, 256, 5) + conv(256, 384, 3) + conv(384 / 2, 384, 3) +
-                               conv(384 / 2, 256, 3) + fc(kFc6AlexNet, 4096) + fc(4096, 4096) + fc(4096, 1000);
+    const std::size_t towers = conv_params(3, 96, 11) + conv_params(96 / 2, 256, 5) + conv_params(256, 384, 3) +
+                               conv_params(384 / 2, 384, 3) + conv_params(384 / 2, 256, 3) +
+                               fc_params(kFc6AlexNet, 4096) + fc_params(4096, 4096) + fc_params(4096, 1000);
     CHECK(towers == 60'965'224);
     NetworkSpec a, b;
-    const NetworkCost one = cost_of("alexnet", a);
-    const NetworkCost two = cost_of("alexnet-two-tower", b);
+    const NetworkCost one = network_cost_of("alexnet", a);
+    const NetworkCost two = network_cost_of("alexnet-two-tower", b);
     CHECK(one.params() == single);
     CHECK(two.params() == towers);
     // (224 + 2*2 - 11)/4 + 1 = 55; (55 - 3)/2 + 1 = 27; 27 -> 13 -> 6.
-    CHECK(row(one, "conv1").out.h == 55);
-    CHECK(row(one, "pool5").out.h == 6);
-    CHECK(row(one, "conv1").params_formula == "K*C*R*S + K = 64*3*11*11 + 64");
-    CHECK(row(two, "conv2").params_formula == "K*(C/g)*R*S + K = 256*(96/2)*5*5 + 256");
-    CHECK(row(two, "conv1").out.h == 55);  // (227 - 11)/4 + 1
+    CHECK(layer_row(one, "conv1").out.h == 55);
+    CHECK(layer_row(one, "pool5").out.h == 6);
+    CHECK(layer_row(one, "conv1").params_formula == "K*C*R*S + K = 64*3*11*11 + 64");
+    CHECK(layer_row(two, "conv2").params_formula == "K*(C/g)*R*S + K = 256*(96/2)*5*5 + 256");
+    CHECK(layer_row(two, "conv1").out.h == 55);  // (227 - 11)/4 + 1
 }
 
 TEST_CASE("networks: SqueezeNet 1.0's Fire modules, 1,248,424 parameters") {
     auto fire = [](std::size_t c, std::size_t s, std::size_t e) {
-        return conv(c, s, 1) + conv(s, e, 1) + conv(s, e, 3);
+        return conv_params(c, s, 1) + conv_params(s, e, 1) + conv_params(s, e, 3);
     };
-    const std::size_t expected = conv(3, 96, 7) + fire(96, 16, 64) + fire(128, 16, 64) + fire(128, 32, 128) +
+    const std::size_t expected = conv_params(3, 96, 7) + fire(96, 16, 64) + fire(128, 16, 64) + fire(128, 32, 128) +
                                  fire(256, 32, 128) + fire(256, 48, 192) + fire(384, 48, 192) + fire(384, 64, 256) +
-                                 fire(512, 64, 256) + conv(512, 1000, 1);
+                                 fire(512, 64, 256) + conv_params(512, 1000, 1);
     CHECK(expected == 1'248'424);
     NetworkSpec spec;
-    const NetworkCost cost = cost_of("squeezenet1_0", spec);
+    const NetworkCost cost = network_cost_of("squeezenet1_0", spec);
     CHECK(cost.params() == expected);
     // conv1: (224 - 7)/2 + 1 = 109; pools round up: ceil((109 - 3)/2) + 1 = 54, then 27, 13.
-    CHECK(row(cost, "conv1").out.h == 109);
-    CHECK(row(cost, "pool1").out.h == 54);
-    CHECK(row(cost, "pool4").out.h == 27);
-    CHECK(row(cost, "pool8").out.h == 13);
-    CHECK(row(cost, "fire2/expand3x3").out.c == 64);
-    CHECK(row(cost, "fire2/concat").out.c == 128);  // the 1x1 and 3x3 expands side by side
+    CHECK(layer_row(cost, "conv1").out.h == 109);
+    CHECK(layer_row(cost, "pool1").out.h == 54);
+    CHECK(layer_row(cost, "pool4").out.h == 27);
+    CHECK(layer_row(cost, "pool8").out.h == 13);
+    CHECK(layer_row(cost, "fire2/expand3x3").out.c == 64);
+    CHECK(layer_row(cost, "fire2/concat").out.c == 128);  // the 1x1 and 3x3 expands side by side
 }
 
 TEST_CASE("networks: MobileNet's depthwise separable layers against standard convolutions") {
@@ -112,7 +114,7 @@ TEST_CASE("networks: MobileNet's depthwise separable layers against standard con
                                                                   {512, 2}, {512, 1},  {512, 1}, {512, 1}, {512, 1},
                                                                   {512, 1}, {1024, 2}, {1024, 1}};
     // No biases before batch norm; batch norm's gamma and beta, 2 per channel.
-    std::size_t separable = conv(3, 32, 3, false) + std::size_t{64}, standard = separable;
+    std::size_t separable = conv_params(3, 32, 3, false) + std::size_t{64}, standard = separable;
     double separable_macs = 3.0 * 32 * 9 * 112 * 112, standard_macs = separable_macs;
     std::size_t c = 32, side = 112;
     for (const auto& [k, stride] : blocks) {
@@ -123,12 +125,12 @@ TEST_CASE("networks: MobileNet's depthwise separable layers against standard con
         standard_macs += static_cast<double>(9 * c * k * side * side);
         c = k;
     }
-    separable += fc(1024, 1000);
-    standard += fc(1024, 1000);
+    separable += fc_params(1024, 1000);
+    standard += fc_params(1024, 1000);
     CHECK(separable == 4'231'976);
     NetworkSpec a, b;
-    const NetworkCost dw = cost_of("mobilenet-v1", a);
-    const NetworkCost full = cost_of("mobilenet-v1-conv", b);
+    const NetworkCost dw = network_cost_of("mobilenet-v1", a);
+    const NetworkCost full = network_cost_of("mobilenet-v1-conv", b);
     CHECK(dw.params() == separable);
     CHECK(full.params() == standard);
     // The convolutions' multiply-adds (batch norm's left out): the paper's 569 and 4866 million.
@@ -143,7 +145,7 @@ TEST_CASE("networks: MobileNet's depthwise separable layers against standard con
     CHECK(std::round(conv_macs(dw) / 1e6) == 569);
     // 4867.3 million against the paper's 4866: the paper's own count is 0.03% lower.
     CHECK(conv_macs(full) / 1e6 == doctest::Approx(4866).epsilon(5e-4));
-    CHECK(row(dw, "conv_dw_1").params_formula == "K*(C/g)*R*S = 32*(32/32)*3*3");
+    CHECK(layer_row(dw, "conv_dw_1").params_formula == "K*(C/g)*R*S = 32*(32/32)*3*3");
 }
 
 TEST_CASE("networks: expected relative-index counts sum the geometric series of zero runs") {
@@ -168,7 +170,7 @@ TEST_CASE("networks: expected relative-index counts sum the geometric series of 
 
 TEST_CASE("networks: the Deep Compression estimate's stages from the shapes") {
     NetworkSpec spec;
-    const NetworkCost cost = cost_of("alexnet-two-tower", spec);
+    const NetworkCost cost = network_cost_of("alexnet-two-tower", spec);
     const CompressionEstimate e = estimate_compression(cost, {.pruned = 0.89});
     CHECK(e.dense_bits == static_cast<double>(cost.params()) * 32);
     const LayerEstimate& fc8 = e.layers.back();
