@@ -36,6 +36,7 @@ ValueKind kind_of(const std::string& type, bool takes_value, bool has_choices) {
     if (base == kNodeType) return ValueKind::Node;
     if (base == kLeafType) return ValueKind::Leaf;
     if (base == kFileType) return ValueKind::File;
+    if (base == kNetworkType) return ValueKind::Network;
     return ValueKind::Other;
 }
 

@@ -9,7 +9,7 @@ namespace bnstep::cli {
 
 // What an option's value (or a positional argument) is, from the type name
 // --help shows: the completions offer lessons, nodes, files or the choices.
-enum class ValueKind { None, Lesson, Node, Leaf, File, Choice, Other };
+enum class ValueKind { None, Lesson, Node, Leaf, File, Network, Choice, Other };
 
 struct OptionSpec {
     std::vector<std::string> names;  // "-n", "--node"; a positional argument's one name ("lesson")

@@ -377,6 +377,7 @@ std::vector<Command> all_commands() {
     std::vector<Command> table = core_commands();
     for (auto& c : study_commands()) table.push_back(std::move(c));
     for (auto& c : exercise_commands()) table.push_back(std::move(c));
+    for (auto& c : compression_commands()) table.push_back(std::move(c));
     for (auto& c : tool_commands()) table.push_back(std::move(c));
     return table;
 }

@@ -26,6 +26,7 @@ inline constexpr const char* kLessonType = "LESSON";
 inline constexpr const char* kNodeType = "NODE";
 inline constexpr const char* kLeafType = "LEAF";
 inline constexpr const char* kFileType = "FILE";
+inline constexpr const char* kNetworkType = "NETWORK";  // cost: a built-in network or a .json file
 
 // The optional lesson argument most commands take.
 CLI::Option* add_lesson_argument(CLI::App& cmd, std::string& lesson);
@@ -78,11 +79,12 @@ struct Command {
 std::unique_ptr<CLI::App> make_app();
 
 // The command table, in the order of `bnstep --help`.
-std::vector<Command> core_commands();   // commands.cpp: lessons, run, trace, check-gradients, saliency, ops, net-trim
-std::vector<Command> study_commands();  // study_commands.cpp: quiz, worksheet, graph
-std::vector<Command> exercise_commands();  // exercise_commands.cpp: export, compare
-std::vector<Command> tool_commands();      // tool_commands.cpp: version, man, completions, __complete
-std::vector<Command> all_commands();       // commands.cpp: all of them
+std::vector<Command> core_commands();         // commands.cpp: lessons, run, trace, check-gradients, saliency, ops, net-trim
+std::vector<Command> study_commands();        // study_commands.cpp: quiz, worksheet, graph
+std::vector<Command> exercise_commands();     // exercise_commands.cpp: export, compare
+std::vector<Command> compression_commands();  // compression_commands.cpp: compress, cost
+std::vector<Command> tool_commands();         // tool_commands.cpp: version, man, completions, __complete
+std::vector<Command> all_commands();          // commands.cpp: all of them
 
 // `run --step` (study_commands.cpp): check_step_mode throws a UsageError unless
 // the output is text and standard input is a terminal to read keys from.

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "bnstep/lesson.hpp"
+#include "bnstep/network.hpp"
 #include "bnstep/executor.hpp"
 #include "bnstep/net_trim.hpp"
 #include "bnstep/op.hpp"
@@ -130,6 +131,10 @@ void complete_value(Completion& c, const CommandSpec& cmd, const Line& line, con
             break;
         }
         case ValueKind::File: c.files = true; break;
+        case ValueKind::Network:
+            for (const BuiltinNetwork& n : builtin_networks()) add_matching(c, cur, std::string(n.name), "");
+            c.lesson_files = true;
+            break;
         case ValueKind::None:
         case ValueKind::Other: break;
     }

@@ -31,6 +31,12 @@ the JSON Schema \fIlesson.schema.json\fR (see \fBFILES\fR for both).
 Commands that take a lesson default to \fBbatchnorm\fR.
 A \fINODE\fR is a node's step number or its name.
 .PP
+A \fINETWORK\fR (\fBcost\fR) is a network described by the shapes of its
+layers only, no values: a built-in one (\fBalexnet\fR, \fBalexnet\-two\-tower\fR,
+\fBvgg16\fR, \fBsqueezenet1_0\fR, \fBmobilenet\-v1\fR, \fBmobilenet\-v1\-conv\fR)
+or the path of a network file, whose format is described in
+\fIdocs/compression\-storage.md\fR.
+.PP
 Options may be written \fB\-\-name value\fR or \fB\-\-name=value\fR.
 Every command prints its own options with \fB\-\-help\fR.
 )";
@@ -91,6 +97,18 @@ Net-Trim on the lesson's ReLU layer: for each epsilon, the weights of smallest
 l1 norm whose outputs stay within epsilon of the layer's, found by ADMM (the
 iterations of unit 1 shown), then the sparsity against the output error.
 .TP
+.B bnstep compress deep\-compression \-\-bits 2 \-\-index\-bits 3
+Deep Compression's storage of the lesson's pruned weights: sparse entries with
+3-bit relative indices and filler zeros, a codebook of 4 shared weights found
+by k-means, both index streams Huffman coded, the bits and the compression
+ratio after each stage.
+.TP
+.B bnstep cost vgg16
+VGG-16's parameters and multiply-adds layer by layer from its shapes, each
+with its formula, the total in megabytes at 32 bits, and what pruning,
+quantization and Huffman coding would leave of it beside the paper's figure;
+\fBbnstep cost\fR alone compares every built-in network.
+.TP
 .B bnstep run my\-lesson.json \-\-set x.shape=8,16
 A lesson file of one's own, with the leaf x resized.
 .TP
@@ -108,7 +126,7 @@ for \fBcompare\fR, a tensor given was wrong (or not a tensor of the lesson).
 .TP
 .B 2
 A usage error (an unknown command or option, a bad value), a bad lesson
-file or a data file that cannot be read or written (\fBexport\fR,
+or network file or a data file that cannot be read or written (\fBexport\fR,
 \fBcompare\fR): a one-line message names the file, the place in it and what is
 expected.
 .SH ENVIRONMENT
@@ -128,8 +146,8 @@ To page long output with its colours, run for example
 \fBbnstep run depthwise\-separable \-\-color always | less \-R\fR.
 (\fBman\fR itself reads \fBMANPAGER\fR and \fBPAGER\fR to show this page.)
 .SH FILES
-The built-in lessons are compiled into the binary: bnstep reads no file but
-the lesson files it is given and the answers file of \fBquiz \-\-answers\fR.
+The built-in lessons and networks are compiled into the binary: bnstep reads
+no file but the lesson and network files it is given and the answers file of \fBquiz \-\-answers\fR.
 Installed beside it, under the installation prefix (\fI/usr\fR for the Debian
 package, \fI/usr/local\fR by default for \fBcmake \-\-install\fR):
 .TP
@@ -200,7 +218,7 @@ std::string sentence(std::string text) {
 
 // A positional argument as the synopsis names it: LESSON, SHELL.
 std::string argument_name(const OptionSpec& o) {
-    std::string name = o.value == ValueKind::Lesson ? o.type : o.names.front();
+    std::string name = o.value == ValueKind::Lesson || o.value == ValueKind::Network ? o.type : o.names.front();
     for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return italic(name) + (o.repeatable ? " ..." : "");
 }
