@@ -58,6 +58,7 @@ int compress_lesson_weights(CompressArgs& a) {
     const Graph g = a.common.load(a.lesson);
     a.request.max_work = a.common.limits.work;
     a.request.max_work_name = a.common.limits.names.work;
+    a.request.param_name = "--param";
     const LessonCompression c = compress_lesson(g, a.request);
     if (a.common.format == "json")
         print_json(compress_json(c));

@@ -21,7 +21,7 @@ std::optional<std::size_t> first_consumer_op(const Graph& g, std::size_t leaf, c
     return std::nullopt;
 }
 
-std::size_t param_to_compress(const Graph& g, const std::string& wanted) {
+std::size_t param_to_compress(const Graph& g, const std::string& wanted, const std::string& option) {
     std::vector<std::string> params;
     std::optional<std::size_t> pruned, largest;
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
@@ -35,7 +35,7 @@ std::size_t param_to_compress(const Graph& g, const std::string& wanted) {
     if (wanted.empty() && (pruned || largest)) return pruned ? *pruned : *largest;
     if (params.empty()) throw UsageError(fmt::format("lesson {} has no param to compress", g.name));
     const std::string hint = did_you_mean(wanted, params);
-    throw UsageError(fmt::format("--param: lesson {} has no param '{}'{}; its params: {}", g.name, wanted,
+    throw UsageError(fmt::format("{}: lesson {} has no param '{}'{}; its params: {}", option, g.name, wanted,
                                  hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
                                  fmt::join(params, ", ")));
 }
@@ -44,7 +44,7 @@ std::size_t param_to_compress(const Graph& g, const std::string& wanted) {
 
 LessonCompression compress_lesson(const Graph& g, const CompressRequest& request) {
     LessonCompression c{.graph = &g};
-    c.leaf = param_to_compress(g, request.param);
+    c.leaf = param_to_compress(g, request.param, request.param_name);
     const Tensor& w = g.nodes[c.leaf].value;
     const bool conv = first_consumer_op(g, c.leaf, "conv2d", 1).has_value();
     c.layer_kind = conv ? "a convolution" : "no convolution";

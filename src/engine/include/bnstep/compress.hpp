@@ -15,6 +15,7 @@ struct CompressRequest {
     std::optional<int> bits = {}, index_bits = {};  // default: 8 for a convolution's weights, 5 otherwise (the paper's)
     std::size_t max_work = 0;                       // k-means: kept weights * 2^bits * kMaxKmeansIterations at most
     std::string max_work_name = "the work limit";
+    std::string param_name = "param";  // how messages name `param`: the caller names its own knob
 };
 
 struct LessonCompression {
