@@ -5,28 +5,10 @@
 #include <fmt/format.h>
 
 #include "bnstep/error.hpp"
+#include "ops/kmeans.hpp"
 
 namespace bnstep {
 namespace {
-
-std::vector<double> codebook_linear_start(const std::vector<double>& values, std::size_t learned, bool zero_centroid) {
-    std::vector<double> c;
-    if (zero_centroid) c.push_back(0.0);
-    const auto [lo, hi] = values.empty() ? std::pair{0.0, 0.0}
-                                         : std::pair{*std::min_element(values.begin(), values.end()),
-                                                     *std::max_element(values.begin(), values.end())};
-    for (std::size_t j = 0; j < learned; ++j)
-        c.push_back(learned == 1 ? (lo + hi) / 2
-                                 : lo + (hi - lo) * static_cast<double>(j) / static_cast<double>(learned - 1));
-    return c;
-}
-
-std::size_t nearest_centroid_index(const std::vector<double>& centroids, double w) {
-    std::size_t best = 0;
-    for (std::size_t j = 1; j < centroids.size(); ++j)
-        if (std::fabs(w - centroids[j]) < std::fabs(w - centroids[best])) best = j;
-    return best;
-}
 
 double two_to(int bits) { return std::ldexp(1.0, bits); }
 
@@ -69,33 +51,15 @@ std::vector<SparseEntry> relative_indices(const std::vector<std::size_t>& kept, 
 }
 
 Codebook share_weights(const std::vector<double>& kept_values, int bits, bool zero_centroid) {
-    Codebook cb;
-    cb.zero_centroid = zero_centroid;
-    const auto size = static_cast<std::size_t>(two_to(bits));
-    cb.initial = codebook_linear_start(kept_values, zero_centroid ? size - 1 : size, zero_centroid);
-    cb.centroids = cb.initial;
-    cb.index.assign(kept_values.size(), 0);
-    for (std::size_t i = 0; i < kept_values.size(); ++i)
-        cb.index[i] = nearest_centroid_index(cb.centroids, kept_values[i]);
-    for (cb.iterations = 0; cb.iterations < kMaxKmeansIterations;) {
-        std::vector<double> sum(size, 0.0);
-        std::vector<std::size_t> members(size, 0);
-        for (std::size_t i = 0; i < kept_values.size(); ++i) {
-            sum[cb.index[i]] += kept_values[i];
-            ++members[cb.index[i]];
-        }
-        for (std::size_t j = zero_centroid ? 1 : 0; j < size; ++j)
-            if (members[j] > 0) cb.centroids[j] = sum[j] / static_cast<double>(members[j]);
-        ++cb.iterations;
-        bool changed = false;
-        for (std::size_t i = 0; i < kept_values.size(); ++i) {
-            const std::size_t j = nearest_centroid_index(cb.centroids, kept_values[i]);
-            changed = changed || j != cb.index[i];
-            cb.index[i] = j;
-        }
-        if (!changed) break;
-    }
-    return cb;
+    const ops::KMeans k = ops::kmeans_linear(Tensor(Shape{kept_values.size()}, kept_values),
+                                             {.clusters = static_cast<std::size_t>(two_to(bits)),
+                                              .max_updates = kMaxKmeansIterations,
+                                              .pinned_zero = zero_centroid});
+    return {.initial = k.initial.data(),
+            .centroids = k.centroids.data(),
+            .index = k.index,
+            .iterations = static_cast<int>(k.updates),
+            .zero_centroid = zero_centroid};
 }
 
 CompressionReport deep_compression(const std::vector<double>& weights, const CompressionOptions& options) {

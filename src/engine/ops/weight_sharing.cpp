@@ -10,6 +10,7 @@
 #include "ops/compression.hpp"
 #include "ops/explain.hpp"
 #include "ops/families.hpp"
+#include "ops/kmeans.hpp"
 
 namespace bnstep::ops {
 namespace {
@@ -20,28 +21,10 @@ constexpr long long kMaxLloydUpdates = 1000;
 // The nearest centroid of each weight; on a tie the lower index.
 std::vector<std::size_t> nearest_centroids(const Tensor& w, const Tensor& c) { return nearest_indices(w, c); }
 
-// torch.linspace(lo, hi, k)[j]: the first half counted up from lo, the rest down from hi.
-double linear_init(double lo, double hi, std::size_t j, std::size_t k) {
-    if (k == 1) return lo;
-    const double step = (hi - lo) / static_cast<double>(k - 1);
-    return j < k / 2 ? lo + step * static_cast<double>(j) : hi - step * static_cast<double>(k - 1 - j);
-}
-
 // The share of max W in the initial centroid j: C_j = (1 - t) min W + t max W.
 double init_share(std::size_t j, std::size_t k) {
-    return k == 1 ? 0.0 : static_cast<double>(j) / static_cast<double>(k - 1);
+    return k == 1 ? 0.5 : static_cast<double>(j) / static_cast<double>(k - 1);
 }
-
-struct Clustering {
-    std::size_t argmin = 0, argmax = 0;  // the first smallest and the first largest weight
-    Tensor initial;                      // the linear initialisation
-    Tensor centroids;
-    // Per centroid, the weights whose mean it is (its cluster at its last
-    // update); empty: the cluster was always empty and the centroid initial.
-    std::vector<std::vector<std::size_t>> members;
-    long long updates = 0;  // Lloyd updates made
-    bool converged = false;
-};
 
 void check_clustering_attrs(const Attrs& a) {
     const long long k = a.integer("clusters"), n = a.integer("iterations");
@@ -51,41 +34,15 @@ void check_clustering_attrs(const Attrs& a) {
         throw AttrError(fmt::format("iterations must be from 1 to {}, got {}", kMaxLloydUpdates, n));
 }
 
-Clustering kmeans_of(const Tensor& w, const Attrs& a) {
-    const auto k = static_cast<std::size_t>(a.integer("clusters"));
-    Clustering r;
-    r.argmin = static_cast<std::size_t>(std::min_element(w.data().begin(), w.data().end()) - w.data().begin());
-    r.argmax = static_cast<std::size_t>(std::max_element(w.data().begin(), w.data().end()) - w.data().begin());
-    r.initial = Tensor(Shape{k});
-    for (std::size_t j = 0; j < k; ++j) r.initial[j] = linear_init(w[r.argmin], w[r.argmax], j, k);
-    r.centroids = r.initial;
-    r.members.assign(k, {});
-    std::vector<std::size_t> idx = nearest_centroids(w, r.centroids);
-    while (r.updates < a.integer("iterations")) {
-        std::vector<std::vector<std::size_t>> clusters(k);
-        for (std::size_t i = 0; i < w.size(); ++i) clusters[idx[i]].push_back(i);
-        for (std::size_t j = 0; j < k; ++j) {
-            if (clusters[j].empty()) continue;  // an empty cluster keeps its centroid
-            double sum = 0.0;
-            for (std::size_t i : clusters[j]) sum += w[i];
-            r.centroids[j] = sum / static_cast<double>(clusters[j].size());
-            r.members[j] = std::move(clusters[j]);
-        }
-        ++r.updates;
-        std::vector<std::size_t> next = nearest_centroids(w, r.centroids);
-        if (next == idx) {
-            r.converged = true;
-            break;
-        }
-        idx = std::move(next);
-    }
-    return r;
+KMeans kmeans_of(const Tensor& w, const Attrs& a) {
+    return kmeans_linear(
+        w, {.clusters = static_cast<std::size_t>(a.integer("clusters")), .max_updates = a.integer("iterations")});
 }
 
 // C_j is the mean of its members, or (never updated) the linear
 // initialisation, which moves with min W and max W.
 Tensor kmeans_vjp(const OpCall& call, const Tensor& upstream) {
-    const Clustering r = kmeans_of(call.input(0), *call.attrs);
+    const KMeans r = kmeans_of(call.input(0), *call.attrs);
     Tensor dw(call.input(0).shape(), 0.0);
     for (std::size_t j = 0; j < r.members.size(); ++j) {
         if (r.members[j].empty()) {
@@ -111,17 +68,18 @@ std::string weight_name(const Names& names, const Tensor& w, std::size_t i) {
     return element(names.in[0], w.shape(), concrete(w.unravel(i)));
 }
 
-std::string init_note(const Clustering& r, const Names& names, std::size_t j, const NumFmt& num) {
+std::string init_note(const KMeans& r, const Names& names, std::size_t j, const NumFmt& num) {
     const std::size_t k = r.initial.size();
     const double lo = r.initial[0], hi = r.initial[k - 1];
     const std::string& w = names.in[0];
-    if (k == 1) return fmt::format("linear initialisation: {}[0] = min {} = {}", names.out, w, num(lo));
+    if (k == 1)
+        return fmt::format("linear initialisation: {}[0] = (min {} + max {}) / 2 = {}", names.out, w, w, num(lo));
     return fmt::format(
         "linear initialisation over [min {}, max {}] = [{}, {}]: {}[{}] started at {} + {}/{} * ({} - {}) = {}", w, w,
         num(lo), num(hi), names.out, j, num(lo), j, k - 1, num.operand(hi), num.operand(lo), num(r.initial[j]));
 }
 
-std::string lloyd_note(const Clustering& r) {
+std::string lloyd_note(const KMeans& r) {
     if (r.converged)
         return fmt::format("Lloyd's iterations: converged after {} update{} (the assignment no longer changes)",
                            r.updates, r.updates == 1 ? "" : "s");
@@ -132,7 +90,7 @@ std::string lloyd_note(const Clustering& r) {
 
 Worked kmeans_explain(const OpCall& call, const Names& names, const Index& at, const NumFmt& num) {
     const Tensor& w = call.input(0);
-    const Clustering r = kmeans_of(w, *call.attrs);
+    const KMeans r = kmeans_of(w, *call.attrs);
     const std::size_t j = at[0];
     Worked out;
     out.lhs = element(names.out, call.out->shape(), concrete(at));
@@ -163,7 +121,7 @@ Worked kmeans_explain(const OpCall& call, const Names& names, const Index& at, c
 Worked kmeans_explain_grad(const OpCall& call, const Tensor& upstream, const Names& names, const Index& at,
                            const NumFmt& num) {
     const Tensor& w = call.input(0);
-    const Clustering r = kmeans_of(w, *call.attrs);
+    const KMeans r = kmeans_of(w, *call.attrs);
     const std::size_t i = w.offset(at), k = r.members.size();
     const std::string wi = weight_name(names, w, i);
     std::vector<std::string> symbols, values;
@@ -196,7 +154,7 @@ Worked kmeans_explain_grad(const OpCall& call, const Tensor& upstream, const Nam
 // The weights each centroid is the mean of (or, initial, the min and max it
 // was spread from): C_j is one smooth function of W while that set stays.
 std::vector<long long> kmeans_pieces(const OpCall& call) {
-    const Clustering r = kmeans_of(call.input(0), *call.attrs);
+    const KMeans r = kmeans_of(call.input(0), *call.attrs);
     std::vector<long long> pieces;
     for (const auto& m : r.members) {
         std::vector<std::size_t> key = m;
@@ -214,7 +172,7 @@ OpDef kmeans_centroids() {
         .family = "quantization",
         .summary =
             "the k centroids of Deep Compression's weight sharing: k-means in one dimension over all elements of W. "
-            "Linear initialisation, C_j = torch.linspace(min W, max W, k)[j]; then Lloyd's iterations: each weight "
+            "Linear initialisation, C_j = torch.linspace(min W, max W, k)[j] (for k = 1, halfway); then Lloyd's iterations: each weight "
             "joins its nearest centroid (on a tie the lower index), each centroid becomes the mean of its cluster "
             "(an empty cluster keeps its centroid), until the assignment no longer changes or after `iterations` "
             "updates. Backward: the true derivative where the clusters stay the same, dC_j/dW_i = 1/n_j for the n_j "
