@@ -41,7 +41,7 @@ const std::vector<std::pair<std::string, std::string>> kPathWithBnstep = {
 
 // The shell's path, or "" with a note when it is not installed (the test then has nothing to drive).
 std::string shell_or_skip(const std::string& name) {
-    const std::string path = program(name);
+    std::string path = program(name);
     if (path.empty()) MESSAGE(name << " is not installed: skipped (./quickstart.sh test installs it)");
     return path;
 }
