@@ -54,6 +54,7 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     check_memory(b);
     read_leaf_values(b);
     read_output(b);
+    check_constant_inputs(b);
     read_compare(b);
     return std::move(b.g);
 }

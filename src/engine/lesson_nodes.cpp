@@ -1,5 +1,6 @@
 // The op nodes of a lesson: their ops, attributes and inputs resolved, then
 // placed in topological order with shapes inferred and sizes checked.
+#include <optional>
 #include <cstdint>
 
 #include "lesson_reader.hpp"
@@ -206,6 +207,35 @@ void place_nodes(LessonBuild& b) {
     }
     for (const auto& name : b.resized_names) g.resized.push_back(*g.find(name));
     g.work = work;
+}
+
+// An input no gradient passes through (a buffer, a label, a mask) must not
+// depend on a value that gets a gradient: the backward pass treats it as a
+// constant, and the gradient check, moving that value, would differentiate
+// through it and report a difference the lesson did not mean.
+void check_constant_inputs(const LessonBuild& b) {
+    const Graph& g = b.g;
+    const std::vector<bool> gets = g.gets_gradient();
+    std::vector<std::optional<std::size_t>> source(g.nodes.size());  // a node it depends on that gets a gradient
+    std::vector<std::size_t> decl_of(g.nodes.size());
+    for (std::size_t d = 0; d < b.position.size(); ++d) decl_of[b.position[d]] = d;
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+        const Node& n = g.nodes[i];
+        if (gets[i]) source[i] = i;
+        for (std::size_t s = 0; s < n.inputs.size(); ++s) {
+            const std::size_t in = n.inputs[s];
+            if (!source[i] && source[in]) source[i] = source[in];
+            if (n.is_leaf() || n.op->rule(s).differentiable || !source[in]) continue;
+            const Decl& decl = b.decls[decl_of[i]];
+            const std::string why =
+                *source[in] == in ? "it gets a gradient"
+                                  : fmt::format("it depends on '{}', which gets a gradient", g.nodes[*source[in]].name);
+            b.r.fail(decl.input_where[s],
+                     fmt::format("'{}' is the input {} of {}, which no gradient passes through, but {}; compute it "
+                                 "from constants and data that get no gradient",
+                                 g.nodes[in].name, n.op->rule(s).name, n.op->name, why));
+        }
+    }
 }
 
 }  // namespace bnstep::lesson_detail

@@ -145,13 +145,14 @@ struct LessonBuild {
 };
 
 // The phases, in the order parse_lesson runs them.
-void read_leaves(LessonBuild& b);             // lesson_declare.cpp: names, kinds, shapes (and new shapes)
-void read_node_declarations(LessonBuild& b);  // lesson_declare.cpp: names, ops and inputs as written
-void resolve_nodes(LessonBuild& b);           // lesson_nodes.cpp: ops, attributes and inputs
-void place_nodes(LessonBuild& b);             // lesson_nodes.cpp: topological order, then shapes and sizes
-void check_memory(const LessonBuild& b);      // lesson_output.cpp: what a run would hold
-void read_leaf_values(LessonBuild& b);        // lesson_declare.cpp
-void read_output(LessonBuild& b);             // lesson_output.cpp: the output and its upstream gradient
-void read_compare(LessonBuild& b);            // lesson_output.cpp
+void read_leaves(LessonBuild& b);                  // lesson_declare.cpp: names, kinds, shapes (and new shapes)
+void read_node_declarations(LessonBuild& b);       // lesson_declare.cpp: names, ops and inputs as written
+void resolve_nodes(LessonBuild& b);                // lesson_nodes.cpp: ops, attributes and inputs
+void place_nodes(LessonBuild& b);                  // lesson_nodes.cpp: topological order, then shapes and sizes
+void check_memory(const LessonBuild& b);           // lesson_output.cpp: what a run would hold
+void read_leaf_values(LessonBuild& b);             // lesson_declare.cpp
+void read_output(LessonBuild& b);                  // lesson_output.cpp: the output and its upstream gradient
+void check_constant_inputs(const LessonBuild& b);  // lesson_nodes.cpp: buffers, labels and masks get no gradient
+void read_compare(LessonBuild& b);                 // lesson_output.cpp
 
 }  // namespace bnstep::lesson_detail
