@@ -189,6 +189,25 @@ TEST_CASE("weight sharing: a weight crossing the midpoint of two centroids cross
     CHECK(pieces(4.9) != pieces(5.1));  // the middle weight changes cluster
 }
 
+TEST_CASE("weight sharing: finite weights near the largest double give finite centroids") {
+    const Tensor w(Shape{3}, std::vector<double>{1e308, -1e308, 0.0});
+    const Tensor three = KMeansRun(3).centroids(w);  // max W - min W overflows
+    CHECK(three[0] == -1e308);
+    CHECK(three[1] == 0.0);
+    CHECK(three[2] == 1e308);
+    const Tensor two = KMeansRun(2).centroids(w);
+    CHECK(two[0] == doctest::Approx(-0.5e308));  // 0 ties and goes to the lower centroid
+    CHECK(two[1] == 1e308);
+    CHECK(KMeansRun(1).centroids(w)[0] == 0.0);
+    const Tensor five = KMeansRun(5).centroids(Tensor(Shape{2}, std::vector<double>{1.6e308, -1.6e308}));
+    CHECK(five[0] == -1.6e308);
+    CHECK(five[4] == 1.6e308);
+    for (std::size_t j = 0; j < 5; ++j) CHECK(std::isfinite(five[j]));
+    // A cluster whose sum overflows: the mean of {1e308, 1.5e308} is still 1.25e308.
+    const Tensor big = KMeansRun(2).centroids(Tensor(Shape{3}, std::vector<double>{1e308, 1.5e308, -1e308}));
+    CHECK(big[1] == doctest::Approx(1.25e308));
+}
+
 TEST_CASE("weight sharing: attributes and shapes out of range are refused with their range") {
     auto shape_error = [](const char* op, const std::vector<Shape>& in, double clusters, double iterations) {
         Attrs a;
