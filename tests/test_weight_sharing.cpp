@@ -254,3 +254,19 @@ TEST_CASE("weight sharing: the lesson reduces the figure's gradient and passes t
         CHECK(check.compared == check.elements);
     }
 }
+
+TEST_CASE("weight sharing: k-means on 100k weights with 256 clusters is refused by the work limit before any work") {
+    auto lesson = [](int iterations) {
+        return std::string(R"({"name":"kmbig","title":"t","leaves":[{"name":"W","kind":"param","shape":[100000],)") +
+               R"("random":{"seed":1,"dist":"normal","mean":0,"std":1}}],"nodes":[{"name":"C",)" +
+               R"("op":"kmeans_centroids","inputs":["W"],"attrs":{"clusters":256,"iterations":)" +
+               std::to_string(iterations) + R"(}}],"output":{"node":"C","upstream":{"fill":1}}})";
+    };
+    try {
+        (void)parse_lesson(lesson(400), "kmbig.json");
+        FAIL("accepted");
+    } catch (const LessonError& e) {
+        CHECK(std::string(e.what()).find("multiply-adds by C = kmeans_centroids") != std::string::npos);
+    }
+    CHECK_THROWS_AS((void)parse_lesson(lesson(600), "kmbig.json"), LessonError);
+}

@@ -203,10 +203,12 @@ OpDef kmeans_centroids() {
             },
         .forward = [](const OpCall& call) { return kmeans_of(call.input(0), *call.attrs).centroids; },
         .explain = kmeans_explain,
-        // Every update measures every weight against every centroid.
+        // Every update measures every weight against every centroid (a
+        // difference and a comparison, two operations) and adds it into a mean.
         .window_taps =
             [](const std::vector<Shape>& in, const Attrs& a) {
-                return saturating_mul(element_count(in[0]), static_cast<std::size_t>(a.integer("iterations")));
+                return saturating_mul(saturating_mul(element_count(in[0]), 2),
+                                      static_cast<std::size_t>(a.integer("iterations")));
             },
         .pieces = kmeans_pieces};
 }
