@@ -15,6 +15,7 @@
 #include "bnstep/op.hpp"
 #include "bnstep/rng.hpp"
 #include "op_harness.hpp"
+#include "ops/compression.hpp"
 
 using namespace bnstep;
 using namespace bnstep::testing;
@@ -65,6 +66,11 @@ Tensor centroid_gradients(const Tensor& w, const Tensor& c, const Tensor& upstre
 }
 
 std::vector<long long> cluster_indices(const Tensor& w, const Tensor& c) {
+    const std::vector<std::size_t> idx = ops::nearest_indices(w, c);
+    return std::vector<long long>(idx.begin(), idx.end());
+}
+
+std::vector<long long> shared_pieces_of(const Tensor& w, const Tensor& c) {
     return op_named("shared_weights").pieces(call_for({w, c}, Attrs{}, nullptr));
 }
 
@@ -177,8 +183,8 @@ TEST_CASE("weight sharing: the iterations limit stops Lloyd's algorithm early") 
 
 TEST_CASE("weight sharing: a weight crossing the midpoint of two centroids crosses a kink") {
     const Tensor c(Shape{2}, std::vector<double>{0.0, 2.0});
-    CHECK(cluster_indices(Tensor(Shape{1}, std::vector<double>{0.999}), c) !=
-          cluster_indices(Tensor(Shape{1}, std::vector<double>{1.001}), c));
+    CHECK(shared_pieces_of(Tensor(Shape{1}, std::vector<double>{0.999}), c) !=
+          shared_pieces_of(Tensor(Shape{1}, std::vector<double>{1.001}), c));
     const OpDef& kmeans = op_named("kmeans_centroids");
     const KMeansRun s(2);
     auto pieces = [&](double middle) {
@@ -269,4 +275,25 @@ TEST_CASE("weight sharing: k-means on 100k weights with 256 clusters is refused 
         CHECK(std::string(e.what()).find("multiply-adds by C = kmeans_centroids") != std::string::npos);
     }
     CHECK_THROWS_AS((void)parse_lesson(lesson(600), "kmbig.json"), LessonError);
+}
+
+TEST_CASE("weight sharing: all-equal weights tie the centroids; moving one across the tie is a kink, not a FAIL") {
+    const std::string text =
+        R"({"name":"kmequal_ws","title":"t","leaves":[{"name":"W","kind":"param","shape":[2,3],"fill":0.5}],)"
+        R"("nodes":[{"name":"C","op":"kmeans_centroids","inputs":["W"],"attrs":{"clusters":4}},)"
+        R"({"name":"Ws","op":"shared_weights","inputs":["W","C"]}],"output":{"node":"Ws","upstream":)"
+        R"({"random":{"seed":5,"dist":"uniform","low":-1,"high":1,"decimals":2}}}})";
+    const Graph g = parse_lesson(text, "kmequal_ws.json");
+    const GradcheckReport r = check_gradients(g, run(g), GradcheckOptions{});
+    CHECK(r.passed());
+    const NodeCheck* c = nullptr;
+    for (const NodeCheck& check : r.checks)
+        if (g.nodes[check.node].name == "C") c = &check;
+    REQUIRE(c != nullptr);
+    CHECK(c->kinks > 0);
+    // Centroids in ascending order: the pieces are the cluster indices, as before.
+    const Tensor w(Shape{2}, std::vector<double>{0.1, 0.9});
+    CHECK(shared_pieces_of(w, Tensor(Shape{2}, std::vector<double>{0.0, 1.0})) == std::vector<long long>{0, 1});
+    CHECK(shared_pieces_of(w, Tensor(Shape{2}, std::vector<double>{0.5 + 1e-6, 0.5})) !=
+          shared_pieces_of(w, Tensor(Shape{2}, std::vector<double>{0.5 - 1e-6, 0.5})));
 }
