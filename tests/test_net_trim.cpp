@@ -324,3 +324,34 @@ TEST_CASE("net-trim: the command prints the log and the table, and JSON, and exi
         CHECK(std::count(e.err.begin(), e.err.end(), '\n') == 1);
     }
 }
+
+TEST_CASE("net-trim: a layer whose X overflows I + X^T X is a numeric fault, not a table of NaN") {
+    const std::string text = R"({"name":"hugeX","title":"t","leaves":[{"name":"X","kind":"input","shape":[4,2],)"
+                             R"("values":[[1e200,1],[2,1e200],[1,3],[2,2]]},{"name":"W","kind":"param","shape":[2,2],)"
+                             R"("values":[[1,1],[1,1]]}],"nodes":[{"name":"Z","op":"matmul","inputs":["X","W"]},)"
+                             R"({"name":"Y","op":"relu","inputs":["Z"]}],"output":{"node":"Y","upstream":{"fill":1}}})";
+    const Graph g = parse_lesson(text, "hugeX.json");
+    try {
+        net_trim(g, NetTrimOptions{});
+        FAIL("accepted");
+    } catch (const NumericError& e) {
+        CHECK(std::string(e.what()).find("hugeX.json: Net-Trim of W") != std::string::npos);
+        CHECK(std::string(e.what()).find("not finite") != std::string::npos);
+    }
+}
+
+TEST_CASE("net-trim: a malformed --epsilon list is a one-line error naming --epsilon") {
+    for (const char* bad : {",", "", "0,,1", "0,", ",0", "0;1", "1e999", " 0"}) {
+        CAPTURE(bad);
+        const auto e = bnstep_test::run_bnstep({"net-trim", "--epsilon", bad, "--color", "never"});
+        CHECK(e.exit_code == 2);
+        CHECK(e.out.empty());
+        CHECK(std::count(e.err.begin(), e.err.end(), '\n') == 1);
+        CHECK(e.err.find("--epsilon") != std::string::npos);
+        CHECK(e.err.find("--color") == std::string::npos);
+    }
+    const auto two =
+        bnstep_test::run_bnstep({"net-trim", "--epsilon", "0", "--epsilon", "0.1,0.2", "--format", "json"});
+    REQUIRE(two.exit_code == 0);
+    CHECK(nlohmann::json::parse(two.out).at("solutions").size() == 3);
+}

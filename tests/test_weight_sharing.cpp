@@ -15,6 +15,7 @@
 #include "bnstep/op.hpp"
 #include "bnstep/rng.hpp"
 #include "op_harness.hpp"
+#include "ops/compression.hpp"
 
 using namespace bnstep;
 using namespace bnstep::testing;
@@ -65,6 +66,11 @@ Tensor centroid_gradients(const Tensor& w, const Tensor& c, const Tensor& upstre
 }
 
 std::vector<long long> cluster_indices(const Tensor& w, const Tensor& c) {
+    const std::vector<std::size_t> idx = ops::nearest_indices(w, c);
+    return std::vector<long long>(idx.begin(), idx.end());
+}
+
+std::vector<long long> shared_pieces_of(const Tensor& w, const Tensor& c) {
     return op_named("shared_weights").pieces(call_for({w, c}, Attrs{}, nullptr));
 }
 
@@ -177,8 +183,8 @@ TEST_CASE("weight sharing: the iterations limit stops Lloyd's algorithm early") 
 
 TEST_CASE("weight sharing: a weight crossing the midpoint of two centroids crosses a kink") {
     const Tensor c(Shape{2}, std::vector<double>{0.0, 2.0});
-    CHECK(cluster_indices(Tensor(Shape{1}, std::vector<double>{0.999}), c) !=
-          cluster_indices(Tensor(Shape{1}, std::vector<double>{1.001}), c));
+    CHECK(shared_pieces_of(Tensor(Shape{1}, std::vector<double>{0.999}), c) !=
+          shared_pieces_of(Tensor(Shape{1}, std::vector<double>{1.001}), c));
     const OpDef& kmeans = op_named("kmeans_centroids");
     const KMeansRun s(2);
     auto pieces = [&](double middle) {
@@ -187,6 +193,25 @@ TEST_CASE("weight sharing: a weight crossing the midpoint of two centroids cross
     };
     CHECK(pieces(4.0) == pieces(4.5));  // both join C[0]: same clusters, same smooth function
     CHECK(pieces(4.9) != pieces(5.1));  // the middle weight changes cluster
+}
+
+TEST_CASE("weight sharing: finite weights near the largest double give finite centroids") {
+    const Tensor w(Shape{3}, std::vector<double>{1e308, -1e308, 0.0});
+    const Tensor three = KMeansRun(3).centroids(w);  // max W - min W overflows
+    CHECK(three[0] == -1e308);
+    CHECK(three[1] == 0.0);
+    CHECK(three[2] == 1e308);
+    const Tensor two = KMeansRun(2).centroids(w);
+    CHECK(two[0] == doctest::Approx(-0.5e308));  // 0 ties and goes to the lower centroid
+    CHECK(two[1] == 1e308);
+    CHECK(KMeansRun(1).centroids(w)[0] == 0.0);
+    const Tensor five = KMeansRun(5).centroids(Tensor(Shape{2}, std::vector<double>{1.6e308, -1.6e308}));
+    CHECK(five[0] == -1.6e308);
+    CHECK(five[4] == 1.6e308);
+    for (std::size_t j = 0; j < 5; ++j) CHECK(std::isfinite(five[j]));
+    // A cluster whose sum overflows: the mean of {1e308, 1.5e308} is still 1.25e308.
+    const Tensor big = KMeansRun(2).centroids(Tensor(Shape{3}, std::vector<double>{1e308, 1.5e308, -1e308}));
+    CHECK(big[1] == doctest::Approx(1.25e308));
 }
 
 TEST_CASE("weight sharing: attributes and shapes out of range are refused with their range") {
@@ -234,4 +259,41 @@ TEST_CASE("weight sharing: the lesson reduces the figure's gradient and passes t
         CHECK(check.kinks == 0);
         CHECK(check.compared == check.elements);
     }
+}
+
+TEST_CASE("weight sharing: k-means on 100k weights with 256 clusters is refused by the work limit before any work") {
+    auto lesson = [](int iterations) {
+        return std::string(R"({"name":"kmbig","title":"t","leaves":[{"name":"W","kind":"param","shape":[100000],)") +
+               R"("random":{"seed":1,"dist":"normal","mean":0,"std":1}}],"nodes":[{"name":"C",)" +
+               R"("op":"kmeans_centroids","inputs":["W"],"attrs":{"clusters":256,"iterations":)" +
+               std::to_string(iterations) + R"(}}],"output":{"node":"C","upstream":{"fill":1}}})";
+    };
+    try {
+        (void)parse_lesson(lesson(400), "kmbig.json");
+        FAIL("accepted");
+    } catch (const LessonError& e) {
+        CHECK(std::string(e.what()).find("multiply-adds by C = kmeans_centroids") != std::string::npos);
+    }
+    CHECK_THROWS_AS((void)parse_lesson(lesson(600), "kmbig.json"), LessonError);
+}
+
+TEST_CASE("weight sharing: all-equal weights tie the centroids; moving one across the tie is a kink, not a FAIL") {
+    const std::string text =
+        R"({"name":"kmequal_ws","title":"t","leaves":[{"name":"W","kind":"param","shape":[2,3],"fill":0.5}],)"
+        R"("nodes":[{"name":"C","op":"kmeans_centroids","inputs":["W"],"attrs":{"clusters":4}},)"
+        R"({"name":"Ws","op":"shared_weights","inputs":["W","C"]}],"output":{"node":"Ws","upstream":)"
+        R"({"random":{"seed":5,"dist":"uniform","low":-1,"high":1,"decimals":2}}}})";
+    const Graph g = parse_lesson(text, "kmequal_ws.json");
+    const GradcheckReport r = check_gradients(g, run(g), GradcheckOptions{});
+    CHECK(r.passed());
+    const NodeCheck* c = nullptr;
+    for (const NodeCheck& check : r.checks)
+        if (g.nodes[check.node].name == "C") c = &check;
+    REQUIRE(c != nullptr);
+    CHECK(c->kinks > 0);
+    // Centroids in ascending order: the pieces are the cluster indices, as before.
+    const Tensor w(Shape{2}, std::vector<double>{0.1, 0.9});
+    CHECK(shared_pieces_of(w, Tensor(Shape{2}, std::vector<double>{0.0, 1.0})) == std::vector<long long>{0, 1});
+    CHECK(shared_pieces_of(w, Tensor(Shape{2}, std::vector<double>{0.5 + 1e-6, 0.5})) !=
+          shared_pieces_of(w, Tensor(Shape{2}, std::vector<double>{0.5 - 1e-6, 0.5})));
 }

@@ -1,6 +1,9 @@
 #include "commands.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <iostream>
@@ -303,6 +306,29 @@ int trim_layer(NetTrimArgs& a) {
     return kOk;
 }
 
+// "0,0.05" given once or more -> the numbers; an empty list or item, or an
+// item that is not a number, is a one-line error naming --epsilon.
+std::vector<double> parse_epsilons(const std::vector<std::string>& texts) {
+    std::vector<double> values;
+    for (const std::string& text : texts) {
+        std::size_t start = 0;
+        while (true) {
+            const std::size_t comma = std::min(text.find(',', start), text.size());
+            const std::string item = text.substr(start, comma - start);
+            double v = 0;
+            const auto [stop, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+            if (item.empty() || ec != std::errc() || stop != item.data() + item.size() || !std::isfinite(v))
+                throw CLI::ValidationError(
+                    "--epsilon",
+                    fmt::format("expected numbers >= 0 separated by commas, like 0,0.05,0.1, got '{}'", text));
+            values.push_back(v);
+            if (comma == text.size()) break;
+            start = comma + 1;
+        }
+    }
+    return values;
+}
+
 std::function<int()> net_trim_command(CLI::App& cmd) {
     auto a = std::make_shared<NetTrimArgs>();
     NetTrimOptions& o = a->options;
@@ -310,10 +336,12 @@ std::function<int()> net_trim_command(CLI::App& cmd) {
     cmd.add_option("--param", o.param,
                    "the weight leaf W of a layer relu(matmul(X, W)) (default: the first param that is one)")
         ->type_name(kLeafType);
-    cmd.add_option("--epsilon", o.epsilons,
-                   "how far each unit's active outputs may move, ||(X w)_O - y_O||_2 <= epsilon (repeatable or "
-                   "comma-separated; default: 0,0.05,0.1,0.2,0.5)")
-        ->delimiter(',')
+    cmd.add_option_function<std::vector<std::string>>(
+           "--epsilon", [&o](const std::vector<std::string>& texts) { o.epsilons = parse_epsilons(texts); },
+           "how far each unit's active outputs may move, ||(X w)_O - y_O||_2 <= epsilon (repeatable or "
+           "comma-separated; default: 0,0.05,0.1,0.2,0.5)")
+        ->expected(1)
+        ->take_all()
         ->type_name("E");
     add_whole(cmd, "--iterations", o.iterations, 1, kNetTrimMaxIterations,
               "the most ADMM iterations per unit and epsilon");

@@ -170,6 +170,7 @@ NetTrimUnit net_trim_unit(const Vec& x, std::size_t n, std::size_t d, const Vec&
         const AdmmStep step = admm_iteration(program, state, options.rho, options.tolerance);
         unit.converged = step.primal <= step.eps_primal && step.dual <= step.eps_dual;
         unit.log.push_back(step);
+        if (!std::isfinite(step.primal) || !std::isfinite(step.dual) || !std::isfinite(step.objective)) break;
     }
     unit.weights = state.u;
     const Vec xu = times(x, n, d, state.u);
@@ -239,6 +240,28 @@ Vec column(const Tensor& t, std::size_t j) {
     return out;
 }
 
+bool all_finite(const Vec& v) {
+    return std::all_of(v.begin(), v.end(), [](double e) { return std::isfinite(e); });
+}
+
+// A numeric fault when the unit's solve overflowed (a huge X makes I + X^T X,
+// its Cholesky factor and so the ADMM iterates infinite or NaN).
+void check_unit_finite(const NetTrimReport& r, const NetTrimUnit& unit, double epsilon) {
+    const AdmmStep& last = unit.log.back();
+    const bool finite = all_finite(unit.weights) && all_finite(unit.dual_z) && std::isfinite(unit.active_error) &&
+                        std::isfinite(unit.inactive_violation) && std::isfinite(last.primal) &&
+                        std::isfinite(last.dual) && std::isfinite(last.objective);
+    if (finite) return;
+    double largest = 0;
+    for (double v : r.x.data()) largest = std::max(largest, std::fabs(v));
+    const Graph& g = *r.graph;
+    throw NumericError(
+        fmt::format("{}: Net-Trim of {}, unit {} at epsilon {}: the ADMM iterates are not finite after {} "
+                    "iterations (X = {} has values up to {:.3g}, so I + X^T X overflows); rescale X",
+                    g.source, g.nodes[r.param].name, unit.unit, epsilon, unit.log.size(),
+                    g.nodes[g.nodes[r.matmul].inputs[0]].name, largest));
+}
+
 NetTrimSolution solve_for(const NetTrimReport& r, double epsilon) {
     const std::size_t n = r.x.shape()[0], d = r.x.shape()[1], m = r.w.shape()[1];
     NetTrimSolution s;
@@ -247,6 +270,7 @@ NetTrimSolution solve_for(const NetTrimReport& r, double epsilon) {
     for (std::size_t j = 0; j < m; ++j) {
         NetTrimUnit unit = net_trim_unit(r.x.data(), n, d, column(r.y, j), epsilon, r.options);
         unit.unit = j;
+        check_unit_finite(r, unit, epsilon);
         for (std::size_t k = 0; k < d; ++k) s.trimmed[k * m + j] = unit.weights[k];
         s.units.push_back(std::move(unit));
     }
@@ -260,6 +284,11 @@ NetTrimSolution solve_for(const NetTrimReport& r, double epsilon) {
             size += y * y;
         }
     s.relative_error = size > 0 ? std::sqrt(error / size) : std::sqrt(error);
+    if (!std::isfinite(s.relative_error))
+        throw NumericError(
+            fmt::format("{}: Net-Trim of {} at epsilon {}: the output error of the trimmed layer is {} "
+                        "(the layer's values overflow); rescale X",
+                        r.graph->source, r.graph->nodes[r.param].name, epsilon, s.relative_error));
     for (double v : s.trimmed.data()) {
         s.l1 += std::fabs(v);
         s.nonzero += std::fabs(v) > r.options.zero_threshold;

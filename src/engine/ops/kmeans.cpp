@@ -1,14 +1,20 @@
 #include "ops/kmeans.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "ops/compression.hpp"
 
 namespace bnstep::ops {
 
 double linear_init(double lo, double hi, std::size_t j, std::size_t k) {
-    if (k == 1) return lo + (hi - lo) / 2;
-    const double step = (hi - lo) / static_cast<double>(k - 1);
+    // torch.linspace's formula; when hi - lo overflows (finite weights near
+    // +-1.8e308), the same points computed from hi / (k - 1) - lo / (k - 1).
+    const bool overflows = !std::isfinite(hi - lo) && std::isfinite(lo) && std::isfinite(hi);
+    if (k == 1) return overflows ? lo / 2 + hi / 2 : lo + (hi - lo) / 2;
+    if (overflows && k == 2) return j == 0 ? lo : hi;
+    const double steps = static_cast<double>(k - 1);
+    const double step = overflows ? hi / steps - lo / steps : (hi - lo) / steps;
     return j < k / 2 ? lo + step * static_cast<double>(j) : hi - step * static_cast<double>(k - 1 - j);
 }
 
@@ -33,7 +39,14 @@ KMeans kmeans_linear(const Tensor& values, const KMeansOptions& options) {
             if (clusters[j].empty()) continue;
             double sum = 0.0;
             for (std::size_t i : clusters[j]) sum += v[i];
-            r.centroids[j] = sum / static_cast<double>(clusters[j].size());
+            const double count = static_cast<double>(clusters[j].size());
+            if (!std::isfinite(sum)) {  // finite weights whose sum overflows: the mean of the scaled weights
+                sum = 0.0;
+                for (std::size_t i : clusters[j]) sum += v[i] / count;
+                r.centroids[j] = sum;
+            } else {
+                r.centroids[j] = sum / count;
+            }
             r.members[j] = std::move(clusters[j]);
         }
         ++r.updates;

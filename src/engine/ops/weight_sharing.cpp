@@ -203,12 +203,41 @@ OpDef kmeans_centroids() {
             },
         .forward = [](const OpCall& call) { return kmeans_of(call.input(0), *call.attrs).centroids; },
         .explain = kmeans_explain,
-        // Every update measures every weight against every centroid.
+        // Every update measures every weight against every centroid (a
+        // difference and a comparison, two operations) and adds it into a mean.
         .window_taps =
             [](const std::vector<Shape>& in, const Attrs& a) {
-                return saturating_mul(element_count(in[0]), static_cast<std::size_t>(a.integer("iterations")));
+                return saturating_mul(saturating_mul(element_count(in[0]), 2),
+                                      static_cast<std::size_t>(a.integer("iterations")));
             },
         .pieces = kmeans_pieces};
+}
+
+// The cluster of each weight: where it changes, the shared weight jumps. With
+// the centroids out of ascending order (or tied, as the all-equal start of
+// k-means leaves them, where moving one centroid either way reassigns every
+// weight to another), the order of the centroids joins the piece, so that a
+// move across a tie is a kink even when both sides pick the same centroid.
+std::vector<long long> shared_pieces(const OpCall& call) {
+    const Tensor& c = call.input(1);
+    const std::vector<std::size_t> idx = nearest_centroids(call.input(0), c);
+    std::vector<std::size_t> order(c.size());
+    for (std::size_t j = 0; j < order.size(); ++j) order[j] = j;
+    std::stable_sort(order.begin(), order.end(), [&c](std::size_t a, std::size_t b) { return c[a] < c[b]; });
+    bool ascending = true;
+    for (std::size_t j = 1; j < c.size(); ++j) ascending = ascending && c[j - 1] < c[j];
+    std::vector<long long> pieces;
+    unsigned long long h = 1469598103934665603ULL;  // FNV-1a of the order
+    for (std::size_t j : order) h = (h ^ (j + 1)) * 1099511628211ULL;
+    for (std::size_t i : idx) {
+        if (ascending) {
+            pieces.push_back(static_cast<long long>(i));
+        } else {
+            const unsigned long long key = (h ^ (i + 1)) * 1099511628211ULL;
+            pieces.push_back(-1 - static_cast<long long>(key >> 2));
+        }
+    }
+    return pieces;
 }
 
 Tensor shared_forward(const OpCall& call) {
@@ -311,12 +340,7 @@ OpDef shared_weights() {
                 },
             .forward = shared_forward,
             .explain = shared_explain,
-            // The cluster of each weight: where it changes, the shared weight jumps.
-            .pieces =
-                [](const OpCall& call) {
-                    const std::vector<std::size_t> idx = nearest_centroids(call.input(0), call.input(1));
-                    return std::vector<long long>(idx.begin(), idx.end());
-                }};
+            .pieces = shared_pieces};
 }
 
 }  // namespace
