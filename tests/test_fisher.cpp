@@ -183,3 +183,31 @@ TEST_CASE("fisher: the command, text and JSON, and its option errors") {
         CHECK(bad.err.find('\n') == bad.err.size() - 1);
     }
 }
+
+TEST_CASE("fisher: an input leaf named by --param is a usage error, not an internal one") {
+    FisherOptions o;
+    o.saliency.params = {"x"};
+    o.saliency.params_name = "--param";
+    CHECK_THROWS_WITH_AS(compute_fisher(least_squares_column(), o),
+                         doctest::Contains("--param x: Fisher pruning cuts x"), UsageError);
+    for (const char* lesson : {"fisher-pruning", "obd-saliency", "layerwise-obs"}) {
+        const auto bad = bnstep_test::run_bnstep({"saliency", lesson, "--method", "fisher", "--param", "x"});
+        CAPTURE(lesson);
+        CHECK(bad.exit_code == 2);
+        CHECK(bad.err.find("--param x: Fisher pruning cuts x into examples") != std::string::npos);
+    }
+    // OBD ranks an input leaf as before.
+    CHECK(bnstep_test::run_bnstep({"saliency", "obd-saliency", "--param", "x"}).exit_code == 0);
+}
+
+TEST_CASE("fisher: --example and --prune out of range name their real range") {
+    const auto example =
+        bnstep_test::run_bnstep({"saliency", "fisher-pruning", "--method", "fisher", "--example", "-1"});
+    CHECK(example.exit_code == 2);
+    CHECK(example.err.find("--example: must be a whole number from 0 to N-1") != std::string::npos);
+    const auto prune = bnstep_test::run_bnstep({"saliency", "fisher-pruning", "--prune", "0"});
+    CHECK(prune.exit_code == 2);
+    CHECK(prune.err.find("--prune: must be a whole number from 1 to the number of weights, got '0'") !=
+          std::string::npos);
+    CHECK(prune.err.find("9223372036854775808") == std::string::npos);
+}

@@ -124,6 +124,14 @@ FisherReport compute_fisher(const Graph& g, const FisherOptions& options) {
             fmt::format("Fisher pruning on lesson {} would run {} examples of about {} multiply-adds "
                         "each, more than the limit of {} ({})",
                         g.name, r.batch, 6 * per_example, options.saliency.max_work, options.saliency.max_work_name));
+    for (const std::string& name : options.saliency.params) {
+        const auto leaf = g.find(name);
+        if (leaf && std::find(sliced.begin(), sliced.end(), *leaf) != sliced.end())
+            throw UsageError(
+                fmt::format("{} {}: Fisher pruning cuts {} into examples, so it has no per-example "
+                            "gradient to rank; name a param leaf",
+                            options.saliency.params_name, name, name));
+    }
     r.obd = compute_saliency(g, options.saliency);
     r.example = options.example;
     r.weights.resize(r.obd.weights.size());

@@ -46,11 +46,19 @@ void print_obs_worked(std::ostream& os, const ObsReport& r, const PrintOptions& 
                           num(s.inverse), fmt::join(column, ", "));
         os << fmt::format("                 = [{}]\n", fmt::join(update, ", "));
     }
-    os << wrap(fmt::format("so {} becomes exactly 0 (its entry of dw is -w_q) and the other weights of column {} move "
-                           "to make up for it; the layer's output changes by x @ dW, and E = 1/(2n) ||x @ dW||^2 = {}, "
-                           "the saliency L_q: the error is quadratic, so the prediction is exact.",
-                           w, j, num(s.error_after)),
-               width, "  ");
+    if (r.options.damping > 0)
+        os << wrap(fmt::format("so {} becomes exactly 0 (its entry of dw is -w_q) and the other weights of column {} "
+                               "move to make up for it; the layer's output changes by x @ dW, and E = 1/(2n) ||x @ "
+                               "dW||^2 = {}. With lambda = {:g}, L_q is the error of the damped problem, E + lambda/2 "
+                               "||dw||^2, not E itself: the prediction is that of H + lambda I.",
+                               w, j, num(s.error_after), r.options.damping),
+                   width, "  ");
+    else
+        os << wrap(fmt::format("so {} becomes exactly 0 (its entry of dw is -w_q) and the other weights of column {} "
+                               "move to make up for it; the layer's output changes by x @ dW, and E = 1/(2n) ||x @ "
+                               "dW||^2 = {}, the saliency L_q: the error is quadratic, so the prediction is exact.",
+                               w, j, num(s.error_after)),
+                   width, "  ");
 }
 
 void print_obs_table(std::ostream& os, const ObsReport& r, const PrintOptions& opt) {
