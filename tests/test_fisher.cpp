@@ -211,3 +211,21 @@ TEST_CASE("fisher: --example and --prune out of range name their real range") {
           std::string::npos);
     CHECK(prune.err.find("9223372036854775808") == std::string::npos);
 }
+
+TEST_CASE("fisher: 20,000 examples are refused by the default work limit before the work, in one line") {
+    // The reviewer's f_big20k: a 10 x 10 layer and cross_entropy over 20,000 examples took 29 s.
+    const Graph g = parse_lesson(R"({"name": "fbig", "title": "t",
+        "leaves": [{"name": "x", "kind": "input", "shape": [20000, 10],
+                    "random": {"seed": 1, "dist": "normal", "mean": 0, "std": 1}},
+                   {"name": "W", "kind": "param", "shape": [10, 10],
+                    "random": {"seed": 2, "dist": "normal", "mean": 0, "std": 1}},
+                   {"name": "y", "kind": "const", "shape": [20000],
+                    "random": {"seed": 3, "dist": "uniform", "low": 0, "high": 9, "decimals": 0}}],
+        "nodes": [{"name": "z", "op": "matmul", "inputs": ["x", "W"]},
+                  {"name": "l", "op": "cross_entropy", "inputs": ["z", "y"]}],
+        "output": {"node": "l"}})",
+                                 "fbig.json");
+    FisherOptions o;
+    o.saliency.max_work_name = "--max-work";
+    CHECK_THROWS_WITH_AS(compute_fisher(g, o), doctest::Contains("(--max-work)"), UsageError);
+}
