@@ -4,6 +4,7 @@
 // fisher-pruning lesson it is x_ni (p_nj - [j = y_n]), with p computed here.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -228,4 +229,18 @@ TEST_CASE("fisher: 20,000 examples are refused by the default work limit before 
     FisherOptions o;
     o.saliency.max_work_name = "--max-work";
     CHECK_THROWS_WITH_AS(compute_fisher(g, o), doctest::Contains("(--max-work)"), UsageError);
+}
+
+TEST_CASE("fisher: the text fits 80 columns on its lessons") {
+    for (const char* lesson : {"fisher-pruning", "obd-saliency"}) {
+        const auto out = bnstep_test::run_bnstep({"saliency", lesson, "--method", "fisher"});
+        REQUIRE(out.exit_code == 0);
+        std::size_t start = 0;
+        while (start < out.out.size()) {
+            const std::size_t end = std::min(out.out.find('\n', start), out.out.size());
+            CAPTURE(out.out.substr(start, end - start));
+            CHECK(end - start <= 80);
+            start = end + 1;
+        }
+    }
 }

@@ -7,6 +7,7 @@
 // by Cramer's rule.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
 #include <nlohmann/json.hpp>
 
@@ -248,4 +249,19 @@ TEST_CASE("layer-wise OBS: with damping, the text does not call the prediction e
 TEST_CASE("layer-wise OBS: an x too large to square is a numeric fault, not a table of inf") {
     const Graph g = three_weight_layer("[[1e200, 0, 1], [0, 1e200, 1], [1, 1, 0], [1, 0, 0]]");
     CHECK_THROWS_AS(compute_layerwise_obs(g, ObsOptions{.param = "W"}), NumericError);
+}
+
+TEST_CASE("layer-wise OBS: the text fits 80 columns, damped or not") {
+    for (const char* damping : {"0", "0.1"}) {
+        const auto out = bnstep_test::run_bnstep(
+            {"saliency", "layerwise-obs", "--method", "obs", "--param", "W", "--damping", damping});
+        REQUIRE(out.exit_code == 0);
+        std::size_t start = 0;
+        while (start < out.out.size()) {
+            const std::size_t end = std::min(out.out.find('\n', start), out.out.size());
+            CAPTURE(out.out.substr(start, end - start));
+            CHECK(end - start <= 80);
+            start = end + 1;
+        }
+    }
 }

@@ -42,9 +42,10 @@ void print_obs_worked(std::ostream& os, const ObsReport& r, const PrintOptions& 
             column.push_back(num(r.inverse.at({i, q})));
             update.push_back(num(s.update[i]));
         }
-        os << fmt::format("  dw (column {}) = -(w_q / [H^-1]_qq) H^-1 e_q = -({} / {}) * [{}]\n", j, num(s.weight),
-                          num(s.inverse), fmt::join(column, ", "));
-        os << fmt::format("                 = [{}]\n", fmt::join(update, ", "));
+        os << fmt::format("  dw (column {}) = -(w_q / [H^-1]_qq) H^-1 e_q\n", j);
+        os << wrap(fmt::format("= -({} / {}) * [{}]", num(s.weight), num(s.inverse), fmt::join(column, ", ")), width,
+                   "                 ", "                   ");
+        os << wrap(fmt::format("= [{}]", fmt::join(update, ", ")), width, "                 ", "                   ");
     }
     if (r.options.damping > 0)
         os << wrap(fmt::format("so {} becomes exactly 0 (its entry of dw is -w_q) and the other weights of column {} "
@@ -63,14 +64,15 @@ void print_obs_worked(std::ostream& os, const ObsReport& r, const PrintOptions& 
 
 void print_obs_table(std::ostream& os, const ObsReport& r, const PrintOptions& opt) {
     const NumFmt& num = opt.num;
-    os << fmt::format("{:>4}  {:<10} {:>10} {:>10} {:>10} {:>11} {:>11} {:>11}  {:>5}", "rank", "weight", "w", "H_qq",
-                      "[H^-1]_qq", "OBS L_q", "E alone", "OBD", "|w|rank")
+    // 80 columns: weight names of up to 7 characters, numbers of up to 9.
+    os << fmt::format("{:>3} {:<7}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>8}", "#", "weight", "w", "H_qq", "[H^-1]_qq",
+                      "OBS L_q", "E alone", "OBD", "|w|rank")
        << '\n';
     for (std::size_t k = 0; k < r.weights.size(); ++k) {
         const ObsWeight& w = r.weights[k];
-        os << fmt::format("{:>4}  {:<10} {:>10} {:>10} {:>10} {:>11} {:>11} {:>11}  {:>5}", k + 1,
-                          obs_weight_name(r, w.at), num(w.weight), num(w.hessian), num(w.inverse), num(w.saliency),
-                          num(w.error_alone), num(w.obd_saliency), w.magnitude_rank)
+        os << fmt::format("{:>3} {:<7}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>8}", k + 1, obs_weight_name(r, w.at),
+                          num(w.weight), num(w.hessian), num(w.inverse), num(w.saliency), num(w.error_alone),
+                          num(w.obd_saliency), w.magnitude_rank)
            << '\n';
     }
 }
