@@ -4,6 +4,7 @@
 // fisher-pruning lesson it is x_ni (p_nj - [j = y_n]), with p computed here.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -181,5 +182,65 @@ TEST_CASE("fisher: the command, text and JSON, and its option errors") {
         CAPTURE(args.back());
         CHECK(bad.exit_code == 2);
         CHECK(bad.err.find('\n') == bad.err.size() - 1);
+    }
+}
+
+TEST_CASE("fisher: an input leaf named by --param is a usage error, not an internal one") {
+    FisherOptions o;
+    o.saliency.params = {"x"};
+    o.saliency.params_name = "--param";
+    CHECK_THROWS_WITH_AS(compute_fisher(least_squares_column(), o),
+                         doctest::Contains("--param x: Fisher pruning cuts x"), UsageError);
+    for (const char* lesson : {"fisher-pruning", "obd-saliency", "layerwise-obs"}) {
+        const auto bad = bnstep_test::run_bnstep({"saliency", lesson, "--method", "fisher", "--param", "x"});
+        CAPTURE(lesson);
+        CHECK(bad.exit_code == 2);
+        CHECK(bad.err.find("--param x: Fisher pruning cuts x into examples") != std::string::npos);
+    }
+    // OBD ranks an input leaf as before.
+    CHECK(bnstep_test::run_bnstep({"saliency", "obd-saliency", "--param", "x"}).exit_code == 0);
+}
+
+TEST_CASE("fisher: --example and --prune out of range name their real range") {
+    const auto example =
+        bnstep_test::run_bnstep({"saliency", "fisher-pruning", "--method", "fisher", "--example", "-1"});
+    CHECK(example.exit_code == 2);
+    CHECK(example.err.find("--example: must be a whole number from 0 to N-1") != std::string::npos);
+    const auto prune = bnstep_test::run_bnstep({"saliency", "fisher-pruning", "--prune", "0"});
+    CHECK(prune.exit_code == 2);
+    CHECK(prune.err.find("--prune: must be a whole number from 1 to the number of weights, got '0'") !=
+          std::string::npos);
+    CHECK(prune.err.find("9223372036854775808") == std::string::npos);
+}
+
+TEST_CASE("fisher: 20,000 examples are refused by the default work limit before the work, in one line") {
+    // The reviewer's f_big20k: a 10 x 10 layer and cross_entropy over 20,000 examples took 29 s.
+    const Graph g = parse_lesson(R"({"name": "fbig", "title": "t",
+        "leaves": [{"name": "x", "kind": "input", "shape": [20000, 10],
+                    "random": {"seed": 1, "dist": "normal", "mean": 0, "std": 1}},
+                   {"name": "W", "kind": "param", "shape": [10, 10],
+                    "random": {"seed": 2, "dist": "normal", "mean": 0, "std": 1}},
+                   {"name": "y", "kind": "const", "shape": [20000],
+                    "random": {"seed": 3, "dist": "uniform", "low": 0, "high": 9, "decimals": 0}}],
+        "nodes": [{"name": "z", "op": "matmul", "inputs": ["x", "W"]},
+                  {"name": "l", "op": "cross_entropy", "inputs": ["z", "y"]}],
+        "output": {"node": "l"}})",
+                                 "fbig.json");
+    FisherOptions o;
+    o.saliency.max_work_name = "--max-work";
+    CHECK_THROWS_WITH_AS(compute_fisher(g, o), doctest::Contains("(--max-work)"), UsageError);
+}
+
+TEST_CASE("fisher: the text fits 80 columns on its lessons") {
+    for (const char* lesson : {"fisher-pruning", "obd-saliency"}) {
+        const auto out = bnstep_test::run_bnstep({"saliency", lesson, "--method", "fisher"});
+        REQUIRE(out.exit_code == 0);
+        std::size_t start = 0;
+        while (start < out.out.size()) {
+            const std::size_t end = std::min(out.out.find('\n', start), out.out.size());
+            CAPTURE(out.out.substr(start, end - start));
+            CHECK(end - start <= 80);
+            start = end + 1;
+        }
     }
 }

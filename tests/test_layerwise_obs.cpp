@@ -7,6 +7,7 @@
 // by Cramer's rule.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
 #include <nlohmann/json.hpp>
 
@@ -195,5 +196,72 @@ TEST_CASE("layer-wise OBS: the command on the layerwise-obs lesson, text and JSO
         CAPTURE(args.back());
         CHECK(bad.exit_code == 2);
         CHECK(bad.err.find('\n') == bad.err.size() - 1);
+    }
+}
+
+TEST_CASE("layer-wise OBS: over the work limit with --prune 1, the advice is to raise --max-work") {
+    const Graph g = three_weight_layer();
+    auto message = [&](std::size_t prune) {
+        try {
+            compute_layerwise_obs(g, ObsOptions{.param = "W",
+                                                .prune = prune,
+                                                .max_work = 10,
+                                                .prune_name = "--prune",
+                                                .max_work_name = "--max-work"});
+        } catch (const UsageError& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    CHECK(message(1).find("raise --max-work") != std::string::npos);
+    CHECK(message(1).find("prune fewer") == std::string::npos);
+    CHECK(message(2).find("prune fewer with --prune or raise --max-work") != std::string::npos);
+}
+
+TEST_CASE("layer-wise OBS: --damping must be finite and >= 0, said in one short line") {
+    for (const std::string v : {"-1", "inf", "1e400", "nan", "x"}) {
+        const auto bad =
+            bnstep_test::run_bnstep({"saliency", "layerwise-obs", "--method", "obs", "--param", "W", "--damping", v});
+        CAPTURE(v);
+        CHECK(bad.exit_code == 2);
+        CHECK(bad.err.find("--damping: must be a finite number >= 0, got " + v) != std::string::npos);
+        CHECK(bad.err.size() < 120);
+    }
+}
+
+TEST_CASE("layer-wise OBS: with damping, the text does not call the prediction exact") {
+    const auto damped =
+        bnstep_test::run_bnstep({"saliency", "layerwise-obs", "--method", "obs", "--param", "W", "--damping", "0.1"});
+    REQUIRE(damped.exit_code == 0);
+    CHECK(damped.out.find("prediction is exact") == std::string::npos);
+    CHECK(damped.out.find("the error of the") != std::string::npos);
+    const auto plain = bnstep_test::run_bnstep({"saliency", "layerwise-obs", "--method", "obs", "--param", "W"});
+    CHECK(plain.out.find("prediction is exact") != std::string::npos);
+    // L_q = E + lambda/2 ||dw||^2 under damping.
+    const ObsReport r =
+        compute_layerwise_obs(three_weight_layer(), ObsOptions{.param = "W", .damping = 0.5, .prune = 1});
+    const ObsRemoval& s = r.steps.front();
+    double norm2 = 0;
+    for (double u : s.update) norm2 += u * u;
+    CHECK(s.saliency == doctest::Approx(s.error_after + 0.25 * norm2).epsilon(1e-12));
+}
+
+TEST_CASE("layer-wise OBS: an x too large to square is a numeric fault, not a table of inf") {
+    const Graph g = three_weight_layer("[[1e200, 0, 1], [0, 1e200, 1], [1, 1, 0], [1, 0, 0]]");
+    CHECK_THROWS_AS(compute_layerwise_obs(g, ObsOptions{.param = "W"}), NumericError);
+}
+
+TEST_CASE("layer-wise OBS: the text fits 80 columns, damped or not") {
+    for (const char* damping : {"0", "0.1"}) {
+        const auto out = bnstep_test::run_bnstep(
+            {"saliency", "layerwise-obs", "--method", "obs", "--param", "W", "--damping", damping});
+        REQUIRE(out.exit_code == 0);
+        std::size_t start = 0;
+        while (start < out.out.size()) {
+            const std::size_t end = std::min(out.out.find('\n', start), out.out.size());
+            CAPTURE(out.out.substr(start, end - start));
+            CHECK(end - start <= 80);
+            start = end + 1;
+        }
     }
 }

@@ -256,14 +256,14 @@ std::function<int()> saliency_command(CLI::App& cmd) {
                    "of one matmul y = x @ W")
         ->type_name(kLeafType);
     add_whole(cmd, "--prune", a->options.prune, 1, kMaxElementsLimit,
-              "how many weights to remove when comparing the rankings (default: a quarter)")
+              "how many weights to remove when comparing the rankings (default: a quarter)",
+              "from 1 to the number of weights")
         ->default_str("");
-    cmd.add_option("--damping", a->damping,
-                   "--method obs: invert H + lambda * I instead of H (needed when H is singular)")
-        ->check(CLI::NonNegativeNumber)
-        ->capture_default_str();
+    add_non_negative(cmd, "--damping", a->damping,
+                     "--method obs: invert H + lambda * I instead of H (needed when H is singular)");
     add_whole(cmd, "--example", a->example, 0, kMaxElementsLimit,
-              "--method fisher: the example (along the input leaves' first axis) whose own gradient is shown")
+              "--method fisher: the example (along the input leaves' first axis) whose own gradient is shown",
+              "from 0 to N-1, N the number of examples")
         ->capture_default_str();
     cmd.add_option("--step", a->options.gradient_step, "h of the gradient's centred difference")
         ->check(positive)

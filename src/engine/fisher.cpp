@@ -40,8 +40,9 @@ std::vector<std::size_t> batch_leaves(const Graph& g, std::size_t& batch) {
 }
 
 // The lesson's graph on example n alone: each sliced leaf keeps a batch axis of one.
-Graph example_graph(const Graph& g, const std::vector<std::size_t>& sliced, std::size_t n) {
-    Graph one = g;
+// `shell` is g without its sliced leaves' values: copying it keeps each example's cost its own, not the batch's.
+Graph example_graph(const Graph& g, const Graph& shell, const std::vector<std::size_t>& sliced, std::size_t n) {
+    Graph one = shell;
     for (std::size_t i : sliced) {
         Node& leaf = one.nodes[i];
         Shape shape = leaf.shape;
@@ -71,21 +72,28 @@ Graph example_graph(const Graph& g, const std::vector<std::size_t>& sliced, std:
     return one;
 }
 
-Trace example_trace(const Graph& g, const std::vector<std::size_t>& sliced, std::size_t n) {
+Graph example_shell(const Graph& g, const std::vector<std::size_t>& sliced) {
+    Graph shell = g;
+    for (std::size_t i : sliced) shell.nodes[i].value = Tensor();
+    return shell;
+}
+
+Trace example_trace(const Graph& g, const Graph& shell, const std::vector<std::size_t>& sliced, std::size_t n) {
     try {
-        return run(example_graph(g, sliced, n), TraceDetail::Gradients);
+        return run(example_graph(g, shell, sliced, n), TraceDetail::Gradients);
     } catch (const NumericError& e) {
         throw UsageError(fmt::format("Fisher pruning: lesson {} on example {} alone: {}", g.name, n, e.what()));
     }
 }
 
 // Every example's own backward pass: the gradients of the ranked weights, squared and summed.
-void per_example_gradients(FisherReport& r, const Graph& g, const std::vector<std::size_t>& sliced) {
+void per_example_gradients(FisherReport& r, const Graph& g, const Graph& shell,
+                           const std::vector<std::size_t>& sliced) {
     const std::vector<WeightSaliency>& w = r.obd.weights;
     std::vector<double> squares(w.size(), 0.0), sums(w.size(), 0.0);
     double losses = 0.0;
     for (std::size_t n = 0; n < r.batch; ++n) {
-        const Trace t = example_trace(g, sliced, n);
+        const Trace t = example_trace(g, shell, sliced, n);
         double l = 0.0;  // sum(output * seed), as `loss` computes it
         const Tensor& out = t.nodes[g.output].value;
         for (std::size_t i = 0; i < out.size(); ++i) l += out[i] * g.seed[i];
@@ -117,13 +125,23 @@ FisherReport compute_fisher(const Graph& g, const FisherOptions& options) {
     if (options.example >= r.batch)
         throw UsageError(fmt::format("{} {}: lesson {} has {} examples, numbered 0 to {}", options.example_name,
                                      options.example, g.name, r.batch, r.batch - 1));
-    // Two forward and backward passes per example (about 6 forward passes on a batch of one) beside OBD's ranking.
-    const std::size_t per_example = std::max<std::size_t>(g.work / std::max<std::size_t>(r.batch, 1), 1);
+    // Two forward and backward passes per example (about 6 passes on a batch of one, each with its own overhead)
+    // beside OBD's ranking.
+    std::size_t per_example = pass_work(g) / std::max<std::size_t>(r.batch, 1);
+    per_example = saturating_add(per_example, saturating_mul(g.nodes.size(), 1000));
     if (saturating_mul(saturating_mul(r.batch, 6), per_example) > options.saliency.max_work)
         throw UsageError(
             fmt::format("Fisher pruning on lesson {} would run {} examples of about {} multiply-adds "
                         "each, more than the limit of {} ({})",
                         g.name, r.batch, 6 * per_example, options.saliency.max_work, options.saliency.max_work_name));
+    for (const std::string& name : options.saliency.params) {
+        const auto leaf = g.find(name);
+        if (leaf && std::find(sliced.begin(), sliced.end(), *leaf) != sliced.end())
+            throw UsageError(
+                fmt::format("{} {}: Fisher pruning cuts {} into examples, so it has no per-example "
+                            "gradient to rank; name a param leaf",
+                            options.saliency.params_name, name, name));
+    }
     r.obd = compute_saliency(g, options.saliency);
     r.example = options.example;
     r.weights.resize(r.obd.weights.size());
@@ -131,7 +149,8 @@ FisherReport compute_fisher(const Graph& g, const FisherOptions& options) {
         r.weights[k].obd = k;
         r.weights[k].obd_rank = k + 1;
     }
-    per_example_gradients(r, g, sliced);
+    const Graph shell = example_shell(g, sliced);
+    per_example_gradients(r, g, shell, sliced);
 
     double norm2 = 0.0;
     for (std::size_t k = 0; k < r.weights.size(); ++k) {
@@ -151,7 +170,7 @@ FisherReport compute_fisher(const Graph& g, const FisherOptions& options) {
 
     const WeightSaliency& worked = r.obd.weights[r.weights.front().obd];
     for (std::size_t n = 0; n < r.batch; ++n)
-        r.worked_gradients.push_back((*example_trace(g, sliced, n).nodes[worked.leaf].grad).at(worked.at));
+        r.worked_gradients.push_back((*example_trace(g, shell, sliced, n).nodes[worked.leaf].grad).at(worked.at));
 
     Graph pruned = g;
     for (std::size_t k = 0; k < r.obd.prune; ++k) {

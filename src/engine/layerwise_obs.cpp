@@ -104,8 +104,10 @@ void obs_check_limits(const ObsReport& r, const ObsOptions& o) {
     if (total > o.max_work)
         throw UsageError(
             fmt::format("layer-wise OBS on {} ({} x {}, {} examples) would take about {} multiply-adds, "
-                        "more than the limit of {} ({}); prune fewer with {}",
-                        o.param, r.d, r.m, r.n, total, o.max_work, o.max_work_name, o.prune_name));
+                        "more than the limit of {} ({}); {}",
+                        o.param, r.d, r.m, r.n, total, o.max_work, o.max_work_name,
+                        r.prune > 1 ? fmt::format("prune fewer with {} or raise {}", o.prune_name, o.max_work_name)
+                                    : fmt::format("raise {}", o.max_work_name)));
     const std::size_t held = saturating_mul(saturating_mul(r.d, r.d), saturating_add(std::min(r.prune, r.m), 2));
     if (held > o.max_elements)
         throw UsageError(
@@ -230,6 +232,11 @@ ObsReport compute_layerwise_obs(const Graph& g, const ObsOptions& options) {
     r.loss = loss(g, values);
     const MatrixXd x = obs_matrix(values[r.input]), w = obs_matrix(g.nodes[r.leaf].value);
     const MatrixXd h = x.transpose() * x / static_cast<double>(r.n);
+    if (!h.allFinite())
+        throw NumericError(
+            fmt::format("{}: layer-wise OBS on {}: H = {}^T {} / n is not finite (the values of {} "
+                        "are too large to square)",
+                        g.source, options.param, g.nodes[r.input].name, g.nodes[r.input].name, g.nodes[r.input].name));
     r.singular = obs_singular(h);
     if (r.singular && options.damping == 0.0)
         throw UsageError(
@@ -242,6 +249,9 @@ ObsReport compute_layerwise_obs(const Graph& g, const ObsOptions& options) {
         throw UsageError(fmt::format("layer-wise OBS on {}: H + {} I is still singular; give a larger {}",
                                      options.param, options.damping, options.damping_name));
     const MatrixXd hinv = damped.llt().solve(MatrixXd::Identity(h.rows(), h.cols()));
+    if (!hinv.allFinite())
+        throw NumericError(
+            fmt::format("{}: layer-wise OBS on {}: the inverse of H is not finite", g.source, options.param));
     r.hessian = obs_tensor(h);
     r.inverse = obs_tensor(hinv);
 
@@ -262,6 +272,16 @@ ObsReport compute_layerwise_obs(const Graph& g, const ObsOptions& options) {
     r.loss_obs = obs_lesson_loss(g, r.leaf, by_obs);
     r.loss_obd = obs_lesson_loss(g, r.leaf, by_obd);
     r.loss_magnitude = obs_lesson_loss(g, r.leaf, by_magnitude);
+    bool finite = std::isfinite(r.error_obs) && std::isfinite(r.error_obd) && std::isfinite(r.error_magnitude) &&
+                  std::isfinite(r.loss_obs) && std::isfinite(r.loss_obd) && std::isfinite(r.loss_magnitude);
+    for (const ObsWeight& s : r.weights)
+        finite = finite && std::isfinite(s.saliency) && std::isfinite(s.error_alone) && std::isfinite(s.obd_saliency);
+    for (const ObsRemoval& s : r.steps) finite = finite && std::isfinite(s.saliency) && std::isfinite(s.error_after);
+    if (!finite)
+        throw NumericError(
+            fmt::format("{}: layer-wise OBS on {}: a saliency, error or loss is not finite (the "
+                        "values are too large)",
+                        g.source, options.param));
     return r;
 }
 

@@ -82,6 +82,12 @@ double spearman(const std::vector<std::size_t>& a, const std::vector<std::size_t
 
 }  // namespace
 
+std::size_t pass_work(const Graph& g) {
+    std::size_t work = saturating_add(std::max<std::size_t>(g.work, 1), saturating_mul(g.nodes.size(), 1000));
+    for (const Node& n : g.nodes) work = saturating_add(work, saturating_mul(element_count(n.shape), 100));
+    return work;
+}
+
 SaliencyReport compute_saliency(const Graph& g, const SaliencyOptions& options) {
     SaliencyReport report;
     report.graph = &g;
@@ -97,12 +103,13 @@ SaliencyReport compute_saliency(const Graph& g, const SaliencyOptions& options) 
         throw UsageError(fmt::format("{} {}: lesson {} has {} weights to rank, so K must be 1 to {}",
                                      options.prune_name, options.prune, g.name, weights, weights));
     // Each weight costs two runs (forward and backward) and three forward passes.
-    if (saturating_mul(saturating_mul(weights, 7), std::max<std::size_t>(g.work, 1)) > options.max_work)
+    const std::size_t pass = pass_work(g);
+    if (saturating_mul(saturating_mul(weights, 7), pass) > options.max_work)
         throw UsageError(
             fmt::format("saliency of {} weights in lesson {} would take about {} multiply-adds (7 forward "
                         "passes of {} each per weight), more than the limit of {} ({}); "
                         "pick fewer with {}",
-                        weights, g.name, static_cast<double>(weights) * 7.0 * static_cast<double>(g.work), g.work,
+                        weights, g.name, static_cast<double>(weights) * 7.0 * static_cast<double>(pass), pass,
                         options.max_work, options.max_work_name, options.params_name));
     for (std::size_t leaf : leaves) {
         Tensor& w = work.nodes[leaf].value;

@@ -45,15 +45,16 @@ void print_example_gradient(std::ostream& os, const FisherReport& r, const Print
 
 void print_fisher_table(std::ostream& os, const FisherReport& r, const PrintOptions& opt) {
     const NumFmt& num = opt.num;
-    os << fmt::format("{:>4}  {:<10} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}  {:>4} {:>5}", "rank", "weight", "w",
+    // 80 columns: weight names of up to 7 characters, numbers of up to 9.
+    os << fmt::format("{:>3} {:<7}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>5}{:>5}", "#", "weight", "w",
                       fmt::format("dL_{}/dw", r.example), "F_kk", "h_kk", "Fisher", "OBD", "OBD#", "|w|#")
        << '\n';
     for (std::size_t k = 0; k < r.weights.size(); ++k) {
         const FisherWeight& f = r.weights[k];
         const WeightSaliency& s = r.obd.weights[f.obd];
-        os << fmt::format("{:>4}  {:<10} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}  {:>4} {:>5}", k + 1,
-                          fisher_weight_name(r, s), num(s.weight), num(f.example_gradient), num(f.fisher),
-                          num(s.hessian), num(f.saliency), num(s.saliency), f.obd_rank, s.magnitude_rank)
+        os << fmt::format("{:>3} {:<7}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>5}{:>5}", k + 1, fisher_weight_name(r, s),
+                          num(s.weight), num(f.example_gradient), num(f.fisher), num(s.hessian), num(f.saliency),
+                          num(s.saliency), f.obd_rank, s.magnitude_rank)
            << '\n';
     }
 }

@@ -42,27 +42,37 @@ void print_obs_worked(std::ostream& os, const ObsReport& r, const PrintOptions& 
             column.push_back(num(r.inverse.at({i, q})));
             update.push_back(num(s.update[i]));
         }
-        os << fmt::format("  dw (column {}) = -(w_q / [H^-1]_qq) H^-1 e_q = -({} / {}) * [{}]\n", j, num(s.weight),
-                          num(s.inverse), fmt::join(column, ", "));
-        os << fmt::format("                 = [{}]\n", fmt::join(update, ", "));
+        os << fmt::format("  dw (column {}) = -(w_q / [H^-1]_qq) H^-1 e_q\n", j);
+        os << wrap(fmt::format("= -({} / {}) * [{}]", num(s.weight), num(s.inverse), fmt::join(column, ", ")), width,
+                   "                 ", "                   ");
+        os << wrap(fmt::format("= [{}]", fmt::join(update, ", ")), width, "                 ", "                   ");
     }
-    os << wrap(fmt::format("so {} becomes exactly 0 (its entry of dw is -w_q) and the other weights of column {} move "
-                           "to make up for it; the layer's output changes by x @ dW, and E = 1/(2n) ||x @ dW||^2 = {}, "
-                           "the saliency L_q: the error is quadratic, so the prediction is exact.",
-                           w, j, num(s.error_after)),
-               width, "  ");
+    if (r.options.damping > 0)
+        os << wrap(fmt::format("so {} becomes exactly 0 (its entry of dw is -w_q) and the other weights of column {} "
+                               "move to make up for it; the layer's output changes by x @ dW, and E = 1/(2n) ||x @ "
+                               "dW||^2 = {}. With lambda = {:g}, L_q is the error of the damped problem, E + lambda/2 "
+                               "||dw||^2, not E itself: the prediction is that of H + lambda I.",
+                               w, j, num(s.error_after), r.options.damping),
+                   width, "  ");
+    else
+        os << wrap(fmt::format("so {} becomes exactly 0 (its entry of dw is -w_q) and the other weights of column {} "
+                               "move to make up for it; the layer's output changes by x @ dW, and E = 1/(2n) ||x @ "
+                               "dW||^2 = {}, the saliency L_q: the error is quadratic, so the prediction is exact.",
+                               w, j, num(s.error_after)),
+                   width, "  ");
 }
 
 void print_obs_table(std::ostream& os, const ObsReport& r, const PrintOptions& opt) {
     const NumFmt& num = opt.num;
-    os << fmt::format("{:>4}  {:<10} {:>10} {:>10} {:>10} {:>11} {:>11} {:>11}  {:>5}", "rank", "weight", "w", "H_qq",
-                      "[H^-1]_qq", "OBS L_q", "E alone", "OBD", "|w|rank")
+    // 80 columns: weight names of up to 7 characters, numbers of up to 9.
+    os << fmt::format("{:>3} {:<7}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>8}", "#", "weight", "w", "H_qq", "[H^-1]_qq",
+                      "OBS L_q", "E alone", "OBD", "|w|rank")
        << '\n';
     for (std::size_t k = 0; k < r.weights.size(); ++k) {
         const ObsWeight& w = r.weights[k];
-        os << fmt::format("{:>4}  {:<10} {:>10} {:>10} {:>10} {:>11} {:>11} {:>11}  {:>5}", k + 1,
-                          obs_weight_name(r, w.at), num(w.weight), num(w.hessian), num(w.inverse), num(w.saliency),
-                          num(w.error_alone), num(w.obd_saliency), w.magnitude_rank)
+        os << fmt::format("{:>3} {:<7}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>8}", k + 1, obs_weight_name(r, w.at),
+                          num(w.weight), num(w.hessian), num(w.inverse), num(w.saliency), num(w.error_alone),
+                          num(w.obd_saliency), w.magnitude_rank)
            << '\n';
     }
 }
