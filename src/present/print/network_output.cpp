@@ -1,6 +1,7 @@
 // `bnstep cost`: a network's parameters and multiply-adds from its shapes,
 // what Deep Compression would leave of it, and several networks side by side.
 #include <algorithm>
+#include <cmath>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -12,12 +13,20 @@
 namespace bnstep {
 namespace {
 
-// 138357544 -> "138,357,544"
+// 138357544 -> "138,357,544"; beyond 2^53, where a double no longer holds every whole
+// number, 15 significant digits: 4.000004000001e+24. Never "-0".
 std::string thousands_grouped(double v) {
+    if (std::fabs(v) >= 0x1p53) return fmt::format("{:.15g}", v);
     std::string digits = fmt::format("{:.0f}", v);
+    if (digits == "-0") digits = "0";
     const std::size_t first = digits[0] == '-' ? 1 : 0;
     for (std::size_t i = digits.size(); i > first + 3; i -= 3) digits.insert(i - 3, ",");
     return digits;
+}
+
+// One decimal, "72000.0"; 15 significant digits when a decimal would pretend to more.
+std::string one_decimal(double v) {
+    return std::fabs(v) >= 1e14 ? fmt::format("{:.15g}", v) : fmt::format("{:.1f}", v);
 }
 
 std::string activation_shape_text(const ActivationShape& s) { return fmt::format("{}x{}x{}", s.c, s.h, s.w); }
@@ -51,7 +60,7 @@ void print_compression_estimate(std::ostream& os, const CompressionEstimate& e, 
                width, "");
     os << fmt::format("\n{:<20} {:>2} {:>2} {:>12} {:>9} {:>8} {:>10} {:>10} {:>10} {:>10}\n", "layer", "k", "b",
                       "kept", "fillers", "run bits", "dense kB", "pruned kB", "quant. kB", "Huffman kB");
-    auto kb = [](double bits) { return fmt::format("{:.1f}", bits / 8e3); };
+    auto kb = [](double bits) { return one_decimal(bits / 8e3); };
     for (const LayerEstimate& l : e.layers)
         os << fmt::format("{:<20} {:>2} {:>2} {:>12} {:>9} {:>8.3f} {:>10} {:>10} {:>10} {:>10}\n", l.name, l.bits,
                           l.index_bits, thousands_grouped(l.kept), thousands_grouped(l.fillers), l.run_average_bits,
@@ -73,8 +82,10 @@ void print_compression_estimate(std::ostream& os, const CompressionEstimate& e, 
 std::string megabytes(double bits) {
     const double bytes = bits / 8;
     if (bytes < 1e6)
-        return fmt::format("{} bytes = {:.1f} kB ({:.1f} KiB)", thousands_grouped(bytes), bytes / 1e3, bytes / 1024);
-    return fmt::format("{} bytes = {:.1f} MB ({:.1f} MiB)", thousands_grouped(bytes), bytes / 1e6, bytes / (1 << 20));
+        return fmt::format("{} bytes = {} kB ({} KiB)", thousands_grouped(bytes), one_decimal(bytes / 1e3),
+                           one_decimal(bytes / 1024));
+    return fmt::format("{} bytes = {} MB ({} MiB)", thousands_grouped(bytes), one_decimal(bytes / 1e6),
+                       one_decimal(bytes / (1 << 20)));
 }
 
 void print_network_text(std::ostream& os, const NetworkCost& cost, const std::optional<CompressionEstimate>& estimate,
