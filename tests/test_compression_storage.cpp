@@ -256,3 +256,14 @@ TEST_CASE("compress: an overflowing k-means is a numeric fault, nothing kept is 
     const LessonCompression small = compress_lesson(load_lesson("deep-compression"), {.max_work = Limits{}.work});
     CHECK(small.report.codebook.converged);
 }
+
+TEST_CASE("compress: the text fits 80 columns, also with 2^16 centroids") {
+    for (const char* bits : {"2", "5", "16"}) {
+        const auto r = bnstep_test::run_bnstep({"compress", "deep-compression", "--bits", bits});
+        CHECK(r.exit_code == 0);
+        for (const std::string& line : bnstep_test::lines_of(r.out)) {
+            INFO(line);
+            CHECK(line.size() <= 80);
+        }
+    }
+}

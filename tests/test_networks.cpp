@@ -275,3 +275,26 @@ TEST_CASE("networks: the cost command, one network, several, a user's file and e
     CHECK(complete.out == "mobilenet-v1\nmobilenet-v1-conv\n:json\n");
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("networks: the cost text fits 80 columns: several networks, the estimate, huge totals, long names") {
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / "bnstep_networks_width_test";
+    std::filesystem::create_directories(dir);
+    const std::string huge = (dir / "huge.json").string(), named = (dir / "named.json").string();
+    std::ofstream(huge) << R"({"title":"t","input":[1000000,1000000,1000000],"layers":[{"type":"linear","out":18}]})";
+    std::ofstream(named) << R"({"title":"t","input":[3,4,4],"layers":[{"name":")" + std::string(200, 'a') +
+                                R"(","type":"linear","out":3}]})";
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"cost"},
+                                                 {"cost", "alexnet", "vgg16"},
+                                                 {"cost", "alexnet"},
+                                                 {"cost", "vgg16", "--index-bits", "16"},
+                                                 {"cost", huge, "--sparsity", "0.5"},
+                                                 {"cost", named, "--sparsity", "0.5"}}) {
+        const auto r = bnstep_test::run_bnstep(args);
+        CHECK(r.exit_code == 0);
+        for (const std::string& line : bnstep_test::lines_of(r.out)) {
+            INFO(line);
+            CHECK(line.size() <= 80);
+        }
+    }
+    std::filesystem::remove_all(dir);
+}

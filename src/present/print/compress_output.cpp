@@ -39,7 +39,7 @@ void print_huffman_table(std::ostream& os, const HuffmanCode& code, const std::s
 }
 
 void print_storage_stage(std::ostream& os, const StorageStage& s, const NumFmt& num) {
-    os << fmt::format("    {:<10} {:>10} bits = {:<34} ratio {}\n", s.name, storage_bits_text(s.bits), s.formula,
+    os << fmt::format("    {:<10} {:>10} bits = {:<28} ratio {}\n", s.name, storage_bits_text(s.bits), s.formula,
                       s.bits == 0 ? "-" : num(s.ratio));
 }
 
