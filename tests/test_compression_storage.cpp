@@ -218,3 +218,52 @@ TEST_CASE("compress: the command's text, JSON and errors") {
         CHECK(std::count(e.err.begin(), e.err.end(), '\n') == 1);
     }
 }
+
+namespace {
+Graph one_param_lesson(const std::string& shape, const std::string& values) {
+    return parse_lesson(R"({"name":"c","title":"t","leaves":[{"name":"W","kind":"param","shape":)" + shape + "," +
+                            values + R"(}],"nodes":[{"name":"y","op":"relu","inputs":["W"]}],)" +
+                            R"("output":{"node":"y","upstream":{"fill":1}}})",
+                        "c.json");
+}
+}  // namespace
+
+TEST_CASE("compress: the k-means work estimate counts each weight's assignment, so the default limit refuses ~5 s") {
+    // 1300 x 1300 weights, 2^6 centroids, 100 iterations took 8-29 s; 2000 x 2000 at 2^5 took 21 s.
+    CHECK(kmeans_work(std::size_t{1300} * 1300, 6) > static_cast<double>(Limits{}.work));
+    CHECK(kmeans_work(std::size_t{2000} * 2000, 5) > static_cast<double>(Limits{}.work));
+    CHECK(kmeans_work(256, 16) < static_cast<double>(Limits{}.work));
+    const Graph g = one_param_lesson("[1300,1300]", R"("random":{"seed":1,"dist":"normal","mean":0,"std":1})");
+    CHECK_THROWS_AS(compress_lesson(g, {.bits = 6, .max_work = Limits{}.work}), UsageError);
+}
+
+TEST_CASE("compress: an overflowing k-means is a numeric fault, nothing kept is an error, the cap is reported") {
+    const Graph huge = one_param_lesson("[3]", R"("values":[1e308,-1e308,0.5])");
+    CHECK_THROWS_AS(compress_lesson(huge, {.max_work = Limits{}.work}), NumericError);
+    const auto fault = bnstep_test::run_bnstep({"compress", "deep-compression", "--sparsity", "1"});
+    CHECK(fault.exit_code == 2);
+    CHECK(fault.err.find("--sparsity 1") != std::string::npos);
+    CHECK(std::count(fault.err.begin(), fault.err.end(), '\n') == 1);
+    const Graph zeros = one_param_lesson("[4]", R"("values":[0,0,0,0])");
+    CHECK_THROWS_AS(compress_lesson(zeros, {.max_work = Limits{}.work}), UsageError);
+    // 16 equal weights, 2^12 centroids: k-means stops at the 100-iteration cap, and says so.
+    const LessonCompression eq =
+        compress_lesson(one_param_lesson("[4,4]", R"("fill":0.3)"), {.bits = 12, .max_work = Limits{}.work});
+    CHECK(eq.report.codebook.iterations == kMaxKmeansIterations);
+    CHECK_FALSE(eq.report.codebook.converged);
+    const auto capped = bnstep_test::run_bnstep({"compress", "deep-compression", "--bits", "16", "--format", "json"});
+    CHECK(capped.out.find("\"kmeans_converged\"") != std::string::npos);
+    const LessonCompression small = compress_lesson(load_lesson("deep-compression"), {.max_work = Limits{}.work});
+    CHECK(small.report.codebook.converged);
+}
+
+TEST_CASE("compress: the text fits 80 columns, also with 2^16 centroids") {
+    for (const char* bits : {"2", "5", "16"}) {
+        const auto r = bnstep_test::run_bnstep({"compress", "deep-compression", "--bits", bits});
+        CHECK(r.exit_code == 0);
+        for (const std::string& line : bnstep_test::lines_of(r.out)) {
+            INFO(line);
+            CHECK(line.size() <= 80);
+        }
+    }
+}

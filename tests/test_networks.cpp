@@ -221,6 +221,28 @@ TEST_CASE("networks: a bad network file is one line naming the file and the JSON
                    R"({"type": "conv", "out": 1000000, "kernel": 1000000, "padding": 1000000})")
               .find("do not fit in 64 bits") != std::string::npos);
     CHECK_THROWS_AS(load_network("vgg61", 1 << 20), LessonError);
+    // As PyTorch, a pool's padding is at most half its kernel.
+    CHECK(error_of(R"({"type": "maxpool", "kernel": 2, "padding": 5})") ==
+          "net.json: /layers/0/padding: expected at most half the kernel (1) for a pool, got 5");
+    CHECK(error_of(R"({"type": "avgpool", "kernel": 3, "padding": 1})") == "no error");
+}
+
+TEST_CASE("networks: counts beyond 2^53 are not printed as exact digits, and no -0") {
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / "bnstep_networks_big_test";
+    std::filesystem::create_directories(dir);
+    const std::string path = (dir / "pad.json").string();
+    std::ofstream(path)
+        << R"({"title":"t","input":[1000000,1,1],"layers":[{"type":"conv","out":1000000,"kernel":1,"padding":1000000}]})";
+    const auto pad = bnstep_test::run_bnstep({"cost", path});
+    CHECK(pad.exit_code == 0);
+    CHECK(pad.out.find("4.000004000001e+24") != std::string::npos);
+    CHECK(pad.out.find("164,294,656") == std::string::npos);
+    std::filesystem::remove_all(dir);
+    for (const char* bits : {"12", "16"}) {
+        const auto vgg = bnstep_test::run_bnstep({"cost", "vgg16", "--index-bits", bits});
+        CHECK(vgg.exit_code == 0);
+        CHECK(vgg.out.find(" -0 ") == std::string::npos);
+    }
 }
 
 TEST_CASE("networks: the cost command, one network, several, a user's file and errors") {
@@ -251,5 +273,28 @@ TEST_CASE("networks: the cost command, one network, several, a user's file and e
     // The completions offer the built-in networks and .json files.
     const auto complete = bnstep_test::run_bnstep({"__complete", "line", "cost", "mobile"});
     CHECK(complete.out == "mobilenet-v1\nmobilenet-v1-conv\n:json\n");
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("networks: the cost text fits 80 columns: several networks, the estimate, huge totals, long names") {
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / "bnstep_networks_width_test";
+    std::filesystem::create_directories(dir);
+    const std::string huge = (dir / "huge.json").string(), named = (dir / "named.json").string();
+    std::ofstream(huge) << R"({"title":"t","input":[1000000,1000000,1000000],"layers":[{"type":"linear","out":18}]})";
+    std::ofstream(named) << R"({"title":"t","input":[3,4,4],"layers":[{"name":")" + std::string(200, 'a') +
+                                R"(","type":"linear","out":3}]})";
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"cost"},
+                                                 {"cost", "alexnet", "vgg16"},
+                                                 {"cost", "alexnet"},
+                                                 {"cost", "vgg16", "--index-bits", "16"},
+                                                 {"cost", huge, "--sparsity", "0.5"},
+                                                 {"cost", named, "--sparsity", "0.5"}}) {
+        const auto r = bnstep_test::run_bnstep(args);
+        CHECK(r.exit_code == 0);
+        for (const std::string& line : bnstep_test::lines_of(r.out)) {
+            INFO(line);
+            CHECK(line.size() <= 80);
+        }
+    }
     std::filesystem::remove_all(dir);
 }

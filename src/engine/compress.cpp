@@ -1,5 +1,6 @@
 #include "bnstep/compress.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -42,6 +43,13 @@ std::size_t param_to_compress(const Graph& g, const std::string& wanted, const s
 
 }  // namespace
 
+double kmeans_work(std::size_t weights, int bits) {
+    // Each iteration assigns every weight (a binary search among the centroids and the
+    // cluster bookkeeping, about as long as kKmeansWeightCost multiply-adds) and
+    // averages the 2^bits clusters.
+    return (static_cast<double>(weights) * kKmeansWeightCost + std::ldexp(1.0, bits)) * kMaxKmeansIterations;
+}
+
 LessonCompression compress_lesson(const Graph& g, const CompressRequest& request) {
     LessonCompression c{.graph = &g};
     c.leaf = param_to_compress(g, request.param, request.param_name);
@@ -50,7 +58,7 @@ LessonCompression compress_lesson(const Graph& g, const CompressRequest& request
     c.layer_kind = conv ? "a convolution" : "no convolution";
     CompressionOptions options{.bits = request.bits.value_or(conv ? 8 : 5),
                                .index_bits = request.index_bits.value_or(conv ? 8 : 5)};
-    const double work = static_cast<double>(w.size()) * std::ldexp(1.0, options.bits) * kMaxKmeansIterations;
+    const double work = kmeans_work(w.size(), options.bits);
     if (work > static_cast<double>(request.max_work))
         throw UsageError(fmt::format("k-means on {} weights with 2^{} centroids may take {:.3g} steps, above {} ({})",
                                      w.size(), options.bits, work, request.max_work, request.max_work_name));
@@ -65,7 +73,24 @@ LessonCompression compress_lesson(const Graph& g, const CompressRequest& request
         const Tensor& p = values[*c.prune_node];
         weights.assign(p.data().begin(), p.data().end());
     }
+    const std::string& name = g.nodes[c.leaf].name;
+    if (std::all_of(weights.begin(), weights.end(), [](double x) { return x == 0; }))
+        throw UsageError(fmt::format("{}: no weight of {} is left to store after {}: nothing to compress", g.source,
+                                     name,
+                                     c.sparsity     ? fmt::format("--sparsity {}", *c.sparsity)
+                                     : c.prune_node ? fmt::format("pruning by node {}", g.nodes[*c.prune_node].name)
+                                                    : std::string("loading (every weight is 0)")));
     c.report = deep_compression(weights, options);
+    const auto& centroids = c.report.codebook.centroids;
+    if (!std::isfinite(c.report.squared_error) ||
+        !std::all_of(centroids.begin(), centroids.end(), [](double x) { return std::isfinite(x); })) {
+        double largest = 0;
+        for (double x : weights) largest = std::max(largest, std::fabs(x));
+        throw NumericError(
+            fmt::format("{}: k-means on {} overflows: a centroid or the squared error sum (w - c)^2 is "
+                        "not finite (weights up to {:.3g} in magnitude)",
+                        g.source, name, largest));
+    }
     return c;
 }
 

@@ -128,6 +128,8 @@ NetworkCost network_cost(const NetworkSpec& spec) {
             throw LessonError(fmt::format("{}: the network has more than 2^64 parameters", spec.source));
         cost.macs += c.macs;
     }
+    if (std::size_t total = 0; __builtin_add_overflow(cost.weights, cost.biases, &total))
+        throw LessonError(fmt::format("{}: the network has more than 2^64 parameters", spec.source));
     return cost;
 }
 

@@ -23,8 +23,7 @@ constexpr std::size_t kMostNetworkLayers = 10'000;
 std::size_t network_whole(const Reader& r, const json& j, const std::string& where, long long low) {
     const long long v = r.integer(j, where);
     if (v < low || v > kLargestNetworkDimension)
-        r.fail(where,
-               fmt::format("expected a whole number from {} to {}, got {}", low, kLargestNetworkDimension, v));
+        r.fail(where, fmt::format("expected a whole number from {} to {}, got {}", low, kLargestNetworkDimension, v));
     return static_cast<std::size_t>(v);
 }
 
@@ -76,6 +75,9 @@ LayerSpec read_network_layer(const Reader& r, const json& j, const std::string& 
         l.kernel = network_whole(r, r.required(j, where, "kernel", "the window's side"), at(where, "kernel"), 1);
     l.stride = network_whole_or(r, j, where, "stride", pool ? l.kernel : 1);
     l.padding = network_whole_or(r, j, where, "padding", 0, 0);
+    if (pool && l.padding > l.kernel / 2)  // as PyTorch: the padding may be at most half the window
+        r.fail(at(where, "padding"),
+               fmt::format("expected at most half the kernel ({}) for a pool, got {}", l.kernel / 2, l.padding));
     l.groups = network_whole_or(r, j, where, "groups", 1);
     if (const json* b = r.optional(j, "bias")) l.bias = r.boolean(*b, at(where, "bias"));
     if (const json* c = r.optional(j, "ceil_mode")) l.ceil_mode = r.boolean(*c, at(where, "ceil_mode"));

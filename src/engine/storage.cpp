@@ -59,6 +59,7 @@ Codebook share_weights(const std::vector<double>& kept_values, int bits, bool ze
             .centroids = k.centroids.data(),
             .index = k.index,
             .iterations = static_cast<int>(k.updates),
+            .converged = k.converged,
             .zero_centroid = zero_centroid};
 }
 

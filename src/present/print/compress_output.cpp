@@ -39,7 +39,7 @@ void print_huffman_table(std::ostream& os, const HuffmanCode& code, const std::s
 }
 
 void print_storage_stage(std::ostream& os, const StorageStage& s, const NumFmt& num) {
-    os << fmt::format("    {:<10} {:>10} bits = {:<34} ratio {}\n", s.name, storage_bits_text(s.bits), s.formula,
+    os << fmt::format("    {:<10} {:>10} bits = {:<28} ratio {}\n", s.name, storage_bits_text(s.bits), s.formula,
                       s.bits == 0 ? "-" : num(s.ratio));
 }
 
@@ -72,9 +72,12 @@ void print_compress_text(std::ostream& os, const LessonCompression& c, const Pri
     print_storage_stage(os, r.stages[1], opt.num);
     os << '\n' << s.heading(fmt::format("3. Quantized: weight sharing, 2^{} = {} centroids", k, 1 << k)) << '\n';
     os << wrap(fmt::format("k-means from centroids spaced linearly over [min, max] of the kept weights{}; "
-                           "{} iteration{} until no weight changed cluster. Squared error sum (w - c)^2 = {}.",
+                           "{} iteration{} {}. Squared error sum (w - c)^2 = {}.",
                            r.codebook.zero_centroid ? " (centroid 0 pinned at 0 for the fillers)" : "",
-                           r.codebook.iterations, r.codebook.iterations == 1 ? "" : "s", opt.num(r.squared_error)),
+                           r.codebook.iterations, r.codebook.iterations == 1 ? "" : "s",
+                           r.codebook.converged ? "until no weight changed cluster"
+                                                : "(the cap): stopped before k-means converged",
+                           opt.num(r.squared_error)),
                width, "    ", "    ");
     print_storage_stage(os, r.stages[2], opt.num);
     os << '\n' << s.heading("4. Huffman coding of the weight indices and of the relative indices") << '\n';
@@ -124,6 +127,7 @@ nlohmann::json compress_json(const LessonCompression& c) {
             {"initial_centroids", r.codebook.initial},
             {"centroids", r.codebook.centroids},
             {"kmeans_iterations", r.codebook.iterations},
+            {"kmeans_converged", r.codebook.converged},
             {"entry_index", r.entry_index},
             {"squared_error", r.squared_error},
             {"weight_index_code", code_json(r.weight_code)},

@@ -1,6 +1,7 @@
 // `bnstep cost`: a network's parameters and multiply-adds from its shapes,
 // what Deep Compression would leave of it, and several networks side by side.
 #include <algorithm>
+#include <cmath>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -12,12 +13,40 @@
 namespace bnstep {
 namespace {
 
-// 138357544 -> "138,357,544"
+// 138357544 -> "138,357,544"; beyond 2^53, where a double no longer holds every whole
+// number, 15 significant digits: 4.000004000001e+24. Never "-0".
 std::string thousands_grouped(double v) {
+    if (std::fabs(v) >= 0x1p53) return fmt::format("{:.15g}", v);
     std::string digits = fmt::format("{:.0f}", v);
+    if (digits == "-0") digits = "0";
     const std::size_t first = digits[0] == '-' ? 1 : 0;
     for (std::size_t i = digits.size(); i > first + 3; i -= 3) digits.insert(i - 3, ",");
     return digits;
+}
+
+// One decimal, "72000.0"; 15 significant digits when a decimal would pretend to more.
+std::string one_decimal(double v) {
+    return std::fabs(v) >= 1e14 ? fmt::format("{:.15g}", v) : fmt::format("{:.1f}", v);
+}
+
+// A table cell's count: grouped digits, or 3 significant digits when they are wider than the column.
+std::string table_count(double v, std::size_t width) {
+    std::string text = thousands_grouped(v);
+    return text.size() <= width ? text : fmt::format("{:.3g}", v);
+}
+
+// A table cell's amount: one decimal, or 3 significant digits when wider than the column.
+std::string table_amount(double v, std::size_t width) {
+    std::string text = fmt::format("{:.1f}", v);
+    return text.size() <= width ? text : fmt::format("{:.3g}", v);
+}
+
+// A name cut to `n` characters with "..." (at a UTF-8 character boundary), to keep a line within 80 columns.
+std::string fitted_name(const std::string& s, std::size_t n) {
+    if (s.size() <= n) return s;
+    std::size_t cut = n - 3;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+    return s.substr(0, cut) + "...";
 }
 
 std::string activation_shape_text(const ActivationShape& s) { return fmt::format("{}x{}x{}", s.c, s.h, s.w); }
@@ -28,8 +57,8 @@ std::string compression_ratio_text(double dense, double bits, const NumFmt& num)
 
 void print_network_layer(std::ostream& os, const LayerCost& c, const PrintOptions& opt) {
     const std::size_t width = static_cast<std::size_t>(opt.width);
-    os << fmt::format("{} ({})  {} -> {}\n", opt.style.node(c.name), c.type, activation_shape_text(c.in),
-                      activation_shape_text(c.out));
+    os << fmt::format("{} ({})  {} -> {}\n", opt.style.node(fitted_name(c.name, 40)), c.type,
+                      activation_shape_text(c.in), activation_shape_text(c.out));
     if (!c.params_formula.empty())
         os << wrap(
             fmt::format("parameters     {} = {}", thousands_grouped(static_cast<double>(c.params())), c.params_formula),
@@ -49,21 +78,27 @@ void print_compression_estimate(std::ostream& os, const CompressionEstimate& e, 
                            "bits: their counts depend on the weights); biases and batch norm stay 32-bit.",
                            opt.num(100 * e.pruned)),
                width, "");
-    os << fmt::format("\n{:<20} {:>2} {:>2} {:>12} {:>9} {:>8} {:>10} {:>10} {:>10} {:>10}\n", "layer", "k", "b",
-                      "kept", "fillers", "run bits", "dense kB", "pruned kB", "quant. kB", "Huffman kB");
-    auto kb = [](double bits) { return fmt::format("{:.1f}", bits / 8e3); };
+    os << fmt::format("\n{:<11} {:>2} {:>2} {:>10} {:>8} {:>5} {:>8} {:>8} {:>8} {:>8}\n", "layer", "k", "b", "kept",
+                      "fillers", "run", "dense", "pruned", "quant.", "Huffman");
+    auto kb = [](double bits) { return table_amount(bits / 8e3, 8); };
     for (const LayerEstimate& l : e.layers)
-        os << fmt::format("{:<20} {:>2} {:>2} {:>12} {:>9} {:>8.3f} {:>10} {:>10} {:>10} {:>10}\n", l.name, l.bits,
-                          l.index_bits, thousands_grouped(l.kept), thousands_grouped(l.fillers), l.run_average_bits,
+        os << fmt::format("{:<11} {:>2} {:>2} {:>10} {:>8} {:>5.2f} {:>8} {:>8} {:>8} {:>8}\n", fitted_name(l.name, 11),
+                          l.bits, l.index_bits, table_count(l.kept, 10), table_count(l.fillers, 8), l.run_average_bits,
                           kb(l.dense_bits), kb(l.pruned_bits), kb(l.quantized_bits), kb(l.huffman_bits));
+    os << wrap(
+        "k and b: bits per shared weight and per relative index; run: the average bits of a Huffman-coded "
+        "relative index; the last four columns in kB.",
+        width, "");
     os << '\n';
-    os << fmt::format("    dense      {}\n", megabytes(e.dense_bits));
-    os << fmt::format("    pruned     {}   {}\n", megabytes(e.pruned_bits),
-                      compression_ratio_text(e.dense_bits, e.pruned_bits, opt.num));
-    os << fmt::format("    quantized  {}   {}\n", megabytes(e.quantized_bits),
-                      compression_ratio_text(e.dense_bits, e.quantized_bits, opt.num));
-    os << fmt::format("    Huffman    {}   {}\n", megabytes(e.huffman_bits),
-                      compression_ratio_text(e.dense_bits, e.huffman_bits, opt.num));
+    auto stage = [&](const char* name, double bits) {
+        os << wrap(fmt::format("{:<10} {}{}", name, megabytes(bits),
+                               bits == e.dense_bits ? "" : "   " + compression_ratio_text(e.dense_bits, bits, opt.num)),
+                   width, "    ", "               ");
+    };
+    stage("dense", e.dense_bits);
+    stage("pruned", e.pruned_bits);
+    stage("quantized", e.quantized_bits);
+    stage("Huffman", e.huffman_bits);
     if (spec.compression)
         os << wrap(fmt::format("The paper's figure, for comparison: {}.", spec.compression->paper), width, "");
 }
@@ -73,8 +108,10 @@ void print_compression_estimate(std::ostream& os, const CompressionEstimate& e, 
 std::string megabytes(double bits) {
     const double bytes = bits / 8;
     if (bytes < 1e6)
-        return fmt::format("{} bytes = {:.1f} kB ({:.1f} KiB)", thousands_grouped(bytes), bytes / 1e3, bytes / 1024);
-    return fmt::format("{} bytes = {:.1f} MB ({:.1f} MiB)", thousands_grouped(bytes), bytes / 1e6, bytes / (1 << 20));
+        return fmt::format("{} bytes = {} kB ({} KiB)", thousands_grouped(bytes), one_decimal(bytes / 1e3),
+                           one_decimal(bytes / 1024));
+    return fmt::format("{} bytes = {} MB ({} MiB)", thousands_grouped(bytes), one_decimal(bytes / 1e6),
+                       one_decimal(bytes / (1 << 20)));
 }
 
 void print_network_text(std::ostream& os, const NetworkCost& cost, const std::optional<CompressionEstimate>& estimate,
@@ -101,8 +138,9 @@ void print_network_text(std::ostream& os, const NetworkCost& cost, const std::op
                         : "",
                     thousands_grouped(cost.macs)),
         width, "    ", "        ");
-    os << fmt::format("    at 32 bits: {}*4 = {}\n", thousands_grouped(double(cost.params())),
-                      megabytes(static_cast<double>(cost.params()) * kFloatBits));
+    os << wrap(fmt::format("at 32 bits: {}*4 = {}", thousands_grouped(double(cost.params())),
+                           megabytes(static_cast<double>(cost.params()) * kFloatBits)),
+               width, "    ", "        ");
     if (spec.published_parameters)
         os << wrap(
             fmt::format("published: {} ({}): {}", thousands_grouped(double(*spec.published_parameters)),
@@ -116,14 +154,14 @@ void print_network_text(std::ostream& os, const NetworkCost& cost, const std::op
 
 void print_networks_summary(std::ostream& os, const std::vector<NetworkCost>& costs, const PrintOptions& opt) {
     os << opt.style.heading("Parameters and multiply-adds from the layer shapes, 32-bit weights") << "\n\n";
-    os << fmt::format("{:<20} {:>13} {:>9} {:>9} {:>16} {:>8} {:>8}\n", "network", "parameters", "MB", "MiB",
+    os << fmt::format("{:<18} {:>12} {:>7} {:>7} {:>14} {:>8} {:>8}\n", "network", "parameters", "MB", "MiB",
                       "multiply-adds", "params", "madds");
     const NetworkCost& first = costs.front();
     for (const NetworkCost& c : costs) {
         const double bytes = static_cast<double>(c.params()) * 4;
-        os << fmt::format("{:<20} {:>13} {:>9.1f} {:>9.1f} {:>16} {:>8} {:>8}\n", c.spec->name,
-                          thousands_grouped(double(c.params())), bytes / 1e6, bytes / (1 << 20),
-                          thousands_grouped(c.macs),
+        os << fmt::format("{:<18} {:>12} {:>7} {:>7} {:>14} {:>8} {:>8}\n", fitted_name(c.spec->name, 18),
+                          table_count(double(c.params()), 12), table_amount(bytes / 1e6, 7),
+                          table_amount(bytes / (1 << 20), 7), table_count(c.macs, 14),
                           compression_ratio_text(double(c.params()), double(first.params()), opt.num),
                           compression_ratio_text(c.macs, first.macs, opt.num));
     }

@@ -13,7 +13,7 @@ struct CompressRequest {
     std::string param = {};                         // empty: the param a prune_mask node reads, else the largest param
     std::optional<double> sparsity = {};            // magnitude pruning of the param instead of the lesson's own
     std::optional<int> bits = {}, index_bits = {};  // default: 8 for a convolution's weights, 5 otherwise (the paper's)
-    std::size_t max_work = 0;                       // k-means: kept weights * 2^bits * kMaxKmeansIterations at most
+    std::size_t max_work = 0;                       // k-means: kmeans_work(weights, bits) at most
     std::string max_work_name = "the work limit";
     std::string param_name = "param";  // how messages name `param`: the caller names its own knob
 };
@@ -26,6 +26,12 @@ struct LessonCompression {
     std::string layer_kind = {};                 // "a convolution" or "no convolution": what reads the param
     CompressionReport report = {};
 };
+
+// What one weight costs k-means per iteration, in multiply-adds of the work limit:
+// measured, a nearest-centroid search and the cluster bookkeeping take 50-200 ns.
+inline constexpr double kKmeansWeightCost = 400;
+// The work of k-means on `weights` values with 2^bits centroids, at most kMaxKmeansIterations.
+double kmeans_work(std::size_t weights, int bits);
 
 LessonCompression compress_lesson(const Graph& g, const CompressRequest& request);
 

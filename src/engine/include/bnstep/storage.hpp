@@ -39,6 +39,7 @@ struct Codebook {
     std::vector<double> centroids;   // 2^bits, after k-means
     std::vector<std::size_t> index;  // per kept weight, its centroid
     int iterations = 0;
+    bool converged = false;  // no weight changed cluster in the last iteration (else: stopped at the cap)
     bool zero_centroid = false;
 };
 Codebook share_weights(const std::vector<double>& kept_values, int bits, bool zero_centroid);
