@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bnstep/error.hpp"
 #include "bnstep/executor.hpp"
 #include "bnstep/gradcheck.hpp"
 #include "bnstep/lesson.hpp"
