@@ -184,6 +184,14 @@ inline std::vector<std::string> lines_of(const std::string& text) {
     return lines;
 }
 
+// Every line of a command's text fits an 80-column terminal.
+inline void check_fits_80_columns(const std::string& text) {
+    for (const std::string& line : lines_of(text)) {
+        CAPTURE(line);
+        CHECK(line.size() <= 80);
+    }
+}
+
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 inline std::string read_text_file(const std::filesystem::path& path) {

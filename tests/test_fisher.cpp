@@ -235,12 +235,6 @@ TEST_CASE("fisher: the text fits 80 columns on its lessons") {
     for (const char* lesson : {"fisher-pruning", "obd-saliency"}) {
         const auto out = bnstep_test::run_bnstep({"saliency", lesson, "--method", "fisher"});
         REQUIRE(out.exit_code == 0);
-        std::size_t start = 0;
-        while (start < out.out.size()) {
-            const std::size_t end = std::min(out.out.find('\n', start), out.out.size());
-            CAPTURE(out.out.substr(start, end - start));
-            CHECK(end - start <= 80);
-            start = end + 1;
-        }
+        bnstep_test::check_fits_80_columns(out.out);
     }
 }

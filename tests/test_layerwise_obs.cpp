@@ -256,12 +256,6 @@ TEST_CASE("layer-wise OBS: the text fits 80 columns, damped or not") {
         const auto out = bnstep_test::run_bnstep(
             {"saliency", "layerwise-obs", "--method", "obs", "--param", "W", "--damping", damping});
         REQUIRE(out.exit_code == 0);
-        std::size_t start = 0;
-        while (start < out.out.size()) {
-            const std::size_t end = std::min(out.out.find('\n', start), out.out.size());
-            CAPTURE(out.out.substr(start, end - start));
-            CHECK(end - start <= 80);
-            start = end + 1;
-        }
+        bnstep_test::check_fits_80_columns(out.out);
     }
 }

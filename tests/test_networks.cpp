@@ -291,10 +291,7 @@ TEST_CASE("networks: the cost text fits 80 columns: several networks, the estima
                                                  {"cost", named, "--sparsity", "0.5"}}) {
         const auto r = bnstep_test::run_bnstep(args);
         CHECK(r.exit_code == 0);
-        for (const std::string& line : bnstep_test::lines_of(r.out)) {
-            INFO(line);
-            CHECK(line.size() <= 80);
-        }
+        bnstep_test::check_fits_80_columns(r.out);
     }
     std::filesystem::remove_all(dir);
 }

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "bnstep/error.hpp"
+#include "bnstep/saliency.hpp"
 #include "bnstep/executor.hpp"
 
 namespace bnstep {
@@ -82,16 +83,6 @@ MatrixXd obs_reduced_inverse(const MatrixXd& h, const std::vector<bool>& removed
     return out;
 }
 
-// Ranks (1 = smallest) of `keys`, ties broken by position.
-std::vector<std::size_t> obs_ranks(const std::vector<double>& keys) {
-    std::vector<std::size_t> order(keys.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return keys[a] < keys[b]; });
-    std::vector<std::size_t> rank(keys.size());
-    for (std::size_t r = 0; r < order.size(); ++r) rank[order[r]] = r + 1;
-    return rank;
-}
-
 void obs_check_limits(const ObsReport& r, const ObsOptions& o) {
     const std::size_t d3 = saturating_mul(saturating_mul(r.d, r.d), r.d);
     // H and its inverse, one inverse per removal, E from x @ dw for every weight alone and after every step,
@@ -136,7 +127,7 @@ void obs_rank_weights(ObsReport& r, const MatrixXd& x, const MatrixXd& w, const 
             magnitude.push_back(std::fabs(s.weight));
             r.weights.push_back(s);
         }
-    const std::vector<std::size_t> rank = obs_ranks(magnitude);
+    const std::vector<std::size_t> rank = ranks(magnitude);
     for (std::size_t k = 0; k < r.weights.size(); ++k) r.weights[k].magnitude_rank = rank[k];
 }
 

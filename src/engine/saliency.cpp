@@ -59,16 +59,6 @@ std::vector<std::size_t> chosen_params(const Graph& g, const Trace& base, const 
 
 double loss_of(const Graph& g) { return loss(g, forward(g)); }
 
-// Ranks (1 = smallest) of `keys`, ties broken by position.
-std::vector<std::size_t> ranks(const std::vector<double>& keys) {
-    std::vector<std::size_t> order(keys.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return keys[a] < keys[b]; });
-    std::vector<std::size_t> rank(keys.size());
-    for (std::size_t r = 0; r < order.size(); ++r) rank[order[r]] = r + 1;
-    return rank;
-}
-
 double spearman(const std::vector<std::size_t>& a, const std::vector<std::size_t>& b) {
     const double n = static_cast<double>(a.size());
     if (a.size() < 2) return 1.0;
@@ -163,6 +153,15 @@ SaliencyReport compute_saliency(const Graph& g, const SaliencyOptions& options) 
         loss_without([&](const WeightSaliency& s) { return s.magnitude_rank <= report.prune; });
     for (std::size_t r = 0; r < report.prune; ++r) report.overlap += report.weights[r].magnitude_rank <= report.prune;
     return report;
+}
+
+std::vector<std::size_t> ranks(const std::vector<double>& keys) {
+    std::vector<std::size_t> order(keys.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return keys[a] < keys[b]; });
+    std::vector<std::size_t> rank(keys.size());
+    for (std::size_t r = 0; r < order.size(); ++r) rank[order[r]] = r + 1;
+    return rank;
 }
 
 }  // namespace bnstep

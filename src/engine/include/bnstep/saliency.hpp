@@ -52,6 +52,10 @@ struct SaliencyReport {
 
 SaliencyReport compute_saliency(const Graph& g, const SaliencyOptions& options);
 
+// Ranks (1 = the smallest) of `keys`, ties broken by position: the orders the
+// saliency methods compare.
+std::vector<std::size_t> ranks(const std::vector<double>& keys);
+
 // The work of one forward or backward pass over g, in multiply-adds: the
 // loader's count plus what elementwise ops and the pass itself cost, measured
 // at about 100 multiply-adds per element of every node and 1000 per node.
