@@ -102,21 +102,18 @@ std::vector<ReferenceTensor> reference_tensors(const Trace& t, bool answers) {
 
 std::optional<Worked> explain_element(const Trace& t, const ReferenceTensor& r, const Index& at, const NumFmt& num) {
     using Kind = ReferenceTensor::Kind;
-    const Graph& g = *t.graph;
     switch (r.kind) {
         case Kind::Leaf:
         case Kind::Upstream: return std::nullopt;
-        case Kind::Value: return g.nodes[r.node].op->explain(t.call(r.node), t.names(r.node, 0), at, num);
+        case Kind::Value: return worked_value(t, r.node, at, num);
         case Kind::Gradient: {
             const auto& received = t.nodes[r.node].received;
-            if (received.size() != 1) return explain_accumulation(t, r.node, at, num);
+            if (received.size() != 1) return worked_accumulation(t, r.node, at, num);
             return explain_element(t, {r.name, Kind::Contribution, r.node, received[0].first, received[0].second}, at,
                                    num);
         }
         case Kind::Contribution: {
-            const Node& c = g.nodes[r.consumer];
-            return c.op->rule(r.slot).explain(t.call(r.consumer, r.slot), *t.nodes[r.consumer].grad,
-                                              t.names(r.consumer, r.slot), at, num);
+            return worked_gradient(t, r.consumer, r.slot, at, num);
         }
     }
     return std::nullopt;

@@ -209,7 +209,16 @@ void backward_node(Trace& t, std::size_t i, const std::vector<bool>& gets, const
 
 }  // namespace
 
-Worked explain_accumulation(const Trace& t, std::size_t node, const Index& at, const NumFmt& num) {
+Worked worked_value(const Trace& t, std::size_t node, const Index& at, const NumFmt& num) {
+    return t.graph->nodes[node].op->explain(t.call(node), t.names(node, 0), at, num);
+}
+
+Worked worked_gradient(const Trace& t, std::size_t node, std::size_t slot, const Index& at, const NumFmt& num) {
+    return t.graph->nodes[node].op->rule(slot).explain(t.call(node, slot), *t.nodes[node].grad, t.names(node, slot), at,
+                                                       num);
+}
+
+Worked worked_accumulation(const Trace& t, std::size_t node, const Index& at, const NumFmt& num) {
     Worked w;
     w.lhs = t.graph->nodes[node].grad_name() + index_str(at);
     for (const auto& r : t.nodes[node].received) {

@@ -50,7 +50,7 @@ std::vector<Index> broadcast_sources(const Shape& out_shape, const Shape& in_sha
 
 Worked sum_of_products(std::string lhs, std::string symbolic, std::size_t count,
                        const std::function<std::pair<double, double>(std::size_t)>& factors, const NumFmt& num) {
-    Worked w{std::move(lhs), std::move(symbolic), "", 0.0, {}};
+    Worked w{std::move(lhs), std::move(symbolic), "", 0.0, 0.0, {}};
     std::vector<std::string> terms;
     for (std::size_t s = 0; s < count; ++s) {
         const auto [x, y] = factors(s);

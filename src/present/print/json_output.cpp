@@ -122,7 +122,7 @@ json trace_json(const Trace& t, std::size_t i, const Index& index, const NumFmt&
     json j = header(g, "trace");
     j["node"] = node_json(t, i);
     j["index"] = index;
-    j["forward"] = n.is_leaf() ? json(nullptr) : worked_json(n.op->explain(t.call(i), t.names(i, 0), index, num));
+    j["forward"] = n.is_leaf() ? json(nullptr) : worked_json(worked_value(t, i, index, num));
     j["backward"] = json::array();
     const NodeState& st = t.nodes[i];
     if (!st.grad) return j;
@@ -132,8 +132,7 @@ json trace_json(const Trace& t, std::size_t i, const Index& index, const NumFmt&
         j["backward"].push_back({{"input", g.nodes[e.input].name},
                                  {"gradient", e.name},
                                  {"index", at},
-                                 {"worked", worked_json(n.op->rule(e.slot).explain(t.call(i, e.slot), *st.grad,
-                                                                                   t.names(i, e.slot), at, num))}});
+                                 {"worked", worked_json(worked_gradient(t, i, e.slot, at, num))}});
     }
     return j;
 }

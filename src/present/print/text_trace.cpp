@@ -29,7 +29,7 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
     text::tensor(os, st.value, opt, in2);
     if (!n.is_leaf()) {
         os << in1 << "worked element " << (index.empty() ? "(the scalar)" : index_str(index)) << ":\n";
-        text::worked(os, n.op->explain(t.call(i), t.names(i, 0), index, opt.num), opt, in2);
+        text::worked(os, worked_value(t, i, index, opt.num), opt, in2);
     }
 
     os << '\n' << s.heading(fmt::format("BACKWARD   {}", g.loss_formula())) << '\n';
@@ -59,7 +59,7 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
     text::tensor(os, *st.grad, opt, in2);
     if (st.received.size() > 1) {
         os << in1 << "worked element " << index_str(index) << ":\n";
-        text::worked(os, explain_accumulation(t, i, index, opt.num), opt, in2);
+        text::worked(os, worked_accumulation(t, i, index, opt.num), opt, in2);
     }
     for (const EdgeGrad& e : st.edges) {
         os << '\n';
@@ -67,9 +67,8 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
         if (e.status != EdgeGrad::Status::Flows) continue;
         const Shape& in_shape = g.nodes[e.input].shape;
         const Index at = input_element(index, n.shape, in_shape, input_index);
-        const InputRule& rule = n.op->rule(e.slot);
         os << in2 << "worked element " << (at.empty() ? "(the scalar)" : index_str(at)) << ":\n";
-        text::worked(os, rule.explain(t.call(i, e.slot), *st.grad, t.names(i, e.slot), at, opt.num), opt, in2 + "    ");
+        text::worked(os, worked_gradient(t, i, e.slot, at, opt.num), opt, in2 + "    ");
     }
     if (n.is_leaf()) {
         os << '\n'

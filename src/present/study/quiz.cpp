@@ -71,9 +71,7 @@ std::string edge_hint(const Trace& t, EdgeRef ref) {
 }
 
 Worked edge_worked(const Trace& t, EdgeRef ref, const Index& in_at, const NumFmt& num) {
-    const Node& n = t.graph->nodes[ref.first];
-    return n.op->rule(ref.second)
-        .explain(t.call(ref.first, ref.second), *t.nodes[ref.first].grad, t.names(ref.first, ref.second), in_at, num);
+    return worked_gradient(t, ref.first, ref.second, in_at, num);
 }
 
 Question make_question(const Trace& t, std::size_t i, const Candidate& c, Rng& rng, const NumFmt& num) {
@@ -96,7 +94,7 @@ Question make_question(const Trace& t, std::size_t i, const Candidate& c, Rng& r
             q.worked = edge_worked(t, *c.edge, q.at, num);
         } else {
             q.hint = text::accumulation(t, i);
-            q.worked = explain_accumulation(t, i, q.at, num);
+            q.worked = worked_accumulation(t, i, q.at, num);
         }
         return q;
     }

@@ -64,9 +64,13 @@ enum class TraceDetail { Everything, Gradients };
 // Forward, then backward. Gradients start from zero on every call.
 Trace run(const Graph& g, TraceDetail detail = TraceDetail::Everything);
 
-// One element of a gradient that adds several contributions:
-// "dx[0,1] = dx1[0,1] + dx2[0,1] = a + b".
-Worked explain_accumulation(const Trace& t, std::size_t node, const Index& at, const NumFmt& num);
+// One element worked by hand, as every command shows it: the forward value
+// of `node` at `at`; the gradient `node` sends to its input `slot`, at `at`
+// of that input; and a gradient that adds several contributions
+// ("dx[0,1] = dx1[0,1] + dx2[0,1] = a + b").
+Worked worked_value(const Trace& t, std::size_t node, const Index& at, const NumFmt& num);
+Worked worked_gradient(const Trace& t, std::size_t node, std::size_t slot, const Index& at, const NumFmt& num);
+Worked worked_accumulation(const Trace& t, std::size_t node, const Index& at, const NumFmt& num);
 
 OpCall call_of(const Graph& g, const std::vector<Tensor>& values, std::size_t node);
 
