@@ -111,8 +111,9 @@ json sample_value(const std::string& def, const std::string& key, const json& de
     static const json known = json::parse(R"({
         "": {"$schema": "lesson.schema.json", "name": "sample", "description": "d",
              "compare": [{"label": "a", "nodes": ["y"]}, {"label": "b", "nodes": ["y"]}]},
-        "leaf": {"kind": "input", "step": 0, "values": [1, 2], "random": {"seed": 1}, "fill": 2, "note": "n"},
-        "node": {"step": 1, "attrs": {"axis": 0}, "note": "n"},
+        "leaf": {"kind": "input", "step": 0, "values": [1, 2], "random": {"seed": 1}, "fill": 2, "note": "n",
+                 "zero_gradient": true},
+        "node": {"step": 1, "attrs": {"axis": 0}, "note": "n", "zero_gradient": true},
         "random": {"seed": 5, "dist": "normal", "low": -2, "high": 2, "mean": 1, "std": 0.5, "decimals": 2},
         "output": {"upstream": {"fill": 1}},
         "upstream": {"values": 2, "random": {"seed": 3}, "fill": 1},

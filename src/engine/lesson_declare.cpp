@@ -28,6 +28,8 @@ void declare(LessonBuild& b, const json& item, const std::string& where) {
         b.by_step[*node.step] = node.name;
     }
     if (const json* n = r.optional(item, "note")) node.note = r.text(*n, at(where, "note"));
+    if (const json* z = r.optional(item, "zero_gradient"))
+        node.zero_gradient = r.boolean(*z, at(where, "zero_gradient"));
     b.by_name[node.name] = b.nodes.size();
     b.nodes.push_back(std::move(node));
     b.decls.push_back({where, "", {}, {}, nullptr});
@@ -75,7 +77,8 @@ void read_leaves(LessonBuild& b) {
         const std::string where = at("/leaves", i);
         const json& item = leaves[i];
         declare(b, item, where);
-        r.only_keys(item, where, {"name", "kind", "step", "shape", "values", "random", "fill", "note"});
+        r.only_keys(item, where,
+                    {"name", "kind", "step", "shape", "values", "random", "fill", "note", "zero_gradient"});
         Node& node = b.nodes.back();
         node.kind = read_kind(r, item, where);
         node.shape = read_shape(r, r.required(item, where, "shape", "a list of dimensions, [] for a scalar"),
@@ -93,7 +96,7 @@ void read_node_declarations(LessonBuild& b) {
         const std::string where = at("/nodes", i);
         const json& item = items[i];
         declare(b, item, where);
-        r.only_keys(item, where, {"name", "step", "op", "inputs", "attrs", "note"});
+        r.only_keys(item, where, {"name", "step", "op", "inputs", "attrs", "note", "zero_gradient"});
         Decl& decl = b.decls.back();
         decl.op_name = r.string(r.required(item, where, "op", "the op's name"), at(where, "op"));
         const json& inputs = r.list(r.required(item, where, "inputs", "a list of input names"), at(where, "inputs"));

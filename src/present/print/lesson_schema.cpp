@@ -67,6 +67,10 @@ constexpr const char* kFixedPart = R"json({
       "description": "The step number shown in output and accepted by trace --node; unique in the lesson."
     },
     "note": {"type": "string", "description": "A comment printed under the node."},
+    "zero_gradient": {
+      "type": "boolean",
+      "description": "The lesson says this gradient is exactly 0, and that is the point: the quiz may ask for it."
+    },
     "shape": {
       "type": "array",
       "maxItems": 4,
@@ -132,7 +136,8 @@ constexpr const char* kFixedPart = R"json({
         "values": {"$ref": "#/$defs/values"},
         "random": {"$ref": "#/$defs/random"},
         "fill": {"$ref": "#/$defs/fill"},
-        "note": {"$ref": "#/$defs/note"}
+        "note": {"$ref": "#/$defs/note"},
+        "zero_gradient": {"$ref": "#/$defs/zero_gradient"}
       }
     },
     "node": {
@@ -152,7 +157,8 @@ constexpr const char* kFixedPart = R"json({
           "type": "object",
           "description": "The op's attributes (see docs/ops.md); unknown ones are an error. An attribute is a number, an integer, a boolean, or a list of integers (shape, perm)."
         },
-        "note": {"$ref": "#/$defs/note"}
+        "note": {"$ref": "#/$defs/note"},
+        "zero_gradient": {"$ref": "#/$defs/zero_gradient"}
       }
     },
     "upstream": {

@@ -23,8 +23,11 @@ struct Node {
     std::vector<std::size_t> inputs;  // indices into Graph::nodes
     Attrs attrs;
     Shape shape;
-    Tensor value;          // leaves only
-    std::string note;      // the lesson's comment on this node, may be empty
+    Tensor value;      // leaves only
+    std::string note;  // the lesson's comment on this node, may be empty
+    // The lesson says this node's gradient is exactly 0 and that this is the
+    // point ("zero_gradient": true): the quiz may ask for it.
+    bool zero_gradient = false;
     std::string location;  // where the lesson declares it ("/nodes/3")
 
     bool is_leaf() const { return kind != NodeKind::Op; }
