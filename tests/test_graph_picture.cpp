@@ -4,6 +4,7 @@
 // batch-norm picture in docs/ kept current.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -64,7 +65,84 @@ PictureOptions with_backward(bool values = false) {
     return o;
 }
 
+// One edge of an SVG that Graphviz drew: points along its path and its labels' anchors.
+struct SvgEdge {
+    std::vector<std::pair<double, double>> path;
+    std::vector<std::pair<std::string, std::pair<double, double>>> labels;
+};
+
+std::vector<SvgEdge> svg_edges(const std::string& svg) {
+    std::vector<SvgEdge> edges;
+    const std::regex group(R"re(<g id="edge\d+" class="edge">([\s\S]*?)</g>)re"), path(R"re(<path[^>]* d="([^"]+)")re"),
+        number(R"(-?\d+(\.\d+)?)"), text(R"re(<text[^>]* x="([-\d.]+)" y="([-\d.]+)"[^>]*>([^<]*)</text>)re");
+    for (std::sregex_iterator it(svg.begin(), svg.end(), group), end; it != end; ++it) {
+        const std::string body = (*it)[1];
+        SvgEdge e;
+        std::smatch m;
+        if (!std::regex_search(body, m, path)) continue;
+        const std::string d = m[1];
+        std::vector<double> v;
+        for (std::sregex_iterator n(d.begin(), d.end(), number); n != end; ++n) v.push_back(std::stod(n->str()));
+        std::vector<std::pair<double, double>> points;
+        for (std::size_t k = 0; k + 1 < v.size(); k += 2) points.push_back({v[k], v[k + 1]});
+        // "M p0 C p1 p2 p3 ...": cubic Bezier pieces, sampled.
+        for (std::size_t k = 0; k + 3 < points.size(); k += 3)
+            for (int step = 0; step <= 20; ++step) {
+                const double t = step / 20.0, u = 1 - t;
+                auto at = [&](double a, double b, double c, double dd) {
+                    return u * u * u * a + 3 * u * u * t * b + 3 * u * t * t * c + t * t * t * dd;
+                };
+                e.path.push_back(
+                    {at(points[k].first, points[k + 1].first, points[k + 2].first, points[k + 3].first),
+                     at(points[k].second, points[k + 1].second, points[k + 2].second, points[k + 3].second)});
+            }
+        for (std::sregex_iterator l(body.begin(), body.end(), text); l != end; ++l)
+            e.labels.push_back({(*l)[3], {std::stod((*l)[1]), std::stod((*l)[2]) - 4}});  // baseline to middle
+        edges.push_back(std::move(e));
+    }
+    return edges;
+}
+
+double distance_to(const SvgEdge& e, std::pair<double, double> p) {
+    double best = 1e300;
+    for (const auto& q : e.path) best = std::min(best, std::hypot(q.first - p.first, q.second - p.second));
+    return best;
+}
+
 }  // namespace
+
+TEST_CASE("graph: with Graphviz, each red label sits by its own edge, nearer it than any other edge") {
+    const auto dot = find_on_path("dot");
+    if (!dot) {
+        MESSAGE("dot is not on PATH (Debian: graphviz): the labels' places were not checked");
+        return;
+    }
+    TempDir dir;
+    for (const auto& lesson : builtin_lessons()) {
+        CAPTURE(lesson.name);
+        const RunResult out = run_bnstep({"graph", std::string(lesson.name), "--backward"});
+        REQUIRE(out.exit_code == 0);
+        const auto in = dir.path() / "g.dot", svg = dir.path() / "g.svg";
+        std::ofstream(in) << out.out;
+        REQUIRE(run_program({*dot, "-Tsvg", in.string(), "-o", svg.string()}, "", 60) == std::optional<int>(0));
+        const std::vector<SvgEdge> edges = svg_edges(read_text_file(svg));
+        std::size_t labels = 0;
+        for (std::size_t k = 0; k < edges.size(); ++k)
+            for (const auto& [name, where] : edges[k].labels) {
+                CAPTURE(name);
+                ++labels;
+                const double own = distance_to(edges[k], where);
+                double other = 1e300;
+                for (std::size_t j = 0; j < edges.size(); ++j)
+                    if (j != k) other = std::min(other, distance_to(edges[j], where));
+                // Beside its own edge (a label is some 20 points wide), and not nearer another one: a few points
+                // of slack where a black edge passes on the label's far side.
+                CHECK(own < 30.0);
+                CHECK(own < other + 4.0);
+            }
+        CHECK(labels > 0);
+    }
+}
 
 TEST_CASE("graph: every node and every edge of every lesson, backward edges in red named as run names them") {
     for (const auto& lesson : builtin_lessons()) {
@@ -85,23 +163,27 @@ TEST_CASE("graph: every node and every edge of every lesson, backward edges in r
         for (const DotEdge& e : dot_edges(dot)) {
             if (e.attrs.empty()) {
                 forward.insert({e.from, e.to});
-            } else if (contains(e.attrs, "dir=back")) {
+            } else if (e.to.rfind("seed ", 0) == 0) {
                 ++seeds;
                 CHECK(e.from == g.nodes[g.output].name);
             } else {
+                // Written beside its forward edge (input -> node, the arrow reversed), its own label kept with it.
                 CHECK(contains(e.attrs, "color=red"));
+                CHECK(contains(e.attrs, "dir=back"));
+                CHECK(contains(e.attrs, "decorate=true"));
+                CHECK(forward_edges_of(g).count({e.from, e.to}) >= 1);
                 const std::smatch m = [&] {
                     std::smatch found;
                     std::regex_search(e.attrs, found, std::regex("label=\"([^\"\\\\]+)\""));
                     return found;
                 }();
                 REQUIRE(m.size() == 2);
-                // The label is the name of what `from` sends to `to`.
+                // The label is the name of what `to` (the node) sends to `from` (its input).
                 bool named = false;
-                for (const EdgeGrad& eg : t.nodes[*g.find(e.from)].edges)
-                    named = named || (g.nodes[eg.input].name == e.to && eg.name == m[1].str());
+                for (const EdgeGrad& eg : t.nodes[*g.find(e.to)].edges)
+                    named = named || (g.nodes[eg.input].name == e.from && eg.name == m[1].str());
                 CHECK(named);
-                backward.insert({e.from, e.to});
+                backward.insert({e.to, e.from});
             }
         }
         CHECK(forward == forward_edges_of(g));

@@ -1,7 +1,9 @@
 // `bnstep graph`: the computational graph as Graphviz DOT or Mermaid. One box
 // per node (name, step, op, shape), forward edges in black and, on request,
 // backward edges in red labelled with the gradient each carries. Everything is
-// in the lesson's order, so the output is the same on every run.
+// in the lesson's order, so the output is the same on every run. A backward
+// edge is written input -> node with dir=back: Graphviz places it beside the
+// forward edge, its label next to it.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <sstream>
@@ -118,9 +120,11 @@ std::string graph_dot(const Trace& t, const PictureOptions& o) {
         os << "  " << seed << " [label=" << dot_label(seed_label(t, o)) << ", shape=plaintext, fontcolor=red];\n";
         // Drawn from the output to the seed with the arrow reversed, so the seed sits below the output.
         os << "  " << dot_quote(g.nodes[g.output].name) << " -> " << seed << " [dir=back, color=red];\n";
+        // Each drawn alongside its forward edge (input -> node, the arrow reversed), so that Graphviz lays
+        // the two out as a pair and keeps the label with its own edge; decorate ties the label to it.
         for (const BackEdge& e : back_edges(t, o))
-            os << "  " << dot_quote(g.nodes[e.from].name) << " -> " << dot_quote(g.nodes[e.to].name)
-               << " [color=red, fontcolor=red, constraint=false, label=" << dot_label(e.label) << "];\n";
+            os << "  " << dot_quote(g.nodes[e.to].name) << " -> " << dot_quote(g.nodes[e.from].name)
+               << " [dir=back, color=red, fontcolor=red, decorate=true, label=" << dot_label(e.label) << "];\n";
     }
     os << "}\n";
     return os.str();
