@@ -2,6 +2,7 @@
 // against `run`'s numbers, LaTeX escaping, and pdflatex when it is installed.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <regex>
@@ -101,8 +102,10 @@ TEST_CASE("worksheet: the batch-norm answer key holds the gradients worked out b
 TEST_CASE("worksheet: the blank sheet has one blank per gradient element and none of the answers") {
     const std::string blank = sheet("batchnorm", SheetFormat::Markdown, false);
     std::size_t blanks = 0;
-    for (std::size_t at = blank.find("________"); at != std::string::npos; at = blank.find("________", at + 8))
-        ++blanks;
+    for (const AnswerBox& b : boxes(blank))
+        for (const std::string& line : b.lines)
+            for (std::size_t at = line.find("________"); at != std::string::npos; at = line.find("________", at + 8))
+                ++blanks;
     // 12 per (4, 3) gradient, 3 per (3,): dgammax dbeta dgamma dxhat dxmu1 divar dsqrtvar dvar dsq dxmu2 dxmu dx1 dmu
     // dx2 dx.
     CHECK(blanks == 12 * 9 + 3 * 6);
@@ -115,6 +118,68 @@ TEST_CASE("worksheet: the blank sheet has one blank per gradient element and non
     CHECK(contains(
         blank, "- to `eps`: `d(sqrt(var + eps))/deps = 0.5/sqrt(var + eps)` (eps is a constant: it gets no gradient)"));
     CHECK(contains(blank, "`bnstep worksheet batchnorm --format markdown --answers`"));
+}
+
+// The "work one element" blocks of a Markdown sheet: their lines after the heading.
+std::vector<std::vector<std::string>> work_blocks(const std::string& markdown) {
+    std::vector<std::vector<std::string>> out;
+    bool in = false;
+    for (const std::string& line : lines_of(markdown)) {
+        if (line == "work one element:") {
+            out.emplace_back();
+            in = true;
+        } else if (line == "```") {
+            in = false;
+        } else if (in) {
+            out.back().push_back(line);
+        }
+    }
+    return out;
+}
+
+TEST_CASE("worksheet: each step has blanks for its local gradient and one element to work, the key the working") {
+    const std::string blank = sheet("batchnorm", SheetFormat::Markdown, false);
+    const std::string key = sheet("batchnorm", SheetFormat::Markdown, true);
+    // Batch norm's 13 edges that carry a gradient, and the two sums (dxmu, dx).
+    const auto blank_work = work_blocks(blank), key_work = work_blocks(key);
+    REQUIRE(blank_work.size() == 15);
+    REQUIRE(key_work.size() == 15);
+    // Every edge of batch norm's graph has a local gradient per element: out (2), gammax (2), xhat (2), ivar,
+    // sqrtvar, var, sq, xmu (2), mu.
+    std::size_t local_boxes = 0;
+    for (std::size_t at = blank.find("local gradient d("); at != std::string::npos;
+         at = blank.find("local gradient d(", at + 1))
+        ++local_boxes;
+    CHECK(local_boxes == 13);
+    CHECK(contains(blank, "local gradient d(xhat)/d(xmu) (4, 3) =\n[[ ________"));
+    CHECK(contains(
+        key,
+        "local gradient d(xhat)/d(xmu) (4, 3) =\n[[0.5345  0.8944  0.8944]"));  // ivar, 1/sqrt(3.5) and 1/sqrt(1.25)
+    const std::regex lhs(R"(^  (\w+)\[([0-9,]+)\] = (.*)$)"), result(R"(^ += (-?[0-9][0-9.e+-]*)$)");
+    for (std::size_t k = 0; k < key_work.size(); ++k) {
+        const std::vector<std::string>& b = blank_work[k];
+        const std::vector<std::string>& w = key_work[k];
+        CAPTURE(w.front());
+        // The same element and formula; blanks for every number and the result, which the key fills in.
+        CHECK(b.front() == w.front());
+        CHECK(b.back() == std::string(b.back().find('='), ' ') + "= ________");
+        std::smatch m, r;
+        REQUIRE(std::regex_match(w.front(), m, lhs));
+        Index at;
+        std::stringstream parts(m[2].str());
+        for (std::string p; std::getline(parts, p, ',');) at.push_back(std::stoul(p));
+        // The working's result (its first "= number" line; notes follow) is the gradient worked out by hand, to
+        // the printed 4 digits.
+        std::optional<double> shown;
+        for (const std::string& line : w)
+            if (!shown && std::regex_match(line, r, result)) shown = std::stod(r[1].str());
+        REQUIRE(shown.has_value());
+        const double want = batchnorm_gradient(m[1].str(), at).value();
+        CHECK(std::fabs(*shown - want) <= 5e-4 * std::fabs(want));
+        // The blank sheet gives away no number of the working.
+        for (const std::string& line : b)
+            if (line.find("= (") != std::string::npos) CHECK(line.find_first_of("0123456789") == std::string::npos);
+    }
 }
 
 TEST_CASE("worksheet: every lesson's answer key is run's numbers, and its blanks match the key") {
@@ -181,6 +246,33 @@ TEST_CASE("worksheet: LaTeX escaping") {
     CHECK(tex.rfind("\\documentclass", 0) == 0);
     CHECK(contains(tex, "\\texttt{w\\_e3}"));
     CHECK(contains(tex, "\\end{document}\n"));
+}
+
+TEST_CASE("worksheet: the LaTeX key's working is plain verbatim that fits the page") {
+    for (const auto& lesson : builtin_lessons()) {
+        CAPTURE(lesson.name);
+        const std::string tex = sheet(std::string(lesson.name), SheetFormat::Latex, true);
+        CHECK(contains(tex, "work one element:"));
+        std::size_t opened = 0, closed = 0;
+        bool in = false;
+        for (const std::string& line : lines_of(tex)) {
+            if (line == "\\begin{verbatim}") {
+                ++opened;
+                in = true;
+            } else if (line == "\\end{verbatim}") {
+                ++closed;
+                in = false;
+            } else if (in) {
+                CAPTURE(line);
+                // pdflatex's verbatim: ASCII only (no partial-derivative sign), no early end, within the margins.
+                CHECK(std::all_of(line.begin(), line.end(), [](char c) { return c >= 0x20 && c < 0x7F; }));
+                CHECK_FALSE(contains(line, "\\end{"));
+                CHECK(line.size() <= 88);
+            }
+        }
+        CHECK(opened == closed);
+        CHECK(opened > 0);
+    }
 }
 
 TEST_CASE("worksheet: the LaTeX compiles with plain pdflatex") {

@@ -1,12 +1,14 @@
 // `bnstep worksheet`: the forward values, then each backward step's formula
 // with a blank per gradient element (or, for the answer key, the numbers
 // `run` prints), in Markdown or in LaTeX for plain pdflatex.
+#include <cctype>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <sstream>
 
 #include "bnstep/study.hpp"
 #include "print/text_shared.hpp"
+#include "study/study_numbers.hpp"
 
 namespace bnstep {
 namespace {
@@ -16,6 +18,10 @@ namespace {
 constexpr std::size_t kMaxBlankCells = 36;
 constexpr std::size_t kMaxBlankColumns = 6;
 const std::string kBlank = "________";
+// A worked element with more numbers than this gets one blank for its result only.
+constexpr std::size_t kMaxWorkedBlanks = 12;
+// Verbatim lines in LaTeX wrap at this many characters (footnotesize on the page).
+constexpr std::size_t kLatexColumns = 88;
 
 // The few parts of a document the sheet needs, in either format.
 class Doc {
@@ -39,13 +45,32 @@ public:
     void item(const std::string& text) { os_ << (latex() ? "\\noindent$\\bullet$ " : "- ") << text << "\n\n"; }
     void lines(const std::vector<std::string>& lines) {
         os_ << (latex() ? "{\\footnotesize\n\\begin{verbatim}\n" : "```text\n");
-        for (const auto& l : lines) os_ << l << '\n';
+        for (const auto& l : lines) os_ << (latex() ? verbatim_safe(l) : l) << '\n';
         os_ << (latex() ? "\\end{verbatim}\n}\n\n" : "```\n\n");
     }
     std::string str() const { return os_.str(); }
     std::ostringstream& raw() { return os_; }
 
 private:
+    // A line pdflatex's verbatim prints: ASCII only, no \end{verbatim}, wrapped to the page.
+    static std::string verbatim_safe(std::string_view line) {
+        std::string ascii;
+        for (unsigned char c : line) ascii += c < 0x80 && c != '\t' ? static_cast<char>(c) : c == '\t' ? ' ' : '?';
+        for (std::size_t at = ascii.find("\\end"); at != std::string::npos; at = ascii.find("\\end", at + 2))
+            ascii.insert(at + 1, " ");
+        std::string out;
+        const std::size_t lead = std::min(ascii.find_first_not_of(' '), ascii.size());
+        while (ascii.size() > kLatexColumns) {
+            std::size_t cut = ascii.rfind(' ', kLatexColumns);
+            if (cut == std::string::npos || cut <= lead + 4) cut = kLatexColumns;
+            out += ascii.substr(0, cut) + "\n";
+            ascii = std::string(lead + 4, ' ') + ascii.substr(ascii.find_first_not_of(' ', cut) == std::string::npos
+                                                                  ? cut
+                                                                  : ascii.find_first_not_of(' ', cut));
+        }
+        return out + ascii;
+    }
+
     SheetFormat f_;
     std::ostringstream os_;
 };
@@ -90,16 +115,67 @@ std::vector<Index> chosen_elements(const Shape& s) {
 }
 
 // "dxmu1 (4, 3) =" and its blanks, or its values for the answer key.
-void gradient_box(Doc& doc, const std::string& name, const Tensor& value, bool answers, const PrintOptions& opt) {
+void gradient_box(Doc& doc, const std::string& name, const Tensor& value, bool answers, const PrintOptions& opt,
+                  const std::string& what = "") {
     std::vector<std::string> lines;
     if (blank_per_element(value.shape())) {
-        lines.push_back(fmt::format("{} {} =", name, shape_str(value.shape())));
+        lines.push_back(fmt::format("{}{} {} =", what, name, shape_str(value.shape())));
         for (auto& l : answers ? matrix_lines(value, opt.num) : blank_grid(value.shape()))
             lines.push_back(std::move(l));
     } else {
-        lines.push_back(fmt::format("{} {}, some elements:", name, shape_str(value.shape())));
+        lines.push_back(fmt::format("{}{} {}, some elements:", what, name, shape_str(value.shape())));
         for (const Index& at : chosen_elements(value.shape()))
             lines.push_back(fmt::format("{}{} = {}", name, index_str(at), answers ? opt.num(value.at(at)) : kBlank));
+    }
+    doc.lines(lines);
+}
+
+// The worked arithmetic with each number a blank: "(-________) + ________".
+// A minus sign that is an operator stays; one that is a number's own goes too.
+std::string blank_numbers(std::string_view numeric, std::size_t& count) {
+    std::string out;
+    count = 0;
+    for (std::size_t k = 0; k < numeric.size();) {
+        const bool digit = std::isdigit(static_cast<unsigned char>(numeric[k])) != 0;
+        const std::size_t prev = out.find_last_not_of(' ');
+        const bool unary_minus =
+            numeric[k] == '-' && k + 1 < numeric.size() && std::isdigit(static_cast<unsigned char>(numeric[k + 1])) &&
+            (prev == std::string::npos || out[prev] == '(' || out[prev] == '[' || out[prev] == ',');
+        if (!digit && !unary_minus) {
+            out += numeric[k++];
+            continue;
+        }
+        std::size_t end = k + 1;
+        while (end < numeric.size() &&
+               (std::isdigit(static_cast<unsigned char>(numeric[end])) || numeric[end] == '.' ||
+                ((numeric[end] == 'e' || numeric[end] == 'E') && end + 1 < numeric.size() &&
+                 (std::isdigit(static_cast<unsigned char>(numeric[end + 1])) || numeric[end + 1] == '-' ||
+                  numeric[end + 1] == '+')) ||
+                ((numeric[end] == '-' || numeric[end] == '+') && (numeric[end - 1] == 'e' || numeric[end - 1] == 'E'))))
+            ++end;
+        out += kBlank;
+        ++count;
+        k = end;
+    }
+    return out;
+}
+
+// "Work one element": the element and its formula with blanks for the
+// numbers and the result; in the answer key the arithmetic as trace shows it.
+void work_one(Doc& doc, const Worked& w, bool answers, const PrintOptions& opt) {
+    std::vector<std::string> lines{"work one element:"};
+    if (answers) {
+        std::ostringstream os;
+        text::worked(os, w, opt, "  ");
+        std::istringstream in(os.str());
+        for (std::string line; std::getline(in, line);) lines.push_back(line);
+    } else {
+        std::size_t count = 0;
+        const std::string blanks = blank_numbers(w.numeric, count);
+        lines.push_back(fmt::format("  {} = {}", w.lhs, w.symbolic));
+        if (count > 0 && count <= kMaxWorkedBlanks && blanks != w.symbolic)
+            lines.push_back(fmt::format("  {} = {}", std::string(w.lhs.size(), ' '), blanks));
+        lines.push_back(fmt::format("  {} = {}", std::string(w.lhs.size(), ' '), kBlank));
     }
     doc.lines(lines);
 }
@@ -131,6 +207,7 @@ void backward_step(Doc& doc, const Trace& t, std::size_t i, bool answers, const 
     if (st.received.size() > 1) {
         doc.paragraph(doc.prose(text::accumulation(t, i)));
         gradient_box(doc, n.grad_name(), *st.grad, answers, opt);
+        work_one(doc, worked_accumulation(t, i, default_index(n.shape), opt.num), answers, opt);
     } else {
         doc.paragraph(
             fmt::format("Upstream gradient {}, {}.", doc.code(n.grad_name()),
@@ -153,7 +230,12 @@ void backward_step(Doc& doc, const Trace& t, std::size_t i, bool answers, const 
                                          shape_str(input.shape), shape_str(e.unreduced.shape()),
                                          fmt::join(e.reduced_axes, ", ")));
         doc.item(say);
+        if (e.local)
+            gradient_box(doc, fmt::format("d({})/d({})", n.name, input.name), *e.local, answers, opt,
+                         "local gradient ");
         gradient_box(doc, e.name, e.contribution, answers, opt);
+        const Index at = study::element_to_work(t, {i, e.slot});
+        work_one(doc, worked_gradient(t, i, e.slot, at, opt.num), answers, opt);
     }
 }
 
@@ -179,10 +261,15 @@ std::string worksheet(const Trace& t, SheetFormat format, bool answers, const Pr
                               doc.prose(g.description)));
     const std::string lesson = g.builtin ? g.name : g.source;
     doc.paragraph(
-        answers ? doc.prose(fmt::format("Every blank of the worksheet filled in, as bnstep run {} prints it.", lesson))
-                : doc.prose("Work down the backward pass. At each step the local gradient's formula is given: multiply "
-                            "it by the upstream gradient, sum over any axis along which the input was broadcast, and "
-                            "fill in the blanks. Where a value feeds several nodes, add what it receives. ") +
+        answers ? doc.prose(fmt::format(
+                      "Every blank of the worksheet filled in, as bnstep run {} prints it, and under each step "
+                      "the working of its element, as bnstep trace shows it.",
+                      lesson))
+                : doc.prose(
+                      "Work down the backward pass. At each step the local gradient's formula is given: multiply "
+                      "it by the upstream gradient, sum over any axis along which the input was broadcast, and "
+                      "fill in the blanks: the local gradient, the gradient, and the arithmetic of one element. Where "
+                      "a value feeds several nodes, add what it receives. ") +
                       fmt::format("The answer key: {}.",
                                   doc.code(fmt::format("bnstep worksheet {} --format {} --answers", lesson,
                                                        doc.latex() ? "latex" : "markdown"))));
