@@ -55,7 +55,8 @@ Every gradient of every built-in lesson against centred differences; exit
 status 1 when one disagrees.
 .TP
 .B bnstep quiz conv2d \-\-node 2
-Predict each gradient of one node: a hint, a second try, then the arithmetic.
+Predict each gradient of one node: a wrong answer gets the classic mistake it matches named (or a hint),
+a second try, then the arithmetic.
 .TP
 .B bnstep worksheet \-\-format latex \-\-answers > key.tex
 The answer key of the batch-norm worksheet, for pdflatex.

@@ -98,7 +98,9 @@ std::function<int()> quiz_command(CLI::App& cmd) {
         ->check(CLI::IsMember({"local", "upstream", "downstream"}));
     cmd.add_option("--answers", a->answers, "read the answers from this file, one per line (default: standard input)")
         ->type_name(kFileType);
-    cmd.add_option("--tolerance", a->options.tolerance, "the relative error an answer may have")
+    cmd.add_option(
+           "--tolerance", a->options.tolerance,
+           "the relative error an answer may have (relative to the value, or to the size of its terms where they cancel)")
         ->check(positive)
         ->capture_default_str();
     add_common(cmd, a->common, {"text", "json"});
@@ -128,7 +130,8 @@ std::function<int()> worksheet_command(CLI::App& cmd) {
     auto a = std::make_shared<WorksheetArgs>();
     a->common.format = "markdown";
     add_lesson_argument(cmd, a->lesson);
-    cmd.add_flag("--answers", a->answers, "write the answer key: the blanks filled in with run's numbers");
+    cmd.add_flag("--answers", a->answers,
+                 "write the answer key: the blanks filled in with run's numbers, each step's element worked out");
     cmd.add_option("--format", a->common.format, "markdown, or latex for pdflatex")
         ->check(CLI::IsMember({"markdown", "latex"}))
         ->capture_default_str();
@@ -175,8 +178,10 @@ std::function<int()> graph_command(CLI::App& cmd) {
 
 std::vector<Command> study_commands() {
     return {
-        {"quiz", "predict each gradient of the backward pass: a hint, a second try, then the arithmetic", quiz_command},
-        {"worksheet", "a printable sheet: forward values, and each backward step's formula with blanks to fill",
+        {"quiz",
+         "predict each gradient of the backward pass: the mistake named or a hint, a second try, then the arithmetic",
+         quiz_command},
+        {"worksheet", "a printable sheet: forward values, each backward step's formula, blanks and one element to work",
          worksheet_command},
         {"graph", "the computational graph as Graphviz DOT or Mermaid, backward edges in red", graph_command},
     };

@@ -13,6 +13,7 @@
 #include "bnstep/study.hpp"
 #include "bnstep/version.hpp"
 #include "print/text_shared.hpp"
+#include "study/study_numbers.hpp"
 
 namespace bnstep {
 namespace {
@@ -74,14 +75,52 @@ Worked edge_worked(const Trace& t, EdgeRef ref, const Index& in_at, const NumFmt
     return worked_gradient(t, ref.first, ref.second, in_at, num);
 }
 
+// Whether element `at` of what a candidate asks for is 0 in exact arithmetic
+// and the lesson does not mark that 0 as the point: then it is not asked.
+bool trick_zero(const Trace& t, std::size_t i, const Candidate& c, const Index& at) {
+    const Graph& g = *t.graph;
+    if (c.kind == QuizKind::Local) {
+        const Tensor& local = *t.edge(*c.edge).local;
+        return study::exact_zero(local.at(at), study::max_abs(local));
+    }
+    const std::size_t gets = c.kind == QuizKind::Upstream ? i : t.edge(*c.edge).input;
+    if (g.nodes[gets].zero_gradient) return false;
+    if (c.edge) return study::edge_zero(t, *c.edge, at);
+    const double v = t.nodes[i].grad->at(at);
+    return study::exact_zero(v, std::max(study::max_abs(*t.nodes[i].grad), study::accumulation_term_scale(t, i, at)));
+}
+
+const Tensor& asked_tensor(const Trace& t, std::size_t i, const Candidate& c) {
+    if (c.kind == QuizKind::Upstream) return *t.nodes[i].grad;
+    const EdgeGrad& e = t.edge(*c.edge);
+    return c.kind == QuizKind::Local ? *e.local : e.contribution;
+}
+
+// The first element from `start` on (wrapping round) that is no trick zero.
+std::optional<Index> element_from(const Trace& t, std::size_t i, const Candidate& c, std::size_t start) {
+    const Tensor& tensor = asked_tensor(t, i, c);
+    for (std::size_t k = 0; k < tensor.size(); ++k) {
+        const Index at = tensor.unravel((start + k) % tensor.size());
+        if (!trick_zero(t, i, c, at)) return at;
+    }
+    return std::nullopt;
+}
+
+// The candidates with at least one element to ask.
+std::vector<Candidate> askable(const Trace& t, std::size_t i, std::vector<Candidate> c) {
+    std::erase_if(c, [&](const Candidate& one) { return !element_from(t, i, one, 0); });
+    return c;
+}
+
 Question make_question(const Trace& t, std::size_t i, const Candidate& c, Rng& rng, const NumFmt& num) {
     const Graph& g = *t.graph;
     Question q;
     q.node = i;
     q.kind = c.kind;
     q.edge = c.edge;
-    auto pick = [&rng](const Tensor& tensor) {
-        return tensor.unravel(static_cast<std::size_t>(rng.next() % tensor.size()));
+    auto pick = [&](const Tensor& tensor) {
+        // askable() made sure some element is no trick zero.
+        return *element_from(t, i, c, static_cast<std::size_t>(rng.next() % tensor.size()));
     };
     if (c.kind == QuizKind::Upstream) {
         const Node& n = g.nodes[i];
@@ -92,9 +131,11 @@ Question make_question(const Trace& t, std::size_t i, const Candidate& c, Rng& r
         if (c.edge) {
             q.hint = edge_hint(t, *c.edge);
             q.worked = edge_worked(t, *c.edge, q.at, num);
+            q.scale = q.worked.scale > 0 ? q.worked.scale : study::edge_term_scale(t, *c.edge, q.at);
         } else {
             q.hint = text::accumulation(t, i);
             q.worked = worked_accumulation(t, i, q.at, num);
+            q.scale = q.worked.scale > 0 ? q.worked.scale : study::accumulation_term_scale(t, i, q.at);
         }
         return q;
     }
@@ -105,6 +146,7 @@ Question make_question(const Trace& t, std::size_t i, const Candidate& c, Rng& r
         q.asked =
             fmt::format("d({})/d({}){}", g.nodes[i].name, input.name, q.at.empty() ? "" : " at " + index_str(q.at));
         q.answer = e.local->at(q.at);
+        q.scale = std::fabs(q.answer);
         q.hint = "the local gradient is " + e.formula;
         // The local gradient is a factor of the matching downstream element's arithmetic.
         q.worked = edge_worked(t, *c.edge, project_index(q.at, e.local->shape(), input.shape), num);
@@ -115,6 +157,7 @@ Question make_question(const Trace& t, std::size_t i, const Candidate& c, Rng& r
     q.answer = e.contribution.at(q.at);
     q.hint = edge_hint(t, *c.edge);
     q.worked = edge_worked(t, *c.edge, q.at, num);
+    q.scale = q.worked.scale > 0 ? q.worked.scale : study::edge_term_scale(t, *c.edge, q.at);
     return q;
 }
 
@@ -129,7 +172,7 @@ std::string question_node_list(const Trace& t, const QuizOptions& o) {
 std::vector<std::size_t> nodes_with_questions(const Trace& t, const QuizOptions& o) {
     std::vector<std::size_t> nodes;
     for (std::size_t i : walk(t))
-        if (!candidates(t, i, o).empty()) nodes.push_back(i);
+        if (!askable(t, i, candidates(t, i, o)).empty()) nodes.push_back(i);
     return nodes;
 }
 
@@ -150,7 +193,7 @@ std::vector<Question> make_quiz(const Trace& t, const QuizOptions& o, const NumF
         const std::size_t i = *o.node;
         const std::vector<std::size_t> nodes = walk(t);
         std::vector<Candidate> c;
-        if (std::find(nodes.begin(), nodes.end(), i) != nodes.end()) c = candidates(t, i, o);
+        if (std::find(nodes.begin(), nodes.end(), i) != nodes.end()) c = askable(t, i, candidates(t, i, o));
         if (c.empty())
             throw UsageError(fmt::format("lesson {}: no question fits {}{}; nodes with questions: {}", g.name,
                                          g.nodes[i].label(), o.kinds.empty() ? "" : " with this --kind",
@@ -159,7 +202,7 @@ std::vector<Question> make_quiz(const Trace& t, const QuizOptions& o, const NumF
         return questions;
     }
     for (std::size_t i : walk(t)) {
-        const std::vector<Candidate> c = candidates(t, i, o);
+        const std::vector<Candidate> c = askable(t, i, candidates(t, i, o));
         if (c.empty()) continue;
         // A kind first, so each kind the node allows is as likely, then one of its questions.
         std::vector<QuizKind> kinds;
@@ -176,11 +219,22 @@ std::vector<Question> make_quiz(const Trace& t, const QuizOptions& o, const NumF
     return questions;
 }
 
-bool answer_matches(double given, double expected, double tolerance) {
+bool answer_matches(double given, double expected, double tolerance, double scale) {
     if (!std::isfinite(given)) return false;
-    const double scale = std::max(std::fabs(given), std::fabs(expected));
-    if (scale < 1e-9) return true;
-    return std::fabs(given - expected) <= tolerance * scale;
+    const double error = std::fabs(given - expected);
+    return error <= tolerance * std::max(std::fabs(given), std::fabs(expected)) || error <= tolerance * scale;
+}
+
+std::string review_command(const Trace& t, const Question& q, const std::string& lesson) {
+    const Graph& g = *t.graph;
+    // The step the question belongs to; its element is the node's own, or an input's.
+    const std::size_t node = q.kind == QuizKind::Upstream && q.edge ? q.edge->first : q.node;
+    const Node& n = g.nodes[node];
+    std::string c = fmt::format("bnstep trace {} --node {}", lesson, n.step ? std::to_string(*n.step) : n.name);
+    if (q.at.empty()) return c;
+    const bool own = q.kind == QuizKind::Local || (q.kind == QuizKind::Upstream && !q.edge) ||
+                     g.nodes[t.edge(*q.edge).input].shape == n.shape;
+    return c + fmt::format(" --{} {}", own ? "index" : "input-index", fmt::join(q.at, ","));
 }
 
 std::optional<double> parse_answer(std::string_view text) {

@@ -115,8 +115,9 @@ Reply read_answer(std::istream& in, std::ostream& out, const std::string& prompt
 
 std::string percent(double tolerance) { return fmt::format("{:g}%", tolerance * 100); }
 
-void summary(std::ostream& out, const Trace& t, const QuizResult& r, std::size_t count, Reply last,
+void summary(std::ostream& out, const Trace& t, const QuizResult& r, const std::vector<Question>& questions, Reply last,
              const PrintOptions& opt) {
+    const std::size_t count = questions.size();
     const Graph& g = *t.graph;
     out << '\n';
     if (!r.finished)
@@ -129,14 +130,27 @@ void summary(std::ostream& out, const Trace& t, const QuizResult& r, std::size_t
         if (r.asked > 0) out << "Nothing to review.\n";
         return;
     }
-    std::vector<std::string> nodes;
-    for (std::size_t i : r.review) nodes.push_back(opt.style.node(text::sender(g, i)));
-    const Node& first = g.nodes[r.review.front()];
-    out << wrap(fmt::format("To review: {}. (bnstep trace {} --node {} works a node out.)", fmt::join(nodes, ", "),
-                            g.builtin ? g.name : g.source, first.step ? std::to_string(*first.step) : first.name),
-                static_cast<std::size_t>(opt.width), "");
+    const std::string lesson = g.builtin ? g.name : g.source;
+    out << "To review (each command works the element out):\n";
+    for (std::size_t k = 0; k < r.review.size(); ++k)
+        out << kIn1 << opt.style.node(text::sender(g, r.review[k])) << ": "
+            << review_command(t, questions[r.review_questions[k]], lesson) << '\n';
 }
 
+// After a wrong answer: the classic mistake it matches, if any; else the rule.
+void first_reply(std::ostream& out, const Trace& t, const Question& q, double given, const QuizOptions& options,
+                 const PrintOptions& opt) {
+    const Style& s = opt.style;
+    const std::size_t width = static_cast<std::size_t>(opt.width);
+    if (const auto m = diagnose_answer(t, q, given, options.tolerance)) {
+        out << wrap(fmt::format("{} ({}): {}.", s.bad("not quite"), m->name, m->explanation), width, kIn1, kIn1 + "  ");
+        out << wrap(q.kind == QuizKind::Local ? "It is " + q.hint.substr(q.hint.find("is ") + 3) + "."
+                                              : fmt::format("It goes: {} = {}", q.worked.lhs, q.worked.symbolic),
+                    width, kIn1, kIn1 + "  ");
+        return;
+    }
+    out << wrap(fmt::format("{}. Hint: {}.", s.bad("not quite"), q.hint), width, kIn1, kIn1 + "  ");
+}
 }  // namespace
 
 QuizResult run_quiz(std::istream& in, std::ostream& out, const Trace& t, const std::vector<Question>& questions,
@@ -159,30 +173,33 @@ QuizResult run_quiz(std::istream& in, std::ostream& out, const Trace& t, const s
         if (reply != Reply::Number) break;
         ++r.asked;
         const std::string right = fmt::format("{} = {}", q.asked, opt.num(q.answer));
-        if (answer_matches(given, q.answer, options.tolerance)) {
+        if (answer_matches(given, q.answer, options.tolerance, q.scale)) {
             ++r.correct;
             ++r.first_try;
             out << kIn1 << s.ok("correct") << ": " << right << '\n';
             continue;
         }
-        if (std::find(r.review.begin(), r.review.end(), q.node) == r.review.end()) r.review.push_back(q.node);
-        out << wrap(fmt::format("{}. Hint: {}.", s.bad("not quite"), q.hint), static_cast<std::size_t>(opt.width), kIn1,
-                    kIn1 + "  ");
+        if (std::find(r.review.begin(), r.review.end(), q.node) == r.review.end()) {
+            r.review.push_back(q.node);
+            r.review_questions.push_back(k);
+        }
+        first_reply(out, t, q, given, options, opt);
         reply = read_answer(in, out, "try again> ", echo, given);
         if (reply != Reply::Number) break;
-        if (answer_matches(given, q.answer, options.tolerance)) {
+        if (answer_matches(given, q.answer, options.tolerance, q.scale)) {
             ++r.correct;
             out << kIn1 << s.ok("correct") << ": " << right << '\n';
             continue;
         }
+        const auto mistake = diagnose_answer(t, q, given, options.tolerance);
         out << wrap(
-            fmt::format("{}: {}{}", s.bad("not right"), right,
+            fmt::format("{}: {}{}{}", s.bad("not right"), mistake ? "(" + mistake->name + ") " : "", right,
                         q.kind == QuizKind::Local ? "; it multiplies the upstream gradient here:" : ", worked out:"),
             static_cast<std::size_t>(opt.width), kIn1, kIn1 + "  ");
         text::worked(out, q.worked, opt, kIn2);
     }
     r.finished = reply == Reply::Number;
-    summary(out, t, r, questions.size(), reply, opt);
+    summary(out, t, r, questions, reply, opt);
     return r;
 }
 

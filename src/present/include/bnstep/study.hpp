@@ -38,6 +38,9 @@ struct Question {
     Index at;           // the element asked for, in the shape of what is asked
     std::string asked;  // "dxmu1[1,1]", "the local gradient d(xmu * ivar)/dxmu at [1,1]"
     double answer = 0.0;
+    // The magnitude of the terms the answer adds (Worked::scale, or the local
+    // gradient's own magnitude): an answer this close to a true 0 is right.
+    double scale = 0.0;
     std::string hint;  // the formula, shown after a wrong answer
     Worked worked;     // the arithmetic, shown after a second wrong answer
 };
@@ -51,19 +54,37 @@ std::vector<Question> make_quiz(const Trace& trace, const QuizOptions& options, 
 // nodes QuizOptions::node may name.
 std::vector<std::size_t> nodes_with_questions(const Trace& trace, const QuizOptions& options);
 
-// Whether `given` is `expected` within the relative `tolerance`; numbers
-// below 1e-9 in magnitude count as zero (round-off of an exact 0).
-bool answer_matches(double given, double expected, double tolerance);
+// Whether `given` is `expected` within the relative `tolerance`, or within
+// tolerance * `scale` (the magnitude of the terms `expected` adds; 0: none),
+// so that a pencil answer to a sum that cancels to 0 is right.
+bool answer_matches(double given, double expected, double tolerance, double scale = 0.0);
+
+// A classic mistake a wrong answer matches: its name ("the wrong sign") and
+// a sentence or two saying what went wrong.
+struct MistakeMatch {
+    std::string name;
+    std::string explanation;
+};
+
+// The classic mistake `given` is the result of (within `tolerance`), if any:
+// off by a factor N or 1/N, the wrong sign, a broadcast axis not summed, one
+// contribution of several, a multiply's own input instead of the other one,
+// a transposed operand.
+std::optional<MistakeMatch> diagnose_answer(const Trace& trace, const Question& q, double given, double tolerance);
+
+// The command that works a question's element out: "bnstep trace LESSON --node 7 --index 1,2".
+std::string review_command(const Trace& trace, const Question& q, const std::string& lesson);
 
 // "0.25", "-1.5e-2", "1/4": the number a student typed; none for anything else.
 std::optional<double> parse_answer(std::string_view text);
 
 struct QuizResult {
-    std::size_t asked = 0;            // questions put to the student
-    std::size_t correct = 0;          // right at the first or the second try
-    std::size_t first_try = 0;        // right at the first try
-    std::vector<std::size_t> review;  // nodes of the questions not right at the first try, in walk order
-    bool finished = false;            // every question answered (not stopped by end of input or q)
+    std::size_t asked = 0;                      // questions put to the student
+    std::size_t correct = 0;                    // right at the first or the second try
+    std::size_t first_try = 0;                  // right at the first try
+    std::vector<std::size_t> review;            // nodes of the questions not right at the first try, in walk order
+    std::vector<std::size_t> review_questions;  // for each of them, its first such question (an index)
+    bool finished = false;                      // every question answered (not stopped by end of input or q)
 };
 
 // Puts the questions, reads one answer per line from `in`. `echo` writes each

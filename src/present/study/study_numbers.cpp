@@ -1,0 +1,65 @@
+// When a gradient element is an exact 0, and which element to work by hand.
+#include "study/study_numbers.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "bnstep/print.hpp"
+
+namespace bnstep::study {
+
+double max_abs(const Tensor& t) {
+    double m = 0.0;
+    for (std::size_t k = 0; k < t.size(); ++k) m = std::max(m, std::fabs(t[k]));
+    return m;
+}
+
+double edge_term_scale(const Trace& t, EdgeRef edge, const Index& at) {
+    const Graph& g = *t.graph;
+    const Node& n = g.nodes[edge.first];
+    const EdgeGrad& e = t.edge(edge);
+    const Tensor& up = *t.nodes[edge.first].grad;
+    const Shape& in_shape = g.nodes[e.input].shape;
+    if (e.local && e.local->shape() == up.shape()) {
+        // The terms: upstream * local at every element of the node that reads `at`.
+        double sum = 0.0;
+        for (std::size_t k = 0; k < up.size(); ++k) {
+            const Index j = up.unravel(k);
+            if (project_index(j, up.shape(), in_shape) == at) sum += std::fabs(up[k] * e.local->at(j));
+        }
+        return sum;
+    }
+    double others = 1.0;
+    for (std::size_t s = 0; s < n.inputs.size(); ++s)
+        if (s != edge.second) others = std::max(others, max_abs(t.nodes[n.inputs[s]].value));
+    return std::max(max_abs(e.contribution), max_abs(up) * others);
+}
+
+double accumulation_term_scale(const Trace& t, std::size_t node, const Index& at) {
+    double sum = 0.0;
+    for (const EdgeRef& r : t.nodes[node].received) sum += std::fabs(t.edge(r).contribution.at(at));
+    return sum;
+}
+
+bool exact_zero(double value, double term_scale) {
+    return value == 0.0 || std::fabs(value) <= std::ldexp(term_scale, -40);
+}
+
+bool edge_zero(const Trace& t, EdgeRef edge, const Index& at) {
+    const Tensor& c = t.edge(edge).contribution;
+    const double v = c.at(at);
+    if (exact_zero(v, max_abs(c))) return true;
+    return exact_zero(v, edge_term_scale(t, edge, at));
+}
+
+Index element_to_work(const Trace& t, EdgeRef edge) {
+    const Tensor& c = t.edge(edge).contribution;
+    const std::size_t first = c.offset(default_index(c.shape()));
+    for (std::size_t k = 0; k < c.size(); ++k) {
+        const Index at = c.unravel((first + k) % c.size());
+        if (!edge_zero(t, edge, at)) return at;
+    }
+    return c.unravel(first);
+}
+
+}  // namespace bnstep::study
