@@ -277,6 +277,7 @@ nlohmann::json quiz_json(const Trace& t, const std::vector<Question>& questions,
                         {"index", q.at},
                         {"asked", q.asked},
                         {"answer", q.answer},
+                        {"scale", q.scale},  // an answer within tolerance * scale of `answer` counts too
                         {"hint", q.hint},
                         {"worked",
                          {{"lhs", q.worked.lhs},
