@@ -235,7 +235,9 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt, c
     if (view.backward) {
         const Node& out = g.nodes[g.output];
         os << '\n' << s.heading(fmt::format("BACKWARD PASS   {}", g.loss_formula())) << '\n';
-        if (g.scalar_loss) {
+        if (!view.shows(g.output)) {
+            // --nodes without the output: the seed is not where these steps start
+        } else if (g.scalar_loss) {
             os << "\nThe gradient of the loss with respect to itself: " << s.grad(out.grad_name()) << " = 1\n";
         } else {
             os << "\nThe upstream gradient of " << s.node(out.name)
