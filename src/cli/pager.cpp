@@ -47,7 +47,11 @@ bool write_whole(int fd, const std::string& text) {
 bool run_pager(const std::string& command, const std::string& text) {
     int fds[2];
     if (::pipe(fds) != 0) return false;
+    // Set before fork: after it, the child makes only async-signal-safe calls.
+    const bool set_less = std::getenv("LESS") == nullptr;
+    if (set_less) ::setenv("LESS", "FRX", 1);
     const pid_t pid = ::fork();
+    if (set_less && pid != 0) ::unsetenv("LESS");
     if (pid < 0) {
         ::close(fds[0]);
         ::close(fds[1]);
@@ -57,22 +61,29 @@ bool run_pager(const std::string& command, const std::string& text) {
         ::dup2(fds[0], STDIN_FILENO);
         ::close(fds[0]);
         ::close(fds[1]);
-        if (std::getenv("LESS") == nullptr) ::setenv("LESS", "FRX", 1);
         ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
         ::_exit(127);
     }
     ::close(fds[0]);
-    struct sigaction ignore {
-    }, old{};
+    // A pager quit early (q in less) is not an error, and Ctrl-C is the pager's
+    // to handle (less stops a search with it), as git does.
+    struct sigaction ignore {};
+    struct sigaction old_pipe {};
+    struct sigaction old_int {};
+    struct sigaction old_quit {};
     ignore.sa_handler = SIG_IGN;
     ::sigemptyset(&ignore.sa_mask);
-    ::sigaction(SIGPIPE, &ignore, &old);  // a pager quit early (q in less) is not an error
+    ::sigaction(SIGPIPE, &ignore, &old_pipe);
+    ::sigaction(SIGINT, &ignore, &old_int);
+    ::sigaction(SIGQUIT, &ignore, &old_quit);
     write_whole(fds[1], text);
     ::close(fds[1]);
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    ::sigaction(SIGPIPE, &old, nullptr);
+    ::sigaction(SIGPIPE, &old_pipe, nullptr);
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGQUIT, &old_quit, nullptr);
     return !(WIFEXITED(status) && (WEXITSTATUS(status) == 126 || WEXITSTATUS(status) == 127));
 }
 
