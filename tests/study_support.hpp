@@ -89,20 +89,36 @@ inline std::optional<int> run_program(const std::vector<std::string>& args, cons
 // bnstep running on the slave side of a pseudo-terminal: the test types keys
 // into the master side and reads what bnstep prints. The child is killed if
 // the object goes before it has ended, so a test never hangs.
+// The terminal's size and what the child's environment adds (or, for
+// kUnsetEnv, removes); a tall terminal by default, so that nothing is paged.
+struct PtyOptions {
+    unsigned short rows = 500;
+    unsigned short columns = 80;
+    std::vector<std::pair<std::string, std::string>> env = {};
+};
+
 class PtySession {
 public:
-    explicit PtySession(const std::vector<std::string>& args) {
+    explicit PtySession(const std::vector<std::string>& args, const PtyOptions& options = {}) {
         master_ = ::posix_openpt(O_RDWR | O_NOCTTY);
         if (master_ < 0 || ::grantpt(master_) != 0 || ::unlockpt(master_) != 0) throw std::runtime_error("no pty");
         const std::string slave_name = ::ptsname(master_);
         // The test keeps the slave open too, to read its settings after the child is gone.
         slave_ = ::open(slave_name.c_str(), O_RDWR | O_NOCTTY);
         if (slave_ < 0) throw std::runtime_error("cannot open the pty's slave side");
+        winsize size{};
+        size.ws_row = options.rows;
+        size.ws_col = options.columns;
+        ::ioctl(slave_, TIOCSWINSZ, &size);
         std::vector<std::string> text{binary_path()};
         text.insert(text.end(), args.begin(), args.end());
         std::vector<char*> argv;
         for (auto& a : text) argv.push_back(a.data());
         argv.push_back(nullptr);
+        std::vector<std::string> env_text = detail::child_environment(options.env);
+        std::vector<char*> envp;
+        for (auto& e : env_text) envp.push_back(e.data());
+        envp.push_back(nullptr);
         pid_ = ::fork();
         if (pid_ < 0) throw std::runtime_error("fork failed");
         if (pid_ == 0) {
@@ -113,7 +129,7 @@ public:
             ::dup2(tty, STDIN_FILENO);
             ::dup2(tty, STDOUT_FILENO);
             ::dup2(tty, STDERR_FILENO);
-            ::execv(argv[0], argv.data());
+            ::execve(argv[0], argv.data(), envp.data());
             ::_exit(127);
         }
     }

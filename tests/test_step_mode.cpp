@@ -197,3 +197,72 @@ TEST_CASE("step mode end to end: through every node to the cost, and the termina
         CHECK((after.c_lflag & ECHO) != 0);
     }
 }
+
+TEST_CASE("step mode: a node taller than the terminal is shown a screenful at a time") {
+    const Graph g = load_lesson("batchnorm");
+    const Trace t = run(g);
+    std::istringstream in(std::string(300, 'n'));
+    StreamKeys source(in);
+    std::ostringstream out;
+    StepOptions options;
+    options.rows = 12;
+    CHECK(step_through(out, source, run_text_blocks(t, PrintOptions{}), g, options) == StepEnd::Finished);
+    // Everything is shown, and never more than 11 lines (12 rows less the
+    // prompt's) between two prompts.
+    CHECK(without_prompts(out.str()) == run_text(t, PrintOptions{}));
+    const std::vector<std::string> lines = lines_of(out.str());
+    std::size_t run_length = 0, longest = 0, last_prompt = 0;
+    for (std::size_t k = 0; k < lines.size(); ++k) {
+        if (lines[k].rfind("-- ", 0) == 0) {
+            longest = std::max(longest, run_length);
+            run_length = 0;
+            last_prompt = k;
+        } else {
+            ++run_length;
+        }
+    }
+    CHECK(longest == 11);
+    CHECK(last_prompt > 23);  // more pauses than the 23 nodes
+    CHECK(contains(out.str(), "-- 1/23 forward: step 0 (x) -- line 11 of "));
+}
+
+TEST_CASE("step mode: b clears the screen and draws the previous node; q says how to go on") {
+    const Graph g = load_lesson("batchnorm");
+    const Trace t = run(g);
+    const std::vector<RunBlock> blocks = run_text_blocks(t, PrintOptions{});
+    Stepped s = step(t, "nnbq");
+    const std::size_t clear = s.out.find(kClearScreen);
+    REQUIRE(clear != std::string::npos);
+    // After the clear, gamma's block (blocks[2]) comes first, then the prompt.
+    CHECK(s.out.compare(clear + std::string(kClearScreen).size(), blocks[2].text.size(), blocks[2].text) == 0);
+    CHECK(contains(s.out, "stopped at gamma; continue with: bnstep run batchnorm --nodes gamma..\n"));
+
+    s = step(t, std::string(13, 'n') + "q");  // the first backward step
+    const std::string hint = "bnstep run batchnorm --only backward --nodes ..9";
+    CHECK(contains(s.out, "stopped at step 9 (out) of the backward pass; continue with: " + hint + "\n"));
+    // The command it names goes on from there: every backward step, no forward pass.
+    const RunResult next = run_bnstep({"run", "batchnorm", "--only", "backward", "--nodes", "..9", "--color", "never"});
+    CHECK(next.exit_code == 0);
+    CHECK_FALSE(contains(next.out, "FORWARD PASS"));
+    CHECK(contains(next.out, "\nstep 9  out = gammax + beta\n"));
+    CHECK(contains(next.out, "\nstep 0  x\n"));
+}
+
+TEST_CASE("step mode end to end: a small terminal pages within a node, and q exits 0 with where it stopped") {
+    for (const PtyOptions& options : {PtyOptions{.rows = 15, .columns = 80, .env = {}},
+                                      PtyOptions{.rows = 0, .columns = 0, .env = {{"LINES", "15"}}}}) {
+        PtySession pty({"run", "batchnorm", "--step", "--color", "never"}, options);
+        REQUIRE(pty.wait_for("-- 1/23 forward: step 0 (x) -- line 14 of "));
+        pty.type("n");
+        REQUIRE(pty.wait_for("-- 1/23 forward: step 0 (x) -- Enter: next"));
+        pty.type("n");
+        REQUIRE(pty.wait_for("-- 2/23 forward: gamma --"));
+        pty.type("b");
+        REQUIRE(pty.wait_for(kClearScreen));
+        pty.type("q");
+        const auto code = pty.finish();
+        REQUIRE(code.has_value());
+        CHECK(*code == 0);
+        CHECK(contains(pty.output(), "stopped at step 0 (x); continue with: bnstep run batchnorm --nodes 0.."));
+    }
+}

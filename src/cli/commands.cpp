@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 #include "bnstep/error.hpp"
 #include "bnstep/version.hpp"
@@ -16,6 +17,8 @@
 #include "common.hpp"
 #include "guard.hpp"
 #include "option_values.hpp"
+#include "pager.hpp"
+#include "run_options.hpp"
 
 namespace bnstep::cli {
 
@@ -46,7 +49,9 @@ std::function<int()> lessons_command(CLI::App& cmd) {
 struct RunArgs {
     std::string lesson = "batchnorm";
     Common common;
+    RunViewArgs view;
     bool step = false;
+    bool no_pager = false;
 };
 
 int run_lesson(RunArgs& a) {
@@ -57,12 +62,16 @@ int run_lesson(RunArgs& a) {
     else if (common.full)
         common.memory_per_element(80, "the run and its text");
     const Graph g = common.load(a.lesson);
+    const RunView view = run_view(a.view, g);
     const Trace t = run(g);
-    if (a.step) return run_step_mode(t, common.print());
-    if (common.format == "json")
+    if (a.step) return run_step_mode(t, common.print(), view);
+    if (common.format == "json") {
         print_json(run_json(t));
-    else
-        print_run_text(std::cout, t, common.print());
+    } else {
+        std::ostringstream text;
+        print_run_text(text, t, common.print(), view);
+        page_or_print(text.str(), !a.no_pager);
+    }
     return kOk;
 }
 
@@ -71,8 +80,10 @@ std::function<int()> run_command(CLI::App& cmd) {
     add_lesson_argument(cmd, a->lesson);
     add_common(cmd, a->common, {"text", "json"});
     add_lesson_options(cmd, a->common, true);
+    add_run_view_options(cmd, a->view);
     cmd.add_flag("--step", a->step,
                  "pause after each node (on a terminal): Enter or n next, b back one node, q quit, ? keys");
+    cmd.add_flag("--no-pager", a->no_pager, "print directly, never through $PAGER");
     return [a] { return run_lesson(*a); };
 }
 
@@ -80,6 +91,7 @@ struct TraceArgs {
     std::string lesson = "batchnorm";
     std::string node, index, input_index;
     Common common;
+    bool no_pager = false;
 };
 
 int trace_node(TraceArgs& a) {
@@ -91,10 +103,13 @@ int trace_node(TraceArgs& a) {
     const std::optional<Index> input_at = parse_input_index(a.input_index, g, i);
     const Trace t = run(g);
     const PrintOptions opt = common.print();
-    if (common.format == "json")
+    if (common.format == "json") {
         print_json(trace_json(t, i, at, opt.num, input_at));
-    else
-        print_trace_text(std::cout, t, i, at, opt, input_at);
+    } else {
+        std::ostringstream text;
+        print_trace_text(text, t, i, at, opt, input_at);
+        page_or_print(text.str(), !a.no_pager);
+    }
     return kOk;
 }
 
@@ -110,6 +125,7 @@ std::function<int()> trace_command(CLI::App& cmd) {
                    "whose rank it fits)");
     add_common(cmd, a->common, {"text", "json"});
     add_lesson_options(cmd, a->common, true);
+    cmd.add_flag("--no-pager", a->no_pager, "print directly, never through $PAGER");
     return [a] { return trace_node(*a); };
 }
 

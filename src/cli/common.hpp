@@ -79,8 +79,8 @@ struct Command {
 std::unique_ptr<CLI::App> make_app();
 
 // The command table, in the order of `bnstep --help`.
-std::vector<Command> core_commands();         // commands.cpp: lessons, run, trace, check-gradients, saliency, ops, net-trim
-std::vector<Command> study_commands();        // study_commands.cpp: quiz, worksheet, graph
+std::vector<Command> core_commands();   // commands.cpp: lessons, run, trace, check-gradients, saliency, ops, net-trim
+std::vector<Command> study_commands();  // study_commands.cpp: quiz, worksheet, graph
 std::vector<Command> exercise_commands();     // exercise_commands.cpp: export, compare
 std::vector<Command> compression_commands();  // compression_commands.cpp: compress, cost
 std::vector<Command> tool_commands();         // tool_commands.cpp: version, man, completions, __complete
@@ -89,6 +89,6 @@ std::vector<Command> all_commands();          // commands.cpp: all of them
 // `run --step` (study_commands.cpp): check_step_mode throws a UsageError unless
 // the output is text and standard input is a terminal to read keys from.
 void check_step_mode(const std::string& format);
-int run_step_mode(const Trace& trace, const PrintOptions& opt);
+int run_step_mode(const Trace& trace, const PrintOptions& opt, const RunView& view);
 
 }  // namespace bnstep::cli

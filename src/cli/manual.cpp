@@ -45,7 +45,16 @@ constexpr const char* kClosing = R"(.SH EXAMPLES
 .TP
 .B bnstep run batchnorm
 The forward pass in step order, then the backward pass in reverse, every node
-explained.
+explained, with one element of every backward edge worked out by hand.
+.TP
+.B bnstep run depthwise\-separable \-\-brief \-\-only backward \-\-nodes 3..
+A shorter run: each tensor as one line, no worked elements, the backward pass
+of step 3 and after only.
+.TP
+.B bnstep run batchnorm \-\-step
+One node at a time on a terminal: Enter for the next (or the rest of a node
+taller than the terminal), b to draw the previous one again, q to stop and be
+told the command that goes on from there.
 .TP
 .B bnstep trace batchnorm \-\-node 7
 One node in depth, with one element worked out by hand.
@@ -142,10 +151,19 @@ whole number from 1 to 1024 (anything else is an error, exit status 2); by
 default, one per hardware thread.
 .TP
 .B PAGER
-Not read: bnstep writes to its standard output and never starts a pager.
-To page long output with its colours, run for example
-\fBbnstep run depthwise\-separable \-\-color always | less \-R\fR.
-(\fBman\fR itself reads \fBMANPAGER\fR and \fBPAGER\fR to show this page.)
+The pager of \fBrun\fR and \fBtrace\fR, as for git: when standard output is
+a terminal and the text is longer than the terminal has rows, it goes to this
+command (run by \fI/bin/sh\fR), or to \fBless \-R\fR when \fBPAGER\fR is
+unset. Empty or \fBcat\fR, \fB\-\-no\-pager\fR, a pipe, and a pager that
+cannot be started print directly.
+.TP
+.B LESS
+Set to \fBFRX\fR for the pager when unset (quit when the text fits one
+screen, pass the colours through, leave the text on the screen).
+.TP
+.B LINES
+The terminal's rows, for the pager and \fBrun \-\-step\fR, when the
+terminal does not say (default 24).
 .SH FILES
 The built-in lessons and networks are compiled into the binary: bnstep reads
 no file but the lesson and network files it is given and the answers file of \fBquiz \-\-answers\fR.

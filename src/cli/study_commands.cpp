@@ -12,6 +12,7 @@
 #include "bnstep/text_file.hpp"
 #include "common.hpp"
 #include "option_values.hpp"
+#include "pager.hpp"
 
 namespace bnstep::cli {
 namespace {
@@ -70,10 +71,11 @@ std::string picture_command(const std::string& lesson, const std::string& format
 
 }  // namespace
 
-int run_step_mode(const Trace& t, const PrintOptions& opt) {
+int run_step_mode(const Trace& t, const PrintOptions& opt, const RunView& view) {
     TerminalKeys keys(STDIN_FILENO);
-    StepOptions step{opt.style, ::isatty(STDOUT_FILENO) != 0};
-    step_through(std::cout, keys, run_text_blocks(t, opt), *t.graph, step);
+    const bool terminal = ::isatty(STDOUT_FILENO) != 0;
+    StepOptions step{opt.style, terminal, terminal ? terminal_rows(STDOUT_FILENO) : 0};
+    step_through(std::cout, keys, run_text_blocks(t, opt, view), *t.graph, step);
     return kOk;
 }
 

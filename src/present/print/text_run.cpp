@@ -36,7 +36,7 @@ std::string sender(const Graph& g, std::size_t consumer) {
 }
 
 void edge(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e, const PrintOptions& opt,
-          const std::string& indent) {
+          const std::string& indent, bool brief) {
     const Graph& g = *t.graph;
     const Node& input = g.nodes[e.input];
     const std::size_t width = static_cast<std::size_t>(opt.width);
@@ -51,21 +51,25 @@ void edge(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e,
         say(fmt::format("a surrogate gradient: {} uses a straight-through estimator, not its true derivative",
                         g.nodes[node].name));
     const std::string shape = shape_str(e.contribution.shape());
+    // --brief: the result on the line that names it, as one line.
+    const std::string result = brief ? ": " + brief_summary(e.contribution, opt.num) : "";
+    const std::string direct = e.reduced_axes.empty() ? result : "";
     if (!e.local) {
-        say(fmt::format("{} = the formula above, with upstream {}   {}", e.name, upstream, shape));
+        say(fmt::format("{} = the formula above, with upstream {}   {}{}", e.name, upstream, shape, direct));
     } else {
         if (e.local->is_uniform()) {
             say(fmt::format("local = {} for every element", opt.num((*e.local)[0])));
         } else {
-            say(fmt::format("local {}:", shape_str(e.local->shape())));
-            tensor(os, *e.local, opt, in2);
+            say(fmt::format("local {}:{}", shape_str(e.local->shape()),
+                            brief ? " " + brief_summary(*e.local, opt.num) : ""));
+            if (!brief) tensor(os, *e.local, opt, in2);
         }
         if (e.local->shape() != g.nodes[node].shape)
             say(fmt::format("{} {} is copied back along the reduced axis to {}", upstream,
                             shape_str(g.nodes[node].shape), shape_str(e.local->shape())));
         if (e.reduced_axes.empty()) {
-            say(fmt::format("{} = {} * local   {}", e.name, upstream, shape));
-        } else {
+            say(fmt::format("{} = {} * local   {}{}", e.name, upstream, shape, direct));
+        } else if (!brief) {
             say(fmt::format("{} * local   {}:", upstream, shape_str(e.unreduced.shape())));
             tensor(os, e.unreduced, opt, in2);
         }
@@ -74,10 +78,10 @@ void edge(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e,
         say(fmt::format(
             "{} was broadcast from {} to {} in the forward pass, so its gradient is summed over axis {}:", input.name,
             shape_str(input.shape), shape_str(e.unreduced.shape()), fmt::join(e.reduced_axes, ", ")));
-        say(fmt::format("{} = sum over axis {} of ({} * local)   {}", e.name, fmt::join(e.reduced_axes, ", "), upstream,
-                        shape));
+        say(fmt::format("{} = sum over axis {} of ({} * local)   {}{}", e.name, fmt::join(e.reduced_axes, ", "),
+                        upstream, shape, result));
     }
-    tensor(os, e.contribution, opt, in2);
+    if (!brief) tensor(os, e.contribution, opt, in2);
 }
 
 std::string accumulation(const Trace& t, std::size_t node) {
@@ -123,7 +127,88 @@ void worked(std::ostream& os, const Worked& w, const PrintOptions& opt, const st
 
 }  // namespace text
 
-std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt) {
+namespace {
+
+// The lesson's title, source and description.
+void run_header(std::ostream& os, const Graph& g, const PrintOptions& opt) {
+    const std::size_t width = static_cast<std::size_t>(opt.width);
+    os << opt.style.heading(g.title) << '\n';
+    os << opt.style.dim(fmt::format("lesson {} ({}), {} nodes", g.name, g.source, g.nodes.size())) << '\n';
+    if (!g.resized.empty()) {
+        std::vector<std::string> resized;
+        for (std::size_t i : g.resized) resized.push_back(g.nodes[i].name + " " + shape_str(g.nodes[i].shape));
+        os << wrap(
+            fmt::format("resized with --set: {} (the lesson's text describes its own sizes)", fmt::join(resized, ", ")),
+            width, "");
+    }
+    if (!g.description.empty()) os << '\n' << wrap(g.description, width, "");
+}
+
+// One node of the backward pass: where its gradient comes from, then each input's part.
+void run_backward_node(std::ostream& os, const Trace& t, std::size_t i, const PrintOptions& opt, const RunView& view) {
+    const Graph& g = *t.graph;
+    const Node& n = g.nodes[i];
+    const NodeState& st = t.nodes[i];
+    const Style& s = opt.style;
+    const std::size_t width = static_cast<std::size_t>(opt.width);
+    const std::string in1 = "        ";
+    os << '\n'
+       << wrap(
+              fmt::format("{:<8}{}{}", step_label(n), s.node(n.name), n.is_leaf() ? "" : " = " + forward_formula(g, i)),
+              width, "", "            ");
+    if (st.received.size() > 1) {
+        os << wrap(text::accumulation(t, i), width, in1);
+        text::shown_tensor(os, *st.grad, opt, in1, view.brief);
+        text::accumulation_worked(os, t, i, opt, view, in1);
+    } else if (i != g.output) {
+        os << in1 << "upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", from "
+           << text::sender(g, st.received.front().first) << '\n';
+    } else {
+        os << in1 << "upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", given\n";
+    }
+    for (const EdgeGrad& e : st.edges) {
+        text::edge(os, t, i, e, opt, in1, view.brief);
+        text::edge_worked(os, t, i, e, opt, view, in1 + "    ");
+    }
+}
+
+// Whether the backward pass shows node i's gradient as a tensor already: the sum
+// of its contributions, or the one contribution of a node shown.
+bool run_gradient_shown(const Trace& t, std::size_t i, const RunView& view) {
+    const NodeState& st = t.nodes[i];
+    if (st.received.size() > 1) return view.shows(i);
+    return st.received.size() == 1 && view.shows(st.received.front().first);
+}
+
+void run_gradients(std::ostream& os, const Trace& t, const PrintOptions& opt, const RunView& view) {
+    const Graph& g = *t.graph;
+    const std::size_t width = static_cast<std::size_t>(opt.width);
+    bool any = false;
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+        const Node& n = g.nodes[i];
+        if (!n.is_leaf() || !t.nodes[i].grad || !view.shows(i)) continue;
+        if (!any) os << '\n' << opt.style.heading("GRADIENTS OF THE INPUTS AND PARAMETERS") << '\n';
+        any = true;
+        const std::string head = opt.style.grad(n.grad_name()) + ' ' + shape_str(n.shape);
+        if (view.brief && run_gradient_shown(t, i, view)) {
+            const auto& received = t.nodes[i].received;
+            os << '\n'
+               << head << ": shown above, at " << text::sender(g, received.size() > 1 ? i : received.front().first)
+               << '\n';
+            continue;
+        }
+        os << '\n' << head << '\n';
+        if (!t.nodes[i].surrogates.empty()) os << wrap(text::surrogate_note(t, i), width, "        ");
+        text::shown_tensor(os, *t.nodes[i].grad, opt, "        ", view.brief);
+    }
+}
+
+// The cost table: when the lesson has weights and multiply-adds to count, or when asked.
+bool run_costs_something(const CostReport& c) { return c.total_weights > 0 && c.total_macs > 0; }
+
+}  // namespace
+
+std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt, const RunView& view) {
     const Graph& g = *t.graph;
     const Style& s = opt.style;
     const std::size_t width = static_cast<std::size_t>(opt.width);
@@ -134,75 +219,48 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt) {
         os.str("");
     };
 
-    os << s.heading(g.title) << '\n';
-    os << s.dim(fmt::format("lesson {} ({}), {} nodes", g.name, g.source, g.nodes.size())) << '\n';
-    if (!g.resized.empty()) {
-        std::vector<std::string> resized;
-        for (std::size_t i : g.resized) resized.push_back(g.nodes[i].name + " " + shape_str(g.nodes[i].shape));
-        os << wrap(
-            fmt::format("resized with --set: {} (the lesson's text describes its own sizes)", fmt::join(resized, ", ")),
-            width, "");
-    }
-    if (!g.description.empty()) os << '\n' << wrap(g.description, width, "");
-    os << '\n' << s.heading("FORWARD PASS") << '\n';
+    run_header(os, g, opt);
+    if (view.forward) os << '\n' << s.heading("FORWARD PASS") << '\n';
     close(RunBlock::Part::Header);
 
-    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    for (std::size_t i = 0; view.forward && i < g.nodes.size(); ++i) {
+        if (!view.shows(i)) continue;
         const Node& n = g.nodes[i];
         os << '\n' << wrap(text::node_heading(g, i, opt), width, "", "            ");
         if (!n.note.empty()) os << wrap(n.note, width, "        ");
-        text::tensor(os, t.nodes[i].value, opt, "        ");
+        text::shown_tensor(os, t.nodes[i].value, opt, "        ", view.brief);
         close(RunBlock::Part::Forward, i);
     }
 
-    const Node& out = g.nodes[g.output];
-    os << '\n' << s.heading(fmt::format("BACKWARD PASS   {}", g.loss_formula())) << '\n';
-    if (g.scalar_loss) {
-        os << "\nThe gradient of the loss with respect to itself: " << s.grad(out.grad_name()) << " = 1\n";
-    } else {
-        os << "\nThe upstream gradient of " << s.node(out.name) << ", given by the lesson: " << s.grad(out.grad_name())
-           << ' ' << shape_str(out.shape) << '\n';
-        text::tensor(os, g.seed, opt, "        ");
-    }
-    close(RunBlock::Part::BackwardStart);
-    for (std::size_t i : t.backward_order) {
-        const Node& n = g.nodes[i];
-        const NodeState& st = t.nodes[i];
-        const bool sums = st.received.size() > 1;
-        if (n.is_leaf() && !sums) continue;
-        os << '\n'
-           << wrap(fmt::format("{:<8}{}{}", step_label(n), s.node(n.name),
-                               n.is_leaf() ? "" : " = " + forward_formula(g, i)),
-                   width, "", "            ");
-        if (sums) {
-            os << wrap(text::accumulation(t, i), width, "        ");
-            text::tensor(os, *st.grad, opt, "        ");
-        } else if (i != g.output) {
-            os << "        upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", from "
-               << text::sender(g, st.received.front().first) << '\n';
+    if (view.backward) {
+        const Node& out = g.nodes[g.output];
+        os << '\n' << s.heading(fmt::format("BACKWARD PASS   {}", g.loss_formula())) << '\n';
+        if (!view.shows(g.output)) {
+            // --nodes without the output: the seed is not where these steps start
+        } else if (g.scalar_loss) {
+            os << "\nThe gradient of the loss with respect to itself: " << s.grad(out.grad_name()) << " = 1\n";
         } else {
-            os << "        upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", given\n";
+            os << "\nThe upstream gradient of " << s.node(out.name)
+               << ", given by the lesson: " << s.grad(out.grad_name()) << ' ' << shape_str(out.shape) << '\n';
+            text::shown_tensor(os, g.seed, opt, "        ", view.brief);
         }
-        for (const EdgeGrad& e : st.edges) text::edge(os, t, i, e, opt, "        ");
-        close(RunBlock::Part::Backward, i);
-    }
-
-    os << '\n' << s.heading("GRADIENTS OF THE INPUTS AND PARAMETERS") << '\n';
-    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
-        const Node& n = g.nodes[i];
-        if (!n.is_leaf() || !t.nodes[i].grad) continue;
-        os << '\n' << s.grad(n.grad_name()) << ' ' << shape_str(n.shape) << '\n';
-        if (!t.nodes[i].surrogates.empty()) os << wrap(text::surrogate_note(t, i), width, "        ");
-        text::tensor(os, *t.nodes[i].grad, opt, "        ");
+        close(RunBlock::Part::BackwardStart);
+        for (std::size_t i : t.backward_order) {
+            if ((g.nodes[i].is_leaf() && t.nodes[i].received.size() <= 1) || !view.shows(i)) continue;
+            run_backward_node(os, t, i, opt, view);
+            close(RunBlock::Part::Backward, i);
+        }
+        run_gradients(os, t, opt, view);
     }
     close(RunBlock::Part::Gradients);
-    print_cost_text(os, g, t.cost, opt);
+    if (view.cost || (view.forward && view.backward && view.nodes.empty() && run_costs_something(t.cost)))
+        print_cost_text(os, g, t.cost, opt);
     close(RunBlock::Part::Cost);
     return blocks;
 }
 
-void print_run_text(std::ostream& os, const Trace& t, const PrintOptions& opt) {
-    for (const RunBlock& b : run_text_blocks(t, opt)) os << b.text;
+void print_run_text(std::ostream& os, const Trace& t, const PrintOptions& opt, const RunView& view) {
+    for (const RunBlock& b : run_text_blocks(t, opt, view)) os << b.text;
 }
 
 }  // namespace bnstep

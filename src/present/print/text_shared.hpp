@@ -18,8 +18,9 @@ std::string sender(const Graph& g, std::size_t consumer);
 
 // One input's part of a node's backward step: formula, local value,
 // contribution and any broadcast undone.
+// --brief: each tensor as one line and no intermediate tensor.
 void edge(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e, const PrintOptions& opt,
-          const std::string& indent);
+          const std::string& indent, bool brief = false);
 
 // "dxmu = dxmu1 + dxmu2" with where each part came from, for a node that
 // received several contributions.
@@ -29,5 +30,17 @@ std::string surrogate_note(const Trace& t, std::size_t node);
 
 // A worked element: "lhs = symbolic\n     = numeric\n     = result".
 void worked(std::ostream& os, const Worked& w, const PrintOptions& opt, const std::string& indent);
+
+// run_detail.cpp: a tensor in one line ("[1 2 0.5]", or "min .., max ..,
+// mean .."), and printed that way (brief) or whole.
+std::string brief_summary(const Tensor& t, const NumFmt& num);
+void shown_tensor(std::ostream& os, const Tensor& t, const PrintOptions& opt, const std::string& indent, bool brief);
+// The element `run` works out on a backward edge, and on a sum of
+// contributions ("worked element [1,1]:" and its lines); nothing with --brief
+// or when --index fits neither the node nor the tensor.
+void edge_worked(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e, const PrintOptions& opt,
+                 const RunView& view, const std::string& indent);
+void accumulation_worked(std::ostream& os, const Trace& t, std::size_t node, const PrintOptions& opt,
+                         const RunView& view, const std::string& indent);
 
 }  // namespace bnstep::text

@@ -60,7 +60,24 @@ std::string step_label(const Node& node);
 Index project_index(const Index& wanted, const Shape& from, const Shape& shape);
 Index default_index(const Shape& shape);
 
-void print_run_text(std::ostream& os, const Trace& trace, const PrintOptions& opt);
+// What `run` shows; by default all of it, with one element of every backward
+// edge worked out.
+struct RunView {
+    bool forward = true;              // --only backward: no forward pass
+    bool backward = true;             // --only forward: no backward pass and no gradients
+    std::vector<bool> nodes = {};     // --nodes: the nodes shown, by index (empty: all)
+    bool brief = false;               // --brief: summaries, no worked elements, no repeated tensors
+    std::optional<Index> index = {};  // --index: the element worked out (default: see run_element)
+    bool cost = false;                // --cost: the cost table even with nothing to count
+    bool shows(std::size_t node) const { return nodes.empty() || (node < nodes.size() && nodes[node]); }
+};
+
+// The element `run` works out in a tensor: `preferred` unless `chosen` is
+// false and its value is 0 (at the tensor's scale), then the first element
+// (row-major) that is not 0; `preferred` when all are.
+Index run_element(const Tensor& value, const Index& preferred, bool chosen);
+
+void print_run_text(std::ostream& os, const Trace& trace, const PrintOptions& opt, const RunView& view = {});
 // The same text in blocks: the header, one block per node of the forward pass,
 // the start of the backward pass, one per node of the backward pass, the
 // gradients, the cost. `run --step` pauses after each node's block.
@@ -70,7 +87,7 @@ struct RunBlock {
     std::optional<std::size_t> node;  // Forward and Backward blocks: the node shown
     std::string text;
 };
-std::vector<RunBlock> run_text_blocks(const Trace& trace, const PrintOptions& opt);
+std::vector<RunBlock> run_text_blocks(const Trace& trace, const PrintOptions& opt, const RunView& view = {});
 // `input_index`, when given, picks the element of each input's gradient it fits.
 void print_trace_text(std::ostream& os, const Trace& trace, std::size_t node, const Index& index,
                       const PrintOptions& opt, const std::optional<Index>& input_index = std::nullopt);

@@ -149,13 +149,20 @@ enum class StepEnd { Finished, Quit, InputEnded };
 struct StepOptions {
     Style style;
     bool erase_prompt = false;  // on a terminal: the prompt line is erased once a key is read
+    std::size_t rows = 0;       // the terminal's rows: a taller node is shown a screenful at a time (0: whole)
 };
 
-// Prints the blocks, pausing after each node's block for a key.
+// Prints the blocks, pausing after each node's block for a key; a block taller
+// than the terminal pauses after each screenful. b clears the screen and draws
+// the previous node again; q says where it stopped and how to go on from there.
 StepEnd step_through(std::ostream& out, KeySource& keys, const std::vector<RunBlock>& blocks, const Graph& graph,
                      const StepOptions& options);
 
 // The keys of step mode, one line each.
 std::string step_keys_help();
+// What q prints: "stopped at step 3 (sq); continue with: bnstep run batchnorm --nodes 3..".
+std::string step_stopped(const Graph& graph, const RunBlock& block);
+// Clears the terminal's screen and puts the cursor at the top left.
+inline constexpr const char* kClearScreen = "\x1b[H\x1b[2J";
 
 }  // namespace bnstep
