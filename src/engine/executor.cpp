@@ -196,7 +196,7 @@ void backward_node(Trace& t, std::size_t i, const std::vector<bool>& gets, const
         e.slot = s;
         auto edge_names = formula_names_;
         edge_names[rule.name] = in_names[s];  // a repeated input is named by its slot
-        e.formula = render(rule.formula, edge_names);
+        e.formula = render(rule.formula_for ? rule.formula_for(in_shapes, node.attrs) : rule.formula, edge_names);
         if (!rule.differentiable)
             e.status = EdgeGrad::Status::NotDifferentiable;
         else if (!gets[in])

@@ -105,9 +105,9 @@ std::vector<std::string> stats_notes(const Layout& l, const Stats& s, const std:
 // gamma and beta of training mode: the factor of gamma is xhat from the batch's statistics.
 InputRule affine_rule(const std::string& name, bool is_gamma, bool spatial) {
     const std::string over = spatial ? "n, h and w" : "the batch";
-    if (!is_gamma) return channel_affine_rule(name, "d{out}/d{beta} = 1, summed over " + over, spatial, ones_factor());
+    if (!is_gamma) return channel_affine_rule(name, "∂{out}/∂{beta} = 1, summed over " + over, spatial, ones_factor());
     return channel_affine_rule(
-        name, "d{out}/d{gamma} = xhat = ({x} - mu) / sqrt(var + {eps}), summed over " + over, spatial,
+        name, "∂{out}/∂{gamma} = xhat = ({x} - mu) / sqrt(var + {eps}), summed over " + over, spatial,
         {.local = [](const OpCall& call) { return batch_stats(call).xhat; },
          .name = "xhat",
          .notes =

@@ -165,7 +165,7 @@ std::string training_mode_note(const OpCall& call, const Tensor& up, const Names
 InputRule inference_x_rule() {
     InputRule r{.name = "x",
                 .formula =
-                    "d{out}/d{x} = {gamma} / sqrt({running_var} + {eps}), per channel: the running statistics "
+                    "∂{out}/∂{x} = {gamma} / sqrt({running_var} + {eps}), per channel: the running statistics "
                     "are constants, so no path runs through mu and var",
                 .local = inference_x_local};
     r.vjp = upstream_times(r.local);
@@ -236,7 +236,7 @@ OpDef inference_op(bool spatial) {
                        buffer_rule("running_var", "the variance kept during training", {Domain::Kind::Positive}),
                        channel_affine_rule(
                            "gamma",
-                           "d{out}/d{gamma} = xhat = ({x} - {running_mean}) / sqrt({running_var} + "
+                           "∂{out}/∂{gamma} = xhat = ({x} - {running_mean}) / sqrt({running_var} + "
                            "{eps}), summed over " +
                                over,
                            spatial,
@@ -246,7 +246,7 @@ OpDef inference_op(bool spatial) {
                                 [](const OpCall& call, const Names& names, std::size_t c, const NumFmt& num) {
                                     return std::vector<std::string>{running_ivar_note(call, names, c, num)};
                                 }}),
-                       channel_affine_rule("beta", "d{out}/d{beta} = 1, summed over " + over, spatial, ones_factor())},
+                       channel_affine_rule("beta", "∂{out}/∂{beta} = 1, summed over " + over, spatial, ones_factor())},
             .attrs = {{"eps", AttrType::Number, 1e-5, "added to the running variance before the square root"}},
             .shape = [spatial](const std::vector<Shape>& in, const Attrs&) { return inference_shape(spatial, in); },
             .forward = inference_forward,

@@ -114,7 +114,7 @@ Worked pow2_explain(const OpCall& call, const Names& names, const Index& at, con
 InputRule pow2_weights_rule() {
     return local_rule(
         "W",
-        "d{out}/d{W} = 0 where {W} is quantized (frozen at its power of two), 1 where it is not yet (it passes "
+        "∂{out}/∂{W} = 0 where {W} is quantized (frozen at its power of two), 1 where it is not yet (it passes "
         "unchanged); the true derivative",
         [](const OpCall& call) { return flags_as(call.input(0).shape(), quantized_of(call), false); },
         [](const OpCall& call, const Names& names, const Index& at, const NumFmt&) {

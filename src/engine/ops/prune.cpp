@@ -50,7 +50,7 @@ Worked prune_explain(const OpCall& call, const Names& names, const Index& at, co
 InputRule weights_rule() {
     return local_rule(
         "W",
-        "d{out}/d{W} = m: 1 for a kept weight, 0 for a pruned one (the true derivative: m stays constant as long as "
+        "∂{out}/∂{W} = m: 1 for a kept weight, 0 for a pruned one (the true derivative: m stays constant as long as "
         "the same weights are pruned)",
         [](const OpCall& call) { return flags_as(call.input(0).shape(), kept_of(call), true); },
         [](const OpCall& call, const Names& names, const Index& at, const NumFmt&) {

@@ -133,7 +133,7 @@ Worked kmeans_explain_grad(const OpCall& call, const Tensor& upstream, const Nam
         if (!m.empty() && std::find(m.begin(), m.end(), i) != m.end()) {
             symbols.push_back(fmt::format("{} / {}", dc, m.size()));
             values.push_back(fmt::format("{} / {}", num.operand(upstream[j]), m.size()));
-            out.notes.push_back(fmt::format("{} is one of the {} weights whose mean is {}[{}]: d{}[{}]/d{} = 1/{}", wi,
+            out.notes.push_back(fmt::format("{} is one of the {} weights whose mean is {}[{}]: ∂{}[{}]/∂{} = 1/{}", wi,
                                             m.size(), names.out, j, names.out, j, wi, m.size()));
         } else if (m.empty() && (i == r.argmin || i == r.argmax)) {
             const double t = init_share(j, k), local = (i == r.argmin ? 1.0 - t : 0.0) + (i == r.argmax ? t : 0.0);
@@ -141,7 +141,7 @@ Worked kmeans_explain_grad(const OpCall& call, const Tensor& upstream, const Nam
             values.push_back(fmt::format("{} * {}", num.operand(upstream[j]), num(local)));
             out.notes.push_back(
                 fmt::format("{}[{}] kept its linear initialisation, which moves with {} {}: "
-                            "d{}[{}]/d{} = {}",
+                            "∂{}[{}]/∂{} = {}",
                             names.out, j, i == r.argmin ? "min" : "max", names.in[0], names.out, j, wi, num(local)));
         }
     }
@@ -313,7 +313,7 @@ OpDef shared_weights() {
                 "computed from W)",
             .forward_formula = "{C}[idx({W})], idx = the nearest centroid",
             .inputs = {{.name = "W",
-                        .formula = "d{out}/d{W} = 0: idx({W}) is piecewise constant, so {out} does not move with {W} "
+                        .formula = "∂{out}/∂{W} = 0: idx({W}) is piecewise constant, so {out} does not move with {W} "
                                    "until a weight changes cluster",
                         .vjp = [](const OpCall& call, const Tensor&) { return Tensor(call.input(0).shape(), 0.0); },
                         .explain =

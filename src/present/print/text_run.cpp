@@ -7,6 +7,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "bnstep/notation.hpp"
 #include "print/text_shared.hpp"
 
 namespace bnstep {
@@ -43,7 +44,8 @@ void edge(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e,
     const std::string in2 = indent + "    ";
     const std::string upstream = g.nodes[node].grad_name();
     auto say = [&](const std::string& line) { os << wrap(line, width, in2, in2 + "  "); };
-    os << wrap(fmt::format("to {}:  {}", opt.style.node(input.name), e.formula), width, indent, in2);
+    os << wrap(fmt::format("to {}:  {}", opt.style.node(input.name), partials(e.formula, opt.utf8)), width, indent,
+               in2);
     if (e.status == EdgeGrad::Status::ConstInput) return say(input.name + " is a constant: it gets no gradient");
     if (e.status == EdgeGrad::Status::NotDifferentiable)
         return say(fmt::format("not differentiable with respect to {}: no gradient", input.name));
@@ -130,7 +132,7 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt) {
     std::vector<RunBlock> blocks;
     std::ostringstream os;
     auto close = [&](RunBlock::Part part, std::optional<std::size_t> node = std::nullopt) {
-        blocks.push_back({part, node, os.str()});
+        blocks.push_back({part, node, partials(os.str(), opt.utf8)});
         os.str("");
     };
 

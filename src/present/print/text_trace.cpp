@@ -1,13 +1,17 @@
 // `bnstep trace`: one node in depth, with one element worked by hand.
 #include <fmt/format.h>
 #include <ostream>
+#include <sstream>
 
+#include "bnstep/notation.hpp"
 #include "print/text_shared.hpp"
 
 namespace bnstep {
 
-void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& index, const PrintOptions& opt,
-                      const std::optional<Index>& input_index) {
+namespace {
+
+void trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& index, const PrintOptions& opt,
+                const std::optional<Index>& input_index) {
     const Graph& g = *t.graph;
     const Node& n = g.nodes[i];
     const NodeState& st = t.nodes[i];
@@ -77,6 +81,15 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
                                          : "what flows further down, to whatever produced the input")
            << '\n';
     }
+}
+
+}  // namespace
+
+void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& index, const PrintOptions& opt,
+                      const std::optional<Index>& input_index) {
+    std::ostringstream text;
+    trace_text(text, t, i, index, opt, input_index);
+    os << partials(text.str(), opt.utf8);
 }
 
 }  // namespace bnstep

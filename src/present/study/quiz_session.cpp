@@ -6,6 +6,7 @@
 #include <istream>
 #include <ostream>
 
+#include "bnstep/notation.hpp"
 #include "bnstep/study.hpp"
 #include "bnstep/visible.hpp"
 #include "print/text_shared.hpp"
@@ -166,8 +167,8 @@ QuizResult run_quiz(std::istream& in, std::ostream& out, const Trace& t, const s
             continue;
         }
         if (std::find(r.review.begin(), r.review.end(), q.node) == r.review.end()) r.review.push_back(q.node);
-        out << wrap(fmt::format("{}. Hint: {}.", s.bad("not quite"), q.hint), static_cast<std::size_t>(opt.width), kIn1,
-                    kIn1 + "  ");
+        out << wrap(fmt::format("{}. Hint: {}.", s.bad("not quite"), partials(q.hint, opt.utf8)),
+                    static_cast<std::size_t>(opt.width), kIn1, kIn1 + "  ");
         reply = read_answer(in, out, "try again> ", echo, given);
         if (reply != Reply::Number) break;
         if (answer_matches(given, q.answer, options.tolerance)) {

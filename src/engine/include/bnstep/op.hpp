@@ -213,6 +213,11 @@ struct InputRule {
     // (the executor then undoes the broadcasting).
     VjpFn vjp = {};
     ExplainGradFn explain = {};
+    // The formula for a node's input shapes and attributes, when `formula`
+    // covers cases a node is one of (the straight-through estimators of a
+    // `ste` attribute, a convolution's groups): run and trace show the case in
+    // use, the op reference `formula`. Empty: `formula`.
+    std::function<std::string(const std::vector<Shape>& in, const Attrs& attrs)> formula_for = {};
 
     Domain domain_for(const Attrs& attrs) const { return domain_of ? domain_of(attrs) : domain; }
 };
