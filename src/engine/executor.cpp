@@ -209,6 +209,18 @@ void backward_node(Trace& t, std::size_t i, const std::vector<bool>& gets, const
 
 }  // namespace
 
+std::vector<Intermediate> forward_intermediates(const Trace& t, std::size_t node) {
+    const Node& n = t.graph->nodes[node];
+    if (n.is_leaf() || !n.op->intermediates) return {};
+    return n.op->intermediates(t.call(node), t.names(node, 0));
+}
+
+std::vector<Intermediate> backward_intermediates(const Trace& t, std::size_t node) {
+    const Node& n = t.graph->nodes[node];
+    if (n.is_leaf() || !n.op->backward_intermediates || !t.nodes[node].grad) return {};
+    return n.op->backward_intermediates(t.call(node), *t.nodes[node].grad, t.names(node, 0));
+}
+
 Worked worked_value(const Trace& t, std::size_t node, const Index& at, const NumFmt& num) {
     return t.graph->nodes[node].op->explain(t.call(node), t.names(node, 0), at, num);
 }

@@ -109,7 +109,19 @@ OpDef running_stat_op(bool variance) {
             },
         .forward = [variance](const OpCall& call) { return running_stat_forward(call, variance); },
         .explain = [variance](const OpCall& call, const Names& names, const Index& at,
-                              const NumFmt& num) { return running_stat_explain(call, names, at, variance, num); }};
+                              const NumFmt& num) { return running_stat_explain(call, names, at, variance, num); },
+        .intermediates =
+            [variance](const OpCall& call, const Names& names) {
+                const Layout l(call.input(0).shape());
+                std::vector<Intermediate> q{{"mu", fmt::format("mean of {} {}", names.in[0], per_channel_words(l)),
+                                             per_channel(batch_statistic(call.input(0), false))}};
+                if (variance)
+                    q.push_back({"var_unbiased",
+                                 fmt::format("sum of ({} - mu)^2 {}, divided by M - 1 = {}", names.in[0],
+                                             per_channel_words(l), l.count - 1),
+                                 per_channel(batch_statistic(call.input(0), true))});
+                return q;
+            }};
 }
 
 // 1/sqrt(running_var + eps) per channel.
@@ -250,7 +262,14 @@ OpDef inference_op(bool spatial) {
             .attrs = {{"eps", AttrType::Number, 1e-5, "added to the running variance before the square root"}},
             .shape = [spatial](const std::vector<Shape>& in, const Attrs&) { return inference_shape(spatial, in); },
             .forward = inference_forward,
-            .explain = inference_explain};
+            .explain = inference_explain,
+            .intermediates =
+                [](const OpCall& call, const Names& names) {
+                    return std::vector<Intermediate>{
+                        {"rivar", fmt::format("1/sqrt({} + eps), eps = {}", names.in[2], call.attrs->number("eps")),
+                         per_channel(running_ivar(call))},
+                        {"xhat", fmt::format("({} - {}) * rivar", names.in[0], names.in[1]), running_xhat(call)}};
+                }};
 }
 
 }  // namespace

@@ -110,7 +110,20 @@ OpDef binarize_stochastic() {
         .surrogate =
             anchored_surrogate([](const Attrs&) { return std::string("hardtanh, the expectation"); },
                                binarize_stochastic_forward, [](double w, const Attrs&) { return unit_clip(w); },
-                               [](const OpCall& call) { return pieces_by_element(call.input(0), unit_region); })};
+                               [](const OpCall& call) { return pieces_by_element(call.input(0), unit_region); }),
+        .intermediates =
+            [](const OpCall& call, const Names& names) {
+                const Tensor& w = call.input(0);
+                Tensor p(w.shape());
+                for (std::size_t k = 0; k < w.size(); ++k) p[k] = hard_sigmoid(w[k]);
+                return std::vector<Intermediate>{
+                    {"u", fmt::format("the uniform draws of seed {}, one per element", call.attrs->integer("seed")),
+                     Tensor(w.shape(), uniform_draws(*call.attrs, w.size()))},
+                    {"p",
+                     fmt::format("hard_sigmoid({}) = clip(({} + 1)/2, 0, 1), the probability of +1", names.in[0],
+                                 names.in[0]),
+                     p}};
+            }};
 }
 
 // XNOR-Net: filter k (index 0 of W) becomes alpha_k * sign(W), alpha_k = mean |W_k|.
@@ -270,12 +283,23 @@ OpDef xnor_binarize() {
                 return v;
             },
         .pieces = [](const OpCall& call) { return pieces_by_element(call.input(0), sign_piece); },
-        .surrogate = Surrogate{.name = ste_name, .forward = xnor_surrogate, .pieces = [](const OpCall& call) {
-                                   const bool hardtanh = ste_of(*call.attrs) == Ste::Hardtanh;
-                                   return pieces_by_element(call.input(0), [hardtanh](double v) {
-                                       return 3 * sign_piece(v) + (hardtanh ? unit_region(v) : 0);
-                                   });
-                               }}};
+        .surrogate = Surrogate{.name = ste_name,
+                               .forward = xnor_surrogate,
+                               .pieces =
+                                   [](const OpCall& call) {
+                                       const bool hardtanh = ste_of(*call.attrs) == Ste::Hardtanh;
+                                       return pieces_by_element(call.input(0), [hardtanh](double v) {
+                                           return 3 * sign_piece(v) + (hardtanh ? unit_region(v) : 0);
+                                       });
+                                   }},
+        .intermediates =
+            [](const OpCall& call, const Names& names) {
+                const Filters f = filters_of(call.input(0));
+                return std::vector<Intermediate>{
+                    {"alpha",
+                     fmt::format("mean |{}[k,...]| of each filter k, over its {} elements", names.in[0], f.size),
+                     Tensor(Shape{f.count}, f.alpha)}};
+            }};
 }
 
 }  // namespace

@@ -108,6 +108,19 @@ Worked quantize_explain(const OpCall& call, const Names& names, const Index& at,
     return w;
 }
 
+// The integer level of each element, and the range and step it lies on.
+std::vector<Intermediate> quantize_intermediates(const OpCall& call, const Names& names) {
+    const Grid g = grid_of(*call.attrs);
+    const Tensor& x = call.input(0);
+    Tensor q(x.shape());
+    for (std::size_t i = 0; i < x.size(); ++i) q[i] = g.q(x[i]);
+    const std::string level = fmt::format("round_half_even({}/{}){}", names.in[0], g.scale, zero_point_term(g, "+"));
+    return {{"q",
+             fmt::format("clamp({}, {}, {}): the integer level of each element (scale {}, levels {} to {})", level,
+                         g.qmin, g.qmax, g.scale, g.qmin, g.qmax),
+             q}};
+}
+
 std::map<std::string, std::string> quantize_vars(const std::vector<Shape>&, const Attrs& a) {
     const Grid g = grid_of(a);
     return std::map<std::string, std::string>{{"qmin", fmt::format("{}", g.qmin)}, {"qmax", fmt::format("{}", g.qmax)}};
@@ -172,7 +185,8 @@ OpDef quantize() {
         .explain = quantize_explain,
         .vars = quantize_vars,
         .pieces = quantize_pieces,
-        .surrogate = quantize_surrogate()};
+        .surrogate = quantize_surrogate(),
+        .intermediates = quantize_intermediates};
 }
 
 // TWN: t = -1 below -delta, 0 within [-delta, delta], +1 above delta;
@@ -205,6 +219,20 @@ Tensor ternarize_forward(const OpCall& call) {
     Tensor out(w.shape());
     for (std::size_t i = 0; i < w.size(); ++i) out[i] = r.alpha * r.t(w[i]);
     return out;
+}
+
+// delta, alpha and the class t of each weight.
+std::vector<Intermediate> ternary_intermediates(const OpCall& call, const Names& names) {
+    const Tensor& w = call.input(0);
+    const Ternary r = ternary_of(w, *call.attrs);
+    const std::string& wn = names.in[0];
+    Tensor t(w.shape());
+    for (std::size_t i = 0; i < w.size(); ++i) t[i] = r.t(w[i]);
+    return {{fmt::format("mean |{}|", wn), fmt::format("the mean of |{}| over its {} elements", wn, w.size()),
+             Tensor::scalar(r.mean_abs)},
+            {"delta", fmt::format("{} * mean |{}|", call.attrs->number("delta_factor"), wn), Tensor::scalar(r.delta)},
+            {"t", fmt::format("+1 where {} > delta, -1 where {} < -delta, else 0", wn, wn), t},
+            {"alpha", fmt::format("mean |{}| over the {} weights with t != 0", wn, r.kept), Tensor::scalar(r.alpha)}};
 }
 
 OpDef ternarize() {
@@ -266,7 +294,8 @@ OpDef ternarize() {
                 return pieces_by_element(call.input(0), [&r](double v) { return static_cast<long long>(r.t(v)); });
             },
         .surrogate = anchored_surrogate([](const Attrs&) { return std::string("identity"); }, ternarize_forward,
-                                        [](double v, const Attrs&) { return v; }, {})};
+                                        [](double v, const Attrs&) { return v; }, {}),
+        .intermediates = ternary_intermediates};
 }
 
 }  // namespace

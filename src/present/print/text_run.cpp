@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "bnstep/notation.hpp"
+#include "print/text_intermediates.hpp"
 #include "print/text_shared.hpp"
 
 namespace bnstep {
@@ -153,6 +154,7 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt) {
         const Node& n = g.nodes[i];
         os << '\n' << wrap(text::node_heading(g, i, opt), width, "", "            ");
         if (!n.note.empty()) os << wrap(n.note, width, "        ");
+        text::intermediates(os, forward_intermediates(t, i), opt, "        ", n.name + ":");
         text::tensor(os, t.nodes[i].value, opt, "        ");
         close(RunBlock::Part::Forward, i);
     }
@@ -185,6 +187,7 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt) {
         } else {
             os << "        upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", given\n";
         }
+        text::intermediates(os, backward_intermediates(t, i), opt, "        ");
         for (const EdgeGrad& e : st.edges) text::edge(os, t, i, e, opt, "        ");
         close(RunBlock::Part::Backward, i);
     }

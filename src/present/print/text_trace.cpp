@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "bnstep/notation.hpp"
+#include "print/text_intermediates.hpp"
 #include "print/text_shared.hpp"
 
 namespace bnstep {
@@ -29,6 +30,7 @@ void trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& in
         os << in1 << "input " << s.node(g.nodes[in].name) << ' ' << shape_str(g.nodes[in].shape) << '\n';
         text::tensor(os, t.nodes[in].value, opt, in2);
     }
+    text::intermediates(os, forward_intermediates(t, i), opt, in1);
     os << in1 << (n.is_leaf() ? "value " : "output ") << s.node(n.name) << ' ' << shape_str(n.shape) << '\n';
     text::tensor(os, st.value, opt, in2);
     if (!n.is_leaf()) {
@@ -64,6 +66,11 @@ void trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& in
     if (st.received.size() > 1) {
         os << in1 << "worked element " << index_str(index) << ":\n";
         text::worked(os, worked_accumulation(t, i, index, opt.num), opt, in2);
+    }
+    if (!n.is_leaf() && !st.edges.empty()) {
+        const std::vector<Intermediate> sums = backward_intermediates(t, i);
+        if (!sums.empty()) os << '\n';
+        text::intermediates(os, sums, opt, in1);
     }
     for (const EdgeGrad& e : st.edges) {
         os << '\n';
