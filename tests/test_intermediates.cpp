@@ -105,6 +105,25 @@ TEST_CASE("intermediates: XNOR-Net's alpha per filter, TWN's delta and alpha, qu
     check_values(intermediates_of("binarize_stochastic", {vec({0.4, -3, 2})}).forward, "p", {0.7, 0, 1});
 }
 
+TEST_CASE("intermediates: pruning's mask, INQ's powers of two, k-means clusters, shared weights' indices, by hand") {
+    // sparsity 0.5 of 4 weights: the 2 of smallest |W| (0.1 and -0.2) are pruned.
+    check_values(intermediates_of("prune_mask", {vec({0.1, -0.9, -0.2, 0.5})}, {{"sparsity", 0.5}}).forward, "m",
+                 {0, 1, 0, 1});
+    // P = {0, 2^-2, 2^-1, 2^0} (n1 0, n2 -2): |W| = 0.9 lies in [3*2^-2, inf) -> 1; 0.3 in [2^-3, 3*2^-3) -> 2^-2;
+    // 0.4 in [3*2^-3, 3*2^-2) -> 2^-1; 0.05 below 2^-3 -> 0. fraction 0.5 quantizes the 2 largest, 0.9 and 0.4.
+    const Computed p =
+        intermediates_of("pow2_quantize", {vec({0.9, -0.3, 0.4, 0.05})}, {{"n1", 0}, {"n2", -2}, {"fraction", 0.5}});
+    check_values(p.forward, "beta", {1, 0.25, 0.5, 0});
+    check_values(p.forward, "quantized", {1, 0, 1, 0});
+    // Two clusters of [0, 0.1, 1, 1.1]: linspace(0, 1.1, 2) = [0, 1.1]; the means 0.05 and 1.05, two weights each.
+    const Computed k = intermediates_of("kmeans_centroids", {vec({0, 0.1, 1, 1.1})}, {{"clusters", 2}});
+    check_values(k.forward, "initial", {0, 1.1});
+    check_values(k.forward, "idx", {0, 0, 1, 1});
+    check_values(k.forward, "n", {2, 2});
+    // Centroids [-1, 0.5]: 0.2 is nearer 0.5, -0.3 nearer -1 (0.7 against 0.8).
+    check_values(intermediates_of("shared_weights", {vec({0.2, -0.3, -2}), vec({-1, 0.5})}).forward, "idx", {1, 0, 0});
+}
+
 TEST_CASE("intermediates: softmax at temperature T for distillation and cross entropy, by hand") {
     // z = [0, 2 ln 3] at T = 2: z/T = [0, ln 3], softmax = [1/4, 3/4].
     const Tensor z(Shape{1, 2}, {0, 2 * std::log(3.0)});

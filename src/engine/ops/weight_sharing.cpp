@@ -210,7 +210,23 @@ OpDef kmeans_centroids() {
                 return saturating_mul(saturating_mul(element_count(in[0]), 2),
                                       static_cast<std::size_t>(a.integer("iterations")));
             },
-        .pieces = kmeans_pieces};
+        .pieces = kmeans_pieces,
+        .intermediates =
+            [](const OpCall& call, const Names& names) {
+                const Tensor& w = call.input(0);
+                const KMeans r = kmeans_of(w, *call.attrs);
+                Tensor idx(w.shape()), n(Shape{r.members.size()});
+                for (std::size_t i = 0; i < w.size(); ++i) idx[i] = static_cast<double>(r.index[i]);
+                for (std::size_t j = 0; j < r.members.size(); ++j) n[j] = static_cast<double>(r.members[j].size());
+                return std::vector<Intermediate>{
+                    {"initial", fmt::format("the linear initialisation: linspace(min {0}, max {0}, k)", names.in[0]),
+                     r.initial},
+                    {"idx",
+                     fmt::format("the cluster of each weight of {} after {} Lloyd update{}", names.in[0], r.updates,
+                                 r.updates == 1 ? "" : "s"),
+                     idx},
+                    {"n", "the weights each centroid is the mean of (0: kept its initial value)", n}};
+            }};
 }
 
 // The cluster of each weight: where it changes, the shared weight jumps. With
@@ -340,7 +356,18 @@ OpDef shared_weights() {
                 },
             .forward = shared_forward,
             .explain = shared_explain,
-            .pieces = shared_pieces};
+            .pieces = shared_pieces,
+            .intermediates =
+                [](const OpCall& call, const Names& names) {
+                    const Tensor& w = call.input(0);
+                    const std::vector<std::size_t> idx = nearest_centroids(w, call.input(1));
+                    Tensor t(w.shape());
+                    for (std::size_t i = 0; i < w.size(); ++i) t[i] = static_cast<double>(idx[i]);
+                    return std::vector<Intermediate>{
+                        {"idx",
+                         fmt::format("the nearest centroid of {} to each weight (a tie: the lower index)", names.in[1]),
+                         t}};
+                }};
 }
 
 }  // namespace
