@@ -82,7 +82,7 @@ void ask(std::ostream& out, const Trace& t, const Question& q, std::size_t numbe
     const Node& input = g.nodes[t.edge(*q.edge).input];
     std::string question;
     if (q.kind == QuizKind::Local)
-        question = fmt::format("What is the local gradient {}?", opt.style.grad(q.asked));
+        question = fmt::format("What is the local gradient {}?", opt.style.grad(partials(q.asked, opt.utf8)));
     else if (q.kind == QuizKind::Upstream)
         question =
             fmt::format("What is {}, the upstream gradient of {}?", opt.style.grad(q.asked), g.nodes[q.node].name);
@@ -159,7 +159,7 @@ QuizResult run_quiz(std::istream& in, std::ostream& out, const Trace& t, const s
         reply = read_answer(in, out, "answer> ", echo, given);
         if (reply != Reply::Number) break;
         ++r.asked;
-        const std::string right = fmt::format("{} = {}", q.asked, opt.num(q.answer));
+        const std::string right = fmt::format("{} = {}", partials(q.asked, opt.utf8), opt.num(q.answer));
         if (answer_matches(given, q.answer, options.tolerance)) {
             ++r.correct;
             ++r.first_try;
