@@ -124,6 +124,13 @@ TEST_CASE("intermediates: pruning's mask, INQ's powers of two, k-means clusters,
     check_values(intermediates_of("shared_weights", {vec({0.2, -0.3, -2}), vec({-1, 0.5})}).forward, "idx", {1, 0, 0});
 }
 
+TEST_CASE("intermediates: which windows a max pool's maximum wins, by hand") {
+    // A 3 x 3 plane, kernel 2, stride 1: four windows; the 9 is the maximum of all four.
+    const Tensor x(Shape{1, 1, 3, 3}, {1, 2, 3, 4, 9, 5, 6, 7, 8});
+    check_values(intermediates_of("max_pool2d", {x}, {{"kernel", 2}, {"stride", 1}}).forward, "wins",
+                 {0, 0, 0, 0, 4, 0, 0, 0, 0});
+}
+
 TEST_CASE("intermediates: softmax at temperature T for distillation and cross entropy, by hand") {
     // z = [0, 2 ln 3] at T = 2: z/T = [0, ln 3], softmax = [1/4, 3/4].
     const Tensor z(Shape{1, 2}, {0, 2 * std::log(3.0)});
