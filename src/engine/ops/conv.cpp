@@ -117,28 +117,31 @@ std::string weight_formula(const std::string& kc, const std::string& channel, co
            ": the correlation of {x} with d{out} (padding reads 0)";
 }
 
+// dx's formula for a node: the ordinary, depthwise or grouped case.
+std::string input_formula_for(const std::vector<Shape>& in, const Attrs& a) {
+    const ConvGeometry g = geometry(in[0], in[1], a);
+    const std::size_t cg = g.c_per_group(), kg = g.k_per_group();
+    if (g.groups == 1) return input_formula("sum_{k,r,s} d{out}[n,k,i,j] * {w}[k,c,r,s]");
+    if (cg == 1 && kg == 1)
+        return input_formula("sum_{r,s} d{out}[n,c,i,j] * {w}[c,0,r,s] (depthwise: filter c alone)");
+    if (cg == 1)
+        return input_formula(
+            fmt::format("sum over r, s and the filters k = {0}c ... {0}c + {1} of channel c: "
+                        "d{{out}}[n,k,i,j] * {{w}}[k,0,r,s]",
+                        kg, kg - 1));
+    return input_formula(
+        fmt::format("sum over r, s and the filters k = {0}g ... {0}g + {1} of the group g = "
+                    "floor(c/{2}) of c: d{{out}}[n,k,i,j] * {{w}}[k,c - {2}g,r,s]",
+                    kg, kg - 1, cg));
+}
+
 InputRule input_rule() {
     InputRule rule;
     rule.name = "x";
     rule.formula = input_formula(
         "sum over r, s and the filters k of the group g = floor(c/(C/groups)) of c: d{out}[n,k,i,j] * "
         "{w}[k,c - g*C/groups,r,s]");
-    rule.formula_for = [](const std::vector<Shape>& in, const Attrs& a) {
-        const ConvGeometry g = geometry(in[0], in[1], a);
-        const std::size_t cg = g.c_per_group(), kg = g.k_per_group();
-        if (g.groups == 1) return input_formula("sum_{k,r,s} d{out}[n,k,i,j] * {w}[k,c,r,s]");
-        if (cg == 1 && kg == 1)
-            return input_formula("sum_{r,s} d{out}[n,c,i,j] * {w}[c,0,r,s] (depthwise: filter c alone)");
-        if (cg == 1)
-            return input_formula(
-                fmt::format("sum over r, s and the filters k = {0}c ... {0}c + {1} of channel c: "
-                            "d{{out}}[n,k,i,j] * {{w}}[k,0,r,s]",
-                            kg, kg - 1));
-        return input_formula(
-            fmt::format("sum over r, s and the filters k = {0}g ... {0}g + {1} of the group g = "
-                        "floor(c/{2}) of c: d{{out}}[n,k,i,j] * {{w}}[k,c - {2}g,r,s]",
-                        kg, kg - 1, cg));
-    };
+    rule.formula_for = input_formula_for;
     rule.vjp = [](const OpCall& call, const Tensor& up) { return conv_input_grad(geometry(call), up, call.input(1)); };
     rule.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
         const ConvGeometry g = geometry(call);
