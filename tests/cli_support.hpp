@@ -184,11 +184,18 @@ inline std::vector<std::string> lines_of(const std::string& text) {
     return lines;
 }
 
+// The columns a line of text takes on a terminal: one per UTF-8 character ("∂" is one).
+inline std::size_t columns(const std::string& line) {
+    std::size_t n = 0;
+    for (const char c : line) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+    return n;
+}
+
 // Every line of a command's text fits an 80-column terminal.
 inline void check_fits_80_columns(const std::string& text) {
     for (const std::string& line : lines_of(text)) {
         CAPTURE(line);
-        CHECK(line.size() <= 80);
+        CHECK(columns(line) <= 80);
     }
 }
 

@@ -219,7 +219,8 @@ private:
             {"sign", [](double x) { return x > 0   ? 1.0
                                            : x < 0 ? -1.0
                                                    : 0.0; }},
-            {"nearbyint", [](double x) { return std::nearbyint(x); }}};
+            {"nearbyint", [](double x) { return std::nearbyint(x); }},
+            {"round_half_even", [](double x) { return std::nearbyint(x); }}};
         if (const auto f = one.find(name); f != one.end() && args.size() == 1) return f->second(args[0]);
         if (name == "min" && args.size() == 2) return std::min(args[0], args[1]);
         if (name == "max" && args.size() == 2) return std::max(args[0], args[1]);

@@ -14,7 +14,7 @@
 //
 // A comparison is 1 or 0. A name with an index (dout[n,c]) stands for that
 // element: its value is the name's. Functions: sqrt exp log abs sign
-// nearbyint (halves to even) min max.
+// nearbyint and round_half_even (halves to even) min max.
 #include <cstddef>
 #include <functional>
 #include <map>

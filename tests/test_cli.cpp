@@ -116,7 +116,7 @@ TEST_CASE("cli: run and trace output fit in 80 columns without colour") {
         CHECK_FALSE(has_escape(out));
         for (const auto& line : lines_of(out)) {
             CAPTURE(line);
-            CHECK(line.size() <= 80);
+            CHECK(columns(line) <= 80);
         }
     };
     for (const auto& f : lesson_facts()) {

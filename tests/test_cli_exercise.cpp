@@ -326,7 +326,9 @@ TEST_CASE("docs: check-your-backward.md excerpts are what its workflow prints") 
     REQUIRE(excerpt.size() > 20);
 
     const std::string dir = s.dir.string();
-    auto bnstep_in_dir = [&](const std::vector<std::string>& args) { return run_bnstep(args, dir); };
+    auto bnstep_in_dir = [&](const std::vector<std::string>& args) {
+        return run_bnstep(args, dir, {{"LC_ALL", "C.UTF-8"}});  // the doc quotes "∂"
+    };
     std::string printed = bnstep_in_dir({"export", "batchnorm", "-o", "batchnorm.npz"}).out;
     REQUIRE(
         run_command({numpy_python(), example("batchnorm_backward.py"), "batchnorm.npz", "mine.npz"}, dir).exit_code ==

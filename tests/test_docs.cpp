@@ -7,8 +7,8 @@
 // test_op_reference.cpp) and json-output.md (JSON, not text):
 //   - the commands are the lines of ```sh blocks that start with `bnstep `,
 //     except lines containing '|' or '>'; a trailing `# comment` is dropped;
-//   - each runs from the repository root, with `--color never` added to
-//     `run`, `trace` and `check-gradients`;
+//   - each runs from the repository root, in a UTF-8 locale (formulas write
+//     "∂"), with `--color never` added to `run`, `trace` and `check-gradients`;
 //   - every non-blank line of every ```text block, trimmed, must be a
 //     substring of all the commands' stdout and stderr put together, except
 //     lines that are "..." or start with "..." or "…", and blocks whose
@@ -177,7 +177,7 @@ int check_doc(const std::string& name) {
         const std::string& command = c.text;
         CAPTURE(line);
         CAPTURE(command);
-        const RunResult r = run_bnstep(c.args, source_dir());
+        const RunResult r = run_bnstep(c.args, source_dir(), {{"LC_ALL", "C.UTF-8"}});  // the docs quote "∂"
         CHECK_FALSE(r.timed_out);
         CHECK_FALSE(contains(r.err, "unknown command"));
         const int exit_code = r.exit_code;

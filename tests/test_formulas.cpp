@@ -200,12 +200,13 @@ bool same(double a, double b) { return a == b || std::fabs(a - b) <= 1e-12 * std
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
-// What follows the head ("d(1/v)/dv = ", "...; straight-through estimator: "):
+// What follows the head ("∂(1/v)/∂v = ", "...; straight-through estimator: "):
 // the local gradient, then prose.
 std::optional<std::string> body_of(const std::string& formula) {
     const std::string ste = "straight-through estimator: ";
     if (const auto p = formula.find(ste); p != std::string::npos) return formula.substr(p + ste.size());
-    if (const auto p = formula.find(" = "); p != std::string::npos && formula[0] == 'd') return formula.substr(p + 3);
+    const bool head = formula[0] == 'd' || starts_with(formula, "∂");
+    if (const auto p = formula.find(" = "); p != std::string::npos && head) return formula.substr(p + 3);
     return std::nullopt;
 }
 
@@ -410,6 +411,7 @@ TEST_CASE("formula evaluator: hand-computed values") {
     CHECK(eval_formula("1 where |v| <= 1, else 0", v) == 0);
     CHECK(eval_formula("|x - v| * 2", v) == 6);
     CHECK(eval_formula("nearbyint(2.5) + nearbyint(3.5) + nearbyint(-0.5)", v) == 6);  // halves to even
+    CHECK(eval_formula("round_half_even(2.5) + round_half_even(3.5) + round_half_even(-1.5)", v) == 4);
     CHECK(eval_formula("max(v, 3) - min(v, 3) + sign(x) + abs(x)", v) == 1);
     CHECK(eval_formula("exp(log(v))", v) == doctest::Approx(2).epsilon(1e-15));
     CHECK(eval_formula("dout[n,c] / (H*W)", v) == doctest::Approx(1.0 / 6).epsilon(1e-15));

@@ -451,8 +451,17 @@ TEST_CASE("worked examples show the steps: level and rounding, delta and alpha, 
     };
     const std::string q = notes(Eval("quantize", {vec({2.37})}, {{"scale", 0.25}}), 0);
     CHECK(q.find("x[0]/scale = 2.37/0.25 = 9.48") != std::string::npos);
-    CHECK(q.find("halves to even): 9; plus zero_point 0: 9") != std::string::npos);
-    CHECK(q.find("dequantized: (q - zero_point) * scale = (9 - 0) * 0.25 = 2.25") != std::string::npos);
+    // A zero point of 0 adds no term: 2.37/0.25 = 9.48 rounds to 9, and 9 * 0.25 = 2.25.
+    CHECK(q.find("clamp(round_half_even(x[0]/0.25), 0, 255) * 0.25 = 9 * 0.25") != std::string::npos);
+    CHECK(q.find("rounded half to even: 9") != std::string::npos);
+    CHECK(q.find("dequantized: q * scale = 9 * 0.25 = 2.25") != std::string::npos);
+    CHECK(q.find("+ 0") == std::string::npos);
+    CHECK(q.find("- 0") == std::string::npos);
+    // zero point 3: level 9 + 3 = 12, and (12 - 3) * 0.25 = 2.25.
+    const std::string z = notes(Eval("quantize", {vec({2.37})}, {{"scale", 0.25}, {"zero_point", 3}}), 0);
+    CHECK(z.find("(clamp(round_half_even(x[0]/0.25) + 3, 0, 255) - 3) * 0.25 = (12 - 3) * 0.25") != std::string::npos);
+    CHECK(z.find("rounded half to even: 9; plus zero_point 3: 12") != std::string::npos);
+    CHECK(z.find("dequantized: (q - zero_point) * scale = (12 - 3) * 0.25 = 2.25") != std::string::npos);
     const std::string t = notes(Eval("ternarize", {vec({0.9, -0.1, 0.4, -0.6, 0.0, 0.2})}), 1);
     CHECK(t.find("delta = 0.7 * mean |x| = 0.7 * 0.366667 = 0.256667") != std::string::npos);
     CHECK(t.find("alpha = mean |x| over the 3 weights beyond +-delta = 0.633333") != std::string::npos);

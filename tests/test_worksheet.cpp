@@ -113,10 +113,10 @@ TEST_CASE("worksheet: the blank sheet has one blank per gradient element and non
     CHECK_FALSE(contains(blank, "-0.7513"));          // dxmu[1,2]
     CHECK(contains(blank, "[1.871  1.118  1.118]"));  // the forward values are there
     CHECK(contains(
-        blank, "- to `ivar`: `d(xmu * ivar)/divar = xmu`; ivar was broadcast from (3,) to (4, 3), so sum over axis 0"));
+        blank, "- to `ivar`: `∂(xmu * ivar)/∂ivar = xmu`; ivar was broadcast from (3,) to (4, 3), so sum over axis 0"));
     CHECK(contains(blank, "xmu feeds 2 nodes, so their gradients add: dxmu = dxmu1 + dxmu2"));
     CHECK(contains(
-        blank, "- to `eps`: `d(sqrt(var + eps))/deps = 0.5/sqrt(var + eps)` (eps is a constant: it gets no gradient)"));
+        blank, "- to `eps`: `∂(sqrt(var + eps))/∂eps = 0.5/sqrt(var + eps)` (eps is a constant: it gets no gradient)"));
     CHECK(contains(blank, "`bnstep worksheet batchnorm --format markdown --answers`"));
 }
 

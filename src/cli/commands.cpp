@@ -1,5 +1,7 @@
 #include "commands.hpp"
 
+#include "bnstep/notation.hpp"
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
@@ -11,6 +13,7 @@
 #include <sstream>
 
 #include "bnstep/error.hpp"
+#include "bnstep/notation.hpp"
 #include "bnstep/version.hpp"
 #include "build_info.hpp"
 #include "bnstep/parallel.hpp"
@@ -384,7 +387,7 @@ int list_ops(const Common& common) {
     else if (common.format == "schema")
         std::cout << lesson_schema_json(builtin_ops());
     else
-        std::cout << op_list_text(builtin_ops(), common.print().style);
+        std::cout << partials(op_list_text(builtin_ops(), common.print().style), common.print().utf8);
     return kOk;
 }
 

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "bnstep/error.hpp"
+#include "bnstep/notation.hpp"
 #include "guard.hpp"
 #include "option_values.hpp"
 #include "settings.hpp"
@@ -47,6 +48,7 @@ PrintOptions Common::print() const {
     const char* no_color = std::getenv("NO_COLOR");
     const bool allowed = no_color == nullptr || *no_color == '\0';
     o.style.color = allowed && (color == "always" || (color == "auto" && isatty(STDOUT_FILENO)));
+    o.utf8 = locale_is_utf8(std::getenv("LC_ALL"), std::getenv("LC_CTYPE"), std::getenv("LANG"));
     return o;
 }
 

@@ -145,6 +145,12 @@ expected.
 When set to anything but the empty string, no colour is printed, even with
 \fB\-\-color always\fR.
 .TP
+.BR LC_ALL ", " LC_CTYPE ", " LANG
+The first of them set to a non-empty value is the locale. In a UTF-8 locale
+(one whose name says UTF\-8 or utf8) text output writes a partial derivative as
+\(pdout/\(pdgamma; in any other, or with none of them set, as d(out)/d(gamma).
+JSON, Markdown and LaTeX output are the same in every locale.
+.TP
 .B BNSTEP_THREADS
 The number of threads the convolution kernels and gradient checks may use, a
 whole number from 1 to 1024 (anything else is an error, exit status 2); by

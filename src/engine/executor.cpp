@@ -196,7 +196,7 @@ void backward_node(Trace& t, std::size_t i, const std::vector<bool>& gets, const
         e.slot = s;
         auto edge_names = formula_names_;
         edge_names[rule.name] = in_names[s];  // a repeated input is named by its slot
-        e.formula = render(rule.formula, edge_names);
+        e.formula = render(rule.formula_for ? rule.formula_for(in_shapes, node.attrs) : rule.formula, edge_names);
         if (!rule.differentiable)
             e.status = EdgeGrad::Status::NotDifferentiable;
         else if (!gets[in])
@@ -208,6 +208,18 @@ void backward_node(Trace& t, std::size_t i, const std::vector<bool>& gets, const
 }
 
 }  // namespace
+
+std::vector<Intermediate> forward_intermediates(const Trace& t, std::size_t node) {
+    const Node& n = t.graph->nodes[node];
+    if (n.is_leaf() || !n.op->intermediates) return {};
+    return n.op->intermediates(t.call(node), t.names(node, 0));
+}
+
+std::vector<Intermediate> backward_intermediates(const Trace& t, std::size_t node) {
+    const Node& n = t.graph->nodes[node];
+    if (n.is_leaf() || !n.op->backward_intermediates || !t.nodes[node].grad) return {};
+    return n.op->backward_intermediates(t.call(node), *t.nodes[node].grad, t.names(node, 0));
+}
 
 Worked worked_value(const Trace& t, std::size_t node, const Index& at, const NumFmt& num) {
     return t.graph->nodes[node].op->explain(t.call(node), t.names(node, 0), at, num);

@@ -105,9 +105,9 @@ std::vector<std::string> stats_notes(const Layout& l, const Stats& s, const std:
 // gamma and beta of training mode: the factor of gamma is xhat from the batch's statistics.
 InputRule affine_rule(const std::string& name, bool is_gamma, bool spatial) {
     const std::string over = spatial ? "n, h and w" : "the batch";
-    if (!is_gamma) return channel_affine_rule(name, "d{out}/d{beta} = 1, summed over " + over, spatial, ones_factor());
+    if (!is_gamma) return channel_affine_rule(name, "∂{out}/∂{beta} = 1, summed over " + over, spatial, ones_factor());
     return channel_affine_rule(
-        name, "d{out}/d{gamma} = xhat = ({x} - mu) / sqrt(var + {eps}), summed over " + over, spatial,
+        name, "∂{out}/∂{gamma} = xhat = ({x} - mu) / sqrt(var + {eps}), summed over " + over, spatial,
         {.local = [](const OpCall& call) { return batch_stats(call).xhat; },
          .name = "xhat",
          .notes =
@@ -198,6 +198,30 @@ Worked batchnorm_explain(const OpCall& call, const Names& names, const Index& at
     return w;
 }
 
+// mu, var, ivar and xhat: what the forward formula and the closed form use.
+std::vector<Intermediate> batchnorm_intermediates(const OpCall& call, const Names& names) {
+    const Layout l(call.input(0).shape());
+    const Stats s = batch_stats(call);
+    const std::string& x = names.in[0];
+    const std::string over = per_channel_words(l);
+    return {{"mu", fmt::format("mean of {} {}", x, over), per_channel(s.mu)},
+            {"var", fmt::format("mean of ({} - mu)^2 {}", x, over), per_channel(s.var)},
+            {"ivar", fmt::format("1/sqrt(var + eps), eps = {}", call.attrs->number("eps")), per_channel(s.ivar)},
+            {"xhat", fmt::format("({} - mu) * ivar", x), s.xhat}};
+}
+
+// The two sums of the closed form of dx.
+std::vector<Intermediate> batchnorm_backward_intermediates(const OpCall& call, const Tensor& up, const Names& names) {
+    const Layout l(call.input(0).shape());
+    const Stats s = batch_stats(call);
+    const auto [sum_up, sum_up_xhat] = upstream_sums(l, up, s.xhat);
+    const std::string over = per_channel_words(l);
+    return {
+        {fmt::format("sum {}", names.upstream), fmt::format("sum of {} {}", names.upstream, over), per_channel(sum_up)},
+        {fmt::format("sum({} * xhat)", names.upstream), fmt::format("sum of {} * xhat {}", names.upstream, over),
+         per_channel(sum_up_xhat)}};
+}
+
 std::map<std::string, std::string> batchnorm_vars(bool spatial, const std::vector<Shape>& in) {
     const std::size_t rank = spatial ? 4 : 2;
     if (in[0].size() != rank) return std::map<std::string, std::string>{};
@@ -242,7 +266,9 @@ OpDef batchnorm_op(bool spatial) {
             .forward = batchnorm_forward,
             .explain = batchnorm_explain,
             .vars = [spatial](const std::vector<Shape>& in, const Attrs&) { return batchnorm_vars(spatial, in); },
-            .reach = batchnorm_reach()};
+            .reach = batchnorm_reach(),
+            .intermediates = batchnorm_intermediates,
+            .backward_intermediates = batchnorm_backward_intermediates};
 }
 
 }  // namespace

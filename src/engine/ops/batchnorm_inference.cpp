@@ -109,7 +109,19 @@ OpDef running_stat_op(bool variance) {
             },
         .forward = [variance](const OpCall& call) { return running_stat_forward(call, variance); },
         .explain = [variance](const OpCall& call, const Names& names, const Index& at,
-                              const NumFmt& num) { return running_stat_explain(call, names, at, variance, num); }};
+                              const NumFmt& num) { return running_stat_explain(call, names, at, variance, num); },
+        .intermediates =
+            [variance](const OpCall& call, const Names& names) {
+                const Layout l(call.input(0).shape());
+                std::vector<Intermediate> q{{"mu", fmt::format("mean of {} {}", names.in[0], per_channel_words(l)),
+                                             per_channel(batch_statistic(call.input(0), false))}};
+                if (variance)
+                    q.push_back({"var_unbiased",
+                                 fmt::format("sum of ({} - mu)^2 {}, divided by M - 1 = {}", names.in[0],
+                                             per_channel_words(l), l.count - 1),
+                                 per_channel(batch_statistic(call.input(0), true))});
+                return q;
+            }};
 }
 
 // 1/sqrt(running_var + eps) per channel.
@@ -165,7 +177,7 @@ std::string training_mode_note(const OpCall& call, const Tensor& up, const Names
 InputRule inference_x_rule() {
     InputRule r{.name = "x",
                 .formula =
-                    "d{out}/d{x} = {gamma} / sqrt({running_var} + {eps}), per channel: the running statistics "
+                    "∂{out}/∂{x} = {gamma} / sqrt({running_var} + {eps}), per channel: the running statistics "
                     "are constants, so no path runs through mu and var",
                 .local = inference_x_local};
     r.vjp = upstream_times(r.local);
@@ -236,7 +248,7 @@ OpDef inference_op(bool spatial) {
                        buffer_rule("running_var", "the variance kept during training", {Domain::Kind::Positive}),
                        channel_affine_rule(
                            "gamma",
-                           "d{out}/d{gamma} = xhat = ({x} - {running_mean}) / sqrt({running_var} + "
+                           "∂{out}/∂{gamma} = xhat = ({x} - {running_mean}) / sqrt({running_var} + "
                            "{eps}), summed over " +
                                over,
                            spatial,
@@ -246,11 +258,18 @@ OpDef inference_op(bool spatial) {
                                 [](const OpCall& call, const Names& names, std::size_t c, const NumFmt& num) {
                                     return std::vector<std::string>{running_ivar_note(call, names, c, num)};
                                 }}),
-                       channel_affine_rule("beta", "d{out}/d{beta} = 1, summed over " + over, spatial, ones_factor())},
+                       channel_affine_rule("beta", "∂{out}/∂{beta} = 1, summed over " + over, spatial, ones_factor())},
             .attrs = {{"eps", AttrType::Number, 1e-5, "added to the running variance before the square root"}},
             .shape = [spatial](const std::vector<Shape>& in, const Attrs&) { return inference_shape(spatial, in); },
             .forward = inference_forward,
-            .explain = inference_explain};
+            .explain = inference_explain,
+            .intermediates =
+                [](const OpCall& call, const Names& names) {
+                    return std::vector<Intermediate>{
+                        {"rivar", fmt::format("1/sqrt({} + eps), eps = {}", names.in[2], call.attrs->number("eps")),
+                         per_channel(running_ivar(call))},
+                        {"xhat", fmt::format("({} - {}) * rivar", names.in[0], names.in[1]), running_xhat(call)}};
+                }};
 }
 
 }  // namespace

@@ -43,6 +43,18 @@ Stats stats_of(const Tensor& x, double eps);
 std::pair<std::vector<double>, std::vector<double>> upstream_sums(const Layout& l, const Tensor& up,
                                                                   const Tensor& xhat);
 
+// One value per channel as a (C,) tensor, for OpDef::intermediates.
+inline Tensor per_channel(const std::vector<double>& v) {
+    Tensor t(Shape{v.size()});
+    for (std::size_t c = 0; c < v.size(); ++c) t[c] = v[c];
+    return t;
+}
+
+// "over the batch, per column" or "over n, h and w, per channel".
+inline std::string per_channel_words(const Layout& l) {
+    return l.spatial ? "over n, h and w, per channel" : "over the batch, per column";
+}
+
 // The closed-form gradient of one element of x in training mode (docs/background.md#the-closed-form):
 // (1/M) * gamma * ivar * (M * up - sum up - xhat * sum(up * xhat)), the sums over the element's channel.
 inline double training_dx(std::size_t count, double gamma, double ivar, double up, double sum_up, double xhat,

@@ -70,7 +70,7 @@ OpDef binarize_stochastic() {
         .forward_formula = "+1 if u < clip(({w} + 1)/2, 0, 1) else -1",
         .inputs = {local_rule(
             "w",
-            "d{out}/d{w}: true derivative 0 almost everywhere; straight-through estimator: 1 where |{w}| <= 1, else 0, "
+            "∂{out}/∂{w}: true derivative 0 almost everywhere; straight-through estimator: 1 where |{w}| <= 1, else 0, "
             "the derivative of the expectation E[{out}] = 2*hard_sigmoid({w}) - 1 = hardtanh({w})",
             [](const OpCall& call) {
                 Tensor l(call.input(0).shape());
@@ -110,7 +110,20 @@ OpDef binarize_stochastic() {
         .surrogate =
             anchored_surrogate([](const Attrs&) { return std::string("hardtanh, the expectation"); },
                                binarize_stochastic_forward, [](double w, const Attrs&) { return unit_clip(w); },
-                               [](const OpCall& call) { return pieces_by_element(call.input(0), unit_region); })};
+                               [](const OpCall& call) { return pieces_by_element(call.input(0), unit_region); }),
+        .intermediates =
+            [](const OpCall& call, const Names& names) {
+                const Tensor& w = call.input(0);
+                Tensor p(w.shape());
+                for (std::size_t k = 0; k < w.size(); ++k) p[k] = hard_sigmoid(w[k]);
+                return std::vector<Intermediate>{
+                    {"u", fmt::format("the uniform draws of seed {}, one per element", call.attrs->integer("seed")),
+                     Tensor(w.shape(), uniform_draws(*call.attrs, w.size()))},
+                    {"p",
+                     fmt::format("hard_sigmoid({}) = clip(({} + 1)/2, 0, 1), the probability of +1", names.in[0],
+                                 names.in[0]),
+                     p}};
+            }};
 }
 
 // XNOR-Net: filter k (index 0 of W) becomes alpha_k * sign(W), alpha_k = mean |W_k|.
@@ -212,6 +225,14 @@ Worked xnor_explain_grad(const OpCall& call, const Tensor& up, const Names& name
     return out;
 }
 
+// The formula of dW, ending with the straight-through estimator: `ste` follows its name.
+std::string xnor_formula(const std::string& ste) {
+    return "d{W}[i] = d{out}[i] * alpha_k * ste'({W}[i]) + (sign({W}[i])/{n}) * sum_{j in filter k} d{out}[j] * "
+           "sign({W}[j]): through alpha_k its true derivative ∂alpha_k/∂{W}[i] = sign({W}[i])/{n}; through sign the "
+           "true derivative 0 almost everywhere; straight-through estimator" +
+           ste;
+}
+
 OpDef xnor_binarize() {
     return {
         .name = "xnor_binarize",
@@ -221,16 +242,18 @@ OpDef xnor_binarize() {
             "alpha_k * sign(W), alpha_k = mean |W_k|, the scale that best fits the full-precision filter. The "
             "backward goes through alpha by its true derivative and through sign by a straight-through estimator",
         .forward_formula = "alpha_k * sign({W}), alpha_k = mean |{W}[k,...]|",
-        .inputs =
-            {{.name = "W",
-              .formula =
-                  "d{W}[i] = d{out}[i] * alpha_k * ste'({W}[i]) + (sign({W}[i])/{n}) * sum_{j in filter k} "
-                  "d{out}[j] * sign({W}[j]): through alpha_k its true derivative d alpha_k/d{W}[i] = sign({W}[i])/{n}; "
-                  "through sign the true derivative 0 almost everywhere; straight-through estimator: ste' = 1 (ste "
-                  "identity), or 1 where |{W}[i]| <= 1, else 0 (ste hardtanh)",
-              .straight_through = true,
-              .vjp = xnor_vjp,
-              .explain = xnor_explain_grad}},
+        .inputs = {{.name = "W",
+                    .formula =
+                        xnor_formula(": ste' = 1 (ste identity), or 1 where |{W}[i]| <= 1, else 0 (ste hardtanh)"),
+                    .straight_through = true,
+                    .vjp = xnor_vjp,
+                    .explain = xnor_explain_grad,
+                    .formula_for =
+                        [](const std::vector<Shape>&, const Attrs& a) {
+                            return xnor_formula(ste_of(a) == Ste::Identity
+                                                    ? ", ste identity: ste' = 1"
+                                                    : ", ste hardtanh: ste' = 1 where |{W}[i]| <= 1, else 0");
+                        }}},
         .attrs = {ste_attr(Ste::Hardtanh)},
         .shape =
             [](const std::vector<Shape>& in, const Attrs&) {
@@ -260,12 +283,23 @@ OpDef xnor_binarize() {
                 return v;
             },
         .pieces = [](const OpCall& call) { return pieces_by_element(call.input(0), sign_piece); },
-        .surrogate = Surrogate{.name = ste_name, .forward = xnor_surrogate, .pieces = [](const OpCall& call) {
-                                   const bool hardtanh = ste_of(*call.attrs) == Ste::Hardtanh;
-                                   return pieces_by_element(call.input(0), [hardtanh](double v) {
-                                       return 3 * sign_piece(v) + (hardtanh ? unit_region(v) : 0);
-                                   });
-                               }}};
+        .surrogate = Surrogate{.name = ste_name,
+                               .forward = xnor_surrogate,
+                               .pieces =
+                                   [](const OpCall& call) {
+                                       const bool hardtanh = ste_of(*call.attrs) == Ste::Hardtanh;
+                                       return pieces_by_element(call.input(0), [hardtanh](double v) {
+                                           return 3 * sign_piece(v) + (hardtanh ? unit_region(v) : 0);
+                                       });
+                                   }},
+        .intermediates =
+            [](const OpCall& call, const Names& names) {
+                const Filters f = filters_of(call.input(0));
+                return std::vector<Intermediate>{
+                    {"alpha",
+                     fmt::format("mean |{}[k,...]| of each filter k, over its {} elements", names.in[0], f.size),
+                     Tensor(Shape{f.count}, f.alpha)}};
+            }};
 }
 
 }  // namespace

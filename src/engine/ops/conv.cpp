@@ -72,10 +72,14 @@ Worked conv_explain_forward(const OpCall& call, const Names& names, const Index&
     const std::size_t c0 = g.input_channel(k, 0);
     Worked out;
     out.lhs = element(names.out, call.out->shape(), concrete(at));
-    out.symbolic = fmt::format("{}sum_{{c,r,s}} {}[{},c,r,s] * {}[{},{},{},{}]",
-                               bias ? names.in[2] + fmt::format("[{}] + ", k) : "", names.in[1], k, names.in[0], n,
-                               c0 ? fmt::format("{}+c", c0) : "c", window(std::to_string(i), "r", g),
-                               window(std::to_string(j), "s", g));
+    const bool one_channel = g.c_per_group() == 1;  // depthwise: the filter's only channel is 0
+    out.symbolic = fmt::format("{}sum_{{{}r,s}} {}[{},{},r,s] * {}[{},{},{},{}]",
+                               bias ? names.in[2] + fmt::format("[{}] + ", k) : "", one_channel ? "" : "c,",
+                               names.in[1], k, one_channel ? "0" : "c", names.in[0], n,
+                               one_channel ? std::to_string(c0)
+                               : c0        ? fmt::format("{}+c", c0)
+                                           : "c",
+                               window(std::to_string(i), "r", g), window(std::to_string(j), "s", g));
     std::vector<std::string> terms;
     std::size_t skipped = 0;
     for (std::size_t c = 0; c < g.c_per_group(); ++c)
@@ -98,13 +102,46 @@ Worked conv_explain_forward(const OpCall& call, const Names& names, const Index&
     return out;
 }
 
+// dx's formula, the sum given: it runs over the outputs (i,j) whose window reads (p,q).
+std::string input_formula(const std::string& sum) {
+    return "d{x}[n,c,p,q] = " + sum +
+           " over the outputs (i,j) whose window reads (p,q): p = i*stride + r*dilation - padding, q = j*stride + "
+           "s*dilation - padding; the full correlation of d{out} with the flipped kernels (stride {stride}, padding "
+           "{padding}, dilation {dilation}, groups {groups})";
+}
+
+// dw's formula: the weight's index `kc`, the input channel filter k reads as its channel c, and what defines it.
+std::string weight_formula(const std::string& kc, const std::string& channel, const std::string& where) {
+    return "d{w}[" + kc + ",r,s] = sum_{n,i,j} d{out}[n,k,i,j] * {x}[n," + channel +
+           ",i*stride + r*dilation - padding, j*stride + s*dilation - padding]" + where +
+           ": the correlation of {x} with d{out} (padding reads 0)";
+}
+
+// dx's formula for a node: the ordinary, depthwise or grouped case.
+std::string input_formula_for(const std::vector<Shape>& in, const Attrs& a) {
+    const ConvGeometry g = geometry(in[0], in[1], a);
+    const std::size_t cg = g.c_per_group(), kg = g.k_per_group();
+    if (g.groups == 1) return input_formula("sum_{k,r,s} d{out}[n,k,i,j] * {w}[k,c,r,s]");
+    if (cg == 1 && kg == 1)
+        return input_formula("sum_{r,s} d{out}[n,c,i,j] * {w}[c,0,r,s] (depthwise: filter c alone)");
+    if (cg == 1)
+        return input_formula(
+            fmt::format("sum over r, s and the filters k = {0}c ... {0}c + {1} of channel c: "
+                        "d{{out}}[n,k,i,j] * {{w}}[k,0,r,s]",
+                        kg, kg - 1));
+    return input_formula(
+        fmt::format("sum over r, s and the filters k = {0}g ... {0}g + {1} of the group g = "
+                    "floor(c/{2}) of c: d{{out}}[n,k,i,j] * {{w}}[k,c - {2}g,r,s]",
+                    kg, kg - 1, cg));
+}
+
 InputRule input_rule() {
     InputRule rule;
     rule.name = "x";
-    rule.formula =
-        "d{x}[n,c,p,q] = sum_{k,r,s} d{out}[n,k,i,j] * {w}[k,c,r,s] over the outputs (i,j) whose window reads (p,q): "
-        "p = i*stride + r*dilation - padding, q = j*stride + s*dilation - padding; the full correlation of d{out} "
-        "with the flipped kernels (stride {stride}, padding {padding}, dilation {dilation}, groups {groups})";
+    rule.formula = input_formula(
+        "sum over r, s and the filters k of the group g = floor(c/(C/groups)) of c: d{out}[n,k,i,j] * "
+        "{w}[k,c - g*C/groups,r,s]");
+    rule.formula_for = input_formula_for;
     rule.vjp = [](const OpCall& call, const Tensor& up) { return conv_input_grad(geometry(call), up, call.input(1)); };
     rule.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
         const ConvGeometry g = geometry(call);
@@ -174,9 +211,16 @@ InputRule input_rule() {
 InputRule weight_rule() {
     InputRule rule;
     rule.name = "w";
-    rule.formula =
-        "d{w}[k,c,r,s] = sum_{n,i,j} d{out}[n,k,i,j] * {x}[n,c,i*stride + r*dilation - padding, j*stride + "
-        "s*dilation - padding]: the correlation of {x} with d{out} (padding reads 0)";
+    rule.formula = weight_formula("k,c", "g*C/groups + c", ", g = floor(k/(K/groups)) the group of filter k");
+    rule.formula_for = [](const std::vector<Shape>& in, const Attrs& a) {
+        const ConvGeometry g = geometry(in[0], in[1], a);
+        const std::size_t cg = g.c_per_group(), kg = g.k_per_group();
+        if (g.groups == 1) return weight_formula("k,c", "c", "");
+        if (cg == 1 && kg == 1) return weight_formula("k,0", "k", " (depthwise: filter k reads channel k alone)");
+        if (cg == 1) return weight_formula("k,0", fmt::format("floor(k/{})", kg), "");
+        return weight_formula("k,c", fmt::format("{}g + c", cg),
+                              fmt::format(", g = floor(k/{}) the group of filter k", kg));
+    };
     rule.vjp = [](const OpCall& call, const Tensor& up) { return conv_weight_grad(geometry(call), up, call.input(0)); };
     rule.explain = [](const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
         const ConvGeometry g = geometry(call);

@@ -104,12 +104,12 @@ void add_linalg_ops(OpTable& t) {
          .summary = "matrix product A @ B of an (n, k) and a (k, m) matrix",
          .forward_formula = "{A} @ {B}",
          .inputs = {{.name = "A",
-                     .formula = "d({A} @ {B})/d{A}: d{A} = d{out} @ {B}^T, i.e. d{A}[i,k] = sum_j d{out}[i,j] * "
+                     .formula = "∂({A} @ {B})/∂{A}: d{A} = d{out} @ {B}^T, i.e. d{A}[i,k] = sum_j d{out}[i,j] * "
                                 "{B}[k,j]",
                      .vjp = [](const OpCall& call, const Tensor& up) { return matmul(up, false, call.input(1), true); },
                      .explain = explain_grad_a},
                     {.name = "B",
-                     .formula = "d({A} @ {B})/d{B}: d{B} = {A}^T @ d{out}, i.e. d{B}[k,j] = sum_i {A}[i,k] * "
+                     .formula = "∂({A} @ {B})/∂{B}: d{B} = {A}^T @ d{out}, i.e. d{B}[k,j] = sum_i {A}[i,k] * "
                                 "d{out}[i,j]",
                      .vjp = [](const OpCall& call, const Tensor& up) { return matmul(call.input(0), true, up, false); },
                      .explain = explain_grad_b}},

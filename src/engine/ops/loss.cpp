@@ -177,7 +177,13 @@ OpDef cross_entropy_op() {
         .shape = ce_shape,
         .forward = ce_forward,
         .explain = ce_explain,
-        .vars = n_var};
+        .vars = n_var,
+        .intermediates = [](const OpCall& call, const Names& names) {
+            const Tensor& z = call.input(0);
+            return std::vector<Intermediate>{{fmt::format("softmax({})", names.in[0]),
+                                              "along each row: exp(z_c - m) / sum_k exp(z_k - m), m the row's largest",
+                                              softmax_along(z, z.rank() - 1, 1.0)}};
+        }};
 }
 
 // ---- soft_cross_entropy(logits, target; temperature) ----
@@ -304,6 +310,16 @@ Worked softce_explain(const OpCall& call, const Names& names, const Index&, cons
     return w;
 }
 
+// softmax and log_softmax of logits/T: the backward's q and the forward's terms.
+std::vector<Intermediate> softce_intermediates(const OpCall& call, const Names& names) {
+    const Tensor& z = call.input(0);
+    const double t = temperature_attr(*call.attrs);
+    const std::string arg = t == 1.0 ? names.in[0] : fmt::format("{}/{}", names.in[0], t);
+    return {{fmt::format("softmax({})", arg), "along each row, the student's distribution q at temperature T",
+             softmax_along(z, z.rank() - 1, t)},
+            {fmt::format("log_softmax({})", arg), "along each row", log_softmax_along(z, z.rank() - 1, t)}};
+}
+
 OpDef soft_cross_entropy_op() {
     return {.name = "soft_cross_entropy",
             .family = "loss",
@@ -334,7 +350,8 @@ OpDef soft_cross_entropy_op() {
             .shape = softce_shape,
             .forward = softce_forward,
             .explain = softce_explain,
-            .vars = n_var};
+            .vars = n_var,
+            .intermediates = softce_intermediates};
 }
 
 }  // namespace

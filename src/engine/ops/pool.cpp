@@ -201,6 +201,16 @@ std::vector<long long> max_pool_pieces(const OpCall& call) {
     return p;
 }
 
+// How many windows each element of x is the maximum of: where dx is not 0.
+std::vector<Intermediate> max_pool_wins(const OpCall& call, const Names& names) {
+    const PoolGeometry g = pool_geometry(call);
+    Tensor wins(call.input(0).shape());
+    for_outputs(g, [&](auto n, auto c, auto i, auto j, auto) { wins[argmax(g, call.input(0), n, c, i, j)] += 1.0; });
+    return {{"wins",
+             fmt::format("how many windows each element of {} is the maximum of (0: it gets no gradient)", names.in[0]),
+             wins}};
+}
+
 OpDef max_pool() {
     return window_op(
         {.name = "max_pool2d",
@@ -216,7 +226,8 @@ OpDef max_pool() {
          .forward = max_pool_forward,
          .explain = max_pool_explain,
          .reach = window_reach(-std::numeric_limits<double>::infinity()),
-         .pieces = max_pool_pieces});
+         .pieces = max_pool_pieces,
+         .intermediates = max_pool_wins});
 }
 
 OpDef avg_pool() {

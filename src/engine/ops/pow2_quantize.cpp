@@ -114,7 +114,7 @@ Worked pow2_explain(const OpCall& call, const Names& names, const Index& at, con
 InputRule pow2_weights_rule() {
     return local_rule(
         "W",
-        "d{out}/d{W} = 0 where {W} is quantized (frozen at its power of two), 1 where it is not yet (it passes "
+        "∂{out}/∂{W} = 0 where {W} is quantized (frozen at its power of two), 1 where it is not yet (it passes "
         "unchanged); the true derivative",
         [](const OpCall& call) { return flags_as(call.input(0).shape(), quantized_of(call), false); },
         [](const OpCall& call, const Names& names, const Index& at, const NumFmt&) {
@@ -124,6 +124,25 @@ InputRule pow2_weights_rule() {
                              {why_quantized(call, wi, at, quantized) +
                               (quantized ? ", so frozen: no gradient" : ", so the gradient passes")}};
         });
+}
+
+// Which weights are quantized, and the power of two each would take.
+std::vector<Intermediate> pow2_intermediates(const OpCall& call, const Names& names) {
+    const PowerGrid g = power_grid_of(*call.attrs);
+    const Tensor& w = call.input(0);
+    const std::vector<bool> quantized = quantized_of(call);
+    Tensor mask(w.shape()), beta(w.shape());
+    for (std::size_t i = 0; i < w.size(); ++i) {
+        mask[i] = quantized[i] ? 1.0 : 0.0;
+        beta[i] = g.value(g.bin(w[i]));
+    }
+    const std::string which = call.has_input(1)
+                                  ? fmt::format("the mask {}", names.in[1])
+                                  : fmt::format("1 for the {} weights of largest |{}| (fraction {}), else 0",
+                                                count_of(call.attrs->number("fraction"), w.size()), names.in[0],
+                                                call.attrs->number("fraction"));
+    return {{"quantized", which, mask},
+            {"beta", fmt::format("the element of P = {{0, 2^{}, ..., 2^{}}} for |{}|", g.n2, g.n1, names.in[0]), beta}};
 }
 
 OpDef pow2_quantize() {
@@ -167,7 +186,8 @@ OpDef pow2_quantize() {
                 },
             .forward = pow2_forward,
             .explain = pow2_explain,
-            .pieces = pow2_pieces};
+            .pieces = pow2_pieces,
+            .intermediates = pow2_intermediates};
 }
 
 }  // namespace

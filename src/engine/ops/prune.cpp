@@ -50,7 +50,7 @@ Worked prune_explain(const OpCall& call, const Names& names, const Index& at, co
 InputRule weights_rule() {
     return local_rule(
         "W",
-        "d{out}/d{W} = m: 1 for a kept weight, 0 for a pruned one (the true derivative: m stays constant as long as "
+        "∂{out}/∂{W} = m: 1 for a kept weight, 0 for a pruned one (the true derivative: m stays constant as long as "
         "the same weights are pruned)",
         [](const OpCall& call) { return flags_as(call.input(0).shape(), kept_of(call), true); },
         [](const OpCall& call, const Names& names, const Index& at, const NumFmt&) {
@@ -92,6 +92,19 @@ OpDef prune_mask() {
                 [](const OpCall& call) {
                     const std::vector<bool> kept = kept_of(call);
                     return std::vector<long long>(kept.begin(), kept.end());
+                },
+            .intermediates =
+                [](const OpCall& call, const Names& names) {
+                    const Tensor& w = call.input(0);
+                    const std::vector<bool> kept = kept_of(call);
+                    Tensor m(w.shape());
+                    for (std::size_t i = 0; i < w.size(); ++i) m[i] = kept[i] ? 1.0 : 0.0;
+                    const std::string why =
+                        call.has_input(1) ? fmt::format("the mask {}", names.in[1])
+                                          : fmt::format("0 for the {} weights of smallest |{}| (sparsity {}), else 1",
+                                                        count_of(call.attrs->number("sparsity"), w.size()), names.in[0],
+                                                        call.attrs->number("sparsity"));
+                    return std::vector<Intermediate>{{"m", why, m}};
                 }};
 }
 

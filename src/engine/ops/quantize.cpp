@@ -54,13 +54,19 @@ Tensor quantize_local(const OpCall& call) {
     return l;
 }
 
+// " + zero_point" and " - zero_point" in worked lines, left out when the zero point is 0.
+std::string zero_point_term(const Grid& g, const char* sign) {
+    return g.zero_point == 0 ? std::string() : fmt::format(" {} {}", sign, g.zero_point);
+}
+
 LocalText quantize_local_text(const OpCall& call, const Names& names, const Index& at, const NumFmt&) {
     const Grid g = grid_of(*call.attrs);
     const double x = call.input(0).at(at);
     const std::string xi = element(names.in[0], call.input(0).shape(), concrete(at));
+    const std::string zp = zero_point_term(g, "+");
     return LocalText{
-        fmt::format("(1 if {} <= nearbyint({}/{}) + {} <= {} else 0)", g.qmin, xi, g.scale, g.zero_point, g.qmax),
-        {fmt::format("nearbyint({}/{}) + {} = {} is {} [{}, {}]: {}", xi, g.scale, g.zero_point, g.level(x),
+        fmt::format("(1 if {} <= round_half_even({}/{}){} <= {} else 0)", g.qmin, xi, g.scale, zp, g.qmax),
+        {fmt::format("round_half_even({}/{}){} = {} is {} [{}, {}]: {}", xi, g.scale, zp, g.level(x),
                      g.passes(x) ? "within" : "outside", g.qmin, g.qmax,
                      g.passes(x) ? "the estimator passes the gradient" : "clamped, so no gradient passes")}};
 }
@@ -74,20 +80,45 @@ Worked quantize_explain(const OpCall& call, const Names& names, const Index& at,
     const Grid g = grid_of(*call.attrs);
     const double x = call.input(0).at(at);
     const std::string xi = element(names.in[0], call.input(0).shape(), concrete(at));
+    const std::string plus = zero_point_term(g, "+"), minus = zero_point_term(g, "-");
     Worked w;
     w.lhs = element(names.out, call.out->shape(), concrete(at));
-    w.symbolic = fmt::format("(clamp(nearbyint({}/{}) + {}, {}, {}) - {}) * {}", xi, g.scale, g.zero_point, g.qmin,
-                             g.qmax, g.zero_point, g.scale);
-    w.numeric = fmt::format("({} - {}) * {}", g.q(x), g.zero_point, g.scale);
+    if (g.zero_point == 0) {
+        w.symbolic = fmt::format("clamp(round_half_even({}/{}), {}, {}) * {}", xi, g.scale, g.qmin, g.qmax, g.scale);
+        w.numeric = fmt::format("{} * {}", g.q(x), g.scale);
+    } else {
+        w.symbolic = fmt::format("(clamp(round_half_even({}/{}){}, {}, {}){}) * {}", xi, g.scale, plus, g.qmin, g.qmax,
+                                 minus, g.scale);
+        w.numeric = fmt::format("({}{}) * {}", g.q(x), minus, g.scale);
+    }
     w.result = call.out->at(at);
     w.notes.push_back(fmt::format("{}/scale = {}/{} = {}", xi, num.operand(x), g.scale, num(x / g.scale)));
-    w.notes.push_back(fmt::format("rounded to the nearest integer (halves to even): {}; plus zero_point {}: {}",
-                                  std::nearbyint(x / g.scale), g.zero_point, g.level(x)));
+    if (g.zero_point == 0)
+        w.notes.push_back(fmt::format("rounded half to even: {}", g.level(x)));
+    else
+        w.notes.push_back(fmt::format("rounded half to even: {}; plus zero_point {}: {}", std::nearbyint(x / g.scale),
+                                      g.zero_point, g.level(x)));
     w.notes.push_back(
         fmt::format("clamped to [{}, {}]: q = {}{}", g.qmin, g.qmax, g.q(x), g.passes(x) ? "" : " (saturated)"));
-    w.notes.push_back(fmt::format("dequantized: (q - zero_point) * scale = ({} - {}) * {} = {}", g.q(x), g.zero_point,
-                                  g.scale, num(g.out(x))));
+    if (g.zero_point == 0)
+        w.notes.push_back(fmt::format("dequantized: q * scale = {} * {} = {}", g.q(x), g.scale, num(g.out(x))));
+    else
+        w.notes.push_back(fmt::format("dequantized: (q - zero_point) * scale = ({}{}) * {} = {}", g.q(x), minus,
+                                      g.scale, num(g.out(x))));
     return w;
+}
+
+// The integer level of each element, and the range and step it lies on.
+std::vector<Intermediate> quantize_intermediates(const OpCall& call, const Names& names) {
+    const Grid g = grid_of(*call.attrs);
+    const Tensor& x = call.input(0);
+    Tensor q(x.shape());
+    for (std::size_t i = 0; i < x.size(); ++i) q[i] = g.q(x[i]);
+    const std::string level = fmt::format("round_half_even({}/{}){}", names.in[0], g.scale, zero_point_term(g, "+"));
+    return {{"q",
+             fmt::format("clamp({}, {}, {}): the integer level of each element (scale {}, levels {} to {})", level,
+                         g.qmin, g.qmax, g.scale, g.qmin, g.qmax),
+             q}};
 }
 
 std::map<std::string, std::string> quantize_vars(const std::vector<Shape>&, const Attrs& a) {
@@ -129,15 +160,16 @@ OpDef quantize() {
         .name = "quantize",
         .family = "quantization",
         .summary =
-            "fake (simulated) linear quantization, as torch.fake_quantize_per_tensor_affine: x/scale rounded to the "
-            "nearest integer (halves to even), plus zero_point, clamped to [qmin, qmax] = [0, 2^bits - 1], or "
+            "fake (simulated) linear quantization, as torch.fake_quantize_per_tensor_affine: x/scale rounded half to "
+            "even (to the nearest integer, a half to the even one), plus zero_point, clamped to [qmin, qmax] = [0, 2^bits - 1], or "
             "[-2^(bits-1), 2^(bits-1) - 1] when signed, then mapped back to (q - zero_point) * scale. The backward "
             "is PyTorch's: the gradient passes where the level was not clamped",
-        .forward_formula = "(clamp(nearbyint({x}/{scale}) + {zero_point}, {qmin}, {qmax}) - {zero_point}) * {scale}",
+        .forward_formula =
+            "(clamp(round_half_even({x}/{scale}) + {zero_point}, {qmin}, {qmax}) - {zero_point}) * {scale}",
         .inputs = {local_rule(
             "x",
-            "d{out}/d{x}: true derivative 0 almost everywhere; straight-through estimator: 1 where {qmin} <= "
-            "nearbyint({x}/{scale}) + {zero_point} <= {qmax}, else 0 (identity inside the range, 0 where the level is clamped, "
+            "∂{out}/∂{x}: true derivative 0 almost everywhere; straight-through estimator: 1 where {qmin} <= "
+            "round_half_even({x}/{scale}) + {zero_point} <= {qmax}, else 0 (identity inside the range, 0 where the level is clamped, "
             "as PyTorch's fake quantization)",
             quantize_local, quantize_local_text, true)},
         .attrs = {{"bits", AttrType::Int, 8.0, "bits per level, 1 to 16", {.min = 1, .max = 16}},
@@ -153,7 +185,8 @@ OpDef quantize() {
         .explain = quantize_explain,
         .vars = quantize_vars,
         .pieces = quantize_pieces,
-        .surrogate = quantize_surrogate()};
+        .surrogate = quantize_surrogate(),
+        .intermediates = quantize_intermediates};
 }
 
 // TWN: t = -1 below -delta, 0 within [-delta, delta], +1 above delta;
@@ -188,6 +221,20 @@ Tensor ternarize_forward(const OpCall& call) {
     return out;
 }
 
+// delta, alpha and the class t of each weight.
+std::vector<Intermediate> ternary_intermediates(const OpCall& call, const Names& names) {
+    const Tensor& w = call.input(0);
+    const Ternary r = ternary_of(w, *call.attrs);
+    const std::string& wn = names.in[0];
+    Tensor t(w.shape());
+    for (std::size_t i = 0; i < w.size(); ++i) t[i] = r.t(w[i]);
+    return {{fmt::format("mean |{}|", wn), fmt::format("the mean of |{}| over its {} elements", wn, w.size()),
+             Tensor::scalar(r.mean_abs)},
+            {"delta", fmt::format("{} * mean |{}|", call.attrs->number("delta_factor"), wn), Tensor::scalar(r.delta)},
+            {"t", fmt::format("+1 where {} > delta, -1 where {} < -delta, else 0", wn, wn), t},
+            {"alpha", fmt::format("mean |{}| over the {} weights with t != 0", wn, r.kept), Tensor::scalar(r.alpha)}};
+}
+
 OpDef ternarize() {
     return {
         .name = "ternarize",
@@ -200,7 +247,7 @@ OpDef ternarize() {
         .forward_formula = "alpha * t({W}), t in {-1, 0, +1} by comparing {W} with +-delta",
         .inputs = {local_rule(
             "W",
-            "d{out}/d{W}: t({W}) has true derivative 0 almost everywhere; straight-through estimator: 1 (identity, as TWN: "
+            "∂{out}/∂{W}: t({W}) has true derivative 0 almost everywhere; straight-through estimator: 1 (identity, as TWN: "
             "delta and alpha are held constant and d{out} passes straight to {W}, leaving out alpha's own derivative)",
             [](const OpCall& call) { return Tensor(call.input(0).shape(), 1.0); },
             [](const OpCall&, const Names&, const Index&, const NumFmt&) {
@@ -247,7 +294,8 @@ OpDef ternarize() {
                 return pieces_by_element(call.input(0), [&r](double v) { return static_cast<long long>(r.t(v)); });
             },
         .surrogate = anchored_surrogate([](const Attrs&) { return std::string("identity"); }, ternarize_forward,
-                                        [](double v, const Attrs&) { return v; }, {})};
+                                        [](double v, const Attrs&) { return v; }, {}),
+        .intermediates = ternary_intermediates};
 }
 
 }  // namespace

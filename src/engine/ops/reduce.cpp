@@ -110,9 +110,9 @@ OpDef reduction(const std::string& name, bool mean) {
         .summary = mean ? "mean over one axis (keepdims optional)" : "sum over one axis (keepdims optional)",
         .forward_formula = name + "({a}, axis={axis})",
         .inputs = {{.name = "a",
-                    .formula = mean ? "d(mean({a}, axis={axis}))/d{a} = 1/N{[ = 1/{N}]} for every element (a mean "
+                    .formula = mean ? "∂(mean({a}, axis={axis}))/∂{a} = 1/N{[ = 1/{N}]} for every element (a mean "
                                       "spreads its gradient evenly)"
-                                    : "d(sum({a}, axis={axis}))/d{a} = 1 for every element (a sum copies its gradient "
+                                    : "∂(sum({a}, axis={axis}))/∂{a} = 1 for every element (a sum copies its gradient "
                                       "back)",
                     .local =
                         [mean](const OpCall& call) {

@@ -141,9 +141,9 @@ Surrogate surrogate_of(const ScalarOp& op, ForwardFn forward) {
 
 std::string formula_of(const ScalarOp& s, const ScalarInput& in) {
     if (in.straight_through)
-        return fmt::format("d({})/d{{{}}}: true derivative 0 almost everywhere; straight-through estimator: {}{}",
+        return fmt::format("∂({})/∂{{{}}}: true derivative 0 almost everywhere; straight-through estimator: {}{}",
                            s.forward, in.name, in.local, in.note);
-    return fmt::format("d({})/d{{{}}} = {}{}", s.forward, in.name, in.local, in.note);
+    return fmt::format("∂({})/∂{{{}}} = {}{}", s.forward, in.name, in.local, in.note);
 }
 
 ShapeFn scalar_shape_rule(std::function<void(const Attrs& attrs)> check) {
@@ -241,6 +241,13 @@ InputRule scalar_input_rule(const std::shared_ptr<const ScalarOp>& shared, const
     rule.domain_of = in.domain_of;
     rule.straight_through = in.straight_through;
     rule.formula = formula_of(s, in);
+    if (in.straight_through && in.local_for && s.surrogate)
+        rule.formula_for = [shared, j](const std::vector<Shape>&, const Attrs& attrs) {
+            const ScalarInput& input = shared->inputs[j];
+            return fmt::format(
+                "∂({})/∂{{{}}}: true derivative 0 almost everywhere; straight-through estimator, ste {}: {}",
+                shared->forward, input.name, shared->surrogate->name(attrs), input.local_for(attrs));
+        };
     rule.local = scalar_local(in.derivative, s.inputs.size());
     rule.vjp = upstream_times(rule.local);
     rule.explain = [shared, keys, j, local_of = rule.local](const OpCall& call, const Tensor& upstream,

@@ -138,6 +138,16 @@ Worked softmax_explain_grad(bool log, const OpCall& call, const Tensor& up, cons
     return w;
 }
 
+// log_softmax's backward uses softmax(x/T) = exp(out).
+std::vector<Intermediate> softmax_of_log_softmax(const OpCall& call, const Names& names) {
+    const Tensor& x = call.input(0);
+    const double t = temperature_attr(*call.attrs);
+    const std::size_t axis = axis_attr(x.shape(), *call.attrs);
+    const std::string arg = t == 1.0 ? names.in[0] : fmt::format("{}/{}", names.in[0], t);
+    return {{fmt::format("softmax({})", arg), fmt::format("exp({}), along axis {}", names.out, axis),
+             softmax_along(x, axis, t)}};
+}
+
 OpDef softmax_op(bool log) {
     return {
         .name = log ? "log_softmax" : "softmax",
@@ -180,7 +190,8 @@ OpDef softmax_op(bool log) {
         .explain = [log](const OpCall& call, const Names& names, const Index& at,
                          const NumFmt& num) { return softmax_explain_forward(log, call, names, at, num); },
         .reach = along_axes_reach(
-            [](const Shape& x, const Attrs& attrs) { return std::vector<std::size_t>{axis_attr(x, attrs)}; })};
+            [](const Shape& x, const Attrs& attrs) { return std::vector<std::size_t>{axis_attr(x, attrs)}; }),
+        .intermediates = log ? softmax_of_log_softmax : IntermediatesFn{}};
 }
 
 }  // namespace

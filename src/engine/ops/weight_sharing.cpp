@@ -133,7 +133,7 @@ Worked kmeans_explain_grad(const OpCall& call, const Tensor& upstream, const Nam
         if (!m.empty() && std::find(m.begin(), m.end(), i) != m.end()) {
             symbols.push_back(fmt::format("{} / {}", dc, m.size()));
             values.push_back(fmt::format("{} / {}", num.operand(upstream[j]), m.size()));
-            out.notes.push_back(fmt::format("{} is one of the {} weights whose mean is {}[{}]: d{}[{}]/d{} = 1/{}", wi,
+            out.notes.push_back(fmt::format("{} is one of the {} weights whose mean is {}[{}]: ∂{}[{}]/∂{} = 1/{}", wi,
                                             m.size(), names.out, j, names.out, j, wi, m.size()));
         } else if (m.empty() && (i == r.argmin || i == r.argmax)) {
             const double t = init_share(j, k), local = (i == r.argmin ? 1.0 - t : 0.0) + (i == r.argmax ? t : 0.0);
@@ -141,7 +141,7 @@ Worked kmeans_explain_grad(const OpCall& call, const Tensor& upstream, const Nam
             values.push_back(fmt::format("{} * {}", num.operand(upstream[j]), num(local)));
             out.notes.push_back(
                 fmt::format("{}[{}] kept its linear initialisation, which moves with {} {}: "
-                            "d{}[{}]/d{} = {}",
+                            "∂{}[{}]/∂{} = {}",
                             names.out, j, i == r.argmin ? "min" : "max", names.in[0], names.out, j, wi, num(local)));
         }
     }
@@ -210,7 +210,23 @@ OpDef kmeans_centroids() {
                 return saturating_mul(saturating_mul(element_count(in[0]), 2),
                                       static_cast<std::size_t>(a.integer("iterations")));
             },
-        .pieces = kmeans_pieces};
+        .pieces = kmeans_pieces,
+        .intermediates =
+            [](const OpCall& call, const Names& names) {
+                const Tensor& w = call.input(0);
+                const KMeans r = kmeans_of(w, *call.attrs);
+                Tensor idx(w.shape()), n(Shape{r.members.size()});
+                for (std::size_t i = 0; i < w.size(); ++i) idx[i] = static_cast<double>(r.index[i]);
+                for (std::size_t j = 0; j < r.members.size(); ++j) n[j] = static_cast<double>(r.members[j].size());
+                return std::vector<Intermediate>{
+                    {"initial", fmt::format("the linear initialisation: linspace(min {0}, max {0}, k)", names.in[0]),
+                     r.initial},
+                    {"idx",
+                     fmt::format("the cluster of each weight of {} after {} Lloyd update{}", names.in[0], r.updates,
+                                 r.updates == 1 ? "" : "s"),
+                     idx},
+                    {"n", "the weights each centroid is the mean of (0: kept its initial value)", n}};
+            }};
 }
 
 // The cluster of each weight: where it changes, the shared weight jumps. With
@@ -313,7 +329,7 @@ OpDef shared_weights() {
                 "computed from W)",
             .forward_formula = "{C}[idx({W})], idx = the nearest centroid",
             .inputs = {{.name = "W",
-                        .formula = "d{out}/d{W} = 0: idx({W}) is piecewise constant, so {out} does not move with {W} "
+                        .formula = "∂{out}/∂{W} = 0: idx({W}) is piecewise constant, so {out} does not move with {W} "
                                    "until a weight changes cluster",
                         .vjp = [](const OpCall& call, const Tensor&) { return Tensor(call.input(0).shape(), 0.0); },
                         .explain =
@@ -340,7 +356,18 @@ OpDef shared_weights() {
                 },
             .forward = shared_forward,
             .explain = shared_explain,
-            .pieces = shared_pieces};
+            .pieces = shared_pieces,
+            .intermediates =
+                [](const OpCall& call, const Names& names) {
+                    const Tensor& w = call.input(0);
+                    const std::vector<std::size_t> idx = nearest_centroids(w, call.input(1));
+                    Tensor t(w.shape());
+                    for (std::size_t i = 0; i < w.size(); ++i) t[i] = static_cast<double>(idx[i]);
+                    return std::vector<Intermediate>{
+                        {"idx",
+                         fmt::format("the nearest centroid of {} to each weight (a tie: the lower index)", names.in[1]),
+                         t}};
+                }};
 }
 
 }  // namespace

@@ -6,8 +6,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <sstream>
 #include <set>
 
+#include "bnstep/notation.hpp"
 #include "bnstep/print.hpp"
 #include "bnstep/version.hpp"
 #include "bnstep/visible.hpp"
@@ -120,9 +122,7 @@ void one_file_text(std::ostream& os, const CompareOutcome& o, const PrintOptions
        << '\n';
 }
 
-}  // namespace
-
-void print_compare_text(std::ostream& os, const std::vector<CompareOutcome>& outcomes, const PrintOptions& opt) {
+void compare_text(std::ostream& os, const std::vector<CompareOutcome>& outcomes, const PrintOptions& opt) {
     const Style& s = opt.style;
     if (outcomes.size() == 1 && outcomes.front().report) {
         one_file_text(os, outcomes.front(), opt);
@@ -149,6 +149,14 @@ void print_compare_text(std::ostream& os, const std::vector<CompareOutcome>& out
         }
         os << s.bad("wrong     ") << " " << line << '\n';
     }
+}
+
+}  // namespace
+
+void print_compare_text(std::ostream& os, const std::vector<CompareOutcome>& outcomes, const PrintOptions& opt) {
+    std::ostringstream text;
+    compare_text(text, outcomes, opt);
+    os << partials(text.str(), opt.utf8);
 }
 
 namespace {

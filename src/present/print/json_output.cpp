@@ -32,6 +32,14 @@ json worked_json(const Worked& w) {
     return {{"lhs", w.lhs}, {"symbolic", w.symbolic}, {"numeric", w.numeric}, {"result", w.result}, {"notes", w.notes}};
 }
 
+json intermediates_json(const std::vector<Intermediate>& items) {
+    json a = json::array();
+    for (const Intermediate& q : items)
+        a.push_back(
+            {{"name", q.name}, {"formula", q.formula}, {"shape", q.value.shape()}, {"value", tensor_json(q.value)}});
+    return a;
+}
+
 json node_json(const Trace& t, std::size_t i) {
     const Graph& g = *t.graph;
     const Node& n = g.nodes[i];
@@ -67,6 +75,8 @@ json node_json(const Trace& t, std::size_t i) {
     j["received"] = json::array();
     for (const auto& r : st.received)
         j["received"].push_back({{"name", t.edge(r).name}, {"from", g.nodes[r.first].name}});
+    j["intermediates"] = intermediates_json(forward_intermediates(t, i));
+    j["backward_intermediates"] = intermediates_json(backward_intermediates(t, i));
     j["inputs"] = json::array();
     for (const EdgeGrad& e : st.edges) {
         const bool flows = e.status == EdgeGrad::Status::Flows;

@@ -61,7 +61,7 @@ std::vector<std::string> matrix_lines(const Tensor& t, const NumFmt& num, std::s
 
 namespace {
 
-// Columns a string takes on screen: ANSI colour sequences take none.
+// Columns a string takes on screen: ANSI colour sequences take none, a UTF-8 character one.
 std::size_t visible_width(std::string_view s) {
     std::size_t n = 0;
     for (std::size_t i = 0; i < s.size(); ++i) {
@@ -69,7 +69,7 @@ std::size_t visible_width(std::string_view s) {
             while (i < s.size() && s[i] != 'm') ++i;
             continue;
         }
-        ++n;
+        if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) ++n;  // a UTF-8 continuation byte adds no column
     }
     return n;
 }

@@ -36,7 +36,7 @@ std::string op_reference_markdown(const OpTable& ops) {
     std::string s =
         "# Op reference\n\n"
         "Generated from the op table by `bnstep ops --format markdown`; a test checks that this file is current.\n\n"
-        "Each op lists its forward rule and, for each input, the local gradient `d(out)/d(input)`. In the backward pass "
+        "Each op lists its forward rule and, for each input, the local gradient `∂out/∂input`. In the backward pass "
         "the downstream gradient is the upstream gradient times the local gradient (for elementwise ops, element by "
         "element); where an input was broadcast in the forward pass, that product is then summed over the broadcast "
         "axes. Names in square brackets are optional inputs. Leaves are not ops: `input` and `param` leaves receive "

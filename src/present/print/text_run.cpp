@@ -7,6 +7,8 @@
 #include <ostream>
 #include <sstream>
 
+#include "bnstep/notation.hpp"
+#include "print/text_intermediates.hpp"
 #include "print/text_shared.hpp"
 
 namespace bnstep {
@@ -43,7 +45,8 @@ void edge(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e,
     const std::string in2 = indent + "    ";
     const std::string upstream = g.nodes[node].grad_name();
     auto say = [&](const std::string& line) { os << wrap(line, width, in2, in2 + "  "); };
-    os << wrap(fmt::format("to {}:  {}", opt.style.node(input.name), e.formula), width, indent, in2);
+    os << wrap(fmt::format("to {}:  {}", opt.style.node(input.name), partials(e.formula, opt.utf8)), width, indent,
+               in2);
     if (e.status == EdgeGrad::Status::ConstInput) return say(input.name + " is a constant: it gets no gradient");
     if (e.status == EdgeGrad::Status::NotDifferentiable)
         return say(fmt::format("not differentiable with respect to {}: no gradient", input.name));
@@ -166,6 +169,7 @@ void run_backward_node(std::ostream& os, const Trace& t, std::size_t i, const Pr
     } else {
         os << in1 << "upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", given\n";
     }
+    text::intermediates(os, backward_intermediates(t, i), opt, in1);
     for (const EdgeGrad& e : st.edges) {
         text::edge(os, t, i, e, opt, in1, view.brief);
         text::edge_worked(os, t, i, e, opt, view, in1 + "    ");
@@ -215,7 +219,7 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt, c
     std::vector<RunBlock> blocks;
     std::ostringstream os;
     auto close = [&](RunBlock::Part part, std::optional<std::size_t> node = std::nullopt) {
-        blocks.push_back({part, node, os.str()});
+        blocks.push_back({part, node, partials(os.str(), opt.utf8)});
         os.str("");
     };
 
@@ -228,6 +232,7 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt, c
         const Node& n = g.nodes[i];
         os << '\n' << wrap(text::node_heading(g, i, opt), width, "", "            ");
         if (!n.note.empty()) os << wrap(n.note, width, "        ");
+        text::intermediates(os, forward_intermediates(t, i), opt, "        ", n.name + ":");
         text::shown_tensor(os, t.nodes[i].value, opt, "        ", view.brief);
         close(RunBlock::Part::Forward, i);
     }

@@ -1,13 +1,18 @@
 // `bnstep trace`: one node in depth, with one element worked by hand.
 #include <fmt/format.h>
 #include <ostream>
+#include <sstream>
 
+#include "bnstep/notation.hpp"
+#include "print/text_intermediates.hpp"
 #include "print/text_shared.hpp"
 
 namespace bnstep {
 
-void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& index, const PrintOptions& opt,
-                      const std::optional<Index>& input_index) {
+namespace {
+
+void trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& index, const PrintOptions& opt,
+                const std::optional<Index>& input_index) {
     const Graph& g = *t.graph;
     const Node& n = g.nodes[i];
     const NodeState& st = t.nodes[i];
@@ -25,6 +30,7 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
         os << in1 << "input " << s.node(g.nodes[in].name) << ' ' << shape_str(g.nodes[in].shape) << '\n';
         text::tensor(os, t.nodes[in].value, opt, in2);
     }
+    text::intermediates(os, forward_intermediates(t, i), opt, in1);
     os << in1 << (n.is_leaf() ? "value " : "output ") << s.node(n.name) << ' ' << shape_str(n.shape) << '\n';
     text::tensor(os, st.value, opt, in2);
     if (!n.is_leaf()) {
@@ -61,6 +67,11 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
         os << in1 << "worked element " << index_str(index) << ":\n";
         text::worked(os, worked_accumulation(t, i, index, opt.num), opt, in2);
     }
+    if (!n.is_leaf() && !st.edges.empty()) {
+        const std::vector<Intermediate> sums = backward_intermediates(t, i);
+        if (!sums.empty()) os << '\n';
+        text::intermediates(os, sums, opt, in1);
+    }
     for (const EdgeGrad& e : st.edges) {
         os << '\n';
         text::edge(os, t, i, e, opt, in1);
@@ -77,6 +88,15 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
                                          : "what flows further down, to whatever produced the input")
            << '\n';
     }
+}
+
+}  // namespace
+
+void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& index, const PrintOptions& opt,
+                      const std::optional<Index>& input_index) {
+    std::ostringstream text;
+    trace_text(text, t, i, index, opt, input_index);
+    os << partials(text.str(), opt.utf8);
 }
 
 }  // namespace bnstep

@@ -143,8 +143,7 @@ Question make_question(const Trace& t, std::size_t i, const Candidate& c, Rng& r
     const Node& input = g.nodes[e.input];
     if (c.kind == QuizKind::Local) {
         q.at = pick(*e.local);
-        q.asked =
-            fmt::format("d({})/d({}){}", g.nodes[i].name, input.name, q.at.empty() ? "" : " at " + index_str(q.at));
+        q.asked = fmt::format("∂{}/∂{}{}", g.nodes[i].name, input.name, q.at.empty() ? "" : " at " + index_str(q.at));
         q.answer = e.local->at(q.at);
         q.scale = std::fabs(q.answer);
         q.hint = "the local gradient is " + e.formula;

@@ -6,6 +6,7 @@
 #include <istream>
 #include <ostream>
 
+#include "bnstep/notation.hpp"
 #include "bnstep/study.hpp"
 #include "bnstep/visible.hpp"
 #include "print/text_shared.hpp"
@@ -81,7 +82,7 @@ void ask(std::ostream& out, const Trace& t, const Question& q, std::size_t numbe
     const Node& input = g.nodes[t.edge(*q.edge).input];
     std::string question;
     if (q.kind == QuizKind::Local)
-        question = fmt::format("What is the local gradient {}?", opt.style.grad(q.asked));
+        question = fmt::format("What is the local gradient {}?", opt.style.grad(partials(q.asked, opt.utf8)));
     else if (q.kind == QuizKind::Upstream)
         question =
             fmt::format("What is {}, the upstream gradient of {}?", opt.style.grad(q.asked), g.nodes[q.node].name);
@@ -144,12 +145,15 @@ void first_reply(std::ostream& out, const Trace& t, const Question& q, double gi
     const std::size_t width = static_cast<std::size_t>(opt.width);
     if (const auto m = diagnose_answer(t, q, given, options.tolerance)) {
         out << wrap(fmt::format("{} ({}): {}.", s.bad("not quite"), m->name, m->explanation), width, kIn1, kIn1 + "  ");
-        out << wrap(q.kind == QuizKind::Local ? "It is " + q.hint.substr(q.hint.find("is ") + 3) + "."
-                                              : fmt::format("It goes: {} = {}", q.worked.lhs, q.worked.symbolic),
+        out << wrap(partials(q.kind == QuizKind::Local
+                                 ? "It is " + q.hint.substr(q.hint.find("is ") + 3) + "."
+                                 : fmt::format("It goes: {} = {}", q.worked.lhs, q.worked.symbolic),
+                             opt.utf8),
                     width, kIn1, kIn1 + "  ");
         return;
     }
-    out << wrap(fmt::format("{}. Hint: {}.", s.bad("not quite"), q.hint), width, kIn1, kIn1 + "  ");
+    out << wrap(fmt::format("{}. Hint: {}.", s.bad("not quite"), partials(q.hint, opt.utf8)), width, kIn1,
+                kIn1 + "  ");
 }
 }  // namespace
 
@@ -172,7 +176,7 @@ QuizResult run_quiz(std::istream& in, std::ostream& out, const Trace& t, const s
         reply = read_answer(in, out, "answer> ", echo, given);
         if (reply != Reply::Number) break;
         ++r.asked;
-        const std::string right = fmt::format("{} = {}", q.asked, opt.num(q.answer));
+        const std::string right = fmt::format("{} = {}", partials(q.asked, opt.utf8), opt.num(q.answer));
         if (answer_matches(given, q.answer, options.tolerance, q.scale)) {
             ++r.correct;
             ++r.first_try;

@@ -326,6 +326,8 @@ std::string latex_escape(std::string_view text) {
                 for (std::size_t j = 1; j < len; ++j) cp = (cp << 6) | (static_cast<unsigned char>(text[k + j]) & 0x3F);
                 if (len == 2 && cp >= 0xA0 && cp <= 0xFF)
                     out += std::string(text.substr(k, len));
+                else if (cp == 0x2202)  // the partial derivative sign of formulas (notation.hpp)
+                    out += "$\\partial$";
                 else
                     out += fmt::format("[U+{:04X}]", static_cast<unsigned>(cp));
                 k += len - 1;

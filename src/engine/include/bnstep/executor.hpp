@@ -64,6 +64,12 @@ enum class TraceDetail { Everything, Gradients };
 // Forward, then backward. Gradients start from zero on every call.
 Trace run(const Graph& g, TraceDetail detail = TraceDetail::Everything);
 
+// The quantities node `node`'s formulas use (OpDef::intermediates), from its
+// forward values; the backward ones from its gradient too (none when it has no
+// gradient). Empty for leaves and ops without any.
+std::vector<Intermediate> forward_intermediates(const Trace& t, std::size_t node);
+std::vector<Intermediate> backward_intermediates(const Trace& t, std::size_t node);
+
 // One element worked by hand, as every command shows it: the forward value
 // of `node` at `at`; the gradient `node` sends to its input `slot`, at `at`
 // of that input; and a gradient that adds several contributions

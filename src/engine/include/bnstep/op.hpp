@@ -101,6 +101,20 @@ struct Worked {
                                      // starting with a space is a table row, printed as is
 };
 
+// A quantity that a node's formula or worked examples use and that is neither
+// an input nor the output (batch norm's mu and ivar, the alpha of each XNOR-Net
+// filter, quantize's levels): run and trace print it before it is used.
+struct Intermediate {
+    std::string name;     // "mu", "ivar"
+    std::string formula;  // how it is computed, with the node's names: "mean of x over the batch, per column"
+    Tensor value;
+};
+// From the forward pass; the backward ones also read the upstream gradient
+// (batch norm's sum(dout) and sum(dout * xhat)).
+using IntermediatesFn = std::function<std::vector<Intermediate>(const OpCall& call, const Names& names)>;
+using BackwardIntermediatesFn =
+    std::function<std::vector<Intermediate>(const OpCall& call, const Tensor& upstream, const Names& names)>;
+
 // Which differentiable piece of the op each output element lies on (ReLU: the
 // side of 0 its input is on; max pool: which element is the maximum; rounding:
 // the step). Two evaluations that put an element on different pieces span a
@@ -213,6 +227,11 @@ struct InputRule {
     // (the executor then undoes the broadcasting).
     VjpFn vjp = {};
     ExplainGradFn explain = {};
+    // The formula for a node's input shapes and attributes, when `formula`
+    // covers cases a node is one of (the straight-through estimators of a
+    // `ste` attribute, a convolution's groups): run and trace show the case in
+    // use, the op reference `formula`. Empty: `formula`.
+    std::function<std::string(const std::vector<Shape>& in, const Attrs& attrs)> formula_for = {};
 
     Domain domain_for(const Attrs& attrs) const { return domain_of ? domain_of(attrs) : domain; }
 };
@@ -241,6 +260,8 @@ struct OpDef {
     std::optional<ReachRule> reach = {};      // what a change reaches; empty: the whole output
     PiecesFn pieces = {};                     // ops with kinks; empty for smooth ops
     std::optional<Surrogate> surrogate = {};  // ops whose backward is a straight-through estimator
+    IntermediatesFn intermediates = {};       // the quantities its formulas use, printed before them
+    BackwardIntermediatesFn backward_intermediates = {};
 
     std::size_t min_arity() const;
     std::size_t max_arity() const { return variadic ? static_cast<std::size_t>(-1) : inputs.size(); }

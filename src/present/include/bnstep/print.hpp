@@ -37,6 +37,7 @@ struct PrintOptions {
     int width = 80;                  // the terminal's columns, for wrapping prose
     bool full = false;               // print every tensor whole, however large
     std::size_t max_elements = 300;  // larger tensors print as shape and summary statistics
+    bool utf8 = true;                // "∂out/∂gamma"; false: "d(out)/d(gamma)" (notation.hpp)
 };
 
 // A tensor as aligned lines: "[[ 1  2]", " [ 3  4]]"; a scalar as one line. Rows

@@ -36,7 +36,7 @@ struct Question {
     // brought the node its gradient, or none when several were added.
     std::optional<std::pair<std::size_t, std::size_t>> edge;
     Index at;           // the element asked for, in the shape of what is asked
-    std::string asked;  // "dxmu1[1,1]", "the local gradient d(xmu * ivar)/dxmu at [1,1]"
+    std::string asked;  // "dxmu1[1,1]", "∂xhat/∂ivar at [3,2]" (ASCII: notation.hpp)
     double answer = 0.0;
     // The magnitude of the terms the answer adds (Worked::scale, or the local
     // gradient's own magnitude): an answer this close to a true 0 is right.
