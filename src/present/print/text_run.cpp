@@ -78,6 +78,7 @@ void edge(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e,
                         shape));
     }
     tensor(os, e.contribution, opt, in2);
+    if (const std::string z = zero_note(t, RoundedZero::Where::Contribution, node, e.slot); !z.empty()) say(z);
 }
 
 std::string accumulation(const Trace& t, std::size_t node) {
@@ -152,6 +153,8 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt) {
         os << '\n' << wrap(text::node_heading(g, i, opt), width, "", "            ");
         if (!n.note.empty()) os << wrap(n.note, width, "        ");
         text::tensor(os, t.nodes[i].value, opt, "        ");
+        if (const std::string z = text::zero_note(t, RoundedZero::Where::Value, i); !z.empty())
+            os << wrap(z, width, "        ", "          ");
         close(RunBlock::Part::Forward, i);
     }
 
@@ -177,6 +180,8 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt) {
         if (sums) {
             os << wrap(text::accumulation(t, i), width, "        ");
             text::tensor(os, *st.grad, opt, "        ");
+            if (const std::string z = text::zero_note(t, RoundedZero::Where::Gradient, i); !z.empty())
+                os << wrap(z, width, "        ", "          ");
         } else if (i != g.output) {
             os << "        upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", from "
                << text::sender(g, st.received.front().first) << '\n';

@@ -27,6 +27,8 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
     }
     os << in1 << (n.is_leaf() ? "value " : "output ") << s.node(n.name) << ' ' << shape_str(n.shape) << '\n';
     text::tensor(os, st.value, opt, in2);
+    if (const std::string z = text::zero_note(t, RoundedZero::Where::Value, i); !z.empty())
+        os << wrap(z, width, in2, in2 + "  ");
     if (!n.is_leaf()) {
         os << in1 << "worked element " << (index.empty() ? "(the scalar)" : index_str(index)) << ":\n";
         text::worked(os, worked_value(t, i, index, opt.num), opt, in2);
@@ -57,6 +59,8 @@ void print_trace_text(std::ostream& os, const Trace& t, std::size_t i, const Ind
     }
     if (!st.surrogates.empty()) os << wrap(text::surrogate_note(t, i), width, in1);
     text::tensor(os, *st.grad, opt, in2);
+    if (const std::string z = text::zero_note(t, RoundedZero::Where::Gradient, i); !z.empty())
+        os << wrap(z, width, in2, in2 + "  ");
     if (st.received.size() > 1) {
         os << in1 << "worked element " << index_str(index) << ":\n";
         text::worked(os, worked_accumulation(t, i, index, opt.num), opt, in2);
