@@ -61,7 +61,7 @@ std::string zero_note(const Trace& t, RoundedZero::Where where, std::size_t node
             where == RoundedZero::Where::Value ? t.graph->nodes[node].name : t.graph->nodes[node].grad_name();
         note = fmt::format("{}{} is 0 in exact arithmetic", name, index_str(x.unravel(first->offset)));
     }
-    note += fmt::format(" (in floating point they leave {}, round-off{})", NumFmt{4}(first->raw),
+    note += fmt::format(" (floating point leaves round-off, {}{})", NumFmt{4}(first->raw),
                         count > 1 ? fmt::format("; {} such elements print as 0", count) : "");
     return note;
 }
