@@ -77,6 +77,7 @@ std::vector<Index> elements_of(const Shape& shape) {
 struct Tally {
     std::vector<std::string> faults;
     std::set<std::pair<std::string, int>> unlisted_ok;  // listed cases that evaluated
+    std::set<std::pair<std::string, int>> listed_seen;
     std::size_t lines = 0;
 };
 
@@ -84,6 +85,7 @@ void check_line(Tally& tally, const Worked& w, int p, const std::string& where, 
     ++tally.lines;
     const std::string f = fault(w, p);
     if (listed(op, slot)) {
+        tally.listed_seen.insert({op, slot});
         if (f.empty() || f.rfind("does not evaluate", 0) != 0) tally.unlisted_ok.insert({op, slot});
         return;
     }
@@ -125,6 +127,9 @@ TEST_CASE("worked lines: every worked line of every built-in lesson reproduces f
     std::ostringstream report;
     for (std::size_t k = 0; k < tally.faults.size() && k < 60; ++k) report << tally.faults[k] << '\n';
     CHECK_MESSAGE(tally.faults.empty(), tally.faults.size(), " lines do not reproduce:\n", report.str());
+    for (const NotArithmetic& n : not_arithmetic())
+        CHECK_MESSAGE(tally.listed_seen.count({n.op, n.slot}) == 1, n.op, " slot ", n.slot,
+                      " is listed but not in a lesson");
     for (const auto& [op, slot] : tally.unlisted_ok)
         CHECK_MESSAGE(false, op, " slot ", slot, " is listed as not arithmetic but evaluates");
 }

@@ -60,7 +60,7 @@ Worked settle_worked(const std::function<Worked(const NumFmt&)>& explain, const 
         if (q == p) first = w;
         if (!e && !w.numeric.empty()) return first;  // not arithmetic (a table lookup): as it is
         if (!worked_reproduces(w, p, q)) continue;
-        if (w.result == 0.0 && evaluated != 0.0)
+        if (w.result == 0.0 && !rounding_zero(evaluated, w.scale))
             w.notes.push_back(fmt::format("the exact result is 0: the printed terms, rounded to {} digits, leave {}", q,
                                           NumFmt{p}(evaluated)));
         return w;
