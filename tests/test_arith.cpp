@@ -3,6 +3,7 @@
 // values worked out by hand.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -152,7 +153,10 @@ TEST_CASE("display: batchnorm's dmu[1] and affine-bn-relu's db print 0; JSON kee
     CHECK(text.str().find("            [-0.4811        0  -0.3578]\n") != std::string::npos);
     CHECK(text.str().find("dmu[1] is 0: column 1 of dxmu * local sums to 0 exactly") != std::string::npos);
     CHECK(text.str().find("             [ -0.1203         0  -0.08944]\n") != std::string::npos);  // dx2 = dmu / 4
-    CHECK(run_json(run(bn)).dump().find("6.938893903907228e-18") != std::string::npos);
+    const nlohmann::json raw = run_json(run(bn));
+    CHECK(raw.dump().find("6.938893903907228e-18") != std::string::npos);
+    const nlohmann::json dmu_zero = {{"tensor", "dmu"}, {"index", {1}}, {"value", 6.938893903907228e-18}};
+    CHECK(std::find(raw["exact_zeros"].begin(), raw["exact_zeros"].end(), dmu_zero) != raw["exact_zeros"].end());
 
     const Trace t = run_for_display(bn);
     std::size_t xmu = 0;

@@ -27,15 +27,27 @@ double largest(const Tensor& t) {
     return m;
 }
 
-void snap_tensor(Trace& t, Tensor& x, double scale, RoundedZero where) {
+void find_in(const Tensor& x, double scale, RoundedZero where, std::vector<RoundedZero>& found) {
     const double below = kZeroFraction * scale;
     for (std::size_t k = 0; k < x.size(); ++k) {
         if (x[k] == 0.0 || std::fabs(x[k]) > below || !std::isfinite(x[k])) continue;
         where.offset = k;
         where.raw = x[k];
-        t.rounded_zeros.push_back(where);
-        x[k] = 0.0;
+        found.push_back(where);
     }
+}
+
+Tensor& tensor_of(Trace& t, const RoundedZero& z) {
+    using W = RoundedZero::Where;
+    NodeState& n = t.nodes[z.node];
+    switch (z.where) {
+        case W::Value: return n.value;
+        case W::Gradient: return *n.grad;
+        case W::Contribution: return n.edges[z.slot].contribution;
+        case W::Unreduced: return n.edges[z.slot].unreduced;
+        case W::Local: return *n.edges[z.slot].local;
+    }
+    return n.value;
 }
 
 double gradient_scale(const Trace& t) {
@@ -49,26 +61,32 @@ double gradient_scale(const Trace& t) {
 
 }  // namespace
 
-void round_off_zeros(Trace& t) {
+std::vector<RoundedZero> exact_zeros(const Trace& t) {
     using W = RoundedZero::Where;
     const Graph& g = *t.graph;
     const double grads = gradient_scale(t);
-    std::vector<double> value_scale(t.nodes.size());
+    std::vector<RoundedZero> found;
     for (std::size_t i = 0; i < t.nodes.size(); ++i) {
-        double m = largest(t.nodes[i].value);
-        for (std::size_t in : g.nodes[i].inputs) m = std::max(m, largest(t.nodes[in].value));
-        value_scale[i] = m;
-    }
-    for (std::size_t i = 0; i < t.nodes.size(); ++i) {
-        NodeState& n = t.nodes[i];
-        if (!g.nodes[i].is_leaf()) snap_tensor(t, n.value, value_scale[i], {W::Value, i, 0, 0, 0.0});
-        if (n.grad) snap_tensor(t, *n.grad, grads, {W::Gradient, i, 0, 0, 0.0});
-        for (EdgeGrad& e : n.edges) {
-            snap_tensor(t, e.contribution, grads, {W::Contribution, i, e.slot, 0, 0.0});
-            snap_tensor(t, e.unreduced, grads, {W::Unreduced, i, e.slot, 0, 0.0});
-            if (e.local) snap_tensor(t, *e.local, largest(*e.local), {W::Local, i, e.slot, 0, 0.0});
+        const NodeState& n = t.nodes[i];
+        if (!g.nodes[i].is_leaf()) {
+            double values = largest(n.value);
+            for (std::size_t in : g.nodes[i].inputs) values = std::max(values, largest(t.nodes[in].value));
+            find_in(n.value, values, {W::Value, i, 0, 0, 0.0}, found);
+        }
+        if (n.grad) find_in(*n.grad, grads, {W::Gradient, i, 0, 0, 0.0}, found);
+        for (const EdgeGrad& e : n.edges) {
+            find_in(e.contribution, grads, {W::Contribution, i, e.slot, 0, 0.0}, found);
+            find_in(e.unreduced, grads, {W::Unreduced, i, e.slot, 0, 0.0}, found);
+            if (e.local) find_in(*e.local, largest(*e.local), {W::Local, i, e.slot, 0, 0.0}, found);
         }
     }
+    return found;
+}
+
+void round_off_zeros(Trace& t) {
+    std::vector<RoundedZero> found = exact_zeros(t);
+    for (const RoundedZero& z : found) tensor_of(t, z)[z.offset] = 0.0;
+    t.rounded_zeros.insert(t.rounded_zeros.end(), found.begin(), found.end());
 }
 
 Trace run_for_display(const Graph& g) {

@@ -83,6 +83,8 @@ Trace run(const Graph& g, TraceDetail detail = TraceDetail::Everything);
 // (see display_zeros.cpp for the rule). JSON, the gradient check and `compare`
 // use a trace without it.
 void round_off_zeros(Trace& t);
+// What round_off_zeros would set to 0, leaving the trace as it is (JSON lists them).
+std::vector<RoundedZero> exact_zeros(const Trace& t);
 // run(), then round_off_zeros(): what the text commands show.
 Trace run_for_display(const Graph& g);
 
