@@ -119,6 +119,7 @@ json run_json(const Trace& t) {
         const NodeState& n = t.nodes[z.node];
         const bool edge = z.where == W::Contribution;
         if (z.where != W::Value && z.where != W::Gradient && !edge) continue;
+        if (z.where == W::Gradient && n.received.size() == 1) continue;  // the contribution itself, listed
         const std::string name = z.where == W::Value      ? g.nodes[z.node].name
                                  : z.where == W::Gradient ? g.nodes[z.node].grad_name()
                                                           : n.edges[z.slot].name;
