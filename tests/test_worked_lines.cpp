@@ -130,6 +130,7 @@ TEST_CASE("worked lines: every worked line of every built-in lesson reproduces f
     for (const NotArithmetic& n : not_arithmetic())
         CHECK_MESSAGE(tally.listed_seen.count({n.op, n.slot}) == 1, n.op, " slot ", n.slot,
                       " is listed but not in a lesson");
-    for (const auto& [op, slot] : tally.unlisted_ok)
-        CHECK_MESSAGE(false, op, " slot ", slot, " is listed as not arithmetic but evaluates");
+    for (const auto& listed_case : tally.unlisted_ok)
+        CHECK_MESSAGE(false, listed_case.first, " slot ", listed_case.second,
+                      " is listed as not arithmetic but evaluates");
 }
