@@ -1,5 +1,5 @@
 // Every printed formula is machine-checked: the text of each input's local
-// gradient, as `trace` and docs/ops.md print it, is evaluated (formula_eval.hpp)
+// gradient, as `trace` and docs/ops.md print it, is evaluated (bnstep/arith.hpp)
 // at random points of the inputs' domains and compared with the op's own
 // `local` rule, for every op, input and a few attribute settings. A formula
 // that cannot be evaluated must be on a short list, with the reason.
@@ -15,7 +15,7 @@
 #include "bnstep/op.hpp"
 #include "bnstep/print.hpp"
 #include "bnstep/rng.hpp"
-#include "formula_eval.hpp"
+#include "bnstep/arith.hpp"
 #include "op_harness.hpp"
 
 using namespace bnstep;

@@ -66,7 +66,8 @@ int run_lesson(RunArgs& a) {
         common.memory_per_element(80, "the run and its text");
     const Graph g = common.load(a.lesson);
     const RunView view = run_view(a.view, g);
-    const Trace t = run(g);
+    // Text shows exact zeros as 0 (round_off_zeros); JSON keeps the raw doubles.
+    const Trace t = common.format == "json" ? run(g) : run_for_display(g);
     if (a.step) return run_step_mode(t, common.print(), view);
     if (common.format == "json") {
         print_json(run_json(t));
@@ -104,7 +105,7 @@ int trace_node(TraceArgs& a) {
     const std::size_t i = find_node(g, a.node);
     const Index at = parse_index(a.index, g.nodes[i]);
     const std::optional<Index> input_at = parse_input_index(a.input_index, g, i);
-    const Trace t = run(g);
+    const Trace t = common.format == "json" ? run(g) : run_for_display(g);
     const PrintOptions opt = common.print();
     if (common.format == "json") {
         print_json(trace_json(t, i, at, opt.num, input_at));

@@ -46,7 +46,7 @@ int quiz(const QuizArgs& a) {
         given.str(read_text_file(a.answers, kMaxAnswerBytes, "for answers (--answers)"));
     else if (!typed && a.common.format != "json")
         given.str(read_bounded(STDIN_FILENO, "standard input", kMaxAnswerBytes));
-    const Trace t = run(g);
+    const Trace t = a.common.format == "json" ? run(g) : run_for_display(g);
     const PrintOptions opt = a.common.print();
     const std::vector<Question> questions = make_quiz(t, options, opt.num);
     if (a.common.format == "json") {
@@ -122,7 +122,7 @@ struct WorksheetArgs {
 
 int write_worksheet(const WorksheetArgs& a) {
     const Graph g = a.common.load(a.lesson);
-    const Trace t = run(g);
+    const Trace t = run_for_display(g);
     const SheetFormat format = a.common.format == "latex" ? SheetFormat::Latex : SheetFormat::Markdown;
     std::cout << worksheet(t, format, a.answers, a.common.print());
     return kOk;
@@ -155,7 +155,7 @@ int draw_graph(const GraphArgs& a) {
     if (!a.highlight.empty()) o.highlight = find_node(g, a.highlight);
     o.num.precision = a.common.precision;
     o.command = picture_command(a.lesson, a.common.format, o, a.highlight);
-    const Trace t = run(g);
+    const Trace t = run_for_display(g);
     std::cout << (a.common.format == "mermaid" ? graph_mermaid(t, o) : graph_dot(t, o));
     return kOk;
 }

@@ -222,24 +222,33 @@ std::vector<Intermediate> backward_intermediates(const Trace& t, std::size_t nod
 }
 
 Worked worked_value(const Trace& t, std::size_t node, const Index& at, const NumFmt& num) {
-    return t.graph->nodes[node].op->explain(t.call(node), t.names(node, 0), at, num);
+    return settle_worked(
+        [&](const NumFmt& q) { return t.graph->nodes[node].op->explain(t.call(node), t.names(node, 0), at, q); }, num);
 }
 
 Worked worked_gradient(const Trace& t, std::size_t node, std::size_t slot, const Index& at, const NumFmt& num) {
-    return t.graph->nodes[node].op->rule(slot).explain(t.call(node, slot), *t.nodes[node].grad, t.names(node, slot), at,
-                                                       num);
+    return settle_worked(
+        [&](const NumFmt& q) {
+            return t.graph->nodes[node].op->rule(slot).explain(t.call(node, slot), *t.nodes[node].grad,
+                                                               t.names(node, slot), at, q);
+        },
+        num);
 }
 
 Worked worked_accumulation(const Trace& t, std::size_t node, const Index& at, const NumFmt& num) {
-    Worked w;
-    w.lhs = t.graph->nodes[node].grad_name() + index_str(at);
-    for (const auto& r : t.nodes[node].received) {
-        const EdgeGrad& e = t.edge(r);
-        w.symbolic += (w.symbolic.empty() ? "" : " + ") + e.name + index_str(at);
-        w.numeric += (w.numeric.empty() ? "" : " + ") + num.operand(e.contribution.at(at));
-    }
-    w.result = t.nodes[node].grad->at(at);
-    return w;
+    return settle_worked(
+        [&](const NumFmt& q) {
+            Worked w;
+            w.lhs = t.graph->nodes[node].grad_name() + index_str(at);
+            for (const auto& r : t.nodes[node].received) {
+                const EdgeGrad& e = t.edge(r);
+                w.symbolic += (w.symbolic.empty() ? "" : " + ") + e.name + index_str(at);
+                w.numeric += (w.numeric.empty() ? "" : " + ") + q.operand(e.contribution.at(at));
+            }
+            w.result = t.nodes[node].grad->at(at);
+            return w;
+        },
+        num);
 }
 
 Trace run(const Graph& g, TraceDetail detail) {

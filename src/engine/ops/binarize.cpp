@@ -191,7 +191,7 @@ std::string alpha_note(const Tensor& w, const Filters& f, std::size_t k, const s
     std::vector<std::string> terms;
     for (std::size_t j = k * f.size; j < (k + 1) * f.size; ++j) terms.push_back(fmt::format("|{}|", num(w[j])));
     return fmt::format("alpha_{} = mean |{}| = (1/{}) * ({}) = {}", k, filter_text(name, w.shape(), k), f.size,
-                       join_terms(terms), num(f.alpha[k]));
+                       join_terms(terms, num), num(f.alpha[k]));
 }
 
 Worked xnor_explain_grad(const OpCall& call, const Tensor& up, const Names& names, const Index& at, const NumFmt& num) {
@@ -214,7 +214,7 @@ Worked xnor_explain_grad(const OpCall& call, const Tensor& up, const Names& name
                     element(names.upstream, up.shape(), concrete(at)), k, ste_local_text(ste, wi), wi, f.size,
                     filter_text(names.upstream, up.shape(), k), filter_text(names.in[0], w.shape(), k));
     out.numeric = fmt::format("({})({})({}) + ({}/{}) * ({})", num(up[i]), num(f.alpha[k]),
-                              num(ste_derivative(ste, w[i])), num(sign_of(w[i])), f.size, join_terms(terms));
+                              num(ste_derivative(ste, w[i])), num(sign_of(w[i])), f.size, join_terms(terms, num));
     out.result = up[i] * f.alpha[k] * ste_derivative(ste, w[i]) + sign_of(w[i]) / n * through_alpha;
     out.notes.push_back(alpha_note(w, f, k, names.in[0], num));
     out.notes.push_back(

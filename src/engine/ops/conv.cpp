@@ -94,7 +94,7 @@ Worked conv_explain_forward(const OpCall& call, const Names& names, const Index&
                     term(num, w.at({k, c, r, s}), x.at({n, g.input_channel(k, c), (std::size_t)h, (std::size_t)v})));
             }
     out.numeric =
-        (bias ? num.operand(call.input(2)[k]) + " + " : std::string()) + (terms.empty() ? "0" : join_terms(terms));
+        (bias ? num.operand(call.input(2)[k]) + " + " : std::string()) + (terms.empty() ? "0" : join_terms(terms, num));
     out.result = call.out->at(at);
     if (skipped)
         out.notes.push_back(fmt::format("{} of the {} kernel positions fall in the zero padding and add nothing",
@@ -172,7 +172,7 @@ InputRule input_rule() {
                                             names.in[0], n, c, h, v));
         } else {
             out.symbolic = join_terms(symbols);
-            out.numeric = join_terms(terms);
+            out.numeric = join_terms(terms, num);
             out.notes.push_back(fmt::format("{} (filter, window) pair{} read {}[{},{},{},{}]", symbols.size(),
                                             symbols.size() == 1 ? "" : "s", names.in[0], n, c, h, v));
         }
@@ -245,7 +245,7 @@ InputRule weight_rule() {
                     terms.push_back(term(num, a, b));
                     out.result += a * b;
                 }
-        out.numeric = terms.empty() ? "0" : join_terms(terms);
+        out.numeric = terms.empty() ? "0" : join_terms(terms, num);
         if (skipped)
             out.notes.push_back(fmt::format("{} of the {} output positions read the zero padding here and add nothing",
                                             skipped, g.n * g.ho * g.wo));
@@ -278,7 +278,7 @@ InputRule bias_rule() {
                 terms.push_back(num.operand(v));
                 out.result += v;
             }
-        out.numeric = join_terms(terms);
+        out.numeric = join_terms(terms, num);
         return out;
     };
     return rule;

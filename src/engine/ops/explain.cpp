@@ -1,7 +1,11 @@
 #include "ops/explain.hpp"
 
+#include <cfloat>
+#include <cmath>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include "bnstep/arith.hpp"
 
 namespace bnstep::ops {
 
@@ -37,6 +41,22 @@ std::string join_terms(const std::vector<std::string>& terms) {
     return fmt::format("{} + ... + {}  ({} terms)", fmt::join(head, " + "), terms.back(), terms.size());
 }
 
+std::string join_terms(const std::vector<std::string>& terms, const NumFmt& num) {
+    constexpr std::size_t shown = 4;
+    if (terms.size() <= shown + 2) return fmt::format("{}", fmt::join(terms, " + "));
+    double middle = 0, scale = 0;
+    for (std::size_t i = shown; i + 1 < terms.size(); ++i) {
+        const auto e = eval_arithmetic(terms[i]);
+        if (!e) return join_terms(terms);  // not arithmetic: elided as words
+        middle += e->value;
+        scale += e->scale;
+    }
+    if (std::fabs(middle) <= 64 * DBL_EPSILON * scale) middle = 0.0;  // terms that cancel exactly
+    std::vector<std::string> head(terms.begin(), terms.begin() + shown);
+    return fmt::format("{} + [{} more terms: {}] + {}", fmt::join(head, " + "), terms.size() - shown - 1, num(middle),
+                       terms.back());
+}
+
 std::vector<Index> broadcast_sources(const Shape& out_shape, const Shape& in_shape, const Index& in_at) {
     const Tensor probe(out_shape);
     const std::size_t target = Tensor(in_shape).offset(in_at);
@@ -57,7 +77,7 @@ Worked sum_of_products(std::string lhs, std::string symbolic, std::size_t count,
         terms.push_back(fmt::format("({})({})", num(x), num(y)));
         w.result += x * y;
     }
-    w.numeric = join_terms(terms);
+    w.numeric = join_terms(terms, num);
     return w;
 }
 

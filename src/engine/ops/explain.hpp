@@ -27,6 +27,10 @@ std::string sum_prefix(const std::vector<std::string>& letters);
 
 // "t1 + t2 + ..." ; many terms are elided to the first few, the last and a count.
 std::string join_terms(const std::vector<std::string>& terms);
+// The same for printed arithmetic: the elided middle is one operand, its sum
+// printed by `num`, so that the line still evaluates:
+// "t1 + t2 + t3 + t4 + [19 more terms: 0.1234] + t24".
+std::string join_terms(const std::vector<std::string>& terms, const NumFmt& num);
 
 // The elementwise rule for `sum`-like results: every element of `in_shape`
 // that position `out_at` of a broadcast reads.

@@ -71,7 +71,7 @@ std::vector<std::string> logsumexp_notes(const Batch& b, const Tensor& z, double
         for (double e : r.exps) exps.push_back(num(e));
         const std::string zk = b.batched ? fmt::format("{}[{},k]", name, i) : name + "[k]";
         notes.push_back(fmt::format("logsumexp({}{o}) = m + log(sum_k exp({}{o} - m)) = {} + log({}) = {}",
-                                    b.row(name, i), zk, num.operand(r.max), join_terms(exps), num(r.logsumexp()),
+                                    b.row(name, i), zk, num.operand(r.max), join_terms(exps, num), num(r.logsumexp()),
                                     fmt::arg("o", over)));
     }
     if (b.n > shown) notes.push_back(fmt::format("(and likewise for the other {} rows)", b.n - shown));
@@ -149,7 +149,7 @@ Worked ce_explain(const OpCall& call, const Names& names, const Index&, const Nu
     w.symbolic = b.batched ? fmt::format("-{}sum_n ({z}[n,{y}[n]] - logsumexp({z}[n]))", b.mean_of(), fmt::arg("z", zn),
                                          fmt::arg("y", yn))
                            : fmt::format("-({z}[{y}] - logsumexp({z}))", fmt::arg("z", zn), fmt::arg("y", yn));
-    w.numeric = fmt::format("-{}({})", b.mean_of(), join_terms(terms));
+    w.numeric = fmt::format("-{}({})", b.mean_of(), join_terms(terms, num));
     w.result = -total / b.divisor();
     w.notes = logsumexp_notes(b, z, 1.0, zn, num);
     return w;

@@ -68,7 +68,7 @@ OpDef pair_loss(OpDef op, const Terms& loss) {
         w.symbolic =
             fmt::format("(1/{}) * {}{}", n, sum_prefix(letters),
                         loss.text(element(names.in[0], a.shape(), letters), element(names.in[1], a.shape(), letters)));
-        w.numeric = fmt::format("(1/{}) * ({})", n, join_terms(terms));
+        w.numeric = fmt::format("(1/{}) * ({})", n, join_terms(terms, num));
         w.result = total / static_cast<double>(n);
         return w;
     };

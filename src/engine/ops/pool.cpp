@@ -160,7 +160,7 @@ Worked max_pool_x_explain(const OpCall& call, const Tensor& up, const Names& nam
             fmt::format("{}{} is the maximum of no window: it gets no gradient", names.in[0], index_str(at)));
     } else {
         w.symbolic = join_terms(symbols);
-        w.numeric = join_terms(terms);
+        w.numeric = join_terms(terms, num);
         w.notes.push_back(fmt::format("{}{} is the maximum of {} window{}", names.in[0], index_str(at), symbols.size(),
                                       symbols.size() == 1 ? "" : "s"));
     }
@@ -270,7 +270,7 @@ OpDef avg_pool() {
                            w.notes.push_back("no window contains this element");
                        } else {
                            w.symbolic = fmt::format("({}) / {}", join_terms(symbols), g.kernel * g.kernel);
-                           w.numeric = fmt::format("({}) / {}", join_terms(terms), g.kernel * g.kernel);
+                           w.numeric = fmt::format("({}) / {}", join_terms(terms, num), g.kernel * g.kernel);
                        }
                        return w;
                    }}},
@@ -300,7 +300,7 @@ OpDef avg_pool() {
                  w.lhs = element(names.out, call.out->shape(), concrete(at));
                  w.symbolic =
                      fmt::format("(1/{}) * sum {}", g.kernel * g.kernel, window_text(names.in[0], n, c, g, i, j));
-                 w.numeric = fmt::format("(1/{}) * ({})", g.kernel * g.kernel, join_terms(values));
+                 w.numeric = fmt::format("(1/{}) * ({})", g.kernel * g.kernel, join_terms(values, num));
                  w.result = call.out->at(at);
                  return w;
              },
@@ -364,7 +364,7 @@ OpDef global_avg_pool() {
                     Worked w;
                     w.lhs = element(names.out, call.out->shape(), concrete(at));
                     w.symbolic = fmt::format("(1/{}) * sum_{{h,w}} {}[{},{},h,w]", area, names.in[0], at[0], at[1]);
-                    w.numeric = fmt::format("(1/{}) * ({})", area, join_terms(values));
+                    w.numeric = fmt::format("(1/{}) * ({})", area, join_terms(values, num));
                     w.result = call.out->at(at);
                     return w;
                 },

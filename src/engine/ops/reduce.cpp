@@ -54,7 +54,7 @@ Worked reduce_explain_forward(bool mean, const OpCall& call, const Names& names,
     Worked w;
     w.lhs = element(names.out, call.out->shape(), concrete(at));
     w.symbolic = (mean ? "(1/" + n + ") * " : std::string()) + "sum_k " + element(names.in[0], x.shape(), pos);
-    w.numeric = mean ? "(1/" + n + ") * (" + join_terms(terms) + ")" : join_terms(terms);
+    w.numeric = mean ? "(1/" + n + ") * (" + join_terms(terms, num) + ")" : join_terms(terms, num);
     w.result = call.out->at(at);
     return w;
 }

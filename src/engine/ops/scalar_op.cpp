@@ -218,7 +218,7 @@ Worked scalar_input_explain(const ScalarOp& s, const std::vector<std::string>& k
         terms.push_back(fmt::format("({})({})", num(upstream.at(p)), num(local.at(p))));
         w.result += upstream.at(p) * local.at(p);
     }
-    w.numeric = join_terms(terms);
+    w.numeric = join_terms(terms, num);
     if (!is_atom(local_sym)) {
         const Index& p = sources.front();
         const std::string local_at = at_position(local_tmpl, keys, call, names, concrete(p), nullptr, num);

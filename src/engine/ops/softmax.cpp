@@ -62,11 +62,11 @@ Worked softmax_explain_forward(bool log, const OpCall& call, const Names& names,
     w.lhs = element(names.out, call.out->shape(), concrete(at));
     if (log) {
         w.symbolic = fmt::format("{} - m - log(sum_k exp({} - m))", xs, xk);
-        w.numeric = fmt::format("{} - {} - log({})", x_value, num.operand(r.max), join_terms(exps));
+        w.numeric = fmt::format("{} - {} - log({})", x_value, num.operand(r.max), join_terms(exps, num));
         w.result = r.log_softmax(s.k);
     } else {
         w.symbolic = fmt::format("exp({} - m) / sum_k exp({} - m)", xs, xk);
-        w.numeric = fmt::format("exp({} - {}) / ({})", x_value, num.operand(r.max), join_terms(exps));
+        w.numeric = fmt::format("exp({} - {}) / ({})", x_value, num.operand(r.max), join_terms(exps, num));
         w.result = r.softmax(s.k);
     }
     w.notes.push_back(fmt::format("m = max_k {} = {}, subtracted for stability (it cancels)", xk, num(r.max)));

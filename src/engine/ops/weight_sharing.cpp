@@ -111,7 +111,7 @@ Worked kmeans_explain(const OpCall& call, const Names& names, const Index& at, c
         values.push_back(num.operand(w[i]));
     }
     out.symbolic = fmt::format("({}) / {}", join_terms(symbols), members.size());
-    out.numeric = fmt::format("({}) / {}", join_terms(values), members.size());
+    out.numeric = fmt::format("({}) / {}", join_terms(values, num), members.size());
     out.notes.push_back(
         fmt::format("{}[{}] is the mean of its cluster: the {} weight{} nearest to it at the last update", names.out, j,
                     members.size(), members.size() == 1 ? "" : "s"));
@@ -146,7 +146,7 @@ Worked kmeans_explain_grad(const OpCall& call, const Tensor& upstream, const Nam
         }
     }
     out.symbolic = symbols.empty() ? "0" : join_terms(symbols);
-    out.numeric = values.empty() ? "0" : join_terms(values);
+    out.numeric = values.empty() ? "0" : join_terms(values, num);
     out.result = kmeans_vjp(call, upstream)[i];
     return out;
 }
@@ -312,7 +312,7 @@ Worked segment_sum_explain(const OpCall& call, const Tensor& upstream, const Nam
         return out;
     }
     out.symbolic = join_terms(symbols);
-    out.numeric = join_terms(values);
+    out.numeric = join_terms(values, num);
     out.notes.push_back(fmt::format("cluster {}: the {} weight{} with idx = {}, {}", k, weights.size(),
                                     weights.size() == 1 ? "" : "s", k, name_list(weights)));
     return out;

@@ -122,6 +122,20 @@ json run_json(const Trace& t) {
     for (std::size_t i = 0; i < g.nodes.size(); ++i)
         if (g.nodes[i].is_leaf() && t.nodes[i].grad)
             j["gradients"][g.nodes[i].grad_name()] = tensor_json(*t.nodes[i].grad);
+    // The elements the text output prints as 0: zero in exact arithmetic, round-off here.
+    j["exact_zeros"] = json::array();
+    for (const RoundedZero& z : exact_zeros(t)) {
+        using W = RoundedZero::Where;
+        const NodeState& n = t.nodes[z.node];
+        const bool edge = z.where == W::Contribution;
+        if (z.where != W::Value && z.where != W::Gradient && !edge) continue;
+        if (z.where == W::Gradient && n.received.size() == 1) continue;  // the contribution itself, listed
+        const std::string name = z.where == W::Value      ? g.nodes[z.node].name
+                                 : z.where == W::Gradient ? g.nodes[z.node].grad_name()
+                                                          : n.edges[z.slot].name;
+        const Tensor& x = z.where == W::Value ? n.value : edge ? n.edges[z.slot].contribution : *n.grad;
+        j["exact_zeros"].push_back({{"tensor", name}, {"index", x.unravel(z.offset)}, {"value", z.raw}});
+    }
     return j;
 }
 

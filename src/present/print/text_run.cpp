@@ -85,6 +85,7 @@ void edge(std::ostream& os, const Trace& t, std::size_t node, const EdgeGrad& e,
                         upstream, shape, result));
     }
     if (!brief) tensor(os, e.contribution, opt, in2);
+    if (const std::string z = zero_note(t, RoundedZero::Where::Contribution, node, e.slot); !z.empty()) say(z);
 }
 
 std::string accumulation(const Trace& t, std::size_t node) {
@@ -162,6 +163,8 @@ void run_backward_node(std::ostream& os, const Trace& t, std::size_t i, const Pr
     if (st.received.size() > 1) {
         os << wrap(text::accumulation(t, i), width, in1);
         text::shown_tensor(os, *st.grad, opt, in1, view.brief);
+        if (const std::string z = text::zero_note(t, RoundedZero::Where::Gradient, i); !z.empty())
+            os << wrap(z, width, in1, in1 + "  ");
         text::accumulation_worked(os, t, i, opt, view, in1);
     } else if (i != g.output) {
         os << in1 << "upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", from "
@@ -234,6 +237,8 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt, c
         if (!n.note.empty()) os << wrap(n.note, width, "        ");
         text::intermediates(os, forward_intermediates(t, i), opt, "        ", n.name + ":");
         text::shown_tensor(os, t.nodes[i].value, opt, "        ", view.brief);
+        if (const std::string z = text::zero_note(t, RoundedZero::Where::Value, i); !z.empty())
+            os << wrap(z, width, "        ", "          ");
         close(RunBlock::Part::Forward, i);
     }
 

@@ -28,6 +28,12 @@ std::string accumulation(const Trace& t, std::size_t node);
 // "a surrogate gradient: it passed through the straight-through estimator of ..."
 std::string surrogate_note(const Trace& t, std::size_t node);
 
+// The note under a tensor that holds exact zeros round_off_zeros set ("dmu[1]
+// is 0: column 1 of dxmu * local sums to 0 exactly ..."), once per tensor: the
+// node's value or gradient, or the contribution of the node's edge `slot`;
+// "" when it holds none.
+std::string zero_note(const Trace& t, RoundedZero::Where where, std::size_t node, std::size_t slot = 0);
+
 // A worked element: "lhs = symbolic\n     = numeric\n     = result".
 void worked(std::ostream& os, const Worked& w, const PrintOptions& opt, const std::string& indent);
 

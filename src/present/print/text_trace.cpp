@@ -33,6 +33,8 @@ void trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& in
     text::intermediates(os, forward_intermediates(t, i), opt, in1);
     os << in1 << (n.is_leaf() ? "value " : "output ") << s.node(n.name) << ' ' << shape_str(n.shape) << '\n';
     text::tensor(os, st.value, opt, in2);
+    if (const std::string z = text::zero_note(t, RoundedZero::Where::Value, i); !z.empty())
+        os << wrap(z, width, in2, in2 + "  ");
     if (!n.is_leaf()) {
         os << in1 << "worked element " << (index.empty() ? "(the scalar)" : index_str(index)) << ":\n";
         text::worked(os, worked_value(t, i, index, opt.num), opt, in2);
@@ -63,6 +65,8 @@ void trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& in
     }
     if (!st.surrogates.empty()) os << wrap(text::surrogate_note(t, i), width, in1);
     text::tensor(os, *st.grad, opt, in2);
+    if (const std::string z = text::zero_note(t, RoundedZero::Where::Gradient, i); !z.empty())
+        os << wrap(z, width, in2, in2 + "  ");
     if (st.received.size() > 1) {
         os << in1 << "worked element " << index_str(index) << ":\n";
         text::worked(os, worked_accumulation(t, i, index, opt.num), opt, in2);

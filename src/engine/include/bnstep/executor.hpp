@@ -1,6 +1,7 @@
 #pragma once
 // Running a graph: forward values in topological order, then the backward
 // pass from the seed gradient, keeping every contribution so it can be shown.
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,11 +38,23 @@ struct NodeState {
     std::vector<std::size_t> surrogates;
 };
 
+// An element the display step set to 0 (round_off_zeros): zero in exact
+// arithmetic, round-off in floating point.
+struct RoundedZero {
+    enum class Where { Value, Gradient, Contribution, Unreduced, Local };
+    Where where = Where::Value;
+    std::size_t node = 0;    // the node; for an edge's tensors, the node that sends it
+    std::size_t slot = 0;    // the edge's slot
+    std::size_t offset = 0;  // the element
+    double raw = 0.0;        // its value in floating point
+};
+
 struct Trace {
     const Graph* graph = nullptr;
     std::vector<NodeState> nodes;
     std::vector<std::size_t> backward_order;  // nodes that get a gradient, reverse topological
     CostReport cost;                          // weights and multiply-adds of the forward pass
+    std::vector<RoundedZero> rounded_zeros;   // what round_off_zeros set to 0, in the order it found them
 
     const EdgeGrad& edge(std::pair<std::size_t, std::size_t> consumer_slot) const {
         return nodes[consumer_slot.first].edges[consumer_slot.second];
@@ -69,6 +82,16 @@ Trace run(const Graph& g, TraceDetail detail = TraceDetail::Everything);
 // gradient). Empty for leaves and ops without any.
 std::vector<Intermediate> forward_intermediates(const Trace& t, std::size_t node);
 std::vector<Intermediate> backward_intermediates(const Trace& t, std::size_t node);
+// The display step of the text commands: every element of the values,
+// gradients, contributions and local gradients that is zero in exact arithmetic
+// but round-off in floating point is set to 0.0 and recorded in rounded_zeros
+// (see display_zeros.cpp for the rule). JSON, the gradient check and `compare`
+// use a trace without it.
+void round_off_zeros(Trace& t);
+// What round_off_zeros would set to 0, leaving the trace as it is (JSON lists them).
+std::vector<RoundedZero> exact_zeros(const Trace& t);
+// run(), then round_off_zeros(): what the text commands show.
+Trace run_for_display(const Graph& g);
 
 // One element worked by hand, as every command shows it: the forward value
 // of `node` at `at`; the gradient `node` sends to its input `slot`, at `at`
@@ -77,6 +100,19 @@ std::vector<Intermediate> backward_intermediates(const Trace& t, std::size_t nod
 Worked worked_value(const Trace& t, std::size_t node, const Index& at, const NumFmt& num);
 Worked worked_gradient(const Trace& t, std::size_t node, std::size_t slot, const Index& at, const NumFmt& num);
 Worked worked_accumulation(const Trace& t, std::size_t node, const Index& at, const NumFmt& num);
+
+// Where the digits of a worked element are settled (worked.cpp): `explain` is
+// called with operands at precision q = p, p+1, ... 17 (p: num's), and the
+// first q is kept at which the numeric line, evaluated with its printed numbers
+// (bnstep/arith.hpp), rounds at p to the printed result, and so does every
+// arithmetic chain of the notes ("-1/1.118^2 = -0.8"). The result prints at p.
+// Sets `scale` to the magnitude of the evaluated terms; a result within
+// 64 units in the last place of it (zero in exact arithmetic) becomes 0, with
+// a note of what the printed, rounded terms leave instead.
+Worked settle_worked(const std::function<Worked(const NumFmt&)>& explain, const NumFmt& num);
+// Whether `w`'s printed lines reproduce at precision `p` from operands printed
+// at `q`; the test of settle_worked, for the tests.
+bool worked_reproduces(const Worked& w, int p, int q);
 
 OpCall call_of(const Graph& g, const std::vector<Tensor>& values, std::size_t node);
 

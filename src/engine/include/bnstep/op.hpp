@@ -94,8 +94,9 @@ struct Worked {
     std::string numeric;
     double result = 0.0;
     // The magnitude of the terms the result is computed from (the sum of their
-    // absolute values); 0 when not known. A result within a few units in the
-    // last place of it is 0 in exact arithmetic.
+    // absolute values), from the printed line (settle_worked sets it); 0 when not
+    // known. A result within a few units in the last place of it is 0 in exact
+    // arithmetic.
     double scale = 0.0;
     std::vector<std::string> notes;  // extra lines (the local gradient evaluated ...); a note
                                      // starting with a space is a table row, printed as is
