@@ -8,7 +8,7 @@
 namespace bnstep::text {
 
 void intermediates(std::ostream& os, const std::vector<Intermediate>& items, const PrintOptions& opt,
-                   const std::string& indent, const std::string& then) {
+                   const std::string& indent, const std::string& then, bool brief) {
     const std::size_t width = static_cast<std::size_t>(opt.width);
     for (const Intermediate& q : items) {
         if (q.value.shape().empty()) {
@@ -18,7 +18,7 @@ void intermediates(std::ostream& os, const std::vector<Intermediate>& items, con
         }
         os << wrap(fmt::format("{} = {}   {}", q.name, q.formula, shape_str(q.value.shape())), width, indent,
                    indent + "    ");
-        tensor(os, q.value, opt, indent + "    ");
+        shown_tensor(os, q.value, opt, indent + "    ", brief);
     }
     if (!items.empty() && !then.empty()) os << indent << then << '\n';
 }
