@@ -128,8 +128,9 @@ TEST_CASE("graph: with Graphviz, each red label sits by its own edge, nearer it 
         const std::vector<SvgEdge> edges = svg_edges(read_text_file(svg));
         std::size_t labels = 0;
         for (std::size_t k = 0; k < edges.size(); ++k)
-            for (const auto& [name, where] : edges[k].labels) {
-                CAPTURE(name);
+            for (const auto& label : edges[k].labels) {
+                const auto& where = label.second;
+                CAPTURE(label.first);
                 ++labels;
                 const double own = distance_to(edges[k], where);
                 double other = 1e300;

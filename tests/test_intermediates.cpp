@@ -16,7 +16,6 @@
 using namespace bnstep;
 using namespace bnstep::testing;
 using bnstep_cli_test::ok_output;
-using bnstep_test::contains;
 
 namespace {
 

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <regex>
 #include <string>
+#include <tuple>
 
 #include "bnstep/executor.hpp"
 #include "bnstep/lesson.hpp"
@@ -88,11 +89,14 @@ TEST_CASE("notation: no formula writes a derivative with a gradient's name") {
 }
 
 TEST_CASE("notation: the step names the straight-through estimator in use") {
-    for (const auto& [lesson, node, used, unused] :
+    for (const auto& row :
          {std::tuple{"bnn", "xb", "straight-through estimator, ste hardtanh: 1 if |x| <= 1 else 0", "ste identity"},
           std::tuple{"binaryconnect", "Wb", "straight-through estimator, ste identity: 1", "hardtanh"},
           std::tuple{"xnor-net", "Wx", "straight-through estimator, ste hardtanh: ste' = 1 where |W[i]| <= 1, else 0",
                      "ste identity"}}) {
+        // Named copies: doctest's CAPTURE cannot take a structured binding (clang 14).
+        const std::string lesson = std::get<0>(row), node = std::get<1>(row), used = std::get<2>(row),
+                          unused = std::get<3>(row);
         CAPTURE(lesson);
         const Graph g = load_lesson(lesson);
         const Trace t = run(g);

@@ -1,7 +1,5 @@
 #include "commands.hpp"
 
-#include "bnstep/notation.hpp"
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>

@@ -1,5 +1,5 @@
 // The one-time note under a tensor that holds an exact zero the display step
-// set (round_off_zeros): which terms cancel, and what round-off they left.
+// set (round_off_zeros): which terms cancel.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -61,8 +61,9 @@ std::string zero_note(const Trace& t, RoundedZero::Where where, std::size_t node
             where == RoundedZero::Where::Value ? t.graph->nodes[node].name : t.graph->nodes[node].grad_name();
         note = fmt::format("{}{} is 0 in exact arithmetic", name, index_str(x.unravel(first->offset)));
     }
-    note += fmt::format(" (floating point leaves round-off, {}{})", NumFmt{4}(first->raw),
-                        count > 1 ? fmt::format("; {} such elements print as 0", count) : "");
+    // The raw round-off is not quoted: it is not a number to redo by hand (--format json keeps it).
+    note += fmt::format(" (floating point leaves a few units of round-off{}; --format json keeps them)",
+                        count > 1 ? fmt::format(", here in {} elements that print as 0", count) : "");
     return note;
 }
 

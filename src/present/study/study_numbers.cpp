@@ -56,7 +56,7 @@ Index element_to_work(const Trace& t, EdgeRef edge) {
     const Tensor& c = t.edge(edge).contribution;
     const std::size_t first = c.offset(default_index(c.shape()));
     for (std::size_t k = 0; k < c.size(); ++k) {
-        const Index at = c.unravel((first + k) % c.size());
+        Index at = c.unravel((first + k) % c.size());
         if (!edge_zero(t, edge, at)) return at;
     }
     return c.unravel(first);
