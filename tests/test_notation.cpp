@@ -22,17 +22,6 @@ using namespace bnstep;
 using namespace bnstep_test;
 using bnstep_cli_test::ok_output;
 
-namespace {
-
-std::size_t node_named(const Graph& g, const std::string& name) {
-    for (std::size_t i = 0; i < g.nodes.size(); ++i)
-        if (g.nodes[i].name == name) return i;
-    FAIL("no node " << name);
-    return 0;
-}
-
-}  // namespace
-
 TEST_CASE("notation: partial derivatives in ASCII when the terminal is not UTF-8") {
     CHECK(partials("∂out/∂gamma = xhat", true) == "∂out/∂gamma = xhat");
     CHECK(partials("∂out/∂gamma = xhat", false) == "d(out)/d(gamma) = xhat");
@@ -100,7 +89,7 @@ TEST_CASE("notation: the step names the straight-through estimator in use") {
         CAPTURE(lesson);
         const Graph g = load_lesson(lesson);
         const Trace t = run(g);
-        const std::string& formula = t.nodes[node_named(g, node)].edges.at(0).formula;
+        const std::string& formula = t.nodes[g.find(node).value()].edges.at(0).formula;
         CAPTURE(formula);
         CHECK(contains(formula, used));
         CHECK_FALSE(contains(formula, unused));
@@ -115,7 +104,7 @@ TEST_CASE("notation: group convolution formulas index the (K, C/groups, R, S) we
     const Graph g = load_lesson("group-conv-shuffle");
     const Trace t = run(g);
     // gc1: 1 x 1 convolution of x (1, 6, H, W) with w_g1 (6, 3, 1, 1), groups 2: C/groups = K/groups = 3.
-    const std::size_t gc1 = node_named(g, "gc1");
+    const std::size_t gc1 = g.find("gc1").value();
     const auto& edges = t.nodes[gc1].edges;
     CHECK(contains(edges[0].formula,
                    "sum over r, s and the filters k = 3g ... 3g + 2 of the group g = floor(c/3) "
@@ -123,8 +112,8 @@ TEST_CASE("notation: group convolution formulas index the (K, C/groups, R, S) we
     CHECK(contains(edges[1].formula, "dw_g1[k,c,r,s] = sum_{n,i,j} dgc1[n,k,i,j] * x[n,3g + c,"));
     CHECK(contains(edges[1].formula, "g = floor(k/3) the group of filter k"));
     // The formulas as written, evaluated by hand (a 1 x 1 kernel, stride 1, no padding: i = p, j = q).
-    const Tensor& x = t.nodes[node_named(g, "x")].value;
-    const Tensor& w = t.nodes[node_named(g, "w_g1")].value;
+    const Tensor& x = t.nodes[g.find("x").value()].value;
+    const Tensor& w = t.nodes[g.find("w_g1").value()].value;
     const Tensor& up = *t.nodes[gc1].grad;
     const Shape& xs = x.shape();
     for (std::size_t c = 0; c < 6; ++c)
@@ -144,7 +133,7 @@ TEST_CASE("notation: group convolution formulas index the (K, C/groups, R, S) we
             CHECK(edges[1].contribution.at({k, c, 0, 0}) == doctest::Approx(dw).epsilon(1e-12));
         }
     // dwc: depthwise (groups = C = K = 6), w_dw (6, 1, 3, 3): w_dw[c,0,r,s], filter c alone.
-    const auto& dw_edges = t.nodes[node_named(g, "dwc")].edges;
+    const auto& dw_edges = t.nodes[g.find("dwc").value()].edges;
     CHECK(contains(dw_edges[0].formula, "dshuf[n,c,p,q] = sum_{r,s} ddwc[n,c,i,j] * w_dw[c,0,r,s]"));
     CHECK(contains(dw_edges[1].formula, "dw_dw[k,0,r,s] = sum_{n,i,j} ddwc[n,k,i,j] * shuf[n,k,"));
     // The op reference states the general case.
