@@ -196,3 +196,29 @@ TEST_CASE("quiz end to end: the mistake named, every node to review with its com
         {"quiz", "affine-bn-relu", "--node", "2", "--answers", (dir.path() / "c.txt").string(), "--color", "never"});
     CHECK(contains(r.out, fmt::format("Score: {0} of {0} right", k.at("questions").size())));
 }
+
+TEST_CASE("quiz diagnosis: a dropped constant factor and a matmul operand read untransposed") {
+    const Graph g = load_lesson("batchnorm");
+    const Trace t = run(g);
+    const BatchNorm& b = batchnorm_by_hand();
+    // sq = xmu^2: dxmu2[3,1] = dsq[3,1] * 2*xmu[3,1], dsq = dvar / 4. Without the 2 it is half that.
+    Question q = downstream(t, "sq", "xmu", {3, 1});
+    const double dsq = b.dvar[1] / 4;
+    CHECK(std::fabs(q.answer - dsq * 2 * b.xmu[3][1]) < 1e-12);
+    CHECK(mistake(t, q, dsq * b.xmu[3][1]) == "a dropped constant factor");
+    CHECK(contains(diagnose_answer(t, q, dsq * b.xmu[3][1], 0.01)->explanation, "constant factor 2"));
+    CHECK(mistake(t, q, dsq * 4 * b.xmu[3][1]) == "a dropped constant factor");  // the 2 twice
+
+    // quantize-8bit: y = x @ Wq, x (4, 3), Wq (3, 2): dx[i,k] = sum_j dy[i,j] * Wq[k,j].
+    // Reading Wq[j,k] instead gives dy[2,0]*Wq[0,1] + dy[2,1]*Wq[1,1] for dx[2,1].
+    const Graph g8 = load_lesson("quantize-8bit");
+    const Trace t8 = run(g8);
+    const Tensor& dy = *t8.nodes[*g8.find("y")].grad;
+    const Tensor& wq = t8.nodes[*g8.find("Wq")].value;
+    q = downstream(t8, "y", "x", {2, 1});
+    CHECK(std::fabs(q.answer - (dy.at({2, 0}) * wq.at({1, 0}) + dy.at({2, 1}) * wq.at({1, 1}))) < 1e-12);
+    const double untransposed = dy.at({2, 0}) * wq.at({0, 1}) + dy.at({2, 1}) * wq.at({1, 1});
+    REQUIRE(std::fabs(untransposed - q.answer) > 0.05 * std::fabs(q.answer));
+    CHECK(mistake(t8, q, untransposed) == "a transposed operand");
+    CHECK(contains(diagnose_answer(t8, q, untransposed, 0.01)->explanation, "Wq[j,k] where Wq[k,j]"));
+}

@@ -1,7 +1,10 @@
 // The quiz's diagnosis of a wrong answer: the classic mistakes of the backward
 // pass, each a small function giving the wrong value(s) it would produce for
 // a question, in one table; a wrong answer that matches one is named.
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -165,6 +168,19 @@ std::vector<WrongValue> own_input(const Trace& t, const Question& q) {
     return {{v, why}};
 }
 
+// matmul's dA[i,k] = sum_j dC[i,j] * B[k,j] with B[j,k] read instead (and
+// dB[k,j] = sum_i A[i,k] * dC[i,j] with A[k,i]), where those elements exist.
+std::optional<double> untransposed_element(const Tensor& up, const Tensor& other, std::size_t slot, const Index& at) {
+    const Shape &u = up.shape(), &o = other.shape();
+    if (slot == 0) {  // sum_j up[i,j] * other[j,k]
+        if (u[1] > o[0] || at[1] >= o[1]) return std::nullopt;
+        return product_element(up, false, other, false, at[0], at[1]);
+    }
+    // sum_i other[k,i] * up[i,j]
+    if (u[0] > o[1] || at[0] >= o[0]) return std::nullopt;
+    return product_element(other, false, up, false, at[0], at[1]);
+}
+
 // matmul: the other operand not transposed, or the element of the transposed product.
 std::vector<WrongValue> transposed(const Trace& t, const Question& q) {
     if (!q.edge || q.kind == QuizKind::Local || !is_op(t, q.edge->first, "matmul")) return {};
@@ -175,13 +191,58 @@ std::vector<WrongValue> transposed(const Trace& t, const Question& q) {
     if (other.shape().size() != 2 || up.shape().size() != 2 || q.at.size() != 2) return {};
     std::vector<WrongValue> wrong;
     const std::string fix = "for C = A @ B, dA = dC @ B^T and dB = A^T @ dC";
-    if (other.shape()[0] == other.shape()[1])
-        wrong.push_back({slot == 0 ? product_element(up, false, other, false, q.at[0], q.at[1])
-                                   : product_element(other, false, up, false, q.at[0], q.at[1]),
-                         fmt::format("that leaves {} untransposed: {}", t.graph->nodes[n.inputs[1 - slot]].name, fix)});
+    const std::string& name = t.graph->nodes[n.inputs[1 - slot]].name;
+    if (const auto v = untransposed_element(up, other, slot, q.at))
+        wrong.push_back(
+            {*v, fmt::format("that reads {}{} where {}{} belongs, leaving {} untransposed: {}", name,
+                             slot == 0 ? "[j,k]" : "[k,i]", name, slot == 0 ? "[k,j]" : "[i,k]", name, fix)});
     if (q.at[0] < result.shape()[1] && q.at[1] < result.shape()[0] && q.at[0] != q.at[1])
         wrong.push_back({result.at({q.at[1], q.at[0]}),
                          fmt::format("that is element [{},{}], of the transposed product: {}", q.at[1], q.at[0], fix)});
+    return wrong;
+}
+
+// The constant factors of the local gradient as written ("2*xmu", "0.5/sqrt(v)",
+// "3*a^(3-1)"): a number, not part of a name or an index, followed by * or /.
+std::vector<double> constant_factors(std::string_view formula) {
+    std::vector<double> factors;
+    int depth = 0;
+    for (std::size_t k = 0; k < formula.size(); ++k) {
+        const char c = formula[k];
+        if (c == '[') ++depth;
+        if (c == ']') --depth;
+        const bool starts = std::isdigit(static_cast<unsigned char>(c)) != 0 &&
+                            (k == 0 || (!std::isalnum(static_cast<unsigned char>(formula[k - 1])) &&
+                                        formula[k - 1] != '_' && formula[k - 1] != '.'));
+        if (!starts || depth > 0) continue;
+        std::size_t end = k;
+        while (end < formula.size() && (std::isdigit(static_cast<unsigned char>(formula[end])) || formula[end] == '.'))
+            ++end;
+        std::size_t next = end;
+        while (next < formula.size() && formula[next] == ' ') ++next;
+        const double v = std::strtod(std::string(formula.substr(k, end - k)).c_str(), nullptr);
+        if (next < formula.size() && (formula[next] == '*' || formula[next] == '/') && v != 0 && v != 1 &&
+            std::find(factors.begin(), factors.end(), v) == factors.end())
+            factors.push_back(v);
+        k = end;
+    }
+    return factors;
+}
+
+// The 2 of d(x^2)/dx = 2x left out (or put in twice), and so on for each
+// constant factor of the local gradient.
+std::vector<WrongValue> dropped_constant(const Trace& t, const Question& q) {
+    if (!q.edge) return {};
+    const EdgeGrad& e = t.edge(*q.edge);
+    std::vector<WrongValue> wrong;
+    for (double c : constant_factors(e.formula)) {
+        const std::string why = fmt::format(
+            "that is off by the constant factor {} of the local gradient {}: "
+            "keep every constant of the derivative",
+            c, e.formula);
+        wrong.push_back({q.answer / c, why});
+        wrong.push_back({q.answer * c, why});
+    }
     return wrong;
 }
 
@@ -191,6 +252,7 @@ const Mistake kMistakes[] = {
     {"only one contribution", one_contribution},
     {"the node's own input", own_input},
     {"a transposed operand", transposed},
+    {"a dropped constant factor", dropped_constant},
     {"off by a factor", off_by_factor},
 };
 

@@ -144,16 +144,16 @@ void first_reply(std::ostream& out, const Trace& t, const Question& q, double gi
     const Style& s = opt.style;
     const std::size_t width = static_cast<std::size_t>(opt.width);
     if (const auto m = diagnose_answer(t, q, given, options.tolerance)) {
-        out << wrap(fmt::format("{} ({}): {}.", s.bad("not quite"), m->name, m->explanation), width, kIn1, kIn1 + "  ");
-        out << wrap(partials(q.kind == QuizKind::Local
-                                 ? "It is " + q.hint.substr(q.hint.find("is ") + 3) + "."
-                                 : fmt::format("It goes: {} = {}", q.worked.lhs, q.worked.symbolic),
-                             opt.utf8),
-                    width, kIn1, kIn1 + "  ");
+        out << wrap(fmt::format("{} ({}): {}.", s.bad("not quite"), m->name, partials(m->explanation, opt.utf8)), width,
+                    kIn1, kIn1 + "  ");
+        out << wrap(
+            partials(q.kind == QuizKind::Local ? "It is " + q.hint.substr(q.hint.find("is ") + 3) + "."
+                                               : fmt::format("It goes: {} = {}", q.worked.lhs, q.worked.symbolic),
+                     opt.utf8),
+            width, kIn1, kIn1 + "  ");
         return;
     }
-    out << wrap(fmt::format("{}. Hint: {}.", s.bad("not quite"), partials(q.hint, opt.utf8)), width, kIn1,
-                kIn1 + "  ");
+    out << wrap(fmt::format("{}. Hint: {}.", s.bad("not quite"), partials(q.hint, opt.utf8)), width, kIn1, kIn1 + "  ");
 }
 }  // namespace
 
