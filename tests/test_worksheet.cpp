@@ -147,14 +147,14 @@ TEST_CASE("worksheet: each step has blanks for its local gradient and one elemen
     // Every edge of batch norm's graph has a local gradient per element: out (2), gammax (2), xhat (2), ivar,
     // sqrtvar, var, sq, xmu (2), mu.
     std::size_t local_boxes = 0;
-    for (std::size_t at = blank.find("local gradient d("); at != std::string::npos;
-         at = blank.find("local gradient d(", at + 1))
+    for (std::size_t at = blank.find("local gradient ∂"); at != std::string::npos;
+         at = blank.find("local gradient ∂", at + 1))
         ++local_boxes;
     CHECK(local_boxes == 13);
-    CHECK(contains(blank, "local gradient d(xhat)/d(xmu) (4, 3) =\n[[ ________"));
+    CHECK(contains(blank, "local gradient ∂xhat/∂xmu (4, 3) =\n[[ ________"));
     CHECK(contains(
         key,
-        "local gradient d(xhat)/d(xmu) (4, 3) =\n[[0.5345  0.8944  0.8944]"));  // ivar, 1/sqrt(3.5) and 1/sqrt(1.25)
+        "local gradient ∂xhat/∂xmu (4, 3) =\n[[0.5345  0.8944  0.8944]"));  // ivar, 1/sqrt(3.5) and 1/sqrt(1.25)
     const std::regex lhs(R"(^  (\w+)\[([0-9,]+)\] = (.*)$)"), result(R"(^ += (-?[0-9][0-9.e+-]*)$)");
     for (std::size_t k = 0; k < key_work.size(); ++k) {
         const std::vector<std::string>& b = blank_work[k];
@@ -314,4 +314,42 @@ TEST_CASE("worksheet: the LaTeX compiles with plain pdflatex") {
         // Nothing runs off the page.
         CHECK_FALSE(contains(read_text_file(dir.path() / (name + ".log")), "Overfull \\hbox"));
     }
+}
+
+TEST_CASE("worksheet: a fused op's intermediates are givens, in the blank sheet too, before the step uses them") {
+    for (const SheetFormat f : {SheetFormat::Markdown, SheetFormat::Latex}) {
+        const std::string s = sheet("batchnorm-closed-form", f, false);
+        const auto at = [&](const std::string& text) {
+            CAPTURE(text);
+            const auto p = s.find(text);
+            REQUIRE(p != std::string::npos);
+            return p;
+        };
+        const std::size_t backward = at(f == SheetFormat::Latex ? "section*{Backward pass" : "## Backward pass");
+        // ivar = 1/sqrt(var + 1e-5) of the columns' variances 3.5, 1.25, 1.25 (by hand): 0.5345, 0.8944.
+        CHECK(at("ivar = 1/sqrt(var + eps)") < backward);
+        CHECK(at("0.5345  0.8944  0.8944") < backward);
+        CHECK(at("mu = mean of x over the batch") < backward);
+        // Backward: the column sums of the lesson's dout (0.6, 0, 0.2) before the closed form for x.
+        const std::size_t to_x = s.find("closed form", backward);
+        REQUIRE(to_x != std::string::npos);
+        CHECK(at("sum dout = sum of dout over the batch, per column") > backward);
+        CHECK(at("[0.6    0  0.2]") < to_x);
+        CHECK(at("sum(dout * xhat) = ") < to_x);
+    }
+    // XNOR-Net's alpha per filter and distillation's softmax at T before the backward pass.
+    for (const auto& [lesson, given] : {std::pair<std::string, std::string>{"xnor-net", "alpha = mean |W[k,...]|"},
+                                        {"distillation", "softmax(z/4) = along each row"}}) {
+        const std::string s = sheet(lesson, SheetFormat::Markdown, false);
+        CAPTURE(lesson);
+        CHECK(s.find(given) < s.find("## Backward pass"));
+    }
+}
+
+TEST_CASE("worksheet: local gradients written as partial derivatives, in ASCII in LaTeX's verbatim") {
+    const std::string md = sheet("batchnorm", SheetFormat::Markdown, false);
+    CHECK(md.find("local gradient ∂xhat/∂ivar") != std::string::npos);
+    CHECK(md.find("d(xhat)/d(ivar)") == std::string::npos);
+    const std::string tex = sheet("batchnorm", SheetFormat::Latex, false);
+    CHECK(tex.find("local gradient d(xhat)/d(ivar)") != std::string::npos);
 }

@@ -6,7 +6,9 @@
 #include <fmt/ranges.h>
 #include <sstream>
 
+#include "bnstep/notation.hpp"
 #include "bnstep/study.hpp"
+#include "print/text_intermediates.hpp"
 #include "print/text_shared.hpp"
 #include "study/study_numbers.hpp"
 
@@ -45,7 +47,7 @@ public:
     void item(const std::string& text) { os_ << (latex() ? "\\noindent$\\bullet$ " : "- ") << text << "\n\n"; }
     void lines(const std::vector<std::string>& lines) {
         os_ << (latex() ? "{\\footnotesize\n\\begin{verbatim}\n" : "```text\n");
-        for (const auto& l : lines) os_ << (latex() ? verbatim_safe(l) : l) << '\n';
+        for (const auto& l : lines) os_ << (latex() ? verbatim_safe(partials(l, false)) : l) << '\n';
         os_ << (latex() ? "\\end{verbatim}\n}\n\n" : "```\n\n");
     }
     std::string str() const { return os_.str(); }
@@ -188,6 +190,19 @@ std::string heading_of(const Graph& g, std::size_t i, bool with_shape) {
     return with_shape ? s + ", " + shape_str(n.shape) : s;
 }
 
+// The quantities a node's formulas use, as run prints them: givens, in the
+// answer-free sheet too, written before the step that uses them.
+void givens(Doc& doc, const std::vector<Intermediate>& items, const PrintOptions& opt) {
+    if (items.empty()) return;
+    std::ostringstream os;
+    text::intermediates(os, items, opt, "");
+    std::vector<std::string> lines;
+    std::istringstream in(os.str());
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    doc.paragraph(doc.prose("Given, as bnstep run prints them: the quantities this step's formulas use."));
+    doc.lines(lines);
+}
+
 void forward_pass(Doc& doc, const Trace& t, const PrintOptions& opt) {
     const Graph& g = *t.graph;
     doc.heading(2, "Forward pass");
@@ -195,6 +210,7 @@ void forward_pass(Doc& doc, const Trace& t, const PrintOptions& opt) {
         const Node& n = g.nodes[i];
         doc.heading(3, doc.prose(heading_of(g, i, true)));
         if (!n.note.empty()) doc.paragraph(doc.prose(n.note));
+        givens(doc, forward_intermediates(t, i), opt);
         doc.lines(tensor_lines(t.nodes[i].value, opt));
     }
 }
@@ -213,6 +229,7 @@ void backward_step(Doc& doc, const Trace& t, std::size_t i, bool answers, const 
             fmt::format("Upstream gradient {}, {}.", doc.code(n.grad_name()),
                         doc.prose(i == g.output ? "given" : "from " + text::sender(g, st.received.front().first))));
     }
+    givens(doc, backward_intermediates(t, i), opt);
     for (const EdgeGrad& e : st.edges) {
         const Node& input = g.nodes[e.input];
         std::string say = fmt::format("to {}: {}", doc.code(input.name), doc.code(e.formula));
@@ -231,8 +248,7 @@ void backward_step(Doc& doc, const Trace& t, std::size_t i, bool answers, const 
                                          fmt::join(e.reduced_axes, ", ")));
         doc.item(say);
         if (e.local)
-            gradient_box(doc, fmt::format("d({})/d({})", n.name, input.name), *e.local, answers, opt,
-                         "local gradient ");
+            gradient_box(doc, fmt::format("∂{}/∂{}", n.name, input.name), *e.local, answers, opt, "local gradient ");
         gradient_box(doc, e.name, e.contribution, answers, opt);
         const Index at = study::element_to_work(t, {i, e.slot});
         work_one(doc, worked_gradient(t, i, e.slot, at, opt.num), answers, opt);
