@@ -149,3 +149,47 @@ TEST_CASE("notation: a LaTeX worksheet writes \\partial in math mode") {
     const std::string md = worksheet(t, SheetFormat::Markdown, false, PrintOptions{});
     CHECK(contains(md, "`∂(xmu * ivar)/∂ivar = xmu`"));
 }
+
+TEST_CASE("notation: no zero terms, no /1, the stride in effect in the step headers") {
+    // quantize-8bit's zero point is 0: the header has no "+ 0" and no "- 0".
+    const Graph q8 = load_lesson("quantize-8bit");
+    CHECK(forward_formula(q8, *q8.find("Wq")) == "(clamp(round_half_even(W/0.0078125), -128, 127)) * 0.0078125");
+    const Graph g = parse_lesson(R"({"name": "zeros", "title": "t", "description": "d",
+      "leaves": [{"name": "x", "kind": "input", "shape": [1, 1, 4, 4], "fill": 0.5}],
+      "nodes": [
+        {"name": "q", "op": "quantize", "inputs": ["x"], "attrs": {"bits": 4, "scale": 0.5, "zero_point": 3}},
+        {"name": "mp", "op": "max_pool2d", "inputs": ["q"], "attrs": {"kernel": 2}},
+        {"name": "f", "op": "reshape", "inputs": ["mp"], "attrs": {"shape": [4]}},
+        {"name": "s1", "op": "softmax", "inputs": ["f"]},
+        {"name": "s2", "op": "log_softmax", "inputs": ["s1"], "attrs": {"temperature": 2}},
+        {"name": "L", "op": "sum", "inputs": ["s2"]}],
+      "output": {"node": "L"}})",
+                                 "zeros.json");
+    // A zero point of 3 keeps both terms.
+    CHECK(forward_formula(g, *g.find("q")) == "(clamp(round_half_even(x/0.5) + 3, 0, 15) - 3) * 0.5");
+    // max_pool2d's stride defaults to 0, which means the kernel: 2.
+    CHECK(forward_formula(g, *g.find("mp")) == "max_pool2d(q; kernel 2, stride 2, padding 0)");
+    // Temperature 1 leaves out "/1"; temperature 2 keeps "/2".
+    CHECK(forward_formula(g, *g.find("s1")) == "exp(f) / sum_k exp(f_k), k along axis=-1");
+    CHECK(forward_formula(g, *g.find("s2")) == "s1/2 - log(sum_k exp(s1_k/2)), k along axis=-1");
+    const Trace t = run(g);
+    for (const EdgeGrad& e : t.nodes[*g.find("s1")].edges) {
+        CHECK(e.formula.find("/ 1") == std::string::npos);
+        CHECK(e.formula.find("divided by") == std::string::npos);
+    }
+    for (const EdgeGrad& e : t.nodes[*g.find("q")].edges) CHECK(e.formula.find("+ 3 <= 15") != std::string::npos);
+}
+
+TEST_CASE("notation: the ops' own derivatives in prose are written with ∂") {
+    const std::string ws =
+        ok_output({"trace", "weight-sharing", "--node", "1", "--color", "never"}, "", {{"LC_ALL", "C.UTF-8"}});
+    CHECK(ws.find("∂C_j/∂W_i = 1/n_j") != std::string::npos);
+    CHECK(ws.find("dC_j/dW_i") == std::string::npos);
+    const std::string xnor =
+        ok_output({"run", "xnor-net", "--no-pager", "--color", "never"}, "", {{"LC_ALL", "C.UTF-8"}});
+    CHECK(xnor.find("∂alpha_k/∂W_i = sign(W_i) / n") != std::string::npos);
+    CHECK(xnor.find("d alpha_k") == std::string::npos);
+    const std::string q8 =
+        ok_output({"run", "quantize-8bit", "--no-pager", "--color", "never"}, "", {{"LC_ALL", "C.UTF-8"}});
+    CHECK(q8.find("rounded half to even") < q8.find("Wq:\n"));
+}

@@ -121,7 +121,7 @@ std::string render(std::string_view tmpl, const std::function<std::optional<std:
             });
             if (!name)  // "sum_{n,i,j}": braces of the text itself
                 dest += tmpl.substr(i, close - i + 1);
-            else if (auto value = lookup(key))
+            else if (auto value = lookup(key); value && !(in_optional && value->empty()))
                 dest += *value;
             else if (in_optional)
                 optional_ok = false;

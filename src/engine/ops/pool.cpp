@@ -126,6 +126,12 @@ OpDef window_op(OpDef op) {
         const PoolGeometry g = pool_geometry(in[0], a);
         return Shape{g.n, g.c, g.ho, g.wo};
     };
+    // The stride in effect: a stride of 0 is the kernel's size.
+    op.vars = [](const std::vector<Shape>&, const Attrs& a) {
+        const long long stride = a.integer("stride");
+        return std::map<std::string, std::string>{
+            {"stride", fmt::format("{}", stride == 0 ? a.integer("kernel") : stride)}};
+    };
     op.window_taps = [](const std::vector<Shape>&, const Attrs& a) {
         const auto kernel = static_cast<std::size_t>(a.integer("kernel"));
         return saturating_mul(kernel, kernel);

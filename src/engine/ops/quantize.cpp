@@ -116,14 +116,18 @@ std::vector<Intermediate> quantize_intermediates(const OpCall& call, const Names
     for (std::size_t i = 0; i < x.size(); ++i) q[i] = g.q(x[i]);
     const std::string level = fmt::format("round_half_even({}/{}){}", names.in[0], g.scale, zero_point_term(g, "+"));
     return {{"q",
-             fmt::format("clamp({}, {}, {}): the integer level of each element (scale {}, levels {} to {})", level,
-                         g.qmin, g.qmax, g.scale, g.qmin, g.qmax),
+             fmt::format("clamp({}, {}, {}): the integer level of each element, {}/{} rounded half to even (scale {}, "
+                         "levels {} to {})",
+                         level, g.qmin, g.qmax, names.in[0], g.scale, g.scale, g.qmin, g.qmax),
              q}};
 }
 
 std::map<std::string, std::string> quantize_vars(const std::vector<Shape>&, const Attrs& a) {
     const Grid g = grid_of(a);
-    return std::map<std::string, std::string>{{"qmin", fmt::format("{}", g.qmin)}, {"qmax", fmt::format("{}", g.qmax)}};
+    // A zero point of 0 leaves its terms out of the formulas ({[ + {zero_point}]}).
+    return std::map<std::string, std::string>{{"qmin", fmt::format("{}", g.qmin)},
+                                              {"qmax", fmt::format("{}", g.qmax)},
+                                              {"zero_point", g.zero_point == 0 ? "" : fmt::format("{}", g.zero_point)}};
 }
 
 // The level, with qmin - 1 and qmax + 1 for values clamped: where the
@@ -161,15 +165,15 @@ OpDef quantize() {
         .family = "quantization",
         .summary =
             "fake (simulated) linear quantization, as torch.fake_quantize_per_tensor_affine: x/scale rounded half to "
-            "even (to the nearest integer, a half to the even one), plus zero_point, clamped to [qmin, qmax] = [0, 2^bits - 1], or "
+            "even, round_half_even (to the nearest integer, a half to the even one), plus zero_point, clamped to [qmin, qmax] = [0, 2^bits - 1], or "
             "[-2^(bits-1), 2^(bits-1) - 1] when signed, then mapped back to (q - zero_point) * scale. The backward "
             "is PyTorch's: the gradient passes where the level was not clamped",
         .forward_formula =
-            "(clamp(round_half_even({x}/{scale}) + {zero_point}, {qmin}, {qmax}) - {zero_point}) * {scale}",
+            "(clamp(round_half_even({x}/{scale}){[ + {zero_point}]}, {qmin}, {qmax}){[ - {zero_point}]}) * {scale}",
         .inputs = {local_rule(
             "x",
             "∂{out}/∂{x}: true derivative 0 almost everywhere; straight-through estimator: 1 where {qmin} <= "
-            "round_half_even({x}/{scale}) + {zero_point} <= {qmax}, else 0 (identity inside the range, 0 where the level is clamped, "
+            "round_half_even({x}/{scale}){[ + {zero_point}]} <= {qmax}, else 0 (identity inside the range, 0 where the level is clamped, "
             "as PyTorch's fake quantization)",
             quantize_local, quantize_local_text, true)},
         .attrs = {{"bits", AttrType::Int, 8.0, "bits per level, 1 to 16", {.min = 1, .max = 16}},

@@ -156,14 +156,15 @@ OpDef softmax_op(bool log) {
                          "x/T - m - log(sum_k exp(x_k/T - m)) with m the row's largest x/T"
                        : "softmax along one axis at temperature T (T > 1 softens it, as in distillation): "
                          "exp(x/T - m) / sum_k exp(x_k/T - m), m the row's largest x/T, which cancels",
-        .forward_formula = log ? "{x}/{temperature} - log(sum_k exp({x}_k/{temperature})), k along axis={axis}"
-                               : "exp({x}/{temperature}) / sum_k exp({x}_k/{temperature}), k along axis={axis}",
+        .forward_formula = log ? "{x}{[/{temperature}]} - log(sum_k exp({x}_k{[/{temperature}]})), k along axis={axis}"
+                               : "exp({x}{[/{temperature}]}) / sum_k exp({x}_k{[/{temperature}]}), k along axis={axis}",
         .inputs = {{.name = "x",
                     .domain = {Domain::Kind::Any, 4.0},
-                    .formula = log ? "d{x} = (d{out} - softmax({x}/{temperature}) * sum_k d{out}_k) / {temperature}, "
-                                     "softmax({x}/{temperature}) = exp({out}), k along axis={axis}"
-                                   : "d{x} = {out} * (d{out} - sum_k d{out}_k * {out}_k) / {temperature}, k along "
-                                     "axis={axis} (the Jacobian diag({out}) - {out} {out}^T, divided by {temperature})",
+                    .formula =
+                        log ? "d{x} = (d{out} - softmax({x}{[/{temperature}]}) * sum_k d{out}_k){[ / {temperature}]}, "
+                              "softmax({x}{[/{temperature}]}) = exp({out}), k along axis={axis}"
+                            : "d{x} = {out} * (d{out} - sum_k d{out}_k * {out}_k){[ / {temperature}]}, k along "
+                              "axis={axis} (the Jacobian diag({out}) - {out} {out}^T{[, divided by {temperature}]})",
                     .vjp = log ? log_softmax_vjp : softmax_vjp,
                     .explain = [log](
                                    const OpCall& call, const Tensor& up, const Names& names, const Index& at,
@@ -189,6 +190,12 @@ OpDef softmax_op(bool log) {
             },
         .explain = [log](const OpCall& call, const Names& names, const Index& at,
                          const NumFmt& num) { return softmax_explain_forward(log, call, names, at, num); },
+        // A temperature of 1 leaves its terms out of the formulas ({[/{temperature}]}).
+        .vars =
+            [](const std::vector<Shape>&, const Attrs& attrs) {
+                const double t = temperature_attr(attrs);
+                return std::map<std::string, std::string>{{"temperature", t == 1.0 ? "" : fmt::format("{}", t)}};
+            },
         .reach = along_axes_reach(
             [](const Shape& x, const Attrs& attrs) { return std::vector<std::size_t>{axis_attr(x, attrs)}; }),
         .intermediates = log ? softmax_of_log_softmax : IntermediatesFn{}};

@@ -175,7 +175,7 @@ OpDef kmeans_centroids() {
             "Linear initialisation, C_j = torch.linspace(min W, max W, k)[j] (for k = 1, halfway); then Lloyd's iterations: each weight "
             "joins its nearest centroid (on a tie the lower index), each centroid becomes the mean of its cluster "
             "(an empty cluster keeps its centroid), until the assignment no longer changes or after `iterations` "
-            "updates. Backward: the true derivative where the clusters stay the same, dC_j/dW_i = 1/n_j for the n_j "
+            "updates. Backward: the true derivative where the clusters stay the same, ∂C_j/∂W_i = 1/n_j for the n_j "
             "weights of cluster j (a centroid that never had a weight moves with min W and max W as its "
             "initialisation does; on a tie of min or max the first element)",
         .forward_formula = "k-means centroids of {W} (linear initialisation, Lloyd's iterations)",
