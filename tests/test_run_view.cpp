@@ -107,9 +107,11 @@ TEST_CASE("run --index picks the element: the node's, projected onto each input"
     // gammax (4, 3) at [2,0]: dgammax[2,0] = dout[2,0] = -0.2; gamma (3,) at [0].
     CHECK(contains(text, "dgammax[2,0] = dout[2,0] * 1"));
     CHECK(contains(text, "dgamma[0] = sum_k dgammax[k,0] * xhat[k,0]"));
-    // A node of shape (3,) takes [2,0] for none of its tensors, and is skipped:
-    // step 6 (ivar) works out no element.
-    CHECK_FALSE(contains(rv_section(text, "step 6"), "worked element"));
+    // A node of shape (3,) takes [2,0] for none of its tensors: step 6 (ivar)
+    // works out no element, and says so where the element would be.
+    CHECK_FALSE(contains(rv_section(text, "step 6"), "worked element ["));
+    CHECK(contains(rv_section(text, "step 6"),
+                   "\n            (--index 2,0 does not fit dsqrtvar (3,): no worked element)\n"));
 
     const RunResult bad = run_bnstep({"run", "batchnorm", "--index", "9,9", "--color", "never"});
     CHECK(bad.exit_code == 2);
@@ -249,4 +251,75 @@ TEST_CASE("run and trace on a terminal: long output through $PAGER, not with --n
     const RunResult piped = run_bnstep({"run", "batchnorm", "--color", "never"}, "", env);
     CHECK(contains(piped.out, "GRADIENTS OF THE INPUTS AND PARAMETERS"));
     CHECK_FALSE(pager.used());
+}
+
+TEST_CASE("run --index: every edge and sum it fits no tensor of says so, in one line, in the element's place") {
+    // batchnorm has 15 worked elements by default (10 steps: 13 edges that carry
+    // a gradient and 2 sums). -i 1 fits only the (3,) tensors, so the others
+    // each get one line instead of their element: 15 places in all.
+    const RunResult all = run_bnstep({"run", "batchnorm", "--color", "never"});
+    const RunResult one = run_bnstep({"run", "batchnorm", "-i", "1", "--color", "never"});
+    REQUIRE(one.exit_code == 0);
+    const std::size_t worked = rv_count(one.out, "worked element [");
+    const std::size_t misfit = rv_count(one.out, ": no worked element)\n");
+    CHECK(rv_count(all.out, "worked element ") == 15);
+    CHECK(worked + misfit == 15);
+    CHECK(misfit == 7);  // dgammax, dxhat, dxmu1, dxmu2, dx1 (edges); dxmu, dx (sums)
+    CHECK(contains(one.out, "\n        (--index 1 does not fit dxmu (4, 3): no worked element)\n"));
+    CHECK(contains(one.out, "\n            (--index 1 does not fit dxhat (4, 3): no worked element)\n"));
+}
+
+TEST_CASE("run --brief: a summary statistic that is round-off prints 0") {
+    // affine-bn-relu's normalized values sum to 0 exactly: their mean is 0, not
+    // the 2.776e-17 that summing in floating point leaves.
+    const RunResult r = run_bnstep({"run", "affine-bn-relu", "--brief", "--color", "never"});
+    REQUIRE(r.exit_code == 0);
+    CHECK(contains(r.out, "min -1.175, max 1.675, mean 0\n"));
+    CHECK_FALSE(contains(r.out, "e-17"));
+    CHECK_FALSE(contains(r.out, "e-18"));
+    // batchnorm's xmu (x minus its column means 1, 0.5, 1) sums to 0 too.
+    const RunResult bn = run_bnstep({"run", "batchnorm", "--brief", "--nodes", "xmu", "--color", "never"});
+    CHECK(contains(bn.out, "min -3, max 2, mean 0\n"));
+}
+
+TEST_CASE("run --nodes: the upstream gradient from a step not shown is printed with its values") {
+    // dvar = -0.5 * sum_k(dout*gamma*xmu)_k / (var+eps)^1.5, by hand (lessons/batchnorm.json):
+    // [-0.19472, 0.14311, 0.57243].
+    const RunResult r = run_bnstep({"run", "batchnorm", "--nodes", "3..4", "--color", "never"});
+    REQUIRE(r.exit_code == 0);
+    const std::string step4 = rv_section(r.out, "step 4");
+    const std::size_t from = step4.find("upstream gradient dvar (3,), from step 5 (sqrtvar)\n");
+    REQUIRE(from != std::string::npos);
+    const std::size_t values = step4.find("[-0.1947   0.1431   0.5724]", from);
+    CHECK(values != std::string::npos);
+    CHECK(values < step4.find("to sq:"));
+    // Step 3's upstream, dsq, comes from step 4, which is shown: not printed twice.
+    CHECK(rv_count(r.out, "[[-0.04868   0.03578    0.1431]") == 1);
+    // --brief: as one line.
+    const RunResult brief = run_bnstep({"run", "batchnorm", "--nodes", "3..4", "--brief", "--color", "never"});
+    CHECK(contains(brief.out, "from step 5 (sqrtvar)\n        [-0.1947 0.1431 0.5724]\n"));
+}
+
+TEST_CASE("run: an empty --nodes or --index, and --format json with a text-only option, are one-line errors") {
+    const std::vector<std::vector<std::string>> bad{
+        {"run", "batchnorm", "--nodes", ""},
+        {"run", "batchnorm", "-i", ""},
+        {"run", "batchnorm", "--index="},
+        {"run", "batchnorm", "--format", "json", "--brief"},
+        {"run", "batchnorm", "--format", "json", "--only", "forward"},
+        {"run", "batchnorm", "--format", "json", "--nodes", "3..4"},
+        {"run", "batchnorm", "--format", "json", "-i", "1"},
+    };
+    for (const auto& args : bad) {
+        CAPTURE(args.back());
+        const RunResult r = run_bnstep(args);
+        CHECK(r.exit_code == 2);
+        CHECK(r.out.empty());
+        CHECK(lines_of(r.err).size() == 1);
+    }
+    CHECK(contains(run_bnstep(bad[0]).err, "--nodes '': give a range"));
+    CHECK(contains(run_bnstep(bad[3]).err, "--brief applies to text output"));
+    CHECK(contains(run_bnstep({"run", "batchnorm", "--format", "json", "--brief", "--only", "forward"}).err,
+                   "--brief, --only apply to text output"));
+    CHECK(run_bnstep({"run", "batchnorm", "--format", "json", "--cost"}).exit_code == 0);
 }

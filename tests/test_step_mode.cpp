@@ -235,11 +235,13 @@ TEST_CASE("step mode: b clears the screen and draws the previous node; q says ho
     REQUIRE(clear != std::string::npos);
     // After the clear, gamma's block (blocks[2]) comes first, then the prompt.
     CHECK(s.out.compare(clear + std::string(kClearScreen).size(), blocks[2].text.size(), blocks[2].text) == 0);
-    CHECK(contains(s.out, "stopped at gamma; continue with: bnstep run batchnorm --nodes gamma..\n"));
+    CHECK(contains(s.out,
+                   "stopped at gamma; continue with\n  bnstep run batchnorm --only forward --nodes gamma..\n"
+                   "  and then bnstep run batchnorm --only backward\n"));
 
     s = step(t, std::string(13, 'n') + "q");  // the first backward step
     const std::string hint = "bnstep run batchnorm --only backward --nodes ..9";
-    CHECK(contains(s.out, "stopped at step 9 (out) of the backward pass; continue with: " + hint + "\n"));
+    CHECK(contains(s.out, "stopped at step 9 (out) of the backward pass; continue with\n  " + hint + "\n"));
     // The command it names goes on from there: every backward step, no forward pass.
     const RunResult next = run_bnstep({"run", "batchnorm", "--only", "backward", "--nodes", "..9", "--color", "never"});
     CHECK(next.exit_code == 0);
@@ -263,6 +265,69 @@ TEST_CASE("step mode end to end: a small terminal pages within a node, and q exi
         const auto code = pty.finish();
         REQUIRE(code.has_value());
         CHECK(*code == 0);
-        CHECK(contains(pty.output(), "stopped at step 0 (x); continue with: bnstep run batchnorm --nodes 0.."));
+        CHECK(contains(pty.output(),
+                       "stopped at step 0 (x); continue with\r\n  bnstep run batchnorm --only forward --nodes 0..\r\n"
+                       "  and then bnstep run batchnorm --only backward\r\n"));
     }
+}
+
+TEST_CASE("step mode: q in the forward pass names the rest of it and the whole backward pass, in 80 columns") {
+    const Graph g = load_lesson("group-conv-shuffle");
+    const Trace t = run(g);
+    const std::vector<RunBlock> blocks = run_text_blocks(t, PrintOptions{});
+    // Forward node 5 is the sixth pause.
+    const Stepped s = step(t, "nnnnnq");
+    const std::string name = g.nodes[5].step ? std::to_string(*g.nodes[5].step) : g.nodes[5].name;
+    CHECK(contains(s.out, "\n  bnstep run group-conv-shuffle --only forward --nodes " + name +
+                              "..\n"
+                              "  and then bnstep run group-conv-shuffle --only backward\n"));
+    for (const std::string& line : lines_of(s.out.substr(s.out.find("stopped at")))) CHECK(line.size() <= 80);
+    // The two commands print what the walk had not shown: the forward nodes
+    // from 5 on, then every step of the backward pass (each block's heading).
+    const RunResult f =
+        run_bnstep({"run", "group-conv-shuffle", "--only", "forward", "--nodes", name + "..", "--color", "never"});
+    const RunResult r = run_bnstep({"run", "group-conv-shuffle", "--only", "backward", "--color", "never"});
+    const auto heading = [](const RunBlock& b) { return lines_of(b.text).at(1); };
+    for (const RunBlock& b : blocks) {
+        if (b.part == RunBlock::Part::Forward) CHECK(contains(f.out, "\n" + heading(b)) == (*b.node >= 5));
+        if (b.part == RunBlock::Part::Backward) CHECK(contains(r.out, "\n" + heading(b) + "\n"));
+    }
+    CHECK_FALSE(contains(f.out, "BACKWARD PASS"));
+
+    // Within a --nodes range, the range is kept.
+    RunView view;
+    view.nodes = std::vector<bool>(g.nodes.size(), false);
+    for (std::size_t i = 3; i <= 7; ++i) view.nodes[i] = true;
+    const std::vector<RunBlock> part = run_text_blocks(t, PrintOptions{}, view);
+    std::size_t at = 0;
+    while (part[at].part != RunBlock::Part::Forward || *part[at].node != 5) ++at;
+    const auto ref = [&](std::size_t i) {
+        return g.nodes[i].step ? std::to_string(*g.nodes[i].step) : g.nodes[i].name;
+    };
+    CHECK(contains(step_stopped(g, part, at), "--only forward --nodes " + ref(5) + ".." + ref(7) + "\n"));
+    CHECK(contains(step_stopped(g, part, at), "--only backward --nodes " + ref(3) + ".." + ref(7) + "\n"));
+}
+
+TEST_CASE("step mode: the prompt line fits 80 columns, however long the node's name") {
+    for (const std::string& progress : {std::string(), std::string("line 123 of 4567")}) {
+        for (std::size_t n : {5U, 40U, 60U, 120U}) {
+            const std::string where = "123/456 backward: step 12 (" + std::string(n, 'a') + ")";
+            const std::string line = step_prompt(where, progress);
+            CAPTURE(line);
+            CHECK(line.size() < 80);
+            CHECK(line.rfind("-- 123/456 backward: step 12 (aaaaa", 0) == 0);
+            if (!progress.empty()) CHECK(contains(line, progress));
+        }
+    }
+    // Every prompt of the longest lesson's walk, on a small terminal.
+    const Graph g = load_lesson("group-conv-shuffle");
+    const Trace t = run(g);
+    std::istringstream in(std::string(400, 'n'));
+    StreamKeys keys(in);
+    std::ostringstream out;
+    StepOptions o;
+    o.rows = 10;
+    step_through(out, keys, run_text_blocks(t, PrintOptions{}), *t.graph, o);
+    for (const std::string& line : lines_of(out.str()))
+        if (line.rfind("-- ", 0) == 0) CHECK(line.size() <= 80);
 }

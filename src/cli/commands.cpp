@@ -58,6 +58,7 @@ struct RunArgs {
 int run_lesson(RunArgs& a) {
     Common& common = a.common;
     if (a.step) check_step_mode(common.format);
+    if (common.format == "json") check_json_view(a.view);
     if (common.format == "json")
         common.memory_per_element(192, "the run and its JSON text");
     else if (common.full)

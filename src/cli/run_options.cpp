@@ -1,6 +1,7 @@
 #include "run_options.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "bnstep/error.hpp"
 #include "common.hpp"
@@ -47,15 +48,15 @@ Index run_index(const std::string& text, const Graph& g) {
 }  // namespace
 
 void add_run_view_options(CLI::App& cmd, RunViewArgs& a) {
-    cmd.add_option("--only", a.only, "print only the forward or only the backward pass (and the gradients)")
+    cmd.add_option("--only", a.only, "text: print only the forward or only the backward pass (and the gradients)")
         ->check(CLI::IsMember({"forward", "backward"}));
     cmd.add_option("--nodes", a.nodes,
-                   "print only these nodes: A..B (step numbers or names, both included), A.., ..B or one node")
+                   "text: print only these nodes: A..B (step numbers or names, both included), A.., ..B or one node")
         ->type_name(kNodeType);
     cmd.add_option("--index,-i", a.index,
-                   "the element worked out on each backward edge, e.g. 1,2 (each node's element, mapped to its "
+                   "text: the element worked out on each backward edge, e.g. 1,2 (each node's element, mapped to its "
                    "inputs; default: 1 on every axis longer than 1, or the first element that is not 0)");
-    cmd.add_flag("--brief", a.brief, "each tensor as one line, no worked elements, no tensor printed twice");
+    cmd.add_flag("--brief", a.brief, "text: each tensor as one line, no worked elements, no tensor printed twice");
     cmd.add_flag("--cost", a.cost, "print the cost table even when the lesson has no weights or multiply-adds");
 }
 
@@ -63,11 +64,29 @@ RunView run_view(const RunViewArgs& a, const Graph& g) {
     RunView view;
     view.forward = a.only != "backward";
     view.backward = a.only != "forward";
-    if (!a.nodes.empty()) view.nodes = node_range(a.nodes, g);
-    if (!a.index.empty()) view.index = run_index(a.index, g);
+    if (a.nodes) {
+        if (a.nodes->empty())
+            throw UsageError("--nodes '': give a range A..B, A.. or ..B, or one node (step numbers or names)");
+        view.nodes = node_range(*a.nodes, g);
+    }
+    if (a.index) {
+        if (a.index->empty()) throw UsageError("--index '': give one number per axis, e.g. 1,2");
+        view.index = run_index(*a.index, g);
+    }
     view.brief = a.brief;
     view.cost = a.cost;
     return view;
+}
+
+void check_json_view(const RunViewArgs& a) {
+    std::vector<std::string> given;
+    if (a.brief) given.emplace_back("--brief");
+    if (!a.only.empty()) given.emplace_back("--only");
+    if (a.nodes) given.emplace_back("--nodes");
+    if (a.index) given.emplace_back("--index");
+    if (!given.empty())
+        throw UsageError(fmt::format("{} {} to text output; --format json always writes every node in full",
+                                     fmt::join(given, ", "), given.size() > 1 ? "apply" : "applies"));
 }
 
 }  // namespace bnstep::cli

@@ -21,6 +21,14 @@ std::optional<Index> asked_element(const RunView& view, const Shape& node_shape,
     return std::nullopt;
 }
 
+// Where the worked element would be: the --index that fits no tensor of this step.
+void index_misfit(std::ostream& os, const RunView& view, const std::string& name, const Shape& shape,
+                  const std::string& indent) {
+    os << indent
+       << fmt::format("(--index {} does not fit {} {}: no worked element)\n", fmt::join(*view.index, ","), name,
+                      shape_str(shape));
+}
+
 }  // namespace
 
 Index run_element(const Tensor& value, const Index& preferred, bool chosen) {
@@ -47,7 +55,11 @@ std::string brief_summary(const Tensor& t, const NumFmt& num) {
         hi = std::max(hi, v);
         sum += v;
     }
-    return fmt::format("min {}, max {}, mean {}", num(lo), num(hi), num(sum / static_cast<double>(t.size())));
+    // A statistic within 2^-40 of the largest magnitude is round-off (a mean
+    // of values that cancel): it prints as 0.
+    const double scale = std::max(std::abs(lo), std::abs(hi));
+    auto stat = [&](double v) { return num(std::abs(v) <= std::ldexp(scale, -40) ? 0.0 : v); };
+    return fmt::format("min {}, max {}, mean {}", stat(lo), stat(hi), stat(sum / static_cast<double>(t.size())));
 }
 
 void shown_tensor(std::ostream& os, const Tensor& t, const PrintOptions& opt, const std::string& indent, bool brief) {
@@ -65,7 +77,7 @@ void edge_worked(std::ostream& os, const Trace& t, std::size_t node, const EdgeG
     Index at;
     if (view.index) {
         const std::optional<Index> asked = asked_element(view, node_shape, shape);
-        if (!asked) return;
+        if (!asked) return index_misfit(os, view, e.name, shape, indent);
         at = *asked;
     } else {
         at = input_element(default_index(node_shape), node_shape, shape, std::nullopt);
@@ -82,7 +94,8 @@ void accumulation_worked(std::ostream& os, const Trace& t, std::size_t node, con
     const Shape& shape = t.graph->nodes[node].shape;
     Index at;
     if (view.index) {
-        if (!Tensor(shape).contains(*view.index)) return;
+        if (!Tensor(shape).contains(*view.index))
+            return index_misfit(os, view, t.graph->nodes[node].grad_name(), shape, indent);
         at = *view.index;
     } else {
         at = run_element(*st.grad, default_index(shape), false);

@@ -167,8 +167,11 @@ void run_backward_node(std::ostream& os, const Trace& t, std::size_t i, const Pr
             os << wrap(z, width, in1, in1 + "  ");
         text::accumulation_worked(os, t, i, opt, view, in1);
     } else if (i != g.output) {
+        const std::size_t from = st.received.front().first;
         os << in1 << "upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", from "
-           << text::sender(g, st.received.front().first) << '\n';
+           << text::sender(g, from) << '\n';
+        // --nodes: the step that sends it is not shown, so its values are printed here.
+        if (!view.shows(from) && st.grad) text::shown_tensor(os, *st.grad, opt, in1, view.brief);
     } else {
         os << in1 << "upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", given\n";
     }

@@ -1,5 +1,7 @@
 // Step mode: `run`'s blocks one node at a time, with a key between them.
 #include <algorithm>
+#include <optional>
+#include <utility>
 #include <fmt/format.h>
 #include <istream>
 #include <ostream>
@@ -45,21 +47,72 @@ Key StreamKeys::next_key() {
     return key_for_char(c);
 }
 
+std::string step_prompt(const std::string& where, const std::string& progress) {
+    const std::vector<std::string> tries =
+        progress.empty()
+            ? std::vector<std::string>{fmt::format("-- {} -- Enter: next, b: back, q: quit, ?: keys", where),
+                                       fmt::format("-- {} -- Enter: next, ?: keys", where)}
+            : std::vector<std::string>{fmt::format("-- {} -- {} -- Enter: more, b: back, q: quit", where, progress),
+                                       fmt::format("-- {} -- {} -- Enter: more", where, progress)};
+    for (const std::string& line : tries)
+        if (line.size() < kStepColumns) return line;
+    const std::string tail = progress.empty() ? " -- ?: keys" : " -- " + progress;
+    const std::size_t room = kStepColumns - 1 - tail.size() - 3;
+    return (where.size() + 3 > room ? "-- " + where.substr(0, room - 3) + "..." : "-- " + where) + tail;
+}
+
 std::string step_keys_help() {
     return "keys: Enter, n or space: next node (or the rest of a long one)   b: back one node   q: quit   ?: "
            "these keys\n";
 }
 
-std::string step_stopped(const Graph& g, const RunBlock& b) {
+namespace {
+
+// How --nodes names a node: its step number, else its name.
+std::string step_node_ref(const Node& n) { return n.step ? std::to_string(*n.step) : n.name; }
+
+// The nodes of the forward pass's blocks, first and last (the --nodes range shown).
+std::optional<std::pair<std::size_t, std::size_t>> forward_range(const std::vector<RunBlock>& blocks) {
+    std::optional<std::pair<std::size_t, std::size_t>> range;
+    for (const RunBlock& b : blocks) {
+        if (b.part != RunBlock::Part::Forward) continue;
+        if (!range) range = std::make_pair(*b.node, *b.node);
+        range->second = *b.node;
+    }
+    return range;
+}
+
+bool has_backward(const std::vector<RunBlock>& blocks) {
+    return std::any_of(blocks.begin(), blocks.end(),
+                       [](const RunBlock& b) { return b.part == RunBlock::Part::BackwardStart && !b.text.empty(); });
+}
+
+}  // namespace
+
+std::string step_stopped(const Graph& g, const std::vector<RunBlock>& blocks, std::size_t at) {
+    const RunBlock& b = blocks[at];
     const Node& n = g.nodes[*b.node];
-    const std::string name = n.step ? std::to_string(*n.step) : n.name;
     const std::string where = n.step ? fmt::format("step {} ({})", *n.step, n.name) : n.name;
-    const std::string lesson = g.builtin ? g.name : g.source;
-    if (b.part == RunBlock::Part::Forward)
-        return fmt::format("stopped at {}; continue with: bnstep run {} --nodes {}..\n", where, lesson, name);
-    return fmt::format(
-        "stopped at {} of the backward pass; continue with: bnstep run {} --only backward --nodes ..{}\n", where,
-        lesson, name);
+    const std::string run = "bnstep run " + (g.builtin ? g.name : g.source);
+    const auto range = forward_range(blocks);
+    const bool whole = !range || (range->first == 0 && range->second + 1 == g.nodes.size());
+    std::vector<std::string> commands;
+    if (b.part == RunBlock::Part::Forward) {
+        const std::string last = range->second + 1 == g.nodes.size() ? "" : step_node_ref(g.nodes[range->second]);
+        commands.push_back(fmt::format("{} --only forward --nodes {}..{}", run, step_node_ref(n), last));
+        if (has_backward(blocks))
+            commands.push_back(
+                fmt::format("and then {} --only backward{}", run,
+                            whole ? "" : fmt::format(" --nodes {}..{}", step_node_ref(g.nodes[range->first]), last)));
+    } else {
+        const std::string first = whole ? "" : step_node_ref(g.nodes[range->first]);
+        commands.push_back(fmt::format("{} --only backward --nodes {}..{}", run, first, step_node_ref(n)));
+    }
+    std::string text = wrap(fmt::format("stopped at {}{}; continue with", where,
+                                        b.part == RunBlock::Part::Forward ? "" : " of the backward pass"),
+                            kStepColumns, "");
+    for (const std::string& c : commands) text += wrap(c, kStepColumns, "  ", "      ");
+    return text;
 }
 
 namespace {
@@ -119,10 +172,7 @@ StepEnd step_through(std::ostream& out, KeySource& keys, const std::vector<RunBl
     show(p);
     for (;;) {
         const std::string where = position(g, blocks[stops[p]], p, stops.size());
-        out << o.style.dim(screen.partial()
-                               ? fmt::format("-- {} -- {} -- Enter: more, b: back, q: quit", where, screen.progress())
-                               : fmt::format("-- {} -- Enter: next, b: back, q: quit, ?: keys", where))
-            << std::flush;
+        out << o.style.dim(step_prompt(where, screen.partial() ? screen.progress() : "")) << std::flush;
         const Key key = keys.next_key();
         out << (o.erase_prompt ? "\r\x1b[K" : "\n");
         switch (key) {
@@ -145,7 +195,7 @@ StepEnd step_through(std::ostream& out, KeySource& keys, const std::vector<RunBl
                 }
                 break;
             case Key::Help: out << step_keys_help(); break;
-            case Key::Quit: out << step_stopped(g, blocks[stops[p]]) << std::flush; return StepEnd::Quit;
+            case Key::Quit: out << step_stopped(g, blocks, stops[p]) << std::flush; return StepEnd::Quit;
             case Key::End: out << std::flush; return StepEnd::InputEnded;
             case Key::Other: out << "(that key does nothing; ? shows the keys)\n"; break;
         }

@@ -160,8 +160,16 @@ StepEnd step_through(std::ostream& out, KeySource& keys, const std::vector<RunBl
 
 // The keys of step mode, one line each.
 std::string step_keys_help();
-// What q prints: "stopped at step 3 (sq); continue with: bnstep run batchnorm --nodes 3..".
-std::string step_stopped(const Graph& graph, const RunBlock& block);
+// Step mode's output fits this many columns: the prompt line, and what q prints.
+inline constexpr std::size_t kStepColumns = 80;
+// What q prints at blocks[at]: where it stopped, then the commands that print
+// the rest (in the forward pass: the rest of it, then the backward pass), each
+// line within kStepColumns.
+std::string step_stopped(const Graph& graph, const std::vector<RunBlock>& blocks, std::size_t at);
+// The prompt after a pause at `where` ("3/23 forward: step 2 (xmu)"), with
+// `progress` ("line 23 of 41") inside a node taller than the terminal; shorter
+// than kStepColumns.
+std::string step_prompt(const std::string& where, const std::string& progress);
 // Clears the terminal's screen and puts the cursor at the top left.
 inline constexpr const char* kClearScreen = "\x1b[H\x1b[2J";
 
