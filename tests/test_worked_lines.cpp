@@ -4,6 +4,7 @@
 // round-off where the exact value is 0.
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -48,6 +49,16 @@ bool agrees_at(double evaluated, double scale, double result, int p) {
            std::fabs(evaluated - result) <= 1e-12 * std::max(scale, std::fabs(result));
 }
 
+// The significant digits a printed number shows ("-0.7999936": 7).
+int shown_digits(const std::string& printed) {
+    int digits = 0;
+    for (char c : printed) {
+        if (c == 'e' || c == 'E') break;
+        if (std::isdigit(static_cast<unsigned char>(c)) && (digits > 0 || c != '0')) ++digits;
+    }
+    return std::max(digits, 1);
+}
+
 // What is wrong with `w` at precision p, or "" when every line reproduces.
 std::string fault(const Worked& w, int p) {
     if (!w.numeric.empty()) {
@@ -59,7 +70,9 @@ std::string fault(const Worked& w, int p) {
     for (const std::string& note : w.notes)
         for (const Chain& c : arithmetic_chains(note)) {
             const auto e = eval_arithmetic(c.expr);
-            if (!e || !agrees_at(e->value, e->scale, std::stod(c.printed), p))
+            // At the digits the chain shows: a result printed with more digits than its operands
+            // carry must still be what they give.
+            if (!e || !agrees_at(e->value, e->scale, std::stod(c.printed), std::max(p, shown_digits(c.printed))))
                 return "note '" + note + "': " + c.expr + " = " + NumFmt{17}(e ? e->value : NAN);
         }
     return "";

@@ -184,7 +184,8 @@ InputRule input_rule() {
                 for (std::size_t r = 0; r < g.r; ++r)
                     for (std::size_t s = 0; s < g.s; ++s) {
                         const long long hh = g.in_row(i, r), vv = g.in_col(j, s);
-                        if (inside(g, hh, vv)) reads.at({(std::size_t)hh, (std::size_t)vv}) += double(g.k_per_group());
+                        if (inside(g, hh, vv))
+                            reads[(std::size_t)hh * g.w + (std::size_t)vv] += double(g.k_per_group());
                     }
         const auto [fewest, most] = std::minmax_element(reads.data().begin(), reads.data().end());
         // A table row per input row, each column at least one wider than the largest count, so

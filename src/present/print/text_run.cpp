@@ -175,7 +175,7 @@ void run_backward_node(std::ostream& os, const Trace& t, std::size_t i, const Pr
     } else {
         os << in1 << "upstream gradient " << s.grad(n.grad_name()) << " " << shape_str(n.shape) << ", given\n";
     }
-    text::intermediates(os, backward_intermediates(t, i), opt, in1, "", view.brief);
+    text::intermediates(os, display_intermediates(t, i, true), opt, in1, "", view.brief);
     for (const EdgeGrad& e : st.edges) {
         text::edge(os, t, i, e, opt, in1, view.brief);
         text::edge_worked(os, t, i, e, opt, view, in1 + "    ");
@@ -238,7 +238,7 @@ std::vector<RunBlock> run_text_blocks(const Trace& t, const PrintOptions& opt, c
         const Node& n = g.nodes[i];
         os << '\n' << wrap(text::node_heading(g, i, opt), width, "", "            ");
         if (!n.note.empty()) os << wrap(n.note, width, "        ");
-        text::intermediates(os, forward_intermediates(t, i), opt, "        ", n.name + ":", view.brief);
+        text::intermediates(os, display_intermediates(t, i, false), opt, "        ", n.name + ":", view.brief);
         text::shown_tensor(os, t.nodes[i].value, opt, "        ", view.brief);
         if (const std::string z = text::zero_note(t, RoundedZero::Where::Value, i); !z.empty())
             os << wrap(z, width, "        ", "          ");

@@ -30,7 +30,7 @@ void trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& in
         os << in1 << "input " << s.node(g.nodes[in].name) << ' ' << shape_str(g.nodes[in].shape) << '\n';
         text::tensor(os, t.nodes[in].value, opt, in2);
     }
-    text::intermediates(os, forward_intermediates(t, i), opt, in1);
+    text::intermediates(os, display_intermediates(t, i, false), opt, in1);
     os << in1 << (n.is_leaf() ? "value " : "output ") << s.node(n.name) << ' ' << shape_str(n.shape) << '\n';
     text::tensor(os, st.value, opt, in2);
     if (const std::string z = text::zero_note(t, RoundedZero::Where::Value, i); !z.empty())
@@ -72,7 +72,7 @@ void trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& in
         text::worked(os, worked_accumulation(t, i, index, opt.num), opt, in2);
     }
     if (!n.is_leaf() && !st.edges.empty()) {
-        const std::vector<Intermediate> sums = backward_intermediates(t, i);
+        const std::vector<Intermediate> sums = display_intermediates(t, i, true);
         if (!sums.empty()) os << '\n';
         text::intermediates(os, sums, opt, in1);
     }

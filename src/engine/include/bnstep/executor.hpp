@@ -82,10 +82,15 @@ Trace run(const Graph& g, TraceDetail detail = TraceDetail::Everything);
 // gradient). Empty for leaves and ops without any.
 std::vector<Intermediate> forward_intermediates(const Trace& t, std::size_t node);
 std::vector<Intermediate> backward_intermediates(const Trace& t, std::size_t node);
+// What the text commands print of them: forward (backward = false) or
+// backward intermediates, each element within 2^-40 of the scale of the
+// tensors they are computed from (the node's inputs; for backward ones, its
+// gradient too) set to 0 as round-off. JSON prints them raw.
+std::vector<Intermediate> display_intermediates(const Trace& t, std::size_t node, bool backward);
 // The display step of the text commands: every element of the values,
 // gradients, contributions and local gradients that is zero in exact arithmetic
-// but round-off in floating point is set to 0.0 and recorded in rounded_zeros
-// (see display_zeros.cpp for the rule). JSON, the gradient check and `compare`
+// but round-off in floating point is set to 0.0 and recorded in rounded_zeros,
+// in the order it is confirmed (see display_zeros.cpp for the rule). JSON, the gradient check and `compare`
 // use a trace without it.
 void round_off_zeros(Trace& t);
 // What round_off_zeros would set to 0, leaving the trace as it is (JSON lists them).
@@ -108,7 +113,10 @@ Worked worked_accumulation(const Trace& t, std::size_t node, const Index& at, co
 // arithmetic chain of the notes ("-1/1.118^2 = -0.8"). The result prints at p.
 // Sets `scale` to the magnitude of the evaluated terms; a result within
 // 64 units in the last place of it (zero in exact arithmetic) becomes 0, with
-// a note of what the printed, rounded terms leave instead.
+// a note of what the printed, rounded terms leave instead. An operand within
+// 2^-40 of the line's scale (round-off) prints as 0 (NumFmt::zero_below), and
+// the result of each chain of the notes is printed at p, from its printed
+// operands.
 Worked settle_worked(const std::function<Worked(const NumFmt&)>& explain, const NumFmt& num);
 // Whether `w`'s printed lines reproduce at precision `p` from operands printed
 // at `q`; the test of settle_worked, for the tests.
