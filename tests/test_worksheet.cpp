@@ -338,11 +338,12 @@ TEST_CASE("worksheet: a fused op's intermediates are givens, in the blank sheet 
         CHECK(at("sum(dout * xhat) = ") < to_x);
     }
     // XNOR-Net's alpha per filter and distillation's softmax at T before the backward pass.
-    for (const auto& [lesson, given] : {std::pair<std::string, std::string>{"xnor-net", "alpha = mean |W[k,...]|"},
-                                        {"distillation", "softmax(z/4) = along each row"}}) {
+    for (const auto& item : {std::pair<std::string, std::string>{"xnor-net", "alpha = mean |W[k,...]|"},
+                             {"distillation", "softmax(z/4) = along each row"}}) {
+        const std::string& lesson = item.first;  // a named reference: CAPTURE cannot take a structured binding
         const std::string s = sheet(lesson, SheetFormat::Markdown, false);
         CAPTURE(lesson);
-        CHECK(s.find(given) < s.find("## Backward pass"));
+        CHECK(s.find(item.second) < s.find("## Backward pass"));
     }
 }
 
