@@ -12,8 +12,8 @@ cd "$(dirname "$0")"
 packages=(g++ cmake make libcli11-dev libfmt-dev nlohmann-json3-dev doctest-dev libzip-dev libeigen3-dev)
 # The test suite also fuzzes the loader with clang's libFuzzer, renders the manual page
 # (groff, man), drives the completions in bash, zsh and fish, builds the Debian package,
-# and checks the array files against NumPy's.
-[ "${1:-}" = test ] && packages+=(clang libclang-rt-14-dev groff-base man-db zsh fish git dpkg-dev python3-numpy)
+# checks the array files against NumPy's, and lays out `graph --backward` with Graphviz.
+[ "${1:-}" = test ] && packages+=(clang libclang-rt-14-dev groff-base man-db zsh fish git dpkg-dev python3-numpy graphviz)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
