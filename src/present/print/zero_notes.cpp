@@ -22,7 +22,7 @@ std::vector<std::string> summed_slice(const EdgeGrad& e, const Index& at) {
 
 std::string edge_zero(const Trace& t, const EdgeGrad& e, std::size_t node, const Index& at) {
     const std::string what = e.name + index_str(at);
-    if (e.reduced_axes.empty()) return fmt::format("{} is 0 in exact arithmetic", what);
+    if (e.reduced_axes.empty()) return fmt::format("{} is 0 to within the round-off of its terms", what);
     const std::string terms =
         e.local ? t.graph->nodes[node].grad_name() + " * local" : "the terms of " + e.name + " before the sum";
     const std::vector<std::string> slice = summed_slice(e, at);
@@ -59,7 +59,7 @@ std::string zero_note(const Trace& t, RoundedZero::Where where, std::size_t node
         const Tensor& x = where == RoundedZero::Where::Value ? st.value : *st.grad;
         const std::string name =
             where == RoundedZero::Where::Value ? t.graph->nodes[node].name : t.graph->nodes[node].grad_name();
-        note = fmt::format("{}{} is 0 in exact arithmetic", name, index_str(x.unravel(first->offset)));
+        note = fmt::format("{}{} is 0 to within the round-off of its terms", name, index_str(x.unravel(first->offset)));
     }
     // The raw round-off is not quoted: it is not a number to redo by hand (--format json keeps it).
     note += fmt::format(" (floating point leaves a few units of round-off{}; --format json keeps them)",
