@@ -20,32 +20,24 @@
 // last place of its terms (Worked::scale), or exactly 0 from settled operands.
 // Leaves' values and the seed are never changed.
 #include <algorithm>
-#include <cfloat>
 #include <cmath>
 #include <functional>
 
 #include "bnstep/arith.hpp"
 #include "bnstep/executor.hpp"
 #include "bnstep/parallel.hpp"
+#include "bnstep/round_off.hpp"
 
 namespace bnstep {
 namespace {
 
-constexpr double kZeroFraction = 0x1p-40;
 using Where = RoundedZero::Where;
-
-double largest(const Tensor& t) {
-    double m = 0;
-    for (std::size_t k = 0; k < t.size(); ++k) m = std::max(m, std::fabs(t[k]));
-    return m;
-}
 
 // The elements of `x` that may be round-off (see above).
 std::vector<std::size_t> zero_candidates(const Tensor& x, double scale) {
-    const double below = kZeroFraction * scale;
     std::vector<std::size_t> found;
     for (std::size_t k = 0; k < x.size(); ++k)
-        if (x[k] != 0.0 && std::fabs(x[k]) <= below && std::isfinite(x[k])) found.push_back(k);
+        if (x[k] != 0.0 && within_round_off(x[k], scale) && std::isfinite(x[k])) found.push_back(k);
     return found;
 }
 
@@ -58,7 +50,7 @@ bool worked_is_zero(const Worked& w) {
     if (w.numeric.empty()) return false;
     const std::optional<Evaluated> e = eval_arithmetic(w.numeric);
     const bool elided = w.numeric.find(" more terms: ") != std::string::npos;
-    return e && std::fabs(e->value) <= (elided ? kZeroFraction : 64 * DBL_EPSILON) * e->scale;
+    return e && (elided ? within_round_off(e->value, e->scale) : zero_beside_terms(e->value, e->scale));
 }
 
 // Which of the candidates `is_zero` confirms, shared between threads when
@@ -72,10 +64,11 @@ std::vector<char> confirmed(const std::vector<std::size_t>& found, const std::fu
 }
 
 double gradient_scale(const Trace& t) {
-    double m = largest(t.graph->seed);
+    double m = largest_magnitude(t.graph->seed);
     for (const NodeState& n : t.nodes) {
-        if (n.grad) m = std::max(m, largest(*n.grad));
-        for (const EdgeGrad& e : n.edges) m = std::max({m, largest(e.contribution), largest(e.unreduced)});
+        if (n.grad) m = std::max(m, largest_magnitude(*n.grad));
+        for (const EdgeGrad& e : n.edges)
+            m = std::max({m, largest_magnitude(e.contribution), largest_magnitude(e.unreduced)});
     }
     return m;
 }
@@ -88,8 +81,8 @@ public:
         for (std::size_t i = 0; i < t_.nodes.size(); ++i) {
             if (g_.nodes[i].is_leaf()) continue;
             Tensor& v = t_.nodes[i].value;
-            double scale = largest(v);
-            for (std::size_t in : g_.nodes[i].inputs) scale = std::max(scale, largest(t_.nodes[in].value));
+            double scale = largest_magnitude(v);
+            for (std::size_t in : g_.nodes[i].inputs) scale = std::max(scale, largest_magnitude(t_.nodes[in].value));
             const std::vector<std::size_t> found = zero_candidates(v, scale);
             if (found.empty()) continue;
             const OpCall call = t_.call(i);
@@ -129,7 +122,7 @@ private:
 
     void edge(std::size_t i, EdgeGrad& e) {
         if (e.local) {
-            const std::vector<std::size_t> local_candidates = zero_candidates(*e.local, largest(*e.local));
+            const std::vector<std::size_t> local_candidates = zero_candidates(*e.local, largest_magnitude(*e.local));
             if (!local_candidates.empty()) {
                 const Tensor again = g_.nodes[i].op->rule(e.slot).local(t_.call(i, e.slot));
                 for (std::size_t k : local_candidates)
@@ -178,8 +171,8 @@ std::vector<RoundedZero> exact_zeros(const Trace& t) {
 std::vector<Intermediate> display_intermediates(const Trace& t, std::size_t node, bool backward) {
     std::vector<Intermediate> items = backward ? backward_intermediates(t, node) : forward_intermediates(t, node);
     if (items.empty()) return items;
-    double scale = backward ? largest(*t.nodes[node].grad) : 0.0;
-    for (std::size_t in : t.graph->nodes[node].inputs) scale = std::max(scale, largest(t.nodes[in].value));
+    double scale = backward ? largest_magnitude(*t.nodes[node].grad) : 0.0;
+    for (std::size_t in : t.graph->nodes[node].inputs) scale = std::max(scale, largest_magnitude(t.nodes[in].value));
     for (Intermediate& q : items)
         for (std::size_t k : zero_candidates(q.value, scale)) q.value[k] = 0.0;
     return items;

@@ -1,22 +1,15 @@
 // Settling the digits of a worked element (see settle_worked in
 // bnstep/executor.hpp): every printed line reproduces from its printed numbers.
 #include <algorithm>
-#include <cfloat>
 #include <cmath>
 #include <fmt/format.h>
 
 #include "bnstep/arith.hpp"
 #include "bnstep/executor.hpp"
+#include "bnstep/round_off.hpp"
 
 namespace bnstep {
 namespace {
-
-// A result this close to 0, relative to its terms, is 0 in exact arithmetic:
-// a few units in the last place of the largest term.
-// An operand at most this fraction of its line's terms is round-off (see display_zeros.cpp).
-constexpr double kOperandZero = 0x1p-40;
-
-bool rounding_zero(double result, double scale) { return std::fabs(result) <= 64 * DBL_EPSILON * scale; }
 
 // The residue the printed terms may leave around an exact 0: each is rounded
 // to q digits, at most half a unit in their q-th digit.
@@ -27,7 +20,7 @@ bool within_rounding(double evaluated, double scale, int q) {
 bool agrees(double evaluated, double printed, double scale, int p, int q) {
     if (printed == 0.0 && within_rounding(evaluated, scale, q)) return true;
     // The same number up to round-off: it may fall on either side of a tie at p digits (-0.4105).
-    if (rounding_zero(evaluated - printed, std::max(scale, std::fabs(printed)))) return true;
+    if (zero_beside_terms(evaluated - printed, std::max(scale, std::fabs(printed)))) return true;
     return NumFmt{p}(evaluated) == NumFmt{p}(printed);
 }
 
@@ -95,19 +88,19 @@ Worked settle_worked(const std::function<Worked(const NumFmt&)>& explain, const 
     // Such an operand (below 1e-4 unless the terms reach 1e8) prints with an exponent: without one
     // there is nothing to set to 0, and the line need not be written again.
     const bool tiny_operand = terms && (plain.numeric.find("e-") != std::string::npos || terms->scale >= 1e8);
-    const double zero_below = tiny_operand ? kOperandZero * terms->scale : 0.0;
+    const double zero_below = tiny_operand ? kRoundOffFraction * terms->scale : 0.0;
     Worked first;
     for (int q = p; q <= 17; ++q) {
         Worked w = q == p && zero_below == 0.0 ? plain : explain(NumFmt{q, zero_below});
         const std::optional<Evaluated> e = w.numeric.empty() ? std::nullopt : eval_arithmetic(w.numeric);
         const double evaluated = e ? e->value : 0.0;
         if (e) w.scale = e->scale;
-        if (e && rounding_zero(w.result, w.scale)) w.result = 0.0;
+        if (e && zero_beside_terms(w.result, w.scale)) w.result = 0.0;
         round_chains(w, p);
         if (q == p) first = w;
         if (!e && !w.numeric.empty()) return first;  // not arithmetic (a table lookup): as it is
         if (!worked_reproduces(w, p, q)) continue;
-        if (w.result == 0.0 && !rounding_zero(evaluated, w.scale))
+        if (w.result == 0.0 && !zero_beside_terms(evaluated, w.scale))
             w.notes.push_back(fmt::format("the exact result is 0: the printed terms, rounded to {} digits, leave {}", q,
                                           NumFmt{p}(evaluated)));
         return w;

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 #include <ostream>
 
+#include "bnstep/round_off.hpp"
 #include "print/text_shared.hpp"
 
 namespace bnstep {
@@ -55,10 +56,10 @@ std::string brief_summary(const Tensor& t, const NumFmt& num) {
         hi = std::max(hi, v);
         sum += v;
     }
-    // A statistic within 2^-40 of the largest magnitude is round-off (a mean
-    // of values that cancel): it prints as 0.
+    // A statistic that is round-off beside the largest magnitude (a mean of
+    // values that cancel) prints as 0.
     const double scale = std::max(std::abs(lo), std::abs(hi));
-    auto stat = [&](double v) { return num(std::abs(v) <= std::ldexp(scale, -40) ? 0.0 : v); };
+    auto stat = [&](double v) { return num(within_round_off(v, scale) ? 0.0 : v); };
     return fmt::format("min {}, max {}, mean {}", stat(lo), stat(hi), stat(sum / static_cast<double>(t.size())));
 }
 

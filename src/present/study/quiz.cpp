@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bnstep/error.hpp"
+#include "bnstep/round_off.hpp"
 #include "bnstep/rng.hpp"
 #include "bnstep/study.hpp"
 #include "bnstep/version.hpp"
@@ -81,13 +82,13 @@ bool trick_zero(const Trace& t, std::size_t i, const Candidate& c, const Index& 
     const Graph& g = *t.graph;
     if (c.kind == QuizKind::Local) {
         const Tensor& local = *t.edge(*c.edge).local;
-        return study::exact_zero(local.at(at), study::max_abs(local));
+        return within_round_off(local.at(at), largest_magnitude(local));
     }
     const std::size_t gets = c.kind == QuizKind::Upstream ? i : t.edge(*c.edge).input;
     if (g.nodes[gets].zero_gradient) return false;
     if (c.edge) return study::edge_zero(t, *c.edge, at);
     const double v = t.nodes[i].grad->at(at);
-    return study::exact_zero(v, std::max(study::max_abs(*t.nodes[i].grad), study::accumulation_term_scale(t, i, at)));
+    return within_round_off(v, std::max(largest_magnitude(*t.nodes[i].grad), study::accumulation_term_scale(t, i, at)));
 }
 
 const Tensor& asked_tensor(const Trace& t, std::size_t i, const Candidate& c) {

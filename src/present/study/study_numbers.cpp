@@ -5,14 +5,9 @@
 #include <cmath>
 
 #include "bnstep/print.hpp"
+#include "bnstep/round_off.hpp"
 
 namespace bnstep::study {
-
-double max_abs(const Tensor& t) {
-    double m = 0.0;
-    for (std::size_t k = 0; k < t.size(); ++k) m = std::max(m, std::fabs(t[k]));
-    return m;
-}
 
 double edge_term_scale(const Trace& t, EdgeRef edge, const Index& at) {
     const Graph& g = *t.graph;
@@ -31,8 +26,8 @@ double edge_term_scale(const Trace& t, EdgeRef edge, const Index& at) {
     }
     double others = 1.0;
     for (std::size_t s = 0; s < n.inputs.size(); ++s)
-        if (s != edge.second) others = std::max(others, max_abs(t.nodes[n.inputs[s]].value));
-    return std::max(max_abs(e.contribution), max_abs(up) * others);
+        if (s != edge.second) others = std::max(others, largest_magnitude(t.nodes[n.inputs[s]].value));
+    return std::max(largest_magnitude(e.contribution), largest_magnitude(up) * others);
 }
 
 double accumulation_term_scale(const Trace& t, std::size_t node, const Index& at) {
@@ -41,15 +36,11 @@ double accumulation_term_scale(const Trace& t, std::size_t node, const Index& at
     return sum;
 }
 
-bool exact_zero(double value, double term_scale) {
-    return value == 0.0 || std::fabs(value) <= std::ldexp(term_scale, -40);
-}
-
 bool edge_zero(const Trace& t, EdgeRef edge, const Index& at) {
     const Tensor& c = t.edge(edge).contribution;
     const double v = c.at(at);
-    if (exact_zero(v, max_abs(c))) return true;
-    return exact_zero(v, edge_term_scale(t, edge, at));
+    if (within_round_off(v, largest_magnitude(c))) return true;
+    return within_round_off(v, edge_term_scale(t, edge, at));
 }
 
 Index element_to_work(const Trace& t, EdgeRef edge) {

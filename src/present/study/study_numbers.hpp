@@ -10,18 +10,14 @@ namespace bnstep::study {
 
 using EdgeRef = std::pair<std::size_t, std::size_t>;  // (node, input slot)
 
-double max_abs(const Tensor& t);
-
 // The magnitude of the terms that element `at` of an edge's contribution adds
 // (exact for elementwise edges, a bound from the upstream gradient and the
 // other inputs otherwise), and of the contributions a gradient sums.
 double edge_term_scale(const Trace& t, EdgeRef edge, const Index& at);
 double accumulation_term_scale(const Trace& t, std::size_t node, const Index& at);
 
-// 0 in exact arithmetic: 0, or within 2^-40 of the magnitude of its terms.
-bool exact_zero(double value, double term_scale);
-
-// Whether element `at` of the edge's contribution is 0 in exact arithmetic.
+// Whether element `at` of the edge's contribution is 0 in exact arithmetic: within
+// round-off (bnstep/round_off.hpp) of its tensor or of its terms.
 bool edge_zero(const Trace& t, EdgeRef edge, const Index& at);
 
 // The element of an edge's contribution to work by hand: trace's default
