@@ -11,6 +11,7 @@
 
 #include "bnstep/error.hpp"
 #include "bnstep/notation.hpp"
+#include "bnstep/variant.hpp"
 #include "guard.hpp"
 #include "option_values.hpp"
 #include "settings.hpp"
@@ -31,6 +32,8 @@ Limits flag_named_limits() {
 LessonOptions Common::lesson_options() const {
     LessonOptions o;
     o.limits = limits;
+    o.variant = student.empty() ? variant : student_variant(student);
+    o.student = student;
     for (const auto& s : settings) parse_setting(s, o);
     return o;
 }
@@ -65,6 +68,14 @@ void add_common(CLI::App& cmd, Common& c, const std::vector<std::string>& format
 }
 
 void add_lesson_options(CLI::App& cmd, Common& c, bool prints_tensors) {
+    auto* variant = add_whole(cmd, "--variant", c.variant, 0, UINT64_MAX,
+                              "redraw the lesson's numbers as variant N (0: the lesson as written)");
+    cmd.add_option("--student", c.student, "the variant of a student's name or ID (a stable hash of it)")
+        ->type_name("NAME")
+        ->excludes(variant)
+        ->check([](const std::string& name) {
+            return name.empty() ? std::string("--student: expected a name or ID, got an empty string") : std::string();
+        });
     cmd.add_option("--set", c.settings,
                    "resize a leaf, e.g. --set x.shape=8,32,56,56 (leaves given by random or fill); repeatable");
     if (prints_tensors) cmd.add_flag("--full", c.full, "print large tensors whole instead of summarised");

@@ -42,6 +42,8 @@ struct Common {
     bool full = false;
     std::vector<std::string> settings;    // --set x.shape=...
     Limits limits = flag_named_limits();  // --max-file-size, --max-nodes, --max-elements, --max-memory, --max-work
+    std::uint64_t variant = 0;            // --variant N
+    std::string student;                  // --student NAME (sets the variant)
 
     LessonOptions lesson_options() const;
     // What the command holds per element of every tensor, measured with

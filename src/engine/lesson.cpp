@@ -47,6 +47,8 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     const json root = read_root(r, text, options.limits);
     LessonBuild b{r, ops, options, root, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}};
     read_header(b, source);
+    b.g.variant = options.variant;
+    b.g.student = options.student;
     read_leaves(b);
     read_node_declarations(b);
     resolve_nodes(b);

@@ -2,6 +2,7 @@
 // A validated lesson: nodes in topological order with shapes inferred and
 // ops resolved, the leaves' values, and the seed gradient of the output.
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +55,8 @@ struct Graph {
     std::vector<CostGroup> compare;    // empty, or the two designs the lesson compares
     std::vector<std::size_t> resized;  // leaves whose shape the caller changed (LessonOptions::shapes)
     std::size_t work = 0;              // multiply-adds of one forward pass, roughly (saturated); the loader bounds it
+    std::uint64_t variant = 0;         // which variant of the lesson (0: as written)
+    std::string student;               // the student the variant belongs to, when chosen by --student
 
     std::optional<std::size_t> find(std::string_view name) const;
     std::optional<std::size_t> find_step(int step) const;

@@ -2,6 +2,7 @@
 // Loading a lesson: JSON text -> validated Graph. Every error is found here,
 // before anything runs, and reported as a LessonError of one line:
 // "<file>: <JSON location or node>: <what was expected>".
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -59,8 +60,11 @@ inline constexpr std::size_t kMaxNodesLimit = 10'000'000;
 
 // Changes the caller asks for.
 struct LessonOptions {
-    std::map<std::string, Shape> shapes;  // leaf name -> new shape (of a leaf given by "random" or "fill")
+    std::map<std::string, Shape> shapes;  // leaf name -> new shape (of a leaf given by "random" or "fill";
+                                          // of any leaf under a variant)
     Limits limits;
+    std::uint64_t variant = 0;  // 0: the lesson as written; else its leaves redrawn (bnstep/variant.hpp)
+    std::string student;        // the name the variant came from (--student), shown with it
 };
 
 // `source` names the text in error messages (a path, or "lessons/x.json").
