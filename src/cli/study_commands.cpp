@@ -8,11 +8,13 @@
 
 #include "bnstep/error.hpp"
 #include "bnstep/study.hpp"
+#include "bnstep/variant.hpp"
 #include "terminal_keys.hpp"
 #include "bnstep/text_file.hpp"
 #include "common.hpp"
 #include "option_values.hpp"
 #include "pager.hpp"
+#include "quiz_export_command.hpp"
 
 namespace bnstep::cli {
 namespace {
@@ -31,6 +33,7 @@ struct QuizArgs {
     std::vector<std::string> kinds;
     QuizOptions options;
     Common common;
+    QuizExportRequest exported;  // --export, --variants, -o
 };
 
 int quiz(const QuizArgs& a) {
@@ -38,6 +41,13 @@ int quiz(const QuizArgs& a) {
     QuizOptions options = a.options;
     for (const auto& k : a.kinds) options.kinds.push_back(kind_named(k));
     if (!a.node.empty()) options.node = find_node(g, a.node);
+    if (!a.exported.format.empty()) {
+        if (!a.answers.empty()) throw UsageError("--export writes the questions for a platform: leave out --answers");
+        return export_quiz(a.common, a.lesson, options, a.exported);
+    }
+    if (!a.exported.variants.empty() || !a.exported.output.empty())
+        throw UsageError(fmt::format("{} goes with --export FORMAT (gift, moodle-xml or qti)",
+                                     a.exported.variants.empty() ? "-o" : "--variants"));
     // Answers not typed at a terminal are read whole first, with a bound, so
     // that an endless input (/dev/zero) cannot grow a line without end.
     const bool typed = a.answers.empty() && ::isatty(STDIN_FILENO);
@@ -105,12 +115,25 @@ std::function<int()> quiz_command(CLI::App& cmd) {
            "the relative error an answer may have (relative to the value, or to the size of its terms where they cancel)")
         ->check(positive)
         ->capture_default_str();
+    cmd.add_option("--export", a->exported.format,
+                   "write the questions for a learning platform instead of asking: gift or moodle-xml (Moodle), "
+                   "qti (a Canvas .zip); needs -o")
+        ->check(CLI::IsMember(kQuizExportFormats));
+    cmd.add_option("--variants", a->exported.variants,
+                   fmt::format("with --export: the variants to export, e.g. 1-40 or 1-3,9 (at most {}), one "
+                               "category or quiz each",
+                               kMaxVariantsPerRun))
+        ->type_name("LIST");
+    cmd.add_option("-o,--output", a->exported.output, "with --export: the file to write (replaced whole)")
+        ->type_name(kFileType);
     add_common(cmd, a->common, {"text", "json"});
     add_lesson_options(cmd, a->common, true);
     cmd.footer(
         "Answers are read one per line; q quits. --format json writes the questions and their answers "
-        "instead of asking.\nExit code: 0 when every question was answered (whatever the score), 1 when "
-        "the answers ran out or q was typed first, 2 a usage or lesson error.");
+        "instead of asking. --export writes one numerical question per quiz question (the same questions "
+        "for every variant of --variants), accepting exactly what the quiz accepts; docs/quiz-export.md "
+        "says how to import the file.\nExit code: 0 when every question was answered (whatever the score) or "
+        "the file was written, 1 when the answers ran out or q was typed first, 2 a usage or lesson error.");
     return [a] { return quiz(*a); };
 }
 

@@ -64,8 +64,8 @@ const ZipLibrary& zip_library(const std::string& path, const char* action) {
         static const ZipLibrary library = load_zip_library();
         return library;
     } catch (const ZipLibraryMissing& e) {
-        throw DataError(fmt::format("{}: {} .npz needs libzip (Debian package libzip4): {}", visible(path), action,
-                                    visible(e.what())));
+        throw DataError(fmt::format("{}: {} a zip file (.npz, .zip) needs libzip (Debian package libzip4): {}",
+                                    visible(path), action, visible(e.what())));
     }
 }
 

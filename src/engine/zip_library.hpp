@@ -1,5 +1,5 @@
 #pragma once
-// libzip, for .npz files, loaded with dlopen on first use instead of linked:
+// libzip, for zip files (.npz, a QTI export), loaded with dlopen on first use instead of linked:
 // the static bnstep would otherwise carry it (and libcrypto, which it pulls
 // in) into the start-up of every command. The pointers are typed by libzip's
 // own <zip.h>, so a call through them is checked like a call to libzip.
@@ -34,7 +34,7 @@ struct ZipLibrary {
 };
 
 // The library, loaded once. When it cannot be loaded: DataError "<path>:
-// <action> .npz needs libzip (Debian package libzip4): <dlerror text>", and
+// <action> a zip file (.npz, .zip) needs libzip (Debian package libzip4): <dlerror text>", and
 // the next call tries again. `action` is "reading" or "writing".
 const ZipLibrary& zip_library(const std::string& path, const char* action);
 

@@ -1,0 +1,23 @@
+#pragma once
+// Files a command writes whole (a quiz export, an archive of them): written
+// under a temporary name in the same directory, then renamed over the target,
+// so that the target is either the old file or the complete new one, and an
+// error leaves nothing behind. Failures are a DataError of one line:
+// "<path>: cannot write the file: <why>".
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace bnstep {
+
+void write_file_atomically(const std::string& path, std::string_view bytes);
+
+// One member of a zip archive: its path inside the archive and its bytes.
+using ZipMember = std::pair<std::string, std::string>;
+
+// A zip archive of `members` (deflated, in the given order), written as above
+// through libzip (loaded on first use: zip_library.hpp).
+void write_zip_atomically(const std::string& path, const std::vector<ZipMember>& members);
+
+}  // namespace bnstep
