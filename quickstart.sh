@@ -12,8 +12,13 @@ cd "$(dirname "$0")"
 packages=(g++ cmake make libcli11-dev libfmt-dev nlohmann-json3-dev doctest-dev libzip-dev libeigen3-dev)
 # The test suite also fuzzes the loader with clang's libFuzzer, renders the manual page
 # (groff, man), drives the completions in bash, zsh and fish, builds the Debian package,
-# checks the array files against NumPy's, and lays out `graph --backward` with Graphviz.
-[ "${1:-}" = test ] && packages+=(clang libclang-rt-14-dev groff-base man-db zsh fish git dpkg-dev python3-numpy graphviz)
+# checks the array files against NumPy's, lays out `graph --backward` with Graphviz, and reads
+# quiz --export's files with xmllint (libxml2-utils) and, for GIFT, the npm parser gift-pegjs (node).
+if [ "${1:-}" = test ]; then
+  packages+=(clang libclang-rt-14-dev groff-base man-db zsh fish git dpkg-dev python3-numpy graphviz libxml2-utils)
+  # node and npm may come from elsewhere (nodesource): Debian's packages only when there is no npm at all.
+  command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -39,6 +44,10 @@ case "${1:-}" in
   "")   exec ./build/bnstep run batchnorm ;;
   run)  shift; exec ./build/bnstep "$@" ;;
   test)
+    # The GIFT parser the quiz-export tests run (tests/tools/gift_parse.js), pinned, installed once.
+    if [ ! -f build/npm/node_modules/gift-pegjs/package.json ]; then
+      npm install --prefix build/npm --no-audit --no-fund --silent gift-pegjs@1.0.2 >/dev/null
+    fi
     # The suite again under AddressSanitizer and UndefinedBehaviorSanitizer, built with clang
     # together with the libFuzzer target; then a short fuzz run (fuzz/README.md); then the suite as built.
     if [ ! -f build-check/CMakeCache.txt ]; then

@@ -4,6 +4,7 @@
 // accepts, the hint and the worked arithmetic; and the numbers the formats read.
 #include "bnstep/quiz_export.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 #include <limits>
@@ -141,6 +142,11 @@ Acceptance acceptance_interval(double answer, double tolerance, double scale) {
     for (int k = 0; k < 64 && !ok(high) && high > answer; ++k) high = std::nextafter(high, answer);
     for (int k = 0; k < 64 && ok(std::nextafter(high, inf)); ++k) high = std::nextafter(high, inf);
     return {answer, std::min(answer - low, high - answer), low, high};
+}
+
+bool Acceptance::symmetric() const {
+    const double roundoff = 64 * std::numeric_limits<double>::epsilon() * std::max(std::fabs(low), std::fabs(high));
+    return std::fabs((high - answer) - (answer - low)) <= roundoff;
 }
 
 ExportedVariant export_variant(const Trace& t, const std::vector<Question>& questions, const QuizOptions& options,

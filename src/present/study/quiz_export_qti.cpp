@@ -44,7 +44,8 @@ std::string qti_item(const ExportedQuestion& q, const std::string& ident) {
     s += fmt::format(
         "          <respcondition continue=\"No\"><conditionvar><or><varequal respident=\"response1\">{}</varequal>"
         "<and>{}</and></or></conditionvar><setvar action=\"Set\" varname=\"SCORE\">100</setvar></respcondition>\n",
-        plain_decimal(a.answer), qti_range(a.answer - a.tolerance, a.answer + a.tolerance));
+        plain_decimal(a.answer),
+        a.symmetric() ? qti_range(a.low, a.high) : qti_range(a.answer - a.tolerance, a.answer + a.tolerance));
     if (!a.symmetric())
         s += fmt::format(
             "          <respcondition continue=\"No\"><conditionvar>{}</conditionvar>"

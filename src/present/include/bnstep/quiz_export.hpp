@@ -34,7 +34,9 @@ struct Acceptance {
     double tolerance = 0.0;
     double low = 0.0;
     double high = 0.0;
-    bool symmetric() const { return answer - low == high - answer; }
+    // Whether answer +- tolerance is the whole interval (to round-off): then
+    // the formats need no second, range answer.
+    bool symmetric() const;
 };
 
 // The interval answer_matches(given, answer, tolerance, scale) accepts, to the
