@@ -87,19 +87,32 @@ std::string tool(const std::string& program, const std::string& package) {
     return *path;
 }
 
-// What gift-pegjs read from a GIFT file (tests/tools/gift_parse.js).
-json gift_parsed(const std::string& file) {
+// What gift-pegjs read from GIFT files (tests/tools/gift_parse.js): a list of questions per file.
+json gift_parsed_files(const std::vector<std::string>& files) {
     // quickstart.sh test installs it into build/npm; the sanitizer tree (build-check) uses that one too.
     fs::path modules = fs::path(BNSTEP_BUILD_DIR) / "npm" / "node_modules";
     if (!fs::exists(modules / "gift-pegjs" / "package.json"))
         modules = fs::path(source_dir()) / "build" / "npm" / "node_modules";
     if (!fs::exists(modules / "gift-pegjs" / "package.json"))
         FAIL("gift-pegjs is not installed in build/npm: run ./quickstart.sh test (it runs npm install)");
-    const RunResult r =
-        run_command({tool("node", "nodejs"), source_dir() + "/tests/tools/gift_parse.js", file, modules.string()});
+    std::vector<std::string> args{tool("node", "nodejs"), source_dir() + "/tests/tools/gift_parse.js",
+                                  modules.string()};
+    args.insert(args.end(), files.begin(), files.end());
+    const RunResult r = run_command(args);
     CAPTURE(r.err);
     REQUIRE(r.exit_code == 0);
-    return json::parse(r.out);
+    const json parsed = json::parse(r.out);
+    REQUIRE(parsed.size() == files.size());
+    return parsed;
+}
+
+json gift_parsed(const std::string& file) { return gift_parsed_files({file})[0]; }
+
+// A Python for zipfile and its XML parser: Debian's (the one with NumPy the
+// build found) before a python3 on PATH, which may be a slow shim.
+std::string python() {
+    const std::string numpy_python = BNSTEP_NUMPY_PYTHON;
+    return numpy_python.empty() ? tool("python3", "python3") : numpy_python;
 }
 
 std::string trimmed(std::string s) {
@@ -265,10 +278,9 @@ TEST_CASE("quiz export: QTI is a zip Canvas reads: a manifest naming every asses
     ExportScratch scratch("qti");
     const std::string file = scratch / "batchnorm.zip";
     export_ok({"quiz", "batchnorm", "--export", "qti", "--variants", "2-3", "-o", file});
-    const std::string python = tool("python3", "python3");
     const fs::path unpacked = scratch.dir / "unpacked";
     const RunResult listed =
-        run_command({python, "-c",
+        run_command({python(), "-c",
                      "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\n"
                      "print('\\n'.join(z.namelist()))\nz.extractall(sys.argv[2])",
                      file, unpacked.string()});
@@ -411,5 +423,43 @@ TEST_CASE("quiz export: bad requests are one-line errors, exit 2, and leave no f
         CHECK(r.exit_code == 2);
         CHECK(fs::is_empty(scratch.dir / "locked"));
         ::chmod((scratch.dir / "locked").c_str(), 0700);
+    }
+}
+
+TEST_CASE("quiz export: every built-in lesson exports in all three formats, read back by the parsers") {
+    ExportScratch scratch("lessons");
+    std::vector<std::string> gifts, zips;
+    std::vector<std::size_t> counts;
+    for (const auto& lesson : builtin_lessons()) {
+        const std::string name(lesson.name);
+        CAPTURE(name);
+        counts.push_back(quiz_of(name, 1).questions.size());
+        const std::string xml = scratch / (name + ".xml");
+        gifts.push_back(scratch / (name + ".gift"));
+        zips.push_back(scratch / (name + ".zip"));
+        export_ok({"quiz", name, "--export", "gift", "--variant", "1", "-o", gifts.back()});
+        export_ok({"quiz", name, "--export", "moodle-xml", "--variant", "1", "-o", xml});
+        export_ok({"quiz", name, "--export", "qti", "--variant", "1", "-o", zips.back()});
+        check_well_formed(xml);
+        CHECK(xpath(xml, "count(/quiz/question[@type='numerical'])") == std::to_string(counts.back()));
+    }
+    const json parsed = gift_parsed_files(gifts);
+    // Every member of every zip parsed by Python's XML parser; the items of the assessments counted.
+    std::vector<std::string> args{python(), "-c",
+                                  "import sys, zipfile, xml.etree.ElementTree as ET\nfor f in sys.argv[1:]:\n"
+                                  "    z = zipfile.ZipFile(f)\n"
+                                  "    print(sum(len(ET.fromstring(z.read(n)).findall('.//{*}item')) for n in "
+                                  "z.namelist()))"};
+    args.insert(args.end(), zips.begin(), zips.end());
+    const RunResult r = run_command(args);
+    CAPTURE(r.err);
+    REQUIRE(r.exit_code == 0);
+    const std::vector<std::string> items = lines_of(r.out);
+    REQUIRE(items.size() >= counts.size());
+    for (std::size_t k = 0; k < counts.size(); ++k) {
+        CAPTURE(gifts[k]);
+        CHECK(parsed[k].size() == counts[k]);
+        for (const json& q : parsed[k]) CHECK(q["type"] == "Numerical");
+        CHECK(std::stoul(items[k]) == counts[k]);
     }
 }

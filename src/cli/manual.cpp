@@ -67,6 +67,10 @@ status 1 when one disagrees.
 Predict each gradient of one node: a wrong answer gets the classic mistake it matches named (or a hint),
 a second try, then the arithmetic.
 .TP
+.B bnstep quiz batchnorm \-\-export gift \-\-variants 1\-40 \-o batchnorm.gift
+The quiz of 40 variants as numerical questions for Moodle (\fBmoodle\-xml\fR: Moodle XML; \fBqti\fR: a
+QTI .zip for Canvas), one category per variant, accepting exactly what the quiz accepts.
+.TP
 .B bnstep worksheet \-\-format latex \-\-answers > key.tex
 The answer key of the batch-norm worksheet, for pdflatex.
 .TP
@@ -137,7 +141,7 @@ for \fBcompare\fR, a tensor given was wrong (or not a tensor of the lesson).
 .B 2
 A usage error (an unknown command or option, a bad value), a bad lesson
 or network file or a data file that cannot be read or written (\fBexport\fR,
-\fBcompare\fR): a one-line message names the file, the place in it and what is
+\fBcompare\fR, \fBquiz \-\-export\fR): a one-line message names the file, the place in it and what is
 expected.
 .SH ENVIRONMENT
 .TP

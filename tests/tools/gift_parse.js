@@ -3,12 +3,13 @@
 // tests/test_quiz_export.cpp. The HTML of each text is turned into plain
 // text (tags dropped, <br> and block ends as newlines, character references
 // decoded) so that the test can compare it with the quiz's own strings.
-//   node gift_parse.js FILE.gift NODE_MODULES_DIR
+//   node gift_parse.js NODE_MODULES_DIR FILE.gift...
+// prints one list per file: [[question, ...], ...]
 "use strict";
 const fs = require("fs");
 const path = require("path");
 
-const [file, modules] = process.argv.slice(2);
+const [modules, ...files] = process.argv.slice(2);
 const gift = require(path.join(modules, "gift-pegjs"));
 
 function plain(rich) {
@@ -35,29 +36,33 @@ function answer(choice) {
     return out;
 }
 
-let parsed;
-try {
-    parsed = gift.parse(fs.readFileSync(file, "utf8"));
-} catch (e) {
-    const where = e.location ? ` at line ${e.location.start.line}, column ${e.location.start.column}` : "";
-    console.error(`gift-pegjs: ${file}${where}: ${e.message}`);
-    process.exit(1);
-}
-const out = [];
-let category = null;
-for (const q of parsed) {
-    if (q.type === "Category") {
-        category = q.title;
-        continue;
+function questions(file) {
+    let parsed;
+    try {
+        parsed = gift.parse(fs.readFileSync(file, "utf8"));
+    } catch (e) {
+        const where = e.location ? ` at line ${e.location.start.line}, column ${e.location.start.column}` : "";
+        console.error(`gift-pegjs: ${file}${where}: ${e.message}`);
+        process.exit(1);
     }
-    out.push({
-        type: q.type,
-        category: category,
-        title: q.title,
-        format: q.stem.format,
-        stem: plain(q.stem),
-        general: plain(q.globalFeedback),
-        answers: Array.isArray(q.choices) ? q.choices.map(answer) : [],
-    });
+    const out = [];
+    let category = null;
+    for (const q of parsed) {
+        if (q.type === "Category") {
+            category = q.title;
+            continue;
+        }
+        out.push({
+            type: q.type,
+            category: category,
+            title: q.title,
+            format: q.stem.format,
+            stem: plain(q.stem),
+            general: plain(q.globalFeedback),
+            answers: Array.isArray(q.choices) ? q.choices.map(answer) : [],
+        });
+    }
+    return out;
 }
-console.log(JSON.stringify(out));
+
+console.log(JSON.stringify(files.map(questions)));
