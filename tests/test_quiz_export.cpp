@@ -73,7 +73,7 @@ VariantQuiz quiz_of(const std::string& lesson, std::uint64_t variant, const std:
 }
 
 RunResult export_ok(const std::vector<std::string>& args) {
-    const RunResult r = run_bnstep(args);
+    RunResult r = run_bnstep(args);
     CAPTURE(args);
     CAPTURE(r.err);
     REQUIRE(r.exit_code == 0);
@@ -101,7 +101,7 @@ json gift_parsed_files(const std::vector<std::string>& files) {
     const RunResult r = run_command(args);
     CAPTURE(r.err);
     REQUIRE(r.exit_code == 0);
-    const json parsed = json::parse(r.out);
+    json parsed = json::parse(r.out);
     REQUIRE(parsed.size() == files.size());
     return parsed;
 }
@@ -154,7 +154,9 @@ TEST_CASE("quiz export: the acceptance interval is what answer_matches accepts, 
     const std::vector<std::array<double, 3>> cases{{0.6, 0.01, 1.0},    {0.2, 0.01, 0.2},    {-1.0, 0.01, 2.0},
                                                    {2.0, 0.01, 0.0},    {-3.7, 0.05, 0.0},   {0.0, 0.01, 0.5},
                                                    {1e-9, 0.001, 1e-3}, {123.456, 0.2, 1.0}, {0.0, 0.01, 0.0}};
-    for (const auto& [answer, tolerance, scale] : cases) {
+    for (const auto& one : cases) {
+        // Named copies, not structured bindings: CAPTURE's lambda cannot take those (clang 14).
+        const double answer = one[0], tolerance = one[1], scale = one[2];
         CAPTURE(answer);
         CAPTURE(tolerance);
         CAPTURE(scale);
@@ -279,11 +281,10 @@ TEST_CASE("quiz export: QTI is a zip Canvas reads: a manifest naming every asses
     const std::string file = scratch / "batchnorm.zip";
     export_ok({"quiz", "batchnorm", "--export", "qti", "--variants", "2-3", "-o", file});
     const fs::path unpacked = scratch.dir / "unpacked";
-    const RunResult listed =
-        run_command({python(), "-c",
-                     "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\n"
-                     "print('\\n'.join(z.namelist()))\nz.extractall(sys.argv[2])",
-                     file, unpacked.string()});
+    const std::string script =
+        "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\n"
+        "print('\\n'.join(z.namelist()))\nz.extractall(sys.argv[2])";
+    const RunResult listed = run_command({python(), "-c", script, file, unpacked.string()});
     CAPTURE(listed.err);
     REQUIRE(listed.exit_code == 0);
     std::set<std::string> members;
@@ -445,11 +446,11 @@ TEST_CASE("quiz export: every built-in lesson exports in all three formats, read
     }
     const json parsed = gift_parsed_files(gifts);
     // Every member of every zip parsed by Python's XML parser; the items of the assessments counted.
-    std::vector<std::string> args{python(), "-c",
-                                  "import sys, zipfile, xml.etree.ElementTree as ET\nfor f in sys.argv[1:]:\n"
-                                  "    z = zipfile.ZipFile(f)\n"
-                                  "    print(sum(len(ET.fromstring(z.read(n)).findall('.//{*}item')) for n in "
-                                  "z.namelist()))"};
+    const std::string script =
+        "import sys, zipfile, xml.etree.ElementTree as ET\nfor f in sys.argv[1:]:\n"
+        "    z = zipfile.ZipFile(f)\n"
+        "    print(sum(len(ET.fromstring(z.read(n)).findall('.//{*}item')) for n in z.namelist()))";
+    std::vector<std::string> args{python(), "-c", script};
     args.insert(args.end(), zips.begin(), zips.end());
     const RunResult r = run_command(args);
     CAPTURE(r.err);

@@ -182,7 +182,7 @@ ExportedVariant export_variant(const Trace& t, const std::vector<Question>& ques
 
 std::string plain_decimal(double value) {
     if (!std::isfinite(value)) return "0";
-    const std::string shortest = fmt::format("{}", value);  // the shortest that reads back: "1.25e-07", "-3.5"
+    std::string shortest = fmt::format("{}", value);  // the shortest that reads back: "1.25e-07", "-3.5"
     const std::size_t e = shortest.find('e');
     if (e == std::string::npos) return shortest;
     const bool negative = shortest.front() == '-';
