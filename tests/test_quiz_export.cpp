@@ -340,7 +340,7 @@ TEST_CASE("quiz export: a hostile lesson and student name give files both parser
              {"name": "w", "kind": "param", "shape": [2, 2], "values": [[1, 2], [-0.5, 0.25]]}],
   "nodes": [{"name": "y", "step": 1, "op": "matmul", "inputs": ["x", "w"]}],
   "output": {"node": "y", "upstream": {"values": [[1, -1], [0.5, 2]]}}})";
-    const std::string student = "ada {}=~#: <&> \\frac $x$ /../";
+    const std::string student = "ada {}=~#: <&> \\frac $x$ /../ \xff";  // \xff: not UTF-8
     const VariantQuiz v = quiz_of(lesson, student_variant(student), student);
     const std::string gift = scratch / "hostile.gift", xml = scratch / "hostile.xml";
     export_ok({"quiz", lesson, "--student", student, "--export", "gift", "-o", gift});
@@ -353,10 +353,10 @@ TEST_CASE("quiz export: a hostile lesson and student name give files both parser
         CHECK(parsed[k]["type"] == "Numerical");
         CHECK(contains(parsed[k]["stem"], "Lesson hostile (" + shown + ")"));
         CHECK(parsed[k]["answers"][0]["number"].get<double>() == v.questions[k].answer);
-        CHECK(contains(parsed[k]["title"], "(student ada {}=~#: <&> \\frac $x$ /../)"));
+        CHECK(contains(parsed[k]["title"], "(student ada {}=~#: <&> \\frac $x$ /../ \\xff)"));
         // One category, its parts free of the separator.
         CHECK(parsed[k]["category"] ==
-              fmt::format("$course$/bnstep/hostile/variant {} (student ada ______ ___ _frac _x_ _.._)",
+              fmt::format("$course$/bnstep/hostile/variant {} (student ada ______ ___ _frac _x_ _.._ _xff)",
                           student_variant(student)));
     }
     check_well_formed(xml);

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "bnstep/variant.hpp"
+#include "bnstep/visible.hpp"
 #include "print/text_shared.hpp"
 
 namespace bnstep {
@@ -119,7 +120,8 @@ std::vector<std::string> worked_lines(const Worked& w, const NumFmt& num) {
 
 std::string safe_category_part(std::string_view text) {
     std::string out;
-    for (const char c : text) {
+    // visible(): bytes that are not UTF-8 and controls become \xNN, whose backslash becomes '_' here.
+    for (const char c : visible(text)) {
         const auto u = static_cast<unsigned char>(c);
         const bool safe = std::isalnum(u) != 0 || u >= 0x80 || c == ' ' || c == '-' || c == '_' || c == '.' ||
                           c == '(' || c == ')' || c == ',' || c == '\'';
