@@ -53,9 +53,11 @@ void draw_variant(Graph& g, bool written_comparable) {
     const Graph written = g;
     // How often each problem stopped a draw, and the first it was seen at.
     std::map<std::tuple<std::string, std::string, std::string>, std::pair<std::size_t, std::uint64_t>> seen;
+    std::optional<Trace> written_trace;
     for (std::uint64_t attempt = 0; attempt < kMaxVariantDraws; ++attempt) {
         Graph c = candidate(written, attempt);
-        const std::optional<VariantProblem> problem = variant_problem(c, written_comparable ? &written : nullptr);
+        const std::optional<VariantProblem> problem =
+            variant_problem(c, written_comparable ? &written : nullptr, written_trace);
         if (!problem) {
             g = std::move(c);
             return;

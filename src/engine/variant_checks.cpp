@@ -76,8 +76,9 @@ bool cancels(const Worked& w) { return w.scale > 0.0; }
 
 class Cancellations {
 public:
-    // `written`: the lesson as written, run only when a 0 needs it.
-    Cancellations(const Trace& settled, const Graph* written) : t_(settled), written_graph_(written) {}
+    // `written`: the lesson as written, run only when a 0 needs it, once for all draws.
+    Cancellations(const Trace& settled, const Graph* written, std::optional<Trace>& written_trace)
+        : t_(settled), written_graph_(written), written_(written_trace) {}
 
     std::optional<VariantProblem> find() const {
         const Graph& g = *t_.graph;
@@ -122,13 +123,19 @@ private:
 
     const Trace& t_;
     const Graph* written_graph_;
-    mutable std::optional<Trace> written_;
+    std::optional<Trace>& written_;
     NumFmt num_{17};
 };
 
 }  // namespace
 
 std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written) {
+    std::optional<Trace> written_trace;
+    return variant_problem(candidate, written, written_trace);
+}
+
+std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written,
+                                              std::optional<Trace>& written_trace) {
     std::vector<Tensor> values;
     try {
         values = forward(candidate);
@@ -141,7 +148,7 @@ std::optional<VariantProblem> variant_problem(const Graph& candidate, const Grap
     if (auto p = failed_gradcheck(candidate, t)) return p;
     if (allowed(candidate, "cancellation")) return std::nullopt;
     round_off_zeros(t);
-    return Cancellations(t, written).find();
+    return Cancellations(t, written, written_trace).find();
 }
 
 }  // namespace bnstep

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "bnstep/variant.hpp"
+#include "bnstep/executor.hpp"
 #include "bnstep/graph.hpp"
 
 namespace bnstep {
@@ -57,6 +58,9 @@ struct VariantProblem {
     std::string what;   // "keeps 'conv' all_above 0", "avoids a zero-variance column 1 at 'bn'"
 };
 std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written);
+// The same, keeping the display trace of `written` in `written_trace` once it is needed (for the next draws).
+std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written,
+                                              std::optional<Trace>& written_trace);
 
 // Redraws `g` (the lesson as written, g.variant != 0) as its variant: every
 // leaf not Fixed and the seed, from draw attempt 0 on, until a candidate has
