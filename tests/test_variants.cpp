@@ -47,22 +47,22 @@ std::vector<double> ref_grid(std::uint64_t variant, std::uint64_t attempt, const
     RefRng rng{ref_mix(ref_mix(variant) ^ attempt) ^ ref_fnv(leaf)};
     std::vector<double> out;
     const auto count = static_cast<std::uint64_t>(hi - lo + 1);
-    for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<double>(lo + static_cast<long long>(rng.next() % count)) / p);
+    for (std::size_t i = 0; i < n; ++i)
+        out.push_back(static_cast<double>(lo + static_cast<long long>(rng.next() % count)) / p);
     return out;
 }
 
 std::string var_lesson(const std::string& leaves, const std::string& nodes, const std::string& output,
                        const std::string& extra = "") {
-    return R"({"title": "t", "leaves": [)" + leaves + R"(], "nodes": [)" + nodes + R"(], "output": )" + output +
-           extra + "}";
+    return R"({"title": "t", "leaves": [)" + leaves + R"(], "nodes": [)" + nodes + R"(], "output": )" + output + extra +
+           "}";
 }
 
 // x (2, 2) given by values, y = -x, upstream fill 1.
 std::string neg_lesson(const std::string& x_extra = "", const std::string& extra = "") {
-    return var_lesson(R"({"name": "x", "kind": "input", "shape": [2, 2], "values": [[0.5, -1.2], [2, 0.3]])" +
-                          x_extra + "}",
-                      R"({"name": "y", "op": "neg", "inputs": ["x"]})", R"({"node": "y", "upstream": {"fill": 1}})",
-                      extra);
+    return var_lesson(
+        R"({"name": "x", "kind": "input", "shape": [2, 2], "values": [[0.5, -1.2], [2, 0.3]])" + x_extra + "}",
+        R"({"name": "y", "op": "neg", "inputs": ["x"]})", R"({"node": "y", "upstream": {"fill": 1}})", extra);
 }
 
 Graph var_load(const std::string& text, std::uint64_t variant, const std::string& student = "") {
@@ -149,10 +149,13 @@ TEST_CASE("variants: each malformed key is a one-line error at its JSON location
          "t.json: /leaves/0/variant: the grid from 0.1 to 0.15 with 1 decimal has 1 point; expected at least 2"},
         {neg_lesson(R"(, "variant": {"low": 0, "high": 1, "decimals": 0, "nonzero": true})"),
          "has 1 point other than 0; expected at least 2"},
-        {neg_lesson(R"(, "variant": {"choices": []})"), "t.json: /leaves/0/variant/choices: expected at least one number"},
+        {neg_lesson(R"(, "variant": {"choices": []})"),
+         "t.json: /leaves/0/variant/choices: expected at least one number"},
         {neg_lesson(R"(, "variant": {"choices": [0], "nonzero": true})"), "nonzero leaves no choice"},
-        {neg_lesson(R"(, "variant": {"choices": [1], "low": 0})"), "t.json: /leaves/0/variant/low: 'low' does not go with choices"},
-        {neg_lesson("", R"(, "variant": {"requires": []})"), "t.json: /variant: unknown key 'requires' (did you mean 'require'?)"},
+        {neg_lesson(R"(, "variant": {"choices": [1], "low": 0})"),
+         "t.json: /leaves/0/variant/low: 'low' does not go with choices"},
+        {neg_lesson("", R"(, "variant": {"requires": []})"),
+         "t.json: /variant: unknown key 'requires' (did you mean 'require'?)"},
         {neg_lesson("", R"(, "variant": {"require": [{"node": "z", "all_above": 0}]})"),
          "t.json: /variant/require/0/node: unknown node 'z'"},
         {neg_lesson("", R"(, "variant": {"require": [{"node": "y", "all_abov": 0}]})"),
@@ -206,9 +209,9 @@ TEST_CASE("variants: a lesson no draw can keep fails after 100 draws, naming the
           "t.json: /nodes/0: no draw of variant 7 avoids y[0] = 0 by cancellation (the lesson as written is not 0 "
           "there) (100 draws)");
     // The forward pass failing: log of a negative number.
-    const std::string log = var_lesson(
-        R"({"name": "x", "kind": "input", "shape": [1], "values": [1], "variant": {"choices": [-1]}})",
-        R"({"name": "y", "op": "log", "inputs": ["x"]})", R"({"node": "y", "upstream": {"values": [1]}})");
+    const std::string log =
+        var_lesson(R"({"name": "x", "kind": "input", "shape": [1], "values": [1], "variant": {"choices": [-1]}})",
+                   R"({"name": "y", "op": "log", "inputs": ["x"]})", R"({"node": "y", "upstream": {"values": [1]}})");
     CHECK(var_error(log, 7).find("t.json: /: no draw of variant 7 gets through the forward pass") == 0);
 }
 
@@ -222,9 +225,12 @@ TEST_CASE("variants: a draw that is degenerate is drawn again, and the accepted 
         CAPTURE(v);
         const std::vector<double> x = values_of(var_load(relu, v), "x");
         CHECK(std::count(x.begin(), x.end(), 0.0) == 0);
-        const std::vector<double> first = draw_leaf(var_load(relu, 0).nodes[0].redraw, {3}, variant_seed(v, 0, "x")).data();
-        if (std::count(first.begin(), first.end(), 0.0) > 0) ++redrawn;
-        else CHECK(x == first);  // a first draw without a 0 is taken as it is
+        const std::vector<double> first =
+            draw_leaf(var_load(relu, 0).nodes[0].redraw, {3}, variant_seed(v, 0, "x")).data();
+        if (std::count(first.begin(), first.end(), 0.0) > 0)
+            ++redrawn;
+        else
+            CHECK(x == first);  // a first draw without a 0 is taken as it is
     }
     CHECK(redrawn > 0);  // 1 - (2/3)^3 of the first draws have a 0
     // b in {-1, 2}: a = 1 and b = -1 cancel; the accepted draws keep b = 2.

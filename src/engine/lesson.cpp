@@ -21,7 +21,8 @@ json read_root(const Reader& r, std::string_view text, const Limits& limits) {
                                       bytes_str(text.size()), bytes_str(limits.file_bytes), limits.names.file_bytes));
     json root = read_lesson_json(text, r.source(), {limits.json_depth, limits.nodes, limits.names.nodes});
     r.object(root, "");
-    r.only_keys(root, "", {"$schema", "name", "title", "description", "leaves", "nodes", "output", "compare", "variant"});
+    r.only_keys(root, "",
+                {"$schema", "name", "title", "description", "leaves", "nodes", "output", "compare", "variant"});
     return root;
 }
 

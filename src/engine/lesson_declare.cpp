@@ -55,7 +55,8 @@ void apply_new_shape(LessonBuild& b, Node& node, const json& item) {
             "{} {}.shape: {} gives literal values of shape {}; only a leaf with \"random\" or \"fill\" can be "
             "resized{}",
             options.limits.names.shapes, node.name, node.name, shape_str(node.shape),
-            options.variant == 0 ? " (any leaf not \"fixed\" under a variant)" : ", and it is \"fixed\" in every variant"));
+            options.variant == 0 ? " (any leaf not \"fixed\" under a variant)"
+                                 : ", and it is \"fixed\" in every variant"));
     if (it->second != node.shape) b.resized_names.push_back(node.name);
     node.shape = it->second;
     if (element_count(node.shape) > options.limits.elements)
@@ -114,16 +115,16 @@ void read_leaf_values(LessonBuild& b) {
     for (const auto& [index, item] : b.leaf_items) {
         Node& leaf = b.g.nodes[b.position[index]];
         // Literal values resized under a variant: read as written, redrawn at the new shape.
-        const Shape written_shape = item->contains("values")
-                                        ? read_shape(b.r, item->at("shape"), at(leaf.location, "shape"), b.options.limits)
-                                        : leaf.shape;
+        const Shape written_shape =
+            item->contains("values") ? read_shape(b.r, item->at("shape"), at(leaf.location, "shape"), b.options.limits)
+                                     : leaf.shape;
         const Tensor written = read_tensor(b.r, *item, written_shape, leaf.location);
         leaf.redraw = read_leaf_variant(b.r, *item, leaf.location, leaf.kind, written);
         if (written_shape != leaf.shape && leaf.redraw.kind == LeafVariant::Kind::Fixed)
-            throw UsageError(fmt::format("{} {}.shape: {} keeps its literal values of shape {} in every variant (a "
-                                         "const, a fill, or \"variant\": \"fixed\"), so it cannot be resized",
-                                         b.options.limits.names.shapes, leaf.name, leaf.name,
-                                         shape_str(written_shape)));
+            throw UsageError(
+                fmt::format("{} {}.shape: {} keeps its literal values of shape {} in every variant (a "
+                            "const, a fill, or \"variant\": \"fixed\"), so it cannot be resized",
+                            b.options.limits.names.shapes, leaf.name, leaf.name, shape_str(written_shape)));
         leaf.value = written_shape == leaf.shape ? written : Tensor(leaf.shape);
     }
 }

@@ -72,11 +72,12 @@ void read_output(LessonBuild& b) {
         r.object(*up, "/output/upstream");
         r.only_keys(*up, "/output/upstream", {"values", "random", "fill", "variant"});
         const bool literal = up->contains("values");
-        const bool refit = literal && !options.shapes.empty() && element_count(out_shape) != count_numbers(up->at("values"));
+        const bool refit =
+            literal && !options.shapes.empty() && element_count(out_shape) != count_numbers(up->at("values"));
         // Literal values of another shape, redrawn under a variant: read them as they fit.
         const Shape written_shape = refit ? Shape{count_numbers(up->at("values"))} : out_shape;
-        const Tensor written =
-            read_tensor(r, refit ? json{{"values", flat_numbers(up->at("values"))}} : *up, written_shape, "/output/upstream");
+        const Tensor written = read_tensor(r, refit ? json{{"values", flat_numbers(up->at("values"))}} : *up,
+                                           written_shape, "/output/upstream");
         g.seed_redraw = read_leaf_variant(r, *up, "/output/upstream", NodeKind::Input, written);
         if (refit && (options.variant == 0 || g.seed_redraw.kind == LeafVariant::Kind::Fixed))
             throw UsageError(

@@ -85,8 +85,8 @@ LeafVariant read_explicit(const Reader& r, const json& spec, const std::string& 
         return v;
     }
     if (!spec.is_object())
-        r.fail(where, fmt::format("expected \"fixed\" or an object (low, high, decimals; or choices), got {}",
-                                  type_of(spec)));
+        r.fail(where,
+               fmt::format("expected \"fixed\" or an object (low, high, decimals; or choices), got {}", type_of(spec)));
     r.only_keys(spec, where, {"low", "high", "decimals", "choices", "nonzero"});
     if (const json* nz = r.optional(spec, "nonzero")) v.nonzero = r.boolean(*nz, at(where, "nonzero"));
     if (const json* choices = r.optional(spec, "choices")) {
@@ -119,8 +119,8 @@ LeafVariant read_explicit(const Reader& r, const json& spec, const std::string& 
     LeafVariant g = grid(low, high, static_cast<int>(d), false, where);
     g.nonzero = v.nonzero;
     if (grid_points(g) < 2)
-        r.fail(where, fmt::format("the grid from {} to {} with {} decimal{} has {} point{}{}; expected at least 2",
-                                  low, high, d, d == 1 ? "" : "s", std::max(0LL, grid_points(g)),
+        r.fail(where, fmt::format("the grid from {} to {} with {} decimal{} has {} point{}{}; expected at least 2", low,
+                                  high, d, d == 1 ? "" : "s", std::max(0LL, grid_points(g)),
                                   grid_points(g) == 1 ? "" : "s", g.nonzero ? " other than 0" : ""));
     return g;
 }
@@ -137,7 +137,7 @@ LeafVariant read_leaf_variant(const Reader& r, const json& item, const std::stri
 
 namespace {
 
-const std::vector<std::string> kTests = {"all_above", "all_below",      "some_above",
+const std::vector<std::string> kTests = {"all_above",  "all_below",      "some_above",
                                          "some_below", "some_abs_above", "some_abs_below"};
 const std::vector<std::string> kAllowKinds = {"kink", "cancellation", "degenerate"};
 
@@ -146,8 +146,8 @@ std::size_t known_node(const LessonBuild& b, const json& j, const std::string& w
     const auto found = b.g.find(name);
     if (!found) {
         const std::string hint = did_you_mean(name, b.all_names);
-        b.r.fail(where,
-                 fmt::format("unknown node '{}'{}", name, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+        b.r.fail(where, fmt::format("unknown node '{}'{}", name,
+                                    hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
     }
     return *found;
 }
@@ -164,8 +164,7 @@ VariantRequire read_require(const LessonBuild& b, const json& item, const std::s
     if (const json* why = r.optional(item, "why")) req.why = r.text(*why, at(where, "why"));
     for (const std::string& test : kTests)
         if (const json* x = r.optional(item, test)) req.tests.emplace_back(test, r.number(*x, at(where, test)));
-    if (req.tests.empty())
-        r.fail(where, fmt::format("expected at least one test: {}", fmt::join(kTests, ", ")));
+    if (req.tests.empty()) r.fail(where, fmt::format("expected at least one test: {}", fmt::join(kTests, ", ")));
     return req;
 }
 

@@ -46,7 +46,8 @@ std::optional<VariantProblem> degenerate_op(const Graph& g, const std::vector<Te
         const Node& n = g.nodes[i];
         if (n.is_leaf() || !n.op->degenerate) continue;
         const std::string why = n.op->degenerate(call_of(g, values, i));
-        if (!why.empty()) return VariantProblem{"degenerate", n.location, fmt::format("avoids {} at '{}'", why, n.name)};
+        if (!why.empty())
+            return VariantProblem{"degenerate", n.location, fmt::format("avoids {} at '{}'", why, n.name)};
     }
     return std::nullopt;
 }

@@ -81,7 +81,8 @@ std::string magnitude_tie(const Tensor& w, std::size_t count, bool largest) {
     std::sort(m.begin(), m.end());
     if (largest) std::reverse(m.begin(), m.end());
     if (m[count - 1] != m[count]) return {};
-    return fmt::format("a tie of |W| = {} at the boundary of the {} {}", m[count], count, largest ? "largest" : "smallest");
+    return fmt::format("a tie of |W| = {} at the boundary of the {} {}", m[count], count,
+                       largest ? "largest" : "smallest");
 }
 
 namespace {

@@ -69,19 +69,19 @@ nlohmann::json saliency_json(const SaliencyReport& r) {
                            {"loss_change", w.loss_change},
                            {"magnitude_rank", w.magnitude_rank}});
     json j = {{"bnstep", kVersion},
-            {"command", "saliency"},
-            {"lesson", g.name},
-            {"loss", r.loss},
-            {"gradient_step", r.options.gradient_step},
-            {"loss_step", r.options.loss_step},
-            {"weights", weights},
-            {"skipped", r.skipped},
-            {"max_disagreement", r.max_disagreement},
-            {"rank_correlation", r.rank_correlation},
-            {"prune", r.prune},
-            {"overlap", r.overlap},
-            {"loss_pruned_by_saliency", r.loss_pruned_by_saliency},
-            {"loss_pruned_by_magnitude", r.loss_pruned_by_magnitude}};
+              {"command", "saliency"},
+              {"lesson", g.name},
+              {"loss", r.loss},
+              {"gradient_step", r.options.gradient_step},
+              {"loss_step", r.options.loss_step},
+              {"weights", weights},
+              {"skipped", r.skipped},
+              {"max_disagreement", r.max_disagreement},
+              {"rank_correlation", r.rank_correlation},
+              {"prune", r.prune},
+              {"overlap", r.overlap},
+              {"loss_pruned_by_saliency", r.loss_pruned_by_saliency},
+              {"loss_pruned_by_magnitude", r.loss_pruned_by_magnitude}};
     add_variant_json(j, g);
     return j;
 }

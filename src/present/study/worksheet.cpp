@@ -274,8 +274,8 @@ std::string worksheet(const Trace& t, SheetFormat format, bool answers, const Pr
     Doc doc(format);
     if (doc.latex()) latex_preamble(doc);
     doc.heading(1, doc.prose((answers ? "Answer key: " : "Worksheet: ") + g.title +
-                          (g.variant == 0 && g.student.empty() ? std::string()
-                                                               : " (" + variant_label(g.variant, g.student) + ")")));
+                             (g.variant == 0 && g.student.empty() ? std::string()
+                                                                  : " (" + variant_label(g.variant, g.student) + ")")));
     doc.paragraph(fmt::format("Lesson {} ({}), {} nodes. {}", doc.code(g.name), doc.prose(g.source), g.nodes.size(),
                               doc.prose(g.description)));
     const std::string lesson = g.builtin ? g.name : g.source;

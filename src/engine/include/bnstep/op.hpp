@@ -260,8 +260,8 @@ struct OpDef {
     // The last input may repeat (concat): its rule serves every extra input,
     // and `{inputs}` in the forward formula lists them all.
     bool variadic = false;
-    std::optional<ReachRule> reach = {};      // what a change reaches; empty: the whole output
-    PiecesFn pieces = {};                     // ops with kinks; empty for smooth ops
+    std::optional<ReachRule> reach = {};  // what a change reaches; empty: the whole output
+    PiecesFn pieces = {};                 // ops with kinks; empty for smooth ops
     // A degenerate case of the op that is not a kink of `pieces` (a column of
     // zero variance, a weight exactly at a threshold, an empty cluster): a short
     // description of it, or "" when the inputs are not degenerate. A variant of
