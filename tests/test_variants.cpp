@@ -300,3 +300,49 @@ TEST_CASE("variants: --set resizes a literal leaf under a variant only") {
     CHECK(contains(resized.out, "resized with --set: x (6, 3)"));
     CHECK(contains(resized.out, "step 0  x  input (6, 3)"));
 }
+
+TEST_CASE("variants: the ops' degenerate cases, worked by hand") {
+    const OpTable& ops = builtin_ops();
+    auto degenerate = [&ops](const char* op, const std::vector<const Tensor*>& in, const Attrs& a) {
+        OpCall call;
+        call.in = in;
+        call.attrs = &a;
+        return ops.find(op)->degenerate(call);
+    };
+    // prune_mask, sparsity 0.5 of 4: the 2 smallest |W| are 0.1 and 0.2, and the third is 0.2 too.
+    Attrs prune;
+    prune.set("sparsity", 0.5);
+    const Tensor tie(Shape{4}, {0.1, -0.2, 0.2, 0.4}), no_tie(Shape{4}, {0.1, -0.2, 0.3, 0.4});
+    CHECK(degenerate("prune_mask", {&tie}, prune) == "a tie of |W| = 0.2 at the boundary of the 2 smallest");
+    CHECK(degenerate("prune_mask", {&no_tie}, prune).empty());
+    // ternarize, delta_factor 1: delta = mean |W| = (0.5 + 1 + 1.5 + 1) / 4 = 1, which |-1| hits.
+    Attrs ternary;
+    ternary.set("delta_factor", 1.0);
+    const Tensor at_delta(Shape{4}, {0.5, -1, 1.5, 1});
+    CHECK(degenerate("ternarize", {&at_delta}, ternary) == "a weight -1 at the threshold delta = 1");
+    CHECK(degenerate("ternarize", {&no_tie}, ternary).empty());
+    // pow2_quantize, n1 = 0, n2 = -2, all quantized: thresholds 2^-3 = 0.125, 3 * 2^-3 = 0.375, 3 * 2^-2 = 0.75.
+    Attrs pow2;
+    pow2.set_integer("n1", 0);
+    pow2.set_integer("n2", -2);
+    pow2.set("fraction", 1.0);
+    const Tensor at_threshold(Shape{2}, {-0.375, 0.2}), off(Shape{2}, {0.3, 0.2});
+    CHECK(degenerate("pow2_quantize", {&at_threshold}, pow2) ==
+          "a quantized weight -0.375 at the threshold 0.375 between two powers of two");
+    CHECK(degenerate("pow2_quantize", {&off}, pow2).empty());
+    // kmeans_centroids, 3 clusters from [0, 5, 10]: nothing is nearest to 5.
+    Attrs kmeans;
+    kmeans.set_integer("clusters", 3);
+    kmeans.set_integer("iterations", 10);
+    const Tensor lopsided(Shape{4}, {0, 0.1, 0.2, 10}), spread(Shape{3}, {0, 5.5, 10});
+    CHECK(degenerate("kmeans_centroids", {&lopsided}, kmeans) == "an empty cluster 1");
+    CHECK(degenerate("kmeans_centroids", {&spread}, kmeans).empty());
+    // shared_weights: 1.5 is as near to 1 as to 2.
+    const Tensor w(Shape{2}, {1.5, 1.2}), c(Shape{2}, {1, 2});
+    CHECK(degenerate("shared_weights", {&w, &c}, Attrs{}) == "a weight 1.5 as near to centroid 1 as to centroid 0");
+    // sqrt(v + eps): v[0] = 0.00005 is at most 10 * eps = 0.0001.
+    const Tensor v(Shape{2}, {0.00005, 1}), eps = Tensor::scalar(1e-5);
+    CHECK(degenerate("sqrt", {&v, &eps}, Attrs{}) ==
+          "a variance v[0] = 5e-05 of at most 10 * eps = 0.0001 under the square root");
+    CHECK(degenerate("sqrt", {&v}, Attrs{}).empty());  // no eps: not a staged variance
+}

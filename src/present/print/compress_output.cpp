@@ -115,27 +115,29 @@ nlohmann::json compress_json(const LessonCompression& c) {
     for (const StorageStage& s : r.stages)
         stages.push_back({{"name", s.name}, {"bits", s.bits}, {"formula", s.formula}, {"ratio", s.ratio}});
     const Graph& g = *c.graph;
-    return {{"bnstep", kVersion},
-            {"command", "compress"},
-            {"lesson", g.name},
-            {"param", g.nodes[c.leaf].name},
-            {"prune_node", c.prune_node ? json(g.nodes[*c.prune_node].name) : json(nullptr)},
-            {"sparsity", c.sparsity ? json(*c.sparsity) : json(nullptr)},
-            {"bits", r.options.bits},
-            {"index_bits", r.options.index_bits},
-            {"weights", r.weights.size()},
-            {"kept", r.kept.size()},
-            {"fillers", r.fillers},
-            {"entries", entries},
-            {"initial_centroids", r.codebook.initial},
-            {"centroids", r.codebook.centroids},
-            {"kmeans_iterations", r.codebook.iterations},
-            {"kmeans_converged", r.codebook.converged},
-            {"entry_index", r.entry_index},
-            {"squared_error", r.squared_error},
-            {"weight_index_code", code_json(r.weight_code)},
-            {"relative_index_code", code_json(r.run_code)},
-            {"stages", stages}};
+    nlohmann::json j = {{"bnstep", kVersion},
+                        {"command", "compress"},
+                        {"lesson", g.name},
+                        {"param", g.nodes[c.leaf].name},
+                        {"prune_node", c.prune_node ? json(g.nodes[*c.prune_node].name) : json(nullptr)},
+                        {"sparsity", c.sparsity ? json(*c.sparsity) : json(nullptr)},
+                        {"bits", r.options.bits},
+                        {"index_bits", r.options.index_bits},
+                        {"weights", r.weights.size()},
+                        {"kept", r.kept.size()},
+                        {"fillers", r.fillers},
+                        {"entries", entries},
+                        {"initial_centroids", r.codebook.initial},
+                        {"centroids", r.codebook.centroids},
+                        {"kmeans_iterations", r.codebook.iterations},
+                        {"kmeans_converged", r.codebook.converged},
+                        {"entry_index", r.entry_index},
+                        {"squared_error", r.squared_error},
+                        {"weight_index_code", code_json(r.weight_code)},
+                        {"relative_index_code", code_json(r.run_code)},
+                        {"stages", stages}};
+    add_variant_json(j, g);
+    return j;
 }
 
 }  // namespace bnstep

@@ -149,20 +149,23 @@ nlohmann::json net_trim_json(const NetTrimReport& r) {
                              {"relative_error", s.relative_error},
                              {"units", units}});
     }
-    return {{"bnstep", kVersion},
-            {"command", "net-trim"},
-            {"lesson", g.name},
-            {"param", g.nodes[r.param].name},
-            {"input", g.nodes[g.nodes[r.matmul].inputs[0]].name},
-            {"output", g.nodes[r.relu].name},
-            {"shape", {{"examples", r.x.shape()[0]}, {"inputs", r.x.shape()[1]}, {"units", r.w.shape()[1]}}},
-            {"rho", r.options.rho},
-            {"tolerance", r.options.tolerance},
-            {"max_iterations", r.options.iterations},
-            {"zero_threshold", r.options.zero_threshold},
-            {"original_l1", r.original_l1},
-            {"original_nonzero", r.original_nonzero},
-            {"solutions", solutions}};
+    nlohmann::json j = {
+        {"bnstep", kVersion},
+        {"command", "net-trim"},
+        {"lesson", g.name},
+        {"param", g.nodes[r.param].name},
+        {"input", g.nodes[g.nodes[r.matmul].inputs[0]].name},
+        {"output", g.nodes[r.relu].name},
+        {"shape", {{"examples", r.x.shape()[0]}, {"inputs", r.x.shape()[1]}, {"units", r.w.shape()[1]}}},
+        {"rho", r.options.rho},
+        {"tolerance", r.options.tolerance},
+        {"max_iterations", r.options.iterations},
+        {"zero_threshold", r.options.zero_threshold},
+        {"original_l1", r.original_l1},
+        {"original_nonzero", r.original_nonzero},
+        {"solutions", solutions}};
+    add_variant_json(j, g);
+    return j;
 }
 
 }  // namespace bnstep

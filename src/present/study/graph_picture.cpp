@@ -138,6 +138,8 @@ std::string graph_mermaid(const Trace& t, const PictureOptions& o) {
     const Graph& g = *t.graph;
     std::ostringstream os;
     if (!o.command.empty()) os << "%% " << o.command << '\n';
+    if (const std::string variant = variant_label(g.variant, g.student); !variant.empty())
+        os << "%% " << variant << '\n';
     os << "flowchart TB\n";
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
         const std::string text = mermaid_text(box_lines(t, i, o));
