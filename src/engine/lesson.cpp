@@ -46,7 +46,7 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     using namespace lesson_detail;
     const Reader r(source);
     const json root = read_root(r, text, options.limits);
-    LessonBuild b{r, ops, options, root, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}};
+    LessonBuild b{r, ops, options, root, {}, {}, {}, {}, {}, {}, false, {}, {}, {}, {}};
     read_header(b, source);
     b.g.variant = options.variant;
     b.g.student = options.student;

@@ -126,6 +126,7 @@ void read_leaf_values(LessonBuild& b) {
                             "const, a fill, or \"variant\": \"fixed\"), so it cannot be resized",
                             b.options.limits.names.shapes, leaf.name, leaf.name, shape_str(written_shape)));
         leaf.value = written_shape == leaf.shape ? written : Tensor(leaf.shape);
+        if (written_shape != leaf.shape) b.literal_resized = true;
     }
 }
 

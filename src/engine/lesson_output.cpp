@@ -86,6 +86,7 @@ void read_output(LessonBuild& b) {
                             options.limits.names.shapes, out_name, shape_str(out_shape),
                             options.variant == 0 ? " (any upstream not \"fixed\" under a variant)" : ""));
         g.seed = refit ? Tensor(out_shape) : written;
+        if (refit) b.literal_resized = true;
     } else if (out_shape.empty()) {
         g.seed = Tensor::scalar(1.0);
         g.scalar_loss = true;

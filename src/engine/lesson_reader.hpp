@@ -138,6 +138,7 @@ struct LessonBuild {
     std::map<std::string, std::size_t> by_name;
     std::map<int, std::string> by_step;
     std::vector<std::string> resized_names;
+    bool literal_resized = false;  // literal values (a leaf's, the upstream's) redrawn at a new shape under a variant
     std::vector<std::pair<std::size_t, const json*>> leaf_items;  // values are read once the sizes are known to fit
     std::vector<std::string> all_names;                           // by declaration
     std::vector<std::vector<std::size_t>> inputs;                 // by declaration

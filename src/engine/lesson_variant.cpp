@@ -211,7 +211,8 @@ void read_variant_rules(LessonBuild& b) {
 void apply_variant(LessonBuild& b) {
     Graph& g = b.g;
     if (g.variant == 0) return;
-    draw_variant(g, b.resized_names.empty());
+    // The lesson as written, with the same new shapes, exists unless literal values were resized.
+    draw_variant(g, !b.literal_resized);
     if (g.variant_rules.description) g.description = *g.variant_rules.description;
     for (const auto& [name, note] : g.variant_rules.notes) g.nodes[*g.find(name)].note = note;
 }
