@@ -293,6 +293,12 @@ TEST_CASE("schema: every key the built-in lessons use is declared") {
         if (l.contains("compare"))
             for (std::size_t i = 0; i < l.at("compare").size(); ++i)
                 check_keys(l.at("compare").at(i), "compare_group", "/compare/" + std::to_string(i));
+        if (l.contains("variant")) {
+            check_keys(l.at("variant"), "lesson_variant", "/variant");
+            for (std::size_t i = 0; i < l.at("variant").value("require", json::array()).size(); ++i)
+                check_keys(l.at("variant").at("require").at(i), "variant_require",
+                           "/variant/require/" + std::to_string(i));
+        }
         const json& output = l.at("output");
         check_keys(output, "output", "/output");
         if (output.contains("upstream")) {
