@@ -132,11 +132,11 @@ private:
 
 std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written) {
     std::optional<Trace> written_trace;
-    return variant_problem(candidate, written, written_trace);
+    return variant_problem(candidate, written, written_trace, false);
 }
 
 std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written,
-                                              std::optional<Trace>& written_trace) {
+                                              std::optional<Trace>& written_trace, bool cheap_first) {
     std::vector<Tensor> values;
     try {
         values = forward(candidate);
@@ -145,11 +145,17 @@ std::optional<VariantProblem> variant_problem(const Graph& candidate, const Grap
     }
     if (auto p = failed_require(candidate, values)) return p;
     if (auto p = degenerate_op(candidate, values)) return p;
-    Trace t = run(candidate);
+    const Trace t = run(candidate);
+    auto cancellation = [&]() -> std::optional<VariantProblem> {
+        if (allowed(candidate, "cancellation")) return std::nullopt;
+        Trace settled = t;
+        round_off_zeros(settled);
+        return Cancellations(settled, written, written_trace).find();
+    };
+    if (cheap_first)
+        if (auto p = cancellation()) return p;
     if (auto p = failed_gradcheck(candidate, t)) return p;
-    if (allowed(candidate, "cancellation")) return std::nullopt;
-    round_off_zeros(t);
-    return Cancellations(t, written, written_trace).find();
+    return cheap_first ? std::nullopt : cancellation();
 }
 
 }  // namespace bnstep

@@ -59,8 +59,10 @@ struct VariantProblem {
 };
 std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written);
 // The same, keeping the display trace of `written` in `written_trace` once it is needed (for the next draws).
+// `cheap_first`: the cancellation check before the gradient check, which costs more: the same verdict on
+// whether the candidate has a problem, but perhaps another problem named.
 std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written,
-                                              std::optional<Trace>& written_trace);
+                                              std::optional<Trace>& written_trace, bool cheap_first);
 
 // Redraws `g` (the lesson as written, g.variant != 0) as its variant: every
 // leaf not Fixed and the seed, from draw attempt 0 on, until a candidate has
