@@ -77,6 +77,12 @@ json lesson_with_upstream() {
     return l;
 }
 
+json lesson_with_variant() {
+    json l = minimal_lesson();
+    l["variant"] = json::object();
+    return l;
+}
+
 // "compare" takes two groups, each a label and a list of op nodes.
 json lesson_with_compare() {
     json l = minimal_lesson();
@@ -102,6 +108,7 @@ std::vector<Context> contexts() {
         {"output", "output", minimal_lesson(), "/output", false},
         {"upstream", "upstream", lesson_with_upstream(), "/output/upstream", true},
         {"compare group", "compare_group", lesson_with_compare(), "/compare/0", false},
+        {"lesson variant", "lesson_variant", lesson_with_variant(), "/variant", false},
     };
 }
 
@@ -110,13 +117,16 @@ std::vector<Context> contexts() {
 json sample_value(const std::string& def, const std::string& key, const json& declaration) {
     static const json known = json::parse(R"({
         "": {"$schema": "lesson.schema.json", "name": "sample", "description": "d",
-             "compare": [{"label": "a", "nodes": ["y"]}, {"label": "b", "nodes": ["y"]}]},
+             "compare": [{"label": "a", "nodes": ["y"]}, {"label": "b", "nodes": ["y"]}],
+             "variant": {"allow": ["kink"]}},
         "leaf": {"kind": "input", "step": 0, "values": [1, 2], "random": {"seed": 1}, "fill": 2, "note": "n",
-                 "zero_gradient": true},
+                 "zero_gradient": true, "variant": {"low": 0, "high": 2, "decimals": 1}},
         "node": {"step": 1, "attrs": {"axis": 0}, "note": "n", "zero_gradient": true},
         "random": {"seed": 5, "dist": "normal", "low": -2, "high": 2, "mean": 1, "std": 0.5, "decimals": 2},
         "output": {"upstream": {"fill": 1}},
-        "upstream": {"values": 2, "random": {"seed": 3}, "fill": 1},
+        "upstream": {"values": 2, "random": {"seed": 3}, "fill": 1, "variant": "fixed"},
+        "lesson_variant": {"require": [{"node": "y", "all_above": 0}], "description": "d", "notes": {"y": "n"},
+                           "allow": ["kink"]},
         "compare_group": {}
     })");
     if (known.at(def).contains(key)) return known.at(def).at(key);
@@ -283,6 +293,12 @@ TEST_CASE("schema: every key the built-in lessons use is declared") {
         if (l.contains("compare"))
             for (std::size_t i = 0; i < l.at("compare").size(); ++i)
                 check_keys(l.at("compare").at(i), "compare_group", "/compare/" + std::to_string(i));
+        if (l.contains("variant")) {
+            check_keys(l.at("variant"), "lesson_variant", "/variant");
+            for (std::size_t i = 0; i < l.at("variant").value("require", json::array()).size(); ++i)
+                check_keys(l.at("variant").at("require").at(i), "variant_require",
+                           "/variant/require/" + std::to_string(i));
+        }
         const json& output = l.at("output");
         check_keys(output, "output", "/output");
         if (output.contains("upstream")) {

@@ -77,7 +77,8 @@ void add_lesson_options(CLI::App& cmd, Common& c, bool prints_tensors) {
             return name.empty() ? std::string("--student: expected a name or ID, got an empty string") : std::string();
         });
     cmd.add_option("--set", c.settings,
-                   "resize a leaf, e.g. --set x.shape=8,32,56,56 (leaves given by random or fill); repeatable");
+                   "resize a leaf, e.g. --set x.shape=8,32,56,56 (leaves given by random or fill; any leaf not fixed "
+                   "under --variant); repeatable");
     if (prints_tensors) cmd.add_flag("--full", c.full, "print large tensors whole instead of summarised");
     const Limits defaults;
     add_size(cmd, "--max-file-size", c.limits.file_bytes,

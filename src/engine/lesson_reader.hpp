@@ -138,6 +138,7 @@ struct LessonBuild {
     std::map<std::string, std::size_t> by_name;
     std::map<int, std::string> by_step;
     std::vector<std::string> resized_names;
+    bool literal_resized = false;  // literal values (a leaf's, the upstream's) redrawn at a new shape under a variant
     std::vector<std::pair<std::size_t, const json*>> leaf_items;  // values are read once the sizes are known to fit
     std::vector<std::string> all_names;                           // by declaration
     std::vector<std::vector<std::size_t>> inputs;                 // by declaration
@@ -154,5 +155,12 @@ void read_leaf_values(LessonBuild& b);             // lesson_declare.cpp
 void read_output(LessonBuild& b);                  // lesson_output.cpp: the output and its upstream gradient
 void check_constant_inputs(const LessonBuild& b);  // lesson_nodes.cpp: buffers, labels and masks get no gradient
 void read_compare(LessonBuild& b);                 // lesson_output.cpp
+void read_variant_rules(LessonBuild& b);           // lesson_variant.cpp: the lesson-level "variant" object
+void apply_variant(LessonBuild& b);                // lesson_variant.cpp: under a variant, the draw (variant.cpp)
+
+// How a leaf (or the upstream gradient) is redrawn: its "variant" key in
+// `item`, or the default for how it is given (`written`: its values as written).
+LeafVariant read_leaf_variant(const Reader& r, const json& item, const std::string& where, NodeKind kind,
+                              const Tensor& written);
 
 }  // namespace bnstep::lesson_detail

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/print_compression.hpp"
 #include "bnstep/version.hpp"
 
@@ -51,7 +52,9 @@ void print_compress_text(std::ostream& os, const LessonCompression& c, const Pri
     const std::size_t width = static_cast<std::size_t>(opt.width);
     const Style& s = opt.style;
     const int k = r.options.bits, b = r.options.index_bits;
-    os << s.heading(fmt::format("Deep Compression of {} in lesson {}", g.nodes[c.leaf].name, g.name)) << '\n';
+    os << s.heading(
+              fmt::format("Deep Compression of {} in lesson {}{}", g.nodes[c.leaf].name, g.name, variant_suffix(g)))
+       << '\n';
     os << wrap(fmt::format("{} weights; {} bits per shared weight and {} bits per relative index (the paper's "
                            "defaults: 8 and 8 for a convolution's weights, 5 and 5 for a fully connected layer's; "
                            "these are read by {}){}.",
@@ -112,27 +115,29 @@ nlohmann::json compress_json(const LessonCompression& c) {
     for (const StorageStage& s : r.stages)
         stages.push_back({{"name", s.name}, {"bits", s.bits}, {"formula", s.formula}, {"ratio", s.ratio}});
     const Graph& g = *c.graph;
-    return {{"bnstep", kVersion},
-            {"command", "compress"},
-            {"lesson", g.name},
-            {"param", g.nodes[c.leaf].name},
-            {"prune_node", c.prune_node ? json(g.nodes[*c.prune_node].name) : json(nullptr)},
-            {"sparsity", c.sparsity ? json(*c.sparsity) : json(nullptr)},
-            {"bits", r.options.bits},
-            {"index_bits", r.options.index_bits},
-            {"weights", r.weights.size()},
-            {"kept", r.kept.size()},
-            {"fillers", r.fillers},
-            {"entries", entries},
-            {"initial_centroids", r.codebook.initial},
-            {"centroids", r.codebook.centroids},
-            {"kmeans_iterations", r.codebook.iterations},
-            {"kmeans_converged", r.codebook.converged},
-            {"entry_index", r.entry_index},
-            {"squared_error", r.squared_error},
-            {"weight_index_code", code_json(r.weight_code)},
-            {"relative_index_code", code_json(r.run_code)},
-            {"stages", stages}};
+    nlohmann::json j = {{"bnstep", kVersion},
+                        {"command", "compress"},
+                        {"lesson", g.name},
+                        {"param", g.nodes[c.leaf].name},
+                        {"prune_node", c.prune_node ? json(g.nodes[*c.prune_node].name) : json(nullptr)},
+                        {"sparsity", c.sparsity ? json(*c.sparsity) : json(nullptr)},
+                        {"bits", r.options.bits},
+                        {"index_bits", r.options.index_bits},
+                        {"weights", r.weights.size()},
+                        {"kept", r.kept.size()},
+                        {"fillers", r.fillers},
+                        {"entries", entries},
+                        {"initial_centroids", r.codebook.initial},
+                        {"centroids", r.codebook.centroids},
+                        {"kmeans_iterations", r.codebook.iterations},
+                        {"kmeans_converged", r.codebook.converged},
+                        {"entry_index", r.entry_index},
+                        {"squared_error", r.squared_error},
+                        {"weight_index_code", code_json(r.weight_code)},
+                        {"relative_index_code", code_json(r.run_code)},
+                        {"stages", stages}};
+    add_variant_json(j, g);
+    return j;
 }
 
 }  // namespace bnstep

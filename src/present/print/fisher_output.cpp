@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/print.hpp"
 #include "bnstep/version.hpp"
 
@@ -119,7 +120,7 @@ void print_fisher_summary(std::ostream& os, const FisherReport& r, const PrintOp
 void print_fisher_text(std::ostream& os, const FisherReport& r, const PrintOptions& opt) {
     const Graph& g = *r.obd.graph;
     const std::size_t width = static_cast<std::size_t>(opt.width);
-    os << opt.style.heading(fmt::format("Fisher pruning in lesson {}", g.name)) << '\n';
+    os << opt.style.heading(fmt::format("Fisher pruning in lesson {}{}", g.name, variant_suffix(g))) << '\n';
     os << wrap(fmt::format("The empirical Fisher diagonal F_kk = (1/N) sum_n (dL_n/dw_k)^2, from each example's own "
                            "backward pass: the batch is the first axis of the input leaves (N = {}; cut into "
                            "examples: {}), and L_n is the loss of the graph on example n alone. Saliency 0.5 * F_kk * "
@@ -160,29 +161,31 @@ nlohmann::json fisher_json(const FisherReport& r) {
                            {"obd_rank", f.obd_rank},
                            {"magnitude_rank", s.magnitude_rank}});
     }
-    return {{"bnstep", kVersion},
-            {"command", "saliency"},
-            {"method", "fisher"},
-            {"lesson", g.name},
-            {"loss", r.obd.loss},
-            {"batch", r.batch},
-            {"sliced", r.sliced},
-            {"example", r.example},
-            {"example_loss", r.example_loss},
-            {"mean_example_loss", r.mean_example_loss},
-            {"worked_gradients", r.worked_gradients},
-            {"gradient_step", r.obd.options.gradient_step},
-            {"weights", weights},
-            {"skipped", r.obd.skipped},
-            {"gradient_norm", r.gradient_norm},
-            {"max_mean_gradient_gap", r.max_mean_gradient_gap},
-            {"loss_is_mean", r.loss_is_mean},
-            {"max_fisher_hessian_gap", r.max_fisher_hessian_gap},
-            {"prune", r.obd.prune},
-            {"loss_pruned_by_fisher", r.loss_pruned_by_fisher},
-            {"loss_pruned_by_obd", r.obd.loss_pruned_by_saliency},
-            {"loss_pruned_by_magnitude", r.obd.loss_pruned_by_magnitude},
-            {"overlap_with_obd", r.overlap_with_obd}};
+    nlohmann::json j = {{"bnstep", kVersion},
+                        {"command", "saliency"},
+                        {"method", "fisher"},
+                        {"lesson", g.name},
+                        {"loss", r.obd.loss},
+                        {"batch", r.batch},
+                        {"sliced", r.sliced},
+                        {"example", r.example},
+                        {"example_loss", r.example_loss},
+                        {"mean_example_loss", r.mean_example_loss},
+                        {"worked_gradients", r.worked_gradients},
+                        {"gradient_step", r.obd.options.gradient_step},
+                        {"weights", weights},
+                        {"skipped", r.obd.skipped},
+                        {"gradient_norm", r.gradient_norm},
+                        {"max_mean_gradient_gap", r.max_mean_gradient_gap},
+                        {"loss_is_mean", r.loss_is_mean},
+                        {"max_fisher_hessian_gap", r.max_fisher_hessian_gap},
+                        {"prune", r.obd.prune},
+                        {"loss_pruned_by_fisher", r.loss_pruned_by_fisher},
+                        {"loss_pruned_by_obd", r.obd.loss_pruned_by_saliency},
+                        {"loss_pruned_by_magnitude", r.obd.loss_pruned_by_magnitude},
+                        {"overlap_with_obd", r.overlap_with_obd}};
+    add_variant_json(j, g);
+    return j;
 }
 
 }  // namespace bnstep

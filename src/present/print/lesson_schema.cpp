@@ -52,7 +52,8 @@ constexpr const char* kFixedPart = R"json({
       "maxItems": 2,
       "items": {"$ref": "#/$defs/compare_group"},
       "description": "Two groups of op nodes to compare: run ends its COST section with the weights and multiply-adds of each group and their ratio (second / first). The nodes need not feed the output."
-    }
+    },
+    "variant": {"$ref": "#/$defs/lesson_variant"}
   },
   "$defs": {
     "name": {
@@ -137,7 +138,74 @@ constexpr const char* kFixedPart = R"json({
         "random": {"$ref": "#/$defs/random"},
         "fill": {"$ref": "#/$defs/fill"},
         "note": {"$ref": "#/$defs/note"},
-        "zero_gradient": {"$ref": "#/$defs/zero_gradient"}
+        "zero_gradient": {"$ref": "#/$defs/zero_gradient"},
+        "variant": {"$ref": "#/$defs/leaf_variant"}
+      }
+    },
+    "leaf_variant": {
+      "description": "How --variant N redraws this leaf (docs/lesson-format.md, Variants). \"fixed\": its written values in every variant. An object: each element k / 10^decimals for an integer k drawn uniformly with low <= k / 10^decimals <= high (at least 2 such points), or one of choices; nonzero: never 0. Absent: a random leaf redraws from its own range (normal: mean +- 2 std) with 1 or 2 decimals, an input or param given by values between its smallest and largest value with the decimals they use, a const given by values or fill and a fill are fixed.",
+      "oneOf": [
+        {"const": "fixed"},
+        {
+          "type": "object",
+          "additionalProperties": false,
+          "required": ["low", "high"],
+          "properties": {
+            "low": {"type": "number", "minimum": -1e12, "maximum": 1e12, "description": "The smallest value drawn (included); below high."},
+            "high": {"type": "number", "minimum": -1e12, "maximum": 1e12, "description": "The largest value drawn (included)."},
+            "decimals": {"type": "integer", "minimum": 0, "maximum": 2, "default": 1, "description": "The grid: multiples of 10^-decimals."},
+            "nonzero": {"type": "boolean", "default": false, "description": "Never draw 0."}
+          }
+        },
+        {
+          "type": "object",
+          "additionalProperties": false,
+          "required": ["choices"],
+          "properties": {
+            "choices": {"type": "array", "minItems": 1, "items": {"type": "number"}, "description": "Each element is one of these, drawn uniformly."},
+            "nonzero": {"type": "boolean", "default": false, "description": "Leave out the choices equal to 0."}
+          }
+        }
+      ]
+    },
+    "lesson_variant": {
+      "type": "object",
+      "additionalProperties": false,
+      "description": "What every variant of the lesson keeps (docs/lesson-format.md, Variants). A drawn variant is drawn again (at most 100 times) when the forward pass fails, a required property fails, an op is degenerate, the gradient check meets a kink or fails, or an element is 0 by cancellation where the lesson as written is not.",
+      "properties": {
+        "require": {
+          "type": "array",
+          "items": {"$ref": "#/$defs/variant_require"},
+          "description": "Properties of forward values every variant keeps."
+        },
+        "description": {"type": "string", "description": "The description shown for every variant but 0 (for a lesson whose own description quotes its numbers)."},
+        "notes": {
+          "type": "object",
+          "additionalProperties": {"type": "string"},
+          "description": "Leaf or node name -> its note under a variant."
+        },
+        "allow": {
+          "type": "array",
+          "items": {"enum": ["kink", "cancellation", "degenerate"]},
+          "description": "Degenerate cases the lesson asks for, not checked: kink (the gradient check's kinks), cancellation (a 0 by cancellation), degenerate (an op's degenerate case, e.g. a column of zero variance)."
+        }
+      }
+    },
+    "variant_require": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": ["node"],
+      "minProperties": 2,
+      "description": "A property of a node's forward value: every test given must hold (strict comparisons).",
+      "properties": {
+        "node": {"$ref": "#/$defs/name", "description": "A leaf or node name."},
+        "why": {"type": "string", "description": "Why the lesson needs it."},
+        "all_above": {"type": "number", "description": "Every element > this."},
+        "all_below": {"type": "number", "description": "Every element < this."},
+        "some_above": {"type": "number", "description": "Some element > this."},
+        "some_below": {"type": "number", "description": "Some element < this."},
+        "some_abs_above": {"type": "number", "description": "Some |element| > this."},
+        "some_abs_below": {"type": "number", "description": "Some |element| < this."}
       }
     },
     "node": {
@@ -169,7 +237,8 @@ constexpr const char* kFixedPart = R"json({
       "properties": {
         "values": {"$ref": "#/$defs/values"},
         "random": {"$ref": "#/$defs/random"},
-        "fill": {"$ref": "#/$defs/fill"}
+        "fill": {"$ref": "#/$defs/fill"},
+        "variant": {"$ref": "#/$defs/leaf_variant"}
       }
     },
     "output": {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/print.hpp"
 #include "bnstep/version.hpp"
 
@@ -26,7 +27,7 @@ void print_program(std::ostream& os, const NetTrimReport& r, const PrintOptions&
     const std::size_t width = static_cast<std::size_t>(opt.width);
     const std::string x = g.nodes[g.nodes[r.matmul].inputs[0]].name, w = g.nodes[r.param].name,
                       y = g.nodes[r.relu].name;
-    os << opt.style.heading(fmt::format("Net-Trim of {} in lesson {}", w, g.name)) << '\n';
+    os << opt.style.heading(fmt::format("Net-Trim of {} in lesson {}{}", w, g.name, variant_suffix(g))) << '\n';
     const std::string z = g.nodes[r.matmul].name;
     os << wrap(fmt::format("The layer {} = relu({}), {} = {} {}: {} is {}, {} is {}, {} is {}.", y, z, z, x, w, x,
                            shape_text(r.x), w, shape_text(r.w), y, shape_text(r.y)),
@@ -148,20 +149,23 @@ nlohmann::json net_trim_json(const NetTrimReport& r) {
                              {"relative_error", s.relative_error},
                              {"units", units}});
     }
-    return {{"bnstep", kVersion},
-            {"command", "net-trim"},
-            {"lesson", g.name},
-            {"param", g.nodes[r.param].name},
-            {"input", g.nodes[g.nodes[r.matmul].inputs[0]].name},
-            {"output", g.nodes[r.relu].name},
-            {"shape", {{"examples", r.x.shape()[0]}, {"inputs", r.x.shape()[1]}, {"units", r.w.shape()[1]}}},
-            {"rho", r.options.rho},
-            {"tolerance", r.options.tolerance},
-            {"max_iterations", r.options.iterations},
-            {"zero_threshold", r.options.zero_threshold},
-            {"original_l1", r.original_l1},
-            {"original_nonzero", r.original_nonzero},
-            {"solutions", solutions}};
+    nlohmann::json j = {
+        {"bnstep", kVersion},
+        {"command", "net-trim"},
+        {"lesson", g.name},
+        {"param", g.nodes[r.param].name},
+        {"input", g.nodes[g.nodes[r.matmul].inputs[0]].name},
+        {"output", g.nodes[r.relu].name},
+        {"shape", {{"examples", r.x.shape()[0]}, {"inputs", r.x.shape()[1]}, {"units", r.w.shape()[1]}}},
+        {"rho", r.options.rho},
+        {"tolerance", r.options.tolerance},
+        {"max_iterations", r.options.iterations},
+        {"zero_threshold", r.options.zero_threshold},
+        {"original_l1", r.original_l1},
+        {"original_nonzero", r.original_nonzero},
+        {"solutions", solutions}};
+    add_variant_json(j, g);
+    return j;
 }
 
 }  // namespace bnstep

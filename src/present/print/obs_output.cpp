@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/print.hpp"
 #include "bnstep/version.hpp"
 
@@ -103,7 +104,9 @@ void print_obs_text(std::ostream& os, const ObsReport& r, const PrintOptions& op
     const NumFmt& num = opt.num;
     const std::size_t width = static_cast<std::size_t>(opt.width);
     const std::string x = g.nodes[r.input].name, w = g.nodes[r.leaf].name, y = g.nodes[r.matmul].name;
-    os << opt.style.heading(fmt::format("Layer-wise Optimal Brain Surgeon on {} in lesson {}", w, g.name)) << '\n';
+    os << opt.style.heading(
+              fmt::format("Layer-wise Optimal Brain Surgeon on {} in lesson {}{}", w, g.name, variant_suffix(g)))
+       << '\n';
     os << wrap(fmt::format("The layer {} = {} @ {}: {} is ({}, {}), n = {} examples of d = {} inputs, and {} is ({}, "
                            "{}). Removing weights changes the output by {} @ dW; the layer-wise error E = 1/(2n) ||{} "
                            "@ dW||_F^2 is quadratic, with the same Hessian H = {}^T {} / n for every column of {} "
@@ -174,31 +177,33 @@ nlohmann::json obs_json(const ObsReport& r) {
                          {"saliency", s.saliency},
                          {"update", s.update},
                          {"error_after", s.error_after}});
-    return {{"bnstep", kVersion},
-            {"command", "saliency"},
-            {"method", "obs"},
-            {"lesson", g.name},
-            {"param", g.nodes[r.leaf].name},
-            {"layer", g.nodes[r.matmul].name},
-            {"input", g.nodes[r.input].name},
-            {"examples", r.n},
-            {"damping", r.options.damping},
-            {"singular", r.singular},
-            {"hessian", tensor_json(r.hessian)},
-            {"inverse", tensor_json(r.inverse)},
-            {"weights", weights},
-            {"prune", r.prune},
-            {"steps", steps},
-            {"pruned", tensor_json(r.pruned)},
-            {"obd_removed", r.obd_removed},
-            {"magnitude_removed", r.magnitude_removed},
-            {"error_obs", r.error_obs},
-            {"error_obd", r.error_obd},
-            {"error_magnitude", r.error_magnitude},
-            {"loss", r.loss},
-            {"loss_obs", r.loss_obs},
-            {"loss_obd", r.loss_obd},
-            {"loss_magnitude", r.loss_magnitude}};
+    nlohmann::json j = {{"bnstep", kVersion},
+                        {"command", "saliency"},
+                        {"method", "obs"},
+                        {"lesson", g.name},
+                        {"param", g.nodes[r.leaf].name},
+                        {"layer", g.nodes[r.matmul].name},
+                        {"input", g.nodes[r.input].name},
+                        {"examples", r.n},
+                        {"damping", r.options.damping},
+                        {"singular", r.singular},
+                        {"hessian", tensor_json(r.hessian)},
+                        {"inverse", tensor_json(r.inverse)},
+                        {"weights", weights},
+                        {"prune", r.prune},
+                        {"steps", steps},
+                        {"pruned", tensor_json(r.pruned)},
+                        {"obd_removed", r.obd_removed},
+                        {"magnitude_removed", r.magnitude_removed},
+                        {"error_obs", r.error_obs},
+                        {"error_obd", r.error_obd},
+                        {"error_magnitude", r.error_magnitude},
+                        {"loss", r.loss},
+                        {"loss_obs", r.loss_obs},
+                        {"loss_obd", r.loss_obd},
+                        {"loss_magnitude", r.loss_magnitude}};
+    add_variant_json(j, g);
+    return j;
 }
 
 }  // namespace bnstep
