@@ -21,7 +21,7 @@ json read_root(const Reader& r, std::string_view text, const Limits& limits) {
                                       bytes_str(text.size()), bytes_str(limits.file_bytes), limits.names.file_bytes));
     json root = read_lesson_json(text, r.source(), {limits.json_depth, limits.nodes, limits.names.nodes});
     r.object(root, "");
-    r.only_keys(root, "", {"$schema", "name", "title", "description", "leaves", "nodes", "output", "compare"});
+    r.only_keys(root, "", {"$schema", "name", "title", "description", "leaves", "nodes", "output", "compare", "variant"});
     return root;
 }
 
@@ -58,6 +58,8 @@ Graph parse_lesson(std::string_view text, const std::string& source, const OpTab
     read_output(b);
     check_constant_inputs(b);
     read_compare(b);
+    read_variant_rules(b);
+    apply_variant(b);
     return std::move(b.g);
 }
 

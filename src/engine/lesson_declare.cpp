@@ -49,11 +49,13 @@ void apply_new_shape(LessonBuild& b, Node& node, const json& item) {
     const LessonOptions& options = b.options;
     const auto it = options.shapes.find(node.name);
     if (it == options.shapes.end()) return;
-    if (item.contains("values") && it->second != node.shape)
-        throw UsageError(
-            fmt::format("{} {}.shape: {} gives literal values of shape {}; only a leaf "
-                        "with \"random\" or \"fill\" can be resized",
-                        options.limits.names.shapes, node.name, node.name, shape_str(node.shape)));
+    const bool fixed = item.contains("variant") && item["variant"] == "fixed";
+    if (item.contains("values") && it->second != node.shape && (options.variant == 0 || fixed))
+        throw UsageError(fmt::format(
+            "{} {}.shape: {} gives literal values of shape {}; only a leaf with \"random\" or \"fill\" can be "
+            "resized{}",
+            options.limits.names.shapes, node.name, node.name, shape_str(node.shape),
+            options.variant == 0 ? " (any leaf not \"fixed\" under a variant)" : ", and it is \"fixed\" in every variant"));
     if (it->second != node.shape) b.resized_names.push_back(node.name);
     node.shape = it->second;
     if (element_count(node.shape) > options.limits.elements)
@@ -78,7 +80,7 @@ void read_leaves(LessonBuild& b) {
         const json& item = leaves[i];
         declare(b, item, where);
         r.only_keys(item, where,
-                    {"name", "kind", "step", "shape", "values", "random", "fill", "note", "zero_gradient"});
+                    {"name", "kind", "step", "shape", "values", "random", "fill", "note", "zero_gradient", "variant"});
         Node& node = b.nodes.back();
         node.kind = read_kind(r, item, where);
         node.shape = read_shape(r, r.required(item, where, "shape", "a list of dimensions, [] for a scalar"),
@@ -111,7 +113,18 @@ void read_node_declarations(LessonBuild& b) {
 void read_leaf_values(LessonBuild& b) {
     for (const auto& [index, item] : b.leaf_items) {
         Node& leaf = b.g.nodes[b.position[index]];
-        leaf.value = read_tensor(b.r, *item, leaf.shape, leaf.location);
+        // Literal values resized under a variant: read as written, redrawn at the new shape.
+        const Shape written_shape = item->contains("values")
+                                        ? read_shape(b.r, item->at("shape"), at(leaf.location, "shape"), b.options.limits)
+                                        : leaf.shape;
+        const Tensor written = read_tensor(b.r, *item, written_shape, leaf.location);
+        leaf.redraw = read_leaf_variant(b.r, *item, leaf.location, leaf.kind, written);
+        if (written_shape != leaf.shape && leaf.redraw.kind == LeafVariant::Kind::Fixed)
+            throw UsageError(fmt::format("{} {}.shape: {} keeps its literal values of shape {} in every variant (a "
+                                         "const, a fill, or \"variant\": \"fixed\"), so it cannot be resized",
+                                         b.options.limits.names.shapes, leaf.name, leaf.name,
+                                         shape_str(written_shape)));
+        leaf.value = written_shape == leaf.shape ? written : Tensor(leaf.shape);
     }
 }
 

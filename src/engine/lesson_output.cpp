@@ -8,6 +8,18 @@
 namespace bnstep::lesson_detail {
 namespace {
 
+// The numbers of a nested list, flattened.
+json flat_numbers(const json& j) {
+    json out = json::array();
+    if (!j.is_array()) {
+        out.push_back(j);
+        return out;
+    }
+    for (const json& item : j)
+        for (const json& x : flat_numbers(item)) out.push_back(x);
+    return out;
+}
+
 // An op node of a comparison group, by name.
 std::size_t read_compared_node(const LessonBuild& b, const json& names, std::size_t i, const std::string& where) {
     const Reader& r = b.r;
@@ -58,14 +70,21 @@ void read_output(LessonBuild& b) {
     const Shape& out_shape = g.nodes[g.output].shape;
     if (const json* up = r.optional(output, "upstream")) {
         r.object(*up, "/output/upstream");
-        r.only_keys(*up, "/output/upstream", {"values", "random", "fill"});
-        if (up->contains("values") && !options.shapes.empty() &&
-            element_count(out_shape) != count_numbers(up->at("values")))
+        r.only_keys(*up, "/output/upstream", {"values", "random", "fill", "variant"});
+        const bool literal = up->contains("values");
+        const bool refit = literal && !options.shapes.empty() && element_count(out_shape) != count_numbers(up->at("values"));
+        // Literal values of another shape, redrawn under a variant: read them as they fit.
+        const Shape written_shape = refit ? Shape{count_numbers(up->at("values"))} : out_shape;
+        const Tensor written =
+            read_tensor(r, refit ? json{{"values", flat_numbers(up->at("values"))}} : *up, written_shape, "/output/upstream");
+        g.seed_redraw = read_leaf_variant(r, *up, "/output/upstream", NodeKind::Input, written);
+        if (refit && (options.variant == 0 || g.seed_redraw.kind == LeafVariant::Kind::Fixed))
             throw UsageError(
                 fmt::format("{}: the output '{}' is now {}, but its upstream gradient is given as literal "
-                            "values; only \"random\" or \"fill\" can follow a new shape",
-                            options.limits.names.shapes, out_name, shape_str(out_shape)));
-        g.seed = read_tensor(r, *up, out_shape, "/output/upstream");
+                            "values; only \"random\" or \"fill\" can follow a new shape{}",
+                            options.limits.names.shapes, out_name, shape_str(out_shape),
+                            options.variant == 0 ? " (any upstream not \"fixed\" under a variant)" : ""));
+        g.seed = refit ? Tensor(out_shape) : written;
     } else if (out_shape.empty()) {
         g.seed = Tensor::scalar(1.0);
         g.scalar_loss = true;

@@ -154,5 +154,12 @@ void read_leaf_values(LessonBuild& b);             // lesson_declare.cpp
 void read_output(LessonBuild& b);                  // lesson_output.cpp: the output and its upstream gradient
 void check_constant_inputs(const LessonBuild& b);  // lesson_nodes.cpp: buffers, labels and masks get no gradient
 void read_compare(LessonBuild& b);                 // lesson_output.cpp
+void read_variant_rules(LessonBuild& b);           // lesson_variant.cpp: the lesson-level "variant" object
+void apply_variant(LessonBuild& b);                // lesson_variant.cpp: under a variant, the draw (variant.cpp)
+
+// How a leaf (or the upstream gradient) is redrawn: its "variant" key in
+// `item`, or the default for how it is given (`written`: its values as written).
+LeafVariant read_leaf_variant(const Reader& r, const json& item, const std::string& where, NodeKind kind,
+                              const Tensor& written);
 
 }  // namespace bnstep::lesson_detail

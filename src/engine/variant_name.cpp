@@ -4,16 +4,33 @@
 
 namespace bnstep {
 
-std::uint64_t student_variant(std::string_view name) {
+std::uint64_t fnv1a64(std::string_view bytes) {
     std::uint64_t h = 0xcbf29ce484222325ULL;
-    for (const char c : name) {
+    for (const char c : bytes) {
         h ^= static_cast<unsigned char>(c);
         h *= 0x100000001b3ULL;
     }
-    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    h = (h ^ (h >> 27)) * 0x94D049BB133111EBULL;
-    h ^= h >> 31;
+    return h;
+}
+
+std::uint64_t mix64(std::uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+std::uint64_t student_variant(std::string_view name) {
+    const std::uint64_t h = mix64(fnv1a64(name));
     return h == 0 ? 1 : h;
+}
+
+std::string variant_suffix(const Graph& g) {
+    const std::string label = variant_label(g.variant, g.student);
+    return label.empty() ? label : ", " + label;
+}
+
+std::uint64_t variant_seed(std::uint64_t variant, std::uint64_t attempt, std::string_view leaf) {
+    return mix64(mix64(variant) ^ attempt) ^ fnv1a64(leaf);
 }
 
 std::string variant_label(std::uint64_t variant, std::string_view student) {

@@ -247,6 +247,19 @@ ReachRule batchnorm_reach() {
                 }};
 }
 
+// A channel whose variance is at most 10 * eps (0 included): eps no longer
+// negligible, xhat there round-off or eps's doing.
+std::string batchnorm_degenerate(const OpCall& call) {
+    const double eps = call.attrs->number("eps");
+    const Stats s = batch_stats(call);
+    const bool spatial = call.input(0).shape().size() == 4;
+    for (std::size_t c = 0; c < s.var.size(); ++c)
+        if (s.var[c] <= 10 * eps)
+            return fmt::format("a {} of variance {} (at most 10 * eps = {})",
+                               fmt::format("{} {}", spatial ? "channel" : "column", c), s.var[c], 10 * eps);
+    return {};
+}
+
 OpDef batchnorm_op(bool spatial) {
     return {.name = spatial ? "batchnorm2d" : "batchnorm",
             .family = "norm",
@@ -267,6 +280,7 @@ OpDef batchnorm_op(bool spatial) {
             .explain = batchnorm_explain,
             .vars = [spatial](const std::vector<Shape>& in, const Attrs&) { return batchnorm_vars(spatial, in); },
             .reach = batchnorm_reach(),
+            .degenerate = batchnorm_degenerate,
             .intermediates = batchnorm_intermediates,
             .backward_intermediates = batchnorm_backward_intermediates};
 }

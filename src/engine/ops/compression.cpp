@@ -74,6 +74,16 @@ std::vector<bool> by_magnitude(const Tensor& w, std::size_t count, bool largest)
     return chosen;
 }
 
+std::string magnitude_tie(const Tensor& w, std::size_t count, bool largest) {
+    if (count == 0 || count >= w.size()) return {};
+    std::vector<double> m(w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) m[i] = std::fabs(w[i]);
+    std::sort(m.begin(), m.end());
+    if (largest) std::reverse(m.begin(), m.end());
+    if (m[count - 1] != m[count]) return {};
+    return fmt::format("a tie of |W| = {} at the boundary of the {} {}", m[count], count, largest ? "largest" : "smallest");
+}
+
 namespace {
 
 std::size_t nearest_by_scan(double w, const Tensor& c) {

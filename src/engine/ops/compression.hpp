@@ -3,6 +3,8 @@
 // straight-through estimators of the binarizing ops, 0/1 masks, choosing
 // weights by magnitude, and gradient rules that multiply the upstream
 // gradient by a local gradient element by element.
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
@@ -47,6 +49,14 @@ std::vector<std::size_t> nearest_indices(const Tensor& w, const Tensor& c);
 // Flags for the `count` elements of largest (or smallest) |w|; on a tie of
 // |w| the lower index is taken first.
 std::vector<bool> by_magnitude(const Tensor& w, std::size_t count, bool largest);
+// A tie of |W| at the boundary of the `count` smallest (or largest), where the
+// order of the indices decides: "|W[1]| = |W[3]| = 0.2 at the boundary of the 2
+// smallest", or "".
+std::string magnitude_tie(const Tensor& w, std::size_t count, bool largest);
+// A value within 1e-12 of its magnitude of a threshold: hit exactly in exact arithmetic.
+inline bool hits(double x, double threshold) {
+    return std::fabs(x - threshold) <= 1e-12 * std::max(std::fabs(x), std::fabs(threshold));
+}
 // 1 where flags[i] == when, else 0, in `shape`: a 0/1 local gradient from flags.
 Tensor flags_as(const Shape& shape, const std::vector<bool>& flags, bool when);
 

@@ -209,6 +209,20 @@ void add_elementwise_ops(OpTable& t) {
     for (const auto& s : arithmetic()) t.add(build(s));
     for (const auto& s : functions()) t.add(build(s));
     for (const ScalarOp& s : {relu(), hardtanh(), clip()}) t.add(build(s));
+    // sqrt(v + eps) of a staged variance: a v of at most 10 * eps is a column of (almost) zero variance.
+    t.find_mutable("sqrt")->degenerate = [](const OpCall& call) {
+        if (!call.has_input(1)) return std::string();
+        const Tensor& v = call.input(0);
+        const Tensor& eps = call.input(1);
+        if (eps.size() != 1 && eps.shape() != v.shape()) return std::string();
+        for (std::size_t k = 0; k < v.size(); ++k) {
+            const double e = eps.size() == 1 ? eps[0] : eps[k];
+            if (v[k] <= 10 * e)
+                return fmt::format("a variance {}{} = {} of at most 10 * eps = {} under the square root", "v",
+                                   index_str(v.unravel(k)), v[k], 10 * e);
+        }
+        return std::string();
+    };
 }
 
 }  // namespace bnstep::ops

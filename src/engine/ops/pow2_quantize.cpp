@@ -145,6 +145,25 @@ std::vector<Intermediate> pow2_intermediates(const OpCall& call, const Names& na
             {"beta", fmt::format("the element of P = {{0, 2^{}, ..., 2^{}}} for |{}|", g.n2, g.n1, names.in[0]), beta}};
 }
 
+// A tie of |W| at the boundary of the quantized fraction, or a weight exactly at
+// a bin's threshold 3 * 2^(k-2).
+std::string pow2_degenerate(const OpCall& call) {
+    const Tensor& w = call.input(0);
+    if (!call.has_input(1)) {
+        std::string tie = magnitude_tie(w, count_of(call.attrs->number("fraction"), w.size()), true);
+        if (!tie.empty()) return tie;
+    }
+    const PowerGrid g = power_grid_of(*call.attrs);
+    const std::vector<bool> quantized = quantized_of(call);
+    std::vector<double> thresholds{std::ldexp(1.0, g.n2 - 1)};
+    for (int k = g.n2; k < g.n1; ++k) thresholds.push_back(std::ldexp(3.0, k - 1));
+    for (std::size_t i = 0; i < w.size(); ++i)
+        for (double t : thresholds)
+            if (quantized[i] && hits(std::fabs(w[i]), t))
+                return fmt::format("a quantized weight {} at the threshold {} between two powers of two", w[i], t);
+    return {};
+}
+
 OpDef pow2_quantize() {
     return {.name = "pow2_quantize",
             .family = "quantization",
@@ -187,6 +206,7 @@ OpDef pow2_quantize() {
             .forward = pow2_forward,
             .explain = pow2_explain,
             .pieces = pow2_pieces,
+            .degenerate = pow2_degenerate,
             .intermediates = pow2_intermediates};
 }
 

@@ -93,6 +93,12 @@ OpDef prune_mask() {
                     const std::vector<bool> kept = kept_of(call);
                     return std::vector<long long>(kept.begin(), kept.end());
                 },
+            .degenerate =
+                [](const OpCall& call) {
+                    if (call.has_input(1)) return std::string();
+                    const Tensor& w = call.input(0);
+                    return magnitude_tie(w, count_of(call.attrs->number("sparsity"), w.size()), false);
+                },
             .intermediates =
                 [](const OpCall& call, const Names& names) {
                     const Tensor& w = call.input(0);

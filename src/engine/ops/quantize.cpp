@@ -297,6 +297,15 @@ OpDef ternarize() {
                 const Ternary r = ternary_of(call.input(0), *call.attrs);
                 return pieces_by_element(call.input(0), [&r](double v) { return static_cast<long long>(r.t(v)); });
             },
+        // A weight exactly at +-delta: which class it falls in is the comparison's tie-break.
+        .degenerate =
+            [](const OpCall& call) {
+                const Ternary r = ternary_of(call.input(0), *call.attrs);
+                for (double v : call.input(0).data())
+                    if (hits(std::fabs(v), r.delta))
+                        return fmt::format("a weight {} at the threshold delta = {}", v, r.delta);
+                return std::string();
+            },
         .surrogate = anchored_surrogate([](const Attrs&) { return std::string("identity"); }, ternarize_forward,
                                         [](double v, const Attrs&) { return v; }, {}),
         .intermediates = ternary_intermediates};

@@ -153,6 +153,26 @@ Worked kmeans_explain_grad(const OpCall& call, const Tensor& upstream, const Nam
 
 // The weights each centroid is the mean of (or, initial, the min and max it
 // was spread from): C_j is one smooth function of W while that set stays.
+// A weight as near to a second centroid as to its own: its cluster is the tie-break's.
+std::string equidistant(const Tensor& w, const Tensor& c) {
+    const std::vector<std::size_t> idx = nearest_centroids(w, c);
+    for (std::size_t i = 0; i < w.size(); ++i) {
+        const double d = std::fabs(w[i] - c[idx[i]]);
+        for (std::size_t j = 0; j < c.size(); ++j)
+            if (j != idx[i] && hits(std::fabs(w[i] - c[j]), d))
+                return fmt::format("a weight {} as near to centroid {} as to centroid {}", w[i], j, idx[i]);
+    }
+    return {};
+}
+
+// An empty cluster, or a weight equidistant from two centroids at the last update.
+std::string kmeans_degenerate(const OpCall& call) {
+    const KMeans r = kmeans_of(call.input(0), *call.attrs);
+    for (std::size_t j = 0; j < r.members.size(); ++j)
+        if (r.members[j].empty()) return fmt::format("an empty cluster {}", j);
+    return equidistant(call.input(0), r.centroids);
+}
+
 std::vector<long long> kmeans_pieces(const OpCall& call) {
     const KMeans r = kmeans_of(call.input(0), *call.attrs);
     std::vector<long long> pieces;
@@ -211,6 +231,7 @@ OpDef kmeans_centroids() {
                                       static_cast<std::size_t>(a.integer("iterations")));
             },
         .pieces = kmeans_pieces,
+        .degenerate = kmeans_degenerate,
         .intermediates =
             [](const OpCall& call, const Names& names) {
                 const Tensor& w = call.input(0);
@@ -357,6 +378,7 @@ OpDef shared_weights() {
             .forward = shared_forward,
             .explain = shared_explain,
             .pieces = shared_pieces,
+            .degenerate = [](const OpCall& call) { return equidistant(call.input(0), call.input(1)); },
             .intermediates =
                 [](const OpCall& call, const Names& names) {
                     const Tensor& w = call.input(0);

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <set>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/notation.hpp"
 #include "bnstep/print.hpp"
 #include "bnstep/version.hpp"
@@ -88,7 +89,7 @@ void one_file_text(std::ostream& os, const CompareOutcome& o, const PrintOptions
     const CompareReport& r = *o.report;
     const Style& s = opt.style;
     const std::size_t width = static_cast<std::size_t>(opt.width);
-    os << s.heading(fmt::format("Your {} against lesson {}", visible(o.file), r.trace->graph->name)) << '\n';
+    os << s.heading(fmt::format("Your {} against lesson {}{}", visible(o.file), r.trace->graph->name, variant_suffix(*r.trace->graph))) << '\n';
     std::size_t name_width = 4;
     for (const auto& c : r.tensors) name_width = std::max(name_width, c.name.size());
     for (const TensorComparison& c : r.tensors) {

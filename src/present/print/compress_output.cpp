@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/print_compression.hpp"
 #include "bnstep/version.hpp"
 
@@ -51,7 +52,7 @@ void print_compress_text(std::ostream& os, const LessonCompression& c, const Pri
     const std::size_t width = static_cast<std::size_t>(opt.width);
     const Style& s = opt.style;
     const int k = r.options.bits, b = r.options.index_bits;
-    os << s.heading(fmt::format("Deep Compression of {} in lesson {}", g.nodes[c.leaf].name, g.name)) << '\n';
+    os << s.heading(fmt::format("Deep Compression of {} in lesson {}{}", g.nodes[c.leaf].name, g.name, variant_suffix(g))) << '\n';
     os << wrap(fmt::format("{} weights; {} bits per shared weight and {} bits per relative index (the paper's "
                            "defaults: 8 and 8 for a convolution's weights, 5 and 5 for a fully connected layer's; "
                            "these are read by {}){}.",

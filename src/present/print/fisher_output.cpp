@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/print.hpp"
 #include "bnstep/version.hpp"
 
@@ -119,7 +120,7 @@ void print_fisher_summary(std::ostream& os, const FisherReport& r, const PrintOp
 void print_fisher_text(std::ostream& os, const FisherReport& r, const PrintOptions& opt) {
     const Graph& g = *r.obd.graph;
     const std::size_t width = static_cast<std::size_t>(opt.width);
-    os << opt.style.heading(fmt::format("Fisher pruning in lesson {}", g.name)) << '\n';
+    os << opt.style.heading(fmt::format("Fisher pruning in lesson {}{}", g.name, variant_suffix(g))) << '\n';
     os << wrap(fmt::format("The empirical Fisher diagonal F_kk = (1/N) sum_n (dL_n/dw_k)^2, from each example's own "
                            "backward pass: the batch is the first axis of the input leaves (N = {}; cut into "
                            "examples: {}), and L_n is the loss of the graph on example n alone. Saliency 0.5 * F_kk * "

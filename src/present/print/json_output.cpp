@@ -93,17 +93,25 @@ json node_json(const Trace& t, std::size_t i) {
 }
 
 json header(const Graph& g, const char* command) {
-    return {{"bnstep", kVersion},
-            {"command", command},
-            {"lesson", g.name},
-            {"title", g.title},
-            {"source", g.source},
-            {"loss", g.loss_formula()},
-            {"output", g.nodes[g.output].name},
-            {"seed", tensor_json(g.seed)}};
+    json j = {{"bnstep", kVersion},
+              {"command", command},
+              {"lesson", g.name},
+              {"title", g.title},
+              {"source", g.source},
+              {"loss", g.loss_formula()},
+              {"output", g.nodes[g.output].name},
+              {"seed", tensor_json(g.seed)}};
+    add_variant_json(j, g);
+    return j;
 }
 
 }  // namespace
+
+void add_variant_json(json& j, const Graph& g) {
+    if (g.variant == 0 && g.student.empty()) return;
+    j["variant"] = g.variant;
+    if (!g.student.empty()) j["student"] = g.student;
+}
 
 json tensor_json(const Tensor& t) {
     std::size_t flat = 0;
@@ -187,6 +195,7 @@ json check_json(const std::vector<GradcheckReport>& reports) {
                        {"mode", mode_name(r.mode)},
                        {"floor", r.floor},
                        {"nodes", json::array()}};
+        add_variant_json(lesson, *r.graph);
         for (const NodeCheck& c : r.checks) {
             const Node& n = r.graph->nodes[c.node];
             json surrogates = json::array();

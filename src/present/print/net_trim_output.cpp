@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/print.hpp"
 #include "bnstep/version.hpp"
 
@@ -26,7 +27,7 @@ void print_program(std::ostream& os, const NetTrimReport& r, const PrintOptions&
     const std::size_t width = static_cast<std::size_t>(opt.width);
     const std::string x = g.nodes[g.nodes[r.matmul].inputs[0]].name, w = g.nodes[r.param].name,
                       y = g.nodes[r.relu].name;
-    os << opt.style.heading(fmt::format("Net-Trim of {} in lesson {}", w, g.name)) << '\n';
+    os << opt.style.heading(fmt::format("Net-Trim of {} in lesson {}{}", w, g.name, variant_suffix(g))) << '\n';
     const std::string z = g.nodes[r.matmul].name;
     os << wrap(fmt::format("The layer {} = relu({}), {} = {} {}: {} is {}, {} is {}, {} is {}.", y, z, z, x, w, x,
                            shape_text(r.x), w, shape_text(r.w), y, shape_text(r.y)),

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/print.hpp"
 #include "bnstep/version.hpp"
 
@@ -103,7 +104,7 @@ void print_obs_text(std::ostream& os, const ObsReport& r, const PrintOptions& op
     const NumFmt& num = opt.num;
     const std::size_t width = static_cast<std::size_t>(opt.width);
     const std::string x = g.nodes[r.input].name, w = g.nodes[r.leaf].name, y = g.nodes[r.matmul].name;
-    os << opt.style.heading(fmt::format("Layer-wise Optimal Brain Surgeon on {} in lesson {}", w, g.name)) << '\n';
+    os << opt.style.heading(fmt::format("Layer-wise Optimal Brain Surgeon on {} in lesson {}{}", w, g.name, variant_suffix(g))) << '\n';
     os << wrap(fmt::format("The layer {} = {} @ {}: {} is ({}, {}), n = {} examples of d = {} inputs, and {} is ({}, "
                            "{}). Removing weights changes the output by {} @ dW; the layer-wise error E = 1/(2n) ||{} "
                            "@ dW||_F^2 is quadratic, with the same Hessian H = {}^T {} / n for every column of {} "

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/print.hpp"
 #include "bnstep/version.hpp"
 
@@ -14,7 +15,7 @@ void print_saliency_text(std::ostream& os, const SaliencyReport& r, const PrintO
     const Style& s = opt.style;
     const NumFmt& num = opt.num;
     const std::size_t width = static_cast<std::size_t>(opt.width);
-    os << s.heading(fmt::format("Optimal Brain Damage saliency in lesson {}", g.name)) << '\n';
+    os << s.heading(fmt::format("Optimal Brain Damage saliency in lesson {}{}", g.name, variant_suffix(g))) << '\n';
     os << wrap(
         fmt::format("s_k = 0.5 * h_kk * w_k^2: the increase of the loss ({}) that a second-order expansion predicts "
                     "when w_k is set to 0 at a minimum. h_kk = (g_k(w + h) - g_k(w - h)) / 2h from the analytic "
@@ -67,7 +68,7 @@ nlohmann::json saliency_json(const SaliencyReport& r) {
                            {"saliency", w.saliency},
                            {"loss_change", w.loss_change},
                            {"magnitude_rank", w.magnitude_rank}});
-    return {{"bnstep", kVersion},
+    json j = {{"bnstep", kVersion},
             {"command", "saliency"},
             {"lesson", g.name},
             {"loss", r.loss},
@@ -81,6 +82,8 @@ nlohmann::json saliency_json(const SaliencyReport& r) {
             {"overlap", r.overlap},
             {"loss_pruned_by_saliency", r.loss_pruned_by_saliency},
             {"loss_pruned_by_magnitude", r.loss_pruned_by_magnitude}};
+    add_variant_json(j, g);
+    return j;
 }
 
 }  // namespace bnstep

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 #include <ostream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/print.hpp"
 
 namespace bnstep {
@@ -77,7 +78,7 @@ void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& repo
     for (const GradcheckReport& r : reports) {
         const Graph& g = *r.graph;
         os << '\n'
-           << s.heading(fmt::format("lesson {}", g.name)) << "   " << g.loss_formula() << "   "
+           << s.heading(fmt::format("lesson {}{}", g.name, variant_suffix(g))) << "   " << g.loss_formula() << "   "
            << s.dim(
                   fmt::format("mode {}{}", mode_name(r.mode), r.options.mode == GradcheckMode::Auto ? " (auto)" : ""));
         if (!(r.floor <= o.floor)) os << s.dim(fmt::format(", floor {:.2g} (the round-off of L)", r.floor));

@@ -7,6 +7,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/notation.hpp"
 #include "print/text_intermediates.hpp"
 #include "print/text_shared.hpp"
@@ -137,7 +138,7 @@ namespace {
 void run_header(std::ostream& os, const Graph& g, const PrintOptions& opt) {
     const std::size_t width = static_cast<std::size_t>(opt.width);
     os << opt.style.heading(g.title) << '\n';
-    os << opt.style.dim(fmt::format("lesson {} ({}), {} nodes", g.name, g.source, g.nodes.size())) << '\n';
+    os << opt.style.dim(fmt::format("lesson {} ({}), {} nodes{}", g.name, g.source, g.nodes.size(), variant_suffix(g))) << '\n';
     if (!g.resized.empty()) {
         std::vector<std::string> resized;
         for (std::size_t i : g.resized) resized.push_back(g.nodes[i].name + " " + shape_str(g.nodes[i].shape));

@@ -3,6 +3,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/notation.hpp"
 #include "print/text_intermediates.hpp"
 #include "print/text_shared.hpp"
@@ -20,7 +21,7 @@ void trace_text(std::ostream& os, const Trace& t, std::size_t i, const Index& in
     const std::size_t width = static_cast<std::size_t>(opt.width);
     const std::string in1 = "    ", in2 = "        ";
 
-    os << s.heading(fmt::format("Trace of {} in lesson {}", n.label(), g.name)) << '\n';
+    os << s.heading(fmt::format("Trace of {} in lesson {}{}", n.label(), g.name, variant_suffix(g))) << '\n';
     os << wrap(text::node_heading(g, i, opt), width, "", "            ");
     if (!n.is_leaf()) os << wrap(fmt::format("op {}: {}", n.op->name, n.op->summary), width, in2);
     if (!n.note.empty()) os << wrap(n.note, width, in2);

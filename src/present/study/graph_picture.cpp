@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 #include <sstream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/study.hpp"
 
 namespace bnstep {
@@ -96,8 +97,11 @@ std::string graph_dot(const Trace& t, const PictureOptions& o) {
     const Graph& g = *t.graph;
     std::ostringstream os;
     if (!o.command.empty()) os << "// " << o.command << '\n';
+    const std::string variant = variant_label(g.variant, g.student);
+    if (!variant.empty()) os << "// " << variant << '\n';
     os << "digraph " << dot_quote(g.name) << " {\n";
-    os << "  graph [rankdir=TB, fontname=\"Helvetica\", labelloc=t, label=" << dot_quote(g.title) << "];\n";
+    os << "  graph [rankdir=TB, fontname=\"Helvetica\", labelloc=t, label="
+       << dot_quote(variant.empty() ? g.title : g.title + " (" + variant + ")") << "];\n";
     os << "  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=11];\n";
     os << "  edge [fontname=\"Helvetica\", fontsize=10];\n";
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {

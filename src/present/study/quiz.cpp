@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "bnstep/print.hpp"
 #include "bnstep/error.hpp"
 #include "bnstep/round_off.hpp"
 #include "bnstep/rng.hpp"
@@ -286,8 +287,10 @@ nlohmann::json quiz_json(const Trace& t, const std::vector<Question>& questions,
                           {"result", q.worked.result},
                           {"notes", q.worked.notes}}}});
     }
-    return {{"bnstep", kVersion}, {"command", "quiz"},        {"lesson", g.name},
-            {"seed", o.seed},     {"tolerance", o.tolerance}, {"questions", list}};
+    json j = {{"bnstep", kVersion}, {"command", "quiz"},        {"lesson", g.name},
+              {"seed", o.seed},     {"tolerance", o.tolerance}, {"questions", list}};
+    add_variant_json(j, g);
+    return j;
 }
 
 }  // namespace bnstep

@@ -6,6 +6,7 @@
 #include <istream>
 #include <ostream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/notation.hpp"
 #include "bnstep/study.hpp"
 #include "bnstep/visible.hpp"
@@ -161,7 +162,7 @@ QuizResult run_quiz(std::istream& in, std::ostream& out, const Trace& t, const s
                     const QuizOptions& options, const PrintOptions& opt, bool echo) {
     const Graph& g = *t.graph;
     const Style& s = opt.style;
-    out << s.heading(fmt::format("Quiz on lesson {}: {}", g.name, g.title)) << '\n';
+    out << s.heading(fmt::format("Quiz on lesson {}{}: {}", g.name, variant_suffix(g), g.title)) << '\n';
     out << wrap(
         fmt::format("{} question{} (seed {}). Type a number and Enter (a fraction like 1/4 is fine); an answer "
                     "within {} of the exact value counts. q quits.",

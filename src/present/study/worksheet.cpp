@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 #include <sstream>
 
+#include "bnstep/variant.hpp"
 #include "bnstep/notation.hpp"
 #include "bnstep/study.hpp"
 #include "print/text_intermediates.hpp"
@@ -272,7 +273,9 @@ std::string worksheet(const Trace& t, SheetFormat format, bool answers, const Pr
     opt.style.color = false;
     Doc doc(format);
     if (doc.latex()) latex_preamble(doc);
-    doc.heading(1, doc.prose((answers ? "Answer key: " : "Worksheet: ") + g.title));
+    doc.heading(1, doc.prose((answers ? "Answer key: " : "Worksheet: ") + g.title +
+                          (g.variant == 0 && g.student.empty() ? std::string()
+                                                               : " (" + variant_label(g.variant, g.student) + ")")));
     doc.paragraph(fmt::format("Lesson {} ({}), {} nodes. {}", doc.code(g.name), doc.prose(g.source), g.nodes.size(),
                               doc.prose(g.description)));
     const std::string lesson = g.builtin ? g.name : g.source;

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bnstep/op.hpp"
@@ -14,6 +15,35 @@
 namespace bnstep {
 
 enum class NodeKind { Input, Param, Const, Op };
+
+// How a leaf (or the output's upstream gradient) is redrawn under a variant
+// (the lesson key "variant", or its default; docs/lesson-format.md, Variants).
+struct LeafVariant {
+    enum class Kind { Fixed, Grid, Choices };
+    Kind kind = Kind::Fixed;
+    long long low = 0;  // Grid: the integers k in [low, high], the element k / 10^decimals
+    long long high = 0;
+    int decimals = 0;
+    std::vector<double> choices;  // Choices: each element one of them
+    bool nonzero = false;         // never 0 (Grid: 0 left out; Choices: the zeros left out at loading)
+    std::string where;            // the JSON location of the key, or of the leaf for a default
+};
+
+// A property every variant of a lesson keeps ("variant": {"require": [...]}).
+struct VariantRequire {
+    std::string node;
+    std::string why;
+    std::vector<std::pair<std::string, double>> tests;  // ("all_above", 0) ...
+    std::string where;                                  // "/variant/require/0"
+};
+
+// The lesson-level "variant" object.
+struct VariantRules {
+    std::vector<VariantRequire> require;
+    std::optional<std::string> description;
+    std::vector<std::pair<std::string, std::string>> notes;  // node name -> its note under a variant
+    std::vector<std::string> allow;                          // degenerate kinds the lesson asks for
+};
 std::string_view kind_name(NodeKind kind);  // "input", "param", "const", "op"
 
 struct Node {
@@ -30,6 +60,7 @@ struct Node {
     // point ("zero_gradient": true): the quiz may ask for it.
     bool zero_gradient = false;
     std::string location;  // where the lesson declares it ("/nodes/3")
+    LeafVariant redraw;    // leaves: how a variant redraws its values
 
     bool is_leaf() const { return kind != NodeKind::Op; }
     std::string grad_name() const { return "d" + name; }
@@ -57,6 +88,8 @@ struct Graph {
     std::size_t work = 0;              // multiply-adds of one forward pass, roughly (saturated); the loader bounds it
     std::uint64_t variant = 0;         // which variant of the lesson (0: as written)
     std::string student;               // the student the variant belongs to, when chosen by --student
+    LeafVariant seed_redraw;           // how a variant redraws the seed (Fixed for a scalar loss)
+    VariantRules variant_rules;        // the lesson's "variant" object
 
     std::optional<std::size_t> find(std::string_view name) const;
     std::optional<std::size_t> find_step(int step) const;

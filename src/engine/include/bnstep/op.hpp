@@ -121,6 +121,8 @@ using BackwardIntermediatesFn =
 // the step). Two evaluations that put an element on different pieces span a
 // kink, and a finite difference between them says nothing about the derivative.
 using PiecesFn = std::function<std::vector<long long>(const OpCall& call)>;
+// See OpDef::degenerate.
+using DegenerateFn = std::function<std::string(const OpCall& call)>;
 
 // A straight-through estimator: the op is flat or jumps almost everywhere (sign,
 // rounding), and its backward uses the derivative of a surrogate instead.
@@ -260,6 +262,11 @@ struct OpDef {
     bool variadic = false;
     std::optional<ReachRule> reach = {};      // what a change reaches; empty: the whole output
     PiecesFn pieces = {};                     // ops with kinks; empty for smooth ops
+    // A degenerate case of the op that is not a kink of `pieces` (a column of
+    // zero variance, a weight exactly at a threshold, an empty cluster): a short
+    // description of it, or "" when the inputs are not degenerate. A variant of
+    // a lesson never lands on one (docs/lesson-format.md, Variants).
+    DegenerateFn degenerate = {};
     std::optional<Surrogate> surrogate = {};  // ops whose backward is a straight-through estimator
     IntermediatesFn intermediates = {};       // the quantities its formulas use, printed before them
     BackwardIntermediatesFn backward_intermediates = {};

@@ -4,8 +4,12 @@
 // written. The drawing itself is in variant.cpp; this header holds what every
 // layer shares: how a student's name becomes a variant, and how outputs name it.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "bnstep/variant.hpp"
+#include "bnstep/graph.hpp"
 
 namespace bnstep {
 
@@ -17,8 +21,47 @@ std::uint64_t student_variant(std::string_view name);
 // the lesson as written (variant 0 with no student).
 std::string variant_label(std::uint64_t variant, std::string_view student);
 
+// ", variant 7 (student ada)" to follow a lesson's name; "" for the lesson as written.
+std::string variant_suffix(const Graph& g);
+
 // The most variants one command writes (--variants, --students): a bound
 // checked before any work.
 inline constexpr std::size_t kMaxVariantsPerRun = 1000;
+
+// The two mixing steps every variant seed is made of: FNV-1a 64 of bytes, and
+// the splitmix64 finalizer.
+std::uint64_t fnv1a64(std::string_view bytes);
+std::uint64_t mix64(std::uint64_t z);
+
+// The seed of one leaf's draw: mix64(mix64(variant) ^ attempt) ^ fnv1a64(leaf),
+// the output's upstream gradient being the leaf "output.upstream".
+std::uint64_t variant_seed(std::uint64_t variant, std::uint64_t attempt, std::string_view leaf);
+inline constexpr std::string_view kUpstreamLeaf = "output.upstream";
+
+// A leaf's values drawn from `how` (not Fixed) with Rng(seed), in row-major
+// order: a grid element is k / 10^decimals, k = low + next() % count (0 left
+// out when nonzero); a choice is choices[next() % size].
+Tensor draw_leaf(const LeafVariant& how, const Shape& shape, std::uint64_t seed);
+
+// How many draws a variant may take before the lesson is declared unable to keep its properties.
+inline constexpr std::uint64_t kMaxVariantDraws = 100;
+
+// What is wrong with a candidate variant, in the order the checks run: the
+// forward pass fails, a required property fails, an op says its inputs are
+// degenerate, the full gradient check meets a kink or fails, or an element
+// is 0 by cancellation where `written` (the lesson as written, when its
+// shapes are the candidate's) is not. Kinds a lesson allows are not checked.
+struct VariantProblem {
+    std::string check;  // "forward", "require", "degenerate", "kink", "gradient", "cancellation"
+    std::string where;  // JSON location: of the node, or of the require entry
+    std::string what;   // "keeps 'conv' all_above 0", "avoids a zero-variance column 1 at 'bn'"
+};
+std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written);
+
+// Redraws `g` (the lesson as written, g.variant != 0) as its variant: every
+// leaf not Fixed and the seed, from draw attempt 0 on, until a candidate has
+// no problem; after kMaxVariantDraws a LessonError of one line naming the
+// source, the variant and the check that failed most often.
+void draw_variant(Graph& g, bool written_comparable);
 
 }  // namespace bnstep

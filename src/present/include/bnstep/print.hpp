@@ -102,6 +102,9 @@ void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& repo
 std::string check_verdict(const NodeCheck& c);
 
 nlohmann::json tensor_json(const Tensor& t);
+// Adds "variant" (and "student" when given) to a JSON output's object for the
+// lesson, when it is a variant; the lesson as written adds nothing.
+void add_variant_json(nlohmann::json& j, const Graph& g);
 nlohmann::json run_json(const Trace& trace);
 nlohmann::json trace_json(const Trace& trace, std::size_t node, const Index& index, const NumFmt& num,
                           const std::optional<Index>& input_index = std::nullopt);
