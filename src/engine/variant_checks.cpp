@@ -54,7 +54,7 @@ std::optional<VariantProblem> degenerate_op(const Graph& g, const std::vector<Te
 
 std::optional<VariantProblem> failed_gradcheck(const Graph& g, const Trace& t) {
     GradcheckOptions options;
-    options.mode = GradcheckMode::Full;
+    options.mode = GradcheckMode::Local;
     const GradcheckReport report = check_gradients(g, t, options);
     for (const NodeCheck& c : report.checks) {
         const Node& n = g.nodes[c.node];
