@@ -194,11 +194,12 @@ int check_doc(const std::string& name) {
     // A doc that gives files runs in a scratch directory that holds them.
     std::optional<TempDir> scratch;
     if (!doc.files.empty()) scratch.emplace();
-    for (const auto& [file, text] : doc.files) {
+    for (const auto& named : doc.files) {
+        const std::string& file = named.first;  // a named reference for CAPTURE (clang 14)
         CAPTURE(file);
         REQUIRE_MESSAGE((!file.empty() && file.find('/') == std::string::npos && file[0] != '.'),
                         doc_path << ": a <!-- file: NAME --> block names a plain file name");
-        std::ofstream(scratch->path() / file, std::ios::binary) << text;
+        std::ofstream(scratch->path() / file, std::ios::binary) << named.second;
     }
     const std::string cwd = scratch ? scratch->path().string() : source_dir();
 

@@ -19,6 +19,7 @@ namespace {
 // it), or npos when the whole text is.
 std::size_t first_bad_utf8(const std::string& text) {
     iconv_t cd = ::iconv_open("UTF-8", "UTF-8");
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): (iconv_t)-1 is how iconv_open reports a failure
     if (cd == reinterpret_cast<iconv_t>(-1)) throw InternalError("iconv cannot convert UTF-8 to UTF-8");
     std::string in = text;
     char* from = in.data();

@@ -177,7 +177,7 @@ std::string find_on_path(const std::string& program) {
     for (std::size_t start = 0; start <= dirs.size();) {
         const std::size_t end = std::min(dirs.find(':', start), dirs.size());
         const std::string dir = end > start ? dirs.substr(start, end - start) : ".";
-        const std::string candidate = dir + "/" + program;
+        std::string candidate = dir + "/" + program;
         if (::access(candidate.c_str(), X_OK) == 0 && fs::is_regular_file(candidate)) return candidate;
         start = end + 1;
     }
