@@ -266,6 +266,30 @@ TEST_CASE("worksheet --format latex --variants: a PDF of each sheet and key with
           worksheet(bulk_trace("batchnorm", 2), SheetFormat::Latex, true, PrintOptions{}));
 }
 
+TEST_CASE("worksheet in bulk: pdflatex run without shell escape; when it fails, nothing is written") {
+    TempDir tmp;
+    const fs::path bin = tmp.path() / "bin", calls = tmp.path() / "calls.txt";
+    fs::create_directories(bin);
+    // A pdflatex that notes its arguments, then makes a PDF of its file or, the second time, fails.
+    std::ofstream(bin / "pdflatex") << "#!/bin/sh\n"
+                                    << "echo \"$*\" >> '" << calls.string() << "'\n"
+                                    << "[ $(wc -l < '" << calls.string() << "') -ge 2 ] && exit 1\n"
+                                    << "for a; do f=$a; done\n"
+                                    << "printf '%%PDF-1.5\\n' > \"${f%.tex}.pdf\"\n";
+    fs::permissions(bin / "pdflatex", fs::perms::owner_all);
+    const fs::path out = tmp.path() / "out";
+    const RunResult r = run_bnstep({"worksheet", "--format", "latex", "--variants", "1-2", "--out", out.string()}, "",
+                                   {{"PATH", bin.string() + ":/usr/bin:/bin"}});
+    CHECK(r.exit_code == 2);
+    CHECK(lines_of(r.err).size() == 1);
+    CHECK(contains(r.err, "pdflatex failed on variant-1-key.tex (exit status 1)"));
+    CHECK_FALSE(fs::exists(out));
+    CHECK(bulk_files(tmp.path()) == std::vector<std::string>{"bin", "calls.txt"});  // no staging directory left
+    CHECK(lines_of(read_text_file(calls)) ==
+          std::vector<std::string>{"-interaction=nonstopmode -halt-on-error -no-shell-escape variant-1-sheet.tex",
+                                   "-interaction=nonstopmode -halt-on-error -no-shell-escape variant-1-key.tex"});
+}
+
 TEST_CASE("worksheet in bulk: bad ranges, rosters and directories are one line, exit 2, nothing written") {
     TempDir tmp;
     const fs::path out = tmp.path() / "out";

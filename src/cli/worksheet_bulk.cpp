@@ -135,8 +135,8 @@ void run_pdflatex(const std::string& pdflatex, const fs::path& dir, const std::s
     const std::string pdf = fs::path(tex).replace_extension(".pdf").string();
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !fs::exists(fs::path(work) / pdf))
         throw UsageError(
-            fmt::format("pdflatex failed on {} (exit status {}); the .tex is written with "
-                        "--format latex without pdflatex on PATH",
+            fmt::format("pdflatex failed on {} (exit status {}): compile that sheet by hand (bnstep worksheet "
+                        "--format latex) to read pdflatex's log",
                         visible(tex), WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)));
     fs::rename(fs::path(work) / pdf, dir / pdf);
 }
