@@ -186,11 +186,11 @@ TEST_CASE("worksheet --variants: a sheet and a key per variant, each the library
     CHECK(read_text_file(out / "variant-1-sheet.md") != read_text_file(out / "variant-2-sheet.md"));
     check_answers_csv(out / "answers.csv", {{1, ""}, {2, ""}, {7, ""}}, "batchnorm");
 
-    // The same command again: the same files, byte for byte.
+    // The same command again: the same files, byte for byte (the directory named with a trailing slash).
     const fs::path again = tmp.path() / "again";
-    REQUIRE(
-        run_bnstep({"worksheet", "batchnorm", "--variants", "1-2,7", "--out", again.string()}, "", kUtf8).exit_code ==
-        0);
+    REQUIRE(run_bnstep({"worksheet", "batchnorm", "--variants", "1-2,7", "--out", again.string() + "/"}, "", kUtf8)
+                .exit_code == 0);
+    CHECK(bulk_files(tmp.path()) == std::vector<std::string>{"again", "homework"});
     for (const std::string& name : bulk_files(out)) CHECK(read_text_file(out / name) == read_text_file(again / name));
 }
 

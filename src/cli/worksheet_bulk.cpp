@@ -185,7 +185,9 @@ std::string find_on_path(const std::string& program) {
 }
 
 int write_worksheets(const BulkSheets& bulk, const Common& common) {
-    const fs::path out = bulk.out;
+    // "homework/" names the directory "homework": the staging directory goes beside it.
+    fs::path out = fs::path(bulk.out).lexically_normal();
+    if (out.filename().empty() && out.has_parent_path() && out != out.root_path()) out = out.parent_path();
     check_out_dir(out, bulk.force);
     const bool latex = bulk.format == SheetFormat::Latex;
     const std::string pdflatex = latex ? find_on_path("pdflatex") : "";
