@@ -229,6 +229,13 @@ TEST_CASE("worksheet --students: files named after each student, the id hashed, 
     const std::string key = read_text_file(by_name / "ada-key.md");
     CHECK(contains(key, "bnstep run batchnorm --student ada prints it"));
     CHECK(contains(key, fmt::format("variant {} (student ada)", student_variant("ada"))));
+    // Two names that make the same file name: the second is numbered.
+    std::ofstream(roster) << "name\nAda L\nada-l\n";
+    const fs::path same = tmp.path() / "same";
+    REQUIRE(run_bnstep({"worksheet", "--students", roster.string(), "--out", same.string()}).exit_code == 0);
+    CHECK(bulk_files(same) == std::vector<std::string>{"ada-l-2-key.md", "ada-l-2-sheet.md", "ada-l-key.md",
+                                                       "ada-l-sheet.md", "answers.csv"});
+    CHECK(contains(read_text_file(same / "ada-l-2-sheet.md"), "(student ada-l)"));
 }
 
 TEST_CASE("worksheet --format latex --variants: a PDF of each sheet and key with pdflatex, the .tex alone without") {
