@@ -260,4 +260,18 @@ inline std::optional<double> batchnorm_local(const std::string& node, const std:
     return std::nullopt;
 }
 
+// The rows of a CSV file as Python's csv module reads them (a parser that is
+// not bnstep's): fails the test when there is no python3 or it cannot read the file.
+inline std::vector<std::vector<std::string>> csv_rows_by_python(const std::filesystem::path& file) {
+    const auto python = find_on_path("python3");
+    if (!python) throw std::runtime_error("these tests read CSV with python3's csv module: install python3");
+    const RunResult r = run_command({*python, "-c",
+                                     "import csv, json, sys\n"
+                                     "with open(sys.argv[1], newline='', encoding='utf-8', errors='strict') as f:\n"
+                                     "    print(json.dumps(list(csv.reader(f, strict=True))))\n",
+                                     file.string()});
+    if (r.exit_code != 0) throw std::runtime_error("python3's csv cannot read " + file.string() + ": " + r.err);
+    return nlohmann::json::parse(r.out).get<std::vector<std::vector<std::string>>>();
+}
+
 }  // namespace bnstep_test

@@ -14,12 +14,20 @@
 //     lines that are "..." or start with "..." or "…", and blocks whose
 //     opening fence follows a line `<!-- not checked -->`;
 //   - a command exits 0, or 1 or 2 if the doc quotes the first line of its
-//     standard error (an error shown on purpose); never an unknown command.
+//     standard error (an error shown on purpose); never an unknown command;
+//   - a ```sh block whose opening fence follows a line `<!-- not run -->` is
+//     not run (a command the doc describes before bnstep has it);
+//   - a fenced block whose opening fence follows a line `<!-- file: NAME -->`
+//     is a file the commands read (a roster, a class's answers): a doc with
+//     such blocks runs its commands in a scratch directory holding them, so
+//     that what they write stays out of the source tree.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <regex>
 #include <string>
@@ -45,12 +53,16 @@ struct Command {
 
 struct DocExcerpts {
     std::vector<Command> commands;
-    std::vector<TextLine> checked;  // lines of ```text blocks to find in the output
-    int text_blocks = 0;            // checked blocks
-    int unchecked_blocks = 0;       // blocks marked <!-- not checked -->
+    std::vector<TextLine> checked;                           // lines of ```text blocks to find in the output
+    int text_blocks = 0;                                     // checked blocks
+    int unchecked_blocks = 0;                                // blocks marked <!-- not checked -->
+    int unrun_blocks = 0;                                    // ```sh blocks marked <!-- not run -->
+    std::vector<std::pair<std::string, std::string>> files;  // <!-- file: NAME --> blocks: name, text
 };
 
 const std::string kNotChecked = "<!-- not checked -->";
+const std::string kNotRun = "<!-- not run -->";
+const std::string kFilePrefix = "<!-- file: ", kFileSuffix = " -->";
 
 std::string trim(const std::string& s) {
     const auto begin = s.find_first_not_of(" \t\r");
@@ -98,7 +110,7 @@ bool exempt(const std::string& trimmed) {
 DocExcerpts parse_doc(const std::string& markdown) {
     DocExcerpts doc;
     const std::vector<std::string> lines = lines_of(markdown);
-    enum class Block { None, Sh, Text, Other };
+    enum class Block { None, Sh, Text, Other, File, Unrun };
     Block block = Block::None;
     bool checked_block = true;
     for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -107,7 +119,16 @@ DocExcerpts parse_doc(const std::string& markdown) {
         if (block == Block::None) {
             if (!starts_with(line, "```")) continue;
             const std::string lang = trim(line.substr(3));
-            if (lang == "sh" || lang == "bash" || lang == "shell" || lang == "console") {
+            const std::string before = i > 0 ? trim(lines[i - 1]) : "";
+            if (starts_with(before, kFilePrefix) && before.size() > kFilePrefix.size() + kFileSuffix.size() &&
+                before.compare(before.size() - kFileSuffix.size(), kFileSuffix.size(), kFileSuffix) == 0) {
+                block = Block::File;
+                doc.files.emplace_back(
+                    before.substr(kFilePrefix.size(), before.size() - kFilePrefix.size() - kFileSuffix.size()), "");
+            } else if ((lang == "sh" || lang == "bash" || lang == "shell" || lang == "console") && before == kNotRun) {
+                block = Block::Unrun;
+                ++doc.unrun_blocks;
+            } else if (lang == "sh" || lang == "bash" || lang == "shell" || lang == "console") {
                 block = Block::Sh;
             } else if (lang == "text") {
                 block = Block::Text;
@@ -125,6 +146,7 @@ DocExcerpts parse_doc(const std::string& markdown) {
             block = Block::None;
             continue;
         }
+        if (block == Block::File) doc.files.back().second += lines[i] + "\n";
         if (block == Block::Sh) {
             if (!starts_with(line, "bnstep ") && line != "bnstep") continue;
             if (line.find('|') != std::string::npos || line.find('>') != std::string::npos) continue;
@@ -169,6 +191,18 @@ int check_doc(const std::string& name) {
     if (doc.text_blocks > 0)
         REQUIRE_MESSAGE(!doc.commands.empty(), doc_path << " quotes output but cites no bnstep command");
 
+    // A doc that gives files runs in a scratch directory that holds them.
+    std::optional<TempDir> scratch;
+    if (!doc.files.empty()) scratch.emplace();
+    for (const auto& named : doc.files) {
+        const std::string& file = named.first;  // a named reference for CAPTURE (clang 14)
+        CAPTURE(file);
+        REQUIRE_MESSAGE((!file.empty() && file.find('/') == std::string::npos && file[0] != '.'),
+                        doc_path << ": a <!-- file: NAME --> block names a plain file name");
+        std::ofstream(scratch->path() / file, std::ios::binary) << named.second;
+    }
+    const std::string cwd = scratch ? scratch->path().string() : source_dir();
+
     std::string all_output;
     std::string quoted;  // every checked line, to look up error lines in
     for (const TextLine& t : doc.checked) quoted += t.text + "\n";
@@ -177,7 +211,7 @@ int check_doc(const std::string& name) {
         const std::string& command = c.text;
         CAPTURE(line);
         CAPTURE(command);
-        const RunResult r = run_bnstep(c.args, source_dir(), {{"LC_ALL", "C.UTF-8"}});  // the docs quote "∂"
+        const RunResult r = run_bnstep(c.args, cwd, {{"LC_ALL", "C.UTF-8"}});  // the docs quote "∂"
         CHECK_FALSE(r.timed_out);
         CHECK_FALSE(contains(r.err, "unknown command"));
         const int exit_code = r.exit_code;
@@ -247,8 +281,21 @@ TEST_CASE("docs: the excerpt reader finds commands, checked lines and exemptions
         "```\n"
         "  ```text\n"
         "  indented\n"
-        "  ```\n";
+        "  ```\n"
+        "<!-- not run -->\n"
+        "```sh\n"
+        "bnstep quiz --export gift\n"
+        "```\n"
+        "<!-- file: roster.csv -->\n"
+        "```csv\n"
+        "name,id\n"
+        "ada,s1\n"
+        "```\n";
     const DocExcerpts doc = parse_doc(markdown);
+    CHECK(doc.unrun_blocks == 1);
+    REQUIRE(doc.files.size() == 1);
+    CHECK(doc.files[0].first == "roster.csv");
+    CHECK(doc.files[0].second == "name,id\nada,s1\n");
     REQUIRE(doc.commands.size() == 3);
     CHECK(doc.commands[0].line_number == 3);
     CHECK(doc.commands[0].args == std::vector<std::string>{"run", "conv2d", "--color", "never"});
@@ -279,6 +326,10 @@ TEST_CASE("docs: lesson-group-conv-shuffle.md excerpts match bnstep's output") {
 TEST_CASE("docs: lesson-fire-module.md excerpts match bnstep's output") { check_named_doc("lesson-fire-module.md"); }
 TEST_CASE("docs: lesson-batchnorm2d.md excerpts match bnstep's output") { check_named_doc("lesson-batchnorm2d.md"); }
 
+TEST_CASE("docs: teaching.md's commands work, in a scratch directory with its roster") {
+    check_named_doc("teaching.md");
+}
+
 TEST_CASE("docs: any other doc's excerpts match bnstep's output too") {
     // A doc added later is checked here until it gets a test case of its own.
     const std::set<std::string> named{"walkthrough-batchnorm.md",
@@ -288,7 +339,8 @@ TEST_CASE("docs: any other doc's excerpts match bnstep's output too") {
                                       "lesson-depthwise-separable.md",
                                       "lesson-group-conv-shuffle.md",
                                       "lesson-fire-module.md",
-                                      "lesson-batchnorm2d.md"};
+                                      "lesson-batchnorm2d.md",
+                                      "teaching.md"};
     for (const std::string& name : checked_doc_names())
         if (named.count(name) == 0) check_doc(name);
 }

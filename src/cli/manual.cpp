@@ -74,6 +74,15 @@ QTI .zip for Canvas), one category per variant, accepting exactly what the quiz 
 .B bnstep worksheet \-\-format latex \-\-answers > key.tex
 The answer key of the batch-norm worksheet, for pdflatex.
 .TP
+.B bnstep worksheet \-\-students roster.csv \-\-format latex \-\-out homework
+A sheet and an answer key with numbers of their own for each student of a
+roster (a CSV with a \fBname\fR column), a PDF of each when \fBpdflatex\fR is
+installed, and \fIhomework/answers.csv\fR with every blank's answer.
+.TP
+.B bnstep quiz batchnorm \-\-grade answers.csv \-o scores.csv
+A class's answers scored, a row per student, each answer judged as the quiz
+judges it.
+.TP
 .B bnstep graph \-\-backward | dot \-Tsvg > batchnorm.svg
 The computational graph with its backward edges, drawn by Graphviz.
 .TP
@@ -176,7 +185,9 @@ The terminal's rows, for the pager and \fBrun \-\-step\fR, when the
 terminal does not say (default 24).
 .SH FILES
 The built-in lessons and networks are compiled into the binary: bnstep reads
-no file but the lesson and network files it is given and the answers file of \fBquiz \-\-answers\fR.
+no file but the lesson and network files it is given, the answers file of \fBquiz \-\-answers\fR,
+the CSV files of \fBquiz \-\-grade\fR and \fBworksheet \-\-students\fR, and it writes no file but those
+it is asked to (\fB\-o\fR, \fB\-\-out\fR).
 Installed beside it, under the installation prefix (\fI/usr\fR for the Debian
 package, \fI/usr/local\fR by default for \fBcmake \-\-install\fR):
 .TP

@@ -7,6 +7,7 @@
 #include "bnstep/output_file.hpp"
 #include "bnstep/quiz_export.hpp"
 #include "bnstep/visible.hpp"
+#include "guard.hpp"
 #include "variant_options.hpp"
 
 namespace bnstep::cli {
@@ -22,8 +23,11 @@ void check_export_request(const Common& common, const QuizOptions& options, cons
             fmt::format("--tolerance {:g}: --export needs a tolerance below 1 (at 1 and above the quiz "
                         "counts every answer of the right sign, which no platform's range can say)",
                         options.tolerance));
-    if (!r.variants.empty() && (common.variant != 0 || !common.student.empty()))
-        throw UsageError(fmt::format("--variants {} names the variants itself: leave out --{}", visible(r.variants),
+    if (!r.variants.empty() && !r.students.empty())
+        throw UsageError("--variants and --students each name the variants: give one of them");
+    if ((!r.variants.empty() || !r.students.empty()) && (common.variant != 0 || !common.student.empty()))
+        throw UsageError(fmt::format("--{} names the variants itself: leave out --{}",
+                                     r.variants.empty() ? "students" : "variants",
                                      common.student.empty() ? "variant" : "student"));
 }
 
@@ -33,8 +37,10 @@ int export_quiz(const Common& common, const std::string& lesson, const QuizOptio
                 const QuizExportRequest& r) {
     check_export_request(common, options, r);
     std::vector<VariantPick> picks;
-    if (r.variants.empty())
-        picks.push_back({common.variant, common.student});
+    if (!r.students.empty())
+        picks = read_roster(r.students);
+    else if (r.variants.empty())
+        picks.push_back({common.variant, common.student, {}});
     else
         picks = parse_variant_list(r.variants);
     ExportedQuiz quiz;
@@ -42,12 +48,13 @@ int export_quiz(const Common& common, const std::string& lesson, const QuizOptio
     quiz.tolerance = options.tolerance;
     std::size_t count = 0;
     for (const VariantPick& pick : picks) {
-        Common one = common;
-        one.variant = pick.variant;
-        one.student = pick.student;
-        const Graph g = one.load(lesson);
+        LessonOptions o = common.lesson_options();
+        o.variant = pick.variant;  // a roster's own variant, or its name's
+        o.student = pick.student;
+        const Graph g = load_lesson(lesson, builtin_ops(), o);
+        note_lesson(g);
         const Trace t = run_for_display(g);
-        const NumFmt num = one.print().num;
+        const NumFmt num = common.print().num;
         const std::vector<Question> questions = make_quiz(t, options, num);
         quiz.lesson = g.name;
         quiz.title = g.title;

@@ -11,6 +11,7 @@ namespace bnstep::cli {
 struct QuizExportRequest {
     std::string format;    // "gift", "moodle-xml" or "qti"
     std::string variants;  // --variants, or "" for the one variant of --variant / --student
+    std::string students;  // --students roster.csv: a variant per student
     std::string output;    // -o
 };
 

@@ -15,6 +15,9 @@
 #include "option_values.hpp"
 #include "pager.hpp"
 #include "quiz_export_command.hpp"
+#include "quiz_grade.hpp"
+#include "variant_options.hpp"
+#include "worksheet_bulk.hpp"
 
 namespace bnstep::cli {
 namespace {
@@ -29,7 +32,7 @@ QuizKind kind_named(const std::string& name) {
 
 struct QuizArgs {
     std::string lesson = "batchnorm";
-    std::string node, answers;
+    std::string node, answers, grade, output;
     std::vector<std::string> kinds;
     QuizOptions options;
     Common common;
@@ -37,17 +40,22 @@ struct QuizArgs {
 };
 
 int quiz(const QuizArgs& a) {
-    const Graph g = a.common.load(a.lesson);
     QuizOptions options = a.options;
     for (const auto& k : a.kinds) options.kinds.push_back(kind_named(k));
+    if (!a.grade.empty()) return grade_class(a.lesson, a.grade, a.output, options, a.node, a.common);
+    if (!a.output.empty() && a.exported.format.empty())
+        throw UsageError("-o writes the scores of --grade or the file of --export: give one of them too");
+    const Graph g = a.common.load(a.lesson);
     if (!a.node.empty()) options.node = find_node(g, a.node);
     if (!a.exported.format.empty()) {
         if (!a.answers.empty()) throw UsageError("--export writes the questions for a platform: leave out --answers");
-        return export_quiz(a.common, a.lesson, options, a.exported);
+        QuizExportRequest request = a.exported;
+        request.output = a.output;
+        return export_quiz(a.common, a.lesson, options, request);
     }
-    if (!a.exported.variants.empty() || !a.exported.output.empty())
+    if (!a.exported.variants.empty() || !a.exported.students.empty())
         throw UsageError(fmt::format("{} goes with --export FORMAT (gift, moodle-xml or qti)",
-                                     a.exported.variants.empty() ? "-o" : "--variants"));
+                                     a.exported.variants.empty() ? "--students" : "--variants"));
     // Answers not typed at a terminal are read whole first, with a bound, so
     // that an endless input (/dev/zero) cannot grow a line without end.
     const bool typed = a.answers.empty() && ::isatty(STDIN_FILENO);
@@ -124,29 +132,60 @@ std::function<int()> quiz_command(CLI::App& cmd) {
                                "category or quiz each",
                                kMaxVariantsPerRun))
         ->type_name("LIST");
-    cmd.add_option("-o,--output", a->exported.output, "with --export: the file to write (replaced whole)")
+    cmd.add_option("--students", a->exported.students,
+                   "with --export: a roster CSV (a name column, optional id and variant), one category or quiz "
+                   "per student")
+        ->type_name(kFileType);
+    auto* grade = cmd.add_option("--grade", a->grade,
+                                 "score a class: a CSV of a row per student (name or variant, then an answer per "
+                                 "question); writes a CSV of scores")
+                      ->type_name(kFileType);
+    cmd.add_option("--output,-o", a->output, "the file to write: the scores of --grade (default: standard output) or the questions of --export (replaced whole)")
         ->type_name(kFileType);
     add_common(cmd, a->common, {"text", "json"});
     add_lesson_options(cmd, a->common, true);
+    grade->excludes(cmd.get_option("--answers"))
+        ->excludes(cmd.get_option("--variant"))
+        ->excludes(cmd.get_option("--student"));
     cmd.footer(
         "Answers are read one per line; q quits. --format json writes the questions and their answers "
         "instead of asking. --export writes one numerical question per quiz question (the same questions "
-        "for every variant of --variants), accepting exactly what the quiz accepts; docs/quiz-export.md "
+        "for every variant of --variants or --students), accepting exactly what the quiz accepts; docs/quiz-export.md "
         "says how to import the file.\nExit code: 0 when every question was answered (whatever the score) or "
-        "the file was written, 1 when the answers ran out or q was typed first, 2 a usage or lesson error.");
+        "the file was written, 1 when the answers ran out or q was typed first, 2 a usage or lesson error.\n--grade "
+        "scores a whole class: the CSV's header row starts with name (each row's first field is hashed as --student "
+        "hashes it) or variant, then come the answers in the order the quiz asks them; an empty answer scores 0.");
     return [a] { return quiz(*a); };
 }
 
 struct WorksheetArgs {
     std::string lesson = "batchnorm";
     bool answers = false;
+    std::string variants, students, out;
+    bool force = false;
     Common common;
 };
 
 int write_worksheet(const WorksheetArgs& a) {
+    const SheetFormat format = a.common.format == "latex" ? SheetFormat::Latex : SheetFormat::Markdown;
+    if (!a.variants.empty() || !a.students.empty()) {
+        if (a.out.empty())
+            throw UsageError(
+                fmt::format("{} writes a sheet and a key per variant: give --out DIR, the directory to "
+                            "write them to",
+                            a.variants.empty() ? "--students" : "--variants"));
+        BulkSheets bulk;
+        bulk.lesson = a.lesson;
+        bulk.by_student = !a.students.empty();
+        bulk.picks = bulk.by_student ? read_roster(a.students) : parse_variant_list(a.variants);
+        bulk.format = format;
+        bulk.out = a.out;
+        bulk.force = a.force;
+        return write_worksheets(bulk, a.common);
+    }
+    if (!a.out.empty()) throw UsageError("--out writes many variants: give --variants 1-40 or --students FILE too");
     const Graph g = a.common.load(a.lesson);
     const Trace t = run_for_display(g);
-    const SheetFormat format = a.common.format == "latex" ? SheetFormat::Latex : SheetFormat::Markdown;
     std::cout << worksheet(t, format, a.answers, a.common.print());
     return kOk;
 }
@@ -161,7 +200,28 @@ std::function<int()> worksheet_command(CLI::App& cmd) {
         ->check(CLI::IsMember({"markdown", "latex"}))
         ->capture_default_str();
     add_whole(cmd, "--precision", a->common.precision, 1, 17, "significant digits of printed numbers");
+    auto* variants = cmd.add_option("--variants", a->variants,
+                                    "write a sheet and a key for each of these variants, e.g. 1-40 or 1-3,9 (at "
+                                    "most 1000), into --out DIR")
+                         ->type_name("LIST");
+    auto* students = cmd.add_option("--students", a->students,
+                                    "write a sheet and a key for each student of this roster: a CSV with a name "
+                                    "column (and optional id and variant columns), into --out DIR")
+                         ->type_name(kFileType)
+                         ->excludes(variants);
+    cmd.add_option("--out", a->out,
+                   "the directory --variants or --students writes (new or empty): the sheets, the keys, answers.csv")
+        ->type_name("DIR");
+    cmd.add_flag("--force", a->force, "let --out write into a directory that is not empty");
     add_lesson_options(cmd, a->common, true);
+    for (auto* many : {variants, students})
+        many->excludes(cmd.get_option("--variant"))
+            ->excludes(cmd.get_option("--student"))
+            ->excludes(cmd.get_option("--answers"));
+    cmd.footer(
+        "With --variants or --students: DIR/variant-7-sheet.md and variant-7-key.md (for a roster, the student's "
+        "name: ada-lovelace-sheet.md), .tex with --format latex and a PDF of each when pdflatex is on PATH, and "
+        "DIR/answers.csv: a row per variant and blank (variant, student, blank, asked, answer, tolerance, scale).");
     return [a] { return write_worksheet(*a); };
 }
 

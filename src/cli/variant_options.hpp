@@ -12,11 +12,22 @@ namespace bnstep::cli {
 struct VariantPick {
     std::uint64_t variant = 0;
     std::string student;
+    std::string id;  // a roster's ID, when it has that column: what was hashed (the name is shown)
 };
 
 // "1-40", "7", "1-3,9,12-14" -> the variants in that order; a UsageError of
 // one line for a malformed or reversed range, a repeated variant, or more
 // than kMaxVariantsPerRun in all (checked before any is listed).
 std::vector<VariantPick> parse_variant_list(const std::string& text, const std::string& option = "--variants");
+
+// A roster (--students FILE): a CSV file with a header row holding a `name`
+// column, and optionally `id` (then the ID is hashed by student_variant and
+// the name shown) and `variant` (a number that overrides the hash); other
+// columns are ignored. One pick per row, in the file's order. A UsageError of
+// one line naming the file and row for a file that cannot be read or is not
+// UTF-8 CSV, no `name` column, a row with more or fewer fields than the
+// header, an empty name (or ID), a name (or ID) given twice, a variant that is
+// not a whole number, no student, or more than kMaxVariantsPerRun.
+std::vector<VariantPick> read_roster(const std::string& path);
 
 }  // namespace bnstep::cli

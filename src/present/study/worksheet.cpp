@@ -1,14 +1,17 @@
 // `bnstep worksheet`: the forward values, then each backward step's formula
 // with a blank per gradient element (or, for the answer key, the numbers
 // `run` prints), in Markdown or in LaTeX for plain pdflatex.
+#include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <functional>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <sstream>
 
-#include "bnstep/variant.hpp"
 #include "bnstep/notation.hpp"
 #include "bnstep/study.hpp"
+#include "bnstep/variant.hpp"
 #include "print/text_intermediates.hpp"
 #include "print/text_shared.hpp"
 #include "study/study_numbers.hpp"
@@ -29,7 +32,11 @@ constexpr std::size_t kLatexColumns = 88;
 // The few parts of a document the sheet needs, in either format.
 class Doc {
 public:
-    explicit Doc(SheetFormat f) : f_(f) {}
+    Doc(SheetFormat f, std::vector<SheetBlank>* blanks) : f_(f), blanks_(blanks) {}
+    // Records a blank of the sheet with its answer, when the blanks are being listed.
+    void blank(std::string asked, double answer, double scale) {
+        if (blanks_) blanks_->push_back({std::move(asked), answer, scale});
+    }
     bool latex() const { return f_ == SheetFormat::Latex; }
     std::string code(std::string_view s) const {
         return latex() ? "\\texttt{" + latex_escape(s) + "}" : fmt::format("`{}`", s);
@@ -75,6 +82,7 @@ private:
     }
 
     SheetFormat f_;
+    std::vector<SheetBlank>* blanks_;
     std::ostringstream os_;
 };
 
@@ -117,18 +125,27 @@ std::vector<Index> chosen_elements(const Shape& s) {
     return at;
 }
 
+// The magnitude of the terms an element of a box adds (Question::scale).
+using ScaleOf = std::function<double(const Index&)>;
+
 // "dxmu1 (4, 3) =" and its blanks, or its values for the answer key.
 void gradient_box(Doc& doc, const std::string& name, const Tensor& value, bool answers, const PrintOptions& opt,
-                  const std::string& what = "") {
+                  const ScaleOf& scale_of, const std::string& what = "") {
     std::vector<std::string> lines;
     if (blank_per_element(value.shape())) {
         lines.push_back(fmt::format("{}{} {} =", what, name, shape_str(value.shape())));
         for (auto& l : answers ? matrix_lines(value, opt.num) : blank_grid(value.shape()))
             lines.push_back(std::move(l));
+        for (std::size_t k = 0; k < value.size(); ++k) {
+            const Index at = value.unravel(k);
+            doc.blank(what + name + index_str(at), value.at(at), scale_of(at));
+        }
     } else {
         lines.push_back(fmt::format("{}{} {}, some elements:", what, name, shape_str(value.shape())));
-        for (const Index& at : chosen_elements(value.shape()))
+        for (const Index& at : chosen_elements(value.shape())) {
             lines.push_back(fmt::format("{}{} = {}", name, index_str(at), answers ? opt.num(value.at(at)) : kBlank));
+            doc.blank(what + name + index_str(at), value.at(at), scale_of(at));
+        }
     }
     doc.lines(lines);
 }
@@ -167,6 +184,7 @@ std::string blank_numbers(std::string_view numeric, std::size_t& count) {
 // numbers and the result; in the answer key the arithmetic as trace shows it.
 void work_one(Doc& doc, const Worked& w, bool answers, const PrintOptions& opt) {
     std::vector<std::string> lines{"work one element:"};
+    doc.blank("work one element: " + w.lhs, w.result, w.scale);
     if (answers) {
         std::ostringstream os;
         text::worked(os, w, opt, "  ");
@@ -223,7 +241,11 @@ void backward_step(Doc& doc, const Trace& t, std::size_t i, bool answers, const 
     doc.heading(3, doc.prose(heading_of(g, i, false)));
     if (st.received.size() > 1) {
         doc.paragraph(doc.prose(text::accumulation(t, i)));
-        gradient_box(doc, n.grad_name(), *st.grad, answers, opt);
+        const ScaleOf scale = [&](const Index& at) {
+            const double s = worked_accumulation(t, i, at, opt.num).scale;
+            return s > 0 ? s : study::accumulation_term_scale(t, i, at);
+        };
+        gradient_box(doc, n.grad_name(), *st.grad, answers, opt, scale);
         work_one(doc, worked_accumulation(t, i, default_index(n.shape), opt.num), answers, opt);
     } else {
         doc.paragraph(
@@ -248,9 +270,16 @@ void backward_step(Doc& doc, const Trace& t, std::size_t i, bool answers, const 
                                          shape_str(input.shape), shape_str(e.unreduced.shape()),
                                          fmt::join(e.reduced_axes, ", ")));
         doc.item(say);
-        if (e.local)
-            gradient_box(doc, fmt::format("∂{}/∂{}", n.name, input.name), *e.local, answers, opt, "local gradient ");
-        gradient_box(doc, e.name, e.contribution, answers, opt);
+        const Tensor* local = e.local ? &*e.local : nullptr;
+        if (local)
+            gradient_box(
+                doc, fmt::format("∂{}/∂{}", n.name, input.name), *local, answers, opt,
+                [&](const Index& at) { return std::fabs(local->at(at)); }, "local gradient ");
+        const study::EdgeRef edge{i, e.slot};
+        gradient_box(doc, e.name, e.contribution, answers, opt, [&](const Index& at) {
+            const double s = worked_gradient(t, i, e.slot, at, opt.num).scale;
+            return s > 0 ? s : study::edge_term_scale(t, edge, at);
+        });
         const Index at = study::element_to_work(t, {i, e.slot});
         work_one(doc, worked_gradient(t, i, e.slot, at, opt.num), answers, opt);
     }
@@ -265,20 +294,39 @@ void latex_preamble(Doc& doc) {
                  "\\begin{document}\n\n";
 }
 
-}  // namespace
+// A word as a POSIX shell reads it back: as it is when that is safe, else in single quotes.
+std::string sheet_shell_word(const std::string& word) {
+    const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+               std::string_view("_.@+-").find(c) != std::string_view::npos;
+    });
+    if (plain) return word;
+    std::string quoted = "'";
+    for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
 
-std::string worksheet(const Trace& t, SheetFormat format, bool answers, const PrintOptions& options) {
+// The options that pick the lesson's variant, for the commands the sheet quotes.
+std::string variant_options(const Graph& g) {
+    // The student's name picks the variant unless a roster gave it another way (an ID, a number).
+    if (!g.student.empty() && student_variant(g.student) == g.variant)
+        return " --student " + sheet_shell_word(g.student);
+    return g.variant != 0 ? fmt::format(" --variant {}", g.variant) : "";
+}
+
+std::string render(const Trace& t, SheetFormat format, bool answers, const PrintOptions& options,
+                   std::vector<SheetBlank>* blanks) {
     const Graph& g = *t.graph;
     PrintOptions opt = options;
     opt.style.color = false;
-    Doc doc(format);
+    Doc doc(format, blanks);
     if (doc.latex()) latex_preamble(doc);
-    doc.heading(1, doc.prose((answers ? "Answer key: " : "Worksheet: ") + g.title +
-                             (g.variant == 0 && g.student.empty() ? std::string()
-                                                                  : " (" + variant_label(g.variant, g.student) + ")")));
+    const std::string label = variant_label(g.variant, g.student);
+    doc.heading(1,
+                doc.prose((answers ? "Answer key: " : "Worksheet: ") + g.title + (label.empty() ? "" : ", " + label)));
     doc.paragraph(fmt::format("Lesson {} ({}), {} nodes. {}", doc.code(g.name), doc.prose(g.source), g.nodes.size(),
                               doc.prose(g.description)));
-    const std::string lesson = g.builtin ? g.name : g.source;
+    const std::string lesson = (g.builtin ? g.name : g.source) + variant_options(g);
     doc.paragraph(
         answers ? doc.prose(fmt::format(
                       "Every blank of the worksheet filled in, as bnstep run {} prints it, and under each step "
@@ -310,49 +358,16 @@ std::string worksheet(const Trace& t, SheetFormat format, bool answers, const Pr
     return doc.str();
 }
 
-std::string latex_escape(std::string_view text) {
-    std::string out;
-    for (std::size_t k = 0; k < text.size(); ++k) {
-        const unsigned char c = static_cast<unsigned char>(text[k]);
-        switch (c) {
-            case '\\': out += "\\textbackslash{}"; break;
-            case '{':
-            case '}':
-            case '$':
-            case '&':
-            case '#':
-            case '_':
-            case '%':
-                out += '\\';
-                out += static_cast<char>(c);
-                break;
-            case '^': out += "\\^{}"; break;
-            case '~': out += "\\textasciitilde{}"; break;
-            default:
-                if (c < 0x20 || c == 0x7F) {
-                    out += fmt::format("[U+{:04X}]", static_cast<unsigned>(c));
-                    break;
-                }
-                if (c < 0x80) {
-                    out += static_cast<char>(c);
-                    break;
-                }
-                // Non-ASCII: Latin-1 letters pass (pdflatex reads UTF-8 with T1 fonts); other
-                // characters would stop pdflatex, so they are written as their code point.
-                std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-                len = std::min(len, text.size() - k);
-                char32_t cp = len == 1 ? c : c & (0x7F >> len);
-                for (std::size_t j = 1; j < len; ++j) cp = (cp << 6) | (static_cast<unsigned char>(text[k + j]) & 0x3F);
-                if (len == 2 && cp >= 0xA0 && cp <= 0xFF)
-                    out += std::string(text.substr(k, len));
-                else if (cp == 0x2202)  // the partial derivative sign of formulas (notation.hpp)
-                    out += "$\\partial$";
-                else
-                    out += fmt::format("[U+{:04X}]", static_cast<unsigned>(cp));
-                k += len - 1;
-        }
-    }
-    return out;
+}  // namespace
+
+std::string worksheet(const Trace& t, SheetFormat format, bool answers, const PrintOptions& options) {
+    return render(t, format, answers, options, nullptr);
+}
+
+std::vector<SheetBlank> worksheet_blanks(const Trace& t, const PrintOptions& options) {
+    std::vector<SheetBlank> blanks;
+    render(t, SheetFormat::Markdown, true, options, &blanks);
+    return blanks;
 }
 
 }  // namespace bnstep

@@ -104,6 +104,18 @@ enum class SheetFormat { Markdown, Latex };
 // the numbers `run` prints.
 std::string worksheet(const Trace& trace, SheetFormat format, bool answers, const PrintOptions& opt);
 
+// A blank of the worksheet and its answer: "dxmu1[1,2]", "local gradient
+// ∂xhat/∂ivar[0,1]", "work one element: dx[1,1]" (the result of the worked
+// element; the numbers of its arithmetic are not listed), in the sheet's order.
+struct SheetBlank {
+    std::string asked;
+    double answer = 0.0;
+    double scale = 0.0;  // as Question::scale: the magnitude of the terms the answer adds
+};
+
+// The blanks worksheet() writes for this trace, with the answers its key gives.
+std::vector<SheetBlank> worksheet_blanks(const Trace& trace, const PrintOptions& opt);
+
 // Text made safe for LaTeX's text mode.
 std::string latex_escape(std::string_view text);
 

@@ -1,0 +1,136 @@
+#include "quiz_grade.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <iostream>
+
+#include "bnstep/error.hpp"
+#include "bnstep/variant.hpp"
+#include "bnstep/visible.hpp"
+#include "csv_file.hpp"
+#include "guard.hpp"
+
+namespace bnstep::cli {
+namespace {
+
+// One student's row: who, and the questions of their variant.
+struct GradedRow {
+    std::string student;
+    std::uint64_t variant = 0;
+    std::vector<int> scores;
+};
+
+std::uint64_t variant_number(const std::string& text, const std::string& where) {
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+        throw UsageError(
+            fmt::format("{}: variant '{}': expected a whole number from 0 to {}", where, visible(text), UINT64_MAX));
+    return v;
+}
+
+// Writes `text` to `path` through a file beside it, renamed into place.
+void write_whole_file(const std::string& path, const std::string& text) {
+    const std::string temporary = path + ".bnstep-partial";
+    std::ofstream file(temporary, std::ios::binary);
+    file << text;
+    file.close();
+    if (!file || std::rename(temporary.c_str(), path.c_str()) != 0) {
+        const std::string why = std::strerror(errno);
+        std::remove(temporary.c_str());
+        throw UsageError(fmt::format("--output {}: cannot write it: {}", visible(path), why));
+    }
+}
+
+}  // namespace
+
+int grade_class(const std::string& lesson, const std::string& answers, const std::string& out,
+                const QuizOptions& options, const std::string& node, const Common& common) {
+    const auto rows = read_csv(answers, "a class's answers (--grade)");
+    const std::string file = visible(answers);
+    if (rows.empty() || rows.front().empty())
+        throw UsageError(fmt::format("{}: empty; expected a header row like name,q1,q2 then a row per student", file));
+    const std::string first = rows.front().front();
+    const bool by_number = first == "variant";
+    if (!by_number && first != "name" && first != "student" && first != "id")
+        throw UsageError(
+            fmt::format("{}: the first column is '{}'; name it 'name' (a student's name or ID, as "
+                        "--student takes it) or 'variant' (a variant number)",
+                        file, visible(first)));
+    if (rows.size() == 1) throw UsageError(fmt::format("{}: a header row and no student", file));
+    const PrintOptions opt = common.print();
+    std::vector<GradedRow> graded;
+    std::size_t most = 0;
+    for (std::size_t r = 1; r < rows.size(); ++r) {
+        const auto& row = rows[r];
+        const std::string where = fmt::format("{}: row {}", file, r + 1);
+        GradedRow g;
+        if (row.front().empty()) throw UsageError(where + fmt::format(": the {} is empty", first));
+        if (by_number) {
+            g.variant = variant_number(row.front(), where);
+        } else {
+            g.student = row.front();
+            g.variant = student_variant(g.student);
+        }
+        LessonOptions o = common.lesson_options();
+        o.variant = g.variant;
+        o.student = g.student;
+        const Graph graph = load_lesson(lesson, builtin_ops(), o);
+        note_lesson(graph);
+        const Trace t = run_for_display(graph);
+        QuizOptions q = options;
+        if (!node.empty()) q.node = find_node(graph, node);
+        const std::vector<Question> questions = make_quiz(t, q, opt.num);
+        for (std::size_t c = 1; c < row.size(); ++c) {
+            const std::string& text = row[c];
+            if (c > questions.size()) {
+                if (text.empty()) continue;
+                throw UsageError(fmt::format("{}, column {}: too many answers: the quiz asks {} {} question{}", where,
+                                             c + 1, variant_label(g.variant, g.student), questions.size(),
+                                             questions.size() == 1 ? "" : "s"));
+            }
+        }
+        for (std::size_t k = 0; k < questions.size(); ++k) {
+            const std::string text = k + 1 < row.size() ? row[k + 1] : "";
+            if (text.empty()) {
+                g.scores.push_back(0);
+                continue;
+            }
+            const auto given = parse_answer(text);
+            if (!given)
+                throw UsageError(
+                    fmt::format("{}, column {}: '{}' is not a number; write one like -0.25 or 1/4, or "
+                                "leave the field empty",
+                                where, k + 2, visible(text)));
+            g.scores.push_back(answer_matches(*given, questions[k].answer, q.tolerance, questions[k].scale) ? 1 : 0);
+        }
+        most = std::max(most, questions.size());
+        graded.push_back(std::move(g));
+    }
+    std::vector<std::string> header{"student", "variant"};
+    for (std::size_t k = 0; k < most; ++k) header.push_back(fmt::format("q{}", k + 1));
+    header.emplace_back("total");
+    std::string csv = csv_line(header);
+    for (const GradedRow& g : graded) {
+        std::vector<std::string> fields{g.student, std::to_string(g.variant)};
+        int total = 0;
+        for (std::size_t k = 0; k < most; ++k) {
+            fields.push_back(k < g.scores.size() ? std::to_string(g.scores[k]) : "");
+            total += k < g.scores.size() ? g.scores[k] : 0;
+        }
+        fields.push_back(std::to_string(total));
+        csv += csv_line(fields);
+    }
+    if (out.empty())
+        std::cout << csv;
+    else
+        write_whole_file(out, csv);
+    return kOk;
+}
+
+}  // namespace bnstep::cli

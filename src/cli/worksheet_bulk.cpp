@@ -1,0 +1,231 @@
+#include "worksheet_bulk.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <iostream>
+#include <set>
+
+#include "bnstep/error.hpp"
+#include "bnstep/variant.hpp"
+#include "bnstep/visible.hpp"
+#include "csv_file.hpp"
+#include "guard.hpp"
+
+extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX leaves it to the program to declare
+
+namespace bnstep::cli {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr std::size_t kMaxSlugBytes = 48;
+
+// A directory created beside the output and removed, with what is in it,
+// unless it was moved into place.
+class Staging {
+public:
+    explicit Staging(const fs::path& out) {
+        const fs::path parent = out.parent_path().empty() ? fs::path(".") : out.parent_path();
+        std::string pattern = (parent / ("." + out.filename().string() + ".bnstep-XXXXXX")).string();
+        if (::mkdtemp(pattern.data()) == nullptr)
+            throw UsageError(fmt::format("--out {}: cannot create a directory in {}: {}", visible(out.string()),
+                                         visible(parent.string()), std::strerror(errno)));
+        dir_ = pattern;
+    }
+    Staging(const Staging&) = delete;
+    Staging& operator=(const Staging&) = delete;
+    ~Staging() {
+        std::error_code ec;
+        if (!dir_.empty()) fs::remove_all(dir_, ec);
+    }
+    const fs::path& dir() const { return dir_; }
+    void write(const std::string& name, const std::string& text) const {
+        std::ofstream file(dir_ / name, std::ios::binary);
+        file << text;
+        file.close();
+        if (!file)
+            throw UsageError(
+                fmt::format("--out: cannot write {}: {}", visible((dir_ / name).string()), std::strerror(errno)));
+    }
+    // Into place: the whole directory when `out` is absent or empty, else file by file.
+    void move_to(const fs::path& out) {
+        std::error_code ec;
+        if (!fs::exists(out, ec) || fs::is_empty(out, ec)) {
+            if (::rename(dir_.c_str(), out.c_str()) == 0) {
+                dir_.clear();
+                return;
+            }
+        }
+        for (const auto& entry : fs::directory_iterator(dir_)) {
+            fs::rename(entry.path(), out / entry.path().filename(), ec);
+            if (ec)
+                throw UsageError(fmt::format("--out {}: cannot move {} into it: {}", visible(out.string()),
+                                             visible(entry.path().filename().string()), ec.message()));
+        }
+    }
+
+private:
+    fs::path dir_;
+};
+
+// Checked before any work: DIR is absent (its parent a directory), or an
+// empty directory, or any directory with --force.
+void check_out_dir(const fs::path& out, bool force) {
+    const std::string shown = visible(out.string());
+    std::error_code ec;
+    const fs::file_status st = fs::status(out, ec);
+    if (fs::exists(st)) {
+        if (!fs::is_directory(st)) throw UsageError(fmt::format("--out {}: exists and is not a directory", shown));
+        if (!force && !fs::is_empty(out, ec))
+            throw UsageError(
+                fmt::format("--out {}: the directory is not empty; give another one, or --force to "
+                            "write into it (replacing files of the same names)",
+                            shown));
+        if (::access(out.c_str(), W_OK | X_OK) != 0)
+            throw UsageError(fmt::format("--out {}: cannot write into it: {}", shown, std::strerror(errno)));
+        return;
+    }
+    const fs::path parent = out.parent_path().empty() ? fs::path(".") : out.parent_path();
+    if (!fs::is_directory(parent, ec))
+        throw UsageError(
+            fmt::format("--out {}: cannot create it: {} is not a directory", shown, visible(parent.string())));
+}
+
+// pdflatex on `tex` (a file of `dir`), in a directory of its own; its PDF moved into `dir`.
+void run_pdflatex(const std::string& pdflatex, const fs::path& dir, const std::string& tex) {
+    std::string work = (dir / ".pdflatex-XXXXXX").string();
+    if (::mkdtemp(work.data()) == nullptr)
+        throw UsageError(fmt::format("pdflatex: cannot create a directory: {}", std::strerror(errno)));
+    struct Remove {
+        fs::path p;
+        ~Remove() {
+            std::error_code ec;
+            fs::remove_all(p, ec);
+        }
+    } remove{work};
+    fs::copy_file(dir / tex, fs::path(work) / tex);
+    std::vector<std::string> args{pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", tex};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addchdir_np(&actions, work.c_str());
+    pid_t pid = 0;
+    const int spawned = ::posix_spawn(&pid, pdflatex.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0)
+        throw UsageError(fmt::format("pdflatex: cannot start {}: {}", visible(pdflatex), std::strerror(spawned)));
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    const std::string pdf = fs::path(tex).replace_extension(".pdf").string();
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !fs::exists(fs::path(work) / pdf))
+        throw UsageError(
+            fmt::format("pdflatex failed on {} (exit status {}): compile that sheet by hand (bnstep worksheet "
+                        "--format latex) to read pdflatex's log",
+                        visible(tex), WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)));
+    fs::rename(fs::path(work) / pdf, dir / pdf);
+}
+
+// The start of each file's name: "variant-7", or the student's slug (unique in the run).
+std::vector<std::string> file_stems(const BulkSheets& bulk) {
+    std::vector<std::string> stems;
+    std::set<std::string> used;
+    for (const VariantPick& p : bulk.picks) {
+        std::string stem = bulk.by_student ? file_slug(p.student) : fmt::format("variant-{}", p.variant);
+        for (int n = 2; !used.insert(stem).second; ++n)
+            stem = fmt::format("{}-{}", bulk.by_student ? file_slug(p.student) : "variant", n);
+        stems.push_back(stem);
+    }
+    return stems;
+}
+
+}  // namespace
+
+std::string file_slug(const std::string& name) {
+    std::string slug;
+    for (const char c : name) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x80 && std::isalnum(u) != 0)
+            slug += static_cast<char>(std::tolower(u));
+        else if (!slug.empty() && slug.back() != '-')
+            slug += '-';
+        if (slug.size() >= kMaxSlugBytes) break;
+    }
+    while (!slug.empty() && slug.back() == '-') slug.pop_back();
+    return slug.empty() ? "student" : slug;
+}
+
+std::string find_on_path(const std::string& program) {
+    const char* path = std::getenv("PATH");
+    if (path == nullptr) return "";
+    const std::string dirs = path;
+    for (std::size_t start = 0; start <= dirs.size();) {
+        const std::size_t end = std::min(dirs.find(':', start), dirs.size());
+        const std::string dir = end > start ? dirs.substr(start, end - start) : ".";
+        std::string candidate = dir + "/" + program;
+        if (::access(candidate.c_str(), X_OK) == 0 && fs::is_regular_file(candidate)) return candidate;
+        start = end + 1;
+    }
+    return "";
+}
+
+int write_worksheets(const BulkSheets& bulk, const Common& common) {
+    // "homework/" names the directory "homework": the staging directory goes beside it.
+    fs::path out = fs::path(bulk.out).lexically_normal();
+    if (out.filename().empty() && out.has_parent_path() && out != out.root_path()) out = out.parent_path();
+    check_out_dir(out, bulk.force);
+    const bool latex = bulk.format == SheetFormat::Latex;
+    const std::string pdflatex = latex ? find_on_path("pdflatex") : "";
+    if (latex && pdflatex.empty())
+        std::cerr << "bnstep: pdflatex is not on PATH: writing the .tex files only (Debian: apt install "
+                     "texlive-latex-base)\n";
+    const std::string ext = latex ? ".tex" : ".md";
+    const std::vector<std::string> stems = file_stems(bulk);
+    Staging staging(out);
+    PrintOptions opt = common.print();
+    opt.style.color = false;
+    const QuizOptions quiz;  // the tolerance answers.csv gives: the quiz's own
+    std::string answers = csv_line({"variant", "student", "blank", "asked", "answer", "tolerance", "scale"});
+    for (std::size_t k = 0; k < bulk.picks.size(); ++k) {
+        const VariantPick& p = bulk.picks[k];
+        LessonOptions o = common.lesson_options();
+        o.variant = p.variant;
+        o.student = p.student;
+        const Graph g = load_lesson(bulk.lesson, builtin_ops(), o);
+        note_lesson(g);
+        const Trace t = run_for_display(g);
+        for (const bool key : {false, true}) {
+            const std::string name = stems[k] + (key ? "-key" : "-sheet") + ext;
+            staging.write(name, worksheet(t, bulk.format, key, opt));
+            if (!pdflatex.empty()) run_pdflatex(pdflatex, staging.dir(), name);
+        }
+        const std::vector<SheetBlank> blanks = worksheet_blanks(t, opt);
+        for (std::size_t b = 0; b < blanks.size(); ++b)
+            answers += csv_line({std::to_string(p.variant), p.student, std::to_string(b + 1), blanks[b].asked,
+                                 fmt::format("{}", blanks[b].answer), fmt::format("{}", quiz.tolerance),
+                                 fmt::format("{}", blanks[b].scale)});
+    }
+    staging.write("answers.csv", answers);
+    staging.move_to(out);
+    std::cout << fmt::format("wrote {} sheet{} and {} answer key{}{} and answers.csv to {}\n", bulk.picks.size(),
+                             bulk.picks.size() == 1 ? "" : "s", bulk.picks.size(), bulk.picks.size() == 1 ? "" : "s",
+                             pdflatex.empty() ? "" : " (each also as PDF)", visible(out.string()));
+    return kOk;
+}
+
+}  // namespace bnstep::cli
