@@ -163,5 +163,5 @@ TEST_CASE("quiz --grade: bad class files are one line, exit 2, and no scores fil
     CHECK(contains(r.err, "missing.csv: cannot read the file"));
     const RunResult o = run_bnstep({"quiz", "-o", scores.string()});
     CHECK(o.exit_code == 2);
-    CHECK(contains(o.err, "--output writes the scores of --grade: give --grade FILE too"));
+    CHECK(contains(o.err, "-o writes the scores of --grade or the file of --export: give one of them too"));
 }

@@ -40,7 +40,7 @@ int export_quiz(const Common& common, const std::string& lesson, const QuizOptio
     if (!r.students.empty())
         picks = read_roster(r.students);
     else if (r.variants.empty())
-        picks.push_back({common.variant, common.student, {}});
+        picks.push_back({common.lesson_options().variant, common.student, {}});  // --student's own variant
     else
         picks = parse_variant_list(r.variants);
     ExportedQuiz quiz;

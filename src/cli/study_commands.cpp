@@ -43,8 +43,13 @@ int quiz(const QuizArgs& a) {
     QuizOptions options = a.options;
     for (const auto& k : a.kinds) options.kinds.push_back(kind_named(k));
     if (!a.grade.empty()) return grade_class(a.lesson, a.grade, a.output, options, a.node, a.common);
-    if (!a.output.empty() && a.exported.format.empty())
-        throw UsageError("-o writes the scores of --grade or the file of --export: give one of them too");
+    if (a.exported.format.empty()) {
+        if (!a.exported.variants.empty() || !a.exported.students.empty())
+            throw UsageError(fmt::format("{} goes with --export FORMAT (gift, moodle-xml or qti)",
+                                         a.exported.variants.empty() ? "--students" : "--variants"));
+        if (!a.output.empty())
+            throw UsageError("-o writes the scores of --grade or the file of --export: give one of them too");
+    }
     const Graph g = a.common.load(a.lesson);
     if (!a.node.empty()) options.node = find_node(g, a.node);
     if (!a.exported.format.empty()) {
@@ -53,9 +58,6 @@ int quiz(const QuizArgs& a) {
         request.output = a.output;
         return export_quiz(a.common, a.lesson, options, request);
     }
-    if (!a.exported.variants.empty() || !a.exported.students.empty())
-        throw UsageError(fmt::format("{} goes with --export FORMAT (gift, moodle-xml or qti)",
-                                     a.exported.variants.empty() ? "--students" : "--variants"));
     // Answers not typed at a terminal are read whole first, with a bound, so
     // that an endless input (/dev/zero) cannot grow a line without end.
     const bool typed = a.answers.empty() && ::isatty(STDIN_FILENO);
