@@ -374,7 +374,7 @@ TEST_CASE("quiz export: a hostile lesson and student name give files both parser
     }
 }
 
-TEST_CASE("quiz export: two variants' exports differ; a variant's export is the same every time") {
+TEST_CASE("quiz export: two variants' exports differ, and a variant's export is the same every time") {
     ExportScratch scratch("variants");
     const std::string one = scratch / "one.gift", two = scratch / "two.gift", again = scratch / "again.gift";
     export_ok({"quiz", "batchnorm", "--export", "gift", "--variant", "1", "-o", one});

@@ -273,7 +273,7 @@ TEST_CASE("worksheet --format latex --variants: a PDF of each sheet and key with
           worksheet(bulk_trace("batchnorm", 2), SheetFormat::Latex, true, PrintOptions{}));
 }
 
-TEST_CASE("worksheet in bulk: pdflatex run without shell escape; when it fails, nothing is written") {
+TEST_CASE("worksheet in bulk: pdflatex runs without shell escape, and when it fails nothing is written") {
     TempDir tmp;
     const fs::path bin = tmp.path() / "bin", calls = tmp.path() / "calls.txt";
     fs::create_directories(bin);
