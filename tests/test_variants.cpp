@@ -149,6 +149,11 @@ TEST_CASE("variants: each malformed key is a one-line error at its JSON location
          "t.json: /leaves/0/variant: the grid from 0.1 to 0.15 with 1 decimal has 1 point; expected at least 2"},
         {neg_lesson(R"(, "variant": {"low": 0, "high": 1, "decimals": 0, "nonzero": true})"),
          "has 1 point other than 0; expected at least 2"},
+        {neg_lesson(R"(, "variant": {"low": -100, "high": 100, "decimals": 2})"),
+         "t.json: /leaves/0/variant: the grid from -100 to 100 with 2 decimals draws numbers of more than 4 "
+         "significant digits"},
+        {neg_lesson(R"(, "variant": {"choices": [1, 0.12345]})"),
+         "t.json: /leaves/0/variant/choices/1: 0.12345 has more than 4 significant digits"},
         {neg_lesson(R"(, "variant": {"choices": []})"),
          "t.json: /leaves/0/variant/choices: expected at least one number"},
         {neg_lesson(R"(, "variant": {"choices": [0], "nonzero": true})"), "nonzero leaves no choice"},
@@ -345,4 +350,19 @@ TEST_CASE("variants: the ops' degenerate cases, worked by hand") {
     CHECK(degenerate("sqrt", {&v, &eps}, Attrs{}) ==
           "a variance v[0] = 5e-05 of at most 10 * eps = 0.0001 under the square root");
     CHECK(degenerate("sqrt", {&v}, Attrs{}).empty());  // no eps: not a staged variance
+}
+
+TEST_CASE("variants: a default grid gives up decimals before it gives numbers of more than 4 digits") {
+    // 150.25 with 2 decimals would draw up to 15025 hundredths (5 digits): the default takes 1 decimal.
+    const std::string text = var_lesson(
+        R"({"name": "x", "kind": "input", "shape": [2, 2], "values": [[150.25, -20.5], [3, 1]]})",
+        R"({"name": "y", "op": "neg", "inputs": ["x"]})", R"({"node": "y", "upstream": {"fill": 1}})", "");
+    for (std::uint64_t variant = 1; variant <= 20; ++variant) {
+        const Graph g = var_load(text, variant);
+        for (double x : g.nodes[0].value.data()) {
+            CAPTURE(x);
+            CHECK(std::round(x * 10) / 10 == x);
+            CHECK(std::fabs(x) <= 999.9);  // at most 4 significant digits
+        }
+    }
 }

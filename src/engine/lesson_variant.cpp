@@ -3,6 +3,7 @@
 // and the lesson-level "variant" object (require, description, notes, allow).
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "bnstep/variant.hpp"
@@ -14,6 +15,10 @@ namespace {
 constexpr double kPowers[] = {1.0, 10.0, 100.0};
 // Grid ends beyond this are refused: k = x * 10^d stays exact in a double.
 constexpr double kLargestEnd = 1e12;
+// A drawn number has at most this many significant digits, so that bnstep's
+// default precision prints it exactly and a student copies it without rounding.
+constexpr int kHandDigits = 4;
+constexpr long long kLargestHandGridEnd = 9999;  // 10^kHandDigits - 1
 
 // The first grid integer k with k / 10^d >= x (up = true), or the last with k / 10^d <= x.
 long long grid_end(double x, int d, bool up) {
@@ -38,6 +43,13 @@ int decimals_of(double x) {
     return 2;
 }
 
+// Every number of the grid prints exactly at kHandDigits significant digits.
+bool fits_hand_digits(const LeafVariant& v) {
+    return std::max(std::llabs(v.low), std::llabs(v.high)) <= kLargestHandGridEnd;
+}
+
+bool fits_hand_digits(double x) { return std::stod(fmt::format("{:.{}g}", x, kHandDigits)) == x; }
+
 LeafVariant grid(double low, double high, int d, bool outward, const std::string& where) {
     LeafVariant v;
     v.kind = LeafVariant::Kind::Grid;
@@ -58,9 +70,9 @@ LeafVariant random_default(const json& spec, const std::string& where) {
     if (std::fabs(low) > kLargestEnd || std::fabs(high) > kLargestEnd) return {};
     for (int d = first; d <= 2; ++d) {
         LeafVariant v = grid(low, high, d, false, where);
-        if (grid_points(v) >= 2) return v;
+        if (grid_points(v) >= 2) return fits_hand_digits(v) ? v : LeafVariant{};
     }
-    return {};  // too narrow for hand-friendly numbers: kept as written
+    return {};  // too narrow (or too wide) for hand-friendly numbers: kept as written
 }
 
 // The default of an input or param given by values or fill: between its
@@ -71,7 +83,11 @@ LeafVariant values_default(const Tensor& written, const std::string& where) {
     if (*lo == *hi || std::fabs(*lo) > kLargestEnd || std::fabs(*hi) > kLargestEnd) return {};
     int d = 0;
     for (double x : written.data()) d = std::max(d, decimals_of(x));
-    return grid(*lo, *hi, d, true, where);
+    for (; d >= 0; --d) {  // fewer decimals for a wide range, so that every number fits the digits
+        LeafVariant v = grid(*lo, *hi, d, true, where);
+        if (fits_hand_digits(v)) return grid_points(v) >= 2 ? v : LeafVariant{};
+    }
+    return {};
 }
 
 LeafVariant read_explicit(const Reader& r, const json& spec, const std::string& where) {
@@ -99,6 +115,11 @@ LeafVariant read_explicit(const Reader& r, const json& spec, const std::string& 
         if (choices->empty()) r.fail(at(where, "choices"), "expected at least one number");
         for (std::size_t i = 0; i < choices->size(); ++i) {
             const double c = r.number((*choices)[i], at(at(where, "choices"), i));
+            if (!fits_hand_digits(c))
+                r.fail(at(at(where, "choices"), i),
+                       fmt::format("{} has more than {} significant digits: a student could not copy it exactly "
+                                   "from bnstep's output",
+                                   c, kHandDigits));
             if (!(v.nonzero && c == 0.0)) v.choices.push_back(c);
         }
         if (v.choices.empty()) r.fail(at(where, "choices"), "nonzero leaves no choice: every choice is 0");
@@ -122,6 +143,11 @@ LeafVariant read_explicit(const Reader& r, const json& spec, const std::string& 
         r.fail(where, fmt::format("the grid from {} to {} with {} decimal{} has {} point{}{}; expected at least 2", low,
                                   high, d, d == 1 ? "" : "s", std::max(0LL, grid_points(g)),
                                   grid_points(g) == 1 ? "" : "s", g.nonzero ? " other than 0" : ""));
+    if (!fits_hand_digits(g))
+        r.fail(where, fmt::format("the grid from {} to {} with {} decimal{} draws numbers of more than {} significant "
+                                  "digits, which a student could not copy exactly from bnstep's output: narrow the "
+                                  "range or give fewer decimals",
+                                  low, high, d, d == 1 ? "" : "s", kHandDigits));
     return g;
 }
 
