@@ -194,11 +194,12 @@ void check_lesson_variants(const std::string& name) {
             std::string text = g.description;
             for (const Node& n : g.nodes) text += "\n" + n.note;
             for (double q : quoted_numbers(text))
-                CHECK_MESSAGE(!redrawn_written.count(q), where << ": the text quotes " << q
-                                                               << ", a value as written that the variant redraws");
+                CHECK_MESSAGE(!redrawn_written.count(q),
+                              where << ": the text quotes " << q << ", a value as written that the variant redraws");
         }
     }
-    for (const std::string& leaf : redrawn) CHECK_MESSAGE(changed.count(leaf), name << ": " << leaf << " never redrawn");
+    for (const std::string& leaf : redrawn)
+        CHECK_MESSAGE(changed.count(leaf), name << ": " << leaf << " never redrawn");
 }
 
 std::set<std::string>& listed_lessons() {
@@ -211,7 +212,7 @@ bool list_lesson(const char* name) { return listed_lessons().insert(name).second
 // One test case per lesson, so that ctest runs them side by side.
 }  // namespace
 
-#define VARIANT_LESSON(lesson)                                                       \
+#define VARIANT_LESSON(lesson)                                                         \
     static const bool DOCTEST_ANONYMOUS(variant_lesson_listed_) = list_lesson(lesson); \
     TEST_CASE("variants: 1000 of lesson " lesson " are sound") { check_lesson_variants(lesson); }
 

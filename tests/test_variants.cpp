@@ -354,9 +354,9 @@ TEST_CASE("variants: the ops' degenerate cases, worked by hand") {
 
 TEST_CASE("variants: a default grid gives up decimals before it gives numbers of more than 4 digits") {
     // 150.25 with 2 decimals would draw up to 15025 hundredths (5 digits): the default takes 1 decimal.
-    const std::string text = var_lesson(
-        R"({"name": "x", "kind": "input", "shape": [2, 2], "values": [[150.25, -20.5], [3, 1]]})",
-        R"({"name": "y", "op": "neg", "inputs": ["x"]})", R"({"node": "y", "upstream": {"fill": 1}})", "");
+    const std::string text =
+        var_lesson(R"({"name": "x", "kind": "input", "shape": [2, 2], "values": [[150.25, -20.5], [3, 1]]})",
+                   R"({"name": "y", "op": "neg", "inputs": ["x"]})", R"({"node": "y", "upstream": {"fill": 1}})", "");
     for (std::uint64_t variant = 1; variant <= 20; ++variant) {
         const Graph g = var_load(text, variant);
         for (double x : g.nodes[0].value.data()) {

@@ -142,7 +142,9 @@ std::function<int()> quiz_command(CLI::App& cmd) {
                                  "score a class: a CSV of a row per student (name or variant, then an answer per "
                                  "question); writes a CSV of scores")
                       ->type_name(kFileType);
-    cmd.add_option("--output,-o", a->output, "the file to write: the scores of --grade (default: standard output) or the questions of --export (replaced whole)")
+    cmd.add_option(
+           "--output,-o", a->output,
+           "the file to write: the scores of --grade (default: standard output) or the questions of --export (replaced whole)")
         ->type_name(kFileType);
     add_common(cmd, a->common, {"text", "json"});
     add_lesson_options(cmd, a->common, true);

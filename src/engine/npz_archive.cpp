@@ -22,27 +22,6 @@ namespace {
 // What np.savez writes for no arrays: an end of central directory alone.
 constexpr std::string_view kEmptyZip("PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 22);
 
-// The archive, discarded (never written back) unless close() writes it.
-class NpzArchive {
-public:
-    NpzArchive(const ZipLibrary& z, zip_t* archive) : z_(z), archive_(archive) {}
-    ~NpzArchive() {
-        if (archive_ != nullptr) z_.discard(archive_);
-    }
-    NpzArchive(const NpzArchive&) = delete;
-    NpzArchive& operator=(const NpzArchive&) = delete;
-    zip_t* get() const { return archive_; }
-    bool close() {
-        if (z_.close(archive_) != 0) return false;
-        archive_ = nullptr;
-        return true;
-    }
-
-private:
-    const ZipLibrary& z_;
-    zip_t* archive_;
-};
-
 class NpzMemberFile {
 public:
     NpzMemberFile(const ZipLibrary& z, zip_file_t* file) : z_(z), file_(file) {}
@@ -218,7 +197,7 @@ std::vector<NamedTensor> read_npz_arrays(const std::string& bytes, const std::st
     if (const std::uint64_t declared = npz_declared_members(bytes); declared > limits.members)
         npz_fail(where, fmt::format("{} members, above the limit of {} arrays in one file", declared, limits.members));
     const ZipLibrary& z = zip_library(path, "reading");
-    const NpzArchive archive(z, npz_open(z, bytes, where));
+    const ZipArchive archive(z, npz_open(z, bytes, where));
     std::vector<NamedTensor> arrays;
     for (const NpzEntry& e : npz_entries(z, archive.get(), where, limits)) {
         const std::string member = npz_member_bytes(z, archive.get(), e);
@@ -244,7 +223,7 @@ void write_npz_file(const std::string& path, const std::vector<NamedTensor>& arr
         z.error_fini(&error);
         npz_fail(where, fmt::format("cannot write the file: {}", text));
     }
-    NpzArchive archive(z, opened);
+    ZipArchive archive(z, opened);
     for (std::size_t k = 0; k < arrays.size(); ++k) {
         zip_source_t* source = z.source_buffer(opened, members[k].data(), members[k].size(), 0);
         if (source == nullptr) npz_write_failed(z, opened, where);

@@ -76,27 +76,6 @@ private:
     bool kept_ = false;
 };
 
-// The archive, discarded (never written) unless close() writes it.
-class OutputArchive {
-public:
-    OutputArchive(const ZipLibrary& z, zip_t* archive) : z_(z), archive_(archive) {}
-    ~OutputArchive() {
-        if (archive_ != nullptr) z_.discard(archive_);
-    }
-    OutputArchive(const OutputArchive&) = delete;
-    OutputArchive& operator=(const OutputArchive&) = delete;
-    zip_t* get() const { return archive_; }
-    bool close() {
-        if (z_.close(archive_) != 0) return false;
-        archive_ = nullptr;
-        return true;
-    }
-
-private:
-    const ZipLibrary& z_;
-    zip_t* archive_;
-};
-
 }  // namespace
 
 void write_file_atomically(const std::string& path, std::string_view bytes) {
@@ -120,7 +99,7 @@ void write_zip_atomically(const std::string& path, const std::vector<ZipMember>&
         z.error_fini(&error);
         output_failed(path, visible(text));
     }
-    OutputArchive archive(z, opened);
+    ZipArchive archive(z, opened);
     const auto failed = [&] { output_failed(path, visible(z.strerror(opened))); };
     for (const ZipMember& m : members) {
         // libzip reads the buffer when the archive is closed: `members` outlives that.

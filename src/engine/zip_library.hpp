@@ -38,4 +38,25 @@ struct ZipLibrary {
 // the next call tries again. `action` is "reading" or "writing".
 const ZipLibrary& zip_library(const std::string& path, const char* action);
 
+// An archive open for writing, discarded (never written) unless close() writes it.
+class ZipArchive {
+public:
+    ZipArchive(const ZipLibrary& z, zip_t* archive) : z_(z), archive_(archive) {}
+    ~ZipArchive() {
+        if (archive_ != nullptr) z_.discard(archive_);
+    }
+    ZipArchive(const ZipArchive&) = delete;
+    ZipArchive& operator=(const ZipArchive&) = delete;
+    zip_t* get() const { return archive_; }
+    bool close() {
+        if (z_.close(archive_) != 0) return false;
+        archive_ = nullptr;
+        return true;
+    }
+
+private:
+    const ZipLibrary& z_;
+    zip_t* archive_;
+};
+
 }  // namespace bnstep
