@@ -36,10 +36,11 @@ std::string rules_error(const std::string& text, std::uint64_t variant) {
     return "";
 }
 
-// y = a - c: c fixed at [2, 2]; a as written [2, 1] (so y[0] = 0 by coincidence) with `a_variant`.
-std::string sub_lesson(const std::string& a_variant) {
+// y = a - c: c fixed at [2, 2]; a as written `a_values` ([2, 1]: y[0] = 0 by coincidence) with `a_variant`.
+std::string sub_lesson(const std::string& a_variant, const std::string& a_values = "[2, 1]") {
     return R"({"title": "t", "leaves": [
-        {"name": "a", "kind": "input", "shape": [2], "values": [2, 1], "variant": )" +
+        {"name": "a", "kind": "input", "shape": [2], "values": )" +
+           a_values + R"(, "variant": )" +
            a_variant + R"(},
         {"name": "c", "kind": "const", "shape": [2], "values": [2, 2]}],
       "nodes": [{"name": "y", "op": "sub", "inputs": ["a", "c"]}],
@@ -78,8 +79,8 @@ TEST_CASE("variant rules: batchnorm --variant 14 no longer has dbeta[1] = 0 by c
 }
 
 TEST_CASE("variant rules: a 0 is structural only when the lesson as written and the reference draw both have it") {
-    // a always [2, 2]: y = 0 in every draw, the reference's too: structural, accepted.
-    const std::string always = sub_lesson(R"({"choices": [2]})");
+    // a always [2, 2]: y = 0 as written, in every draw and in the reference: structural, accepted.
+    const std::string always = sub_lesson(R"({"choices": [2]})", "[2, 2]");
     const Graph written_always = rules_load(always, 0);
     CHECK(!variant_problem(with_a(written_always, {2, 2}), &written_always));
     CHECK(rules_error(always, 5).empty());
