@@ -70,8 +70,9 @@ TEST_CASE("variant export: a malformed recorded variant is a one-line error") {
     write_variant_file(s / "bad.json", R"({"variant": "5x", "dx": [1]})");
     const auto r = run_bnstep({"compare", "batchnorm", s / "bad.json"});
     CHECK(r.exit_code == 2);
-    CHECK(contains(r.err, "bad.json: \"variant\": the variant the file was exported for, a string of digits from 0 "
-                          "to 2^64 - 1, was expected, got \"5x\""));
+    CHECK(contains(r.err,
+                   "bad.json: \"variant\": the variant the file was exported for, a string of digits from 0 "
+                   "to 2^64 - 1, was expected, got \"5x\""));
     write_variant_file(s / "str.json", R"({"dx": "5"})");
     CHECK(contains(run_bnstep({"compare", "batchnorm", s / "str.json"}).err, "got a string"));
 }
@@ -101,7 +102,7 @@ TEST_CASE("variant export: compare carries the variant and says when the file is
     std::string note = run_bnstep({"compare", "batchnorm", s / "ada.json"}).out;
     for (std::size_t at = note.find("\n    "); at != std::string::npos; at = note.find("\n    "))
         note.replace(at, 5, " ");  // the line wrapped at 80 columns
-    CHECK(contains(note,
-                   "the file was exported for variant " + std::to_string(bnstep::student_variant("ada lovelace")) +
-                       " (student ada lovelace): run compare with --student 'ada lovelace'\n"));
+    CHECK(contains(note, "the file was exported for variant " +
+                             std::to_string(bnstep::student_variant("ada lovelace")) +
+                             " (student ada lovelace): run compare with --student 'ada lovelace'\n"));
 }

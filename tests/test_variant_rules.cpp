@@ -40,8 +40,7 @@ std::string rules_error(const std::string& text, std::uint64_t variant) {
 std::string sub_lesson(const std::string& a_variant, const std::string& a_values = "[2, 1]") {
     return R"({"title": "t", "leaves": [
         {"name": "a", "kind": "input", "shape": [2], "values": )" +
-           a_values + R"(, "variant": )" +
-           a_variant + R"(},
+           a_values + R"(, "variant": )" + a_variant + R"(},
         {"name": "c", "kind": "const", "shape": [2], "values": [2, 2]}],
       "nodes": [{"name": "y", "op": "sub", "inputs": ["a", "c"]}],
       "output": {"node": "y", "upstream": {"values": [1, 1]}}})";
@@ -128,7 +127,8 @@ TEST_CASE("variant rules: the upstream gradient's default grid leaves out 0") {
         CHECK((seven.seed[r * 3] != 0.0 || seven.seed[r * 3 + 1] != 0.0 || seven.seed[r * 3 + 2] != 0.0));
     }
     // An upstream with its own "variant" key draws 0 when the key allows it.
-    const std::string own = R"({"title": "t", "leaves": [{"name": "x", "kind": "input", "shape": [4], "values": [1, 2, 3, 4]}],
+    const std::string own =
+        R"({"title": "t", "leaves": [{"name": "x", "kind": "input", "shape": [4], "values": [1, 2, 3, 4]}],
       "nodes": [{"name": "y", "op": "neg", "inputs": ["x"]}],
       "output": {"node": "y", "upstream": {"values": [1, 2, 1, 2], "variant": {"choices": [0, 1, 2]}}}})";
     bool zero = false;

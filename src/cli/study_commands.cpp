@@ -81,7 +81,8 @@ int quiz(const QuizArgs& a) {
 // The command that makes a picture, for the comment at its top.
 std::string picture_command(const std::string& lesson, const Graph& g, const std::string& format,
                             const PictureOptions& o, const std::string& highlight) {
-    std::string c = fmt::format("bnstep graph {} --format {}{}", lesson, format, variant_arguments(g.variant, g.student));
+    std::string c =
+        fmt::format("bnstep graph {} --format {}{}", lesson, format, variant_arguments(g.variant, g.student));
     if (o.backward) c += " --backward";
     if (o.values) c += " --values";
     if (!highlight.empty()) c += " --highlight " + highlight;

@@ -75,7 +75,8 @@ void write_arrays(const std::string& path, ArrayFormat format, const std::vector
     check_array_names(arrays, visible(path) + ": ");
     switch (format) {
         case ArrayFormat::Npz: return write_npz_file(path, arrays);
-        case ArrayFormat::Json: return write_array_file_bytes(path, json_array_text(arrays, visible(path) + ": ", label));
+        case ArrayFormat::Json:
+            return write_array_file_bytes(path, json_array_text(arrays, visible(path) + ": ", label));
         case ArrayFormat::Npy:
             if (arrays.size() != 1)
                 throw DataError(fmt::format("{}: a .npy file holds one array, not {} (write .npz instead)",

@@ -109,9 +109,10 @@ public:
 
 private:
     VariantProblem problem(std::size_t i, const std::string& element) const {
-        return {"cancellation", t_.graph->nodes[i].location,
-                fmt::format("avoids {} = 0 by cancellation (not 0 in both the lesson as written and the reference draw)",
-                            element)};
+        return {
+            "cancellation", t_.graph->nodes[i].location,
+            fmt::format("avoids {} = 0 by cancellation (not 0 in both the lesson as written and the reference draw)",
+                        element)};
     }
 
     const Trace& t_;
@@ -177,10 +178,10 @@ std::optional<VariantProblem> contradictory_require(const Graph& g) {
                                        ((t1 == "all_below" || t1 == "some_below") && t2 == "all_above" && x1 <= x2) ||
                                        ((t2 == "all_below" || t2 == "some_below") && t1 == "all_above" && x2 <= x1);
                     if (clash)
-                        return VariantProblem{"require", later.where,
-                                              fmt::format("'{}' {} {} contradicts {} {}{}: no tensor keeps both",
-                                                          later.node, t2, x2, t1, x1,
-                                                          j == i ? "" : " at " + earlier.where)};
+                        return VariantProblem{
+                            "require", later.where,
+                            fmt::format("'{}' {} {} contradicts {} {}{}: no tensor keeps both", later.node, t2, x2, t1,
+                                        x1, j == i ? "" : " at " + earlier.where)};
                 }
         }
     }

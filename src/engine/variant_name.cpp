@@ -52,9 +52,8 @@ std::string shell_word(std::string_view word) {
 }
 
 std::string variant_arguments(std::uint64_t variant, std::string_view student) {
-    const bool one_line = std::none_of(student.begin(), student.end(), [](char c) {
-        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-    });
+    const bool one_line = std::none_of(student.begin(), student.end(),
+                                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
     // The student's name picks the variant unless a roster gave it another way (an ID, a number).
     if (!student.empty() && one_line && student_variant(student) == variant) return " --student " + shell_word(student);
     return variant != 0 ? fmt::format(" --variant {}", variant) : "";
