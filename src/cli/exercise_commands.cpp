@@ -7,6 +7,8 @@
 #include "bnstep/array_file.hpp"
 #include "bnstep/compare.hpp"
 #include "bnstep/error.hpp"
+#include "bnstep/print.hpp"
+#include "bnstep/variant.hpp"
 #include "common.hpp"
 #include "guard.hpp"
 
@@ -59,14 +61,16 @@ int export_lesson(ExportArgs& a) {
         arrays.push_back({r.name, *r.tensor});
         listed.push_back(fmt::format("{} {}", r.name, shape_str(r.tensor->shape())));
     }
+    ArrayFileVariant label;
+    if (g.variant != 0 || !g.student.empty()) label = {g.variant, g.student};
     if (a.output.empty() || a.output == "-") {
-        std::cout << arrays_json(arrays);
+        std::cout << arrays_json(arrays, label);
         return kOk;
     }
-    write_arrays(a.output, format, arrays);
-    std::cout << wrap(
-        fmt::format("wrote {} arrays of lesson {} to {}: {}", arrays.size(), g.name, a.output, fmt::join(listed, ", ")),
-        80, "", "    ");
+    write_arrays(a.output, format, arrays, label);
+    std::cout << wrap(fmt::format("wrote {} arrays of lesson {}{} to {}: {}", arrays.size(), g.name, variant_suffix(g),
+                                  a.output, fmt::join(listed, ", ")),
+                      80, "", "    ");
     return kOk;
 }
 
@@ -83,6 +87,24 @@ std::function<int()> export_command(CLI::App& cmd) {
                  "dx ...): the answer key");
     add_lesson_options(cmd, a->common, false);
     return [a] { return export_lesson(*a); };
+}
+
+// When most compared tensors are wrong and the file was exported for another variant: the one line that says so.
+std::string variant_mismatch(const Graph& g, const CompareReport& r, const ArrayFileVariant& recorded) {
+    const std::uint64_t file_variant = recorded.variant.value_or(0);
+    if (!recorded.variant || (file_variant == g.variant && recorded.student == g.student)) return "";
+    std::size_t wrong = 0, compared = 0;
+    for (const TensorComparison& c : r.tensors) {
+        if (c.verdict == Verdict::Unknown) continue;
+        ++compared;
+        wrong += c.verdict != Verdict::Ok;
+    }
+    if (file_variant == g.variant || 2 * wrong <= compared) return "";
+    const std::string label = variant_label(file_variant, recorded.student);
+    const std::string args = variant_arguments(file_variant, recorded.student);
+    return fmt::format("the file was exported for {}: run compare with {}",
+                       label.empty() ? "the lesson as written" : label,
+                       args.empty() ? "no --variant or --student" : args.substr(1));
 }
 
 struct CompareArgs {
@@ -104,13 +126,15 @@ int compare_files(CompareArgs& a) {
         CompareOutcome o;
         o.file = file;
         try {
-            const std::vector<NamedTensor> arrays = read_arrays(file, limits);
+            ArrayFileVariant recorded;
+            const std::vector<NamedTensor> arrays = read_arrays(file, limits, &recorded);
             if (arrays.empty())
                 throw DataError(
                     fmt::format("{}: the file holds no arrays: save your gradients in it under the "
                                 "lesson's names (see bnstep export --with-answers)",
                                 file));
             o.report = compare_tensors(t, arrays, file, a.options);
+            o.note = variant_mismatch(g, *o.report, recorded);
         } catch (const DataError& e) {
             if (a.files.size() == 1) throw;
             report_error("error", e.what());

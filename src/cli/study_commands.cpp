@@ -79,9 +79,10 @@ int quiz(const QuizArgs& a) {
 }
 
 // The command that makes a picture, for the comment at its top.
-std::string picture_command(const std::string& lesson, const std::string& format, const PictureOptions& o,
-                            const std::string& highlight) {
-    std::string c = fmt::format("bnstep graph {} --format {}", lesson, format);
+std::string picture_command(const std::string& lesson, const Graph& g, const std::string& format,
+                            const PictureOptions& o, const std::string& highlight) {
+    std::string c =
+        fmt::format("bnstep graph {} --format {}{}", lesson, format, variant_arguments(g.variant, g.student));
     if (o.backward) c += " --backward";
     if (o.values) c += " --values";
     if (!highlight.empty()) c += " --highlight " + highlight;
@@ -241,7 +242,7 @@ int draw_graph(const GraphArgs& a) {
     PictureOptions o = a.picture;
     if (!a.highlight.empty()) o.highlight = find_node(g, a.highlight);
     o.num.precision = a.common.precision;
-    o.command = picture_command(a.lesson, a.common.format, o, a.highlight);
+    o.command = picture_command(a.lesson, g, a.common.format, o, a.highlight);
     const Trace t = run_for_display(g);
     std::cout << (a.common.format == "mermaid" ? graph_mermaid(t, o) : graph_dot(t, o));
     return kOk;

@@ -57,11 +57,11 @@ ArrayFormat array_format_of(const std::string& path) {
     throw DataError(fmt::format("{}: the name of an array file ends in .npz, .npy or .json", visible(path)));
 }
 
-std::vector<NamedTensor> read_arrays(const std::string& path, const ArrayLimits& limits) {
+std::vector<NamedTensor> read_arrays(const std::string& path, const ArrayLimits& limits, ArrayFileVariant* recorded) {
     const ArrayFormat format = array_format_of(path);
     const std::string bytes = read_array_file(path, limits);
     if (format == ArrayFormat::Npz) return read_npz_arrays(bytes, path, limits);
-    if (format == ArrayFormat::Json) return read_json_arrays(bytes, path, limits);
+    if (format == ArrayFormat::Json) return read_json_arrays(bytes, path, limits, recorded);
     const std::string name = std::filesystem::path(path).stem().string();
     if (const std::string problem = array_name_problem(name); !problem.empty())
         throw DataError(fmt::format("{}: the file's name gives no array name: {}", visible(path), problem));
@@ -70,11 +70,13 @@ std::vector<NamedTensor> read_arrays(const std::string& path, const ArrayLimits&
     return arrays;
 }
 
-void write_arrays(const std::string& path, ArrayFormat format, const std::vector<NamedTensor>& arrays) {
+void write_arrays(const std::string& path, ArrayFormat format, const std::vector<NamedTensor>& arrays,
+                  const ArrayFileVariant& label) {
     check_array_names(arrays, visible(path) + ": ");
     switch (format) {
         case ArrayFormat::Npz: return write_npz_file(path, arrays);
-        case ArrayFormat::Json: return write_array_file_bytes(path, json_array_text(arrays, visible(path) + ": "));
+        case ArrayFormat::Json:
+            return write_array_file_bytes(path, json_array_text(arrays, visible(path) + ": ", label));
         case ArrayFormat::Npy:
             if (arrays.size() != 1)
                 throw DataError(fmt::format("{}: a .npy file holds one array, not {} (write .npz instead)",

@@ -19,11 +19,13 @@ void check_array_names(const std::vector<NamedTensor>& arrays, const std::string
 
 // `bytes` is the whole file at `path`.
 std::vector<NamedTensor> read_npz_arrays(const std::string& bytes, const std::string& path, const ArrayLimits& limits);
-std::vector<NamedTensor> read_json_arrays(std::string_view text, const std::string& path, const ArrayLimits& limits);
+std::vector<NamedTensor> read_json_arrays(std::string_view text, const std::string& path, const ArrayLimits& limits,
+                                          ArrayFileVariant* recorded = nullptr);
 
 // The arrays' names have passed check_array_names; `where` starts each error message ("out.json: ") or is empty.
 void write_npz_file(const std::string& path, const std::vector<NamedTensor>& arrays);
-std::string json_array_text(const std::vector<NamedTensor>& arrays, const std::string& where);
+std::string json_array_text(const std::vector<NamedTensor>& arrays, const std::string& where,
+                            const ArrayFileVariant& label = {});
 
 // Creates or truncates `path` and writes `bytes`; DataError "<path>: cannot write the file: ...".
 void write_array_file_bytes(const std::string& path, std::string_view bytes);

@@ -3,6 +3,7 @@
 // nlohmann's SAX parser straight into the values (8 bytes a number, counted
 // against the limits as they come); written one array a line, every number
 // in the shortest text that reads back as the same double.
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -35,7 +36,7 @@ public:
     bool number_integer(std::int64_t v) { return number(static_cast<double>(v)); }
     bool number_unsigned(std::uint64_t v) { return number(static_cast<double>(v)); }
     bool number_float(double v, const std::string&) { return number(v); }
-    bool string(std::string&) { return wrong("a string"); }
+    bool string(std::string& s);
     bool binary(nlohmann::json::binary_t&) { return wrong("binary data"); }
     bool start_object(std::size_t) {
         if (!started_) return started_ = true;
@@ -53,6 +54,7 @@ public:
     }
 
     std::vector<NamedTensor>& arrays() { return arrays_; }
+    const ArrayFileVariant& recorded() const { return recorded_; }
     std::string syntax_error(std::string_view text) const {
         return malformed_json_message(text, path_, error_byte_, error_id_, error_);
     }
@@ -69,6 +71,7 @@ private:
     const ArrayLimits& limits_;
     bool started_ = false;
     std::vector<NamedTensor> arrays_;
+    ArrayFileVariant recorded_;
     std::set<std::string> names_;
     std::size_t total_values_ = 0;
     // The array being read: its key, values, the item count of each list open (outermost first), its rank (0
@@ -105,6 +108,24 @@ bool JsonArrayReader::key(std::string& k) {
     values_.clear();
     rank_ = 0;
     dims_known_.fill(false);
+    return true;
+}
+
+// A string is the file's "variant" (digits) or "student", never an array.
+bool JsonArrayReader::string(std::string& s) {
+    if (!started_ || !open_.empty() || (key_ != "variant" && key_ != "student")) return wrong("a string");
+    if (key_ == "student") {
+        recorded_.student = s;
+        return true;
+    }
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+        fail(json_array_location(key_, {}),
+             fmt::format("the variant the file was exported for, a string of digits from 0 to 2^64 - 1, was "
+                         "expected, got {}",
+                         nlohmann::json(s).dump()));
+    recorded_.variant = v;
     return true;
 }
 
@@ -214,15 +235,25 @@ struct JsonArrayWriter {
 
 }  // namespace
 
-std::vector<NamedTensor> read_json_arrays(std::string_view text, const std::string& path, const ArrayLimits& limits) {
+std::vector<NamedTensor> read_json_arrays(std::string_view text, const std::string& path, const ArrayLimits& limits,
+                                          ArrayFileVariant* recorded) {
     const std::string where = visible(path);
     JsonArrayReader reader(where, limits);
     if (!nlohmann::json::sax_parse(text.begin(), text.end(), &reader)) throw DataError(reader.syntax_error(text));
+    if (recorded) *recorded = reader.recorded();
     return std::move(reader.arrays());
 }
 
-std::string json_array_text(const std::vector<NamedTensor>& arrays, const std::string& where) {
+std::string json_array_text(const std::vector<NamedTensor>& arrays, const std::string& where,
+                            const ArrayFileVariant& label) {
     std::string out = "{";
+    const auto named = [&](std::string_view key) {
+        return std::any_of(arrays.begin(), arrays.end(), [&](const NamedTensor& a) { return a.name == key; });
+    };
+    if (label.variant && !named("variant")) out += fmt::format("\n  \"variant\": \"{}\"", *label.variant);
+    if (!label.student.empty() && !named("student"))
+        out += fmt::format("{}\n  \"student\": {}", out.size() > 1 ? "," : "", nlohmann::json(label.student).dump());
+    const bool labelled = out.size() > 1;
     for (const NamedTensor& a : arrays) {
         const Shape& shape = a.tensor.shape();
         for (std::size_t k = 0; k + 1 < shape.size(); ++k)
@@ -231,7 +262,7 @@ std::string json_array_text(const std::vector<NamedTensor>& arrays, const std::s
                     fmt::format("{}{}: shape {} cannot be written as JSON: an empty list does not say "
                                 "how long its rows would be (write .npz instead)",
                                 where, json_array_location(a.name, {}), shape_str(shape)));
-        out += &a == &arrays.front() ? "\n  " : ",\n  ";
+        out += &a == &arrays.front() && !labelled ? "\n  " : ",\n  ";
         out += nlohmann::json(a.name).dump();
         out += ": ";
         JsonArrayWriter w{out, a, where, {}, 0};
@@ -241,13 +272,13 @@ std::string json_array_text(const std::vector<NamedTensor>& arrays, const std::s
             w.axis(0);
         }
     }
-    out += arrays.empty() ? "}\n" : "\n}\n";
+    out += out.size() == 1 ? "}\n" : "\n}\n";
     return out;
 }
 
-std::string arrays_json(const std::vector<NamedTensor>& arrays) {
+std::string arrays_json(const std::vector<NamedTensor>& arrays, const ArrayFileVariant& label) {
     check_array_names(arrays, "");
-    return json_array_text(arrays, "");
+    return json_array_text(arrays, "", label);
 }
 
 }  // namespace bnstep

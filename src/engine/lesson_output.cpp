@@ -79,6 +79,9 @@ void read_output(LessonBuild& b) {
         const Tensor written = read_tensor(r, refit ? json{{"values", flat_numbers(up->at("values"))}} : *up,
                                            written_shape, "/output/upstream");
         g.seed_redraw = read_leaf_variant(r, *up, "/output/upstream", NodeKind::Input, written);
+        // By default an upstream element is never 0: a 0 there zeroes whole rows downstream and teaches nothing.
+        // (A default grid has at least 2 points, so at least 1 other than 0 remains.)
+        if (!up->contains("variant") && g.seed_redraw.kind == LeafVariant::Kind::Grid) g.seed_redraw.nonzero = true;
         if (refit && (options.variant == 0 || g.seed_redraw.kind == LeafVariant::Kind::Fixed))
             throw UsageError(
                 fmt::format("{}: the output '{}' is now {}, but its upstream gradient is given as literal "

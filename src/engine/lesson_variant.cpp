@@ -236,6 +236,10 @@ void read_variant_rules(LessonBuild& b) {
 // Under a variant: the leaves redrawn, then the lesson's words for a variant.
 void apply_variant(LessonBuild& b) {
     Graph& g = b.g;
+    // A require no variant can keep is the lesson's error, variant or not (resized literal values
+    // have no lesson as written to run).
+    if (!b.literal_resized)
+        if (const auto broken = written_breaks_require(g)) b.r.fail(broken->where, broken->what);
     if (g.variant == 0) return;
     // The lesson as written, with the same new shapes, exists unless literal values were resized.
     draw_variant(g, !b.literal_resized);

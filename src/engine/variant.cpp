@@ -34,10 +34,7 @@ Tensor draw_leaf(const LeafVariant& how, const Shape& shape, std::uint64_t seed)
     return t;
 }
 
-namespace {
-
-// The candidate of draw attempt `attempt`, from the lesson as written.
-Graph candidate(const Graph& written, std::uint64_t attempt) {
+Graph draw_candidate(const Graph& written, std::uint64_t attempt) {
     Graph g = written;
     for (Node& n : g.nodes)
         if (n.is_leaf() && n.redraw.kind != LeafVariant::Kind::Fixed)
@@ -47,16 +44,13 @@ Graph candidate(const Graph& written, std::uint64_t attempt) {
     return g;
 }
 
-}  // namespace
-
 void draw_variant(Graph& g, bool written_comparable) {
     const Graph written = g;
-    const Graph* reference = written_comparable ? &written : nullptr;
-    std::optional<Trace> written_trace;
+    ZeroReference reference(written_comparable ? &written : nullptr);
     // The draws, the cheap checks first.
     for (std::uint64_t attempt = 0; attempt < kMaxVariantDraws; ++attempt) {
-        Graph c = candidate(written, attempt);
-        if (!variant_problem(c, reference, written_trace, true)) {
+        Graph c = draw_candidate(written, attempt);
+        if (!variant_problem(c, reference, true)) {
             g = std::move(c);
             return;
         }
@@ -65,8 +59,8 @@ void draw_variant(Graph& g, bool written_comparable) {
     // How often each problem stopped a draw, and the first draw it stopped.
     std::map<std::tuple<std::string, std::string, std::string>, std::pair<std::size_t, std::uint64_t>> seen;
     for (std::uint64_t attempt = 0; attempt < kMaxVariantDraws; ++attempt) {
-        const Graph c = candidate(written, attempt);
-        const std::optional<VariantProblem> problem = variant_problem(c, reference, written_trace, false);
+        const Graph c = draw_candidate(written, attempt);
+        const std::optional<VariantProblem> problem = variant_problem(c, reference, false);
         if (!problem) throw InternalError("a variant's draw passed its checks only in the documented order");
         auto& entry = seen[{problem->where, problem->check, problem->what}];
         if (entry.first++ == 0) entry.second = attempt;

@@ -2,7 +2,7 @@
 // (docs/lesson-format.md, Variants): the forward pass runs, the lesson's
 // required properties hold, no op is degenerate, the full gradient check
 // meets no kink and passes, and no element is 0 by cancellation where the
-// lesson as written is not.
+// lesson as written and a reference draw are not.
 #include <algorithm>
 #include <cmath>
 
@@ -78,9 +78,7 @@ bool cancels(const Worked& w) { return w.scale > 0.0; }
 
 class Cancellations {
 public:
-    // `written`: the lesson as written, run only when a 0 needs it, once for all draws.
-    Cancellations(const Trace& settled, const Graph* written, std::optional<Trace>& written_trace)
-        : t_(settled), written_graph_(written), written_(written_trace) {}
+    Cancellations(const Trace& settled, ZeroReference& reference) : t_(settled), ref_(reference) {}
 
     std::optional<VariantProblem> find() const {
         const Graph& g = *t_.graph;
@@ -88,7 +86,8 @@ public:
             if (g.nodes[i].is_leaf()) continue;
             const Tensor& v = t_.nodes[i].value;
             for (std::size_t k = 0; k < v.size(); ++k)
-                if (v[k] == 0.0 && !written_zero(i, false, k) && cancels(worked_value(t_, i, v.unravel(k), num_)))
+                if (v[k] == 0.0 && !ref_.structural_zero(i, false, k, v.shape()) &&
+                    cancels(worked_value(t_, i, v.unravel(k), num_)))
                     return problem(i, fmt::format("{}{}", g.nodes[i].name, index_str(v.unravel(k))));
         }
         for (std::size_t i : t_.backward_order) {
@@ -96,7 +95,7 @@ public:
             const Tensor& grad = *t_.nodes[i].grad;
             const auto& received = t_.nodes[i].received;
             for (std::size_t k = 0; k < grad.size(); ++k) {
-                if (grad[k] != 0.0 || written_zero(i, true, k)) continue;
+                if (grad[k] != 0.0 || ref_.structural_zero(i, true, k, grad.shape())) continue;
                 const Index at = grad.unravel(k);
                 bool zero = received.size() > 1 && cancels(worked_accumulation(t_, i, at, num_));
                 for (const auto& [consumer, slot] : received)
@@ -109,35 +108,111 @@ public:
     }
 
 private:
-    bool written_zero(std::size_t i, bool gradient, std::size_t k) const {
-        if (!written_graph_) return false;
-        if (!written_) written_ = run_for_display(*written_graph_);
-        const NodeState& n = written_->nodes[i];
-        const Tensor* x = gradient ? (n.grad ? &*n.grad : nullptr) : &n.value;
-        return x && k < x->size() && x->shape() == (gradient ? *t_.nodes[i].grad : t_.nodes[i].value).shape() &&
-               (*x)[k] == 0.0;
-    }
-
     VariantProblem problem(std::size_t i, const std::string& element) const {
-        return {"cancellation", t_.graph->nodes[i].location,
-                fmt::format("avoids {} = 0 by cancellation (the lesson as written is not 0 there)", element)};
+        return {
+            "cancellation", t_.graph->nodes[i].location,
+            fmt::format("avoids {} = 0 by cancellation (not 0 in both the lesson as written and the reference draw)",
+                        element)};
     }
 
     const Trace& t_;
-    const Graph* written_graph_;
-    std::optional<Trace>& written_;
+    ZeroReference& ref_;
     NumFmt num_{17};
 };
 
-}  // namespace
-
-std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written) {
-    std::optional<Trace> written_trace;
-    return variant_problem(candidate, written, written_trace, false);
+// 0 at element k of node i's value (or gradient) in `t`, at the same shape.
+bool zero_in(const Trace& t, std::size_t i, bool gradient, std::size_t k, const Shape& shape) {
+    const NodeState& n = t.nodes[i];
+    const Tensor* x = gradient ? (n.grad ? &*n.grad : nullptr) : &n.value;
+    return x && x->shape() == shape && k < x->size() && (*x)[k] == 0.0;
 }
 
-std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written,
-                                              std::optional<Trace>& written_trace, bool cheap_first) {
+}  // namespace
+
+ZeroReference::ZeroReference(const Graph* written) : written_(written) {}
+
+// The reference draw: the first attempt of kReferenceVariant (another number when the
+// lesson is drawn as that very variant) whose forward pass runs and keeps the lesson's
+// require; none of the other checks, so that it is independent of what they reject.
+void ZeroReference::compute_reference() const {
+    Graph ref = *written_;
+    ref.variant = written_->variant == kReferenceVariant ? kReferenceVariant + 1 : kReferenceVariant;
+    for (std::uint64_t attempt = 0; attempt < kMaxVariantDraws; ++attempt) {
+        Graph c = draw_candidate(ref, attempt);
+        try {
+            const std::vector<Tensor> values = forward(c);
+            if (failed_require(c, values)) continue;
+        } catch (const Error&) {
+            continue;
+        }
+        reference_trace_ = run_for_display(c);
+        return;
+    }
+}
+
+bool ZeroReference::structural_zero(std::size_t i, bool gradient, std::size_t k, const Shape& shape) const {
+    if (!written_) return false;
+    if (!written_trace_) written_trace_ = run_for_display(*written_);
+    if (!zero_in(*written_trace_, i, gradient, k, shape)) return false;
+    if (!reference_done_) {
+        reference_done_ = true;
+        compute_reference();
+    }
+    return reference_trace_ && zero_in(*reference_trace_, i, gradient, k, shape);
+}
+
+namespace {
+
+// Two tests on one node that no tensor keeps: every element above a and below b <= a, or
+// some element above a (below b) while all are below b <= a (above a >= b).
+std::optional<VariantProblem> contradictory_require(const Graph& g) {
+    for (std::size_t i = 0; i < g.variant_rules.require.size(); ++i) {
+        const VariantRequire& later = g.variant_rules.require[i];
+        for (std::size_t j = 0; j <= i; ++j) {
+            const VariantRequire& earlier = g.variant_rules.require[j];
+            if (earlier.node != later.node) continue;
+            for (const auto& [t1, x1] : earlier.tests)
+                for (const auto& [t2, x2] : later.tests) {
+                    const bool clash = ((t1 == "all_above" || t1 == "some_above") && t2 == "all_below" && x1 >= x2) ||
+                                       ((t2 == "all_above" || t2 == "some_above") && t1 == "all_below" && x2 >= x1) ||
+                                       ((t1 == "all_below" || t1 == "some_below") && t2 == "all_above" && x1 <= x2) ||
+                                       ((t2 == "all_below" || t2 == "some_below") && t1 == "all_above" && x2 <= x1);
+                    if (clash)
+                        return VariantProblem{
+                            "require", later.where,
+                            fmt::format("'{}' {} {} contradicts {} {}{}: no tensor keeps both", later.node, t2, x2, t1,
+                                        x1, j == i ? "" : " at " + earlier.where)};
+                }
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<VariantProblem> written_breaks_require(const Graph& written) {
+    if (written.variant_rules.require.empty()) return std::nullopt;
+    if (auto p = contradictory_require(written)) return p;
+    std::vector<Tensor> values;
+    try {
+        values = forward(written);
+    } catch (const Error&) {
+        return std::nullopt;  // the run reports a forward pass that fails, with its own message
+    }
+    if (auto p = failed_require(written, values))
+        return VariantProblem{"require", p->where,
+                              fmt::format("the lesson as written breaks it: it does not keep {}; a variant keeps "
+                                          "only what the lesson as written has",
+                                          p->what.substr(std::string_view("keeps ").size()))};
+    return std::nullopt;
+}
+
+std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written) {
+    ZeroReference reference(written);
+    return variant_problem(candidate, reference, false);
+}
+
+std::optional<VariantProblem> variant_problem(const Graph& candidate, ZeroReference& reference, bool cheap_first) {
     std::vector<Tensor> values;
     try {
         values = forward(candidate);
@@ -151,7 +226,7 @@ std::optional<VariantProblem> variant_problem(const Graph& candidate, const Grap
         if (allowed(candidate, "cancellation")) return std::nullopt;
         Trace settled = t;
         round_off_zeros(settled);
-        return Cancellations(settled, written, written_trace).find();
+        return Cancellations(settled, reference).find();
     };
     if (cheap_first)
         if (auto p = cancellation()) return p;

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "bnstep/variant.hpp"
@@ -36,6 +38,25 @@ std::uint64_t variant_seed(std::uint64_t variant, std::uint64_t attempt, std::st
 std::string variant_label(std::uint64_t variant, std::string_view student) {
     if (!student.empty()) return fmt::format("variant {} (student {})", variant, student);
     return variant == 0 ? std::string() : fmt::format("variant {}", variant);
+}
+
+std::string shell_word(std::string_view word) {
+    const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               std::string_view("_.@+-").find(c) != std::string_view::npos;
+    });
+    if (plain) return std::string(word);
+    std::string quoted = "'";
+    for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
+
+std::string variant_arguments(std::uint64_t variant, std::string_view student) {
+    const bool one_line = std::none_of(student.begin(), student.end(),
+                                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+    // The student's name picks the variant unless a roster gave it another way (an ID, a number).
+    if (!student.empty() && one_line && student_variant(student) == variant) return " --student " + shell_word(student);
+    return variant != 0 ? fmt::format(" --variant {}", variant) : "";
 }
 
 }  // namespace bnstep

@@ -123,6 +123,7 @@ void one_file_text(std::ostream& os, const CompareOutcome& o, const PrintOptions
                       : s.bad(fmt::format("{} of {} tensors right, {} wrong{}.", ok, r.tensors.size(), wrong,
                                           unknown ? fmt::format(", {} unknown", unknown) : "")))
        << '\n';
+    if (!o.note.empty()) os << wrap(visible(o.note), width, "", "    ");
 }
 
 void compare_text(std::ostream& os, const std::vector<CompareOutcome>& outcomes, const PrintOptions& opt) {
@@ -151,6 +152,7 @@ void compare_text(std::ostream& os, const std::vector<CompareOutcome>& outcomes,
                                 c.cause ? c.cause->code : std::string(verdict_name(c.verdict)));
         }
         os << s.bad("wrong     ") << " " << line << '\n';
+        if (!o.note.empty()) os << "           " << visible(o.note) << '\n';
     }
 }
 
@@ -204,6 +206,8 @@ json compare_json(const std::vector<CompareOutcome>& outcomes) {
         }
         const CompareReport& r = *o.report;
         f["lesson"] = r.trace->graph->name;
+        add_variant_json(f, *r.trace->graph);
+        if (!o.note.empty()) f["note"] = o.note;
         f["result"] = r.passed() ? "ok" : "wrong";
         if (r.first_wrong) f["first_wrong"] = r.tensors[*r.first_wrong].name;
         for (const TensorComparison& c : r.tensors) f["tensors"].push_back(tensor_comparison_json(r, c));

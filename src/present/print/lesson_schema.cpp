@@ -143,7 +143,7 @@ constexpr const char* kFixedPart = R"json({
       }
     },
     "leaf_variant": {
-      "description": "How --variant N redraws this leaf (docs/lesson-format.md, Variants). \"fixed\": its written values in every variant. An object: each element k / 10^decimals for an integer k drawn uniformly with low <= k / 10^decimals <= high (at least 2 such points), or one of choices; nonzero: never 0. Absent: a random leaf redraws from its own range (normal: mean +- 2 std) with 1 or 2 decimals, an input or param given by values between its smallest and largest value with the decimals they use, a const given by values or fill and a fill are fixed.",
+      "description": "How --variant N redraws this leaf (docs/lesson-format.md, Variants). \"fixed\": its written values in every variant. An object: each element k / 10^decimals for an integer k drawn uniformly with low <= k / 10^decimals <= high (at least 2 such points), or one of choices; nonzero: never 0. Absent: a random leaf redraws from its own range (normal: mean +- 2 std) with 1 or 2 decimals, an input or param given by values between its smallest and largest value with the decimals they use, a const given by values or fill and a fill are fixed; the upstream gradient as an input, leaving out 0.",
       "oneOf": [
         {"const": "fixed"},
         {
@@ -171,7 +171,7 @@ constexpr const char* kFixedPart = R"json({
     "lesson_variant": {
       "type": "object",
       "additionalProperties": false,
-      "description": "What every variant of the lesson keeps (docs/lesson-format.md, Variants). A drawn variant is drawn again (at most 100 times) when the forward pass fails, a required property fails, an op is degenerate, the gradient check meets a kink or fails, or an element is 0 by cancellation where the lesson as written is not.",
+      "description": "What every variant of the lesson keeps (docs/lesson-format.md, Variants). A drawn variant is drawn again (at most 100 times) when the forward pass fails, a required property fails, an op is degenerate, the gradient check meets a kink or fails, or an element is 0 by cancellation where the lesson as written and a reference draw are not both 0.",
       "properties": {
         "require": {
           "type": "array",

@@ -294,25 +294,8 @@ void latex_preamble(Doc& doc) {
                  "\\begin{document}\n\n";
 }
 
-// A word as a POSIX shell reads it back: as it is when that is safe, else in single quotes.
-std::string sheet_shell_word(const std::string& word) {
-    const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
-               std::string_view("_.@+-").find(c) != std::string_view::npos;
-    });
-    if (plain) return word;
-    std::string quoted = "'";
-    for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return quoted + "'";
-}
-
 // The options that pick the lesson's variant, for the commands the sheet quotes.
-std::string variant_options(const Graph& g) {
-    // The student's name picks the variant unless a roster gave it another way (an ID, a number).
-    if (!g.student.empty() && student_variant(g.student) == g.variant)
-        return " --student " + sheet_shell_word(g.student);
-    return g.variant != 0 ? fmt::format(" --variant {}", g.variant) : "";
-}
+std::string variant_options(const Graph& g) { return variant_arguments(g.variant, g.student); }
 
 std::string render(const Trace& t, SheetFormat format, bool answers, const PrintOptions& options,
                    std::vector<SheetBlank>* blanks) {

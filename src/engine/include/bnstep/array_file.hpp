@@ -6,6 +6,8 @@
 // member or JSON key, and what was expected; limits are checked before any
 // allocation they guard.
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +19,15 @@ namespace bnstep {
 struct NamedTensor {
     std::string name;  // "dx": the member "dx.npy", the JSON key "dx", or a .npy file's stem
     Tensor tensor;
+};
+
+// The lesson variant a JSON array file was exported for: the keys "variant"
+// (a string of digits, so that it is never read as an array and stays exact
+// beyond 2^53) and "student" (a string), written only for a variant. An .npz
+// holds arrays only (docs/check-your-backward.md says why).
+struct ArrayFileVariant {
+    std::optional<std::uint64_t> variant;
+    std::string student;
 };
 
 struct ArrayLimits {
@@ -46,14 +57,18 @@ std::string npy_bytes(const Tensor& t);
 // A name is not empty, not "." or "..", and has no '/', '\' or control
 // character (an .npz member is NAME.npy). A JSON number reads as the nearest
 // double, as Python's float() makes it.
-std::vector<NamedTensor> read_arrays(const std::string& path, const ArrayLimits& limits = {});
+// A JSON file's "variant" and "student" go to `recorded` (when given), not to the arrays.
+std::vector<NamedTensor> read_arrays(const std::string& path, const ArrayLimits& limits = {},
+                                     ArrayFileVariant* recorded = nullptr);
 
 // Writes an .npz (members stored, like np.savez) or JSON file, replacing it; or
 // a .npy file of exactly one array (its name is the file's stem). The names
 // must be names as above, each once.
-void write_arrays(const std::string& path, ArrayFormat format, const std::vector<NamedTensor>& arrays);
+// A JSON file records `label` (what it has) first; an array of the same name keeps the key.
+void write_arrays(const std::string& path, ArrayFormat format, const std::vector<NamedTensor>& arrays,
+                  const ArrayFileVariant& label = {});
 // One line per array, keys in the given order. JSON has no NaN or infinity,
 // and an empty list no length for its rows: such arrays are a DataError.
-std::string arrays_json(const std::vector<NamedTensor>& arrays);
+std::string arrays_json(const std::vector<NamedTensor>& arrays, const ArrayFileVariant& label = {});
 
 }  // namespace bnstep

@@ -84,6 +84,7 @@ struct CompareOutcome {
     std::string file;
     std::optional<CompareReport> report;
     std::string error;
+    std::string note;  // "the file was exported for variant 5: run compare with --variant 5", or ""
 };
 
 CompareReport compare_tensors(const Trace& t, const std::vector<NamedTensor>& given, const std::string& file,

@@ -22,6 +22,14 @@ std::uint64_t student_variant(std::string_view name);
 // the lesson as written (variant 0 with no student).
 std::string variant_label(std::uint64_t variant, std::string_view student);
 
+// The options that pick a variant on a bnstep command line quoted in an output:
+// " --student ada" when the name gives the variant (quoted for a POSIX shell),
+// else " --variant 7" (also for a name with a control character, which would
+// break the line); "" for variant 0 with no student.
+std::string variant_arguments(std::uint64_t variant, std::string_view student);
+// A word as a POSIX shell reads it back: as it is when that is safe, else in single quotes.
+std::string shell_word(std::string_view word);
+
 // ", variant 7 (student ada)" to follow a lesson's name; "" for the lesson as written.
 std::string variant_suffix(const Graph& g);
 
@@ -50,19 +58,46 @@ inline constexpr std::uint64_t kMaxVariantDraws = 100;
 // What is wrong with a candidate variant, in the order the checks run: the
 // forward pass fails, a required property fails, an op says its inputs are
 // degenerate, the full gradient check meets a kink or fails, or an element
-// is 0 by cancellation where `written` (the lesson as written, when its
-// shapes are the candidate's) is not. Kinds a lesson allows are not checked.
+// is 0 by cancellation where it is not structural (ZeroReference below). Kinds a lesson allows are not checked.
 struct VariantProblem {
     std::string check;  // "forward", "require", "degenerate", "kink", "gradient", "cancellation"
     std::string where;  // JSON location: of the node, or of the require entry
     std::string what;   // "keeps 'conv' all_above 0", "avoids a zero-variance column 1 at 'bn'"
 };
+// Where a 0 is structural, not a cancellation to reject: 0 both in the lesson
+// as written (`written`, when its shapes are the candidate's; null: no 0 is
+// structural) and in a reference draw (the first attempt of kReferenceVariant
+// that runs forward and keeps the require, with no other check), so that a
+// coincidence of the written numbers is not exempt. Both traces are computed
+// when first needed and kept for the next draws of the same load.
+inline constexpr std::uint64_t kReferenceVariant = 0x9e3779b97f4a7c15ULL;
+class ZeroReference {
+public:
+    explicit ZeroReference(const Graph* written);
+    // 0 at element k of node i's value (gradient: its gradient) in both, at `shape`.
+    bool structural_zero(std::size_t i, bool gradient, std::size_t k, const Shape& shape) const;
+
+private:
+    void compute_reference() const;
+    const Graph* written_;
+    mutable std::optional<Trace> written_trace_;
+    mutable std::optional<Trace> reference_trace_;
+    mutable bool reference_done_ = false;
+};
+
 std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written);
-// The same, keeping the display trace of `written` in `written_trace` once it is needed (for the next draws).
+// The same with the structural zeros of `reference` (kept for the next draws).
 // `cheap_first`: the cancellation check before the gradient check, which costs more: the same verdict on
 // whether the candidate has a problem, but perhaps another problem named.
-std::optional<VariantProblem> variant_problem(const Graph& candidate, const Graph* written,
-                                              std::optional<Trace>& written_trace, bool cheap_first);
+std::optional<VariantProblem> variant_problem(const Graph& candidate, ZeroReference& reference, bool cheap_first);
+
+// A `require` of the lesson that no variant can keep, found when the lesson loads: two
+// tests on one node that contradict each other, or a test the lesson as written (its
+// forward pass) breaks. None when the lesson has no require or its forward pass fails.
+std::optional<VariantProblem> written_breaks_require(const Graph& written);
+
+// Candidate `attempt` of g.variant: every leaf not Fixed and the seed drawn from `written`.
+Graph draw_candidate(const Graph& written, std::uint64_t attempt);
 
 // Redraws `g` (the lesson as written, g.variant != 0) as its variant: every
 // leaf not Fixed and the seed, from draw attempt 0 on, until a candidate has
