@@ -302,11 +302,11 @@ TEST_CASE("worksheet --students: files named after each student, the id hashed, 
         run_bnstep({"worksheet", "conv2d", "--students", roster.string(), "--out", out.string()}, "", kUtf8);
     REQUIRE(r.exit_code == 0);
     CHECK(bulk_files(out) == std::vector<std::string>{"ada-lovelace-key.md", "ada-lovelace-sheet.md", "answers.csv",
-                                                      "jos-ez-key.md", "jos-ez-sheet.md", "o-neil-cathy-key.md",
+                                                      "josé-ñúñez-key.md", "josé-ñúñez-sheet.md", "o-neil-cathy-key.md",
                                                       "o-neil-cathy-sheet.md"});
     const std::vector<std::pair<std::uint64_t, std::string>> picks{
         {student_variant("s001"), "Ada Lovelace"}, {42, "O'Neil, Cathy"}, {student_variant("s003"), "José Ñúñez"}};
-    const std::vector<std::string> stems{"ada-lovelace", "o-neil-cathy", "jos-ez"};
+    const std::vector<std::string> stems{"ada-lovelace", "o-neil-cathy", "josé-ñúñez"};
     for (std::size_t k = 0; k < picks.size(); ++k) {
         const Trace t = bulk_trace("conv2d", picks[k].first, picks[k].second);
         const std::string sheet = read_text_file(out / (stems[k] + "-sheet.md"));
