@@ -201,7 +201,9 @@ void work_one(Doc& doc, const Worked& w, bool answers, const PrintOptions& opt) 
     std::vector<std::string> lines{"work one element:"};
     std::vector<std::string> numbers;
     const std::string blanks = blank_numbers(w.numeric, numbers);
-    const bool numbers_asked = !numbers.empty() && numbers.size() <= kMaxWorkedBlanks && blanks != w.symbolic;
+    // As in the key (text::worked): no line of numbers when the arithmetic is the formula itself ("dW = 0").
+    const bool numbers_asked =
+        !numbers.empty() && numbers.size() <= kMaxWorkedBlanks && blanks != w.symbolic && w.numeric != w.symbolic;
     for (std::size_t k = 0; numbers_asked && k < numbers.size(); ++k) {
         const double value = parse_printed_number(numbers[k]);
         doc.blank(fmt::format("work one element: {}, number {} of the arithmetic", w.lhs, k + 1), value,
