@@ -12,11 +12,15 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <sys/stat.h>
+#include <tuple>
 
 #include "bnstep/lesson.hpp"
+#include "bnstep/notation.hpp"
 #include "bnstep/study.hpp"
 #include "bnstep/variant.hpp"
 #include "study_support.hpp"
+#include "worksheet_bulk.hpp"
 
 using namespace bnstep;
 using namespace bnstep_test;
@@ -75,6 +79,13 @@ double bulk_expected(const Trace& t, const SheetBlank& b) {
     return tensor->at(bulk_index(m[2]));
 }
 
+// Whether the '-' of a number printed at `at` of `text` is the number's own
+// (after "(", "[", "," or at the start), not an operator the sheet keeps ("[7 more terms: -0.0064]").
+bool bulk_own_sign(const std::string& text, std::ptrdiff_t at) {
+    const std::size_t before = text.find_last_not_of(' ', static_cast<std::size_t>(at) - (at > 0 ? 1 : 0));
+    return at == 0 || before == std::string::npos || std::string_view("([,").find(text[before]) != std::string::npos;
+}
+
 Trace bulk_trace(const std::string& lesson, std::uint64_t variant, const std::string& student = "") {
     LessonOptions o;
     o.variant = variant;
@@ -124,38 +135,142 @@ void check_answers_csv(const fs::path& file, const std::vector<std::pair<std::ui
 
 }  // namespace
 
-TEST_CASE("worksheet blanks: each blank's answer is the trace's number it names, one per blank of the sheet") {
+TEST_CASE("worksheet blanks: each blank's answer is the trace's number it names, or the key's number it stands for") {
     for (const auto& lesson : builtin_lessons()) {
         CAPTURE(lesson.name);
         const Graph g = load_lesson(std::string(lesson.name));
         const Trace t = run_for_display(g);
         const PrintOptions opt;
         const std::vector<SheetBlank> blanks = worksheet_blanks(t, opt);
-        const std::string sheet = worksheet(t, SheetFormat::Markdown, false, opt);
-        // The sheet's blanks outside the worked elements: one per grid cell or listed element.
-        std::size_t boxed = 0, worked = 0;
-        bool in_work = false;
-        for (const std::string& line : lines_of(sheet)) {
-            if (line == "work one element:") {
-                in_work = true;
-                ++worked;
-            } else if (line == "```") {
-                in_work = false;
-            } else if (!in_work) {
-                boxed += bulk_count(line, kBulkBlank);
-            }
-        }
-        const auto work_blanks = std::count_if(blanks.begin(), blanks.end(), [](const SheetBlank& b) {
-            return b.asked.rfind("work one element: ", 0) == 0;
-        });
-        CHECK(static_cast<std::size_t>(work_blanks) == worked);
-        CHECK(blanks.size() - static_cast<std::size_t>(work_blanks) == boxed);
+        const std::string key = worksheet(t, SheetFormat::Markdown, true, opt);
+        // A worked element's numbers: found in the key in order, in its block (the next one of that element).
+        std::size_t work_from = 0, searched_from = 0;
         for (const SheetBlank& b : blanks) {
             CAPTURE(b.asked);
+            CHECK(b.scale >= 0);
+            const std::size_t number = b.asked.find(", number ");
+            const bool worked = b.asked.rfind("work one element: ", 0) == 0;
+            if (worked) {
+                const std::string lhs = b.asked.substr(18, number == std::string::npos ? number : number - 18);
+                const std::size_t block = key.find("\n  " + lhs + " = ", work_from);
+                REQUIRE(block != std::string::npos);
+                if (number == std::string::npos) {
+                    work_from = block + 1;
+                    searched_from = 0;
+                } else {
+                    // The next number of the block, as printed, that reads back as the answer.
+                    static const std::regex printed(R"(-?[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?)");
+                    const std::size_t arithmetic = key.find("\n  " + std::string(lhs.size(), ' ') + " = ", block);
+                    REQUIRE(arithmetic < key.find("```", block));
+                    const std::size_t from = std::max(searched_from, arithmetic);
+                    const std::string rest = key.substr(from, key.find("```", block) - from);
+                    std::size_t at = std::string::npos;
+                    for (auto it = std::sregex_iterator(rest.begin(), rest.end(), printed);
+                         it != std::sregex_iterator() && at == std::string::npos; ++it)
+                        if (const double v = std::stod(it->str());
+                            v == b.answer || (v == -b.answer && !bulk_own_sign(rest, it->position())))
+                            at = from + static_cast<std::size_t>(it->position() + it->length());
+                    REQUIRE(at != std::string::npos);
+                    CHECK(std::fabs(b.answer) == b.scale);
+                    searched_from = at;
+                    continue;
+                }
+            }
             const double want = bulk_expected(t, b);
             CHECK(std::fabs(b.answer - want) <= 1e-12 * std::max(1.0, std::fabs(want)));
-            CHECK(b.scale >= 0);
             CHECK(answer_matches(want, b.answer, QuizOptions{}.tolerance, b.scale));
+        }
+    }
+}
+
+namespace {
+
+// What a sheet asks at each of its blanks, read off the sheet alone: a grid's
+// header names the tensor and its shape (the blank's row and column give the
+// element), a listed element names itself, and a worked element's blanks are
+// the numbers of its arithmetic, then its result.
+std::vector<std::string> sheet_asks(const std::string& sheet, bool latex) {
+    static const std::regex grid(R"(^(.*) \(([0-9, ]*)\) =$)"), listed(R"(^(.*) \([0-9, ]*\), some elements:$)");
+    const std::string open = latex ? "\\begin{verbatim}" : "```text", close = latex ? "\\end{verbatim}" : "```";
+    std::vector<std::string> asks, block;
+    bool in_block = false;
+    for (const std::string& line : lines_of(sheet)) {
+        if (!in_block) {
+            CHECK(bulk_count(line, kBulkBlank) == 0);  // blanks only in the blocks
+            in_block = line == open;
+            block.clear();
+            continue;
+        }
+        if (line != close) {
+            block.push_back(line);
+            continue;
+        }
+        in_block = false;
+        std::smatch m;
+        if (!block.empty() && block.front() == "work one element:") {
+            REQUIRE(block.size() >= 2);
+            const std::string lhs = block[1].substr(2, block[1].find(" = ") - 2);
+            std::size_t count = 0;
+            for (std::size_t k = 1; k < block.size(); ++k) count += bulk_count(block[k], kBulkBlank);
+            REQUIRE(count >= 1);
+            for (std::size_t k = 1; k < count; ++k)
+                asks.push_back(fmt::format("work one element: {}, number {} of the arithmetic", lhs, k));
+            asks.push_back("work one element: " + lhs);
+        } else if (!block.empty() && std::regex_match(block.front(), m, grid)) {
+            const std::string name = m[1];
+            // "(4, 3)", "(3,)", "()": the rank is the number of sizes.
+            std::size_t rank = 0;
+            std::stringstream sizes(m[2].str());
+            for (std::string size; std::getline(sizes, size, ',');)
+                rank += size.find_first_not_of(' ') != std::string::npos;
+            for (std::size_t r = 1; r < block.size(); ++r)
+                for (std::size_t c = 0; c < bulk_count(block[r], kBulkBlank); ++c)
+                    asks.push_back(rank == 0   ? name
+                                   : rank == 1 ? fmt::format("{}[{}]", name, c)
+                                               : fmt::format("{}[{},{}]", name, r - 1, c));
+        } else if (!block.empty() && std::regex_match(block.front(), m, listed)) {
+            for (std::size_t r = 1; r < block.size(); ++r) {
+                REQUIRE(bulk_count(block[r], kBulkBlank) == 1);
+                const std::size_t open_at = block[r].rfind('[', block[r].find(" = "));
+                asks.push_back(m[1].str() + block[r].substr(open_at, block[r].find(']', open_at) + 1 - open_at));
+            }
+        } else {
+            for (const std::string& l : block) CHECK(bulk_count(l, kBulkBlank) == 0);
+        }
+    }
+    return asks;
+}
+
+// A question as LaTeX's verbatim shows it: ∂y/∂x as d(y)/d(x) (partials, on
+// the name without its element), other non-ASCII bytes as '?'.
+std::string bulk_verbatim(const std::string& asked) {
+    const std::size_t open = asked.back() == ']' ? asked.rfind('[') : asked.size();
+    std::string out;
+    for (const unsigned char c : partials(asked.substr(0, open), false)) out += c < 0x80 ? static_cast<char>(c) : '?';
+    return out + asked.substr(open);
+}
+
+}  // namespace
+
+TEST_CASE("worksheet blanks: blank N of the list is the N-th blank of the sheet, in Markdown and LaTeX") {
+    for (const auto& lesson : builtin_lessons()) {
+        for (const std::uint64_t variant : {0, 3}) {
+            CAPTURE(lesson.name);
+            CAPTURE(variant);
+            const Trace t = bulk_trace(std::string(lesson.name), variant);
+            const std::vector<SheetBlank> blanks = worksheet_blanks(t, PrintOptions{});
+            for (const bool latex : {false, true}) {
+                CAPTURE(latex);
+                const std::string sheet =
+                    worksheet(t, latex ? SheetFormat::Latex : SheetFormat::Markdown, false, PrintOptions{});
+                const std::vector<std::string> asks = sheet_asks(sheet, latex);
+                CHECK(asks.size() == bulk_count(sheet, kBulkBlank));
+                REQUIRE(asks.size() == blanks.size());
+                for (std::size_t n = 0; n < asks.size(); ++n) {
+                    CAPTURE(n + 1);
+                    CHECK(asks[n] == (latex ? bulk_verbatim(blanks[n].asked) : blanks[n].asked));
+                }
+            }
         }
     }
 }
@@ -206,11 +321,11 @@ TEST_CASE("worksheet --students: files named after each student, the id hashed, 
         run_bnstep({"worksheet", "conv2d", "--students", roster.string(), "--out", out.string()}, "", kUtf8);
     REQUIRE(r.exit_code == 0);
     CHECK(bulk_files(out) == std::vector<std::string>{"ada-lovelace-key.md", "ada-lovelace-sheet.md", "answers.csv",
-                                                      "jos-ez-key.md", "jos-ez-sheet.md", "o-neil-cathy-key.md",
+                                                      "josé-Ñúñez-key.md", "josé-Ñúñez-sheet.md", "o-neil-cathy-key.md",
                                                       "o-neil-cathy-sheet.md"});
     const std::vector<std::pair<std::uint64_t, std::string>> picks{
         {student_variant("s001"), "Ada Lovelace"}, {42, "O'Neil, Cathy"}, {student_variant("s003"), "José Ñúñez"}};
-    const std::vector<std::string> stems{"ada-lovelace", "o-neil-cathy", "jos-ez"};
+    const std::vector<std::string> stems{"ada-lovelace", "o-neil-cathy", "josé-Ñúñez"};
     for (std::size_t k = 0; k < picks.size(); ++k) {
         const Trace t = bulk_trace("conv2d", picks[k].first, picks[k].second);
         const std::string sheet = read_text_file(out / (stems[k] + "-sheet.md"));
@@ -367,4 +482,114 @@ TEST_CASE("worksheet in bulk: bad ranges, rosters and directories are one line, 
     } else {
         MESSAGE("running as root: the test of a directory bnstep may not write into was skipped");
     }
+}
+
+TEST_CASE("worksheet --variants: answers.csv has a row per blank of each sheet; the files get the umask's modes") {
+    TempDir tmp;
+    const fs::path out = tmp.path() / "sheets";
+    const mode_t saved = ::umask(022);  // the child bnstep inherits it
+    const RunResult r = run_bnstep({"worksheet", "batchnorm", "--variants", "3-4", "--out", out.string()});
+    ::umask(027);
+    const fs::path strict = tmp.path() / "strict";
+    const RunResult r2 =
+        run_bnstep({"worksheet", "conv2d", "--format", "latex", "--variants", "3", "--out", strict.string()}, "",
+                   {{"PATH", (tmp.path() / "none").string()}});  // no pdflatex: the .tex only
+    ::umask(saved);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r2.exit_code == 0);
+    auto mode = [](const fs::path& p) { return static_cast<unsigned>(fs::status(p).permissions() & fs::perms::mask); };
+    CHECK(mode(out) == 0755U);
+    for (const std::string& name : bulk_files(out)) CHECK(mode(out / name) == 0644U);
+    CHECK(mode(strict) == 0750U);
+    for (const std::string& name : bulk_files(strict)) CHECK(mode(strict / name) == 0640U);
+
+    // Blank N of a variant's rows is the N-th "________" of its sheet, in Markdown and in LaTeX.
+    const auto rows = csv_rows_by_python(out / "answers.csv");
+    const auto latex_rows = csv_rows_by_python(strict / "answers.csv");
+    for (const auto& [dir, stem, lesson, variant, latex] :
+         {std::tuple{out, std::string("variant-3"), "batchnorm", "3", false},
+          std::tuple{out, std::string("variant-4"), "batchnorm", "4", false},
+          std::tuple{strict, std::string("variant-3"), "conv2d", "3", true}}) {
+        CAPTURE(lesson);
+        CAPTURE(variant);
+        const std::string sheet = read_text_file(dir / (stem + (latex ? "-sheet.tex" : "-sheet.md")));
+        const std::vector<std::string> asks = sheet_asks(sheet, latex);
+        CHECK(asks.size() == bulk_count(sheet, kBulkBlank));
+        std::vector<std::string> asked;
+        for (const auto& row : latex ? latex_rows : rows)
+            if (row.size() == 7 && row[0] == variant) {
+                CHECK(row[2] == std::to_string(asked.size() + 1));
+                asked.push_back(latex ? bulk_verbatim(row[3]) : row[3]);
+            }
+        CHECK(asked == asks);
+    }
+}
+
+TEST_CASE("worksheet --students: file names keep letters of any script, and hostile names stay in the directory") {
+    CHECK(bnstep::cli::file_slug("李小龍") == "李小龍");
+    CHECK(bnstep::cli::file_slug("Zoë") == "zoë");
+    CHECK(bnstep::cli::file_slug("José Ñúñez") == "josé-Ñúñez");
+    CHECK(bnstep::cli::file_slug("../x") == "x");
+    CHECK(bnstep::cli::file_slug(".hidden") == "hidden");
+    CHECK(bnstep::cli::file_slug("a/b") == "a-b");
+    CHECK(bnstep::cli::file_slug("a\\b:c*d?e\"f<g>h|i") == "a-b-c-d-e-f-g-h-i");
+    CHECK(bnstep::cli::file_slug("CON") == "con");
+    CHECK(bnstep::cli::file_slug("tab\there\xc2\x85next\xe3\x80\x80wide") ==
+          "tab-here-next-wide");  // a C1 control, U+3000
+    CHECK(bnstep::cli::file_slug("...") == "student");
+    // 300 bytes: cut at 48 bytes at most, between characters (1 + 15 x 3 bytes; a 16th would make 49).
+    std::string long_name = "a";
+    for (int k = 0; k < 100; ++k) long_name += "李";
+    REQUIRE(long_name.size() == 301);
+    CHECK(bnstep::cli::file_slug(long_name) == "a" + long_name.substr(1, 45));
+
+    TempDir tmp;
+    const fs::path roster = tmp.path() / "roster.csv";
+    std::ofstream(roster) << "name\n李小龍\nZoë\n../x\n.hidden\na/b\nCON\n" << long_name << "\n";
+    const fs::path out = tmp.path() / "class";
+    const RunResult r = run_bnstep({"worksheet", "conv2d", "--students", roster.string(), "--out", out.string()});
+    REQUIRE(r.exit_code == 0);
+    const std::vector<std::string> stems{"李小龍", "zoë", "x", "hidden", "a-b", "con", "a" + long_name.substr(1, 45)};
+    std::vector<std::string> want{"answers.csv"};
+    for (const std::string& stem : stems) {
+        want.push_back(stem + "-key.md");
+        want.push_back(stem + "-sheet.md");
+    }
+    std::sort(want.begin(), want.end());
+    CHECK(bulk_files(out) == want);
+    CHECK(bulk_files(tmp.path()) == std::vector<std::string>{"class", "roster.csv"});  // nothing outside --out
+    // The Markdown sheet names the student as the roster does; LaTeX writes what pdflatex cannot set as code points.
+    CHECK(contains(lines_of(read_text_file(out / "李小龍-sheet.md")).front(), "(student 李小龍)"));
+    CHECK(contains(lines_of(read_text_file(out / "zoë-key.md")).front(), "(student Zoë)"));
+    const fs::path tex = tmp.path() / "tex";
+    std::ofstream(roster) << "name\n李小龍\n";
+    REQUIRE(
+        run_bnstep({"worksheet", "conv2d", "--format", "latex", "--students", roster.string(), "--out", tex.string()},
+                   "", {{"PATH", (tmp.path() / "none").string()}})
+            .exit_code == 0);
+    CHECK(contains(read_text_file(tex / "李小龍-sheet.tex"), "(student [U+674E][U+5C0F][U+9F8D])"));
+}
+
+TEST_CASE("worksheet --students: a name or id with a control character is refused, naming the row") {
+    TempDir tmp;
+    const fs::path roster = tmp.path() / "roster.csv", out = tmp.path() / "out";
+    auto refused = [&](const std::string& text, const std::string& message) {
+        CAPTURE(message);
+        std::ofstream(roster, std::ios::binary) << text;
+        const RunResult r = run_bnstep({"worksheet", "--students", roster.string(), "--out", out.string()});
+        CHECK(r.exit_code == 2);
+        CHECK(r.out.empty());
+        CHECK(lines_of(r.err).size() == 1);
+        CHECK(contains(r.err, message));
+        CHECK_FALSE(fs::exists(out));
+    };
+    refused("name\nada\n\"bob\nsmith\"\n",
+            "roster.csv: row 3: the name 'bob\\nsmith' holds a control character (U+000A)");
+    refused("name,id\nada,s1\nbob,\"s\t2\"\n", "row 3: the id 's\\t2' holds a control character (U+0009)");
+    refused("name\nzo\xc2\x85\xc3\xab\n", "row 2: the name");
+    refused("name\nzo\xc2\x85\xc3\xab\n", "(U+0085)");
+    refused("name\nada\x7f\n", "(U+007F)");
+    // Accented and CJK letters, a comma, a quote are not control characters.
+    std::ofstream(roster) << "name\n\"O'Neil, Zoë\"\n李小龍\n";
+    CHECK(run_bnstep({"worksheet", "--students", roster.string(), "--out", out.string()}).exit_code == 0);
 }

@@ -68,6 +68,29 @@ std::optional<std::size_t> roster_column(const std::vector<std::string>& header,
     return at;
 }
 
+// The first control character of a roster's field (C0, DEL or C1: a line
+// break, a tab ...), as "U+000A"; "" when it has none. The field is UTF-8.
+std::string roster_control(const std::string& field) {
+    for (std::size_t k = 0; k < field.size(); ++k) {
+        const auto c = static_cast<unsigned char>(field[k]);
+        if (c < 0x20 || c == 0x7F) return fmt::format("U+{:04X}", static_cast<unsigned>(c));
+        if (c == 0xC2 && k + 1 < field.size()) {  // U+0080..U+009F are C2 80..C2 9F
+            const auto next = static_cast<unsigned char>(field[k + 1]);
+            if (next >= 0x80 && next <= 0x9F) return fmt::format("U+{:04X}", static_cast<unsigned>(next));
+        }
+    }
+    return "";
+}
+
+// A name or ID that will head a sheet and name its files: one line of printable text.
+void check_roster_field(const std::string& field, const std::string& what, const std::string& where) {
+    if (const std::string c = roster_control(field); !c.empty())
+        throw UsageError(
+            fmt::format("{}: the {} '{}' holds a control character ({}); a {} is one line of "
+                        "printable text",
+                        where, what, visible(field), c, what));
+}
+
 }  // namespace
 
 std::vector<VariantPick> read_roster(const std::string& path) {
@@ -103,6 +126,7 @@ std::vector<VariantPick> read_roster(const std::string& path) {
         VariantPick pick;
         pick.student = row[*name];
         if (pick.student.empty()) throw UsageError(where + ": the name is empty");
+        check_roster_field(pick.student, "name", where);
         if (const auto [at, fresh] = seen_names.emplace(pick.student, r + 1); !fresh)
             throw UsageError(
                 fmt::format("{}: the name '{}' is already on row {}; give each student a name of their "
@@ -111,6 +135,7 @@ std::vector<VariantPick> read_roster(const std::string& path) {
         if (id) {
             pick.id = row[*id];
             if (pick.id.empty()) throw UsageError(where + ": the id is empty");
+            check_roster_field(pick.id, "id", where);
             if (const auto [at, fresh] = seen_ids.emplace(pick.id, r + 1); !fresh)
                 throw UsageError(
                     fmt::format("{}: the id '{}' is already on row {}", where, visible(pick.id), at->second));

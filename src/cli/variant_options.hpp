@@ -26,7 +26,8 @@ std::vector<VariantPick> parse_variant_list(const std::string& text, const std::
 // columns are ignored. One pick per row, in the file's order. A UsageError of
 // one line naming the file and row for a file that cannot be read or is not
 // UTF-8 CSV, no `name` column, a row with more or fewer fields than the
-// header, an empty name (or ID), a name (or ID) given twice, a variant that is
+// header, an empty name (or ID), a name (or ID) with a control character
+// (a line break, a tab: C0, DEL or C1), a name (or ID) given twice, a variant that is
 // not a whole number, no student, or more than kMaxVariantsPerRun.
 std::vector<VariantPick> read_roster(const std::string& path);
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +30,13 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t kMaxSlugBytes = 48;
+
+// The process's umask (umask() can only be read by setting it).
+mode_t current_umask() {
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    return mask;
+}
 
 // A directory created beside the output and removed, with what is in it,
 // unless it was moved into place.
@@ -58,9 +66,13 @@ public:
                 fmt::format("--out: cannot write {}: {}", visible((dir_ / name).string()), std::strerror(errno)));
     }
     // Into place: the whole directory when `out` is absent or empty, else file by file.
+    // A directory moved into place gets the mode mkdir would give it (mkdtemp's is 0700).
     void move_to(const fs::path& out) {
         std::error_code ec;
         if (!fs::exists(out, ec) || fs::is_empty(out, ec)) {
+            if (::chmod(dir_.c_str(), static_cast<mode_t>(0777) & ~current_umask()) != 0)
+                throw UsageError(fmt::format("--out {}: cannot set the mode of {}: {}", visible(out.string()),
+                                             visible(dir_.string()), std::strerror(errno)));
             if (::rename(dir_.c_str(), out.c_str()) == 0) {
                 dir_.clear();
                 return;
@@ -154,17 +166,35 @@ std::vector<std::string> file_stems(const BulkSheets& bulk) {
     return stems;
 }
 
+// Characters that stand for a '-' in a file name: ASCII other than letters
+// and digits, and the C1 controls, spaces and invisible formatting characters
+// of Unicode. Any other character (a letter or digit of any script) stays.
+bool slug_separator(char32_t cp) {
+    if (cp < 0x80) return std::isalnum(static_cast<int>(cp)) == 0;
+    return cp <= 0xA0 || cp == 0xAD || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200F) ||
+           (cp >= 0x2028 && cp <= 0x202F) || (cp >= 0x205F && cp <= 0x206F) || cp == 0x3000 || cp == 0xFEFF;
+}
+
+// The length of the UTF-8 sequence that starts with byte `c` (1 for a byte that starts none).
+std::size_t slug_sequence_length(unsigned char c) { return c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1; }
+
 }  // namespace
 
 std::string file_slug(const std::string& name) {
     std::string slug;
-    for (const char c : name) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u < 0x80 && std::isalnum(u) != 0)
-            slug += static_cast<char>(std::tolower(u));
+    for (std::size_t k = 0; k < name.size();) {
+        const auto lead = static_cast<unsigned char>(name[k]);
+        const std::size_t len = std::min(slug_sequence_length(lead), name.size() - k);
+        char32_t cp = len == 1 ? lead : lead & (0x7F >> len);
+        for (std::size_t j = 1; j < len; ++j) cp = (cp << 6) | (static_cast<unsigned char>(name[k + j]) & 0x3F);
+        const bool separator = slug_separator(cp);
+        const std::size_t add = separator ? 1 : len;
+        if (slug.size() + add > kMaxSlugBytes) break;  // whole characters only
+        if (!separator)
+            slug += len == 1 ? std::string(1, static_cast<char>(std::tolower(lead))) : name.substr(k, len);
         else if (!slug.empty() && slug.back() != '-')
             slug += '-';
-        if (slug.size() >= kMaxSlugBytes) break;
+        k += len;
     }
     while (!slug.empty() && slug.back() == '-') slug.pop_back();
     return slug.empty() ? "student" : slug;

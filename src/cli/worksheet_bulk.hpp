@@ -26,9 +26,11 @@ struct BulkSheets {
 // once, when pdflatex is not on PATH.
 int write_worksheets(const BulkSheets& bulk, const Common& common);
 
-// A name made safe as a file name on any file system: ASCII letters and
-// digits (lower case), runs of anything else a single '-', at most 48 bytes;
-// "student" when nothing is left.
+// A name made safe as a file name on any file system: letters and digits of
+// any script kept (ASCII ones in lower case; the name is valid UTF-8), runs of
+// anything else (ASCII punctuation and spaces, '/', backslash, '.', control, space
+// and invisible formatting characters) a single '-', none at either end; at
+// most 48 bytes, cut between characters; "student" when nothing is left.
 std::string file_slug(const std::string& name);
 
 // The first executable `program` in a directory of PATH (its path), or "" when there is none.

@@ -3,12 +3,14 @@
 // `run` prints), in Markdown or in LaTeX for plain pdflatex.
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <functional>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <sstream>
 
+#include "bnstep/error.hpp"
 #include "bnstep/notation.hpp"
 #include "bnstep/study.hpp"
 #include "bnstep/variant.hpp"
@@ -150,11 +152,12 @@ void gradient_box(Doc& doc, const std::string& name, const Tensor& value, bool a
     doc.lines(lines);
 }
 
-// The worked arithmetic with each number a blank: "(-________) + ________".
+// The worked arithmetic with each number a blank: "(-________) + ________",
+// and the numbers blanked, in order (`numbers`, as written: "-0.5", "1e-05").
 // A minus sign that is an operator stays; one that is a number's own goes too.
-std::string blank_numbers(std::string_view numeric, std::size_t& count) {
+std::string blank_numbers(std::string_view numeric, std::vector<std::string>& numbers) {
     std::string out;
-    count = 0;
+    numbers.clear();
     for (std::size_t k = 0; k < numeric.size();) {
         const bool digit = std::isdigit(static_cast<unsigned char>(numeric[k])) != 0;
         const std::size_t prev = out.find_last_not_of(' ');
@@ -174,16 +177,38 @@ std::string blank_numbers(std::string_view numeric, std::size_t& count) {
                 ((numeric[end] == '-' || numeric[end] == '+') && (numeric[end - 1] == 'e' || numeric[end - 1] == 'E'))))
             ++end;
         out += kBlank;
-        ++count;
+        numbers.emplace_back(numeric.substr(k, end - k));
         k = end;
     }
     return out;
 }
 
+// A number of the worked arithmetic as printed ("-0.5", "1e-05"), read back.
+double parse_printed_number(const std::string& text) {
+    double value = 0.0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size())
+        throw InternalError("worksheet: a number of the worked arithmetic does not read back: " + text);
+    return value;
+}
+
 // "Work one element": the element and its formula with blanks for the
 // numbers and the result; in the answer key the arithmetic as trace shows it.
+// Its blanks, in the sheet's order: each number of the arithmetic
+// ("work one element: dx[1,1], number 2 of the arithmetic", the number as
+// trace prints it), then the result ("work one element: dx[1,1]").
 void work_one(Doc& doc, const Worked& w, bool answers, const PrintOptions& opt) {
     std::vector<std::string> lines{"work one element:"};
+    std::vector<std::string> numbers;
+    const std::string blanks = blank_numbers(w.numeric, numbers);
+    // As in the key (text::worked): no line of numbers when the arithmetic is the formula itself ("dW = 0").
+    const bool numbers_asked =
+        !numbers.empty() && numbers.size() <= kMaxWorkedBlanks && blanks != w.symbolic && w.numeric != w.symbolic;
+    for (std::size_t k = 0; numbers_asked && k < numbers.size(); ++k) {
+        const double value = parse_printed_number(numbers[k]);
+        doc.blank(fmt::format("work one element: {}, number {} of the arithmetic", w.lhs, k + 1), value,
+                  std::fabs(value));
+    }
     doc.blank("work one element: " + w.lhs, w.result, w.scale);
     if (answers) {
         std::ostringstream os;
@@ -191,11 +216,8 @@ void work_one(Doc& doc, const Worked& w, bool answers, const PrintOptions& opt) 
         std::istringstream in(os.str());
         for (std::string line; std::getline(in, line);) lines.push_back(line);
     } else {
-        std::size_t count = 0;
-        const std::string blanks = blank_numbers(w.numeric, count);
         lines.push_back(fmt::format("  {} = {}", w.lhs, w.symbolic));
-        if (count > 0 && count <= kMaxWorkedBlanks && blanks != w.symbolic)
-            lines.push_back(fmt::format("  {} = {}", std::string(w.lhs.size(), ' '), blanks));
+        if (numbers_asked) lines.push_back(fmt::format("  {} = {}", std::string(w.lhs.size(), ' '), blanks));
         lines.push_back(fmt::format("  {} = {}", std::string(w.lhs.size(), ' '), kBlank));
     }
     doc.lines(lines);

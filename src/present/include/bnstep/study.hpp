@@ -105,8 +105,10 @@ enum class SheetFormat { Markdown, Latex };
 std::string worksheet(const Trace& trace, SheetFormat format, bool answers, const PrintOptions& opt);
 
 // A blank of the worksheet and its answer: "dxmu1[1,2]", "local gradient
-// ∂xhat/∂ivar[0,1]", "work one element: dx[1,1]" (the result of the worked
-// element; the numbers of its arithmetic are not listed), in the sheet's order.
+// ∂xhat/∂ivar[0,1]", "work one element: dx[1,1], number 2 of the arithmetic"
+// (a number of the worked element's arithmetic, as trace prints it),
+// "work one element: dx[1,1]" (its result). Every blank of the sheet, in the
+// sheet's order: the N-th of the list is the N-th blank of the sheet.
 struct SheetBlank {
     std::string asked;
     double answer = 0.0;
