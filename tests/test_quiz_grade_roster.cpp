@@ -120,9 +120,9 @@ TEST_CASE("--student and --variants: trimmed names, control characters, empty an
     fails({"run", "batchnorm", "--student", " "}, "--student: expected a name or ID, got an empty one");
     CHECK_FALSE(contains(run_bnstep({"run", "--student", ""}).err, "--student: --student"));
     fails({"run", "batchnorm", "--student", "ada\nbob"}, "--student: the name 'ada\\nbob' holds a control character");
-    fails({"quiz", "--student", "a\x1b", "--export", "gift", "-o", "x.gift"}, "holds a control character");
     TempDir tmp;
     const std::string out = (tmp.path() / "out").string();
+    fails({"quiz", "--student", "a\x1b", "--export", "gift", "-o", out}, "holds a control character");
     fails({"worksheet", "--variants", "", "--out", out}, "--variants: the list is empty");
     fails({"quiz", "--export", "gift", "--variants", "", "-o", out}, "--variants: the list is empty");
     fails({"worksheet", "--variants", "-1", "--out", out}, "'-1' is not a whole number from 0 to 18446744073709551615");
