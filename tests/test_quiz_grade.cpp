@@ -148,12 +148,13 @@ TEST_CASE("quiz --grade: bad class files are one line, exit 2, and no scores fil
         CHECK_FALSE(fs::exists(scores));
     };
     fails("name,q1,q2\nada,0.5,abc\n", "class.csv: row 2, column 3: 'abc' is not a number");
-    fails("name,q1\nada,1,2,3,4,5,6,7,8,9,10,11\n", "row 2, column 12: too many answers: the quiz asks variant");
+    fails("name,q1,q2,q3,q4,q5,q6,q7,q8,q9,q10,q11\nada,1,2,3,4,5,6,7,8,9,10,11\n",
+          "row 2, column 12: too many answers: the quiz asks variant");
     fails("who,q1\nada,1\n", "the first column is 'who'; name it 'name'");
     fails("", "class.csv: empty; expected a header row");
     fails("name,q1\n", "a header row and no student");
     fails("variant,q1\nseven,1\n", "row 2: variant 'seven': expected a whole number");
-    fails("name,q1\n,1\n", "row 2: the name is empty");
+    fails("name,q1\n,1\n", "row 2, name: expected a name or ID, got an empty one");
     fails("name,q1\n\"ada,1\n", "not CSV");
     fails("name,q1\nad\xff,1\n", "not UTF-8 text");
     fails("name,q1\nada,1\n", "--answers excludes --grade", {"--answers", "x.txt"});

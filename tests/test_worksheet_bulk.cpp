@@ -435,7 +435,7 @@ TEST_CASE("worksheet in bulk: bad ranges, rosters and directories are one line, 
     const std::string o = out.string();
     fails({"--variants", "5-1", "--out", o}, "the range 5-1 runs backwards; write 1-5");
     fails({"--variants", "1-10000000", "--out", o}, "more than 1000 variants");
-    fails({"--variants", "1-x", "--out", o}, "expected variants like 1-40");
+    fails({"--variants", "1-x", "--out", o}, "'1-x' is not a whole number from 0 to");
     fails({"--variants", "1-3"}, "--variants writes a sheet and a key per variant: give --out DIR");
     fails({"--out", o}, "--out writes many variants: give --variants 1-40 or --students FILE too");
     fails({"--variants", "1-3", "--variant", "2", "--out", o}, "--variants excludes --variant");

@@ -15,6 +15,7 @@
 #include "guard.hpp"
 #include "option_values.hpp"
 #include "settings.hpp"
+#include "variant_options.hpp"
 
 namespace bnstep::cli {
 
@@ -73,9 +74,17 @@ void add_lesson_options(CLI::App& cmd, Common& c, bool prints_tensors) {
     cmd.add_option("--student", c.student, "the variant of a student's name or ID (a stable hash of it)")
         ->type_name("NAME")
         ->excludes(variant)
-        ->check([](const std::string& name) {
-            return name.empty() ? std::string("--student: expected a name or ID, got an empty string") : std::string();
-        });
+        ->transform(CLI::Validator(
+            [](std::string& name) {
+                try {
+                    name = student_name(name, "--student");
+                } catch (const UsageError& e) {
+                    // CLI11 puts "--student: " before the message itself.
+                    return std::string(e.what()).substr(std::string("--student: ").size());
+                }
+                return std::string();
+            },
+            ""));
     cmd.add_option("--set", c.settings,
                    "resize a leaf, e.g. --set x.shape=8,32,56,56 (leaves given by random or fill; any leaf not fixed "
                    "under --variant); repeatable");

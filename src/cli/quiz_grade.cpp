@@ -1,19 +1,18 @@
 #include "quiz_grade.hpp"
 
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
-#include <filesystem>
 #include <fmt/format.h>
-#include <fstream>
 #include <iostream>
+#include <map>
+#include <optional>
 
 #include "bnstep/error.hpp"
+#include "bnstep/output_file.hpp"
 #include "bnstep/variant.hpp"
 #include "bnstep/visible.hpp"
 #include "csv_file.hpp"
 #include "guard.hpp"
+#include "variant_options.hpp"
 
 namespace bnstep::cli {
 namespace {
@@ -34,23 +33,29 @@ std::uint64_t variant_number(const std::string& text, const std::string& where) 
     return v;
 }
 
-// Writes `text` to `path` through a file beside it, renamed into place.
-void write_whole_file(const std::string& path, const std::string& text) {
-    const std::string temporary = path + ".bnstep-partial";
-    std::ofstream file(temporary, std::ios::binary);
-    file << text;
-    file.close();
-    if (!file || std::rename(temporary.c_str(), path.c_str()) != 0) {
-        const std::string why = std::strerror(errno);
-        std::remove(temporary.c_str());
-        throw UsageError(fmt::format("--output {}: cannot write it: {}", visible(path), why));
+// The roster's variants by the key a class row names a student with: the id
+// when the roster has that column, else the name.
+struct RosterIndex {
+    std::map<std::string, VariantPick> by_key;
+    std::string column = "name";
+};
+
+RosterIndex roster_index(const std::string& path) {
+    RosterIndex index;
+    for (VariantPick& p : read_roster(path)) {
+        if (!p.id.empty()) index.column = "id";
+        std::string key = p.id.empty() ? p.student : p.id;
+        index.by_key.emplace(std::move(key), std::move(p));
     }
+    return index;
 }
 
 }  // namespace
 
-int grade_class(const std::string& lesson, const std::string& answers, const std::string& out,
-                const QuizOptions& options, const std::string& node, const Common& common) {
+int grade_class(const GradeRequest& request, const QuizOptions& options, const Common& common) {
+    const std::string& answers = request.answers;
+    const std::optional<RosterIndex> roster =
+        request.students.empty() ? std::nullopt : std::optional(roster_index(request.students));
     const auto rows = read_csv(answers, "a class's answers (--grade)");
     const std::string file = visible(answers);
     if (rows.empty() || rows.front().empty())
@@ -66,25 +71,45 @@ int grade_class(const std::string& lesson, const std::string& answers, const std
     const PrintOptions opt = common.print();
     std::vector<GradedRow> graded;
     std::size_t most = 0;
+    std::map<std::string, std::size_t> seen_students;
+    std::map<std::uint64_t, std::size_t> seen_variants;
     for (std::size_t r = 1; r < rows.size(); ++r) {
         const auto& row = rows[r];
         const std::string where = fmt::format("{}: row {}", file, r + 1);
         GradedRow g;
-        if (row.front().empty()) throw UsageError(where + fmt::format(": the {} is empty", first));
+        if (row.size() > rows.front().size())
+            throw UsageError(fmt::format("{}: {} fields, the header has {}; name every column in the header row", where,
+                                         row.size(), rows.front().size()));
         if (by_number) {
+            if (row.front().empty()) throw UsageError(where + ": the variant is empty");
             g.variant = variant_number(row.front(), where);
         } else {
-            g.student = row.front();
-            g.variant = student_variant(g.student);
+            const std::string name = student_name(row.front(), where + ", " + first);
+            if (roster) {
+                const auto found = roster->by_key.find(name);
+                if (found == roster->by_key.end())
+                    throw UsageError(fmt::format("{}: '{}' is not in the roster {} (its {} column)", where,
+                                                 visible(name), visible(request.students), roster->column));
+                g.student = found->second.student;
+                g.variant = found->second.variant;
+            } else {
+                g.student = name;
+                g.variant = student_variant(name);
+            }
+            if (const auto [at, fresh] = seen_students.emplace(g.student, r + 1); !fresh)
+                throw UsageError(
+                    fmt::format("{}: the student '{}' is already on row {}", where, visible(g.student), at->second));
         }
+        if (const auto [at, fresh] = seen_variants.emplace(g.variant, r + 1); by_number && !fresh)
+            throw UsageError(fmt::format("{}: variant {} is already on row {}", where, g.variant, at->second));
         LessonOptions o = common.lesson_options();
         o.variant = g.variant;
         o.student = g.student;
-        const Graph graph = load_lesson(lesson, builtin_ops(), o);
+        const Graph graph = load_lesson(request.lesson, builtin_ops(), o);
         note_lesson(graph);
         const Trace t = run_for_display(graph);
         QuizOptions q = options;
-        if (!node.empty()) q.node = find_node(graph, node);
+        if (!request.node.empty()) q.node = find_node(graph, request.node);
         const std::vector<Question> questions = make_quiz(t, q, opt.num);
         for (std::size_t c = 1; c < row.size(); ++c) {
             const std::string& text = row[c];
@@ -126,10 +151,10 @@ int grade_class(const std::string& lesson, const std::string& answers, const std
         fields.push_back(std::to_string(total));
         csv += csv_line(fields);
     }
-    if (out.empty())
+    if (request.out.empty() || request.out == "-")
         std::cout << csv;
     else
-        write_whole_file(out, csv);
+        write_file_atomically(request.out, csv);
     return kOk;
 }
 

@@ -42,7 +42,12 @@ struct QuizArgs {
 int quiz(const QuizArgs& a) {
     QuizOptions options = a.options;
     for (const auto& k : a.kinds) options.kinds.push_back(kind_named(k));
-    if (!a.grade.empty()) return grade_class(a.lesson, a.grade, a.output, options, a.node, a.common);
+    if (!a.grade.empty()) {
+        if (!a.exported.variants.empty() || !a.exported.format.empty())
+            throw UsageError(fmt::format("--grade scores a class: leave out --{}",
+                                         a.exported.format.empty() ? "variants" : "export"));
+        return grade_class({a.lesson, a.grade, a.exported.students, a.output, a.node}, options, a.common);
+    }
     if (a.exported.format.empty()) {
         if (!a.exported.variants.empty() || !a.exported.students.empty())
             throw UsageError(fmt::format("{} goes with --export FORMAT (gift, moodle-xml or qti)",
@@ -134,10 +139,13 @@ std::function<int()> quiz_command(CLI::App& cmd) {
                    fmt::format("with --export: the variants to export, e.g. 1-40 or 1-3,9 (at most {}), one "
                                "category or quiz each",
                                kMaxVariantsPerRun))
-        ->type_name("LIST");
+        ->type_name("LIST")
+        ->check([](const std::string& list) {
+            return list.empty() ? std::string("the list is empty; give variants like 1-40 or 1-3,9") : std::string();
+        });
     cmd.add_option("--students", a->exported.students,
                    "with --export: a roster CSV (a name column, optional id and variant), one category or quiz "
-                   "per student")
+                   "per student; with --grade: the roster the class's rows are looked up in (by id, else name)")
         ->type_name(kFileType);
     auto* grade = cmd.add_option("--grade", a->grade,
                                  "score a class: a CSV of a row per student (name or variant, then an answer per "
@@ -145,7 +153,8 @@ std::function<int()> quiz_command(CLI::App& cmd) {
                       ->type_name(kFileType);
     cmd.add_option(
            "--output,-o", a->output,
-           "the file to write: the scores of --grade (default: standard output) or the questions of --export (replaced whole)")
+           "the file to write, replaced whole (through a symbolic link, the file it names): the scores of --grade "
+           "(default, or -: standard output) or the questions of --export")
         ->type_name(kFileType);
     add_common(cmd, a->common, {"text", "json"});
     add_lesson_options(cmd, a->common, true);
@@ -159,7 +168,7 @@ std::function<int()> quiz_command(CLI::App& cmd) {
         "says how to import the file.\nExit code: 0 when every question was answered (whatever the score) or "
         "the file was written, 1 when the answers ran out or q was typed first, 2 a usage or lesson error.\n--grade "
         "scores a whole class: the CSV's header row starts with name (each row's first field is hashed as --student "
-        "hashes it) or variant, then come the answers in the order the quiz asks them; an empty answer scores 0.");
+        "hashes it, or with --students looked up in that roster's id or name column) or variant, then come the answers in the order the quiz asks them; an empty answer scores 0.");
     return [a] { return quiz(*a); };
 }
 
@@ -208,7 +217,11 @@ std::function<int()> worksheet_command(CLI::App& cmd) {
     auto* variants = cmd.add_option("--variants", a->variants,
                                     "write a sheet and a key for each of these variants, e.g. 1-40 or 1-3,9 (at "
                                     "most 1000), into --out DIR")
-                         ->type_name("LIST");
+                         ->type_name("LIST")
+                         ->check([](const std::string& list) {
+                             return list.empty() ? std::string("the list is empty; give variants like 1-40 or 1-3,9")
+                                                 : std::string();
+                         });
     auto* students = cmd.add_option("--students", a->students,
                                     "write a sheet and a key for each student of this roster: a CSV with a name "
                                     "column (and optional id and variant columns), into --out DIR")

@@ -15,29 +15,55 @@
 namespace bnstep::cli {
 namespace {
 
-std::uint64_t whole(const std::string& text, const std::string& part, const std::string& option) {
+std::uint64_t whole(const std::string& text, const std::string& item, const std::string& part,
+                    const std::string& option) {
     std::uint64_t v = 0;
     const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
     if (part.empty() || ec != std::errc() || end != part.data() + part.size())
-        throw UsageError(
-            fmt::format("{} '{}': expected variants like 1-40 or 1-3,9 (whole numbers from 0 to {}), "
-                        "got '{}'",
-                        option, text, UINT64_MAX, part));
+        throw UsageError(fmt::format("{} '{}': '{}' is not a whole number from 0 to {}, nor a range of them like 1-40",
+                                     option, visible(text), visible(item), UINT64_MAX));
     return v;
 }
 
+// The first control character of `field` (C0, DEL, C1), as "U+000A"; "" when none.
+std::string control_character(const std::string& field) {
+    for (std::size_t k = 0; k < field.size(); ++k) {
+        const auto c = static_cast<unsigned char>(field[k]);
+        if (c < 0x20 || c == 0x7F) return fmt::format("U+{:04X}", static_cast<unsigned>(c));
+        if (c == 0xC2 && k + 1 < field.size()) {  // U+0080..U+009F are C2 80..C2 9F
+            const auto next = static_cast<unsigned char>(field[k + 1]);
+            if (next >= 0x80 && next <= 0x9F) return fmt::format("U+{:04X}", static_cast<unsigned>(next));
+        }
+    }
+    return "";
+}
+
 }  // namespace
+
+std::string student_name(const std::string& text, const std::string& where, const std::string& what) {
+    const std::size_t first = text.find_first_not_of(" \t");
+    const std::string name =
+        first == std::string::npos ? std::string() : text.substr(first, text.find_last_not_of(" \t") - first + 1);
+    if (name.empty()) throw UsageError(where + ": expected a name or ID, got an empty one");
+    if (const std::string c = control_character(name); !c.empty())
+        throw UsageError(fmt::format("{}: the {} '{}' holds a control character ({}); write it on one line, in "
+                                     "printable characters",
+                                     where, what, visible(name), c));
+    return name;
+}
 
 std::vector<VariantPick> parse_variant_list(const std::string& text, const std::string& option) {
     std::vector<VariantPick> picks;
     std::set<std::uint64_t> seen;
     std::size_t start = 0;
+    if (text.empty())
+        throw UsageError(fmt::format("{} '': the list is empty; give variants like 1-40 or 1-3,9", option));
     while (start <= text.size()) {
         const std::size_t end = std::min(text.find(',', start), text.size());
         const std::string item = text.substr(start, end - start);
         const std::size_t dash = item.find('-');
-        const std::uint64_t first = whole(text, item.substr(0, dash), option);
-        const std::uint64_t last = dash == std::string::npos ? first : whole(text, item.substr(dash + 1), option);
+        const std::uint64_t first = whole(text, item, item.substr(0, dash), option);
+        const std::uint64_t last = dash == std::string::npos ? first : whole(text, item, item.substr(dash + 1), option);
         if (last < first)
             throw UsageError(
                 fmt::format("{} '{}': the range {} runs backwards; write {}-{}", option, text, item, last, first));
@@ -70,26 +96,6 @@ std::optional<std::size_t> roster_column(const std::vector<std::string>& header,
 
 // The first control character of a roster's field (C0, DEL or C1: a line
 // break, a tab ...), as "U+000A"; "" when it has none. The field is UTF-8.
-std::string roster_control(const std::string& field) {
-    for (std::size_t k = 0; k < field.size(); ++k) {
-        const auto c = static_cast<unsigned char>(field[k]);
-        if (c < 0x20 || c == 0x7F) return fmt::format("U+{:04X}", static_cast<unsigned>(c));
-        if (c == 0xC2 && k + 1 < field.size()) {  // U+0080..U+009F are C2 80..C2 9F
-            const auto next = static_cast<unsigned char>(field[k + 1]);
-            if (next >= 0x80 && next <= 0x9F) return fmt::format("U+{:04X}", static_cast<unsigned>(next));
-        }
-    }
-    return "";
-}
-
-// A name or ID that will head a sheet and name its files: one line of printable text.
-void check_roster_field(const std::string& field, const std::string& what, const std::string& where) {
-    if (const std::string c = roster_control(field); !c.empty())
-        throw UsageError(
-            fmt::format("{}: the {} '{}' holds a control character ({}); a {} is one line of "
-                        "printable text",
-                        where, what, visible(field), c, what));
-}
 
 }  // namespace
 
@@ -124,18 +130,14 @@ std::vector<VariantPick> read_roster(const std::string& path) {
                             "rather than leaving it out",
                             where, row.size(), row.size() == 1 ? "" : "s", header.size()));
         VariantPick pick;
-        pick.student = row[*name];
-        if (pick.student.empty()) throw UsageError(where + ": the name is empty");
-        check_roster_field(pick.student, "name", where);
+        pick.student = student_name(row[*name], where, "name");
         if (const auto [at, fresh] = seen_names.emplace(pick.student, r + 1); !fresh)
             throw UsageError(
                 fmt::format("{}: the name '{}' is already on row {}; give each student a name of their "
                             "own (or an id column)",
                             where, visible(pick.student), at->second));
         if (id) {
-            pick.id = row[*id];
-            if (pick.id.empty()) throw UsageError(where + ": the id is empty");
-            check_roster_field(pick.id, "id", where);
+            pick.id = student_name(row[*id], where, "id");
             if (const auto [at, fresh] = seen_ids.emplace(pick.id, r + 1); !fresh)
                 throw UsageError(
                     fmt::format("{}: the id '{}' is already on row {}", where, visible(pick.id), at->second));

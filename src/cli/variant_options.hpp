@@ -15,6 +15,11 @@ struct VariantPick {
     std::string id;  // a roster's ID, when it has that column: what was hashed (the name is shown)
 };
 
+// A student's name or ID as --student, a roster and a class's answers take
+// it: spaces and tabs at either end trimmed; an empty name, or one holding a
+// control character (a line break, ESC), is a UsageError "<where>: ...".
+std::string student_name(const std::string& text, const std::string& where, const std::string& what = "name");
+
 // "1-40", "7", "1-3,9,12-14" -> the variants in that order; a UsageError of
 // one line for a malformed or reversed range, a repeated variant, or more
 // than kMaxVariantsPerRun in all (checked before any is listed).

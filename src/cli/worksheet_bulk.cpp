@@ -18,6 +18,8 @@
 #include <set>
 
 #include "bnstep/error.hpp"
+#include "bnstep/output_file.hpp"
+#include "bnstep/text_file.hpp"
 #include "bnstep/variant.hpp"
 #include "bnstep/visible.hpp"
 #include "csv_file.hpp"
@@ -30,6 +32,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t kMaxSlugBytes = 48;
+constexpr std::size_t kMaxStagedBytes = std::size_t{1} << 30;  // a staged sheet or PDF: far smaller
 
 // The process's umask (umask() can only be read by setting it).
 mode_t current_umask() {
@@ -65,7 +68,9 @@ public:
             throw UsageError(
                 fmt::format("--out: cannot write {}: {}", visible((dir_ / name).string()), std::strerror(errno)));
     }
-    // Into place: the whole directory when `out` is absent or empty, else file by file.
+    // Into place: the whole directory when `out` is absent or empty, else file by file
+    // (a file replaced through a symbolic link is the file the link names, as
+    // write_file_atomically replaces it; check_out_files made sure each is one).
     // A directory moved into place gets the mode mkdir would give it (mkdtemp's is 0700).
     void move_to(const fs::path& out) {
         std::error_code ec;
@@ -79,7 +84,12 @@ public:
             }
         }
         for (const auto& entry : fs::directory_iterator(dir_)) {
-            fs::rename(entry.path(), out / entry.path().filename(), ec);
+            const fs::path target = output_target((out / entry.path().filename()).string());
+            fs::rename(entry.path(), target, ec);
+            if (ec == std::errc::cross_device_link) {  // a link to another file system: written there whole
+                ec.clear();
+                write_file_atomically(target.string(), read_text_file(entry.path().string(), kMaxStagedBytes, ""));
+            }
             if (ec)
                 throw UsageError(fmt::format("--out {}: cannot move {} into it: {}", visible(out.string()),
                                              visible(entry.path().filename().string()), ec.message()));
@@ -111,6 +121,21 @@ void check_out_dir(const fs::path& out, bool force) {
     if (!fs::is_directory(parent, ec))
         throw UsageError(
             fmt::format("--out {}: cannot create it: {} is not a directory", shown, visible(parent.string())));
+}
+
+// With --force, each file about to be written into an existing DIR: a regular
+// file, a symbolic link to one, or nothing; checked before any work, so that
+// nothing is half-moved when, say, a directory has a sheet's name.
+void check_out_files(const fs::path& out, const std::vector<std::string>& names) {
+    for (const std::string& name : names) {
+        const std::string path = (out / name).string();
+        struct stat st {};
+        if (::stat(output_target(path).c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+            throw UsageError(
+                fmt::format("--out {}: {} is in the way and is not a regular file; remove it or give "
+                            "another directory",
+                            visible(out.string()), visible(name)));
+    }
 }
 
 // pdflatex on `tex` (a file of `dir`), in a directory of its own; its PDF moved into `dir`.
@@ -218,6 +243,8 @@ int write_worksheets(const BulkSheets& bulk, const Common& common) {
     // "homework/" names the directory "homework": the staging directory goes beside it.
     fs::path out = fs::path(bulk.out).lexically_normal();
     if (out.filename().empty() && out.has_parent_path() && out != out.root_path()) out = out.parent_path();
+    // A symbolic link (to a directory, or to none yet) writes where it leads, as for -o.
+    out = fs::path(output_target(out.string()));
     check_out_dir(out, bulk.force);
     const bool latex = bulk.format == SheetFormat::Latex;
     const std::string pdflatex = latex ? find_on_path("pdflatex") : "";
@@ -226,6 +253,13 @@ int write_worksheets(const BulkSheets& bulk, const Common& common) {
                      "texlive-latex-base)\n";
     const std::string ext = latex ? ".tex" : ".md";
     const std::vector<std::string> stems = file_stems(bulk);
+    std::vector<std::string> names{"answers.csv"};
+    for (const std::string& stem : stems)
+        for (const char* part : {"-sheet", "-key"}) {
+            names.push_back(stem + part + ext);
+            if (!pdflatex.empty()) names.push_back(stem + part + ".pdf");
+        }
+    check_out_files(out, names);
     Staging staging(out);
     PrintOptions opt = common.print();
     opt.style.color = false;

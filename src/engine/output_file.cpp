@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fmt/format.h>
 
 #include "bnstep/error.hpp"
@@ -17,26 +18,33 @@
 namespace bnstep {
 namespace {
 
+constexpr int kMaxSymlinkHops = 40;  // Linux's own bound (ELOOP)
+
 [[noreturn]] void output_failed(const std::string& path, const std::string& why) {
     throw DataError(fmt::format("{}: cannot write the file: {}", visible(path), why));
 }
 
 // Anything but a regular file (or nothing) in the way is refused before a
 // temporary file is made: renaming over a directory or a device is never meant.
-void check_output_target(const std::string& path) {
+// Returns the path to write: `path` with its symbolic links followed.
+std::string check_output_target(const std::string& path) {
     if (path.empty()) output_failed(path, "the path is empty");
+    const std::string target = output_target(path);
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    if (::stat(target.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
         output_failed(path, S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file");
+    return target;
 }
 
 // A temporary file beside `path`, removed when this goes out of scope unless
 // kept (renamed into place).
 class TemporaryOutput {
 public:
-    explicit TemporaryOutput(const std::string& path) : target_(path), name_(path + ".XXXXXX") {
+    // `path` as the user named it (for messages), `target` the file replaced.
+    TemporaryOutput(const std::string& path, const std::string& target)
+        : shown_(path), target_(target), name_(target + ".XXXXXX") {
         fd_ = ::mkstemp(name_.data());
-        if (fd_ < 0) output_failed(target_, std::strerror(errno));
+        if (fd_ < 0) output_failed(shown_, std::strerror(errno));
         // mkstemp makes the file 0600; a written file gets the usual 0666 less the umask.
         const mode_t mask = ::umask(0);
         ::umask(mask);
@@ -55,40 +63,52 @@ public:
         while (done < bytes.size()) {
             const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
             if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) output_failed(target_, std::strerror(n < 0 ? errno : EIO));
+            if (n <= 0) output_failed(shown_, std::strerror(n < 0 ? errno : EIO));
             done += static_cast<std::size_t>(n);
         }
     }
     void close() {
         const int fd = fd_;
         fd_ = -1;
-        if (::close(fd) != 0) output_failed(target_, std::strerror(errno));
+        if (::close(fd) != 0) output_failed(shown_, std::strerror(errno));
     }
     void keep() {
         if (fd_ >= 0) close();
-        if (::rename(name_.c_str(), target_.c_str()) != 0) output_failed(target_, std::strerror(errno));
+        if (::rename(name_.c_str(), target_.c_str()) != 0) output_failed(shown_, std::strerror(errno));
         kept_ = true;
     }
 
 private:
-    std::string target_, name_;
+    std::string shown_, target_, name_;
     int fd_ = -1;
     bool kept_ = false;
 };
 
 }  // namespace
 
+std::string output_target(const std::string& path) {
+    namespace fs = std::filesystem;
+    fs::path p(path);
+    for (int hops = 0;; ++hops) {
+        std::error_code ec;
+        if (!fs::is_symlink(fs::symlink_status(p, ec))) return p.string();
+        if (hops == kMaxSymlinkHops) output_failed(path, "too many levels of symbolic links");
+        const fs::path next = fs::read_symlink(p, ec);
+        if (ec) output_failed(path, ec.message());
+        p = next.is_absolute() ? next : p.parent_path() / next;
+    }
+}
+
 void write_file_atomically(const std::string& path, std::string_view bytes) {
-    check_output_target(path);
-    TemporaryOutput out(path);
+    TemporaryOutput out(path, check_output_target(path));
     out.write(bytes);
     out.keep();
 }
 
 void write_zip_atomically(const std::string& path, const std::vector<ZipMember>& members) {
-    check_output_target(path);
+    const std::string target = check_output_target(path);
     const ZipLibrary& z = zip_library(path, "writing");
-    TemporaryOutput out(path);
+    TemporaryOutput out(path, target);
     out.close();
     int code = 0;
     zip_t* opened = z.open(out.name().c_str(), ZIP_CREATE | ZIP_TRUNCATE, &code);

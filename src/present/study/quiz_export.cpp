@@ -163,7 +163,9 @@ ExportedVariant export_variant(const Trace& t, const std::vector<Question>& ques
     for (std::size_t k = 0; k < questions.size(); ++k) {
         const Question& q = questions[k];
         ExportedQuestion e;
-        e.title = fmt::format("{} {} Q{}: {}", g.name, v.label, k + 1, q.asked);
+        // A name is plain text a platform may still filter (Moodle's TeX filter reads names): neutralised
+        // as the category is, so that a student's `$x$` or `\frac` is never typeset nor markup.
+        e.title = fmt::format("{} {} Q{}: {}", safe_category_part(g.name), safe_category_part(v.label), k + 1, q.asked);
         e.heading = fmt::format("Lesson {} ({}), {}. Question {} of {}: {}", g.name, g.title, v.label, k + 1,
                                 questions.size(), text::sender(g, q.node));
         context_and_question(e, t, q, num);

@@ -11,6 +11,14 @@
 
 namespace bnstep {
 
+// The file a write to `path` replaces: `path` with its symbolic links followed
+// (a relative link read from the link's directory), as shell redirection
+// writes through a link; `path` itself when it is not a link (or is absent).
+// The temporary file goes beside that target, so a link to another file
+// system still gets a rename on one. A DataError for a loop of links.
+std::string output_target(const std::string& path);
+
+// `path` replaced whole (through a link, the file it names: output_target).
 void write_file_atomically(const std::string& path, std::string_view bytes);
 
 // One member of a zip archive: its path inside the archive and its bytes.
