@@ -11,6 +11,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -258,6 +259,14 @@ inline std::optional<double> batchnorm_local(const std::string& node, const std:
     if (node == "sq") return 2.0 * b.xmu[i][j];                       // v^2
     if (node == "xmu") return input == "x" ? 1.0 : -1.0;              // sub
     return std::nullopt;
+}
+
+// The names of the files in `dir`, sorted.
+inline std::vector<std::string> files_in(const std::filesystem::path& dir) {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
 }
 
 // The rows of a CSV file as Python's csv module reads them (a parser that is

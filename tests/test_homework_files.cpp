@@ -18,7 +18,7 @@ namespace {
 
 // A class of one student, "ada", who left every answer empty.
 fs::path homework_class(const fs::path& dir) {
-    const fs::path p = dir / "class.csv";
+    fs::path p = dir / "class.csv";
     std::ofstream(p) << "name,q1\nada,\n";
     return p;
 }

@@ -50,12 +50,6 @@ struct ExportScratch {
     std::string operator/(const std::string& file) const { return (dir / file).string(); }
 };
 
-std::vector<std::string> files_in(const fs::path& dir) {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-    return names;
-}
-
 // The questions the quiz itself asks in a variant (the same options as the command's defaults).
 struct VariantQuiz {
     Graph graph;

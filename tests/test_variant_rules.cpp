@@ -160,8 +160,8 @@ TEST_CASE("variant rules: a require the lesson as written breaks, or that contra
     CHECK(rules_error(base + R"([{"node": "y", "all_below": 0, "some_above": 0.5}]}})", 0) ==
           "t.json: /variant/require/0: 'y' some_above 0.5 contradicts all_below 0: no tensor keeps both");
     // The binary: one line, exit 2.
-    const auto r = bnstep_test::run_bnstep({"run", "tests/bad_lessons/variant_require_broken.json"},
-                                          bnstep_test::source_dir());
+    const auto r =
+        bnstep_test::run_bnstep({"run", "tests/bad_lessons/variant_require_broken.json"}, bnstep_test::source_dir());
     CHECK(r.exit_code == 2);
     CHECK(r.err ==
           "bnstep: error: tests/bad_lessons/variant_require_broken.json: /variant/require/0: the lesson as written "

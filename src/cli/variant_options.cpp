@@ -42,13 +42,14 @@ std::string control_character(const std::string& field) {
 
 std::string student_name(const std::string& text, const std::string& where, const std::string& what) {
     const std::size_t first = text.find_first_not_of(" \t");
-    const std::string name =
+    std::string name =
         first == std::string::npos ? std::string() : text.substr(first, text.find_last_not_of(" \t") - first + 1);
     if (name.empty()) throw UsageError(where + ": expected a name or ID, got an empty one");
     if (const std::string c = control_character(name); !c.empty())
-        throw UsageError(fmt::format("{}: the {} '{}' holds a control character ({}); write it on one line, in "
-                                     "printable characters",
-                                     where, what, visible(name), c));
+        throw UsageError(
+            fmt::format("{}: the {} '{}' holds a control character ({}); write it on one line, in "
+                        "printable characters",
+                        where, what, visible(name), c));
     return name;
 }
 

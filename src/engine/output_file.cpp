@@ -29,7 +29,7 @@ constexpr int kMaxSymlinkHops = 40;  // Linux's own bound (ELOOP)
 // Returns the path to write: `path` with its symbolic links followed.
 std::string check_output_target(const std::string& path) {
     if (path.empty()) output_failed(path, "the path is empty");
-    const std::string target = output_target(path);
+    std::string target = output_target(path);
     struct stat st {};
     if (::stat(target.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
         output_failed(path, S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file");
