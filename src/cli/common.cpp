@@ -45,6 +45,15 @@ Graph Common::load(const std::string& name_or_path) const {
     return g;
 }
 
+Graph Common::load(const std::string& name_or_path, std::uint64_t variant, const std::string& student) const {
+    LessonOptions o = lesson_options();
+    o.variant = variant;
+    o.student = student;
+    Graph g = load_lesson(name_or_path, builtin_ops(), o);
+    note_lesson(g);
+    return g;
+}
+
 PrintOptions Common::print() const {
     PrintOptions o;
     o.num.precision = precision;

@@ -55,6 +55,8 @@ struct Common {
     }
     // The lesson, loaded with these options (and remembered for an out-of-memory message).
     Graph load(const std::string& name_or_path) const;
+    // One variant of it, for the commands that write many (a roster's own variant, or a name's).
+    Graph load(const std::string& name_or_path, std::uint64_t variant, const std::string& student) const;
     PrintOptions print() const;
 };
 

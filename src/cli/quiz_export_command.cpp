@@ -48,11 +48,7 @@ int export_quiz(const Common& common, const std::string& lesson, const QuizOptio
     quiz.tolerance = options.tolerance;
     std::size_t count = 0;
     for (const VariantPick& pick : picks) {
-        LessonOptions o = common.lesson_options();
-        o.variant = pick.variant;  // a roster's own variant, or its name's
-        o.student = pick.student;
-        const Graph g = load_lesson(lesson, builtin_ops(), o);
-        note_lesson(g);
+        const Graph g = common.load(lesson, pick.variant, pick.student);
         const Trace t = run_for_display(g);
         const NumFmt num = common.print().num;
         const std::vector<Question> questions = make_quiz(t, options, num);

@@ -102,11 +102,7 @@ int grade_class(const GradeRequest& request, const QuizOptions& options, const C
         }
         if (const auto [at, fresh] = seen_variants.emplace(g.variant, r + 1); by_number && !fresh)
             throw UsageError(fmt::format("{}: variant {} is already on row {}", where, g.variant, at->second));
-        LessonOptions o = common.lesson_options();
-        o.variant = g.variant;
-        o.student = g.student;
-        const Graph graph = load_lesson(request.lesson, builtin_ops(), o);
-        note_lesson(graph);
+        const Graph graph = common.load(request.lesson, g.variant, g.student);
         const Trace t = run_for_display(graph);
         QuizOptions q = options;
         if (!request.node.empty()) q.node = find_node(graph, request.node);

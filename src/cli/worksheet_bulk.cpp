@@ -267,11 +267,7 @@ int write_worksheets(const BulkSheets& bulk, const Common& common) {
     std::string answers = csv_line({"variant", "student", "blank", "asked", "answer", "tolerance", "scale"});
     for (std::size_t k = 0; k < bulk.picks.size(); ++k) {
         const VariantPick& p = bulk.picks[k];
-        LessonOptions o = common.lesson_options();
-        o.variant = p.variant;
-        o.student = p.student;
-        const Graph g = load_lesson(bulk.lesson, builtin_ops(), o);
-        note_lesson(g);
+        const Graph g = common.load(bulk.lesson, p.variant, p.student);
         const Trace t = run_for_display(g);
         for (const bool key : {false, true}) {
             const std::string name = stems[k] + (key ? "-key" : "-sheet") + ext;
