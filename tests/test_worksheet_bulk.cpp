@@ -503,8 +503,9 @@ TEST_CASE("worksheet --variants: answers.csv has a row per blank of each sheet; 
          {std::tuple{out, std::string("variant-3"), "batchnorm", "3", false},
           std::tuple{out, std::string("variant-4"), "batchnorm", "4", false},
           std::tuple{strict, std::string("variant-3"), "conv2d", "3", true}}) {
-        CAPTURE(lesson);
-        CAPTURE(variant);
+        const std::string lesson_name = lesson, variant_number = variant;  // CAPTURE takes no structured binding (clang 14)
+        CAPTURE(lesson_name);
+        CAPTURE(variant_number);
         const std::string sheet = read_text_file(dir / (stem + (latex ? "-sheet.tex" : "-sheet.md")));
         const std::vector<std::string> asks = sheet_asks(sheet, latex);
         CHECK(asks.size() == bulk_count(sheet, kBulkBlank));
