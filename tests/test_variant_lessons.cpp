@@ -22,7 +22,7 @@ using nlohmann::json;
 namespace {
 
 // Under the sanitizers every load is several times slower: a sample there.
-constexpr std::uint64_t kVariants = bnstep_test::kUnderSanitizer ? 12 : 1000;
+constexpr std::uint64_t kVariants = bnstep_test::kUnderSanitizer ? 3 : 1000;
 
 json lesson_json(const std::string& name) {
     for (const auto& l : builtin_lessons())
