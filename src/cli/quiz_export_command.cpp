@@ -7,7 +7,6 @@
 #include "bnstep/output_file.hpp"
 #include "bnstep/quiz_export.hpp"
 #include "bnstep/visible.hpp"
-#include "guard.hpp"
 #include "variant_options.hpp"
 
 namespace bnstep::cli {
