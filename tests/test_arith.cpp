@@ -54,7 +54,7 @@ TEST_CASE("arith: the chains of a note and the number that starts a text") {
     CHECK(!leading_number("2(1/4)"));
 }
 
-TEST_CASE("settle: the operands get the digits the line needs; an exact zero prints 0") {
+TEST_CASE("settle: the operands get the digits the line needs, and an exact zero prints 0") {
     // dxmu[3,1] of the lesson batchnorm: -1/sqrt(500) + 0.8/sqrt(500) * ... as two doubles.
     const double a = -0.044721359549995794, b = 0.035777087639996635;
     auto sum_of = [](std::vector<double> terms) {
@@ -146,7 +146,7 @@ TEST_CASE("display: no built-in lesson prints round-off where the exact value is
     CHECK(raw > 0);  // the raw runs have them (batchnorm's dmu[1], affine-bn-relu's db ...)
 }
 
-TEST_CASE("display: batchnorm's dmu[1] and affine-bn-relu's db print 0; JSON keeps the raw double") {
+TEST_CASE("display: batchnorm's dmu[1] and affine-bn-relu's db print 0, and JSON keeps the raw double") {
     const Graph bn = load_lesson("batchnorm");
     std::ostringstream text;
     print_run_text(text, run_for_display(bn), PrintOptions{});

@@ -79,7 +79,7 @@ TEST_CASE("arrays: what np.savez and np.savez_compressed write reads back exactl
     }
 }
 
-TEST_CASE("arrays: .npy versions 1.0, 2.0 and 3.0; a .npy file's array is named by its stem") {
+TEST_CASE("arrays: .npy versions 1.0, 2.0 and 3.0, and a .npy file's array is named by its stem") {
     TempDir dir;
     const auto expected = printed_arrays(run_python(R"(
 import os, sys

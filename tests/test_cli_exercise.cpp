@@ -123,7 +123,7 @@ TEST_CASE("export --with-answers: every staged value and gradient, equal to batc
     CHECK(json::parse(ok_output({"export", "batchnorm", "--with-answers"})) == key);
 }
 
-TEST_CASE("export: --set resizes what it writes; the format follows the file name; bad requests are one-line errors") {
+TEST_CASE("export: --set resizes what it writes, and the format follows the file name, and bad requests are one-line errors") {
     const Scratch s("export-set");
     ok_output({"export", "conv2d", "--set", "x.shape=1,3,6,6", "-o", s / "c.npz"});
     CHECK(python_ok("import sys, numpy as np\nprint(np.load(sys.argv[1])['x'].shape)", {s / "c.npz"}) ==
@@ -239,7 +239,7 @@ TEST_CASE("compare: the text names the first wrong tensor, its cause, where it s
     (void)bn;
 }
 
-TEST_CASE("compare: a class at once, as CSV and JSON; an unreadable file is reported and exits 2") {
+TEST_CASE("compare: a class at once, as CSV and JSON, and an unreadable file is reported and exits 2") {
     const Scratch s("class");
     ok_output({"export", "batchnorm", "-o", s / "bn.npz"});
     REQUIRE(python({example("batchnorm_backward.py"), s / "bn.npz", s / "alice.npz"}).exit_code == 0);
@@ -276,7 +276,7 @@ TEST_CASE("compare: a class at once, as CSV and JSON; an unreadable file is repo
     CHECK(lines_of(one_line).size() == 2);
 }
 
-TEST_CASE("compare: a bad file alone is a one-line error, exit 2; an unknown name gets the nearest") {
+TEST_CASE("compare: a bad file alone is a one-line error, exit 2, and an unknown name gets the nearest") {
     const Scratch s("bad");
     CHECK(contains(usage_error({"compare", "batchnorm", s / "missing.npz"}), "missing.npz"));
     std::ofstream(s / "x.txt") << "1 2 3";

@@ -86,7 +86,7 @@ std::vector<std::string> round_off_on_screen(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("display: genuine small values are not zeroed; only confirmed round-off is") {
+TEST_CASE("display: genuine small values are not zeroed, and only confirmed round-off is") {
     const Graph g = parse_lesson(kTinyLesson, "tiny.json");
     const Trace t = run_for_display(g);
     const std::size_t y = node_named(g, "y"), z = node_named(g, "z");

@@ -85,7 +85,7 @@ TEST_CASE("fisher: F_kk, the example's gradient and the saliency match the close
     CHECK(r.loss_pruned_by_fisher == doctest::Approx(pruned).epsilon(1e-13));
 }
 
-TEST_CASE("fisher: at the minimum of the fisher-pruning lesson, F_kk is the Hessian's diagonal; on obd-saliency not") {
+TEST_CASE("fisher: at the minimum of the fisher-pruning lesson, F_kk is the Hessian's diagonal, and on obd-saliency not") {
     const Graph g = load_lesson("fisher-pruning");
     const FisherReport r = compute_fisher(g, FisherOptions{});
     CHECK(r.batch == 18);

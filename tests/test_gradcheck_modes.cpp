@@ -72,7 +72,7 @@ TEST_CASE("gradcheck modes: full, sparse and directional pass the real rules") {
     }
 }
 
-TEST_CASE("gradcheck modes: a wrong rule is caught by sparse and directional; directional names the element") {
+TEST_CASE("gradcheck modes: a wrong rule is caught by sparse and directional, and directional names the element") {
     const std::size_t bad = 5;
     const OpTable ops = reciprocal_wrong_at(bad);  // the graph points into it
     const Graph g = random_batchnorm(16, 8, ops);

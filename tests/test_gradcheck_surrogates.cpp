@@ -149,7 +149,7 @@ TEST_CASE("gradcheck: a max-pool tie is a kink") {
     CHECK(x.compared == 2);
 }
 
-TEST_CASE("gradcheck: a weight on a power-of-two threshold is a kink; elsewhere the frozen weights check as 0") {
+TEST_CASE("gradcheck: a weight on a power-of-two threshold is a kink, and elsewhere the frozen weights check as 0") {
     // INQ with n1 = -1, n2 = -2: levels 0, 0.25, 0.5. A quantized weight of 0.375 lies
     // on the threshold between 0.25 and 0.5 ((0.25 + 0.5) / 2).
     const Graph g = one_op("pow2_quantize", R"({"n1": -1, "n2": -2, "fraction": 0.5})", "[0.375, 0.1, 0.45, 0.05]", 4);

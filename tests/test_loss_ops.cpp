@@ -126,7 +126,7 @@ TEST_CASE("softmax: the VJP equals the upstream times the Jacobian (diag(y) - y 
     }
 }
 
-TEST_CASE("log_softmax: [1, 2, 3] is x - log(sum exp x); its VJP is (g - softmax * sum g) / T") {
+TEST_CASE("log_softmax: [1, 2, 3] is x - log(sum exp x), and its VJP is (g - softmax * sum g) / T") {
     const Applied r = apply("log_softmax", {vec({1, 2, 3})});
     const double lse = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
     const double published[] = {-2.40760596444438, -1.4076059644443801, -0.40760596444438013};
@@ -244,7 +244,7 @@ TEST_CASE("soft_cross_entropy: T^2 keeps the gradient's size as T grows (Hinton 
     }
 }
 
-TEST_CASE("soft_cross_entropy: a batch averages over N; temperature scales logits and gradient") {
+TEST_CASE("soft_cross_entropy: a batch averages over N, and temperature scales logits and gradient") {
     const Tensor z = mat(2, 3, {0.5, -1, 2, 1, 1, 0});
     const Tensor target = mat(2, 3, {0.2, 0.3, 0.5, 0.6, 0.1, 0.3});
     const Applied r = apply("soft_cross_entropy", {z, target}, attrs({{"temperature", 2.0}}));
@@ -290,7 +290,7 @@ TEST_CASE("kl_div: soft cross entropy minus the target's entropy, 0 log 0 = 0") 
     CHECK(std::fabs(scalar_of("kl_div", {log_same, same})) < 1e-15);
 }
 
-TEST_CASE("kl_div: gradients -p/N and (log p + 1 - log_q)/N; N = 1 for one distribution") {
+TEST_CASE("kl_div: gradients -p/N and (log p + 1 - log_q)/N, and N = 1 for one distribution") {
     const Tensor log_q = mat(2, 2, {-0.5, -1.0, -2.0, -0.2});
     const Tensor p = mat(2, 2, {0.4, 0.6, 0.0, 1.0});
     const Applied r = apply("kl_div", {log_q, p});

@@ -44,7 +44,7 @@ TEST_CASE("notation: the locale decides, LC_ALL before LC_CTYPE before LANG") {
     CHECK_FALSE(locale_is_utf8(nullptr, nullptr, "en_US.ISO-8859-1"));
 }
 
-TEST_CASE("notation: run prints ∂ in a UTF-8 locale and d(out)/d(in) in another; JSON keeps ∂") {
+TEST_CASE("notation: run prints ∂ in a UTF-8 locale and d(out)/d(in) in another, and JSON keeps ∂") {
     const std::vector<std::string> run_args = {"run", "batchnorm", "--color", "never"};
     const std::string utf8 = ok_output(run_args, "", {{"LC_ALL", "C.UTF-8"}});
     CHECK(contains(utf8, "to mu:  ∂(x - mu)/∂mu = -1"));

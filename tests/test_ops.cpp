@@ -354,7 +354,7 @@ TEST_CASE("ops: relu at exactly 0 passes no gradient") {
     CHECK(local.data() == std::vector<double>{0.0, 0.0, 1.0});
 }
 
-TEST_CASE("ops: sigmoid by hand: 1/(1 + e^0) = 0.5 with slope 0.25; at ln 3, 0.75 with slope 0.1875") {
+TEST_CASE("ops: sigmoid by hand: 1/(1 + e^0) = 0.5 with slope 0.25, and at ln 3, 0.75 with slope 0.1875") {
     const OpDef* sigmoid = builtin_ops().find("sigmoid");
     REQUIRE(sigmoid != nullptr);
     const Tensor x(Shape{2}, std::vector<double>{0.0, std::log(3.0)});

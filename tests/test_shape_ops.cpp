@@ -166,7 +166,7 @@ TEST_CASE("shape ops: channel_shuffle is a permutation and its backward inverts 
 
 // ======================================================================= transpose
 
-TEST_CASE("shape ops: transpose moves x[i] to out[perm-ordered i]; its backward is the inverse permutation") {
+TEST_CASE("shape ops: transpose moves x[i] to out[perm-ordered i], and its backward is the inverse permutation") {
     const OpDef& op = op_named("transpose");
     const std::vector<Shape> shapes{{2, 3, 4, 5}, {3, 4, 2}, {2, 5}};
     for (const Shape& s : shapes) {

@@ -226,7 +226,7 @@ TEST_CASE("step mode: a node taller than the terminal is shown a screenful at a 
     CHECK(contains(out.str(), "-- 1/23 forward: step 0 (x) -- line 11 of "));
 }
 
-TEST_CASE("step mode: b clears the screen and draws the previous node; q says how to go on") {
+TEST_CASE("step mode: b clears the screen and draws the previous node, and q says how to go on") {
     const Graph g = load_lesson("batchnorm");
     const Trace t = run(g);
     const std::vector<RunBlock> blocks = run_text_blocks(t, PrintOptions{});

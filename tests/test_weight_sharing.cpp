@@ -125,7 +125,7 @@ TEST_CASE("weight sharing: each centroid's gradient is the sum of its weights' g
     CHECK(dw[1] == doctest::Approx(-0.03 / 4).epsilon(1e-12));
 }
 
-TEST_CASE("weight sharing: ties go to the lower centroid; an empty cluster keeps its centroid") {
+TEST_CASE("weight sharing: ties go to the lower centroid, and an empty cluster keeps its centroid") {
     // 1 is as near to C[0] = 0 as to C[1] = 2; 3 as near to C[1] as to C[2] = 4.
     const Tensor c(Shape{3}, std::vector<double>{0.0, 2.0, 4.0});
     const Tensor w(Shape{2}, std::vector<double>{1.0, 3.0});
@@ -278,7 +278,7 @@ TEST_CASE("weight sharing: k-means on 100k weights with 256 clusters is refused 
     CHECK_THROWS_AS((void)parse_lesson(lesson(600), "kmbig.json"), LessonError);
 }
 
-TEST_CASE("weight sharing: all-equal weights tie the centroids; moving one across the tie is a kink, not a FAIL") {
+TEST_CASE("weight sharing: all-equal weights tie the centroids, and moving one across the tie is a kink, not a FAIL") {
     const std::string text =
         R"({"name":"kmequal_ws","title":"t","leaves":[{"name":"W","kind":"param","shape":[2,3],"fill":0.5}],)"
         R"("nodes":[{"name":"C","op":"kmeans_centroids","inputs":["W"],"attrs":{"clusters":4}},)"

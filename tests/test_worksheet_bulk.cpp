@@ -477,7 +477,7 @@ TEST_CASE("worksheet in bulk: bad ranges, rosters and directories are one line, 
     }
 }
 
-TEST_CASE("worksheet --variants: answers.csv has a row per blank of each sheet; the files get the umask's modes") {
+TEST_CASE("worksheet --variants: answers.csv has a row per blank of each sheet, and the files get the umask's modes") {
     TempDir tmp;
     const fs::path out = tmp.path() / "sheets";
     const mode_t saved = ::umask(022);  // the child bnstep inherits it

@@ -13,10 +13,11 @@ Tensor matmul(const Tensor& a, bool ta, const Tensor& b, bool tb) {
     const std::size_t k = ta ? a.shape()[0] : a.shape()[1];
     const std::size_t m = tb ? b.shape()[0] : b.shape()[1];
     Tensor c(Shape{n, m});
+    // Row-major flat offsets: A is (n, k), or (k, n) read transposed; B likewise.
     for (std::size_t i = 0; i < n; ++i)
         for (std::size_t p = 0; p < k; ++p) {
-            const double av = ta ? a.at({p, i}) : a.at({i, p});
-            for (std::size_t j = 0; j < m; ++j) c[i * m + j] += av * (tb ? b.at({j, p}) : b.at({p, j}));
+            const double av = ta ? a[p * n + i] : a[i * k + p];
+            for (std::size_t j = 0; j < m; ++j) c[i * m + j] += av * (tb ? b[j * k + p] : b[p * m + j]);
         }
     return c;
 }

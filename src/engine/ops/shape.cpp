@@ -90,16 +90,36 @@ std::vector<std::size_t> identity(std::size_t n) {
     return v;
 }
 
+// Row-major strides of a shape.
+std::vector<std::size_t> strides_of(const Shape& shape) {
+    std::vector<std::size_t> strides(shape.size(), 1);
+    for (std::size_t k = shape.size(); k-- > 1;) strides[k - 1] = strides[k] * shape[k];
+    return strides;
+}
+
+// The product of the sizes of axes [first, last).
+std::size_t extent(const Shape& shape, std::size_t first, std::size_t last) {
+    std::size_t n = 1;
+    for (std::size_t k = first; k < last; ++k) n *= shape[k];
+    return n;
+}
+
 std::vector<std::size_t> permute(const Shape& in, const std::vector<std::size_t>& perm, Shape& out) {
     out.clear();
     for (std::size_t p : perm) out.push_back(in[p]);
-    const Tensor src(in), dst(out);
-    std::vector<std::size_t> from(dst.size());
-    Index at(in.size());
-    for (std::size_t e = 0; e < dst.size(); ++e) {
-        const Index o = dst.unravel(e);
-        for (std::size_t k = 0; k < perm.size(); ++k) at[perm[k]] = o[k];
-        from[e] = src.offset(at);
+    const std::vector<std::size_t> in_strides = strides_of(in);
+    std::vector<std::size_t> from(element_count(out));
+    // The output index counts up in row-major order; `source` follows it in the input.
+    Index o(out.size(), 0);
+    std::size_t source = 0;
+    for (std::size_t e = 0; e < from.size(); ++e) {
+        from[e] = source;
+        for (std::size_t k = out.size(); k-- > 0;) {
+            source += in_strides[perm[k]];
+            if (++o[k] < out[k]) break;
+            source -= o[k] * in_strides[perm[k]];
+            o[k] = 0;
+        }
     }
     return from;
 }
@@ -145,18 +165,21 @@ Shape concat_shape(const std::vector<Shape>& in, const Attrs& a) {
     return out;
 }
 
+// Piece k of a concat is, for each index before the axis, one run of
+// shape[axis] * (the elements after the axis) numbers in the input, and
+// the same run in the output starting at offset off[k] along the axis.
 Tensor concat_forward(const OpCall& call) {
     const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
     const auto off = concat_offsets(concat_shapes(call), axis);
     Shape out_shape = call.input(0).shape();
     out_shape[axis] = off.back();
     Tensor out(out_shape);
-    for (std::size_t k = 0; k < call.in.size(); ++k)
-        for (std::size_t e = 0; e < call.input(k).size(); ++e) {
-            Index at = call.input(k).unravel(e);
-            at[axis] += off[k];
-            out.at(at) = call.input(k)[e];
-        }
+    const std::size_t outer = extent(out_shape, 0, axis), inner = extent(out_shape, axis + 1, out_shape.size());
+    for (std::size_t k = 0; k < call.in.size(); ++k) {
+        const std::size_t run = (off[k + 1] - off[k]) * inner;
+        for (std::size_t o = 0; o < outer; ++o)
+            for (std::size_t e = 0; e < run; ++e) out[(o * off.back() + off[k]) * inner + e] = call.input(k)[o * run + e];
+    }
     return out;
 }
 
@@ -184,11 +207,10 @@ Tensor concat_vjp(const OpCall& call, const Tensor& up) {
     const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
     const auto off = concat_offsets(concat_shapes(call), axis);
     Tensor dx(call.input(call.slot).shape());
-    for (std::size_t e = 0; e < dx.size(); ++e) {
-        Index at = dx.unravel(e);
-        at[axis] += off[call.slot];
-        dx[e] = up.at(at);
-    }
+    const std::size_t outer = extent(up.shape(), 0, axis), inner = extent(up.shape(), axis + 1, up.rank());
+    const std::size_t run = (off[call.slot + 1] - off[call.slot]) * inner;
+    for (std::size_t o = 0; o < outer; ++o)
+        for (std::size_t e = 0; e < run; ++e) dx[o * run + e] = up[(o * off.back() + off[call.slot]) * inner + e];
     return dx;
 }
 
@@ -242,13 +264,12 @@ std::vector<std::size_t> split_gather(const Shape& in, const Attrs& a, Shape& ou
     if (index < 0 || index >= parts) throw ShapeError(fmt::format("index {} is not one of the {} parts", index, parts));
     out = in;
     out[axis] = in[axis] / static_cast<std::size_t>(parts);
-    const Tensor src(in), dst(out);
-    std::vector<std::size_t> from(dst.size());
-    for (std::size_t e = 0; e < dst.size(); ++e) {
-        Index at = dst.unravel(e);
-        at[axis] += static_cast<std::size_t>(index) * out[axis];
-        from[e] = src.offset(at);
-    }
+    // For each index before the axis, the piece is one run of out[axis] * inner numbers.
+    const std::size_t outer = extent(in, 0, axis), inner = extent(in, axis + 1, in.size());
+    const std::size_t run = out[axis] * inner, start = static_cast<std::size_t>(index) * run;
+    std::vector<std::size_t> from(outer * run);
+    for (std::size_t o = 0; o < outer; ++o)
+        for (std::size_t e = 0; e < run; ++e) from[o * run + e] = o * in[axis] * inner + start + e;
     return from;
 }
 
