@@ -21,17 +21,24 @@ Stats stats_of(const Tensor& x, double eps) {
     s.ivar.assign(l.channels, 0.0);
     s.xhat = Tensor(x.shape());
     const double m = static_cast<double>(l.count);
-    for (std::size_t e = 0; e < x.size(); ++e) s.mu[l.channel_of(e)] += x[e];
+    // Every element in flat order, its channel c counted along: the sums add in the order of the elements.
+    const auto each = [&](auto visit) {
+        std::size_t e = 0;
+        for (std::size_t n = 0; n < x.shape()[0]; ++n)
+            for (std::size_t c = 0; c < l.channels; ++c)
+                for (std::size_t p = 0; p < l.plane; ++p, ++e) visit(e, c);
+    };
+    each([&](std::size_t e, std::size_t c) { s.mu[c] += x[e]; });
     for (double& v : s.mu) v /= m;
-    for (std::size_t e = 0; e < x.size(); ++e) {
-        const double d = x[e] - s.mu[l.channel_of(e)];
-        s.var[l.channel_of(e)] += d * d;
-    }
+    each([&](std::size_t e, std::size_t c) {
+        const double d = x[e] - s.mu[c];
+        s.var[c] += d * d;
+    });
     for (std::size_t c = 0; c < l.channels; ++c) {
         s.var[c] /= m;
         s.ivar[c] = 1.0 / std::sqrt(s.var[c] + eps);
     }
-    for (std::size_t e = 0; e < x.size(); ++e) s.xhat[e] = (x[e] - s.mu[l.channel_of(e)]) * s.ivar[l.channel_of(e)];
+    each([&](std::size_t e, std::size_t c) { s.xhat[e] = (x[e] - s.mu[c]) * s.ivar[c]; });
     return s;
 }
 

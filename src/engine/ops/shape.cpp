@@ -178,7 +178,8 @@ Tensor concat_forward(const OpCall& call) {
     for (std::size_t k = 0; k < call.in.size(); ++k) {
         const std::size_t run = (off[k + 1] - off[k]) * inner;
         for (std::size_t o = 0; o < outer; ++o)
-            for (std::size_t e = 0; e < run; ++e) out[(o * off.back() + off[k]) * inner + e] = call.input(k)[o * run + e];
+            for (std::size_t e = 0; e < run; ++e)
+                out[(o * off.back() + off[k]) * inner + e] = call.input(k)[o * run + e];
     }
     return out;
 }
