@@ -5,12 +5,16 @@
 // finite difference crossed a kink.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "bnstep/op.hpp"
 #include "bnstep/rng.hpp"
+#include "ops/compression.hpp"
 #include "op_harness.hpp"
 #include "surrogate_harness.hpp"
 
@@ -335,6 +339,30 @@ TEST_CASE("pow2_quantize: the largest |W| by fraction, ties to the lower index, 
           "fraction must be from 0 to 1, got 1.5");
     CHECK(shape_error(Eval("pow2_quantize", {vec({1.0})}, {{"n1", 61}, {"n2", 0}}), {{1}}) ==
           "n1 must be from -60 to 60, got 61");
+}
+
+TEST_CASE("magnitude choice: the first k of a stable sort by |W|, on many ties, for both ends") {
+    std::mt19937 gen(7);
+    std::uniform_int_distribution<int> level(-3, 3), length(1, 24);
+    for (int trial = 0; trial < 300; ++trial) {
+        const std::size_t n = static_cast<std::size_t>(length(gen));
+        Tensor w(Shape{n});
+        for (std::size_t i = 0; i < n; ++i) w[i] = 0.5 * level(gen);  // seven levels: ties everywhere
+        for (const bool largest : {false, true})
+            for (std::size_t k = 0; k <= n + 1; ++k) {
+                std::vector<std::size_t> order(n);
+                std::iota(order.begin(), order.end(), std::size_t{0});
+                std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+                    return largest ? std::fabs(w[a]) > std::fabs(w[b]) : std::fabs(w[a]) < std::fabs(w[b]);
+                });
+                std::vector<bool> want(n, false);
+                for (std::size_t i = 0; i < k && i < n; ++i) want[order[i]] = true;
+                CAPTURE(trial);
+                CAPTURE(k);
+                CAPTURE(largest);
+                CHECK(ops::by_magnitude(w, k, largest) == want);
+            }
+    }
 }
 
 TEST_CASE("prune_mask: the smallest |W| pruned, ties to the lower index, pruned weights get no gradient") {
