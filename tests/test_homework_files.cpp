@@ -7,7 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
+#include <string>
 
 #include "study_support.hpp"
 
@@ -66,6 +68,30 @@ TEST_CASE("homework files: -o through a symbolic link writes the file it names, 
     std::set<std::string> written;
     for (const auto& e : fs::directory_iterator(tmp.path() / "b")) written.insert(e.path().filename().string());
     CHECK(written == std::set<std::string>{"new.csv", "quiz.gift", "quiz.moodle-xml", "quiz.qti", "scores.csv"});
+}
+
+TEST_CASE("homework files: --export -o - prints GIFT and Moodle XML alone on standard output, and refuses QTI") {
+    TempDir tmp;
+    for (const std::string format : {"gift", "moodle-xml"}) {
+        CAPTURE(format);
+        const fs::path file = tmp.path() / ("quiz." + format);
+        REQUIRE(run_bnstep({"quiz", "--export", format, "--variants", "1-2", "-o", file.string()}).exit_code == 0);
+        std::ifstream in(file, std::ios::binary);
+        const std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const RunResult dash =
+            run_bnstep({"quiz", "--export", format, "--variants", "1-2", "-o", "-"}, tmp.path().string());
+        CHECK(dash.exit_code == 0);
+        CHECK(dash.err.empty());
+        CHECK(dash.out == written);  // the file itself, with no "wrote" line
+        CHECK(contains(dash.out, format == "gift" ? "$CATEGORY:" : "<quiz>"));
+        CHECK_FALSE(fs::exists(tmp.path() / "-"));
+    }
+    const RunResult qti = run_bnstep({"quiz", "--export", "qti", "-o", "-"}, tmp.path().string());
+    CHECK(qti.exit_code == 2);
+    CHECK(lines_of(qti.err).size() == 1);
+    CHECK(contains(qti.err, "--export qti writes a zip file"));
+    CHECK(qti.out.empty());
+    CHECK_FALSE(fs::exists(tmp.path() / "-"));
 }
 
 TEST_CASE("homework files: --grade -o - is standard output, and a FIFO in the way is refused") {

@@ -14,6 +14,8 @@ namespace {
 
 void check_export_request(const Common& common, const QuizOptions& options, const QuizExportRequest& r) {
     if (r.output.empty()) throw UsageError(fmt::format("--export {} writes a file: name it with -o FILE", r.format));
+    if (r.output == "-" && r.format == "qti")
+        throw UsageError("--export qti writes a zip file: name it with -o FILE.zip (-o - takes gift or moodle-xml)");
     if (common.format != "text")
         throw UsageError(
             fmt::format("--export {} writes its own format: leave out --format {}", r.format, common.format));
@@ -56,12 +58,16 @@ int export_quiz(const Common& common, const std::string& lesson, const QuizOptio
         quiz.variants.push_back(export_variant(t, questions, options, num));
         count += questions.size();
     }
-    if (r.format == "gift")
-        write_file_atomically(r.output, quiz_gift(quiz));
-    else if (r.format == "moodle-xml")
-        write_file_atomically(r.output, quiz_moodle_xml(quiz));
-    else
+    if (r.format == "qti") {
         write_zip_atomically(r.output, quiz_qti_files(quiz));
+    } else {
+        const std::string text = r.format == "gift" ? quiz_gift(quiz) : quiz_moodle_xml(quiz);
+        if (r.output == "-") {  // standard output holds the file alone
+            std::cout << text << std::flush;
+            return kOk;
+        }
+        write_file_atomically(r.output, text);
+    }
     std::cout << fmt::format("wrote {}: {} question{} of lesson {}, {} variant{} ({})\n", visible(r.output), count,
                              count == 1 ? "" : "s", visible(quiz.lesson), picks.size(), picks.size() == 1 ? "" : "s",
                              r.format);

@@ -154,7 +154,7 @@ std::function<int()> quiz_command(CLI::App& cmd) {
     cmd.add_option(
            "--output,-o", a->output,
            "the file to write, replaced whole (through a symbolic link, the file it names): the scores of --grade "
-           "(default, or -: standard output) or the questions of --export")
+           "(default, or -: standard output) or the questions of --export (-: standard output, for gift and moodle-xml)")
         ->type_name(kFileType);
     add_common(cmd, a->common, {"text", "json"});
     add_lesson_options(cmd, a->common, true);
