@@ -104,6 +104,17 @@ std::size_t extent(const Shape& shape, std::size_t first, std::size_t last) {
     return n;
 }
 
+// The slab [begin, end) along `axis` of a tensor of shape `whole`, the piece
+// that concat joins and split takes: for each index before the axis, one run
+// of contiguous numbers in both. Calls f(offset in the piece, offset in the whole).
+template <class F>
+void for_each_in_slab(const Shape& whole, std::size_t axis, std::size_t begin, std::size_t end, F&& f) {
+    const std::size_t outer = extent(whole, 0, axis), inner = extent(whole, axis + 1, whole.size());
+    const std::size_t run = (end - begin) * inner;
+    for (std::size_t o = 0; o < outer; ++o)
+        for (std::size_t e = 0; e < run; ++e) f(o * run + e, (o * whole[axis] + begin) * inner + e);
+}
+
 std::vector<std::size_t> permute(const Shape& in, const std::vector<std::size_t>& perm, Shape& out) {
     out.clear();
     for (std::size_t p : perm) out.push_back(in[p]);
@@ -165,22 +176,15 @@ Shape concat_shape(const std::vector<Shape>& in, const Attrs& a) {
     return out;
 }
 
-// Piece k of a concat is, for each index before the axis, one run of
-// shape[axis] * (the elements after the axis) numbers in the input, and
-// the same run in the output starting at offset off[k] along the axis.
 Tensor concat_forward(const OpCall& call) {
     const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
     const auto off = concat_offsets(concat_shapes(call), axis);
     Shape out_shape = call.input(0).shape();
     out_shape[axis] = off.back();
     Tensor out(out_shape);
-    const std::size_t outer = extent(out_shape, 0, axis), inner = extent(out_shape, axis + 1, out_shape.size());
-    for (std::size_t k = 0; k < call.in.size(); ++k) {
-        const std::size_t run = (off[k + 1] - off[k]) * inner;
-        for (std::size_t o = 0; o < outer; ++o)
-            for (std::size_t e = 0; e < run; ++e)
-                out[(o * off.back() + off[k]) * inner + e] = call.input(k)[o * run + e];
-    }
+    for (std::size_t k = 0; k < call.in.size(); ++k)
+        for_each_in_slab(out_shape, axis, off[k], off[k + 1],
+                         [&](std::size_t piece, std::size_t whole) { out[whole] = call.input(k)[piece]; });
     return out;
 }
 
@@ -208,10 +212,8 @@ Tensor concat_vjp(const OpCall& call, const Tensor& up) {
     const std::size_t axis = axis_in(call.attrs->integer("axis"), call.input(0).rank());
     const auto off = concat_offsets(concat_shapes(call), axis);
     Tensor dx(call.input(call.slot).shape());
-    const std::size_t outer = extent(up.shape(), 0, axis), inner = extent(up.shape(), axis + 1, up.rank());
-    const std::size_t run = (off[call.slot + 1] - off[call.slot]) * inner;
-    for (std::size_t o = 0; o < outer; ++o)
-        for (std::size_t e = 0; e < run; ++e) dx[o * run + e] = up[(o * off.back() + off[call.slot]) * inner + e];
+    for_each_in_slab(up.shape(), axis, off[call.slot], off[call.slot + 1],
+                     [&](std::size_t piece, std::size_t whole) { dx[piece] = up[whole]; });
     return dx;
 }
 
@@ -265,12 +267,10 @@ std::vector<std::size_t> split_gather(const Shape& in, const Attrs& a, Shape& ou
     if (index < 0 || index >= parts) throw ShapeError(fmt::format("index {} is not one of the {} parts", index, parts));
     out = in;
     out[axis] = in[axis] / static_cast<std::size_t>(parts);
-    // For each index before the axis, the piece is one run of out[axis] * inner numbers.
-    const std::size_t outer = extent(in, 0, axis), inner = extent(in, axis + 1, in.size());
-    const std::size_t run = out[axis] * inner, start = static_cast<std::size_t>(index) * run;
-    std::vector<std::size_t> from(outer * run);
-    for (std::size_t o = 0; o < outer; ++o)
-        for (std::size_t e = 0; e < run; ++e) from[o * run + e] = o * in[axis] * inner + start + e;
+    std::vector<std::size_t> from(element_count(out));
+    const std::size_t begin = static_cast<std::size_t>(index) * out[axis];
+    for_each_in_slab(in, axis, begin, begin + out[axis],
+                     [&](std::size_t piece, std::size_t whole) { from[piece] = whole; });
     return from;
 }
 
