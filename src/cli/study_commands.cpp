@@ -12,6 +12,7 @@
 #include "terminal_keys.hpp"
 #include "bnstep/text_file.hpp"
 #include "common.hpp"
+#include "html_command.hpp"
 #include "option_values.hpp"
 #include "pager.hpp"
 #include "quiz_export_command.hpp"
@@ -257,7 +258,10 @@ int draw_graph(const GraphArgs& a) {
     o.num.precision = a.common.precision;
     o.command = picture_command(a.lesson, g, a.common.format, o, a.highlight);
     const Trace t = run_for_display(g);
-    std::cout << (a.common.format == "mermaid" ? graph_mermaid(t, o) : graph_dot(t, o));
+    if (a.common.format == "svg")
+        std::cout << graph_svg(t, o);
+    else
+        std::cout << (a.common.format == "mermaid" ? graph_mermaid(t, o) : graph_dot(t, o));
     return kOk;
 }
 
@@ -265,15 +269,16 @@ std::function<int()> graph_command(CLI::App& cmd) {
     auto a = std::make_shared<GraphArgs>();
     a->common.format = "dot";
     add_lesson_argument(cmd, a->lesson);
-    cmd.add_option("--format", a->common.format, "dot (Graphviz) or mermaid")
-        ->check(CLI::IsMember({"dot", "mermaid"}))
+    cmd.add_option("--format", a->common.format, "dot (Graphviz), mermaid, or svg (laid out by Graphviz's library)")
+        ->check(CLI::IsMember({"dot", "mermaid", "svg"}))
         ->capture_default_str();
     cmd.add_flag("--backward", a->picture.backward, "add the backward edges, in red, labelled with their gradient");
     cmd.add_flag("--values", a->picture.values, "show the first few numbers of each value and gradient");
     cmd.add_option("--highlight", a->highlight, "mark one node (a step number or a name)")->type_name(kNodeType);
     add_whole(cmd, "--precision", a->common.precision, 1, 17, "significant digits of the numbers --values shows");
     add_lesson_options(cmd, a->common, false);
-    cmd.footer("Render with Graphviz: bnstep graph batchnorm --backward | dot -Tsvg > batchnorm.svg");
+    cmd.footer("A picture: bnstep graph batchnorm --backward --format svg > batchnorm.svg (the same as piping the DOT "
+               "through dot -Tsvg)");
     return [a] { return draw_graph(*a); };
 }
 
@@ -286,7 +291,9 @@ std::vector<Command> study_commands() {
          quiz_command},
         {"worksheet", "a printable sheet: forward values, each backward step's formula, blanks and one element to work",
          worksheet_command},
-        {"graph", "the computational graph as Graphviz DOT or Mermaid, backward edges in red", graph_command},
+        {"graph", "the computational graph as Graphviz DOT, Mermaid or SVG, backward edges in red", graph_command},
+        {"html", "the lesson as one self-contained web page: step through it, click any number, predict first",
+         html_command},
     };
 }
 

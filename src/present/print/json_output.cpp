@@ -28,10 +28,6 @@ std::string_view status_name(EdgeGrad::Status s) {
     return "?";
 }
 
-json worked_json(const Worked& w) {
-    return {{"lhs", w.lhs}, {"symbolic", w.symbolic}, {"numeric", w.numeric}, {"result", w.result}, {"notes", w.notes}};
-}
-
 json intermediates_json(const std::vector<Intermediate>& items) {
     json a = json::array();
     for (const Intermediate& q : items)
@@ -111,6 +107,10 @@ void add_variant_json(json& j, const Graph& g) {
     if (g.variant == 0 && g.student.empty()) return;
     j["variant"] = g.variant;
     if (!g.student.empty()) j["student"] = g.student;
+}
+
+json worked_json(const Worked& w) {
+    return {{"lhs", w.lhs}, {"symbolic", w.symbolic}, {"numeric", w.numeric}, {"result", w.result}, {"notes", w.notes}};
 }
 
 json tensor_json(const Tensor& t) {

@@ -70,12 +70,21 @@ std::string dot_quote(std::string_view s) {
     return out + "\"";
 }
 
+// A label of text lines. Graphviz reads "&name;" in a label as a character entity, so a lesson's
+// "&" is written "&amp;": "&lt;" in a title shows as typed.
 std::string dot_label(const std::vector<std::string>& lines) {
     std::string joined;
     for (const auto& l : lines) joined += (joined.empty() ? "" : "\n") + l;
     std::string q = dot_quote(joined);
     std::string out;
-    for (char c : q) out += c == '\n' ? std::string("\\n") : std::string(1, c);
+    for (char c : q) {
+        if (c == '\n')
+            out += "\\n";
+        else if (c == '&')
+            out += "&amp;";
+        else
+            out += c;
+    }
     return out;
 }
 
@@ -101,7 +110,7 @@ std::string graph_dot(const Trace& t, const PictureOptions& o) {
     if (!variant.empty()) os << "// " << variant << '\n';
     os << "digraph " << dot_quote(g.name) << " {\n";
     os << "  graph [rankdir=TB, fontname=\"Helvetica\", labelloc=t, label="
-       << dot_quote(variant.empty() ? g.title : g.title + " (" + variant + ")") << "];\n";
+       << dot_label({variant.empty() ? g.title : g.title + " (" + variant + ")"}) << "];\n";
     os << "  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=11];\n";
     os << "  edge [fontname=\"Helvetica\", fontsize=10];\n";
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {

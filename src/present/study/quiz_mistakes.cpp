@@ -258,13 +258,20 @@ const Mistake kMistakes[] = {
 
 }  // namespace
 
-std::optional<MistakeMatch> diagnose_answer(const Trace& t, const Question& q, double given, double tolerance) {
+std::vector<MistakeValue> mistake_values(const Trace& t, const Question& q, double tolerance) {
+    std::vector<MistakeValue> values;
     for (const Mistake& m : kMistakes)
         for (const WrongValue& w : m.wrong_values(t, q)) {
             // A wrong value that is the answer too (the sign of a 0) says nothing.
             if (!std::isfinite(w.value) || answer_matches(w.value, q.answer, tolerance, q.scale)) continue;
-            if (answer_matches(given, w.value, tolerance)) return MistakeMatch{std::string(m.name), w.why};
+            values.push_back({MistakeMatch{std::string(m.name), w.why}, w.value});
         }
+    return values;
+}
+
+std::optional<MistakeMatch> diagnose_answer(const Trace& t, const Question& q, double given, double tolerance) {
+    for (const MistakeValue& m : mistake_values(t, q, tolerance))
+        if (answer_matches(given, m.value, tolerance)) return m.mistake;
     return std::nullopt;
 }
 

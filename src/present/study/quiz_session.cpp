@@ -142,21 +142,21 @@ void summary(std::ostream& out, const Trace& t, const QuizResult& r, const std::
 // After a wrong answer: the classic mistake it matches, if any; else the rule.
 void first_reply(std::ostream& out, const Trace& t, const Question& q, double given, const QuizOptions& options,
                  const PrintOptions& opt) {
-    const Style& s = opt.style;
-    const std::size_t width = static_cast<std::size_t>(opt.width);
-    if (const auto m = diagnose_answer(t, q, given, options.tolerance)) {
-        out << wrap(fmt::format("{} ({}): {}.", s.bad("not quite"), m->name, partials(m->explanation, opt.utf8)), width,
-                    kIn1, kIn1 + "  ");
-        out << wrap(
-            partials(q.kind == QuizKind::Local ? "It is " + q.hint.substr(q.hint.find("is ") + 3) + "."
-                                               : fmt::format("It goes: {} = {}", q.worked.lhs, q.worked.symbolic),
-                     opt.utf8),
-            width, kIn1, kIn1 + "  ");
-        return;
-    }
-    out << wrap(fmt::format("{}. Hint: {}.", s.bad("not quite"), partials(q.hint, opt.utf8)), width, kIn1, kIn1 + "  ");
+    for (const std::string& line : first_reply_lines(q, diagnose_answer(t, q, given, options.tolerance), opt))
+        out << wrap(line, static_cast<std::size_t>(opt.width), kIn1, kIn1 + "  ");
 }
 }  // namespace
+
+std::vector<std::string> first_reply_lines(const Question& q, const std::optional<MistakeMatch>& mistake,
+                                           const PrintOptions& opt) {
+    const Style& s = opt.style;
+    if (mistake)
+        return {fmt::format("{} ({}): {}.", s.bad("not quite"), mistake->name, partials(mistake->explanation, opt.utf8)),
+                partials(q.kind == QuizKind::Local ? "It is " + q.hint.substr(q.hint.find("is ") + 3) + "."
+                                                   : fmt::format("It goes: {} = {}", q.worked.lhs, q.worked.symbolic),
+                         opt.utf8)};
+    return {fmt::format("{}. Hint: {}.", s.bad("not quite"), partials(q.hint, opt.utf8))};
+}
 
 QuizResult run_quiz(std::istream& in, std::ostream& out, const Trace& t, const std::vector<Question>& questions,
                     const QuizOptions& options, const PrintOptions& opt, bool echo) {

@@ -102,6 +102,8 @@ void print_check_text(std::ostream& os, const std::vector<GradcheckReport>& repo
 std::string check_verdict(const NodeCheck& c);
 
 nlohmann::json tensor_json(const Tensor& t);
+// A worked element as `trace --format json` writes it: lhs, symbolic, numeric, result, notes.
+nlohmann::json worked_json(const Worked& w);
 // Adds "variant" (and "student" when given) to a JSON output's object for the
 // lesson, when it is a variant; the lesson as written adds nothing.
 void add_variant_json(nlohmann::json& j, const Graph& g);

@@ -72,6 +72,20 @@ struct MistakeMatch {
 // a transposed operand.
 std::optional<MistakeMatch> diagnose_answer(const Trace& trace, const Question& q, double given, double tolerance);
 
+// The wrong values the classic mistakes give for a question, in the order
+// diagnose_answer tries them (the first that `given` matches is the
+// diagnosis); none that the answer itself matches.
+struct MistakeValue {
+    MistakeMatch mistake;
+    double value = 0.0;
+};
+std::vector<MistakeValue> mistake_values(const Trace& trace, const Question& q, double tolerance);
+
+// What the quiz says after a first wrong answer: the mistake it matches
+// (`mistake`) and the rule, or the hint. One sentence per line, unwrapped.
+std::vector<std::string> first_reply_lines(const Question& q, const std::optional<MistakeMatch>& mistake,
+                                           const PrintOptions& opt);
+
 // The command that works a question's element out: "bnstep trace LESSON --node 7 --index 1,2".
 std::string review_command(const Trace& trace, const Question& q, const std::string& lesson);
 
@@ -134,6 +148,12 @@ struct PictureOptions {
 
 std::string graph_dot(const Trace& trace, const PictureOptions& options);
 std::string graph_mermaid(const Trace& trace, const PictureOptions& options);
+// graph_dot laid out by Graphviz's library (graph_svg.cpp): the SVG document
+// `dot -Tsvg` makes of it. A UsageError when bnstep was built without the
+// library's headers, a DataError when the library cannot be loaded.
+std::string graph_svg(const Trace& trace, const PictureOptions& options);
+std::string layout_svg(const std::string& dot);
+bool graphviz_built_in();
 
 // ---- step mode -----------------------------------------------------------
 
