@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(g++ cmake make ninja-build libcli11-dev libfmt-dev nlohmann-json3-dev doctest-dev libzip-dev libeigen3-dev libcsv-dev)
+packages=(g++ cmake make ninja-build pkg-config libcli11-dev libfmt-dev nlohmann-json3-dev doctest-dev libzip-dev libeigen3-dev libcsv-dev libgraphviz-dev)
 # The test suite also fuzzes the loader with clang's libFuzzer, renders the manual page
 # (groff, man), drives the completions in bash, zsh and fish, builds the Debian package,
 # checks the array files against NumPy's, lays out `graph --backward` with Graphviz, and reads

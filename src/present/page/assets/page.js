@@ -204,7 +204,7 @@
         state.feedback = q.right;
         state.cls = 'right';
       } else if (state.tries === 1) {
-        state.feedback = 'not quite: try again';
+        state.feedback = 'Try once more.';
         state.cls = 'wrong';
         state.lines = mistake ? mistake.first : q.first;
       } else {
