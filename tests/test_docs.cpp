@@ -20,7 +20,8 @@
 //   - a fenced block whose opening fence follows a line `<!-- file: NAME -->`
 //     is a file the commands read (a roster, a class's answers): a doc with
 //     such blocks runs its commands in a scratch directory holding them, so
-//     that what they write stays out of the source tree.
+//     that what they write stays out of the source tree; so does a doc whose
+//     commands write a file (-o, --output, --out).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -191,9 +192,13 @@ int check_doc(const std::string& name) {
     if (doc.text_blocks > 0)
         REQUIRE_MESSAGE(!doc.commands.empty(), doc_path << " quotes output but cites no bnstep command");
 
-    // A doc that gives files runs in a scratch directory that holds them.
+    // A doc that gives files, or whose commands write them, runs in a scratch directory holding its files.
+    const bool writes = std::any_of(doc.commands.begin(), doc.commands.end(), [](const auto& c) {
+        return std::any_of(c.args.begin(), c.args.end(),
+                           [](const std::string& w) { return w == "-o" || w == "--output" || w == "--out"; });
+    });
     std::optional<TempDir> scratch;
-    if (!doc.files.empty()) scratch.emplace();
+    if (!doc.files.empty() || writes) scratch.emplace();
     for (const auto& named : doc.files) {
         const std::string& file = named.first;  // a named reference for CAPTURE (clang 14)
         CAPTURE(file);
@@ -201,6 +206,11 @@ int check_doc(const std::string& name) {
                         doc_path << ": a <!-- file: NAME --> block names a plain file name");
         std::ofstream(scratch->path() / file, std::ios::binary) << named.second;
     }
+    // The repository's folders stay reachable from there (docs/examples/..., lessons/...), by links.
+    if (scratch)
+        for (const char* folder : {"docs", "lessons", "examples", "tests", "networks", "bench"})
+            if (!fs::exists(scratch->path() / folder))
+                fs::create_directory_symlink(fs::path(source_dir()) / folder, scratch->path() / folder);
     const std::string cwd = scratch ? scratch->path().string() : source_dir();
 
     std::string all_output;

@@ -37,9 +37,10 @@ std::string page_command(const HtmlArgs& a, const Graph& g) {
 
 int write_page(HtmlArgs& a) {
     if (a.tolerance >= 1)
-        throw UsageError(fmt::format("--tolerance {:g}: the page needs a tolerance below 1 (at 1 and above every "
-                                     "answer of the right sign would count)",
-                                     a.tolerance));
+        throw UsageError(
+            fmt::format("--tolerance {:g}: the page needs a tolerance below 1 (at 1 and above every "
+                        "answer of the right sign would count)",
+                        a.tolerance));
     if (a.output == "-" && ::isatty(STDOUT_FILENO) != 0)
         throw UsageError("bnstep html writes a web page: give -o FILE.html, or redirect standard output");
     // Every shown element is worked out and written several times (numbers, arithmetic, JSON).
@@ -74,8 +75,7 @@ std::function<int()> html_command(CLI::App& cmd) {
         ->type_name(kFileType)
         ->capture_default_str();
     add_whole(cmd, "--precision", a->common.precision, 1, 17, "significant digits of the numbers shown");
-    cmd.add_option("--tolerance", a->tolerance,
-                   "predict first: the relative error an answer may have, as in quiz")
+    cmd.add_option("--tolerance", a->tolerance, "predict first: the relative error an answer may have, as in quiz")
         ->check(positive)
         ->capture_default_str();
     add_lesson_options(cmd, a->common, true);

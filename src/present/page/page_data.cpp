@@ -64,8 +64,9 @@ json reach_json(const Trace& t, std::size_t node, std::size_t slot, const PrintO
     for (std::size_t k : n.inputs) in.push_back(g.nodes[k].shape);
     json list = json::array();
     for (std::size_t k = 0; k < elements(in_shape); ++k)
-        list.push_back(box_json(n.op->reach ? n.op->reach->affects(in, n.shape, n.attrs, slot, Box::element(in_shape, k))
-                                            : Box::whole(n.shape)));
+        list.push_back(box_json(n.op->reach
+                                    ? n.op->reach->affects(in, n.shape, n.attrs, slot, Box::element(in_shape, k))
+                                    : Box::whole(n.shape)));
     return list;
 }
 
@@ -75,8 +76,8 @@ json question_json(const Trace& t, const Question& q, const std::string& kind, s
     const PrintOptions& opt = o.print;
     const Acceptance a = acceptance_interval(q.answer, o.tolerance, q.scale);
     const std::string right = partials(q.asked, opt.utf8) + " = " + opt.num(q.answer);
-    const std::string then = q.kind == QuizKind::Local && kind == "local" ? "; it multiplies the upstream gradient here:"
-                                                                          : ", worked out:";
+    const std::string then =
+        q.kind == QuizKind::Local && kind == "local" ? "; it multiplies the upstream gradient here:" : ", worked out:";
     json mistakes = json::array();
     if (diagnose)
         for (const MistakeValue& m : mistake_values(t, q, o.tolerance)) {
@@ -174,18 +175,17 @@ json node_page(const Trace& raw, const Trace& display, std::size_t i, const std:
               {"backward_text", ""}};
     for (const RunBlock& b : blocks)
         if (b.node == i) j[b.part == RunBlock::Part::Forward ? "forward_text" : "backward_text"] = b.text;
-    j["value_worked"] = n.is_leaf() ? json(nullptr) : every_element(st.value, opt, [&](const Index& at) {
-        return worked_value(raw, i, at, opt.num);
-    });
+    j["value_worked"] =
+        n.is_leaf() ? json(nullptr)
+                    : every_element(st.value, opt, [&](const Index& at) { return worked_value(raw, i, at, opt.num); });
     j["forward_question"] = n.is_leaf() ? json(nullptr) : forward_question(display, i, o);
     j["grad"] = st.grad ? shown(*st.grad, opt) : json(nullptr);
     j["grad_zero_note"] = st.grad ? text::zero_note(display, RoundedZero::Where::Gradient, i) : "";
     const bool added = st.received.size() > 1;
     j["accumulation"] = added ? text::accumulation(display, i) : "";
-    j["grad_worked"] = added ? every_element(*st.grad, opt, [&](const Index& at) {
-        return worked_accumulation(raw, i, at, opt.num);
-    })
-                             : json(nullptr);
+    j["grad_worked"] =
+        added ? every_element(*st.grad, opt, [&](const Index& at) { return worked_accumulation(raw, i, at, opt.num); })
+              : json(nullptr);
     j["surrogate_note"] = st.surrogates.empty() ? "" : text::surrogate_note(display, i);
     j["edges"] = json::array();
     if (st.grad)

@@ -42,8 +42,8 @@ lt_symlist_t builtin_plugins[3] = {};
 
 void load_plugins() {
     void* core = open_shared_library(BNSTEP_GRAPHVIZ_PLUGIN_DIR "/libgvplugin_core.so." BNSTEP_GRAPHVIZ_PLUGIN_VERSION);
-    void* dot = open_shared_library(BNSTEP_GRAPHVIZ_PLUGIN_DIR
-                                    "/libgvplugin_dot_layout.so." BNSTEP_GRAPHVIZ_PLUGIN_VERSION);
+    void* dot =
+        open_shared_library(BNSTEP_GRAPHVIZ_PLUGIN_DIR "/libgvplugin_dot_layout.so." BNSTEP_GRAPHVIZ_PLUGIN_VERSION);
     resolve_symbol(core, builtin_plugins[0].address, "gvplugin_core_LTX_library");
     resolve_symbol(dot, builtin_plugins[1].address, "gvplugin_dot_layout_LTX_library");
     builtin_plugins[0].name = "gvplugin_core_LTX_library";
@@ -73,8 +73,8 @@ const GraphvizLibrary& graphviz() {
         static const GraphvizLibrary library = load_graphviz();
         return library;
     } catch (const SharedLibraryMissing& e) {
-        throw DataError(fmt::format("an SVG picture needs Graphviz's library (Debian package libgvc6): {}",
-                                    visible(e.what())));
+        throw DataError(
+            fmt::format("an SVG picture needs Graphviz's library (Debian package libgvc6): {}", visible(e.what())));
     }
 }
 
@@ -91,8 +91,7 @@ std::string layout_svg(const std::string& dot) {
     std::string svg = rendered == 0 && data != nullptr ? std::string(data, length) : std::string();
     if (data != nullptr) gv.free_render_data(data);
     gv.free_layout(gv.gvc, graph.get());
-    if (svg.empty())
-        throw DataError("Graphviz's library drew no SVG (Debian package libgvc6)");
+    if (svg.empty()) throw DataError("Graphviz's library drew no SVG (Debian package libgvc6)");
     return svg;
 }
 

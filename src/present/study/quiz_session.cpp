@@ -151,10 +151,11 @@ std::vector<std::string> first_reply_lines(const Question& q, const std::optiona
                                            const PrintOptions& opt) {
     const Style& s = opt.style;
     if (mistake)
-        return {fmt::format("{} ({}): {}.", s.bad("not quite"), mistake->name, partials(mistake->explanation, opt.utf8)),
-                partials(q.kind == QuizKind::Local ? "It is " + q.hint.substr(q.hint.find("is ") + 3) + "."
-                                                   : fmt::format("It goes: {} = {}", q.worked.lhs, q.worked.symbolic),
-                         opt.utf8)};
+        return {
+            fmt::format("{} ({}): {}.", s.bad("not quite"), mistake->name, partials(mistake->explanation, opt.utf8)),
+            partials(q.kind == QuizKind::Local ? "It is " + q.hint.substr(q.hint.find("is ") + 3) + "."
+                                               : fmt::format("It goes: {} = {}", q.worked.lhs, q.worked.symbolic),
+                     opt.utf8)};
     return {fmt::format("{}. Hint: {}.", s.bad("not quite"), partials(q.hint, opt.utf8))};
 }
 

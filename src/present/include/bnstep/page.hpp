@@ -14,7 +14,7 @@
 namespace bnstep {
 
 struct PageOptions {
-    PrintOptions print;   // precision; `full` and `max_elements`: which tensors are tables
+    PrintOptions print;       // precision; `full` and `max_elements`: which tensors are tables
     double tolerance = 0.01;  // predict-first accepts what the quiz accepts at this relative tolerance
     std::string command;      // the command that made the page, shown at its foot
 };

@@ -120,6 +120,7 @@
     if (td) td.classList.add('selected');
     worked.replaceChildren(el('h3', { text: title }), ...workedLines(w));
     worked.hidden = false;
+    worked.scrollIntoView({ block: 'nearest' });
   }
 
   function inBox(index, box) {
