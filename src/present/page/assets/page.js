@@ -342,10 +342,10 @@
     for (const g of document.querySelectorAll('#graph g.node, #graph g.edge')) {
       const title = g.querySelector('title');
       const t = title ? title.textContent : '';
-      let on = false;
-      if (g.classList.contains('node')) on = t === name;
-      else if (step.pass === 'backward') on = t.endsWith(`->${name}`) && g.querySelector('[stroke="red"]') !== null;
-      else on = t.endsWith(`->${name}`);
+      // Both kinds of edge are titled "input->node": the backward ones are red.
+      const red = g.querySelector('[stroke="red"]') !== null;
+      const on = g.classList.contains('node') ? t === name
+        : t.endsWith(`->${name}`) && red === (step.pass === 'backward');
       g.classList.toggle('current', on);
     }
   }
