@@ -119,6 +119,9 @@
     for (const s of panel.querySelectorAll('td.selected')) s.classList.remove('selected');
     if (td) td.classList.add('selected');
     worked.replaceChildren(el('h3', { text: title }), ...workedLines(w));
+    // Right under the table clicked.
+    const block = td ? td.closest('.tensor-block') : null;
+    if (block) block.after(worked);
     worked.hidden = false;
     worked.scrollIntoView({ block: 'nearest' });
   }
@@ -316,6 +319,7 @@
     $('back').disabled = current === 0;
     $('next').disabled = current === steps.length - 1;
     worked.hidden = true;
+    $('step').append(worked);  // out of the panel before it is replaced
     const built = step.pass === 'forward' ? forwardPanel(step.node) : backwardPanel(step.node);
     const q = $('predict-first').checked ? questionOf(step) : null;
     const children = built.parts.filter((x) => x);
