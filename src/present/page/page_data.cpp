@@ -46,27 +46,29 @@ json every_element(const Tensor& t, const PrintOptions& o, WorkOne work) {
     return list;
 }
 
-json box_json(const Box& b) {
-    json j = json::array();
-    for (long long v : b.lo) j.push_back(v);
-    for (long long v : b.hi) j.push_back(v);
-    return j;
-}
+// Per element of the input of edge `slot`, the elements of the node's gradient it came from: their
+// flat offsets by the op's backward rule (gradient_sources), or for a node too large to probe one
+// element at a time a box holding them (what a change of the element reaches, OpDef::reach; the
+// whole gradient for an op without a reach rule).
+constexpr std::size_t kMostProbed = 4096;
 
-// Per element of the input of edge `slot`: the box of the node's gradient it came from (what a change
-// of that element reaches, OpDef::reach; the whole gradient for an op without a reach rule).
-json reach_json(const Trace& t, std::size_t node, std::size_t slot, const PrintOptions& o) {
+json sources_json(const Trace& t, std::size_t node, std::size_t slot, const PrintOptions& o) {
     const Graph& g = *t.graph;
     const Node& n = g.nodes[node];
     const Shape& in_shape = g.nodes[n.inputs[slot]].shape;
     if (!shown_whole(in_shape, o)) return nullptr;
+    if (elements(n.shape) <= kMostProbed) return gradient_sources(t, node, slot);
     std::vector<Shape> in;
     for (std::size_t k : n.inputs) in.push_back(g.nodes[k].shape);
     json list = json::array();
-    for (std::size_t k = 0; k < elements(in_shape); ++k)
-        list.push_back(box_json(n.op->reach
-                                    ? n.op->reach->affects(in, n.shape, n.attrs, slot, Box::element(in_shape, k))
-                                    : Box::whole(n.shape)));
+    for (std::size_t k = 0; k < elements(in_shape); ++k) {
+        const Box b = n.op->reach ? n.op->reach->affects(in, n.shape, n.attrs, slot, Box::element(in_shape, k))
+                                  : Box::whole(n.shape);
+        json box = json::array();
+        for (long long v : b.lo) box.push_back(v);
+        for (long long v : b.hi) box.push_back(v);
+        list.push_back({{"box", box}});
+    }
     return list;
 }
 
@@ -148,7 +150,7 @@ json edge_json(const Trace& raw, const Trace& display, std::size_t i, const Edge
             {"zero_note", text::zero_note(display, RoundedZero::Where::Contribution, i, e.slot)},
             {"worked", every_element(e.contribution, opt,
                                      [&](const Index& at) { return worked_gradient(raw, i, e.slot, at, opt.num); })},
-            {"reach", reach_json(raw, i, e.slot, opt)},
+            {"sources", sources_json(raw, i, e.slot, opt)},
             {"text", text.str()}};
 }
 

@@ -122,6 +122,12 @@ Worked settle_worked(const std::function<Worked(const NumFmt&)>& explain, const 
 // at `q`; the test of settle_worked, for the tests.
 bool worked_reproduces(const Worked& w, int p, int q);
 
+// For each element of the gradient node `node` sends to its input `slot`, the
+// elements (flat offsets) of the node's gradient it came from, by the op's own
+// backward rule (gradient_sources.cpp): one vector-Jacobian product per
+// element of the node, so a caller bounds the node's size.
+std::vector<std::vector<std::size_t>> gradient_sources(const Trace& t, std::size_t node, std::size_t slot);
+
 OpCall call_of(const Graph& g, const std::vector<Tensor>& values, std::size_t node);
 
 }  // namespace bnstep

@@ -132,11 +132,15 @@
     return true;
   }
 
-  function markFrom(box) {
-    for (const td of panel.querySelectorAll('[data-tensor="grad"] td')) {
+  // `sources`: the flat offsets of the upstream elements a gradient element came from, or a box holding them.
+  function markFrom(sources) {
+    const cells = panel.querySelectorAll('[data-tensor="grad"] td');
+    const offsets = Array.isArray(sources) ? new Set(sources) : null;
+    cells.forEach((td, k) => {
       const index = td.dataset.index === '' ? [] : td.dataset.index.split(',').map(Number);
-      td.classList.toggle('from', box !== null && inBox(index, box));
-    }
+      const from = offsets ? offsets.has(k) : sources !== null && inBox(index, sources.box);
+      td.classList.toggle('from', from);
+    });
   }
 
   function note(text) {
@@ -293,7 +297,7 @@
       }
       const pick = edge.worked ? (k, td) => {
         showWorked(`${input.gradient}, worked out`, edge.worked[k], td);
-        markFrom(edge.reach ? edge.reach[k] : null);
+        markFrom(edge.sources ? edge.sources[k] : null);
       } : null;
       const contribution = tensorBlock(`contribution:${slot}`, `${input.gradient}, sent to ${input.name}`,
         edge.contribution, input.contribution, pick);
