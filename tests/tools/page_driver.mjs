@@ -7,7 +7,8 @@
 //   "direct": [FRAGMENT], "predict": [{"step", "answers": {"KIND|SLOT|INDEX": [RIGHT, WRONG]}}],
 //   "keyboard", "dark", "layout", "paint", "screenshots": [{"fragment", "path", "width", "height"}],
 //   "literal": [TEXT] (whether each step's text holds each)}]}
-// The browser is BNSTEP_CHROMIUM, else /usr/bin/chromium.
+// The browser is BNSTEP_CHROMIUM, else /usr/bin/chromium; BNSTEP_BROWSER_TABS
+// pages are open at once (2).
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
@@ -25,8 +26,8 @@ const steps = (spec) => [
 
 // Runs in the page (page.evaluate takes one self-contained function): "read"
 // what the step shows (and click cells), "step" (wait for the fragment `hash`,
-// then read), "walk", "goto" or "sweep" (below).
-async function inPage({ op, hash, hashes, clicks, literal, target }) {
+// or `set` it, then read), "walk", "goto" or "sweep" (below).
+async function inPage({ op, hash, hashes, clicks, literal, target, set }) {
     const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
     const text = (el) => (el ? el.textContent.trim() : null);
     const visible = (el) => !!el && el.checkVisibility({ visibilityProperty: true, opacityProperty: true });
@@ -90,8 +91,9 @@ async function inPage({ op, hash, hashes, clicks, literal, target }) {
                 new KeyboardEvent("keydown", { key, code: key, bubbles: true }),
             );
     };
-    // Waits for the fragment `h`, then lets the page's handlers run.
+    // Waits for the fragment `h`; a page that did not move at once gets one more turn to draw.
     const settle = async (h) => {
+        if (location.hash === h) return;
         for (let n = 0; n < 200 && location.hash !== h; ++n) await tick();
         await tick();
     };
@@ -106,6 +108,7 @@ async function inPage({ op, hash, hashes, clicks, literal, target }) {
     };
     if (op === "read") return readAll();
     if (op === "step") {
+        if (set) location.hash = hash;
         await settle(hash);
         return readAll();
     }
@@ -151,9 +154,15 @@ const now = () => performance.now();
 // page: a real one costs 20-100 ms, and the keyboard part tries real ones.
 async function walk(page, spec, url) {
     const all = steps(spec);
-    await page.goto(url);
     const read = { op: "read", clicks: spec.clicks, literal: spec.literal };
-    const out = [{ step: all[0], via: "load", ...(await page.evaluate(inPage, read)) }];
+    let via = "load";
+    // The page without a fragment (its first step), or, when it is already open, the first step's fragment.
+    if (spec.real_input || page.url().split("#")[0] !== url) await page.goto(url);
+    else {
+        via = "fragment";
+        await page.evaluate(inPage, { op: "step", hash: `#${all[0]}`, set: true });
+    }
+    const out = [{ step: all[0], via, ...(await page.evaluate(inPage, read)) }];
     const real = spec.real_input ? Math.min(4, all.length - 1) : 0;
     for (let k = 1; k <= real; ++k) {
         const via = k % 2 ? "ArrowRight" : "#next";
@@ -180,8 +189,13 @@ async function goTo(page, spec, target) {
     return false;
 }
 
-// What the predict-first form and the tensor blocks show.
-function predictState() {
+// Ticks #predict-first, goes to the step, answers wrong, then right.
+// The same in the page, in one go, with events sent in the page: from the step
+// before the question's (its fragment loaded), tick, move on, answer.
+async function predictInPage({ op, from, target, answers }) {
+    const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+    // What the predict-first form and the tensor blocks show.
+    const read = () => {
     const f = document.querySelector("form.predict");
     const visible = (el) => !!el && el.checkVisibility({ visibilityProperty: true, opacityProperty: true });
     const fb = f && f.querySelector(".feedback");
@@ -197,48 +211,72 @@ function predictState() {
             visible: visible(b) && [...b.querySelectorAll("table")].every(visible),
         })),
     };
+    };
+    if (op === "state") return read();
+    const box = document.querySelector("input#predict-first");
+    const r = { step: target.slice(1) };
+    if (!box) return { ...r, error: "no input#predict-first" };
+    location.hash = from;
+    for (let n = 0; n < 200 && location.hash !== from; ++n) await tick();
+    await tick();
+    box.click();
+    await tick();
+    r.checked = box.checked;
+    document.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowRight", code: "ArrowRight", bubbles: true }));
+    await tick();
+    r.reached = location.hash === target;
+    r.before = read();
+    if (!r.before.form) return { ...r, error: "no form.predict on the step" };
+    const f = r.before.form;
+    r.key = `${f.kind}|${f.slot ?? ""}|${f.index ?? ""}`;
+    const given = answers[r.key] ?? answers[`${f.kind}||${f.index ?? ""}`];
+    if (!given) return { ...r, error: `no answer given for ${r.key}` };
+    const answerWith = async (text) => {
+        const input = document.querySelector("form.predict input.answer");
+        input.value = text;
+        input.dispatchEvent(new Event("input", { bubbles: true }));
+        document.querySelector("form.predict button.check").click();
+        await tick();
+        return read();
+    };
+    r.wrong = await answerWith(given[1]);
+    r.right = await answerWith(given[0]);
+    box.click();
+    await tick();
+    r.unchecked = !box.checked;
+    return r;
 }
 
-// Ticks #predict-first, goes to the step, answers wrong, then right.
 async function predict(page, spec, q) {
+    const all = steps(spec);
+    const k = all.indexOf(q.step);
+    if (!spec.real_input && k > 0)
+        return page.evaluate(predictInPage, { from: `#${all[k - 1]}`, target: `#${q.step}`, answers: q.answers });
+    // Real clicks, typing and key presses.
     const r = { step: q.step };
-    const real = spec.real_input;
-    const tick = () => page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
-    await page.evaluate(() => document.activeElement && document.activeElement.blur());
+    const state = () => page.evaluate(predictInPage, { op: "state" });
+    const blur = () => page.evaluate(() => document.activeElement && document.activeElement.blur());
+    await blur();
     if (!(await page.$("input#predict-first"))) return { ...r, error: "no input#predict-first" };
     const toggle = async () => {
-        if (real) await page.click("input#predict-first");
-        else await page.evaluate(() => document.querySelector("input#predict-first").click());
-        await tick();
-        await page.evaluate(() => document.activeElement && document.activeElement.blur());
+        await page.click("input#predict-first");
+        await blur();
         return page.evaluate(() => document.querySelector("input#predict-first").checked);
     };
     r.checked = await toggle();
     // The step from the one before it (or after it), with the mode on.
-    const all = steps(spec);
-    const k = all.indexOf(q.step);
     await goTo(page, spec, all[k > 0 ? k - 1 : k + 1]);
     r.reached = await goTo(page, spec, q.step);
-    r.before = await page.evaluate(predictState);
+    r.before = await state();
     if (!r.before.form) return { ...r, error: "no form.predict on the step" };
     const f = r.before.form;
     r.key = `${f.kind}|${f.slot ?? ""}|${f.index ?? ""}`;
     const answers = q.answers[r.key] ?? q.answers[`${f.kind}||${f.index ?? ""}`];
     if (!answers) return { ...r, error: `no answer given for ${r.key}` };
     const answerWith = async (text) => {
-        if (real) {
-            await page.fill("form.predict input.answer", text);
-            await page.click("form.predict button.check");
-        } else {
-            await page.evaluate((text) => {
-                const input = document.querySelector("form.predict input.answer");
-                input.value = text;
-                input.dispatchEvent(new Event("input", { bubbles: true }));
-                document.querySelector("form.predict button.check").click();
-            }, text);
-        }
-        await tick();
-        return page.evaluate(predictState);
+        await page.fill("form.predict input.answer", text);
+        await page.click("form.predict button.check");
+        return state();
     };
     r.wrong = await answerWith(answers[1]);
     r.right = await answerWith(answers[0]);
@@ -300,6 +338,32 @@ async function openTab(browser) {
     return tab;
 }
 
+// First paint: the best of three loads, before the other pages are opened
+// beside it (the machine is shared).
+async function firstPaint(tab, spec) {
+    tab.url = pathToFileURL(path.resolve(spec.file)).href;
+    tab.events = { console: [], pageerror: [], requestfailed: [], aborted: [], dialog: [], requests: [] };
+    const paints = [];
+    for (let k = 0; k < 3; ++k) {
+        await tab.page.goto("about:blank");
+        await tab.page.goto(tab.url);
+        paints.push(
+            await tab.page.evaluate(
+                () =>
+                    new Promise((resolve) => {
+                        new PerformanceObserver((list) => {
+                            const e = list.getEntriesByName("first-contentful-paint")[0];
+                            if (e) resolve(e.startTime);
+                        }).observe({ type: "paint", buffered: true });
+                        setTimeout(() => resolve(null), 2000);
+                    }),
+            ),
+        );
+    }
+    await tab.page.goto("about:blank");
+    return paints.includes(null) ? null : Math.min(...paints);
+}
+
 async function runPage(tab, spec) {
     const t0 = now();
     const url = pathToFileURL(path.resolve(spec.file)).href;
@@ -319,27 +383,6 @@ async function runPage(tab, spec) {
             await page.goto(`${url}#${fragment}`);
             (r.direct ??= []).push({ step: fragment, via: "direct", ...(await page.evaluate(inPage, { op: "read" })) });
         }
-        // First paint: the best of three loads (the machine is shared).
-        if (spec.paint) {
-            const paints = [];
-            for (let k = 0; k < 3; ++k) {
-                await page.goto("about:blank");
-                await page.goto(url);
-                paints.push(
-                    await page.evaluate(
-                        () =>
-                            new Promise((resolve) => {
-                                new PerformanceObserver((list) => {
-                                    const e = list.getEntriesByName("first-contentful-paint")[0];
-                                    if (e) resolve(e.startTime);
-                                }).observe({ type: "paint", buffered: true });
-                                setTimeout(() => resolve(null), 2000);
-                            }),
-                    ),
-                );
-            }
-            r.first_contentful_paint_ms = paints.includes(null) ? null : Math.min(...paints);
-        }
         phase("loads", tp);
         tp = now();
         if (spec.walk) r.steps = await walk(page, spec, url);
@@ -352,8 +395,13 @@ async function runPage(tab, spec) {
         // The walk ran 640 px wide (80 columns); the phone size here.
         if (spec.layout) {
             await page.setViewportSize({ width: 375, height: 667 });
-            await page.goto(url);
             const hashes = steps(spec).map((h) => `#${h}`);
+            // From the first step (its fragment set), #next through the others.
+            await page.evaluate(async (h) => {
+                location.hash = h;
+                for (let n = 0; n < 200 && location.hash !== h; ++n) await new Promise((r) => setTimeout(r, 0));
+                await new Promise((r) => setTimeout(r, 0));
+            }, hashes[0]);
             const first = await page.evaluate(inPage, { op: "read" });
             r.phone_overflow = first.overflow ? [hashes[0]] : [];
             r.phone_overflow.push(...(await page.evaluate(inPage, { op: "sweep", hashes: hashes.slice(1) })));
@@ -394,10 +442,24 @@ const browser = await chromium.launch({
     executablePath: process.env.BNSTEP_CHROMIUM || "/usr/bin/chromium",
     headless: true,
 });
+// Two tabs, each in its own context, take the pages in turn: the machine has two cores.
+const tabs = Number(process.env.BNSTEP_BROWSER_TABS || 2);
 const pages = [];
 try {
-    const tab = await openTab(browser);
-    for (const spec of job.pages) pages.push(await runPage(tab, spec));
+    const first = await openTab(browser);
+    const paints = [];
+    for (const spec of job.pages) paints.push(spec.paint ? await firstPaint(first, spec) : undefined);
+    const workers = [first];
+    while (workers.length < Math.min(tabs, job.pages.length)) workers.push(await openTab(browser));
+    let next = 0;
+    await Promise.all(
+        workers.map(async (tab) => {
+            for (let k = next++; k < job.pages.length; k = next++) {
+                pages[k] = await runPage(tab, job.pages[k]);
+                if (paints[k] !== undefined) pages[k].first_contentful_paint_ms = paints[k];
+            }
+        }),
+    );
 } finally {
     await browser.close();
 }
