@@ -145,8 +145,8 @@ void open_pages(HtmlSession& s) {
             page["paint"] = page["keyboard"] = page["dark"] = page["real_input"] = true;
             page["screenshots"] = {{{"fragment", "backward-7"},
                                     {"path", (screens_dir() / "batchnorm-backward-7.png").string()},
-                                    {"width", 1000},
-                                    {"height", 800}},
+                                    {"width", 1200},
+                                    {"height", 1000}},
                                    {{"fragment", "backward-7"},
                                     {"path", (screens_dir() / "batchnorm-backward-7-phone.png").string()},
                                     {"width", 375},
