@@ -4,7 +4,10 @@
 // network off, steps through every node, clicks elements and answers
 // predict-first questions; what the pages showed is compared here with
 // `bnstep run --format json` and `bnstep trace --format json`, never with the
-// data embedded in the page.
+// data embedded in the page. Without Chromium or playwright-core the tests say
+// what to install and skip, except under CI=true, where they fail.
+// BNSTEP_CHROMIUM: another browser; BNSTEP_BROWSER_TABS: pages open at once (2);
+// BNSTEP_BROWSER_REPORT=FILE: keep what the driver saw.
 #include <doctest/doctest.h>
 
 #include <chrono>
