@@ -171,10 +171,42 @@ inline bool shown_at_precision(const std::string& text, double value, double lar
     return std::fabs(*shown - value) <= 0.5 * unit * (1 + 1e-9);
 }
 
+// conv2d: the output elements whose window reads x[n,c,h,w] (slot 0), or every
+// output element of channel k for the bias b[k] (slot 2).
+inline std::set<std::string> conv2d_upstream(const json& node, std::size_t slot, const Index& j,
+                                             const std::vector<Index>& input_shapes) {
+    const Index out = node.at("shape").get<Index>();
+    const json& attrs = node.at("attrs");
+    const auto pair = [&](const char* name, long fallback) {
+        const json a = attrs.value(name, json(fallback));
+        return a.is_array() ? std::pair{a[0].get<long>(), a[1].get<long>()} : std::pair{a.get<long>(), a.get<long>()};
+    };
+    const auto [sh, sw] = pair("stride", 1);
+    const auto [ph, pw] = pair("padding", 0);
+    const auto [dh, dw] = pair("dilation", 1);
+    const long groups = attrs.value("groups", 1L);
+    const Index w = input_shapes.at(1);
+    std::set<std::string> from;
+    for (const Index& o : all_indices(node.at("shape"))) {
+        if (slot == 2) {
+            if (o[1] == j[0]) from.insert(index_text(o));
+            continue;
+        }
+        const long per_group_in = input_shapes[0][1] / groups, per_group_out = out[1] / groups;
+        if (o[0] != j[0] || o[1] / per_group_out != j[1] / per_group_in) continue;
+        bool row = false, col = false;
+        for (long r = 0; r < w[2]; ++r) row = row || o[2] * sh - ph + r * dh == j[2];
+        for (long c = 0; c < w[3]; ++c) col = col || o[3] * sw - pw + c * dw == j[3];
+        if (row && col) from.insert(index_text(o));
+    }
+    return from;
+}
+
 // The elements of `node`'s gradient (its upstream, in its shape) that element
 // `j` of the contribution to input `slot` is computed from, derived from the
 // op's formula: elementwise ops with broadcasting, matmul, sum and mean over
-// axes, concat, and any op with a scalar output. None for other ops.
+// axes, concat, conv2d's input and bias, and any op with a scalar output. None
+// for other ops.
 inline std::optional<std::set<std::string>> upstream_elements(const json& node, std::size_t slot, const Index& j,
                                                               const std::vector<Index>& input_shapes) {
     const Index out = node.at("shape").get<Index>();
@@ -214,6 +246,7 @@ inline std::optional<std::set<std::string>> upstream_elements(const json& node, 
             i[static_cast<std::size_t>(axis)] += input_shapes[s][static_cast<std::size_t>(axis)];
         return std::set<std::string>{index_text(i)};
     }
+    if (op == "conv2d" && slot != 1 && out.size() == 4) return conv2d_upstream(node, slot, j, input_shapes);
     if (node.at("inputs").at(slot).at("local_value").is_null() || in.size() > out.size()) return std::nullopt;
     // Elementwise: the element itself and every element it was broadcast to.
     const std::size_t offset = out.size() - in.size();
