@@ -13,9 +13,10 @@ packages=(g++ cmake make ninja-build pkg-config libcli11-dev libfmt-dev nlohmann
 # The test suite also fuzzes the loader with clang's libFuzzer, renders the manual page
 # (groff, man), drives the completions in bash, zsh and fish, builds the Debian package,
 # checks the array files against NumPy's, lays out `graph --backward` with Graphviz, and reads
-# quiz --export's files with xmllint (libxml2-utils) and, for GIFT, the npm parser gift-pegjs (node).
+# quiz --export's files with xmllint (libxml2-utils) and, for GIFT, the npm parser gift-pegjs (node),
+# and opens `bnstep html`'s pages in Debian's headless chromium, driven by playwright-core (npm).
 if [ "${1:-}" = test ]; then
-  packages+=(clang libclang-rt-14-dev groff-base man-db zsh fish git dpkg-dev python3-numpy graphviz libxml2-utils)
+  packages+=(clang libclang-rt-14-dev groff-base man-db zsh fish git dpkg-dev python3-numpy graphviz libxml2-utils chromium)
   # node and npm may come from elsewhere (nodesource): Debian's packages only when there is no npm at all.
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 fi
@@ -54,9 +55,11 @@ case "${1:-}" in
   "")   exec ./build/bnstep run batchnorm ;;
   run)  shift; exec ./build/bnstep "$@" ;;
   test)
-    # The GIFT parser the quiz-export tests run (tests/tools/gift_parse.js), pinned, installed once.
-    if [ ! -f build/npm/node_modules/gift-pegjs/package.json ]; then
-      npm install --prefix build/npm --no-audit --no-fund --silent gift-pegjs@1.0.2 >/dev/null
+    # Pinned, installed once: the GIFT parser the quiz-export tests run (tests/tools/gift_parse.js) and
+    # the browser driver of the page tests (tests/tools/page_driver.mjs), which uses Debian's chromium
+    # (playwright-core downloads no browser of its own).
+    if [ ! -f build/npm/node_modules/gift-pegjs/package.json ] || [ ! -f build/npm/node_modules/playwright-core/package.json ]; then
+      npm install --prefix build/npm --no-audit --no-fund --silent --save-exact gift-pegjs@1.0.2 playwright-core@1.65.2 >/dev/null
     fi
     # The suite again under AddressSanitizer and UndefinedBehaviorSanitizer, built with clang
     # together with the libFuzzer target; then a short fuzz run (fuzz/README.md); then the suite as built.
