@@ -14,6 +14,13 @@ import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import path from "node:path";
 
+// Opens a page and waits until it has drawn its first step: the page paints its header and graph
+// first and the step in the next task (html-page.md), then sets data-ready on <html>.
+async function open(page, url) {
+  await page.goto(url);
+  await page.waitForFunction(() => document.documentElement.dataset.ready === "true");
+}
+
 const [modules, jobFile] = process.argv.slice(2);
 const require = createRequire(path.join(path.resolve(modules), "noop.js"));
 const { chromium } = require("playwright-core");
@@ -157,7 +164,7 @@ async function walk(page, spec, url) {
     const read = { op: "read", clicks: spec.clicks, literal: spec.literal };
     let via = "load";
     // The page without a fragment (its first step), or, when it is already open, the first step's fragment.
-    if (spec.real_input || page.url().split("#")[0] !== url) await page.goto(url);
+    if (spec.real_input || page.url().split("#")[0] !== url) await open(page, url);
     else {
         via = "fragment";
         await page.evaluate(inPage, { op: "step", hash: `#${all[0]}`, set: true });
@@ -285,7 +292,7 @@ async function predict(page, spec, q) {
 }
 
 async function keyboard(page, spec, url) {
-    await page.goto(url);
+    await open(page, url);
     const r = { tabs_to_next: null };
     for (let n = 1; n <= 60; ++n) {
         await page.keyboard.press("Tab");
@@ -346,7 +353,7 @@ async function firstPaint(tab, spec) {
     const paints = [];
     for (let k = 0; k < 3; ++k) {
         await tab.page.goto("about:blank");
-        await tab.page.goto(tab.url);
+        await open(tab.page, tab.url);
         paints.push(
             await tab.page.evaluate(
                 () =>
@@ -380,7 +387,7 @@ async function runPage(tab, spec) {
     try {
         for (const fragment of spec.direct ?? []) {
             await page.goto("about:blank");
-            await page.goto(`${url}#${fragment}`);
+            await open(page, `${url}#${fragment}`);
             (r.direct ??= []).push({ step: fragment, via: "direct", ...(await page.evaluate(inPage, { op: "read" })) });
         }
         phase("loads", tp);
@@ -419,7 +426,7 @@ async function runPage(tab, spec) {
         for (const s of spec.screenshots ?? []) {
             await page.setViewportSize({ width: s.width, height: s.height });
             await page.goto("about:blank");
-            await page.goto(`${url}#${s.fragment}`);
+            await open(page, `${url}#${s.fragment}`);
             await page.screenshot({ path: s.path, fullPage: s.full_page ?? false });
             (r.screenshots ??= []).push({ path: s.path, node: await page.evaluate(() => document.querySelector("#node-name")?.textContent.trim()) });
         }

@@ -2,7 +2,7 @@
 // The page of `bnstep html` (docs/html-page.md). Every number and every line of
 // text comes from the embedded data, which bnstep's own printers wrote: this
 // script only lays it out. It sets text with textContent, never as markup.
-(() => {
+function main() {
   const data = JSON.parse(document.getElementById('bnstep-data').textContent);
   const run = data.run;
   const page = data.page;
@@ -415,4 +415,19 @@
     });
   }
   go(fromFragment(location.hash));
+  document.documentElement.dataset.ready = 'true';
+}
+
+// The header and the graph are painted first, the step in the task after that frame (or after 50 ms
+// where frames are not drawn, in a tab in the background).
+(() => {
+  let started = false;
+  const start = () => {
+    if (!started) {
+      started = true;
+      main();
+    }
+  };
+  requestAnimationFrame(() => setTimeout(start, 0));
+  setTimeout(start, 50);
 })();
