@@ -1,8 +1,9 @@
 // The page of `bnstep html`: the template filled in. Lesson text is
-// untrusted: it reaches the page escaped as HTML text, or inside the data
-// block as JSON with every '<', '>' and '&' written as a \u escape, where no
-// markup can end the block. The Content-Security-Policy allows the page's own
-// script and style sheet alone, by their hashes.
+// untrusted: it reaches the page escaped as HTML text, as the quiz exports
+// escape it, or inside the data block as JSON with every '<', '>' and '&'
+// written as a \u escape, where no markup can end the block. The
+// Content-Security-Policy allows the page's own script and style sheet
+// alone, by their hashes.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "bnstep/variant.hpp"
 #include "bnstep/version.hpp"
 #include "page/page_assets.hpp"
+#include "study/quiz_export_html.hpp"
 
 namespace bnstep {
 namespace {
@@ -80,22 +82,6 @@ std::string fill(std::string_view form, const std::vector<std::pair<std::string_
 
 }  // namespace
 
-std::string html_escape(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (char c : text) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out += c;
-        }
-    }
-    return out;
-}
-
 std::string lesson_page(const Trace& raw, const Trace& display, const std::string& svg, const PageOptions& options) {
     const Graph& g = *raw.graph;
     const std::string csp = std::string("default-src 'none'; script-src '") + page_assets::script_hash +
@@ -104,12 +90,12 @@ std::string lesson_page(const Trace& raw, const Trace& display, const std::strin
     const std::string lesson = "lesson " + g.name + " (" + g.source + ")" + (variant.empty() ? "" : ", " + variant);
     return fill(page_assets::template_, {{"CSP", csp},
                                          {"VERSION", kVersion},
-                                         {"TITLE", html_escape(g.title)},
-                                         {"LESSON", html_escape(lesson)},
-                                         {"DESCRIPTION", html_escape(g.description)},
+                                         {"TITLE", quiz_html::html_text(g.title)},
+                                         {"LESSON", quiz_html::html_text(lesson)},
+                                         {"DESCRIPTION", quiz_html::html_text(g.description)},
                                          {"STYLE", page_assets::style},
                                          {"SVG", inline_svg(svg)},
-                                         {"COMMAND", html_escape(options.command)},
+                                         {"COMMAND", quiz_html::html_text(options.command)},
                                          {"DATA", script_safe_json(page_data(raw, display, options))},
                                          {"SCRIPT", page_assets::script}});
 }

@@ -78,8 +78,6 @@ json question_json(const Trace& t, const Question& q, const std::string& kind, s
     const PrintOptions& opt = o.print;
     const Acceptance a = acceptance_interval(q.answer, o.tolerance, q.scale);
     const std::string right = partials(q.asked, opt.utf8) + " = " + opt.num(q.answer);
-    const std::string then =
-        q.kind == QuizKind::Local && kind == "local" ? "; it multiplies the upstream gradient here:" : ", worked out:";
     json mistakes = json::array();
     if (diagnose)
         for (const MistakeValue& m : mistake_values(t, q, o.tolerance)) {
@@ -87,7 +85,7 @@ json question_json(const Trace& t, const Question& q, const std::string& kind, s
             mistakes.push_back({{"low", w.low},
                                 {"high", w.high},
                                 {"first", first_reply_lines(q, m.mistake, opt)},
-                                {"second", "not right: (" + m.mistake.name + ") " + right + then}});
+                                {"second", second_reply_line(q, m.mistake, opt)}});
         }
     return {{"kind", kind},
             {"node", q.node},
@@ -98,7 +96,7 @@ json question_json(const Trace& t, const Question& q, const std::string& kind, s
             {"high", a.high},
             {"right", "correct: " + right},
             {"first", first_reply_lines(q, std::nullopt, opt)},
-            {"second", "not right: " + right + then},
+            {"second", second_reply_line(q, std::nullopt, opt)},
             {"mistakes", mistakes},
             {"worked", worked_shown(q.worked, opt.num)}};
 }

@@ -159,6 +159,12 @@ std::vector<std::string> first_reply_lines(const Question& q, const std::optiona
     return {fmt::format("{}. Hint: {}.", s.bad("not quite"), partials(q.hint, opt.utf8))};
 }
 
+std::string second_reply_line(const Question& q, const std::optional<MistakeMatch>& mistake, const PrintOptions& opt) {
+    return fmt::format("{}: {}{} = {}{}", opt.style.bad("not right"), mistake ? "(" + mistake->name + ") " : "",
+                       partials(q.asked, opt.utf8), opt.num(q.answer),
+                       q.kind == QuizKind::Local ? "; it multiplies the upstream gradient here:" : ", worked out:");
+}
+
 QuizResult run_quiz(std::istream& in, std::ostream& out, const Trace& t, const std::vector<Question>& questions,
                     const QuizOptions& options, const PrintOptions& opt, bool echo) {
     const Graph& g = *t.graph;
@@ -197,11 +203,8 @@ QuizResult run_quiz(std::istream& in, std::ostream& out, const Trace& t, const s
             out << kIn1 << s.ok("correct") << ": " << right << '\n';
             continue;
         }
-        const auto mistake = diagnose_answer(t, q, given, options.tolerance);
-        out << wrap(
-            fmt::format("{}: {}{}{}", s.bad("not right"), mistake ? "(" + mistake->name + ") " : "", right,
-                        q.kind == QuizKind::Local ? "; it multiplies the upstream gradient here:" : ", worked out:"),
-            static_cast<std::size_t>(opt.width), kIn1, kIn1 + "  ");
+        out << wrap(second_reply_line(q, diagnose_answer(t, q, given, options.tolerance), opt),
+                    static_cast<std::size_t>(opt.width), kIn1, kIn1 + "  ");
         text::worked(out, q.worked, opt, kIn2);
     }
     r.finished = reply == Reply::Number;

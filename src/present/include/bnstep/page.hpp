@@ -28,7 +28,4 @@ nlohmann::json page_data(const Trace& raw, const Trace& display, const PageOptio
 // The whole page, from the graph's two traces and its SVG picture.
 std::string lesson_page(const Trace& raw, const Trace& display, const std::string& svg, const PageOptions& options);
 
-// Text for an HTML element or attribute: & < > " ' escaped.
-std::string html_escape(std::string_view text);
-
 }  // namespace bnstep

@@ -85,6 +85,9 @@ std::vector<MistakeValue> mistake_values(const Trace& trace, const Question& q, 
 // (`mistake`) and the rule, or the hint. One sentence per line, unwrapped.
 std::vector<std::string> first_reply_lines(const Question& q, const std::optional<MistakeMatch>& mistake,
                                            const PrintOptions& opt);
+// What it says after a second wrong answer, before the worked arithmetic: the
+// mistake it matches, if any, and the answer.
+std::string second_reply_line(const Question& q, const std::optional<MistakeMatch>& mistake, const PrintOptions& opt);
 
 // The command that works a question's element out: "bnstep trace LESSON --node 7 --index 1,2".
 std::string review_command(const Trace& trace, const Question& q, const std::string& lesson);
