@@ -329,3 +329,24 @@ print(json.dumps([t.text for t in root.iter('{http://www.w3.org/2000/svg}text')]
                                     scratch / "h.svg");
     CHECK(texts[0] == "a & b <c> \"d\" \\N &lt; -->");
 }
+
+TEST_CASE("page: a gradient that adds several contributions is worked out as run works its sum") {
+    PageScratch scratch("sum");
+    const json data = embedded_data(page_of({"batchnorm"}, scratch, "batchnorm.html"));
+    const std::string text = ok_output({"run", "batchnorm", "--no-pager", "--color", "never"});
+    std::size_t sums = 0;
+    for (std::size_t i = 0; i < data["run"]["nodes"].size(); ++i) {
+        const json& node = data["run"]["nodes"][i];
+        const json& worked = data["page"]["nodes"][i]["grad_worked"];
+        CHECK(worked.is_null() == (node["received"].size() < 2));
+        if (worked.is_null()) continue;
+        // run works element [1,1] of each sum: flat 4 of the (4, 3) gradients.
+        const json& w = worked[4];
+        CAPTURE(node["name"]);
+        CHECK(contains(text, w["lhs"].get<std::string>() + " = " + w["symbolic"].get<std::string>()));
+        CHECK(contains(text, "= " + w["numeric"].get<std::string>()));
+        CHECK(contains(text, "= " + w["result_text"].get<std::string>()));
+        ++sums;
+    }
+    CHECK(sums == 2);  // xmu and x
+}
