@@ -43,8 +43,9 @@ int write_page(HtmlArgs& a) {
                         a.tolerance));
     if (a.output == "-" && ::isatty(STDOUT_FILENO) != 0)
         throw UsageError("bnstep html writes a web page: give -o FILE.html, or redirect standard output");
-    // Every shown element is worked out and written several times (numbers, arithmetic, JSON).
-    a.common.memory_per_element(a.common.full ? 2048 : 256, "the page and its worked elements");
+    // Measured with /usr/bin/time: about 330 bytes per element (the two traces, the run document), 1.8 KB with
+    // --full (every number in the page three times); with a margin.
+    a.common.memory_per_element(a.common.full ? 2048 : 384, "the page and its worked elements");
     const Graph g = a.common.load(a.lesson);
     const Trace raw = run(g);
     const Trace display = run_for_display(g);

@@ -22,6 +22,9 @@ std::size_t elements(const Shape& shape) {
 
 bool shown_whole(const Shape& shape, const PrintOptions& o) { return o.full || elements(shape) <= o.max_elements; }
 bool shown_whole(const Tensor& t, const PrintOptions& o) { return shown_whole(t.shape(), o); }
+// Every element worked out, as run works one: only for a tensor run shows whole without --full. An
+// element's arithmetic can add a term per row of the batch, so --full embeds a larger tensor's numbers alone.
+bool worked_whole(const Shape& shape, const PrintOptions& o) { return elements(shape) <= o.max_elements; }
 
 // The numbers of a tensor as `run` prints them, or the summary line `run` prints for a large one.
 json shown(const Tensor& t, const PrintOptions& o) {
@@ -40,7 +43,7 @@ json worked_shown(const Worked& w, const NumFmt& num) {
 // Every element of a tensor worked out, or nothing for one the page summarises.
 template <typename WorkOne>
 json every_element(const Tensor& t, const PrintOptions& o, WorkOne work) {
-    if (!shown_whole(t, o)) return nullptr;
+    if (!worked_whole(t.shape(), o)) return nullptr;
     json list = json::array();
     for (std::size_t k = 0; k < t.size(); ++k) list.push_back(worked_shown(work(t.unravel(k)), o.num));
     return list;
@@ -56,7 +59,7 @@ json sources_json(const Trace& t, std::size_t node, std::size_t slot, const Prin
     const Graph& g = *t.graph;
     const Node& n = g.nodes[node];
     const Shape& in_shape = g.nodes[n.inputs[slot]].shape;
-    if (!shown_whole(in_shape, o)) return nullptr;
+    if (!worked_whole(in_shape, o)) return nullptr;
     if (elements(n.shape) <= kMostProbed) return gradient_sources(t, node, slot);
     std::vector<Shape> in;
     for (std::size_t k : n.inputs) in.push_back(g.nodes[k].shape);
@@ -194,16 +197,27 @@ json node_page(const Trace& raw, const Trace& display, std::size_t i, const std:
     return j;
 }
 
-// Tensors the page summarises are left out of the embedded `run` document.
-void drop_summarised(json& node, const PageOptions& o) {
-    auto drop = [&](json& tensor, const Shape& shape) {
-        if (!shown_whole(shape, o.print)) tensor = nullptr;
-    };
-    const Shape shape = node["shape"].get<Shape>();
-    drop(node["value"], shape);
-    if (!node["grad"].is_null()) drop(node["grad"], shape);
-    for (json& q : node["intermediates"]) drop(q["value"], q["shape"].get<Shape>());
-    for (json& q : node["backward_intermediates"]) drop(q["value"], q["shape"].get<Shape>());
+// Tensors the page summarises are left out of the embedded `run` document (a tensor's JSON is
+// nested lists, so its size is the product of the lengths down the first elements).
+void drop_summarised(json& tensor, const PrintOptions& o) {
+    std::size_t count = 1;
+    for (const json* t = &tensor; t->is_array() && !t->empty(); t = &t->front()) count *= t->size();
+    if (!o.full && count > o.max_elements) tensor = nullptr;
+}
+
+void drop_summarised_tensors(json& run, const PrintOptions& o) {
+    for (json& node : run["nodes"]) {
+        drop_summarised(node["value"], o);
+        drop_summarised(node["grad"], o);
+        for (const char* list : {"intermediates", "backward_intermediates"})
+            for (json& q : node[list]) drop_summarised(q["value"], o);
+        for (json& input : node["inputs"]) {
+            drop_summarised(input["local_value"], o);
+            drop_summarised(input["contribution"], o);
+        }
+    }
+    for (json& gradient : run["gradients"]) drop_summarised(gradient, o);
+    drop_summarised(run["seed"], o);
 }
 
 }  // namespace
@@ -211,7 +225,7 @@ void drop_summarised(json& node, const PageOptions& o) {
 json page_data(const Trace& raw, const Trace& display, const PageOptions& o) {
     const Graph& g = *raw.graph;
     json run = run_json(raw);
-    for (json& node : run["nodes"]) drop_summarised(node, o);
+    drop_summarised_tensors(run, o.print);
     std::vector<bool> asked(g.nodes.size(), false);
     for (std::size_t i : nodes_with_questions(display, QuizOptions{})) asked[i] = true;
     PrintOptions plain = o.print;
