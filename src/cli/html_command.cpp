@@ -51,7 +51,6 @@ int write_page(HtmlArgs& a) {
     const Trace display = run_for_display(g);
     PageOptions options;
     options.print = a.common.print();
-    options.print.style = Style{};
     options.tolerance = a.tolerance;
     options.command = page_command(a, g);
     PictureOptions picture;

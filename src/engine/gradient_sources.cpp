@@ -17,7 +17,7 @@ std::vector<std::vector<std::size_t>> gradient_sources(const Trace& t, std::size
     const InputRule& rule = n.op->rule(slot);
     const OpCall call = t.call(node, slot);
     Tensor probe(n.shape);
-    std::vector<std::vector<std::size_t>> sources(Tensor(in_shape).size());
+    std::vector<std::vector<std::size_t>> sources(element_count(in_shape));
     for (std::size_t i = 0; i < probe.size(); ++i) {
         probe[i] = std::nan("");
         Tensor sent = rule.vjp(call, probe);

@@ -14,17 +14,11 @@ namespace {
 
 using json = nlohmann::json;
 
-std::size_t elements(const Shape& shape) {
-    std::size_t n = 1;
-    for (std::size_t d : shape) n *= d;
-    return n;
-}
-
-bool shown_whole(const Shape& shape, const PrintOptions& o) { return o.full || elements(shape) <= o.max_elements; }
+bool shown_whole(const Shape& shape, const PrintOptions& o) { return o.full || element_count(shape) <= o.max_elements; }
 bool shown_whole(const Tensor& t, const PrintOptions& o) { return shown_whole(t.shape(), o); }
 // Every element worked out, as run works one: only for a tensor run shows whole without --full. An
 // element's arithmetic can add a term per row of the batch, so --full embeds a larger tensor's numbers alone.
-bool worked_whole(const Shape& shape, const PrintOptions& o) { return elements(shape) <= o.max_elements; }
+bool worked_whole(const Shape& shape, const PrintOptions& o) { return element_count(shape) <= o.max_elements; }
 
 // The numbers of a tensor as `run` prints them, or the summary line `run` prints for a large one.
 json shown(const Tensor& t, const PrintOptions& o) {
@@ -60,11 +54,11 @@ json sources_json(const Trace& t, std::size_t node, std::size_t slot, const Prin
     const Node& n = g.nodes[node];
     const Shape& in_shape = g.nodes[n.inputs[slot]].shape;
     if (!worked_whole(in_shape, o)) return nullptr;
-    if (elements(n.shape) <= kMostProbed) return gradient_sources(t, node, slot);
+    if (element_count(n.shape) <= kMostProbed) return gradient_sources(t, node, slot);
     std::vector<Shape> in;
     for (std::size_t k : n.inputs) in.push_back(g.nodes[k].shape);
     json list = json::array();
-    for (std::size_t k = 0; k < elements(in_shape); ++k) {
+    for (std::size_t k = 0; k < element_count(in_shape); ++k) {
         const Box b = n.op->reach ? n.op->reach->affects(in, n.shape, n.attrs, slot, Box::element(in_shape, k))
                                   : Box::whole(n.shape);
         json box = json::array();
@@ -140,8 +134,6 @@ json edge_json(const Trace& raw, const Trace& display, std::size_t i, const Edge
     const PrintOptions& opt = o.print;
     if (e.status != EdgeGrad::Status::Flows) return {{"flows", false}};
     const EdgeGrad& shown_edge = display.nodes[i].edges[e.slot];
-    std::ostringstream text;
-    text::edge(text, display, i, shown_edge, opt, "");
     return {{"flows", true},
             {"local", shown_edge.local ? shown(*shown_edge.local, opt) : json(nullptr)},
             {"unreduced", e.reduced_axes.empty() ? json(nullptr) : shown(shown_edge.unreduced, opt)},
@@ -151,8 +143,7 @@ json edge_json(const Trace& raw, const Trace& display, std::size_t i, const Edge
             {"zero_note", text::zero_note(display, RoundedZero::Where::Contribution, i, e.slot)},
             {"worked", every_element(e.contribution, opt,
                                      [&](const Index& at) { return worked_gradient(raw, i, e.slot, at, opt.num); })},
-            {"sources", sources_json(raw, i, e.slot, opt)},
-            {"text", text.str()}};
+            {"sources", sources_json(raw, i, e.slot, opt)}};
 }
 
 json intermediates_shown(const Trace& display, std::size_t i, bool backward, const PrintOptions& opt) {
@@ -228,24 +219,12 @@ json page_data(const Trace& raw, const Trace& display, const PageOptions& o) {
     drop_summarised_tensors(run, o.print);
     std::vector<bool> asked(g.nodes.size(), false);
     for (std::size_t i : nodes_with_questions(display, QuizOptions{})) asked[i] = true;
-    PrintOptions plain = o.print;
-    plain.style = Style{};
     PageOptions po = o;
-    po.print = plain;
-    const std::vector<RunBlock> blocks = run_text_blocks(display, plain);
+    po.print.style = Style{};  // a page holds no terminal colours
+    const std::vector<RunBlock> blocks = run_text_blocks(display, po.print);
     json nodes = json::array();
     for (std::size_t i = 0; i < g.nodes.size(); ++i) nodes.push_back(node_page(raw, display, i, asked, blocks, po));
-    json header;
-    for (const RunBlock& b : blocks)
-        if (b.part == RunBlock::Part::Header) header = b.text;
-    return {{"run", run},
-            {"page",
-             {{"description", g.description},
-              {"header_text", header},
-              {"precision", o.print.num.precision},
-              {"tolerance", o.tolerance},
-              {"command", o.command},
-              {"nodes", nodes}}}};
+    return {{"run", run}, {"page", {{"nodes", nodes}}}};
 }
 
 }  // namespace bnstep
